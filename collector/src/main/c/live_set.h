@@ -1,0 +1,27 @@
+/*
+ * live_set: the addresses of live sampled allocations, so that only their frees leave the process.
+ *
+ * A fixed open-addressing table of 2^20 slots in an anonymous mapping (8 MiB of address space; only
+ * touched pages cost memory). Insert claims the first empty or tombstone slot on the probe path
+ * with a CAS; remove turns the slot into a tombstone with a CAS. No lock anywhere: a free asks
+ * "was this sampled?" in a handful of probes. An address is live at most once (the allocator will
+ * not hand it out again before its free, and the free's remove happens before the real free), so
+ * no two threads race on the same key. A probe path longer than LW_LIVE_SET_MAX_PROBE gives up:
+ * the insert is counted as lost (its free will be missing downstream), never blocks.
+ */
+#ifndef LEAKWATCH_LIVE_SET_H
+#define LEAKWATCH_LIVE_SET_H
+
+#include <stdint.h>
+
+#define LW_LIVE_SET_BITS 20
+#define LW_LIVE_SET_MAX_PROBE 64
+
+int lw_live_set_init(void);
+/* Forgets everything (the forked child starts a new tracking session). */
+void lw_live_set_clear(void);
+int lw_live_set_insert(uintptr_t addr);
+/* Returns 1 when addr was present (and removes it). */
+int lw_live_set_remove(uintptr_t addr);
+
+#endif

@@ -1,0 +1,167 @@
+#include "shared_ring_buffer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Writes the decimal form of v at p; returns the end. No locale, no allocation. */
+static char *put_u64(char *p, uint64_t v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) *p++ = tmp[--n];
+  return p;
+}
+
+static char *put_str(char *p, const char *end, const char *s) {
+  while (*s && p < end) *p++ = *s++;
+  return p;
+}
+
+static void read_cmdline(lw_ring_header *h) {
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char *dst = (char *)h + LW_RING_CMDLINE_OFFSET;
+  ssize_t total = 0;
+  while (total < (ssize_t)LW_RING_CMDLINE_MAX) {
+    ssize_t n = read(fd, dst + total, LW_RING_CMDLINE_MAX - (size_t)total);
+    if (n <= 0) break;
+    total += n;
+  }
+  close(fd);
+  h->cmdline_len = (uint32_t)total;
+}
+
+/* Field 22 of /proc/self/stat (start time in clock ticks); comm may hold spaces and ')'. */
+static uint64_t read_start_ticks(void) {
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  if (!p) return 0;
+  int field = 2;
+  for (; *p && field < 22; p++)
+    if (*p == ' ') field++;
+  uint64_t v = 0;
+  while (*p >= '0' && *p <= '9') v = v * 10 + (uint64_t)(*p++ - '0');
+  return v;
+}
+
+int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
+                   uint64_t start_time_ns, uint64_t sample_bytes) {
+  if (capacity < 4096 || (capacity & (capacity - 1))) return -1;
+  char final_path[512], tmp_path[512];
+  const char *end = final_path + sizeof final_path - 40;
+  char *p = put_str(final_path, end, dir);
+  p = put_str(p, end, "/leakwatch-");
+  p = put_u64(p, pid);
+  *p++ = '-';
+  p = put_u64(p, start_time_ns);
+  size_t stem = (size_t)(p - final_path);
+  memcpy(tmp_path, final_path, stem);
+  memcpy(p, ".ring", 6);
+  memcpy(tmp_path + stem, ".tmp", 5);
+
+  int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  size_t size = LW_RING_HEADER_SIZE + capacity;
+  if (ftruncate(fd, (off_t)size) != 0) {
+    close(fd);
+    unlink(tmp_path);
+    return -1;
+  }
+  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) {
+    unlink(tmp_path);
+    return -1;
+  }
+  lw_ring_header *h = (lw_ring_header *)m;
+  memcpy(h->magic, LW_RING_MAGIC, 8);
+  h->version = LW_RING_VERSION;
+  h->header_size = LW_RING_HEADER_SIZE;
+  h->capacity = capacity;
+  h->pid = pid;
+  h->ppid = ppid;
+  h->start_time_ns = start_time_ns;
+  h->sample_bytes = sample_bytes;
+  h->proc_start_ticks = read_start_ticks();
+  read_cmdline(h);
+  atomic_store_explicit(&h->write_pos, 0, memory_order_relaxed);
+  atomic_store_explicit(&h->read_pos, 0, memory_order_release);
+  if (rename(tmp_path, final_path) != 0) {
+    munmap(m, size);
+    unlink(tmp_path);
+    return -1;
+  }
+  ring->hdr = h;
+  ring->data = (uint8_t *)m + LW_RING_HEADER_SIZE;
+  ring->mask = capacity - 1;
+  ring->mapping_size = size;
+  return 0;
+}
+
+void lw_ring_detach(lw_ring *ring) {
+  if (ring->hdr) munmap(ring->hdr, ring->mapping_size);
+  ring->hdr = NULL;
+  ring->data = NULL;
+}
+
+static inline void copy_in(lw_ring *ring, uint64_t pos, const void *src, uint32_t len) {
+  uint64_t off = pos & ring->mask;
+  uint64_t first = ring->mask + 1 - off;
+  if (first >= len) {
+    memcpy(ring->data + off, src, len);
+  } else {
+    memcpy(ring->data + off, src, (size_t)first);
+    memcpy(ring->data, (const uint8_t *)src + first, len - (size_t)first);
+  }
+}
+
+uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_len, const void *b,
+                       uint32_t b_len) {
+  lw_ring_header *h = ring->hdr;
+  if (!h) return UINT64_MAX;
+  uint32_t len = (8u + a_len + b_len + 7u) & ~7u;
+  if (len > LW_RING_MAX_RECORD) {
+    atomic_fetch_add_explicit(&h->stats.records_dropped_oversize, 1, memory_order_relaxed);
+    return UINT64_MAX;
+  }
+  uint64_t cap = ring->mask + 1;
+  uint64_t w = atomic_load_explicit(&h->write_pos, memory_order_relaxed);
+  for (;;) {
+    uint64_t r = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+    if (r > w || w - r > cap) {
+      /* The peer wrote nonsense into read_pos: refuse to write rather than trust it. */
+      atomic_fetch_add_explicit(&h->stats.corrupt_positions, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
+      return UINT64_MAX;
+    }
+    if (cap - (w - r) < len) {
+      atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&h->stats.bytes_dropped_full, len, memory_order_relaxed);
+      return UINT64_MAX;
+    }
+    if (atomic_compare_exchange_weak_explicit(&h->write_pos, &w, w + len, memory_order_acq_rel,
+                                              memory_order_relaxed))
+      break;
+  }
+  if (a_len) copy_in(ring, w + 8, a, a_len);
+  if (b_len) copy_in(ring, w + 8 + a_len, b, b_len);
+  /* Padding bytes are left as the reader zeroed them. The header goes last: whole or absent. */
+  _Atomic uint64_t *hdr_word = (_Atomic uint64_t *)(void *)(ring->data + (w & ring->mask));
+  atomic_store_explicit(hdr_word, ((uint64_t)type << 32) | len, memory_order_release);
+  atomic_fetch_add_explicit(&h->stats.records_written, 1, memory_order_relaxed);
+  return w;
+}

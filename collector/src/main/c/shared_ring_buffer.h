@@ -1,0 +1,114 @@
+/*
+ * shared_ring_buffer: the per-process ring file the shim writes and the collector reads.
+ *
+ * Guarantees
+ *   - A record is whole or absent: a writer reserves its bytes with one CAS on write_pos, fills
+ *     them, and only then publishes the 8-byte record header with a release store. A reader that
+ *     sees a zero header at its position stops there: the record is still being written.
+ *   - New writes are dropped when the ring is full; the drop is counted in the stats block and
+ *     the writer never waits, spins on the reader, or calls into the allocator.
+ *   - The reader sees records in reservation order. The reservation position (the byte offset of
+ *     the record in the endless stream, write_pos before the CAS) is the per-process sequence
+ *     number: a free reserves before the real free runs, an allocation after the real call
+ *     returns, so an address reused by another thread is always seen after its free.
+ *
+ * Threat model
+ *   - The peer may scribble on the shared mapping. The writer masks every offset it writes with
+ *     the capacity, so a corrupt read_pos can at worst make it drop records, never write outside
+ *     the mapping. The Java reader validates every header and length it reads (see
+ *     collector/src/main/java/io/leakwatch/collector/ring/RingReader.java).
+ *
+ * Layout (little endian; docs/ring-format.md is the normative description)
+ *   [0, 4096)             header: identity, positions on their own cache lines, stats, cmdline
+ *   [4096, 4096 + cap)    data: records, 8-byte aligned; a record may wrap around the end
+ */
+#ifndef LEAKWATCH_SHARED_RING_BUFFER_H
+#define LEAKWATCH_SHARED_RING_BUFFER_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define LW_RING_MAGIC "LKWRING1"
+#define LW_RING_VERSION 1u
+#define LW_RING_HEADER_SIZE 4096u
+#define LW_RING_MAX_RECORD 4096u
+#define LW_RING_CMDLINE_OFFSET 1024u
+#define LW_RING_CMDLINE_MAX (LW_RING_HEADER_SIZE - LW_RING_CMDLINE_OFFSET)
+
+enum lw_record_type {
+  LW_REC_ALLOC = 1,  /* an allocation that was recorded (sampled, or every one in exact mode) */
+  LW_REC_FREE = 2,   /* the release of a recorded allocation */
+  LW_REC_MODULE = 3, /* a loaded ELF object: load bias, address range, build id, path */
+  LW_REC_EXIT = 4,   /* the process began a clean exit (atexit / destructor) */
+};
+
+enum lw_alloc_kind { LW_KIND_HEAP = 0, LW_KIND_MMAP = 1 };
+
+/* Every way the shim can fail to deliver an event, counted. Written only by the shim. */
+typedef struct {
+  _Atomic uint64_t records_written;
+  _Atomic uint64_t records_dropped_full;  /* ring full: the record was not written */
+  _Atomic uint64_t bytes_dropped_full;
+  _Atomic uint64_t records_dropped_oversize;
+  _Atomic uint64_t live_set_full;         /* a sampled allocation not remembered: its free is lost */
+  _Atomic uint64_t reentrant_calls;       /* allocator called from inside the shim: passed through */
+  _Atomic uint64_t stacks_truncated;      /* stack deeper than the depth limit */
+  _Atomic uint64_t corrupt_positions;     /* read_pos found outside [write_pos - cap, write_pos] */
+  _Atomic uint64_t bootstrap_allocations; /* served from the static arena before dlsym resolved */
+  uint64_t reserved[7];
+} lw_ring_stats;
+
+typedef struct {
+  char magic[8];
+  uint32_t version;
+  uint32_t header_size;
+  uint64_t capacity;        /* data bytes, a power of two */
+  uint32_t pid;
+  uint32_t ppid;
+  uint64_t start_time_ns;   /* CLOCK_REALTIME when the shim initialised */
+  uint64_t sample_bytes;    /* 0 = exact mode */
+  uint64_t proc_start_ticks;/* /proc/self/stat field 22: tells a reused pid apart */
+  uint32_t flags;           /* LW_FLAG_* */
+  uint32_t cmdline_len;     /* bytes of NUL-separated argv at LW_RING_CMDLINE_OFFSET */
+  _Atomic uint64_t write_pos; /* offset 64: next byte to reserve (producers, CAS) */
+  uint8_t pad1[56];
+  _Atomic uint64_t read_pos;  /* offset 128: first byte not yet consumed (reader only) */
+  uint8_t pad2[56];
+  lw_ring_stats stats;        /* offset 192 */
+} lw_ring_header;
+
+#define LW_FLAG_EXITED 1u /* the shim ran its exit path; nothing more will be written */
+
+_Static_assert(offsetof(lw_ring_header, write_pos) == 64, "write_pos offset");
+_Static_assert(offsetof(lw_ring_header, read_pos) == 128, "read_pos offset");
+_Static_assert(offsetof(lw_ring_header, stats) == 192, "stats offset");
+_Static_assert(sizeof(lw_ring_header) <= LW_RING_CMDLINE_OFFSET, "header fits before cmdline");
+
+typedef struct {
+  lw_ring_header *hdr;
+  uint8_t *data;
+  uint64_t mask;
+  size_t mapping_size;
+} lw_ring;
+
+/*
+ * Creates the ring file `dir`/leakwatch-<pid>-<start_ns>.ring with mode 0600, sized for
+ * `capacity` data bytes, fully initialised before it becomes visible under its final name.
+ * Uses only system calls (no allocation). Returns 0 on success.
+ */
+int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
+                   uint64_t start_time_ns, uint64_t sample_bytes);
+
+/* Unmaps the ring (the file stays for the collector to drain). */
+void lw_ring_detach(lw_ring *ring);
+
+/*
+ * Reserves, fills and publishes one record of `type` whose payload is the concatenation of
+ * `a` (a_len bytes) and `b` (b_len bytes). Returns the record's sequence number (its position),
+ * or UINT64_MAX when the record was dropped (and counted).
+ */
+uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_len, const void *b,
+                       uint32_t b_len);
+
+#endif

@@ -1,0 +1,436 @@
+/*
+ * shim: the LD_PRELOAD entry points (libleakwatch.so).
+ *
+ * Rules this file keeps, in every entry point:
+ *   - never block: no locks; a full ring or full live set drops and counts;
+ *   - never recurse: a thread already inside the shim (tl_busy) goes straight to the real
+ *     allocator, and calls made while dlsym() resolves the real functions are served from a
+ *     static bootstrap arena;
+ *   - never crash: failure to set up (no run directory, no memory) leaves the shim passive;
+ *   - ordering: a free is recorded before the real free, an allocation after the real call
+ *     returns, so the ring's reservation order (the sequence number) never reorders a reuse.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "live_set.h"
+#include "sampler.h"
+#include "shared_ring_buffer.h"
+#include "unwinding.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- the real allocator ---------------------------------------------------------------- */
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void (*real_free)(void *);
+static int (*real_posix_memalign)(void **, size_t, size_t);
+static void *(*real_aligned_alloc)(size_t, size_t);
+static void *(*real_memalign)(size_t, size_t);
+static void *(*real_valloc)(size_t);
+static void *(*real_pvalloc)(size_t);
+static void *(*real_dlopen)(const char *, int);
+
+/* dlsym() may allocate before the real functions are known: serve it from here. */
+static _Alignas(64) uint8_t bootstrap_arena[256 * 1024];
+static _Atomic size_t bootstrap_used;
+static _Atomic int resolving;
+
+static inline int in_bootstrap(const void *p) {
+  return (const uint8_t *)p >= bootstrap_arena &&
+         (const uint8_t *)p < bootstrap_arena + sizeof bootstrap_arena;
+}
+
+static void *bootstrap_alloc(size_t n, size_t align) {
+  if (align < 16) align = 16;
+  size_t cur = atomic_load(&bootstrap_used);
+  for (;;) {
+    size_t start = (cur + align - 1) & ~(align - 1);
+    if (start + n > sizeof bootstrap_arena || start + n < start) return NULL;
+    if (atomic_compare_exchange_weak(&bootstrap_used, &cur, start + n)) {
+      memset(bootstrap_arena + start, 0, n);
+      return bootstrap_arena + start;
+    }
+  }
+}
+
+static void resolve_real(void) {
+  if (real_free) return;
+  atomic_store(&resolving, 1);
+  real_malloc = dlsym(RTLD_NEXT, "malloc");
+  real_calloc = dlsym(RTLD_NEXT, "calloc");
+  real_realloc = dlsym(RTLD_NEXT, "realloc");
+  real_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+  real_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
+  real_memalign = dlsym(RTLD_NEXT, "memalign");
+  real_valloc = dlsym(RTLD_NEXT, "valloc");
+  real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
+  real_dlopen = dlsym(RTLD_NEXT, "dlopen");
+  real_free = dlsym(RTLD_NEXT, "free");
+  atomic_store(&resolving, 0);
+}
+
+/* ---- tracking state -------------------------------------------------------------------- */
+static lw_ring ring;
+static _Atomic int active;          /* ring set up and recording */
+static uint64_t sample_bytes = 524288;
+static int max_frames = 48;
+static uint64_t record_after_ns;    /* LEAKWATCH_START_DELAY: nothing is recorded before */
+static char run_dir[256] = "/dev/shm/leakwatch";
+static uint64_t ring_bytes;
+static uintptr_t self_lo, self_hi;
+
+static TLS int tl_busy;
+static TLS lw_sampler tl_sampler;
+static TLS uint32_t tl_tid;
+
+typedef struct {
+  uint64_t address;
+  uint64_t size;
+  double weight;
+  uint64_t timestamp_ns;
+  uint32_t tid;
+  uint8_t kind;
+  uint8_t truncated;
+  uint16_t nframes;
+} lw_alloc_payload;
+_Static_assert(sizeof(lw_alloc_payload) == 40, "alloc payload is 40 bytes");
+
+typedef struct {
+  uint64_t address;
+  uint8_t kind;
+  uint8_t pad[7];
+} lw_free_payload;
+
+typedef struct {
+  uint64_t load_bias;
+  uint64_t lo;
+  uint64_t hi;
+  uint32_t flags; /* 1 = the main executable */
+  uint16_t build_id_len;
+  uint16_t path_len;
+  uint8_t build_id[32];
+} lw_module_payload;
+_Static_assert(sizeof(lw_module_payload) == 64, "module payload is 64 bytes");
+
+static inline uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t env_u64(const char *name, uint64_t dflt) {
+  const char *v = getenv(name);
+  if (!v || !*v) return dflt;
+  uint64_t x = 0;
+  for (; *v; v++) {
+    if (*v < '0' || *v > '9') return dflt;
+    x = x * 10 + (uint64_t)(*v - '0');
+  }
+  return x;
+}
+
+/* ---- modules: so the collector can name frames even after the process is gone ---------- */
+static int emit_module(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  (void)arg;
+  lw_module_payload m;
+  memset(&m, 0, sizeof m);
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD) {
+      if (ph->p_vaddr < lo) lo = ph->p_vaddr;
+      if (ph->p_vaddr + ph->p_memsz > hi) hi = ph->p_vaddr + ph->p_memsz;
+    } else if (ph->p_type == PT_NOTE && m.build_id_len == 0) {
+      const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+      const uint8_t *end = p + ph->p_memsz;
+      while (p + sizeof(ElfW(Nhdr)) <= end) {
+        const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)(const void *)p;
+        const uint8_t *name = p + sizeof *nh;
+        const uint8_t *desc = name + ((nh->n_namesz + 3u) & ~3u);
+        const uint8_t *next = desc + ((nh->n_descsz + 3u) & ~3u);
+        if (next > end || next <= p) break;
+        if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+          uint32_t n = nh->n_descsz > 32 ? 32 : nh->n_descsz;
+          memcpy(m.build_id, desc, n);
+          m.build_id_len = (uint16_t)n;
+          break;
+        }
+        p = next;
+      }
+    }
+  }
+  if (hi == 0) return 0;
+  m.load_bias = info->dlpi_addr;
+  m.lo = info->dlpi_addr + lo;
+  m.hi = info->dlpi_addr + hi;
+  char exe[1024];
+  const char *path = info->dlpi_name;
+  if (!path || !*path) {
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return 0; /* the vdso has no name either; the main program always has one */
+    exe[n] = 0;
+    path = exe;
+    m.flags = 1;
+  }
+  size_t len = strnlen(path, 1024);
+  m.path_len = (uint16_t)len;
+  lw_ring_write(&ring, LW_REC_MODULE, &m, sizeof m, path, (uint32_t)len);
+  return 0;
+}
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t probe = (uintptr_t)arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (probe >= lo && probe < hi) {
+      self_lo = lo;
+      self_hi = hi;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* ---- recording --------------------------------------------------------------------------- */
+__attribute__((noinline)) static void record_alloc(void *p, size_t n, double weight, int kind) {
+  tl_busy = 1;
+  uint64_t ts = now_ns();
+  if (ts < record_after_ns) goto out;
+  if (sample_bytes != 0 && lw_live_set_insert((uintptr_t)p) != 0) {
+    atomic_fetch_add_explicit(&ring.hdr->stats.live_set_full, 1, memory_order_relaxed);
+    goto out;
+  }
+  uint64_t frames[LW_MAX_FRAMES];
+  int truncated = 0;
+  int nf = lw_unwind(frames, max_frames, &truncated);
+  if (truncated) atomic_fetch_add_explicit(&ring.hdr->stats.stacks_truncated, 1, memory_order_relaxed);
+  if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
+  lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind,
+                        (uint8_t)truncated, (uint16_t)nf};
+  if (lw_ring_write(&ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) == UINT64_MAX &&
+      sample_bytes != 0)
+    lw_live_set_remove((uintptr_t)p); /* not seen downstream, so its free must not be either */
+out:
+  tl_busy = 0;
+}
+
+static inline void on_alloc(void *p, size_t n, int kind) {
+  if (!p || !atomic_load_explicit(&active, memory_order_relaxed)) return;
+  if (tl_busy) {
+    atomic_fetch_add_explicit(&ring.hdr->stats.reentrant_calls, 1, memory_order_relaxed);
+    return;
+  }
+  double weight;
+  if (lw_sampler_should_record(&tl_sampler, sample_bytes, n, &weight)) record_alloc(p, n, weight, kind);
+}
+
+/* Returns 1 when a free record was written (the block was a recorded one). */
+static inline int on_free(void *p, int kind) {
+  if (!atomic_load_explicit(&active, memory_order_relaxed) || tl_busy) return 0;
+  if (sample_bytes != 0 && !lw_live_set_remove((uintptr_t)p)) return 0;
+  tl_busy = 1;
+  lw_free_payload f = {(uint64_t)(uintptr_t)p, (uint8_t)kind, {0}};
+  int written = lw_ring_write(&ring, LW_REC_FREE, &f, sizeof f, NULL, 0) != UINT64_MAX;
+  tl_busy = 0;
+  return written;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------ */
+static int open_ring(void) {
+  uint32_t pid = (uint32_t)getpid();
+  if (lw_ring_create(&ring, run_dir, ring_bytes, pid, (uint32_t)getppid(), now_ns(), sample_bytes) != 0)
+    return -1;
+  dl_iterate_phdr(emit_module, NULL);
+  return 0;
+}
+
+static void after_fork_in_child(void) {
+  /* The child is tracked as its own process: new ring, empty live set, new thread id. */
+  if (!atomic_load(&active)) return;
+  atomic_store(&active, 0);
+  tl_busy = 1;
+  tl_tid = 0;
+  lw_ring_detach(&ring);
+  lw_live_set_clear();
+  if (open_ring() == 0) atomic_store(&active, 1);
+  tl_busy = 0;
+}
+
+__attribute__((constructor)) static void leakwatch_init(void) {
+  resolve_real();
+  tl_busy = 1;
+  sample_bytes = env_u64("LEAKWATCH_SAMPLE_BYTES", 524288);
+  uint64_t mf = env_u64("LEAKWATCH_MAX_FRAMES", 48);
+  max_frames = mf < 1 ? 1 : mf > LW_MAX_FRAMES ? LW_MAX_FRAMES : (int)mf;
+  uint64_t default_ring = sample_bytes == 0 ? (64u << 20) : (8u << 20);
+  ring_bytes = env_u64("LEAKWATCH_RING_BYTES", default_ring);
+  if (ring_bytes < 65536) ring_bytes = 65536;
+  while (ring_bytes & (ring_bytes - 1)) ring_bytes &= ring_bytes - 1; /* round down to 2^k */
+  const char *dir = getenv("LEAKWATCH_RUN_DIR");
+  if (dir && *dir && strlen(dir) < sizeof run_dir) strcpy(run_dir, dir);
+  mkdir(run_dir, 0700); /* fine if it exists; the ring itself is 0600 */
+  record_after_ns = now_ns() + env_u64("LEAKWATCH_START_DELAY", 0) * 1000000000ull;
+
+  dl_iterate_phdr(find_self, (void *)(uintptr_t)&leakwatch_init);
+  lw_unwind_init(self_lo, self_hi);
+  if (lw_live_set_init() == 0 && open_ring() == 0) {
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+    atomic_store(&active, 1);
+  }
+  tl_busy = 0;
+}
+
+__attribute__((destructor)) static void leakwatch_fini(void) {
+  if (!atomic_load(&active)) return;
+  tl_busy = 1;
+  dl_iterate_phdr(emit_module, NULL); /* libraries loaded since start, for symbolization */
+  uint64_t ts = now_ns();
+  lw_ring_write(&ring, LW_REC_EXIT, &ts, sizeof ts, NULL, 0);
+  ring.hdr->flags |= LW_FLAG_EXITED;
+  tl_busy = 0;
+  /* Keep recording: later destructors' frees are real frees of recorded blocks. */
+}
+
+/* ---- the interposed functions --------------------------------------------------------------- */
+EXPORT void *malloc(size_t n) {
+  if (__builtin_expect(!real_malloc, 0)) {
+    if (atomic_load(&resolving)) return bootstrap_alloc(n, 16);
+    resolve_real();
+  }
+  void *p = real_malloc(n);
+  on_alloc(p, n, LW_KIND_HEAP);
+  return p;
+}
+
+EXPORT void *calloc(size_t nmemb, size_t size) {
+  size_t n;
+  if (__builtin_mul_overflow(nmemb, size, &n)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (__builtin_expect(!real_calloc, 0)) {
+    if (atomic_load(&resolving)) return bootstrap_alloc(n, 16);
+    resolve_real();
+  }
+  void *p = real_calloc(nmemb, size);
+  on_alloc(p, n, LW_KIND_HEAP);
+  return p;
+}
+
+EXPORT void free(void *p) {
+  if (!p || in_bootstrap(p)) return;
+  if (__builtin_expect(!real_free, 0)) resolve_real();
+  on_free(p, LW_KIND_HEAP);
+  real_free(p);
+}
+
+EXPORT void *realloc(void *p, size_t n) {
+  if (!p) return malloc(n);
+  if (in_bootstrap(p)) {
+    void *q = malloc(n);
+    if (q) {
+      size_t avail = (size_t)(bootstrap_arena + sizeof bootstrap_arena - (uint8_t *)p);
+      memcpy(q, p, n < avail ? n : avail);
+    }
+    return q;
+  }
+  if (__builtin_expect(!real_realloc, 0)) resolve_real();
+  /* realloc is a free and an allocation; the free goes first so a reuse is never reordered. */
+  int freed = on_free(p, LW_KIND_HEAP);
+  void *q = real_realloc(p, n);
+  if (q) {
+    on_alloc(q, n, LW_KIND_HEAP);
+  } else if (n != 0 && freed) {
+    /* The realloc failed and p is still live: record it again so it is not lost. */
+    size_t usable = malloc_usable_size(p);
+    if (!tl_busy) record_alloc(p, usable, lw_sampler_weight(usable, sample_bytes), LW_KIND_HEAP);
+  }
+  return q;
+}
+
+EXPORT void *reallocarray(void *p, size_t nmemb, size_t size) {
+  size_t n;
+  if (__builtin_mul_overflow(nmemb, size, &n)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, n);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+  if (__builtin_expect(!real_posix_memalign, 0)) {
+    if (atomic_load(&resolving)) {
+      *out = bootstrap_alloc(n, align);
+      return *out ? 0 : ENOMEM;
+    }
+    resolve_real();
+  }
+  int rc = real_posix_memalign(out, align, n);
+  if (rc == 0) on_alloc(*out, n, LW_KIND_HEAP);
+  return rc;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n) {
+  if (__builtin_expect(!real_aligned_alloc, 0)) {
+    if (atomic_load(&resolving)) return bootstrap_alloc(n, align);
+    resolve_real();
+  }
+  void *p = real_aligned_alloc(align, n);
+  on_alloc(p, n, LW_KIND_HEAP);
+  return p;
+}
+
+EXPORT void *memalign(size_t align, size_t n) {
+  if (__builtin_expect(!real_memalign, 0)) {
+    if (atomic_load(&resolving)) return bootstrap_alloc(n, align);
+    resolve_real();
+  }
+  void *p = real_memalign(align, n);
+  on_alloc(p, n, LW_KIND_HEAP);
+  return p;
+}
+
+EXPORT void *valloc(size_t n) {
+  if (__builtin_expect(!real_valloc, 0)) resolve_real();
+  void *p = real_valloc(n);
+  on_alloc(p, n, LW_KIND_HEAP);
+  return p;
+}
+
+EXPORT void *pvalloc(size_t n) {
+  if (__builtin_expect(!real_pvalloc, 0)) resolve_real();
+  void *p = real_pvalloc(n);
+  on_alloc(p, n, LW_KIND_HEAP);
+  return p;
+}
+
+EXPORT void *dlopen(const char *file, int mode) {
+  if (__builtin_expect(!real_dlopen, 0)) resolve_real();
+  void *h = real_dlopen(file, mode);
+  if (h && atomic_load(&active) && !tl_busy) {
+    tl_busy = 1;
+    dl_iterate_phdr(emit_module, NULL); /* the collector keeps each module once */
+    tl_busy = 0;
+  }
+  return h;
+}

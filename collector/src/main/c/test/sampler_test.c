@@ -1,0 +1,41 @@
+/* sampler_test: the weights make byte and count estimates unbiased. 2 million allocations of
+ * mixed sizes; the estimate must be within 4 standard deviations of the truth. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../sampler.h"
+
+int main(void) {
+  const uint64_t R = 65536;
+  lw_sampler s = {0};
+  s.bytes_until_sample = lw_sampler_next_interval(&s, R);
+  double true_bytes = 0, est_bytes = 0, var = 0, est_count = 0;
+  long n = 2000000, recorded = 0;
+  uint64_t x = 88172645463325252ull;
+  for (long i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    uint64_t size = (i % 1000 == 0) ? 1 + x % 1000000 : 16 + x % 4096;
+    true_bytes += (double)size;
+    double p = -expm1(-(double)size / (double)R);
+    var += (double)size * (double)size * (1 - p) / p;
+    double w;
+    if (lw_sampler_should_record(&s, R, size, &w)) {
+      est_bytes += w;
+      est_count += w / (double)size;
+      recorded++;
+    }
+  }
+  double sd = sqrt(var);
+  double z = (est_bytes - true_bytes) / sd;
+  printf("sampler_test: true %.0f bytes, estimate %.0f (z=%.2f), count %.0f of %ld, %ld recorded\n",
+         true_bytes, est_bytes, z, est_count, n, recorded);
+  if (fabs(z) > 4) return 1;
+  if (fabs(est_count - (double)n) / (double)n > 0.1) return 1;
+  double w;
+  if (!lw_sampler_should_record(&s, 0, 123, &w) || w != 123.0) return 1; /* exact mode */
+  puts("sampler_test: ok");
+  return 0;
+}
