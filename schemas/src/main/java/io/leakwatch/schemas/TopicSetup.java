@@ -1,0 +1,47 @@
+package io.leakwatch.schemas;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+
+/** Creates the leakwatch topics if they are missing (local mode, tests, first start of a stack). */
+public final class TopicSetup {
+  private TopicSetup() {}
+
+  public static void ensureTopics(Map<String, Object> clientConfig, int partitions, short replication) {
+    Properties props = new Properties();
+    props.putAll(clientConfig);
+    props.putIfAbsent(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 30_000);
+    try (Admin admin = Admin.create(props)) {
+      Set<String> existing = admin.listTopics().names().get();
+      List<NewTopic> wanted = new ArrayList<>();
+      Map<String, String> compacted = Map.of("cleanup.policy", "compact");
+      if (!existing.contains(Topics.EVENTS)) wanted.add(new NewTopic(Topics.EVENTS, partitions, replication));
+      if (!existing.contains(Topics.COUNTERS)) wanted.add(new NewTopic(Topics.COUNTERS, partitions, replication));
+      if (!existing.contains(Topics.STACKS)) {
+        wanted.add(new NewTopic(Topics.STACKS, partitions, replication).configs(compacted));
+      }
+      if (!existing.contains(Topics.EXIT_REPORTS)) {
+        wanted.add(new NewTopic(Topics.EXIT_REPORTS, partitions, replication).configs(compacted));
+      }
+      if (!wanted.isEmpty()) {
+        try {
+          admin.createTopics(wanted).all().get();
+        } catch (ExecutionException e) {
+          if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) throw e;
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted creating topics", e);
+    } catch (ExecutionException e) {
+      throw new IllegalStateException("cannot create leakwatch topics: " + e.getCause().getMessage(), e.getCause());
+    }
+  }
+}
