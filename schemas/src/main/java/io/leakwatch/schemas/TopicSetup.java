@@ -14,6 +14,24 @@ import org.apache.kafka.clients.admin.NewTopic;
 public final class TopicSetup {
   private TopicSetup() {}
 
+  /** Creates one plain topic if it is missing. */
+  public static void ensureTopic(Map<String, Object> clientConfig, String name, int partitions, short replication) {
+    Properties props = new Properties();
+    props.putAll(clientConfig);
+    try (Admin admin = Admin.create(props)) {
+      if (!admin.listTopics().names().get().contains(name)) {
+        admin.createTopics(List.of(new NewTopic(name, partitions, replication))).all().get();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted creating topics", e);
+    } catch (ExecutionException e) {
+      if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
+        throw new IllegalStateException("cannot create topic " + name + ": " + e.getCause().getMessage(), e.getCause());
+      }
+    }
+  }
+
   public static void ensureTopics(Map<String, Object> clientConfig, int partitions, short replication) {
     Properties props = new Properties();
     props.putAll(clientConfig);

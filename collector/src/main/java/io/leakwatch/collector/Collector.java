@@ -1,0 +1,319 @@
+package io.leakwatch.collector;
+
+import io.leakwatch.collector.proc.ProcCounters;
+import io.leakwatch.collector.ring.RingFile;
+import io.leakwatch.collector.ring.RingFormatException;
+import io.leakwatch.collector.symbols.Symbolizer;
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.CounterSample;
+import io.leakwatch.schemas.EventBatch;
+import io.leakwatch.schemas.ProcessExited;
+import io.leakwatch.schemas.ProcessMessage;
+import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.StackDefinition;
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The per-host daemon: finds rings in the run directory, drains them in batches, symbolizes new
+ * stacks, publishes to Kafka, and only then releases ring space (so a collector that dies loses
+ * nothing: the next one resumes at the ring's read position, and the Streams app drops the
+ * duplicates by sequence number). When a process is gone and its ring drained, it says so
+ * downstream and removes the ring.
+ */
+public final class Collector implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Collector.class);
+  private static final long SCAN_INTERVAL_MS = 250;
+
+  private final CollectorConfig config;
+  private final EventPublisher publisher;
+  private final Symbolizer symbolizer = new Symbolizer();
+  private final ProcCounters proc = new ProcCounters();
+  private final CollectorMetrics metrics;
+  private final Map<Path, TrackedProcess> tracked = new HashMap<>();
+  private final Set<Path> refused = new HashSet<>();
+  private final Set<String> publishedStacks = new HashSet<>();
+  private final long bootTime = proc.bootTimeSeconds();
+  private final int uid = currentUid();
+  private volatile boolean running = true;
+  private Thread thread;
+  private long lastScan;
+
+  public Collector(CollectorConfig config) {
+    this.config = config;
+    this.publisher = new EventPublisher(config.kafka());
+    this.metrics = new CollectorMetrics(this);
+  }
+
+  public synchronized Collector start() {
+    try {
+      Files.createDirectories(config.runDir());
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot create run directory " + config.runDir(), e);
+    }
+    if (config.httpPort() > 0) metrics.serve(config.httpPort());
+    thread = new Thread(this::runLoop, "leakwatch-collector");
+    thread.setDaemon(true);
+    thread.start();
+    return this;
+  }
+
+  public CollectorMetrics metrics() {
+    return metrics;
+  }
+
+  int followed() {
+    return tracked.size();
+  }
+
+  double maxRingFill() {
+    double max = 0;
+    for (TrackedProcess tp : List.copyOf(tracked.values())) max = Math.max(max, tp.ring.fill());
+    return max;
+  }
+
+  Symbolizer symbolizer() {
+    return symbolizer;
+  }
+
+  private void runLoop() {
+    long backoff = 0;
+    while (running) {
+      try {
+        int moved = round();
+        backoff = 0;
+        if (moved == 0) Thread.sleep(config.pollIntervalMs());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (RuntimeException e) {
+        backoff = Math.min(5_000, Math.max(100, backoff * 2));
+        log.warn("collector round failed ({}); retrying in {} ms", e.toString(), backoff);
+        try {
+          Thread.sleep(backoff);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          return;
+        }
+      }
+    }
+  }
+
+  /** One pass over every ring; returns the number of records moved. Visible for tests. */
+  synchronized int round() {
+    long now = System.currentTimeMillis();
+    if (now - lastScan >= SCAN_INTERVAL_MS) {
+      discover();
+      lastScan = now;
+    }
+    int moved = 0;
+    List<TrackedProcess> sent = new ArrayList<>();
+    List<Future<RecordMetadata>> futures = new ArrayList<>();
+    List<StackDefinition> stacksThisRound = new ArrayList<>();
+    for (TrackedProcess tp : tracked.values()) {
+      List<AllocationEvent> events = new ArrayList<>();
+      List<StackDefinition> newStacks = new ArrayList<>();
+      if (!tp.startAnnounced) {
+        futures.add(publisher.send(message(tp, ProcessStarted.newBuilder().setName(tp.name).setCommand(tp.command)
+            .setPpid(tp.ring.ppid()).setStartedAtMs(tp.ring.startTimeNs() / 1_000_000)
+            .setSampleBytes(tp.ring.sampleBytes()).build())));
+      }
+      long first = tp.reader.position();
+      int n = tp.drain(config.maxBatchEvents(), symbolizer, events, newStacks);
+      moved += n;
+      for (StackDefinition s : newStacks) {
+        if (!publishedStacks.contains(s.getId())) {
+          futures.add(publisher.send(s)); // before the batch that uses it
+          stacksThisRound.add(s);
+        }
+      }
+      if (!events.isEmpty() || tp.reader.position() != first) {
+        futures.add(publisher.send(message(tp, EventBatch.newBuilder().setFirstSeq(first)
+            .setEndSeq(tp.reader.position()).setLostEvents(tp.lostEvents()).setEvents(events).build())));
+        metrics.eventsRead(events.size());
+      }
+      sent.add(tp);
+    }
+    boolean ok = awaitAll(futures);
+    for (TrackedProcess tp : sent) {
+      if (ok) {
+        tp.startAnnounced = true;
+        tp.reader.release();
+      } else {
+        tp.reader.rewind();
+      }
+    }
+    if (ok) {
+      for (StackDefinition s : stacksThisRound) publishedStacks.add(s.getId());
+      metrics.eventsPublished(moved);
+    } else {
+      metrics.publishFailed();
+      throw new IllegalStateException("Kafka did not acknowledge a round; records stay in the rings");
+    }
+    retireExited();
+    sampleCounters(now);
+    return moved;
+  }
+
+  private boolean awaitAll(List<Future<RecordMetadata>> futures) {
+    if (futures.isEmpty()) return true;
+    publisher.flush();
+    for (Future<RecordMetadata> f : futures) {
+      try {
+        f.get(60, TimeUnit.SECONDS);
+      } catch (ExecutionException | TimeoutException e) {
+        log.warn("publish failed: {}", e.getCause() != null ? e.getCause().toString() : e.toString());
+        return false;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private ProcessMessage message(TrackedProcess tp, Object body) {
+    return ProcessMessage.newBuilder().setHost(tp.host).setPid(tp.pid).setProcessStartTicks(tp.ring.procStartTicks())
+        .setBody(body).build();
+  }
+
+  private void discover() {
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(config.runDir(), "leakwatch-*.ring")) {
+      for (Path p : dir) {
+        if (tracked.containsKey(p) || refused.contains(p)) continue;
+        if (!trustworthy(p)) {
+          refused.add(p);
+          continue;
+        }
+        try {
+          RingFile ring = RingFile.open(p);
+          tracked.put(p, new TrackedProcess(ring, config.host()));
+          log.info("following pid {} ({})", ring.pid(), p.getFileName());
+        } catch (RingFormatException e) {
+          log.warn("refusing ring {}: {}", p, e.getMessage());
+          refused.add(p);
+        } catch (IOException e) {
+          log.debug("cannot open {} yet: {}", p, e.toString());
+        }
+      }
+    } catch (IOException e) {
+      log.warn("cannot list {}: {}", config.runDir(), e.toString());
+    }
+  }
+
+  /** A ring is read only when it is a regular file (no symlink) owned by us or by root-run collectors' targets. */
+  private boolean trustworthy(Path p) {
+    try {
+      PosixFileAttributes a = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      if (!a.isRegularFile()) return false;
+      if (uid == 0) return true; // root follows every user's processes
+      Object owner = Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+      return owner instanceof Integer o && o == uid;
+    } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+      return false;
+    }
+  }
+
+  private static int currentUid() {
+    try {
+      Object v = Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+      return v instanceof Integer i ? i : -1;
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  private void retireExited() {
+    Iterator<Map.Entry<Path, TrackedProcess>> it = tracked.entrySet().iterator();
+    List<Future<RecordMetadata>> futures = new ArrayList<>();
+    List<Map.Entry<Path, TrackedProcess>> done = new ArrayList<>();
+    while (it.hasNext()) {
+      Map.Entry<Path, TrackedProcess> e = it.next();
+      TrackedProcess tp = e.getValue();
+      if (!tp.startAnnounced || !tp.reader.drained()) continue;
+      if (proc.alive(tp.pid, tp.ring.procStartTicks())) continue;
+      // Dead and drained as far as published records go; a record reserved but never published
+      // by a writer that died with the process is given up and counted.
+      if (!tp.reader.drained()) continue;
+      tp.reader.abandonUnpublished();
+      tp.reader.release();
+      boolean clean = tp.sawExitRecord || tp.ring.exitedFlag();
+      futures.add(publisher.send(message(tp, ProcessExited.newBuilder().setExitedAtMs(System.currentTimeMillis())
+          .setClean(clean).setLostEvents(tp.lostEvents()).build())));
+      done.add(e);
+    }
+    if (done.isEmpty()) return;
+    if (!awaitAll(futures)) throw new IllegalStateException("Kafka did not acknowledge process exits");
+    for (Map.Entry<Path, TrackedProcess> e : done) {
+      tracked.remove(e.getKey());
+      try {
+        e.getValue().ring.close();
+        Files.deleteIfExists(e.getKey());
+      } catch (IOException ex) {
+        log.warn("cannot remove ring {}: {}", e.getKey(), ex.toString());
+      }
+      log.info("pid {} exited; ring retired", e.getValue().pid);
+    }
+  }
+
+  private void sampleCounters(long now) {
+    List<Future<RecordMetadata>> futures = new ArrayList<>();
+    for (TrackedProcess tp : tracked.values()) {
+      if (now - tp.lastCountersMs < config.counterIntervalMs()) continue;
+      tp.lastCountersMs = now;
+      ProcCounters.Memory m = proc.memory(tp.pid);
+      if (m == null) continue;
+      int fds = proc.openFds(tp.pid);
+      long ticks = tp.ring.procStartTicks();
+      futures.add(publisher.send(CounterSample.newBuilder().setHost(tp.host).setPid(tp.pid).setName(tp.name)
+          .setTimestampMs(now).setPrivateBytes(m.privateBytes()).setVirtualBytes(m.virtualBytes())
+          .setResidentBytes(m.residentBytes()).setOpenFds(fds >= 0 ? fds : null)
+          .setStartTimeSeconds(bootTime > 0 && ticks > 0 ? bootTime + ticks / 100.0 : null).build()));
+    }
+    // Counters are best effort: a lost sample is replaced by the next one.
+    if (!futures.isEmpty()) awaitAll(futures);
+  }
+
+  @Override
+  public void close() {
+    running = false;
+    if (thread != null) {
+      thread.interrupt();
+      try {
+        thread.join(10_000);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+    synchronized (this) {
+      for (TrackedProcess tp : tracked.values()) {
+        try {
+          tp.ring.close();
+        } catch (IOException ignored) {
+          // closing a mapping cannot lose data: the ring file keeps it
+        }
+      }
+      tracked.clear();
+    }
+    metrics.close();
+    publisher.close();
+  }
+}

@@ -1,0 +1,46 @@
+package io.leakwatch.collector;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * What a collector needs to run.
+ *
+ * @param kafka producer settings (bootstrap.servers and anything else: TLS, SASL pass through)
+ * @param runDir where the shims create their rings (LEAKWATCH_RUN_DIR)
+ * @param host the name this host reports under
+ * @param httpPort port of the collector's own /metrics on 127.0.0.1 (0 = none)
+ */
+public record CollectorConfig(Map<String, Object> kafka, Path runDir, String host, int httpPort, long pollIntervalMs,
+    long counterIntervalMs, int maxBatchEvents) {
+
+  public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
+
+  public static CollectorConfig defaults(String bootstrap) {
+    return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), 9400, 20, 5000, 20_000);
+  }
+
+  public CollectorConfig withRunDir(Path dir) {
+    return new CollectorConfig(kafka, dir, host, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+  }
+
+  public CollectorConfig withHttpPort(int port) {
+    return new CollectorConfig(kafka, runDir, host, port, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+  }
+
+  public CollectorConfig withCounterIntervalMs(long ms) {
+    return new CollectorConfig(kafka, runDir, host, httpPort, pollIntervalMs, ms, maxBatchEvents);
+  }
+
+  /** The kernel's host name, made safe for keys ("host/pid") and labels. */
+  public static String localHostName() {
+    String name = null;
+    try {
+      name = java.nio.file.Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+    } catch (java.io.IOException | RuntimeException e) {
+      // fall through
+    }
+    if (name == null || name.isEmpty()) name = System.getenv().getOrDefault("HOSTNAME", "localhost");
+    return name.replace('/', '_');
+  }
+}

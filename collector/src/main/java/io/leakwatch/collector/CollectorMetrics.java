@@ -1,0 +1,79 @@
+package io.leakwatch.collector;
+
+import com.sun.net.httpserver.HttpServer;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+
+/** The collector's own health on /metrics (127.0.0.1 only): what it read, published and lost. */
+public final class CollectorMetrics implements AutoCloseable {
+  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final Counter read;
+  private final Counter published;
+  private final Counter publishFailures;
+  private HttpServer server;
+
+  CollectorMetrics(Collector collector) {
+    read = Counter.builder("leakwatch.collector.events.read").description("events read from rings").register(registry);
+    published = Counter.builder("leakwatch.collector.events.published").description("events acknowledged by Kafka")
+        .register(registry);
+    publishFailures = Counter.builder("leakwatch.collector.publish.failures")
+        .description("rounds Kafka did not acknowledge (records stay in the rings)").register(registry);
+    Gauge.builder("leakwatch.collector.processes.followed", collector, Collector::followed)
+        .description("rings being followed").register(registry);
+    Gauge.builder("leakwatch.collector.ring.fill.max", collector, Collector::maxRingFill)
+        .description("fullest ring, 0..1").register(registry);
+    FunctionCounter.builder("leakwatch.collector.symbol.cache.hits", collector, c -> c.symbolizer().cacheHits())
+        .register(registry);
+    FunctionCounter.builder("leakwatch.collector.symbol.cache.misses", collector, c -> c.symbolizer().cacheMisses())
+        .register(registry);
+    new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(registry);
+    new io.micrometer.core.instrument.binder.system.ProcessorMetrics().bindTo(registry);
+  }
+
+  void eventsRead(long n) {
+    read.increment(n);
+  }
+
+  void eventsPublished(long n) {
+    published.increment(n);
+  }
+
+  void publishFailed() {
+    publishFailures.increment();
+  }
+
+  public String scrape() {
+    return registry.scrape();
+  }
+
+  void serve(int port) {
+    try {
+      server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot serve collector metrics on 127.0.0.1:" + port, e);
+    }
+    server.createContext("/metrics", ex -> {
+      byte[] body = scrape().getBytes(StandardCharsets.UTF_8);
+      ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+      ex.sendResponseHeaders(200, body.length);
+      try (OutputStream out = ex.getResponseBody()) {
+        out.write(body);
+      }
+    });
+    server.start();
+  }
+
+  @Override
+  public void close() {
+    if (server != null) server.stop(0);
+  }
+}

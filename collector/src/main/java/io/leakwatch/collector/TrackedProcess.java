@@ -1,0 +1,114 @@
+package io.leakwatch.collector;
+
+import io.leakwatch.collector.proc.ProcessNames;
+import io.leakwatch.collector.ring.RingFile;
+import io.leakwatch.collector.ring.RingLayout;
+import io.leakwatch.collector.ring.RingReader;
+import io.leakwatch.collector.ring.RingRecord;
+import io.leakwatch.collector.symbols.ModuleMap;
+import io.leakwatch.collector.symbols.StackIdentity;
+import io.leakwatch.collector.symbols.Symbolizer;
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.AllocationKind;
+import io.leakwatch.schemas.EventType;
+import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.StackDefinition;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** One ring being followed: its reader, its modules, and its raw-stack to stack-id cache. */
+final class TrackedProcess {
+  private static final int STACK_CACHE_ENTRIES = 200_000;
+
+  final RingFile ring;
+  final RingReader reader;
+  final String host;
+  final int pid;
+  final String name;
+  final String command;
+  final ModuleMap modules = new ModuleMap();
+  private final Set<String> mainModules = new HashSet<>();
+  private final Map<RawStack, Long> stackIds = new HashMap<>();
+  boolean startAnnounced;
+  boolean sawExitRecord;
+  long lastCountersMs;
+
+  TrackedProcess(RingFile ring, String host) {
+    this.ring = ring;
+    this.reader = new RingReader(ring);
+    this.host = host;
+    this.pid = ring.pid();
+    List<String> cmd = ring.cmdline();
+    this.name = ProcessNames.name(cmd);
+    this.command = String.join(" ", cmd);
+  }
+
+  /** Raw frames are compared by value; addresses are per process, so the cache is too. */
+  private record RawStack(long[] frames) {
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof RawStack r && Arrays.equals(frames, r.frames);
+    }
+
+    @Override
+    public int hashCode() {
+      return Arrays.hashCode(frames);
+    }
+  }
+
+  /**
+   * Reads up to {@code max} records into events; stacks seen for the first time are symbolized
+   * and added to {@code newStacks}.
+   */
+  int drain(int max, Symbolizer symbolizer, List<AllocationEvent> events, List<StackDefinition> newStacks) {
+    return reader.poll(max, r -> {
+      if (r instanceof RingRecord.Alloc a) {
+        events.add(AllocationEvent.newBuilder().setSeq(a.seq()).setType(EventType.ALLOC).setKind(kind(a.kind()))
+            .setAddress(a.address()).setSize(a.size()).setWeight(a.weight()).setTimestampNs(a.timestampNs())
+            .setStackId(stackId(a.frames(), symbolizer, newStacks)).setThreadId(a.threadId()).build());
+      } else if (r instanceof RingRecord.Free f) {
+        events.add(AllocationEvent.newBuilder().setSeq(f.seq()).setType(EventType.FREE).setKind(kind(f.kind()))
+            .setAddress(f.address()).setSize(0).setWeight(0).setTimestampNs(0).setStackId(0).build());
+      } else if (r instanceof RingRecord.Module m) {
+        modules.add(m);
+        if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+      } else if (r instanceof RingRecord.Exit) {
+        sawExitRecord = true;
+      }
+    });
+  }
+
+  private long stackId(long[] frames, Symbolizer symbolizer, List<StackDefinition> newStacks) {
+    RawStack key = new RawStack(frames);
+    Long id = stackIds.get(key);
+    if (id != null) return id;
+    List<Frame> named = new ArrayList<>(frames.length);
+    for (long f : frames) named.add(symbolizer.frame(f, modules));
+    StackDefinition def = StackIdentity.define(named, mainModules);
+    long value = Long.parseUnsignedLong(def.getId(), 16);
+    if (stackIds.size() >= STACK_CACHE_ENTRIES) stackIds.clear();
+    stackIds.put(key, value);
+    newStacks.add(def);
+    return value;
+  }
+
+  /** Events this process lost before reaching Kafka: the shim's drops and unreadable records. */
+  long lostEvents() {
+    return ring.stat(RingLayout.STAT_DROPPED_FULL) + ring.stat(RingLayout.STAT_DROPPED_OVERSIZE)
+        + ring.stat(RingLayout.STAT_LIVE_SET_FULL) + reader.corruptRecords();
+  }
+
+  private static AllocationKind kind(int k) {
+    return k == 1 ? AllocationKind.MMAP : AllocationKind.HEAP;
+  }
+
+  private static String fileName(String path) {
+    int slash = path.lastIndexOf('/');
+    return slash >= 0 ? path.substring(slash + 1) : path;
+  }
+}

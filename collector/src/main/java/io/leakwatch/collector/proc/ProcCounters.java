@@ -1,0 +1,137 @@
+package io.leakwatch.collector.proc;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.OptionalLong;
+
+/**
+ * perfmon's process counters read from /proc. The files are parsed defensively: a process that
+ * exits while being read, a truncated line or a missing field gives "unknown", not an exception.
+ *
+ * <ul>
+ *   <li>private bytes: Private_Clean + Private_Dirty + Swap of smaps_rollup (memory only this process
+ *       holds, like Windows' Private Bytes),
+ *   <li>virtual bytes: VmSize (reserved address space, Virtual Bytes),
+ *   <li>resident bytes: VmRSS.
+ * </ul>
+ */
+public final class ProcCounters {
+  private static final int MAX_FILE = 1 << 20;
+
+  private final Path proc;
+
+  public ProcCounters() {
+    this(Path.of("/proc"));
+  }
+
+  public ProcCounters(Path proc) {
+    this.proc = proc;
+  }
+
+  public record Memory(long privateBytes, long virtualBytes, long residentBytes) {}
+
+  public Memory memory(int pid) {
+    String status = read(proc.resolve(Integer.toString(pid)).resolve("status"));
+    String rollup = read(proc.resolve(Integer.toString(pid)).resolve("smaps_rollup"));
+    if (status == null) return null;
+    long virt = kbField(status, "VmSize:").orElse(0);
+    long rss = kbField(status, "VmRSS:").orElse(0);
+    long priv;
+    if (rollup != null) {
+      priv = kbField(rollup, "Private_Clean:").orElse(0) + kbField(rollup, "Private_Dirty:").orElse(0)
+          + kbField(rollup, "Swap:").orElse(0);
+    } else {
+      priv = kbField(status, "RssAnon:").orElse(0) + kbField(status, "VmSwap:").orElse(0);
+    }
+    return new Memory(priv, virt, rss);
+  }
+
+  /** Open file descriptors, or -1 when they cannot be listed. */
+  public int openFds(int pid) {
+    int n = 0;
+    try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve(Integer.toString(pid)).resolve("fd"))) {
+      for (Path ignored : fds) n++;
+      return n;
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1. */
+  public long startTicks(int pid) {
+    String stat = read(proc.resolve(Integer.toString(pid)).resolve("stat"));
+    return stat == null ? -1 : parseStartTicks(stat);
+  }
+
+  /** Is the process that started at {@code startTicks} still the one behind {@code pid}? */
+  public boolean alive(int pid, long startTicks) {
+    long now = startTicks(pid);
+    if (now < 0) return false;
+    if (startTicks <= 0) return true;
+    if (now != startTicks) return false;
+    String stat = read(proc.resolve(Integer.toString(pid)).resolve("stat"));
+    return stat != null && !isZombie(stat);
+  }
+
+  static boolean isZombie(String stat) {
+    int close = stat.lastIndexOf(')');
+    return close >= 0 && close + 2 < stat.length() && (stat.charAt(close + 2) == 'Z' || stat.charAt(close + 2) == 'X');
+  }
+
+  static long parseStartTicks(String stat) {
+    int close = stat.lastIndexOf(')'); // comm may contain spaces and ')'
+    if (close < 0) return -1;
+    String[] rest = stat.substring(close + 1).trim().split("\\s+");
+    // rest[0] is field 3 (state); field 22 is rest[19]
+    if (rest.length < 20) return -1;
+    try {
+      return Long.parseLong(rest[19]);
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+
+  /** Boot time in epoch seconds (btime of /proc/stat), for start times. */
+  public long bootTimeSeconds() {
+    String stat = read(proc.resolve("stat"));
+    if (stat == null) return 0;
+    for (String line : stat.split("\n")) {
+      if (line.startsWith("btime ")) {
+        try {
+          return Long.parseLong(line.substring(6).trim());
+        } catch (NumberFormatException e) {
+          return 0;
+        }
+      }
+    }
+    return 0;
+  }
+
+  static OptionalLong kbField(String text, String name) {
+    int at = text.startsWith(name) ? 0 : text.indexOf("\n" + name);
+    if (at < 0) return OptionalLong.empty();
+    if (at > 0) at++;
+    int i = at + name.length();
+    while (i < text.length() && text.charAt(i) == ' ' || i < text.length() && text.charAt(i) == '\t') i++;
+    long v = 0;
+    int digits = 0;
+    while (i < text.length() && Character.isDigit(text.charAt(i)) && digits < 18) {
+      v = v * 10 + (text.charAt(i++) - '0');
+      digits++;
+    }
+    if (digits == 0) return OptionalLong.empty();
+    return OptionalLong.of(v * 1024);
+  }
+
+  static String read(Path file) {
+    try (var in = Files.newInputStream(file)) {
+      byte[] data = in.readNBytes(MAX_FILE);
+      return new String(data, StandardCharsets.UTF_8);
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,176 @@
+package io.leakwatch.collector.ring;
+
+import static io.leakwatch.collector.ring.RingLayout.*;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.HexFormat;
+import java.util.function.Consumer;
+
+/**
+ * Reads records from a {@link RingFile}, treating every byte as written by an untrusted peer:
+ * it never reads outside the mapping, never loops without advancing, and never allocates by a size
+ * it read (a record is copied into a fixed scratch buffer of {@link RingLayout#MAX_RECORD} bytes,
+ * a frame count is bounded by both the record length and {@link RingLayout#MAX_FRAMES}).
+ *
+ * <p>Reading and releasing are separate so that nothing is lost when the collector dies: {@link
+ * #poll} hands records out without freeing their space; {@link #release} (after Kafka acknowledged
+ * them) zeroes the space and moves the shared read position; {@link #rewind} gives them again.
+ */
+public final class RingReader {
+  private static final byte[] ZEROS = new byte[64 * 1024];
+  private final RingFile ring;
+  private final long mask;
+  private final byte[] scratch = new byte[MAX_RECORD];
+  private final ByteBuffer view = ByteBuffer.wrap(scratch).order(ByteOrder.LITTLE_ENDIAN);
+  private long released;
+  private long pos;
+  private long corruptRecords;
+  private long corruptBytes;
+  private long unknownRecords;
+
+  public RingReader(RingFile ring) {
+    this.ring = ring;
+    this.mask = ring.capacity - 1;
+    long start = ring.readPos();
+    long w = ring.writePos();
+    if (start < 0 || (start & 7) != 0 || start > w || w - start > ring.capacity) {
+      // A read position we cannot trust: resume at the write position and count the gap.
+      corruptBytes += Math.max(0, w - start);
+      start = w & ~7L;
+    }
+    this.released = start;
+    this.pos = start;
+  }
+
+  /**
+   * Reads up to {@code maxRecords} committed records after the last one read.
+   *
+   * @return the number of records given to the sink
+   */
+  public int poll(int maxRecords, Consumer<RingRecord> sink) {
+    long w = ring.writePos();
+    if (w < pos || w - released > ring.capacity || (w & 7) != 0) {
+      skipCorrupt(w, false);
+      return 0;
+    }
+    int n = 0;
+    while (n < maxRecords && pos < w) {
+      long header = (long) RingFile.LONGS.getAcquire(ring.buffer, HEADER_SIZE + (int) (pos & mask));
+      if (header == 0) break; // reserved, not yet published
+      long len = header & 0xffffffffL;
+      int type = (int) (header >>> 32);
+      if (len < 16 || len > MAX_RECORD || (len & 7) != 0 || len > w - pos) {
+        skipCorrupt(w, true);
+        break;
+      }
+      copyOut(pos, (int) len);
+      RingRecord r = parse(pos, type, (int) len);
+      pos += len;
+      if (r != null) {
+        sink.accept(r);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Records stuck behind an unpublished header after the writer died are given up and counted. */
+  public void abandonUnpublished() {
+    long w = ring.writePos();
+    if (w > pos && w - released <= ring.capacity) skipCorrupt(w, false);
+  }
+
+  private void skipCorrupt(long w, boolean badRecord) {
+    if (badRecord) corruptRecords++;
+    long target = (w >= pos && w - released <= ring.capacity && (w & 7) == 0) ? w : pos;
+    corruptBytes += target - pos;
+    pos = target;
+  }
+
+  private void copyOut(long at, int len) {
+    int off = (int) (at & mask);
+    int first = (int) Math.min(len, ring.capacity - off);
+    ring.buffer.get(HEADER_SIZE + off, scratch, 0, first);
+    if (first < len) ring.buffer.get(HEADER_SIZE, scratch, first, len - first);
+  }
+
+  private RingRecord parse(long seq, int type, int len) {
+    switch (type) {
+      case TYPE_ALLOC -> {
+        if (len < 8 + ALLOC_PAYLOAD) return corrupt();
+        int nframes = Short.toUnsignedInt(view.getShort(8 + 38));
+        if (nframes > MAX_FRAMES || 8 + ALLOC_PAYLOAD + 8L * nframes > len) return corrupt();
+        long[] frames = new long[nframes];
+        for (int i = 0; i < nframes; i++) frames[i] = view.getLong(8 + ALLOC_PAYLOAD + 8 * i);
+        return new RingRecord.Alloc(seq, view.getLong(8), view.getLong(16), view.getDouble(24), view.getLong(32),
+            view.getInt(40), scratch[44] & 0xff, scratch[45] != 0, frames);
+      }
+      case TYPE_FREE -> {
+        if (len < 8 + FREE_PAYLOAD) return corrupt();
+        return new RingRecord.Free(seq, view.getLong(8), scratch[16] & 0xff);
+      }
+      case TYPE_MODULE -> {
+        if (len < 8 + MODULE_PAYLOAD) return corrupt();
+        int buildIdLen = Short.toUnsignedInt(view.getShort(8 + 28));
+        int pathLen = Short.toUnsignedInt(view.getShort(8 + 30));
+        if (buildIdLen > 32 || 8 + MODULE_PAYLOAD + pathLen > len) return corrupt();
+        String buildId = buildIdLen == 0 ? null : HexFormat.of().formatHex(scratch, 8 + 32, 8 + 32 + buildIdLen);
+        String path = new String(scratch, 8 + MODULE_PAYLOAD, pathLen, java.nio.charset.StandardCharsets.UTF_8);
+        return new RingRecord.Module(seq, view.getLong(8), view.getLong(16), view.getLong(24),
+            (view.getInt(32) & 1) != 0, buildId, path);
+      }
+      case TYPE_EXIT -> {
+        return new RingRecord.Exit(seq, view.getLong(8));
+      }
+      default -> {
+        unknownRecords++;
+        return null;
+      }
+    }
+  }
+
+  private RingRecord corrupt() {
+    corruptRecords++;
+    return null;
+  }
+
+  /** Everything handed out so far is safely elsewhere: free its space for the writers. */
+  public void release() {
+    long z = released;
+    while (z < pos) {
+      int off = (int) (z & mask);
+      int n = (int) Math.min(Math.min(pos - z, ring.capacity - off), ZEROS.length);
+      ring.buffer.put(HEADER_SIZE + off, ZEROS, 0, n);
+      z += n;
+    }
+    released = pos;
+    ring.publishReadPos(pos);
+  }
+
+  /** Forget what was handed out since the last release: it will be read again. */
+  public void rewind() {
+    pos = released;
+  }
+
+  /** Nothing published is left to read. */
+  public boolean drained() {
+    return pos >= ring.writePos();
+  }
+
+  public long position() {
+    return pos;
+  }
+
+  public long corruptRecords() {
+    return corruptRecords;
+  }
+
+  public long corruptBytes() {
+    return corruptBytes;
+  }
+
+  public long unknownRecords() {
+    return unknownRecords;
+  }
+}

@@ -1,0 +1,20 @@
+package io.leakwatch.collector.ring;
+
+/** One record read from a ring. {@code seq} is the record's position in the ring's byte stream. */
+public sealed interface RingRecord {
+  long seq();
+
+  /** A recorded allocation; frames are raw return addresses, allocation site first. */
+  record Alloc(long seq, long address, long size, double weight, long timestampNs, int threadId, int kind,
+      boolean truncated, long[] frames) implements RingRecord {}
+
+  /** The release of a recorded allocation. */
+  record Free(long seq, long address, int kind) implements RingRecord {}
+
+  /** A loaded ELF object: runtime address = ELF virtual address + loadBias. */
+  record Module(long seq, long loadBias, long lo, long hi, boolean mainExecutable, String buildId, String path)
+      implements RingRecord {}
+
+  /** The shim's exit path ran (a clean exit). */
+  record Exit(long seq, long timestampNs) implements RingRecord {}
+}

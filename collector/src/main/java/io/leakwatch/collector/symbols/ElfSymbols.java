@@ -1,0 +1,207 @@
+package io.leakwatch.collector.symbols;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.HexFormat;
+
+/**
+ * The function symbols of one ELF64 little-endian file (.symtab and .dynsym) and its GNU build id.
+ * The file is someone else's: every offset, size and count is checked against the file's length
+ * before use, names are bounded, and a file that fails a check yields an empty table, never an
+ * exception escaping to the caller.
+ */
+public final class ElfSymbols {
+  private static final int SHT_SYMTAB = 2;
+  private static final int SHT_NOTE = 7;
+  private static final int SHT_DYNSYM = 11;
+  private static final int STT_FUNC = 2;
+  private static final int STT_GNU_IFUNC = 10;
+  private static final int MAX_NAME = 4096;
+  private static final int MAX_SYMBOLS = 4_000_000;
+
+  public static final ElfSymbols EMPTY = new ElfSymbols(new long[0], new long[0], new String[0], null);
+
+  private final long[] starts;
+  private final long[] sizes;
+  private final String[] names;
+  private final String buildId;
+
+  private ElfSymbols(long[] starts, long[] sizes, String[] names, String buildId) {
+    this.starts = starts;
+    this.sizes = sizes;
+    this.names = names;
+    this.buildId = buildId;
+  }
+
+  /** A symbol and the offset of the address inside it. */
+  public record Hit(String name, long offset) {}
+
+  public static ElfSymbols load(Path file) {
+    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+      long size = ch.size();
+      if (size < 64 || size > Integer.MAX_VALUE) return EMPTY;
+      MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
+      return parse(map);
+    } catch (IOException | RuntimeException e) {
+      return EMPTY;
+    }
+  }
+
+  /** Parses an ELF image; anything malformed gives an empty (or partial) table. */
+  public static ElfSymbols parse(ByteBuffer image) {
+    ByteBuffer b = image.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+    try {
+      return parseChecked(b);
+    } catch (IndexOutOfBoundsException | IllegalArgumentException e) {
+      return EMPTY;
+    }
+  }
+
+  private static ElfSymbols parseChecked(ByteBuffer b) {
+    int limit = b.limit();
+    if (limit < 64 || b.get(0) != 0x7f || b.get(1) != 'E' || b.get(2) != 'L' || b.get(3) != 'F') return EMPTY;
+    if (b.get(4) != 2 || b.get(5) != 1) return EMPTY; // 64-bit, little endian only
+    long shoff = b.getLong(0x28);
+    int shentsize = Short.toUnsignedInt(b.getShort(0x3A));
+    int shnum = Short.toUnsignedInt(b.getShort(0x3C));
+    if (shoff <= 0 || shentsize < 64 || shnum == 0 || shoff > limit || (long) shnum * shentsize > limit - shoff) return EMPTY;
+
+    String buildId = null;
+    int count = 0;
+    long[] starts = new long[1024];
+    long[] sizes = new long[1024];
+    String[] names = new String[1024];
+    for (int i = 0; i < shnum; i++) {
+      int sh = (int) (shoff + (long) i * shentsize);
+      int type = b.getInt(sh + 4);
+      long off = b.getLong(sh + 0x18);
+      long secSize = b.getLong(sh + 0x20);
+      if (off < 0 || secSize < 0 || off > limit || secSize > limit - off) continue;
+      if (type == SHT_NOTE && buildId == null) {
+        buildId = findBuildId(b, (int) off, (int) secSize);
+      } else if (type == SHT_SYMTAB || type == SHT_DYNSYM) {
+        int link = b.getInt(sh + 0x28);
+        long entsize = b.getLong(sh + 0x38);
+        if (link < 0 || link >= shnum || entsize < 24) continue;
+        int strSh = (int) (shoff + (long) link * shentsize);
+        long strOff = b.getLong(strSh + 0x18);
+        long strSize = b.getLong(strSh + 0x20);
+        if (strOff < 0 || strSize < 0 || strOff > limit || strSize > limit - strOff) continue;
+        long n = secSize / entsize;
+        for (long k = 0; k < n && count < MAX_SYMBOLS; k++) {
+          int sym = (int) (off + k * entsize);
+          int info = b.get(sym + 4) & 0xff;
+          int stype = info & 0xf;
+          int shndx = Short.toUnsignedInt(b.getShort(sym + 6));
+          long value = b.getLong(sym + 8);
+          long symSize = b.getLong(sym + 16);
+          if ((stype != STT_FUNC && stype != STT_GNU_IFUNC) || shndx == 0 || value == 0) continue;
+          long nameOff = Integer.toUnsignedLong(b.getInt(sym));
+          if (nameOff >= strSize) continue;
+          String name = readName(b, (int) (strOff + nameOff), (int) (strOff + strSize));
+          if (name.isEmpty()) continue;
+          if (count == starts.length) {
+            int grow = Math.min(MAX_SYMBOLS, count * 2);
+            starts = Arrays.copyOf(starts, grow);
+            sizes = Arrays.copyOf(sizes, grow);
+            names = Arrays.copyOf(names, grow);
+          }
+          starts[count] = value;
+          sizes[count] = symSize;
+          names[count] = name;
+          count++;
+        }
+      }
+    }
+    return sorted(starts, sizes, names, count, buildId);
+  }
+
+  private static ElfSymbols sorted(long[] starts, long[] sizes, String[] names, int count, String buildId) {
+    Integer[] order = new Integer[count];
+    for (int i = 0; i < count; i++) order[i] = i;
+    // By address; at equal addresses prefer the sized symbol, then the shorter (un-versioned) name.
+    Arrays.sort(order, (x, y) -> {
+      int c = Long.compareUnsigned(starts[x], starts[y]);
+      if (c != 0) return c;
+      c = Long.compare(sizes[y], sizes[x]);
+      return c != 0 ? c : Integer.compare(names[x].length(), names[y].length());
+    });
+    long[] s = new long[count];
+    long[] z = new long[count];
+    String[] n = new String[count];
+    int m = 0;
+    for (int i = 0; i < count; i++) {
+      int k = order[i];
+      if (m > 0 && s[m - 1] == starts[k]) continue; // .symtab and .dynsym repeat each other
+      s[m] = starts[k];
+      z[m] = sizes[k];
+      n[m] = names[k];
+      m++;
+    }
+    return new ElfSymbols(Arrays.copyOf(s, m), Arrays.copyOf(z, m), Arrays.copyOf(n, m), buildId);
+  }
+
+  private static String readName(ByteBuffer b, int from, int end) {
+    int stop = Math.min(end, from + MAX_NAME);
+    int i = from;
+    while (i < stop && b.get(i) != 0) i++;
+    byte[] raw = new byte[i - from];
+    b.get(from, raw);
+    return new String(raw, StandardCharsets.UTF_8);
+  }
+
+  private static String findBuildId(ByteBuffer b, int off, int size) {
+    int p = off;
+    int end = off + size;
+    while (p + 12 <= end) {
+      long namesz = Integer.toUnsignedLong(b.getInt(p));
+      long descsz = Integer.toUnsignedLong(b.getInt(p + 4));
+      int type = b.getInt(p + 8);
+      long name = p + 12L;
+      long desc = name + ((namesz + 3) & ~3L);
+      long next = desc + ((descsz + 3) & ~3L);
+      if (next > end || next <= p) return null;
+      if (type == 3 && namesz == 4 && b.get((int) name) == 'G' && b.get((int) name + 1) == 'N' && b.get((int) name + 2) == 'U'
+          && descsz > 0 && descsz <= 64) {
+        byte[] id = new byte[(int) descsz];
+        b.get((int) desc, id);
+        return HexFormat.of().formatHex(id);
+      }
+      p = (int) next;
+    }
+    return null;
+  }
+
+  /** The function containing ELF virtual address {@code vaddr}, or null. */
+  public Hit lookup(long vaddr) {
+    int lo = 0, hi = starts.length - 1, best = -1;
+    while (lo <= hi) {
+      int mid = (lo + hi) >>> 1;
+      if (Long.compareUnsigned(starts[mid], vaddr) <= 0) {
+        best = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    if (best < 0) return null;
+    long off = vaddr - starts[best];
+    if (sizes[best] > 0 ? off < sizes[best] : off < 4096) return new Hit(names[best], off);
+    return null;
+  }
+
+  public String buildId() {
+    return buildId;
+  }
+
+  public int size() {
+    return starts.length;
+  }
+}

@@ -1,0 +1,101 @@
+package io.leakwatch.collector.symbols;
+
+import io.leakwatch.collector.ring.RingRecord;
+import io.leakwatch.schemas.Frame;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * Turns return addresses into frames {@code module!function+0xoffset}. Symbol tables are cached by
+ * build id (or path when a file has none), so a library shared by every process on the host is
+ * parsed once. Where the distribution ships separate debug info under /usr/lib/debug/.build-id,
+ * its fuller .symtab is used.
+ */
+public final class Symbolizer {
+  public static final String UNKNOWN_MODULE = "[unknown]";
+  private static final int CACHE_ENTRIES = 512;
+
+  private final Map<String, ElfSymbols> cache = new LinkedHashMap<>(64, 0.75f, true) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, ElfSymbols> e) {
+      return size() > CACHE_ENTRIES;
+    }
+  };
+  private final Path debugRoot;
+  private final Path rootPrefix;
+  private long hits;
+  private long misses;
+
+  public Symbolizer() {
+    this(Path.of("/usr/lib/debug/.build-id"), null);
+  }
+
+  /**
+   * @param rootPrefix where the target's file system is seen from here (for example /proc/PID/root
+   *     or a container's root); null for the same file system
+   */
+  public Symbolizer(Path debugRoot, Path rootPrefix) {
+    this.debugRoot = debugRoot;
+    this.rootPrefix = rootPrefix;
+  }
+
+  public synchronized ElfSymbols symbolsFor(RingRecord.Module m) {
+    String key = m.buildId() != null ? "b:" + m.buildId() : "p:" + m.path();
+    ElfSymbols s = cache.get(key);
+    if (s != null) {
+      hits++;
+      return s;
+    }
+    misses++;
+    s = load(m);
+    cache.put(key, s);
+    return s;
+  }
+
+  private ElfSymbols load(RingRecord.Module m) {
+    Path file = Path.of(m.path());
+    if (rootPrefix != null && file.isAbsolute()) file = rootPrefix.resolve(file.toString().substring(1));
+    ElfSymbols own = ElfSymbols.load(file);
+    if (m.buildId() != null && m.buildId().length() > 2 && debugRoot != null) {
+      Path debug = debugRoot.resolve(m.buildId().substring(0, 2)).resolve(m.buildId().substring(2) + ".debug");
+      if (Files.isRegularFile(debug)) {
+        ElfSymbols fuller = ElfSymbols.load(debug);
+        if (fuller.size() > own.size()) return fuller;
+      }
+    }
+    return own;
+  }
+
+  /** Names one return address. */
+  public Frame frame(long returnAddress, ModuleMap modules) {
+    RingRecord.Module m = modules.find(returnAddress);
+    if (m == null) {
+      return Frame.newBuilder().setModule(UNKNOWN_MODULE).setOffset(returnAddress).setModuleOffset(returnAddress).build();
+    }
+    long vaddr = returnAddress - m.loadBias();
+    // A return address points after the call; the call itself (vaddr - 1) is in the caller's body.
+    ElfSymbols.Hit hit = symbolsFor(m).lookup(vaddr - 1);
+    Frame.Builder f = Frame.newBuilder().setModule(fileName(m.path())).setBuildId(m.buildId()).setModuleOffset(vaddr);
+    if (hit != null) {
+      f.setFunction(hit.name()).setOffset(hit.offset() + 1);
+    } else {
+      f.setOffset(vaddr);
+    }
+    return f.build();
+  }
+
+  static String fileName(String path) {
+    int slash = path.lastIndexOf('/');
+    return slash >= 0 ? path.substring(slash + 1) : path;
+  }
+
+  public synchronized long cacheHits() {
+    return hits;
+  }
+
+  public synchronized long cacheMisses() {
+    return misses;
+  }
+}

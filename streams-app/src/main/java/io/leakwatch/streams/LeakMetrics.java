@@ -1,0 +1,160 @@
+package io.leakwatch.streams;
+
+import io.leakwatch.schemas.CounterSample;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.report.ReportService;
+import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.topology.Keys;
+import io.micrometer.core.instrument.MultiGauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.PriorityQueue;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+
+/**
+ * The Prometheus metrics of DESIGN.md, computed from this instance's stores when scraped. Only
+ * keys this instance owns are reported, so Prometheus can sum instances without double counting.
+ * Labels are bounded: host, process name, allocator module, and stack ids only for the top K
+ * stacks of each process name.
+ */
+public final class LeakMetrics {
+  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final ReportService reports;
+  private final int topK;
+  private final MultiGauge outstandingBytes;
+  private final MultiGauge outstandingAllocations;
+  private final MultiGauge stackBytes;
+  private final MultiGauge privateBytes;
+  private final MultiGauge virtualBytes;
+  private final MultiGauge residentBytes;
+  private final MultiGauge managedHeapBytes;
+  private final MultiGauge openFds;
+  private final MultiGauge startTime;
+  private final MultiGauge lostEvents;
+
+  public LeakMetrics(ReportService reports, int topK) {
+    this.reports = reports;
+    this.topK = topK;
+    outstandingBytes = gauge("leakwatch.outstanding", "bytes", "unfreed bytes per allocator module (estimate when sampled)");
+    outstandingAllocations = gauge("leakwatch.outstanding.allocations", null, "unfreed allocations per allocator module");
+    stackBytes = gauge("leakwatch.stack.outstanding", "bytes", "unfreed bytes of the top stacks of each process name");
+    privateBytes = gauge("leakwatch.process.private", "bytes", "private bytes (smaps Private_* + Swap)");
+    virtualBytes = gauge("leakwatch.process.virtual", "bytes", "virtual bytes (VmSize)");
+    residentBytes = gauge("leakwatch.process.resident", "bytes", "resident bytes (VmRSS)");
+    managedHeapBytes = gauge("leakwatch.process.managed.heap", "bytes", "managed (JVM) heap in use");
+    openFds = gauge("leakwatch.process.open.fds", null, "open file descriptors");
+    startTime = gauge("leakwatch.process.start.time", "seconds", "process start, epoch seconds");
+    lostEvents = gauge("leakwatch.lost.events.total", null, "events dropped before Kafka (cumulative)");
+  }
+
+  private MultiGauge gauge(String name, String unit, String description) {
+    MultiGauge.Builder b = MultiGauge.builder(name).description(description);
+    if (unit != null) b.baseUnit(unit);
+    return b.register(registry);
+  }
+
+  public PrometheusMeterRegistry registry() {
+    return registry;
+  }
+
+  /** Recomputes every row from the stores, then renders the exposition. */
+  public synchronized String scrape() {
+    try {
+      refresh();
+    } catch (InvalidStateStoreException e) {
+      // rebalancing or restoring: serve what we had; the next scrape catches up
+    }
+    return registry.scrape();
+  }
+
+  private void refresh() {
+    Map<Tags, double[]> byAllocator = new HashMap<>();
+    Map<String, Map<String, double[]>> stacksByProcess = new HashMap<>();
+    Map<String, String> allocatorOf = new HashMap<>();
+    Map<String, String> culpritOf = new HashMap<>();
+    Map<Tags, double[]> memory = new HashMap<>();
+    Map<Tags, double[]> lostByProcess = new HashMap<>();
+    for (KeyValue<String, ProcessState> kv : reports.liveProcesses()) {
+      ProcessState st = kv.value;
+      String host = st.getHost();
+      String name = st.getName();
+      Tags hp = Tags.of("host", host, "process", name);
+      reports.forEachOutstanding(kv.key, row -> {
+        String stack = Keys.parseOutstanding(row.key).stackId();
+        String allocator = allocatorOf.computeIfAbsent(stack, id -> {
+          StackDefinition d = reports.stack(id);
+          culpritOf.put(id, d == null ? "[unresolved]" : d.getCulprit());
+          return d == null ? "[unresolved]" : d.getAllocator();
+        });
+        double[] a = byAllocator.computeIfAbsent(hp.and("allocator", allocator), t -> new double[2]);
+        a[0] += row.value.getBytes();
+        a[1] += row.value.getAllocations();
+        stacksByProcess.computeIfAbsent(name, n -> new HashMap<>()).computeIfAbsent(stack, s -> new double[1])[0] +=
+            row.value.getBytes();
+      });
+      // private, virtual, resident, managed, fds, start time, has-sample, has-managed
+      double[] m = memory.computeIfAbsent(hp, t -> new double[8]);
+      CounterSample c = reports.counters(kv.key);
+      if (c != null) {
+        m[0] += c.getPrivateBytes();
+        m[1] += c.getVirtualBytes();
+        m[2] += c.getResidentBytes();
+        if (c.getManagedHeapBytes() != null) {
+          m[3] += c.getManagedHeapBytes();
+          m[7] = 1;
+        }
+        if (c.getOpenFds() != null) m[4] += c.getOpenFds();
+        if (c.getStartTimeSeconds() != null) m[5] = Math.max(m[5], c.getStartTimeSeconds());
+        m[6] = 1;
+      }
+      lostByProcess.computeIfAbsent(hp, t -> new double[1])[0] += st.getLostEvents();
+    }
+    List<MultiGauge.Row<?>> bytes = new ArrayList<>(), allocs = new ArrayList<>();
+    byAllocator.forEach((tags, v) -> {
+      bytes.add(MultiGauge.Row.of(tags, v[0]));
+      allocs.add(MultiGauge.Row.of(tags, v[1]));
+    });
+    outstandingBytes.register(bytes, true);
+    outstandingAllocations.register(allocs, true);
+
+    List<MultiGauge.Row<?>> stackRows = new ArrayList<>();
+    stacksByProcess.forEach((process, stacks) -> {
+      PriorityQueue<Map.Entry<String, double[]>> top = new PriorityQueue<>((x, y) -> Double.compare(x.getValue()[0], y.getValue()[0]));
+      for (Map.Entry<String, double[]> e : stacks.entrySet()) {
+        top.add(e);
+        if (top.size() > topK) top.poll();
+      }
+      for (Map.Entry<String, double[]> e : top) {
+        stackRows.add(MultiGauge.Row.of(Tags.of("process", process, "stack", e.getKey(), "culprit",
+            culpritOf.getOrDefault(e.getKey(), "[unresolved]")), e.getValue()[0]));
+      }
+    });
+    stackBytes.register(stackRows, true);
+
+    List<MultiGauge.Row<?>> priv = new ArrayList<>(), virt = new ArrayList<>(), res = new ArrayList<>(),
+        managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>(), lost = new ArrayList<>();
+    lostByProcess.forEach((tags, v) -> lost.add(MultiGauge.Row.of(tags, v[0])));
+    memory.forEach((tags, m) -> {
+      if (m[6] == 0) return; // no counter sample yet
+      priv.add(MultiGauge.Row.of(tags, m[0]));
+      virt.add(MultiGauge.Row.of(tags, m[1]));
+      res.add(MultiGauge.Row.of(tags, m[2]));
+      if (m[7] == 1) managed.add(MultiGauge.Row.of(tags, m[3]));
+      fds.add(MultiGauge.Row.of(tags, m[4]));
+      if (m[5] > 0) start.add(MultiGauge.Row.of(tags, m[5]));
+    });
+    privateBytes.register(priv, true);
+    virtualBytes.register(virt, true);
+    residentBytes.register(res, true);
+    managedHeapBytes.register(managed, true);
+    openFds.register(fds, true);
+    startTime.register(start, true);
+    lostEvents.register(lost, true);
+  }
+}

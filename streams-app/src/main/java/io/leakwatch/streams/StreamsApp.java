@@ -1,0 +1,89 @@
+package io.leakwatch.streams;
+
+import io.leakwatch.schemas.TopicSetup;
+import io.leakwatch.streams.http.HttpApi;
+import io.leakwatch.streams.report.ReportService;
+import io.leakwatch.streams.topology.LeakTopology;
+import java.time.Duration;
+import java.util.Properties;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+
+/** Wiring: configuration, the KafkaStreams instance running {@link LeakTopology}, metrics and HTTP. */
+public final class StreamsApp implements AutoCloseable {
+  public static final String DEAD_LETTERS = "leakwatch.dead-letters";
+
+  private final StreamsAppConfig config;
+  private final KafkaStreams streams;
+  private final ReportService reports;
+  private final LeakMetrics metrics;
+  private HttpApi http;
+
+  public StreamsApp(StreamsAppConfig config) {
+    this.config = config;
+    Properties p = new Properties();
+    p.putAll(config.kafka());
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
+    p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+    p.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toString());
+    p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.threads());
+    p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) config.replication());
+    p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 64L * 1024 * 1024);
+    p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
+    p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, DEAD_LETTERS);
+    p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
+    p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, config.httpBind() + ":" + Math.max(config.httpPort(), 1));
+    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind()), p);
+    this.reports = new ReportService(streams);
+    this.metrics = new LeakMetrics(reports, config.topK());
+  }
+
+  /** Creates missing topics, starts processing, waits until running, then serves HTTP. */
+  public StreamsApp start(Duration timeout) {
+    TopicSetup.ensureTopics(config.kafka(), config.partitions(), config.replication());
+    TopicSetup.ensureTopic(config.kafka(), DEAD_LETTERS, 1, config.replication());
+    streams.start();
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (streams.state() != KafkaStreams.State.RUNNING) {
+      if (streams.state() == KafkaStreams.State.ERROR || streams.state() == KafkaStreams.State.NOT_RUNNING) {
+        throw new IllegalStateException("streams stopped: " + streams.state());
+      }
+      if (System.nanoTime() > deadline) throw new IllegalStateException("streams not running after " + timeout);
+      try {
+        Thread.sleep(50);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted", e);
+      }
+    }
+    if (config.httpPort() >= 0) {
+      http = new HttpApi(config.httpBind(), config.httpPort(), reports, metrics, () -> streams.state().name());
+    }
+    return this;
+  }
+
+  public ReportService reports() {
+    return reports;
+  }
+
+  public LeakMetrics metrics() {
+    return metrics;
+  }
+
+  public KafkaStreams streams() {
+    return streams;
+  }
+
+  /** The port the HTTP API listens on, or -1. */
+  public int httpPort() {
+    return http == null ? -1 : http.port();
+  }
+
+  @Override
+  public void close() {
+    if (http != null) http.close();
+    streams.close(Duration.ofSeconds(30));
+  }
+}

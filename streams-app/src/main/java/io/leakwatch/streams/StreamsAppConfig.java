@@ -1,0 +1,28 @@
+package io.leakwatch.streams;
+
+import io.leakwatch.streams.topology.LeakTopology;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * @param kafka client settings (bootstrap.servers, TLS, SASL...) passed to every client
+ * @param httpBind address of /metrics and the report API (127.0.0.1 unless configured otherwise)
+ * @param httpPort 0 for any free port
+ * @param partitions partitions of the leakwatch topics when this app creates them
+ */
+public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, Path stateDir, String httpBind,
+    int httpPort, int threads, int partitions, short replication, int topK, LeakTopology.StoreKind storeKind) {
+
+  public static StreamsAppConfig defaults(String bootstrap, Path stateDir) {
+    return new StreamsAppConfig(Map.of("bootstrap.servers", bootstrap), "leakwatch-streams", stateDir, "127.0.0.1", 8080, 1,
+        4, (short) 1, 20, LeakTopology.StoreKind.ROCKSDB);
+  }
+
+  public StreamsAppConfig withHttpPort(int port) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, port, threads, partitions, replication, topK, storeKind);
+  }
+
+  public StreamsAppConfig withApplicationId(String id) {
+    return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind);
+  }
+}

@@ -1,0 +1,172 @@
+package io.leakwatch.streams.http;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.leakwatch.streams.LeakMetrics;
+import io.leakwatch.streams.report.ReportBuilder;
+import io.leakwatch.streams.report.ReportService;
+import io.leakwatch.streams.report.TextReport;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Executors;
+import java.util.function.Supplier;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
+
+/**
+ * The streams-app's HTTP surface: /metrics, the report API and a plain report page. Parameters are
+ * validated (bad ones get 400 with the reason), and everything a page shows is HTML-escaped:
+ * symbol and process names are text from others' binaries.
+ */
+public final class HttpApi implements AutoCloseable {
+  private final HttpServer server;
+  private final ReportService reports;
+  private final LeakMetrics metrics;
+  private final Supplier<String> state;
+
+  public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state) {
+    this.reports = reports;
+    this.metrics = metrics;
+    this.state = state;
+    try {
+      server = HttpServer.create(new InetSocketAddress(bind, port), 64);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot listen on " + bind + ":" + port, e);
+    }
+    server.setExecutor(Executors.newFixedThreadPool(4, r -> {
+      Thread t = new Thread(r, "leakwatch-http");
+      t.setDaemon(true);
+      return t;
+    }));
+    server.createContext("/", this::handle);
+    server.start();
+  }
+
+  public int port() {
+    return server.getAddress().getPort();
+  }
+
+  static final class BadRequest extends RuntimeException {
+    BadRequest(String message) {
+      super(message);
+    }
+  }
+
+  private void handle(HttpExchange ex) throws IOException {
+    try (ex) {
+      if (!"GET".equals(ex.getRequestMethod()) && !"HEAD".equals(ex.getRequestMethod())) {
+        send(ex, 405, "text/plain", "only GET\n");
+        return;
+      }
+      Map<String, String> q = query(ex.getRequestURI().getRawQuery());
+      String path = ex.getRequestURI().getPath();
+      switch (path) {
+        case "/metrics" -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape());
+        case "/healthz" -> send(ex, "RUNNING".equals(state.get()) ? 200 : 503, "text/plain", state.get() + "\n");
+        case "/api/processes" -> {
+          ArrayNode a = ReportBuilder.JSON.createArrayNode();
+          reports.processes().forEach(a::add);
+          send(ex, 200, "application/json", a.toString());
+        }
+        case "/api/report" -> {
+          String format = q.getOrDefault("format", "json");
+          if (!format.equals("json") && !format.equals("text")) throw new BadRequest("format must be json or text");
+          Optional<ObjectNode> r = find(q);
+          if (r.isEmpty()) {
+            send(ex, 404, "application/json", "{\"error\":\"no such process\"}");
+          } else if (format.equals("text")) {
+            send(ex, 200, "text/plain; charset=utf-8", TextReport.render(r.get()));
+          } else {
+            send(ex, 200, "application/json", r.get().toString());
+          }
+        }
+        case "/" -> send(ex, 200, "text/html; charset=utf-8", ReportPage.overview(reports.processes()));
+        case "/process" -> {
+          Optional<ObjectNode> r = find(q);
+          if (r.isEmpty()) send(ex, 404, "text/html; charset=utf-8", ReportPage.notFound());
+          else send(ex, 200, "text/html; charset=utf-8", ReportPage.process(r.get()));
+        }
+        default -> send(ex, 404, "text/plain", "not found\n");
+      }
+    } catch (BadRequest e) {
+      send(ex, 400, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.getMessage()) + "}");
+    } catch (InvalidStateStoreException e) {
+      send(ex, 503, "application/json", "{\"error\":\"state is being restored or rebalanced; try again\"}");
+    } catch (RuntimeException e) {
+      send(ex, 500, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.toString()) + "}");
+    }
+  }
+
+  private Optional<ObjectNode> find(Map<String, String> q) {
+    String host = q.get("host");
+    String pid = q.get("pid");
+    String process = q.get("process");
+    if (host != null && (host.isEmpty() || host.length() > 255)) throw new BadRequest("host must be 1-255 characters");
+    if (pid != null) {
+      if (host == null) throw new BadRequest("pid needs host");
+      int p;
+      try {
+        p = Integer.parseInt(pid);
+      } catch (NumberFormatException e) {
+        throw new BadRequest("pid must be a positive integer");
+      }
+      if (p <= 0) throw new BadRequest("pid must be a positive integer");
+      return reports.report(host, p);
+    }
+    if (process != null) {
+      if (process.isEmpty() || process.length() > 255) throw new BadRequest("process must be 1-255 characters");
+      return reports.reportByName(host, process);
+    }
+    if (host != null) throw new BadRequest("host needs pid or process");
+    List<ObjectNode> all = reports.processes();
+    if (all.isEmpty()) return Optional.empty();
+    return reports.report(all.get(0).get("host").asText(), all.get(0).get("pid").asInt());
+  }
+
+  static Map<String, String> query(String raw) {
+    Map<String, String> q = new HashMap<>();
+    if (raw == null || raw.isEmpty()) return q;
+    if (raw.length() > 4096) throw new BadRequest("query too long");
+    for (String part : raw.split("&")) {
+      if (part.isEmpty()) continue;
+      int eq = part.indexOf('=');
+      String k, v;
+      try {
+        k = URLDecoder.decode(eq < 0 ? part : part.substring(0, eq), StandardCharsets.UTF_8);
+        v = eq < 0 ? "" : URLDecoder.decode(part.substring(eq + 1), StandardCharsets.UTF_8);
+      } catch (IllegalArgumentException e) {
+        throw new BadRequest("malformed query string");
+      }
+      if (q.putIfAbsent(k, v) != null) throw new BadRequest("parameter " + k + " given twice");
+    }
+    return q;
+  }
+
+  private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
+    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+    ex.getResponseHeaders().set("Content-Type", type);
+    ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
+    if ("HEAD".equals(ex.getRequestMethod())) {
+      ex.sendResponseHeaders(status, -1);
+      return;
+    }
+    ex.sendResponseHeaders(status, bytes.length);
+    try (OutputStream out = ex.getResponseBody()) {
+      out.write(bytes);
+    }
+  }
+
+  @Override
+  public void close() {
+    server.stop(0);
+  }
+}

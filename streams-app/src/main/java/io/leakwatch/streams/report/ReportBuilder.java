@@ -1,0 +1,199 @@
+package io.leakwatch.streams.report;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.leakwatch.schemas.CounterSample;
+import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.state.Outstanding;
+import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.topology.Keys;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.Function;
+import org.apache.kafka.streams.KeyValue;
+
+/**
+ * The report JSON of one process (docs/records.md, DESIGN.md "Report JSON"), in two steps: a
+ * snapshot of the process's own state (what is outstanding, by stack and size), then a rendering
+ * that names the stacks from the global stack store. Exit reports keep the snapshot and are
+ * rendered when asked, so a stack definition that arrived late still names its frames.
+ */
+public final class ReportBuilder {
+  public static final ObjectMapper JSON = new ObjectMapper();
+  /** Bounds the report for processes with very many distinct stacks; the rest is summed. */
+  public static final int MAX_STACKS = 500;
+
+  private ReportBuilder() {}
+
+  public static ObjectNode snapshot(ProcessState st, List<KeyValue<String, Outstanding>> rows, Map<Long, Long> oldestNsByStack,
+      CounterSample counters, long asOfMs) {
+    ObjectNode r = JSON.createObjectNode();
+    ObjectNode process = r.putObject("process");
+    process.put("host", st.getHost());
+    process.put("pid", st.getPid());
+    process.put("name", st.getName());
+    process.put("command", st.getCommand());
+    process.put("exited", st.getExited());
+    if (st.getExited()) {
+      process.put("exitedAt", Instant.ofEpochMilli(st.getExitedAtMs()).toString());
+      process.put("cleanExit", st.getCleanExit());
+    }
+
+    ObjectNode tracking = r.putObject("tracking");
+    tracking.put("mode", st.getSampleBytes() == 0 ? "exact" : "sampled");
+    tracking.put("sampleBytes", st.getSampleBytes());
+    tracking.put("startedAt", Instant.ofEpochMilli(st.getStartedAtMs()).toString());
+    tracking.put("seconds", st.getStartedAtMs() > 0 ? Math.max(0, asOfMs - st.getStartedAtMs()) / 1000.0 : 0);
+    tracking.put("lostEvents", st.getLostEvents());
+    tracking.put("unknownFrees", st.getUnknownFrees());
+    tracking.put("duplicateEvents", st.getDuplicateEvents());
+    tracking.put("replacedAllocations", st.getReplacedAllocations());
+    tracking.put("asOf", Instant.ofEpochMilli(asOfMs).toString());
+
+    // (kind, stack) -> sizes
+    Map<String, List<Object[]>> byStack = new LinkedHashMap<>();
+    double totalBytes = 0, totalAllocations = 0;
+    for (KeyValue<String, Outstanding> kv : rows) {
+      Keys.OutstandingKey k = Keys.parseOutstanding(kv.key);
+      byStack.computeIfAbsent(k.kind() + "/" + k.stackId(), x -> new ArrayList<>())
+          .add(new Object[] {k.size(), kv.value.getBytes(), kv.value.getAllocations(), kv.value.getSamples()});
+      totalBytes += kv.value.getBytes();
+      totalAllocations += kv.value.getAllocations();
+    }
+    ObjectNode outstanding = r.putObject("outstanding");
+    outstanding.put("bytes", Math.round(totalBytes));
+    outstanding.put("allocations", Math.round(totalAllocations));
+
+    List<ObjectNode> stacks = new ArrayList<>();
+    long asOfNs = asOfMs * 1_000_000L;
+    for (Map.Entry<String, List<Object[]>> e : byStack.entrySet()) {
+      String[] parts = e.getKey().split("/");
+      ObjectNode s = JSON.createObjectNode();
+      s.put("id", parts[1]);
+      s.put("kind", "1".equals(parts[0]) ? "mmap" : "heap");
+      double bytes = 0, allocations = 0;
+      long samples = 0;
+      List<Object[]> sizes = e.getValue();
+      sizes.sort(Comparator.comparingDouble((Object[] x) -> -(double) x[1]));
+      ArrayNode sizeArray = JSON.createArrayNode();
+      for (Object[] z : sizes) {
+        bytes += (double) z[1];
+        allocations += (double) z[2];
+        samples += (long) z[3];
+        ObjectNode sz = sizeArray.addObject();
+        sz.put("size", (long) z[0]);
+        sz.put("bytes", Math.round((double) z[1]));
+        sz.put("allocations", Math.round((double) z[2]));
+      }
+      s.put("bytes", Math.round(bytes));
+      s.put("allocations", Math.round(allocations));
+      s.put("samples", samples);
+      Long oldest = oldestNsByStack.get(Long.parseUnsignedLong(parts[1], 16));
+      s.put("oldestAgeSeconds", oldest == null || oldest <= 0 ? 0 : Math.max(0, asOfNs - oldest) / 1e9);
+      s.set("sizes", sizeArray);
+      stacks.add(s);
+    }
+    stacks.sort(Comparator.comparingLong((ObjectNode s) -> -s.get("bytes").asLong()));
+    ArrayNode stackArray = r.putArray("stacks");
+    stacks.stream().limit(MAX_STACKS).forEach(stackArray::add);
+    r.put("stacksOmitted", Math.max(0, stacks.size() - MAX_STACKS));
+
+    ObjectNode c = r.putObject("counters");
+    if (counters != null) {
+      c.put("privateBytes", counters.getPrivateBytes());
+      c.put("virtualBytes", counters.getVirtualBytes());
+      c.put("residentBytes", counters.getResidentBytes());
+      if (counters.getManagedHeapBytes() != null) c.put("managedHeapBytes", counters.getManagedHeapBytes());
+      else c.putNull("managedHeapBytes");
+      if (counters.getOpenFds() != null) c.put("openFds", counters.getOpenFds());
+      c.put("sampledAt", Instant.ofEpochMilli(counters.getTimestampMs()).toString());
+    } else {
+      c.putNull("privateBytes");
+      c.putNull("virtualBytes");
+      c.putNull("residentBytes");
+      c.putNull("managedHeapBytes");
+    }
+    return r;
+  }
+
+  public static ObjectNode render(String snapshotJson, Function<String, StackDefinition> stacks) {
+    try {
+      return render((ObjectNode) JSON.readTree(snapshotJson), stacks);
+    } catch (JsonProcessingException | ClassCastException e) {
+      throw new IllegalStateException("stored report snapshot is not JSON", e);
+    }
+  }
+
+  /** Names every stack (allocator, culprit, frames) and adds the allocators list. */
+  public static ObjectNode render(ObjectNode snapshot, Function<String, StackDefinition> stacks) {
+    ObjectNode r = snapshot.deepCopy();
+    Map<String, long[]> allocators = new TreeMap<>();
+    boolean complete = true;
+    for (JsonNode node : r.withArray("stacks")) {
+      ObjectNode s = (ObjectNode) node;
+      StackDefinition def = stacks.apply(s.get("id").asText());
+      ArrayNode frames = JSON.createArrayNode();
+      String allocator = "[unresolved]";
+      String culprit = "[unresolved]";
+      if (def != null) {
+        allocator = def.getAllocator();
+        culprit = def.getCulprit();
+        for (Frame f : def.getFrames()) {
+          ObjectNode fn = frames.addObject();
+          fn.put("module", f.getModule());
+          fn.put("function", f.getFunction());
+          fn.put("offset", f.getOffset());
+          fn.put("file", f.getFile());
+          if (f.getLine() != null) fn.put("line", f.getLine());
+          else fn.putNull("line");
+          fn.put("moduleOffset", f.getModuleOffset());
+          fn.put("buildId", f.getBuildId());
+          fn.put("display", display(f));
+        }
+      } else {
+        complete = false;
+      }
+      s.put("allocator", allocator);
+      s.put("culprit", culprit);
+      s.set("frames", frames);
+      long[] a = allocators.computeIfAbsent(allocator, k -> new long[2]);
+      a[0] += s.get("bytes").asLong();
+      a[1] += s.get("allocations").asLong();
+    }
+    List<Map.Entry<String, long[]>> sorted = new ArrayList<>(allocators.entrySet());
+    sorted.sort(Comparator.comparingLong((Map.Entry<String, long[]> e) -> -e.getValue()[0]));
+    ArrayNode list = JSON.createArrayNode();
+    for (Map.Entry<String, long[]> e : sorted) {
+      ObjectNode a = list.addObject();
+      a.put("module", e.getKey());
+      a.put("bytes", e.getValue()[0]);
+      a.put("allocations", e.getValue()[1]);
+    }
+    // Keep the contract's field order: allocators before stacks.
+    ObjectNode out = JSON.createObjectNode();
+    out.set("process", r.get("process"));
+    out.set("tracking", r.get("tracking"));
+    out.set("outstanding", r.get("outstanding"));
+    out.set("allocators", list);
+    out.set("stacks", r.get("stacks"));
+    out.set("stacksOmitted", r.get("stacksOmitted"));
+    out.set("counters", r.get("counters"));
+    out.put("stacksResolved", complete);
+    return out;
+  }
+
+  public static String display(Frame f) {
+    if (f.getFunction() != null) return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
+    if ("[unknown]".equals(f.getModule())) return "[unknown]+0x" + Long.toHexString(f.getOffset());
+    return f.getModule() + "+0x" + Long.toHexString(f.getModuleOffset());
+  }
+}

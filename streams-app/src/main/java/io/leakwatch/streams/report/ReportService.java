@@ -1,0 +1,147 @@
+package io.leakwatch.streams.report;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.leakwatch.schemas.CounterSample;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.state.LiveAllocation;
+import io.leakwatch.streams.state.Outstanding;
+import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.topology.Keys;
+import io.leakwatch.streams.topology.StoreNames;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StoreQueryParameters;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.QueryableStoreTypes;
+import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
+
+/**
+ * Answers report questions from this instance's state stores (interactive queries). A store that
+ * is being restored or rebalanced throws {@link org.apache.kafka.streams.errors.InvalidStateStoreException},
+ * which the HTTP layer turns into 503 "try again".
+ */
+public final class ReportService {
+  private static final StringSerializer KEYS = new StringSerializer();
+  private final KafkaStreams streams;
+
+  public ReportService(KafkaStreams streams) {
+    this.streams = streams;
+  }
+
+  private <V> ReadOnlyKeyValueStore<String, V> store(String name) {
+    return streams.store(StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, V>keyValueStore()));
+  }
+
+  public StackDefinition stack(String id) {
+    return this.<StackDefinition>store(StoreNames.STACKS).get(id);
+  }
+
+  /** The report of one process: live while it runs, what it held at exit afterwards. */
+  public Optional<ObjectNode> report(String host, int pid) {
+    String pk = Keys.process(host, pid);
+    ProcessState st = this.<ProcessState>store(StoreNames.PROCESSES).get(pk);
+    if (st == null) return Optional.empty();
+    if (st.getExited()) {
+      String snapshot = this.<String>store(StoreNames.EXIT_REPORTS).get(pk);
+      return snapshot == null ? Optional.empty() : Optional.of(ReportBuilder.render(snapshot, this::stack));
+    }
+    return Optional.of(ReportBuilder.render(liveSnapshot(st, pk), this::stack));
+  }
+
+  /** The exit report of a process, once its exit has been processed. */
+  public Optional<ObjectNode> exitReport(String host, int pid) {
+    String snapshot = this.<String>store(StoreNames.EXIT_REPORTS).get(Keys.process(host, pid));
+    return snapshot == null ? Optional.empty() : Optional.of(ReportBuilder.render(snapshot, this::stack));
+  }
+
+  /** The largest live process of that name (on that host, if given), else the latest to exit. */
+  public Optional<ObjectNode> reportByName(String host, String name) {
+    List<ObjectNode> candidates = processes();
+    return candidates.stream()
+        .filter(p -> p.get("name").asText().equals(name) && (host == null || p.get("host").asText().equals(host)))
+        .max(Comparator.comparing((ObjectNode p) -> !p.get("exited").asBoolean())
+            .thenComparingLong(p -> p.get("exited").asBoolean() ? p.get("exitedAtMs").asLong() : p.get("outstandingBytes").asLong()))
+        .flatMap(p -> report(p.get("host").asText(), p.get("pid").asInt()));
+  }
+
+  ObjectNode liveSnapshot(ProcessState st, String pk) {
+    List<KeyValue<String, Outstanding>> rows = new ArrayList<>();
+    forEachOutstanding(pk, rows::add);
+    Map<Long, Long> oldest = new HashMap<>();
+    try (KeyValueIterator<String, LiveAllocation> it = this.<LiveAllocation>store(StoreNames.LIVE).prefixScan(Keys.prefix(pk), KEYS)) {
+      it.forEachRemaining(kv -> oldest.merge(kv.value.getStackId(), kv.value.getTimestampNs(), Math::min));
+    }
+    CounterSample counters = this.<CounterSample>store(StoreNames.COUNTERS).get(pk);
+    return ReportBuilder.snapshot(st, rows, oldest, counters, System.currentTimeMillis());
+  }
+
+  public void forEachOutstanding(String pk, Consumer<KeyValue<String, Outstanding>> sink) {
+    try (KeyValueIterator<String, Outstanding> it = this.<Outstanding>store(StoreNames.OUTSTANDING).prefixScan(Keys.prefix(pk), KEYS)) {
+      it.forEachRemaining(sink);
+    }
+  }
+
+  /** Every process this instance holds state for, with its outstanding total. */
+  public List<ObjectNode> processes() {
+    List<ObjectNode> out = new ArrayList<>();
+    ReadOnlyKeyValueStore<String, String> exits = store(StoreNames.EXIT_REPORTS);
+    try (KeyValueIterator<String, ProcessState> it = this.<ProcessState>store(StoreNames.PROCESSES).all()) {
+      while (it.hasNext()) {
+        KeyValue<String, ProcessState> kv = it.next();
+        ProcessState st = kv.value;
+        ObjectNode p = ReportBuilder.JSON.createObjectNode();
+        p.put("host", st.getHost());
+        p.put("pid", st.getPid());
+        p.put("name", st.getName());
+        p.put("exited", st.getExited());
+        p.put("exitedAtMs", st.getExitedAtMs());
+        p.put("mode", st.getSampleBytes() == 0 ? "exact" : "sampled");
+        p.put("lostEvents", st.getLostEvents());
+        long bytes = 0;
+        if (st.getExited()) {
+          String snap = exits.get(kv.key);
+          if (snap != null) {
+            try {
+              JsonNode n = ReportBuilder.JSON.readTree(snap);
+              bytes = n.path("outstanding").path("bytes").asLong();
+            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+              bytes = 0;
+            }
+          }
+        } else {
+          double[] sum = new double[1];
+          forEachOutstanding(kv.key, r -> sum[0] += r.value.getBytes());
+          bytes = Math.round(sum[0]);
+        }
+        p.put("outstandingBytes", bytes);
+        out.add(p);
+      }
+    }
+    out.sort(Comparator.comparingLong((ObjectNode p) -> -p.get("outstandingBytes").asLong()));
+    return out;
+  }
+
+  /** Live (not exited) process states of this instance. */
+  public List<KeyValue<String, ProcessState>> liveProcesses() {
+    List<KeyValue<String, ProcessState>> out = new ArrayList<>();
+    try (KeyValueIterator<String, ProcessState> it = this.<ProcessState>store(StoreNames.PROCESSES).all()) {
+      it.forEachRemaining(kv -> {
+        if (!kv.value.getExited()) out.add(kv);
+      });
+    }
+    return out;
+  }
+
+  public CounterSample counters(String pk) {
+    return this.<CounterSample>store(StoreNames.COUNTERS).get(pk);
+  }
+}

@@ -1,0 +1,227 @@
+package io.leakwatch.streams.topology;
+
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.CounterSample;
+import io.leakwatch.schemas.EventBatch;
+import io.leakwatch.schemas.EventType;
+import io.leakwatch.schemas.ExitReport;
+import io.leakwatch.schemas.ProcessExited;
+import io.leakwatch.schemas.ProcessMessage;
+import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.report.ReportBuilder;
+import io.leakwatch.streams.state.LiveAllocation;
+import io.leakwatch.streams.state.Outstanding;
+import io.leakwatch.streams.state.ProcessState;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.api.Processor;
+import org.apache.kafka.streams.processor.api.ProcessorContext;
+import org.apache.kafka.streams.processor.api.Record;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+
+/**
+ * Joins allocations with frees. A batch of one process's events (in sequence order) is matched
+ * against the live-allocation store through a local overlay, and the resulting changes to the
+ * outstanding aggregates are summed per (kind, stack, size) before the store is touched, so a batch
+ * of thousands of events costs one read and one write per distinct row, not per event.
+ *
+ * <p>Rules: an event whose sequence number is not above the last applied one is a duplicate (a
+ * collector re-sent it) and is skipped; a free of an address not live is counted and ignored, so
+ * nothing goes negative; an allocation at an address still live means its free was lost, and the
+ * old allocation is retired. A process exit keeps a report snapshot and retires the live state.
+ */
+public final class AllocationMatcher implements Processor<String, ProcessMessage, String, ExitReport> {
+  private static final StringSerializer KEYS = new StringSerializer();
+
+  private ProcessorContext<String, ExitReport> context;
+  private KeyValueStore<String, LiveAllocation> live;
+  private KeyValueStore<String, Outstanding> outstanding;
+  private KeyValueStore<String, ProcessState> processes;
+  private KeyValueStore<String, CounterSample> counters;
+  private KeyValueStore<String, String> exitReports;
+  private KeyValueStore<String, StackDefinition> stacks;
+
+  @Override
+  public void init(ProcessorContext<String, ExitReport> context) {
+    this.context = context;
+    this.live = context.getStateStore(StoreNames.LIVE);
+    this.outstanding = context.getStateStore(StoreNames.OUTSTANDING);
+    this.processes = context.getStateStore(StoreNames.PROCESSES);
+    this.counters = context.getStateStore(StoreNames.COUNTERS);
+    this.exitReports = context.getStateStore(StoreNames.EXIT_REPORTS);
+    this.stacks = context.getStateStore(StoreNames.STACKS);
+  }
+
+  @Override
+  public void process(Record<String, ProcessMessage> record) {
+    ProcessMessage m = record.value();
+    if (m == null || m.getBody() == null) return;
+    String pk = Keys.process(m.getHost(), m.getPid());
+    ProcessState state = processes.get(pk);
+    Object body = m.getBody();
+    if (body instanceof ProcessStarted s) {
+      onStarted(pk, m, s, state);
+    } else if (body instanceof EventBatch b) {
+      onBatch(pk, m, b, state);
+    } else if (body instanceof ProcessExited e) {
+      onExited(pk, e, state, record.timestamp());
+    }
+  }
+
+  private void onStarted(String pk, ProcessMessage m, ProcessStarted s, ProcessState state) {
+    if (state != null && state.getProcessStartTicks() == m.getProcessStartTicks() && !state.getExited()) {
+      // The collector announced this process again (it restarted): refresh what it says about it.
+      state.setName(s.getName());
+      state.setCommand(s.getCommand());
+      processes.put(pk, state);
+      return;
+    }
+    if (state != null && !state.getExited()) {
+      // The pid was reused and we never saw the old process exit: retire it as killed.
+      retire(pk, state, System.currentTimeMillis(), false, state.getLostEvents());
+    }
+    ProcessState fresh = newState(pk, m);
+    fresh.setName(s.getName());
+    fresh.setCommand(s.getCommand());
+    fresh.setStartedAtMs(s.getStartedAtMs());
+    fresh.setSampleBytes(s.getSampleBytes());
+    processes.put(pk, fresh);
+    exitReports.delete(pk);
+  }
+
+  private static ProcessState newState(String pk, ProcessMessage m) {
+    return ProcessState.newBuilder().setHost(m.getHost()).setPid(m.getPid())
+        .setProcessStartTicks(m.getProcessStartTicks()).build();
+  }
+
+  private void onBatch(String pk, ProcessMessage m, EventBatch batch, ProcessState state) {
+    if (state == null || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
+      state = newState(pk, m); // events before (or without) a start announcement
+    }
+    if (state.getExited()) {
+      state.setDuplicateEvents(state.getDuplicateEvents() + batch.getEvents().size());
+      processes.put(pk, state);
+      return;
+    }
+    Map<String, LiveAllocation> overlay = new HashMap<>();
+    Map<String, double[]> deltas = new HashMap<>();
+    long lastSeq = state.getLastSeq();
+    long duplicates = 0, unknownFrees = 0, replaced = 0;
+    for (AllocationEvent ev : batch.getEvents()) {
+      if (ev.getSeq() <= lastSeq) {
+        duplicates++;
+        continue;
+      }
+      lastSeq = ev.getSeq();
+      String lk = Keys.live(pk, ev.getAddress());
+      LiveAllocation current = overlay.containsKey(lk) ? overlay.get(lk) : live.get(lk);
+      if (ev.getType() == EventType.ALLOC) {
+        if (current != null) {
+          replaced++;
+          addDelta(deltas, pk, current, -1);
+        }
+        LiveAllocation a = LiveAllocation.newBuilder().setStackId(ev.getStackId()).setSize(ev.getSize())
+            .setWeight(ev.getWeight()).setKind(ev.getKind().ordinal()).setTimestampNs(ev.getTimestampNs())
+            .setSeq(ev.getSeq()).build();
+        overlay.put(lk, a);
+        addDelta(deltas, pk, a, +1);
+      } else if (current == null) {
+        unknownFrees++;
+      } else {
+        overlay.put(lk, null);
+        addDelta(deltas, pk, current, -1);
+      }
+    }
+    List<KeyValue<String, LiveAllocation>> puts = new ArrayList<>();
+    for (Map.Entry<String, LiveAllocation> e : overlay.entrySet()) {
+      if (e.getValue() == null) {
+        live.delete(e.getKey());
+      } else {
+        puts.add(KeyValue.pair(e.getKey(), e.getValue()));
+      }
+    }
+    if (!puts.isEmpty()) live.putAll(puts);
+    for (Map.Entry<String, double[]> d : deltas.entrySet()) {
+      double[] v = d.getValue();
+      if (v[2] == 0 && v[0] == 0 && v[1] == 0) continue;
+      Outstanding o = outstanding.get(d.getKey());
+      double bytes = v[0], allocations = v[1];
+      long samples = (long) v[2];
+      if (o != null) {
+        bytes += o.getBytes();
+        allocations += o.getAllocations();
+        samples += o.getSamples();
+      }
+      if (samples <= 0) {
+        outstanding.delete(d.getKey());
+      } else {
+        outstanding.put(d.getKey(), new Outstanding(bytes, allocations, samples));
+      }
+    }
+    state.setLastSeq(lastSeq);
+    state.setDuplicateEvents(state.getDuplicateEvents() + duplicates);
+    state.setUnknownFrees(state.getUnknownFrees() + unknownFrees);
+    state.setReplacedAllocations(state.getReplacedAllocations() + replaced);
+    state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
+    state.setLastEventMs(System.currentTimeMillis());
+    processes.put(pk, state);
+  }
+
+  private static void addDelta(Map<String, double[]> deltas, String pk, LiveAllocation a, int sign) {
+    double[] v = deltas.computeIfAbsent(Keys.outstanding(pk, a.getKind(), a.getStackId(), a.getSize()), k -> new double[3]);
+    v[0] += sign * a.getWeight();
+    v[1] += sign * (a.getSize() > 0 ? a.getWeight() / a.getSize() : 1.0);
+    v[2] += sign;
+  }
+
+  private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {
+    if (state == null || state.getExited()) return; // never seen, or a repeated exit
+    retire(pk, state, e.getExitedAtMs(), e.getClean(), Math.max(state.getLostEvents(), e.getLostEvents()));
+  }
+
+  private void retire(String pk, ProcessState state, long exitedAtMs, boolean clean, long lost) {
+    state.setExited(true);
+    state.setExitedAtMs(exitedAtMs);
+    state.setCleanExit(clean);
+    state.setLostEvents(lost);
+    String snapshot = ReportBuilder.snapshot(state, rows(pk), liveAges(pk), counters.get(pk), exitedAtMs).toString();
+    exitReports.put(pk, snapshot);
+    String rendered = ReportBuilder.render(snapshot, stacks::get).toString();
+    context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), exitedAtMs));
+    deletePrefix(live, pk);
+    deletePrefix(outstanding, pk);
+    counters.delete(pk);
+    processes.put(pk, state);
+  }
+
+  private List<KeyValue<String, Outstanding>> rows(String pk) {
+    List<KeyValue<String, Outstanding>> out = new ArrayList<>();
+    try (KeyValueIterator<String, Outstanding> it = outstanding.prefixScan(Keys.prefix(pk), KEYS)) {
+      it.forEachRemaining(out::add);
+    }
+    return out;
+  }
+
+  /** Oldest live allocation per stack id, epoch ns. */
+  private Map<Long, Long> liveAges(String pk) {
+    Map<Long, Long> oldest = new HashMap<>();
+    try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(Keys.prefix(pk), KEYS)) {
+      it.forEachRemaining(kv -> oldest.merge(kv.value.getStackId(), kv.value.getTimestampNs(), Math::min));
+    }
+    return oldest;
+  }
+
+  private static <V> void deletePrefix(KeyValueStore<String, V> store, String pk) {
+    List<String> keys = new ArrayList<>();
+    try (KeyValueIterator<String, V> it = store.prefixScan(Keys.prefix(pk), KEYS)) {
+      it.forEachRemaining(kv -> keys.add(kv.key));
+    }
+    keys.forEach(store::delete);
+  }
+}

@@ -1,0 +1,41 @@
+package io.leakwatch.streams.topology;
+
+/**
+ * Store keys. Every key starts with the process key "host/pid/" so one prefix scan finds all of a
+ * process's state; addresses, stack ids and sizes are fixed-width hex so keys sort naturally.
+ * Host names never contain '/' (the collector replaces it).
+ */
+public final class Keys {
+  private Keys() {}
+
+  public static String process(String host, int pid) {
+    return host + "/" + pid;
+  }
+
+  public static String prefix(String processKey) {
+    return processKey + "/";
+  }
+
+  public static String live(String processKey, long address) {
+    return processKey + "/" + hex16(address);
+  }
+
+  public static String outstanding(String processKey, int kind, long stackId, long size) {
+    return processKey + "/" + kind + "/" + hex16(stackId) + "/" + hex16(size);
+  }
+
+  /** The parts of an outstanding key after the process prefix: kind, stack id (hex), size. */
+  public record OutstandingKey(int kind, String stackId, long size) {}
+
+  public static OutstandingKey parseOutstanding(String key) {
+    String[] parts = key.split("/");
+    int n = parts.length;
+    if (n < 5) throw new IllegalArgumentException("not an outstanding key: " + key);
+    return new OutstandingKey(Integer.parseInt(parts[n - 3]), parts[n - 2], Long.parseUnsignedLong(parts[n - 1], 16));
+  }
+
+  static String hex16(long v) {
+    String h = Long.toHexString(v);
+    return "0".repeat(16 - h.length()) + h;
+  }
+}
