@@ -35,6 +35,11 @@ static inline int lw_sampler_should_record(lw_sampler *s, uint64_t sample_bytes,
   }
   s->bytes_until_sample -= (int64_t)size;
   if (__builtin_expect(s->bytes_until_sample > 0, 1)) return 0;
+  if (__builtin_expect(!s->seeded, 0)) {
+    /* A new thread's countdown is zero: draw its first interval instead of sampling this one. */
+    s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - (int64_t)size;
+    if (s->bytes_until_sample > 0) return 0;
+  }
   s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes);
   *weight = lw_sampler_weight(size, sample_bytes);
   return 1;

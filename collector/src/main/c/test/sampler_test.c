@@ -8,8 +8,7 @@
 
 int main(void) {
   const uint64_t R = 65536;
-  lw_sampler s = {0};
-  s.bytes_until_sample = lw_sampler_next_interval(&s, R);
+  lw_sampler s = {0}; /* as a new thread starts: unseeded, countdown zero */
   double true_bytes = 0, est_bytes = 0, var = 0, est_count = 0;
   long n = 2000000, recorded = 0;
   uint64_t x = 88172645463325252ull;
@@ -36,6 +35,14 @@ int main(void) {
   if (fabs(est_count - (double)n) / (double)n > 0.1) return 1;
   double w;
   if (!lw_sampler_should_record(&s, 0, 123, &w) || w != 123.0) return 1; /* exact mode */
+  /* A new thread's first small allocation is sampled with probability ~size/R, not always. */
+  int first_sampled = 0;
+  for (int t = 0; t < 10000; t++) {
+    lw_sampler fresh = {0};
+    first_sampled += lw_sampler_should_record(&fresh, R, 64, &w);
+  }
+  printf("sampler_test: first allocation of a new thread sampled %d of 10000 times (expect ~10)\n", first_sampled);
+  if (first_sampled > 40) return 1;
   puts("sampler_test: ok");
   return 0;
 }

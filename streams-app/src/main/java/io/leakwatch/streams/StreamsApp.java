@@ -33,6 +33,7 @@ public final class StreamsApp implements AutoCloseable {
     p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 64L * 1024 * 1024);
     p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
     p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, DEAD_LETTERS);
+    p.put("processing.exception.handler.global.enabled", true);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, config.httpBind() + ":" + Math.max(config.httpPort(), 1));
     this.streams = new KafkaStreams(LeakTopology.build(config.storeKind()), p);

@@ -1,0 +1,80 @@
+package io.leakwatch.cli;
+
+import io.leakwatch.collector.Collector;
+import io.leakwatch.collector.CollectorConfig;
+import io.leakwatch.kafka.EmbeddedKafka;
+import io.leakwatch.streams.StreamsApp;
+import io.leakwatch.streams.StreamsAppConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Comparator;
+import java.util.stream.Stream;
+
+/**
+ * Local mode: a real KRaft broker, the streams-app and a collector, all in this JVM on loopback,
+ * with the rings in a private directory. The same components as a fleet, minus the network.
+ */
+final class LocalStack implements AutoCloseable {
+  final EmbeddedKafka kafka;
+  final StreamsApp streams;
+  final Collector collector;
+  final Path runDir;
+  final Path workDir;
+  final String host;
+
+  private LocalStack(EmbeddedKafka kafka, StreamsApp streams, Collector collector, Path runDir, Path workDir) {
+    this.kafka = kafka;
+    this.streams = streams;
+    this.collector = collector;
+    this.runDir = runDir;
+    this.workDir = workDir;
+    this.host = CollectorConfig.localHostName();
+  }
+
+  /** @param httpPort port for /metrics and the report API, -1 for none */
+  static LocalStack start(int httpPort) {
+    Path work;
+    Path run;
+    try {
+      work = Files.createTempDirectory("leakwatch-local-");
+      Path shm = Path.of("/dev/shm");
+      run = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "leakwatch-run-")
+          : Files.createDirectories(work.resolve("run"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, java.util.Map.of());
+    StreamsApp streams = null;
+    try {
+      StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(httpPort);
+      streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
+      Collector collector = new Collector(CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(run)
+          .withHttpPort(0).withCounterIntervalMs(2000)).start();
+      return new LocalStack(kafka, streams, collector, run, work);
+    } catch (RuntimeException e) {
+      if (streams != null) streams.close();
+      kafka.close();
+      throw e;
+    }
+  }
+
+  @Override
+  public void close() {
+    collector.close();
+    streams.close();
+    kafka.close();
+    delete(runDir);
+    delete(workDir);
+  }
+
+  private static void delete(Path dir) {
+    try (Stream<Path> walk = Files.walk(dir)) {
+      walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException ignored) {
+      // temporary files left behind are harmless
+    }
+  }
+}

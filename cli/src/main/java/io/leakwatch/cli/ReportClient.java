@@ -1,0 +1,57 @@
+package io.leakwatch.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+
+/** Reads reports from a running streams-app's API. */
+final class ReportClient {
+  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  private final String base;
+
+  ReportClient(String url) {
+    this.base = url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+  }
+
+  record Response(int status, String body) {}
+
+  Response get(String path) throws IOException, InterruptedException {
+    HttpRequest req = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build();
+    HttpResponse<String> r = http.send(req, HttpResponse.BodyHandlers.ofString());
+    return new Response(r.statusCode(), r.body());
+  }
+
+  static String query(String host, Integer pid, String process, String format) {
+    StringBuilder q = new StringBuilder("?format=").append(format);
+    if (host != null) q.append("&host=").append(URLEncoder.encode(host, StandardCharsets.UTF_8));
+    if (pid != null) q.append("&pid=").append(pid);
+    if (process != null) q.append("&process=").append(URLEncoder.encode(process, StandardCharsets.UTF_8));
+    return q.toString();
+  }
+
+  /** Waits until the streams-app has processed the exit of host/pid and named every stack. */
+  JsonNode awaitExitReport(String host, int pid, Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    ObjectMapper json = new ObjectMapper();
+    while (true) {
+      try {
+        Response r = get("/api/report" + query(host, pid, null, "json"));
+        if (r.status() == 200) {
+          JsonNode n = json.readTree(r.body());
+          if (n.path("process").path("exited").asBoolean() && n.path("stacksResolved").asBoolean()) return n;
+        }
+      } catch (IOException e) {
+        if (System.nanoTime() > deadline) throw e;
+      }
+      if (System.nanoTime() > deadline) throw new IOException("no exit report for " + host + "/" + pid + " after " + timeout);
+      Thread.sleep(200);
+    }
+  }
+}

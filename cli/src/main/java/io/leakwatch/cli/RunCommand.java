@@ -1,0 +1,151 @@
+package io.leakwatch.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.leakwatch.collector.Collector;
+import io.leakwatch.collector.CollectorConfig;
+import io.leakwatch.streams.report.ReportBuilder;
+import io.leakwatch.streams.report.TextReport;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "run", description = {
+    "Runs CMD with allocation tracking and reports what is still outstanding (never freed) when it exits.",
+    "Without --bootstrap everything runs in this JVM (a real Kafka broker on loopback); exits with CMD's status."})
+final class RunCommand implements Callable<Integer> {
+  static final class Mode {
+    @Option(names = "--exact", description = "record every allocation (exact numbers, higher overhead)")
+    boolean exact;
+
+    @Option(names = "--sample-bytes", paramLabel = "N", description = "Poisson sampling, one sample per N bytes on average (default 524288)")
+    Long sampleBytes;
+  }
+
+  @ArgGroup(exclusive = true)
+  Mode mode = new Mode();
+
+  @Option(names = "--report", defaultValue = "text", paramLabel = "FORMAT", description = "text or json (default ${DEFAULT-VALUE})")
+  String format;
+
+  @Option(names = "--report-file", paramLabel = "F", description = "write the report to F instead of standard output")
+  Path reportFile;
+
+  @Option(names = "--bootstrap", paramLabel = "H:P", description = "publish to this Kafka; the report comes from the streams-app at --url")
+  String bootstrap;
+
+  @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "streams-app URL with --bootstrap (default ${DEFAULT-VALUE})")
+  String url;
+
+  @Option(names = "--timeout", defaultValue = "120", description = "seconds to wait for the report after CMD exits (default ${DEFAULT-VALUE})")
+  int timeoutSeconds;
+
+  @Parameters(arity = "1..*", paramLabel = "CMD", description = "the command to run, after --")
+  List<String> command = new ArrayList<>();
+
+  @Override
+  public Integer call() throws Exception {
+    if (!format.equals("text") && !format.equals("json")) {
+      System.err.println("leakwatch run: --report must be text or json (html and pprof come with the report page work)");
+      return 2;
+    }
+    long sample = mode.exact ? 0 : mode.sampleBytes != null ? mode.sampleBytes : 524288;
+    if (sample < 0) {
+      System.err.println("leakwatch run: --sample-bytes must be positive");
+      return 2;
+    }
+    return bootstrap == null ? runLocal(sample) : runRemote(sample);
+  }
+
+  private int runLocal(long sample) throws Exception {
+    System.err.println("leakwatch: starting local Kafka, streams and collector...");
+    try (LocalStack stack = LocalStack.start(-1)) {
+      Process p = spawn(stack.runDir, sample);
+      if (p == null) return 127;
+      int status = p.waitFor();
+      Optional<JsonNode> report = awaitLocalReport(stack, (int) p.pid());
+      if (report.isEmpty()) {
+        System.err.println("leakwatch: no report for pid " + p.pid()
+            + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
+        return status;
+      }
+      write(report.get());
+      return status;
+    }
+  }
+
+  private Optional<JsonNode> awaitLocalReport(LocalStack stack, int pid) throws InterruptedException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
+    long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+    boolean seen = false;
+    while (System.nanoTime() < deadline) {
+      try {
+        Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, pid);
+        if (r.isPresent()) {
+          seen = true;
+          if (r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
+            return Optional.of(r.get());
+          }
+        }
+      } catch (org.apache.kafka.streams.errors.InvalidStateStoreException e) {
+        // rebalancing: ask again
+      }
+      if (!seen && System.nanoTime() > noRingDeadline) return Optional.empty();
+      Thread.sleep(100);
+    }
+    return Optional.empty();
+  }
+
+  private int runRemote(long sample) throws Exception {
+    Path run = Files.createTempDirectory("leakwatch-run-");
+    try (Collector collector = new Collector(CollectorConfig.defaults(bootstrap).withRunDir(run).withHttpPort(0)).start()) {
+      Process p = spawn(run, sample);
+      if (p == null) return 127;
+      int status = p.waitFor();
+      JsonNode report = new ReportClient(url).awaitExitReport(CollectorConfig.localHostName(), (int) p.pid(),
+          Duration.ofSeconds(timeoutSeconds));
+      write(report);
+      return status;
+    }
+  }
+
+  private Process spawn(Path runDir, long sample) throws IOException {
+    ProcessBuilder pb = new ProcessBuilder(command).inheritIO();
+    Map<String, String> env = pb.environment();
+    String preload = Home.agent().toString();
+    String existing = env.get("LD_PRELOAD");
+    env.put("LD_PRELOAD", existing == null || existing.isBlank() ? preload : preload + ":" + existing);
+    env.put("LEAKWATCH_RUN_DIR", runDir.toString());
+    env.put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sample));
+    try {
+      return pb.start();
+    } catch (IOException e) {
+      System.err.println("leakwatch run: cannot start " + command.get(0) + ": " + e.getMessage());
+      return null;
+    }
+  }
+
+  private void write(JsonNode report) throws IOException {
+    String out = format.equals("json")
+        ? ReportBuilder.JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report) + "\n"
+        : TextReport.render(report);
+    if (reportFile != null) {
+      Files.writeString(reportFile, out, StandardCharsets.UTF_8);
+      System.err.println("leakwatch: report written to " + reportFile);
+    } else {
+      System.out.print(out);
+      System.out.flush();
+    }
+  }
+}

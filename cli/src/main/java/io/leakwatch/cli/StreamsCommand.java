@@ -1,0 +1,26 @@
+package io.leakwatch.cli;
+
+import io.leakwatch.streams.StreamsAppConfig;
+import io.leakwatch.streams.StreamsAppMain;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "streams", description = "Runs the streams-app: /metrics, report page and API.")
+final class StreamsCommand implements Callable<Integer> {
+  @Option(names = "--bootstrap", required = true, description = "Kafka bootstrap servers, H:P")
+  String bootstrap;
+
+  @Option(names = "--http-port", defaultValue = "8080", description = "port on 127.0.0.1 (default ${DEFAULT-VALUE})")
+  int httpPort;
+
+  @Option(names = "--state-dir", defaultValue = "leakwatch-streams-state", description = "state stores (default ${DEFAULT-VALUE})")
+  Path stateDir;
+
+  @Override
+  public Integer call() throws Exception {
+    StreamsAppMain.run(StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort));
+    return 0;
+  }
+}

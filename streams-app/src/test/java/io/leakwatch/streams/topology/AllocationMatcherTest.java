@@ -1,0 +1,241 @@
+package io.leakwatch.streams.topology;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.AllocationKind;
+import io.leakwatch.schemas.AvroSerde;
+import io.leakwatch.schemas.EventBatch;
+import io.leakwatch.schemas.EventType;
+import io.leakwatch.schemas.ExitReport;
+import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.ProcessExited;
+import io.leakwatch.schemas.ProcessMessage;
+import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.schemas.Topics;
+import io.leakwatch.streams.state.LiveAllocation;
+import io.leakwatch.streams.state.Outstanding;
+import io.leakwatch.streams.state.ProcessState;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.state.KeyValueIterator;
+import org.apache.kafka.streams.state.KeyValueStore;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class AllocationMatcherTest {
+  private static final String HOST = "h1";
+  private static final int PID = 4242;
+  private static final String PK = Keys.process(HOST, PID);
+  private static final long STACK_A = 0x1111L;
+  private static final long STACK_B = 0x2222L;
+
+  private TopologyTestDriver driver;
+  private TestInputTopic<String, ProcessMessage> events;
+  private TestInputTopic<String, StackDefinition> stacks;
+  private TestOutputTopic<String, ExitReport> exits;
+  private KeyValueStore<String, Outstanding> outstanding;
+  private KeyValueStore<String, LiveAllocation> live;
+  private KeyValueStore<String, ProcessState> processes;
+  private long seq;
+  private Path stateDir;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    stateDir = Files.createTempDirectory("ttd");
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, "test");
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+    p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    driver = new TopologyTestDriver(LeakTopology.build(), p);
+    events = driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+    stacks = driver.createInputTopic(Topics.STACKS, Serdes.String().serializer(), AvroSerde.of(StackDefinition.class));
+    exits = driver.createOutputTopic(Topics.EXIT_REPORTS, Serdes.String().deserializer(), AvroSerde.of(ExitReport.class));
+    outstanding = driver.getKeyValueStore(StoreNames.OUTSTANDING);
+    live = driver.getKeyValueStore(StoreNames.LIVE);
+    processes = driver.getKeyValueStore(StoreNames.PROCESSES);
+    seq = 0;
+    stacks.pipeInput(Topics.stackIdHex(STACK_A), stack(STACK_A, "libtoykey.so", "leaky!verify_signature+0x1c"));
+    stacks.pipeInput(Topics.stackIdHex(STACK_B), stack(STACK_B, "leaky", "leaky!parse+0x10"));
+    send(ProcessStarted.newBuilder().setName("leaky").setCommand("leaky --serve").setPpid(1).setStartedAtMs(1_000)
+        .setSampleBytes(0).build());
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    driver.close();
+    try (var w = Files.walk(stateDir)) {
+      w.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+    }
+  }
+
+  private static StackDefinition stack(long id, String allocator, String culprit) {
+    Frame f = Frame.newBuilder().setModule(allocator).setFunction("fn").setOffset(0x10).setModuleOffset(0x1010).build();
+    return StackDefinition.newBuilder().setId(Topics.stackIdHex(id)).setAllocator(allocator).setCulprit(culprit)
+        .setFrames(List.of(f)).build();
+  }
+
+  private void send(Object body) {
+    events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(77).setBody(body).build());
+  }
+
+  private AllocationEvent alloc(long address, long size, long stack) {
+    return alloc(address, size, stack, size);
+  }
+
+  private AllocationEvent alloc(long address, long size, long stack, double weight) {
+    seq += 64;
+    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.ALLOC).setKind(AllocationKind.HEAP).setAddress(address)
+        .setSize(size).setWeight(weight).setTimestampNs(5_000_000_000L).setStackId(stack).build();
+  }
+
+  private AllocationEvent free(long address) {
+    seq += 24;
+    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.FREE).setKind(AllocationKind.HEAP).setAddress(address)
+        .setSize(0).setWeight(0).setTimestampNs(0).setStackId(0).build();
+  }
+
+  private EventBatch batch(AllocationEvent... evs) {
+    return EventBatch.newBuilder().setFirstSeq(evs[0].getSeq()).setEndSeq(evs[evs.length - 1].getSeq() + 8).setLostEvents(0)
+        .setEvents(List.of(evs)).build();
+  }
+
+  private double outstandingBytes() {
+    double sum = 0;
+    try (KeyValueIterator<String, Outstanding> it = outstanding.all()) {
+      while (it.hasNext()) sum += it.next().value.getBytes();
+    }
+    return sum;
+  }
+
+  private long rows(KeyValueStore<String, ?> store) {
+    long n = 0;
+    try (KeyValueIterator<String, ?> it = store.all()) {
+      while (it.hasNext()) {
+        it.next();
+        n++;
+      }
+    }
+    return n;
+  }
+
+  @Test
+  void allocationThenFreeLeavesNothing() {
+    send(batch(alloc(0x1000, 422, STACK_A)));
+    assertThat(outstandingBytes()).isEqualTo(422.0);
+    send(batch(free(0x1000)));
+    assertThat(outstandingBytes()).isZero();
+    assertThat(rows(outstanding)).isZero();
+    assertThat(rows(live)).isZero();
+  }
+
+  @Test
+  void freeOfUnknownAddressIsCountedNeverNegative() {
+    send(batch(free(0xdead0), alloc(0x1000, 100, STACK_A), free(0xbeef0)));
+    assertThat(outstandingBytes()).isEqualTo(100.0);
+    assertThat(processes.get(PK).getUnknownFrees()).isEqualTo(2);
+  }
+
+  @Test
+  void reallocIsAFreeAndAnAllocation() {
+    send(batch(alloc(0x1000, 100, STACK_B)));
+    send(batch(free(0x1000), alloc(0x2000, 300, STACK_B))); // moved
+    send(batch(free(0x2000), alloc(0x2000, 500, STACK_B))); // grown in place
+    assertThat(outstandingBytes()).isEqualTo(500.0);
+    assertThat(rows(live)).isEqualTo(1);
+  }
+
+  @Test
+  void addressReuseAfterFreeWithinOneBatch() {
+    send(batch(alloc(0x1000, 64, STACK_A), free(0x1000), alloc(0x1000, 128, STACK_B), free(0x1000), alloc(0x1000, 32, STACK_A)));
+    assertThat(outstandingBytes()).isEqualTo(32.0);
+    assertThat(live.get(Keys.live(PK, 0x1000)).getStackId()).isEqualTo(STACK_A);
+  }
+
+  @Test
+  void allocationOverALiveAddressRetiresTheOldOne() {
+    send(batch(alloc(0x1000, 64, STACK_A), alloc(0x1000, 128, STACK_B))); // the free in between was lost
+    assertThat(outstandingBytes()).isEqualTo(128.0);
+    assertThat(processes.get(PK).getReplacedAllocations()).isEqualTo(1);
+  }
+
+  @Test
+  void duplicatesAreSkippedBySequence() {
+    EventBatch b = batch(alloc(0x1000, 10, STACK_A), alloc(0x2000, 20, STACK_A));
+    send(b);
+    send(b); // the collector re-sent it after a restart
+    EventBatch overlap = batch(alloc(0x3000, 30, STACK_A));
+    List<AllocationEvent> both = new ArrayList<>(b.getEvents());
+    both.addAll(overlap.getEvents());
+    send(EventBatch.newBuilder(overlap).setEvents(both).build());
+    assertThat(outstandingBytes()).isEqualTo(60.0);
+    assertThat(processes.get(PK).getDuplicateEvents()).isEqualTo(4);
+  }
+
+  @Test
+  void sampledWeightsEstimateBytesAndCounts() {
+    send(batch(alloc(0x1000, 1000, STACK_A, 4000.0), alloc(0x2000, 1000, STACK_A, 4000.0)));
+    KeyValue<String, Outstanding> row;
+    try (KeyValueIterator<String, Outstanding> it = outstanding.all()) {
+      row = it.next();
+    }
+    assertThat(row.value.getBytes()).isEqualTo(8000.0);
+    assertThat(row.value.getAllocations()).isEqualTo(8.0);
+    assertThat(row.value.getSamples()).isEqualTo(2);
+  }
+
+  @Test
+  void exitKeepsAReportAndRetiresLiveState() throws Exception {
+    send(batch(alloc(0x1000, 422, STACK_A), alloc(0x2000, 422, STACK_A), alloc(0x3000, 64, STACK_B), free(0x3000)));
+    send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
+    assertThat(rows(live)).isZero();
+    assertThat(rows(outstanding)).isZero();
+    assertThat(processes.get(PK).getExited()).isTrue();
+    ExitReport exit = exits.readValue();
+    JsonNode report = new ObjectMapper().readTree(exit.getReportJson());
+    assertThat(report.path("outstanding").path("bytes").asLong()).isEqualTo(844);
+    assertThat(report.path("outstanding").path("allocations").asLong()).isEqualTo(2);
+    assertThat(report.path("allocators").get(0).path("module").asText()).isEqualTo("libtoykey.so");
+    JsonNode s = report.path("stacks").get(0);
+    assertThat(s.path("culprit").asText()).isEqualTo("leaky!verify_signature+0x1c");
+    assertThat(s.path("sizes").get(0).path("size").asLong()).isEqualTo(422);
+    assertThat(s.path("sizes").get(0).path("allocations").asLong()).isEqualTo(2);
+    assertThat(report.path("tracking").path("mode").asText()).isEqualTo("exact");
+    // events after exit change nothing; a second exit is ignored
+    send(batch(alloc(0x9000, 1, STACK_A)));
+    send(ProcessExited.newBuilder().setExitedAtMs(9_500).setClean(true).setLostEvents(0).build());
+    assertThat(rows(outstanding)).isZero();
+    assertThat(exits.isEmpty()).isTrue();
+  }
+
+  @Test
+  void pidReuseRetiresTheOldProcess() {
+    send(batch(alloc(0x1000, 100, STACK_A)));
+    events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(99)
+        .setBody(ProcessStarted.newBuilder().setName("other").setCommand("other").setPpid(1).setStartedAtMs(2_000)
+            .setSampleBytes(0).build()).build());
+    assertThat(exits.readValue().getPid()).isEqualTo(PID);
+    assertThat(rows(outstanding)).isZero();
+    assertThat(processes.get(PK).getName()).isEqualTo("other");
+    assertThat(processes.get(PK).getExited()).isFalse();
+  }
+
+  @Test
+  void lostEventsAreCarriedFromBatches() {
+    send(EventBatch.newBuilder(batch(alloc(0x1000, 8, STACK_A))).setLostEvents(17).build());
+    assertThat(processes.get(PK).getLostEvents()).isEqualTo(17);
+  }
+}
