@@ -282,7 +282,9 @@ __attribute__((constructor)) static void leakwatch_init(void) {
   sample_bytes = env_u64("LEAKWATCH_SAMPLE_BYTES", 524288);
   uint64_t mf = env_u64("LEAKWATCH_MAX_FRAMES", 48);
   max_frames = mf < 1 ? 1 : mf > LW_MAX_FRAMES ? LW_MAX_FRAMES : (int)mf;
-  uint64_t default_ring = sample_bytes == 0 ? (64u << 20) : (8u << 20);
+  /* Exact mode bursts at millions of records per second, faster than a collector drains: a deep ring
+   * absorbs the burst (tmpfs pages are only touched as the ring fills). */
+  uint64_t default_ring = sample_bytes == 0 ? (256u << 20) : (8u << 20);
   ring_bytes = env_u64("LEAKWATCH_RING_BYTES", default_ring);
   if (ring_bytes < 65536) ring_bytes = 65536;
   while (ring_bytes & (ring_bytes - 1)) ring_bytes &= ring_bytes - 1; /* round down to 2^k */

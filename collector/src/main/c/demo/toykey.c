@@ -9,7 +9,7 @@ struct toy_key {
   unsigned char material[TOY_KEY_CONTEXT_BYTES];
 };
 
-__attribute__((noinline)) static void *cont_alloc(size_t n) { return calloc(1, n); }
+__attribute__((noinline, noipa)) static void *cont_alloc(size_t n) { return calloc(1, n); }
 
 __attribute__((noinline)) static toy_key *make_new_key(const char *secret, size_t len) {
   toy_key *k = cont_alloc(sizeof *k);

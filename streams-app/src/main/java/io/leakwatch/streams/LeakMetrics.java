@@ -36,7 +36,9 @@ public final class LeakMetrics {
   private final MultiGauge managedHeapBytes;
   private final MultiGauge openFds;
   private final MultiGauge startTime;
-  private final MultiGauge lostEvents;
+  /** Counters, not gauges: one per (host, process), removed when the process is gone. */
+  private final Map<Tags, java.util.concurrent.atomic.AtomicLong> lostEvents = new HashMap<>();
+  private final Map<Tags, io.micrometer.core.instrument.FunctionCounter> lostCounters = new HashMap<>();
 
   public LeakMetrics(ReportService reports, int topK) {
     this.reports = reports;
@@ -50,7 +52,6 @@ public final class LeakMetrics {
     managedHeapBytes = gauge("leakwatch.process.managed.heap", "bytes", "managed (JVM) heap in use");
     openFds = gauge("leakwatch.process.open.fds", null, "open file descriptors");
     startTime = gauge("leakwatch.process.start.time", "seconds", "process start, epoch seconds");
-    lostEvents = gauge("leakwatch.lost.events.total", null, "events dropped before Kafka (cumulative)");
   }
 
   private MultiGauge gauge(String name, String unit, String description) {
@@ -138,8 +139,8 @@ public final class LeakMetrics {
     stackBytes.register(stackRows, true);
 
     List<MultiGauge.Row<?>> priv = new ArrayList<>(), virt = new ArrayList<>(), res = new ArrayList<>(),
-        managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>(), lost = new ArrayList<>();
-    lostByProcess.forEach((tags, v) -> lost.add(MultiGauge.Row.of(tags, v[0])));
+        managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>();
+    updateLostCounters(lostByProcess);
     memory.forEach((tags, m) -> {
       if (m[6] == 0) return; // no counter sample yet
       priv.add(MultiGauge.Row.of(tags, m[0]));
@@ -155,6 +156,21 @@ public final class LeakMetrics {
     managedHeapBytes.register(managed, true);
     openFds.register(fds, true);
     startTime.register(start, true);
-    lostEvents.register(lost, true);
+  }
+
+  private void updateLostCounters(Map<Tags, double[]> current) {
+    current.forEach((tags, v) -> lostEvents.computeIfAbsent(tags, t -> {
+      java.util.concurrent.atomic.AtomicLong holder = new java.util.concurrent.atomic.AtomicLong();
+      lostCounters.put(t, io.micrometer.core.instrument.FunctionCounter
+          .builder("leakwatch.lost.events", holder, java.util.concurrent.atomic.AtomicLong::doubleValue)
+          .description("events dropped before Kafka (cumulative per process)").tags(t).register(registry));
+      return holder;
+    }).set((long) v[0]));
+    for (Tags gone : new ArrayList<>(lostEvents.keySet())) {
+      if (!current.containsKey(gone)) {
+        registry.remove(lostCounters.remove(gone));
+        lostEvents.remove(gone);
+      }
+    }
   }
 }

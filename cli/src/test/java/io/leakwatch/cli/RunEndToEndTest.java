@@ -1,0 +1,100 @@
+package io.leakwatch.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/**
+ * The whole pipeline for real: the shim in a multithreaded C program, the collector reading its
+ * ring, a KRaft broker, the Streams topology, and the report, through {@code leakwatch run}.
+ */
+class RunEndToEndTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @TempDir
+  Path tmp;
+
+  private static String churn() {
+    return Home.nativeDir().resolve("churn").toString();
+  }
+
+  private JsonNode run(List<String> args) throws Exception {
+    Path out = tmp.resolve("report-" + System.nanoTime() + ".json");
+    List<String> all = new ArrayList<>(List.of("run", "--report", "json", "--report-file", out.toString()));
+    all.addAll(args);
+    int rc = new CommandLine(new Main()).execute(all.toArray(String[]::new));
+    assertThat(rc).as("exit status of the tracked command").isZero();
+    return JSON.readTree(Files.readString(out));
+  }
+
+  private static JsonNode stackWithFunction(JsonNode report, String function) {
+    for (JsonNode s : report.path("stacks")) {
+      for (JsonNode f : s.path("frames")) {
+        if (function.equals(f.path("function").asText())) return s;
+      }
+    }
+    throw new AssertionError("no stack names " + function + " in " + report.toPrettyString());
+  }
+
+  @Test
+  void exactModeReportsTheLeakToTheByteUnderMultithreadedChurn() throws Exception {
+    long n = 1000, size = 4096, keys = 50;
+    JsonNode r = run(List.of("--exact", "--", churn(), "-t", "4", "-p", "100000", "-m", "realloc", "-n", Long.toString(n),
+        "-s", Long.toString(size), "-k", Long.toString(keys)));
+    assertThat(r.path("tracking").path("mode").asText()).isEqualTo("exact");
+    assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+    assertThat(r.path("process").path("name").asText()).isEqualTo("churn");
+    assertThat(r.path("process").path("cleanExit").asBoolean()).isTrue();
+
+    JsonNode leak = stackWithFunction(r, "leak_blocks");
+    assertThat(leak.path("bytes").asLong()).isEqualTo(n * size);
+    assertThat(leak.path("allocations").asLong()).isEqualTo(n);
+    assertThat(leak.path("allocator").asText()).isEqualTo("churn");
+    assertThat(leak.path("culprit").asText()).startsWith("churn!leak_blocks+0x");
+    assertThat(leak.path("frames").get(0).path("function").asText()).isEqualTo("leak_blocks");
+    assertThat(leak.path("sizes").get(0).path("size").asLong()).isEqualTo(size);
+
+    JsonNode key = stackWithFunction(r, "forget_key_destroy");
+    assertThat(key.path("allocator").asText()).isEqualTo("libtoykey.so");
+    assertThat(key.path("culprit").asText()).startsWith("churn!forget_key_destroy+0x");
+    assertThat(key.path("bytes").asLong()).isEqualTo(keys * 422);
+    assertThat(key.path("allocations").asLong()).isEqualTo(keys);
+    assertThat(key.path("frames").get(0).path("display").asText()).startsWith("libtoykey.so!cont_alloc+0x");
+
+    // Nothing from the 400,000 churned pairs (with their reallocs) is left over.
+    for (JsonNode s : r.path("stacks")) {
+      for (JsonNode f : s.path("frames")) assertThat(f.path("function").asText()).isNotEqualTo("worker");
+    }
+  }
+
+  @Test
+  void sampledModeEstimatesATenMegabyteLeakWithinThreeStandardDeviations() throws Exception {
+    long n = 2560, size = 4096, r = 65536; // 10 MiB
+    JsonNode report = run(List.of("--sample-bytes", Long.toString(r), "--", churn(), "-t", "2", "-p", "200000", "-n",
+        Long.toString(n), "-s", Long.toString(size)));
+    assertThat(report.path("tracking").path("mode").asText()).isEqualTo("sampled");
+    JsonNode leak = stackWithFunction(report, "leak_blocks");
+    double p = -Math.expm1(-(double) size / r);
+    double sd = size * Math.sqrt(n * (1 - p) / p); // each block is kept with probability p, weighted size/p
+    double truth = n * size;
+    System.out.printf("sampled estimate %d bytes, truth %.0f, sd %.0f (%.1f%%), z = %.2f%n", leak.path("bytes").asLong(), truth,
+        sd, 100 * sd / truth, (leak.path("bytes").asLong() - truth) / sd);
+    assertThat(Math.abs(leak.path("bytes").asLong() - truth)).isLessThanOrEqualTo(3 * sd);
+    assertThat(leak.path("allocator").asText()).isEqualTo("churn");
+  }
+
+  @Test
+  void exitStatusOfTheCommandIsPassedThrough() {
+    int rc = new CommandLine(new Main()).execute("run", "--report-file", tmp.resolve("r.txt").toString(), "--", "/bin/sh", "-c",
+        "exit 7");
+    assertThat(rc).isEqualTo(7);
+  }
+}
