@@ -62,7 +62,7 @@ public final class HttpApi implements AutoCloseable {
   }
 
   private void handle(HttpExchange ex) throws IOException {
-    try (ex) {
+    try {
       if (!"GET".equals(ex.getRequestMethod()) && !"HEAD".equals(ex.getRequestMethod())) {
         send(ex, 405, "text/plain", "only GET\n");
         return;
@@ -103,6 +103,8 @@ public final class HttpApi implements AutoCloseable {
       send(ex, 503, "application/json", "{\"error\":\"state is being restored or rebalanced; try again\"}");
     } catch (RuntimeException e) {
       send(ex, 500, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.toString()) + "}");
+    } finally {
+      ex.close(); // after the catch blocks, so that they can still answer
     }
   }
 
