@@ -197,6 +197,12 @@ public final class ElfSymbols {
     return null;
   }
 
+  /** Address of a function by name, or -1 (for tests and diagnostics; linear). */
+  public long address(String name) {
+    for (int i = 0; i < names.length; i++) if (names[i].equals(name)) return starts[i];
+    return -1;
+  }
+
   public String buildId() {
     return buildId;
   }

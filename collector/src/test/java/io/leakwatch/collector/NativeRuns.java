@@ -1,0 +1,41 @@
+package io.leakwatch.collector;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Runs the test programs under the real shim, with rings in a directory of the test's own. */
+public final class NativeRuns {
+  public static final Path NATIVE = Path.of("target/native").toAbsolutePath();
+
+  private NativeRuns() {}
+
+  public static Path churn() {
+    return NATIVE.resolve("churn");
+  }
+
+  /** Runs the command with the shim preloaded; returns the rings it left behind. */
+  public static List<Path> run(Path runDir, long sampleBytes, long ringBytes, String... command)
+      throws IOException, InterruptedException {
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().put("LD_PRELOAD", NATIVE.resolve("libleakwatch.so").toString());
+    pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
+    pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sampleBytes));
+    if (ringBytes > 0) pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(ringBytes));
+    Process p = pb.start();
+    if (!p.waitFor(60, TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IllegalStateException("timed out: " + String.join(" ", command));
+    }
+    if (p.exitValue() != 0) throw new IllegalStateException("exit " + p.exitValue() + ": " + String.join(" ", command));
+    List<Path> rings = new ArrayList<>();
+    try (DirectoryStream<Path> d = Files.newDirectoryStream(runDir, "*.ring")) {
+      d.forEach(rings::add);
+    }
+    return rings;
+  }
+}
