@@ -1,0 +1,72 @@
+package io.leakwatch.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** {@code leakwatch demo}: the bundled service's leak shows on /metrics and in the report while it runs. */
+class DemoEndToEndTest {
+  @Test
+  void theDemoLeakIsOnMetricsAndInTheReport() throws Exception {
+    ByteArrayOutputStream captured = new ByteArrayOutputStream();
+    PrintStream original = System.out;
+    AtomicInteger rc = new AtomicInteger(-1);
+    System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
+    Thread demo = new Thread(() -> rc.set(new CommandLine(new Main()).execute("demo", "--duration", "16", "--http-port", "0")));
+    try {
+      demo.start();
+      int port = awaitPort(captured);
+      HttpClient http = HttpClient.newHttpClient();
+      Pattern leak = Pattern.compile(
+          "leakwatch_outstanding_bytes\\{allocator=\"libtoykey.so\",host=\"[^\"]+\",process=\"leaky-service\"} ([0-9.E]+)");
+      double bytes = 0;
+      String metrics = "";
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (bytes <= 0 && System.currentTimeMillis() < deadline) {
+        Thread.sleep(1000);
+        metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+            HttpResponse.BodyHandlers.ofString()).body();
+        Matcher m = leak.matcher(metrics);
+        if (m.find()) bytes = Double.parseDouble(m.group(1));
+      }
+      assertThat(bytes).as("leak on /metrics:\n" + metrics).isPositive();
+      assertThat(metrics).contains("leakwatch_process_private_bytes{");
+      String body = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/report?process=leaky-service"))
+          .build(), HttpResponse.BodyHandlers.ofString()).body();
+      JsonNode report = new ObjectMapper().readTree(body);
+      JsonNode top = report.path("stacks").get(0);
+      assertThat(top.path("allocator").asText()).isEqualTo("libtoykey.so");
+      assertThat(top.path("culprit").asText()).startsWith("leaky-service!verify_signature+0x");
+      assertThat(top.path("sizes").get(0).path("size").asLong()).isEqualTo(422);
+      demo.join(60_000);
+    } finally {
+      System.setOut(original);
+    }
+    assertThat(rc.get()).isZero();
+    assertThat(captured.toString(StandardCharsets.UTF_8)).contains("verify_signature").contains("leakwatch demo: stopped.");
+  }
+
+  private static int awaitPort(ByteArrayOutputStream out) throws InterruptedException {
+    Pattern p = Pattern.compile("report page: +http://127\\.0\\.0\\.1:(\\d+)/");
+    long deadline = System.currentTimeMillis() + 90_000;
+    while (System.currentTimeMillis() < deadline) {
+      Matcher m = p.matcher(out.toString(StandardCharsets.UTF_8));
+      if (m.find()) return Integer.parseInt(m.group(1));
+      Thread.sleep(200);
+    }
+    throw new AssertionError("demo did not start: " + out.toString(StandardCharsets.UTF_8));
+  }
+}
