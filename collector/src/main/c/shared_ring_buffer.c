@@ -139,11 +139,21 @@ uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_l
     return UINT64_MAX;
   }
   uint64_t cap = ring->mask + 1;
-  uint64_t w = atomic_load_explicit(&h->write_pos, memory_order_relaxed);
-  for (;;) {
+  uint64_t w;
+  for (int tries = 0;; tries++) {
+    /* A consistent view: read_pos on both sides of write_pos. With r1 read before w, a sane
+     * reader guarantees r <= w; with r2 read after w, it guarantees w - r <= cap. If the reader
+     * moved in between, look again (a few times, then give up and drop: never spin). */
     uint64_t r = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+    w = atomic_load_explicit(&h->write_pos, memory_order_acquire);
+    uint64_t r2 = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+    if (r != r2) {
+      if (tries < 16) continue;
+      atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
+      atomic_fetch_add_explicit(&h->stats.bytes_dropped_full, len, memory_order_relaxed);
+      return UINT64_MAX;
+    }
     if (r > w || w - r > cap) {
-      /* The peer wrote nonsense into read_pos: refuse to write rather than trust it. */
       atomic_fetch_add_explicit(&h->stats.corrupt_positions, 1, memory_order_relaxed);
       atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
       return UINT64_MAX;

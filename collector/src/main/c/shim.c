@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "block_header.h"
 #include "live_set.h"
 #include "sampler.h"
 #include "shared_ring_buffer.h"
@@ -45,6 +46,7 @@ static void *(*real_memalign)(size_t, size_t);
 static void *(*real_valloc)(size_t);
 static void *(*real_pvalloc)(size_t);
 static void *(*real_dlopen)(const char *, int);
+static void *(*real_malloc_usable_size_fn)(void *);
 
 /* dlsym() may allocate before the real functions are known: serve it from here. */
 static _Alignas(64) uint8_t bootstrap_arena[256 * 1024];
@@ -81,6 +83,7 @@ static void resolve_real(void) {
   real_valloc = dlsym(RTLD_NEXT, "valloc");
   real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
   real_dlopen = dlsym(RTLD_NEXT, "dlopen");
+  real_malloc_usable_size_fn = (void *(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
   real_free = dlsym(RTLD_NEXT, "free");
   atomic_store(&resolving, 0);
 }
@@ -115,6 +118,7 @@ typedef struct {
   uint64_t address;
   uint8_t kind;
   uint8_t pad[7];
+  uint64_t length; /* mmap kind: bytes unmapped from address on (partial unmaps); heap: 0 */
 } lw_free_payload;
 
 typedef struct {
@@ -212,47 +216,83 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 /* ---- recording --------------------------------------------------------------------------- */
-__attribute__((noinline)) static void record_alloc(void *p, size_t n, double weight, int kind) {
+uint64_t lw_header_secret;
+static int header_mode;            /* sampled mode: recorded blocks carry an in-band header */
+static _Atomic long hashed_live;   /* sampled blocks without a header (aligned APIs) in live_set */
+
+/* Writes an ALLOC record for p; returns 1 when it was written. */
+__attribute__((noinline)) static int record_alloc(void *p, size_t n, double weight, int kind) {
+  int written = 0;
   tl_busy = 1;
   uint64_t ts = now_ns();
-  if (ts < record_after_ns) goto out;
-  if (sample_bytes != 0 && lw_live_set_insert((uintptr_t)p) != 0) {
-    atomic_fetch_add_explicit(&ring.hdr->stats.live_set_full, 1, memory_order_relaxed);
-    goto out;
+  if (ts >= record_after_ns) {
+    uint64_t frames[LW_MAX_FRAMES];
+    int truncated = 0;
+    int nf = lw_unwind(frames, max_frames, &truncated);
+    if (truncated) atomic_fetch_add_explicit(&ring.hdr->stats.stacks_truncated, 1, memory_order_relaxed);
+    if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
+    lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind, (uint8_t)truncated, (uint16_t)nf};
+    written = lw_ring_write(&ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) != UINT64_MAX;
   }
-  uint64_t frames[LW_MAX_FRAMES];
-  int truncated = 0;
-  int nf = lw_unwind(frames, max_frames, &truncated);
-  if (truncated) atomic_fetch_add_explicit(&ring.hdr->stats.stacks_truncated, 1, memory_order_relaxed);
-  if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
-  lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind,
-                        (uint8_t)truncated, (uint16_t)nf};
-  if (lw_ring_write(&ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) == UINT64_MAX &&
-      sample_bytes != 0)
-    lw_live_set_remove((uintptr_t)p); /* not seen downstream, so its free must not be either */
-out:
   tl_busy = 0;
+  return written;
 }
 
-static inline void on_alloc(void *p, size_t n, int kind) {
-  if (!p || !atomic_load_explicit(&active, memory_order_relaxed)) return;
-  if (tl_busy) {
-    atomic_fetch_add_explicit(&ring.hdr->stats.reentrant_calls, 1, memory_order_relaxed);
-    return;
-  }
-  double weight;
-  if (lw_sampler_should_record(&tl_sampler, sample_bytes, n, &weight)) record_alloc(p, n, weight, kind);
-}
-
-/* Returns 1 when a free record was written (the block was a recorded one). */
-static inline int on_free(void *p, int kind) {
+/* Writes a FREE record for p (before the real release); returns 1 when written. */
+static int record_free(void *p, int kind, uint64_t len) {
   if (!atomic_load_explicit(&active, memory_order_relaxed) || tl_busy) return 0;
-  if (sample_bytes != 0 && !lw_live_set_remove((uintptr_t)p)) return 0;
   tl_busy = 1;
-  lw_free_payload f = {(uint64_t)(uintptr_t)p, (uint8_t)kind, {0}};
+  lw_free_payload f = {(uint64_t)(uintptr_t)p, (uint8_t)kind, {0}, len};
   int written = lw_ring_write(&ring, LW_REC_FREE, &f, sizeof f, NULL, 0) != UINT64_MAX;
   tl_busy = 0;
   return written;
+}
+
+/* Should a new block of n bytes be recorded? Consumes the thread's sampling countdown. */
+static inline int want_record(size_t n, double *weight) {
+  if (!atomic_load_explicit(&active, memory_order_relaxed)) return 0;
+  if (tl_busy) {
+    atomic_fetch_add_explicit(&ring.hdr->stats.reentrant_calls, 1, memory_order_relaxed);
+    return 0;
+  }
+  return lw_sampler_should_record(&tl_sampler, sample_bytes, n, weight);
+}
+
+/* Exact mode, or a block that cannot carry a header: record it, remembering it in live_set when sampled. */
+static void record_unheadered(void *p, size_t n, double weight, int kind) {
+  if (!p) return;
+  if (sample_bytes != 0) {
+    if (lw_live_set_insert((uintptr_t)p) != 0) {
+      atomic_fetch_add_explicit(&ring.hdr->stats.live_set_full, 1, memory_order_relaxed);
+      return;
+    }
+    atomic_fetch_add_explicit(&hashed_live, 1, memory_order_relaxed);
+    if (!record_alloc(p, n, weight, kind) && lw_live_set_remove((uintptr_t)p))
+      atomic_fetch_sub_explicit(&hashed_live, 1, memory_order_relaxed);
+    return;
+  }
+  record_alloc(p, n, weight, kind);
+}
+
+/* A block removed from live_set, if it was there. */
+static inline int take_unheadered(void *p) {
+  if (atomic_load_explicit(&hashed_live, memory_order_relaxed) <= 0 || !lw_live_set_remove((uintptr_t)p)) return 0;
+  atomic_fetch_sub_explicit(&hashed_live, 1, memory_order_relaxed);
+  return 1;
+}
+
+/* The sampled slow path of malloc/calloc: a block with a header, recorded. */
+__attribute__((noinline)) static void *alloc_sampled(size_t n, double weight, int zeroed) {
+  size_t total;
+  if (__builtin_add_overflow(n, (size_t)LW_HEADER_BYTES, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint8_t *raw = zeroed ? real_calloc(1, total) : real_malloc(total);
+  if (!raw) return NULL;
+  void *user = raw + LW_HEADER_BYTES;
+  lw_header_set(user, record_alloc(user, n, weight, LW_KIND_HEAP) ? LW_HDR_SAMPLED : LW_HDR_PLAIN);
+  return user;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
@@ -270,6 +310,7 @@ static void after_fork_in_child(void) {
   atomic_store(&active, 0);
   tl_busy = 1;
   tl_tid = 0;
+  lw_unwind_thread_reset();
   lw_ring_detach(&ring);
   lw_live_set_clear();
   if (open_ring() == 0) atomic_store(&active, 1);
@@ -293,8 +334,14 @@ __attribute__((constructor)) static void leakwatch_init(void) {
   mkdir(run_dir, 0700); /* fine if it exists; the ring itself is 0600 */
   record_after_ns = now_ns() + env_u64("LEAKWATCH_START_DELAY", 0) * 1000000000ull;
 
+  header_mode = sample_bytes != 0;
+  if (syscall(SYS_getrandom, &lw_header_secret, sizeof lw_header_secret, 0) != (long)sizeof lw_header_secret)
+    lw_header_secret = now_ns() * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uintptr_t)&lw_header_secret;
+  lw_header_secret |= 1; /* never zero, and never equal to its complement */
+
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&leakwatch_init);
-  lw_unwind_init(self_lo, self_hi);
+  const char *uw = getenv("LEAKWATCH_UNWIND");
+  lw_unwind_init(self_lo, self_hi, uw && strcmp(uw, "fp") == 0 ? LW_UNWIND_FP : LW_UNWIND_DWARF);
   if (lw_live_set_init() == 0 && open_ring() == 0) {
     pthread_atfork(NULL, NULL, after_fork_in_child);
     atomic_store(&active, 1);
@@ -314,14 +361,20 @@ __attribute__((destructor)) static void leakwatch_fini(void) {
 }
 
 /* ---- the interposed functions --------------------------------------------------------------- */
+
 EXPORT void *malloc(size_t n) {
   if (__builtin_expect(!real_malloc, 0)) {
     if (atomic_load(&resolving)) return bootstrap_alloc(n, 16);
     resolve_real();
   }
-  void *p = real_malloc(n);
-  on_alloc(p, n, LW_KIND_HEAP);
-  return p;
+  double weight;
+  if (want_record(n, &weight)) {
+    if (header_mode) return alloc_sampled(n, weight, 0);
+    void *p = real_malloc(n);
+    record_unheadered(p, n, weight, LW_KIND_HEAP);
+    return p;
+  }
+  return real_malloc(n);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size) {
@@ -334,16 +387,37 @@ EXPORT void *calloc(size_t nmemb, size_t size) {
     if (atomic_load(&resolving)) return bootstrap_alloc(n, 16);
     resolve_real();
   }
-  void *p = real_calloc(nmemb, size);
-  on_alloc(p, n, LW_KIND_HEAP);
-  return p;
+  double weight;
+  if (want_record(n, &weight)) {
+    if (header_mode) return alloc_sampled(n, weight, 1);
+    void *p = real_calloc(nmemb, size);
+    record_unheadered(p, n, weight, LW_KIND_HEAP);
+    return p;
+  }
+  return real_calloc(nmemb, size);
 }
 
 EXPORT void free(void *p) {
   if (!p || in_bootstrap(p)) return;
   if (__builtin_expect(!real_free, 0)) resolve_real();
-  on_free(p, LW_KIND_HEAP);
+  if (header_mode) {
+    enum lw_header_kind h = lw_header_kind(p);
+    if (h != LW_HDR_NONE) {
+      if (h == LW_HDR_SAMPLED) record_free(p, LW_KIND_HEAP, 0);
+      lw_header_clear(p);
+      real_free(lw_header_base(p));
+      return;
+    }
+    if (take_unheadered(p)) record_free(p, LW_KIND_HEAP, 0);
+  } else {
+    record_free(p, LW_KIND_HEAP, 0); /* exact mode: every block was recorded */
+  }
   real_free(p);
+}
+
+/* realloc failed after its free was recorded: the block is still live, so say so again. */
+static void rerecord(void *p, size_t usable) {
+  if (!tl_busy) record_alloc(p, usable, lw_sampler_weight(usable, sample_bytes), LW_KIND_HEAP);
 }
 
 EXPORT void *realloc(void *p, size_t n) {
@@ -357,17 +431,69 @@ EXPORT void *realloc(void *p, size_t n) {
     return q;
   }
   if (__builtin_expect(!real_realloc, 0)) resolve_real();
-  /* realloc is a free and an allocation; the free goes first so a reuse is never reordered. */
-  int freed = on_free(p, LW_KIND_HEAP);
-  void *q = real_realloc(p, n);
-  if (q) {
-    on_alloc(q, n, LW_KIND_HEAP);
-  } else if (n != 0 && freed) {
-    /* The realloc failed and p is still live: record it again so it is not lost. */
-    size_t usable = malloc_usable_size(p);
-    if (!tl_busy) record_alloc(p, usable, lw_sampler_weight(usable, sample_bytes), LW_KIND_HEAP);
+  if (n == 0) { /* glibc frees and returns NULL; keep that whatever p carries */
+    free(p);
+    return NULL;
   }
+  double weight;
+  if (!header_mode) {
+    /* A realloc is a free and an allocation; the free goes first so a reuse is never reordered. */
+    int freed = record_free(p, LW_KIND_HEAP, 0);
+    void *q = real_realloc(p, n);
+    if (q) {
+      if (want_record(n, &weight)) record_unheadered(q, n, weight, LW_KIND_HEAP);
+    } else if (freed) {
+      rerecord(p, malloc_usable_size(p));
+    }
+    return q;
+  }
+  enum lw_header_kind h = lw_header_kind(p);
+  int freed = 0;
+  if (h == LW_HDR_SAMPLED) freed = record_free(p, LW_KIND_HEAP, 0);
+  else if (h == LW_HDR_NONE && take_unheadered(p)) freed = record_free(p, LW_KIND_HEAP, 0);
+  int sample = want_record(n, &weight);
+  if (h != LW_HDR_NONE) {
+    uint8_t *base = lw_header_base(p);
+    uint64_t tag = ((uint64_t *)base)[0];
+    size_t total;
+    if (__builtin_add_overflow(n, (size_t)LW_HEADER_BYTES, &total)) {
+      errno = ENOMEM;
+      if (freed) rerecord(p, malloc_usable_size(p));
+      return NULL;
+    }
+    ((uint64_t *)base)[0] = 0; /* the old block may be released by the real realloc */
+    uint8_t *raw = real_realloc(base, total);
+    if (!raw) {
+      ((uint64_t *)base)[0] = tag;
+      if (freed) rerecord(p, malloc_usable_size(p));
+      return NULL;
+    }
+    void *q = raw + LW_HEADER_BYTES;
+    lw_header_set(q, sample && record_alloc(q, n, weight, LW_KIND_HEAP) ? LW_HDR_SAMPLED : LW_HDR_PLAIN);
+    return q;
+  }
+  if (sample) { /* an unmarked block grows into a sampled one: move it into a block with a header */
+    size_t old = real_malloc_usable_size_fn ? (size_t)real_malloc_usable_size_fn(p) : 0;
+    void *q = alloc_sampled(n, weight, 0);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    real_free(p);
+    return q;
+  }
+  void *q = real_realloc(p, n);
+  if (!q && freed) rerecord(p, malloc_usable_size(p));
   return q;
+}
+
+EXPORT size_t malloc_usable_size(void *p) {
+  if (!p || in_bootstrap(p)) return 0;
+  if (__builtin_expect(!real_malloc_usable_size_fn, 0)) {
+    real_malloc_usable_size_fn = (void *(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    if (!real_malloc_usable_size_fn) return 0;
+  }
+  if (header_mode && lw_header_kind(p) != LW_HDR_NONE)
+    return (size_t)real_malloc_usable_size_fn(lw_header_base(p)) - LW_HEADER_BYTES;
+  return (size_t)real_malloc_usable_size_fn(p);
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size) {
@@ -379,6 +505,14 @@ EXPORT void *reallocarray(void *p, size_t nmemb, size_t size) {
   return realloc(p, n);
 }
 
+/* Aligned allocations cannot move their start by a header: sampled ones are remembered in live_set. */
+#define ALIGNED_ENTRY(call, n)                                  \
+  double weight;                                                \
+  int rec = want_record((n), &weight);                          \
+  void *p = (call);                                             \
+  if (rec) record_unheadered(p, (n), weight, LW_KIND_HEAP);     \
+  return p;
+
 EXPORT int posix_memalign(void **out, size_t align, size_t n) {
   if (__builtin_expect(!real_posix_memalign, 0)) {
     if (atomic_load(&resolving)) {
@@ -387,8 +521,10 @@ EXPORT int posix_memalign(void **out, size_t align, size_t n) {
     }
     resolve_real();
   }
+  double weight;
+  int rec = want_record(n, &weight);
   int rc = real_posix_memalign(out, align, n);
-  if (rc == 0) on_alloc(*out, n, LW_KIND_HEAP);
+  if (rc == 0 && rec) record_unheadered(*out, n, weight, LW_KIND_HEAP);
   return rc;
 }
 
@@ -397,9 +533,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n) {
     if (atomic_load(&resolving)) return bootstrap_alloc(n, align);
     resolve_real();
   }
-  void *p = real_aligned_alloc(align, n);
-  on_alloc(p, n, LW_KIND_HEAP);
-  return p;
+  ALIGNED_ENTRY(real_aligned_alloc(align, n), n)
 }
 
 EXPORT void *memalign(size_t align, size_t n) {
@@ -407,23 +541,17 @@ EXPORT void *memalign(size_t align, size_t n) {
     if (atomic_load(&resolving)) return bootstrap_alloc(n, align);
     resolve_real();
   }
-  void *p = real_memalign(align, n);
-  on_alloc(p, n, LW_KIND_HEAP);
-  return p;
+  ALIGNED_ENTRY(real_memalign(align, n), n)
 }
 
 EXPORT void *valloc(size_t n) {
   if (__builtin_expect(!real_valloc, 0)) resolve_real();
-  void *p = real_valloc(n);
-  on_alloc(p, n, LW_KIND_HEAP);
-  return p;
+  ALIGNED_ENTRY(real_valloc(n), n)
 }
 
 EXPORT void *pvalloc(size_t n) {
   if (__builtin_expect(!real_pvalloc, 0)) resolve_real();
-  void *p = real_pvalloc(n);
-  on_alloc(p, n, LW_KIND_HEAP);
-  return p;
+  ALIGNED_ENTRY(real_pvalloc(n), n)
 }
 
 EXPORT void *dlopen(const char *file, int mode) {

@@ -85,6 +85,7 @@ int main(void) {
   uint64_t written = atomic_load(&ring.hdr->stats.records_written);
   uint64_t dropped = atomic_load(&ring.hdr->stats.records_dropped_full);
   CHECK(written == seen);
+  CHECK(atomic_load(&ring.hdr->stats.corrupt_positions) == 0); /* a moving reader is not corruption */
   CHECK(written + dropped == (uint64_t)WRITERS * PER_WRITER);
 
   /* A peer that scribbles read_pos: writes are refused and counted, nothing outside the map. */

@@ -73,7 +73,7 @@ final class TrackedProcess {
             .setStackId(stackId(a.frames(), symbolizer, newStacks)).setThreadId(a.threadId()).build());
       } else if (r instanceof RingRecord.Free f) {
         events.add(AllocationEvent.newBuilder().setSeq(f.seq()).setType(EventType.FREE).setKind(kind(f.kind()))
-            .setAddress(f.address()).setSize(0).setWeight(0).setTimestampNs(0).setStackId(0).build());
+            .setAddress(f.address()).setSize(f.length()).setWeight(0).setTimestampNs(0).setStackId(0).build());
       } else if (r instanceof RingRecord.Module m) {
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));

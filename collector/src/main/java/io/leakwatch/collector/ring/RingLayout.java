@@ -44,7 +44,7 @@ public final class RingLayout {
   public static final int TYPE_EXIT = 4;
 
   public static final int ALLOC_PAYLOAD = 40;
-  public static final int FREE_PAYLOAD = 16;
+  public static final int FREE_PAYLOAD = 24;
   public static final int MODULE_PAYLOAD = 64;
   public static final int EXIT_PAYLOAD = 8;
   public static final int MAX_FRAMES = 64;

@@ -108,7 +108,7 @@ public final class RingReader {
       }
       case TYPE_FREE -> {
         if (len < 8 + FREE_PAYLOAD) return corrupt();
-        return new RingRecord.Free(seq, view.getLong(8), scratch[16] & 0xff);
+        return new RingRecord.Free(seq, view.getLong(8), scratch[16] & 0xff, view.getLong(24));
       }
       case TYPE_MODULE -> {
         if (len < 8 + MODULE_PAYLOAD) return corrupt();

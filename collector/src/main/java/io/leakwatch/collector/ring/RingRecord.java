@@ -8,8 +8,8 @@ public sealed interface RingRecord {
   record Alloc(long seq, long address, long size, double weight, long timestampNs, int threadId, int kind,
       boolean truncated, long[] frames) implements RingRecord {}
 
-  /** The release of a recorded allocation. */
-  record Free(long seq, long address, int kind) implements RingRecord {}
+  /** The release of a recorded allocation; for kind mmap, {@code length} bytes from address on. */
+  record Free(long seq, long address, int kind, long length) implements RingRecord {}
 
   /** A loaded ELF object: runtime address = ELF virtual address + loadBias. */
   record Module(long seq, long loadBias, long lo, long hi, boolean mainExecutable, String buildId, String path)
