@@ -1,0 +1,173 @@
+package io.leakwatch.cli;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "bench", description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
+    subcommands = {BenchCommand.Native.class})
+final class BenchCommand implements Runnable {
+  @Override
+  public void run() {
+    new picocli.CommandLine(this).usage(System.out);
+  }
+
+  /**
+   * The shim's cost inside a target: the churn program's own loop time (process start-up excluded)
+   * bare, under leakwatch's modes and under heaptrack, interleaved run by run, medians reported.
+   * Rings are sized so nothing is dropped (a dropped record is cheaper than a written one, which
+   * would flatter the numbers); the drop counters are read back and printed.
+   */
+  @Command(name = "native", description = "Overhead of the shim on a malloc/free churn (and realloc-, calloc-heavy variants).")
+  static final class Native implements Callable<Integer> {
+    @Option(names = "--pairs", defaultValue = "2000000", description = "pairs per thread (default ${DEFAULT-VALUE})")
+    long pairs;
+
+    @Option(names = "--threads", defaultValue = "2", description = "threads (default ${DEFAULT-VALUE})")
+    int threads;
+
+    @Option(names = "--repeat", defaultValue = "5", description = "runs of each mode, median reported (default ${DEFAULT-VALUE})")
+    int repeat;
+
+    @Option(names = "--variants", defaultValue = "malloc,realloc,calloc", split = ",", description = "churn variants")
+    List<String> variants;
+
+    private static final Pattern SECONDS = Pattern.compile("churn: .* seconds=([0-9.]+)");
+
+    record Mode(String name, String sampleBytes, String unwind, boolean heaptrack) {}
+
+    @Override
+    public Integer call() throws Exception {
+      Path churn = Home.nativeDir().resolve("churn");
+      boolean heaptrack = onPath("heaptrack");
+      List<Mode> modes = new ArrayList<>(List.of(new Mode("bare", null, null, false),
+          new Mode("sampled-512K", "524288", null, false), new Mode("sampled-64K", "65536", null, false),
+          new Mode("exact", "0", null, false), new Mode("exact-fp", "0", "fp", false)));
+      if (heaptrack) modes.add(new Mode("heaptrack", null, null, true));
+      System.out.printf(Locale.ROOT, "native overhead: %s, %d threads x %,d pairs (%,d malloc/free pairs per run), 16 B - 2 KiB,"
+          + " median of %d interleaved runs, loop time without process start-up%n", churn.getFileName(), threads, pairs,
+          pairs * threads, repeat);
+      if (!heaptrack) System.out.println("(heaptrack not installed: apt-get install heaptrack for the reference column)");
+      Path work = Files.createTempDirectory("leakwatch-bench-");
+      try {
+        Map<String, Map<String, double[]>> results = new LinkedHashMap<>();
+        Map<String, Long> drops = new LinkedHashMap<>();
+        for (String variant : variants) {
+          Map<String, double[]> byMode = new LinkedHashMap<>();
+          for (Mode m : modes) byMode.put(m.name(), new double[repeat]);
+          for (int r = 0; r < repeat; r++) {
+            for (Mode m : modes) {
+              Path runDir = Files.createDirectories(work.resolve("run-" + variant + "-" + m.name() + "-" + r));
+              byMode.get(m.name())[r] = runOnce(churn, variant, m, runDir, work);
+              drops.merge(m.name(), droppedRecords(runDir), Long::sum);
+              deleteTree(runDir);
+            }
+          }
+          results.put(variant, byMode);
+        }
+        System.out.printf(Locale.ROOT, "%n%-9s %10s", "variant", "bare");
+        for (Mode m : modes) if (!m.name().equals("bare")) System.out.printf(Locale.ROOT, " %13s", m.name());
+        System.out.println();
+        for (Map.Entry<String, Map<String, double[]>> e : results.entrySet()) {
+          double bare = median(e.getValue().get("bare"));
+          System.out.printf(Locale.ROOT, "%-9s %9.3fs", e.getKey(), bare);
+          for (Mode m : modes) {
+            if (m.name().equals("bare")) continue;
+            System.out.printf(Locale.ROOT, " %12.2fx", median(e.getValue().get(m.name())) / bare);
+          }
+          System.out.println();
+        }
+        System.out.print("records dropped (must be 0):");
+        drops.forEach((k, v) -> {
+          if (!k.equals("bare") && !k.equals("heaptrack")) System.out.printf(Locale.ROOT, " %s=%d", k, v);
+        });
+        System.out.println();
+        System.out.println("targets: sampled-512K <= 1.03x, exact <= 8x (heaptrack measured 16x here before)");
+      } finally {
+        deleteTree(work);
+      }
+      return 0;
+    }
+
+    private double runOnce(Path churn, String variant, Mode m, Path runDir, Path work) throws IOException, InterruptedException {
+      List<String> cmd = new ArrayList<>();
+      if (m.heaptrack()) cmd.addAll(List.of("heaptrack", "-o", work.resolve("heaptrack.%p").toString()));
+      cmd.addAll(List.of(churn.toString(), "-t", Integer.toString(threads), "-p", Long.toString(pairs), "-m",
+          variant.substring(0, 1)));
+      ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+      if (m.sampleBytes() != null) {
+        pb.environment().put("LD_PRELOAD", Home.agent().toString());
+        pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
+        pb.environment().put("LEAKWATCH_SAMPLE_BYTES", m.sampleBytes());
+        pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(1L << 30));
+        if (m.unwind() != null) pb.environment().put("LEAKWATCH_UNWIND", m.unwind());
+      }
+      Process p = pb.start();
+      double seconds = -1;
+      try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
+        String line;
+        while ((line = out.readLine()) != null) {
+          Matcher mm = SECONDS.matcher(line);
+          if (mm.find()) seconds = Double.parseDouble(mm.group(1));
+        }
+      }
+      if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || seconds < 0) {
+        throw new IllegalStateException(m.name() + " run failed: " + String.join(" ", cmd));
+      }
+      return seconds;
+    }
+
+    private static long droppedRecords(Path runDir) throws IOException {
+      long dropped = 0;
+      try (DirectoryStream<Path> rings = Files.newDirectoryStream(runDir, "*.ring")) {
+        for (Path ring : rings) {
+          try (FileChannel ch = FileChannel.open(ring, StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(256).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(b, 0);
+            dropped += b.getLong(192 + 8) + b.getLong(192 + 24) + b.getLong(192 + 32);
+          }
+        }
+      }
+      return dropped;
+    }
+
+    private static double median(double[] v) {
+      double[] s = v.clone();
+      Arrays.sort(s);
+      return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+
+    private static boolean onPath(String tool) {
+      for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+        if (Files.isExecutable(Path.of(dir, tool))) return true;
+      }
+      return false;
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+      if (!Files.exists(dir)) return;
+      try (var walk = Files.walk(dir)) {
+        walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+      }
+    }
+  }
+}
