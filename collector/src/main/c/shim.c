@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -46,6 +48,9 @@ static void *(*real_memalign)(size_t, size_t);
 static void *(*real_valloc)(size_t);
 static void *(*real_pvalloc)(size_t);
 static void *(*real_dlopen)(const char *, int);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
+static void *(*real_mremap)(void *, size_t, size_t, int, ...);
 static void *(*real_malloc_usable_size_fn)(void *);
 
 /* dlsym() may allocate before the real functions are known: serve it from here. */
@@ -83,6 +88,9 @@ static void resolve_real(void) {
   real_valloc = dlsym(RTLD_NEXT, "valloc");
   real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
   real_dlopen = dlsym(RTLD_NEXT, "dlopen");
+  real_mmap = dlsym(RTLD_NEXT, "mmap");
+  real_munmap = dlsym(RTLD_NEXT, "munmap");
+  real_mremap = dlsym(RTLD_NEXT, "mremap");
   real_malloc_usable_size_fn = (void *(*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
   real_free = dlsym(RTLD_NEXT, "free");
   atomic_store(&resolving, 0);
@@ -349,8 +357,14 @@ __attribute__((constructor)) static void leakwatch_init(void) {
   tl_busy = 0;
 }
 
+/* glibc's own exit-time cleanup (what valgrind and mtrace call): frees stdio buffers, the thread
+ * stack cache, locale and loader data, so a clean exit does not show glibc's caches as leaks.
+ * Weak: absent on other C libraries. Streams keep working, unbuffered, for later destructors. */
+extern void __libc_freeres(void) __attribute__((weak));
+
 __attribute__((destructor)) static void leakwatch_fini(void) {
   if (!atomic_load(&active)) return;
+  if (__libc_freeres && env_u64("LEAKWATCH_FREERES", 1) != 0) __libc_freeres(); /* its frees are recorded */
   tl_busy = 1;
   dl_iterate_phdr(emit_module, NULL); /* libraries loaded since start, for symbolization */
   uint64_t ts = now_ns();
@@ -552,6 +566,60 @@ EXPORT void *valloc(size_t n) {
 EXPORT void *pvalloc(size_t n) {
   if (__builtin_expect(!real_pvalloc, 0)) resolve_real();
   ALIGNED_ENTRY(real_pvalloc(n), n)
+}
+
+/*
+ * Application mappings, reported as kind mmap and never mixed with heap bytes. Every mapping is
+ * recorded (they are few and large; sampling would keep nearly all of them anyway). The allocator's
+ * own mmaps do not pass through here: glibc calls the system call directly. An unmap records the
+ * range, so a partial unmap leaves the rest of the mapping outstanding downstream.
+ */
+static void *mmap_entry(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if (__builtin_expect(!real_mmap, 0)) {
+    if (atomic_load(&resolving)) return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+    resolve_real();
+  }
+  void *p = real_mmap(addr, len, prot, flags, fd, off);
+  if (p != MAP_FAILED && atomic_load_explicit(&active, memory_order_relaxed) && !tl_busy)
+    record_alloc(p, len, (double)len, LW_KIND_MMAP);
+  return p;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return mmap_entry(addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  return mmap_entry(addr, len, prot, flags, fd, off);
+}
+
+EXPORT int munmap(void *addr, size_t len) {
+  if (__builtin_expect(!real_munmap, 0)) {
+    if (atomic_load(&resolving)) return (int)syscall(SYS_munmap, addr, len);
+    resolve_real();
+  }
+  int recorded = record_free(addr, LW_KIND_MMAP, len); /* before: a reuse of the range comes after */
+  int rc = real_munmap(addr, len);
+  if (rc != 0 && recorded && !tl_busy) record_alloc(addr, len, (double)len, LW_KIND_MMAP);
+  return rc;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+  void *new_addr = NULL;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void *);
+    va_end(ap);
+  }
+  if (__builtin_expect(!real_mremap, 0)) resolve_real();
+  int recorded = record_free(old, LW_KIND_MMAP, old_len);
+  void *p = real_mremap(old, old_len, new_len, flags, new_addr);
+  if (!tl_busy && atomic_load_explicit(&active, memory_order_relaxed)) {
+    if (p != MAP_FAILED) record_alloc(p, new_len, (double)new_len, LW_KIND_MMAP);
+    else if (recorded) record_alloc(old, old_len, (double)old_len, LW_KIND_MMAP);
+  }
+  return p;
 }
 
 EXPORT void *dlopen(const char *file, int mode) {

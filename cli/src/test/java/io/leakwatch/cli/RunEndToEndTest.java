@@ -92,6 +92,26 @@ class RunEndToEndTest {
   }
 
   @Test
+  void applicationMappingsAreTheirOwnKindAndPartialUnmapsCount() throws Exception {
+    JsonNode r = run(List.of("--exact", "--", Home.nativeDir().resolve("mmap-user").toString()));
+    long mmapBytes = 0, heapBytesFromMain = 0;
+    for (JsonNode s : r.path("stacks")) {
+      if (s.path("kind").asText().equals("mmap")) {
+        mmapBytes += s.path("bytes").asLong();
+        assertThat(s.path("frames").toString()).contains("\"main\"");
+      }
+    }
+    // kept: A (4 pages) + what is left of B after a 2-page hole (6 pages) + D grown by mremap (5 pages)
+    assertThat(mmapBytes).isEqualTo((4 + 6 + 5) * 4096L);
+    for (JsonNode s : r.path("stacks")) {
+      if (s.path("kind").asText().equals("heap")) {
+        for (JsonNode f : s.path("frames")) if (f.path("function").asText().equals("main")) heapBytesFromMain += s.path("bytes").asLong();
+      }
+    }
+    assertThat(heapBytesFromMain).as("the 1000 malloc/free pairs leave nothing").isZero();
+  }
+
+  @Test
   void exitStatusOfTheCommandIsPassedThrough() {
     int rc = new CommandLine(new Main()).execute("run", "--report-file", tmp.resolve("r.txt").toString(), "--", "/bin/sh", "-c",
         "exit 7");

@@ -1,6 +1,7 @@
 package io.leakwatch.streams.topology;
 
 import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.EventBatch;
 import io.leakwatch.schemas.EventType;
@@ -112,32 +113,35 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     Map<String, LiveAllocation> overlay = new HashMap<>();
     Map<String, double[]> deltas = new HashMap<>();
     long lastSeq = state.getLastSeq();
-    long duplicates = 0, unknownFrees = 0, replaced = 0;
+    long[] counts = new long[3]; // duplicates, unknown frees, replaced allocations
     for (AllocationEvent ev : batch.getEvents()) {
       if (ev.getSeq() <= lastSeq) {
-        duplicates++;
+        counts[0]++;
         continue;
       }
       lastSeq = ev.getSeq();
+      if (ev.getKind() == AllocationKind.MMAP) {
+        applyMapping(pk, ev, overlay, deltas, counts);
+        continue;
+      }
       String lk = Keys.live(pk, ev.getAddress());
       LiveAllocation current = overlay.containsKey(lk) ? overlay.get(lk) : live.get(lk);
       if (ev.getType() == EventType.ALLOC) {
         if (current != null) {
-          replaced++;
+          counts[2]++;
           addDelta(deltas, pk, current, -1);
         }
-        LiveAllocation a = LiveAllocation.newBuilder().setStackId(ev.getStackId()).setSize(ev.getSize())
-            .setWeight(ev.getWeight()).setKind(ev.getKind().ordinal()).setTimestampNs(ev.getTimestampNs())
-            .setSeq(ev.getSeq()).build();
+        LiveAllocation a = allocation(ev, ev.getSize(), ev.getWeight());
         overlay.put(lk, a);
         addDelta(deltas, pk, a, +1);
       } else if (current == null) {
-        unknownFrees++;
+        counts[1]++;
       } else {
         overlay.put(lk, null);
         addDelta(deltas, pk, current, -1);
       }
     }
+    long duplicates = counts[0], unknownFrees = counts[1], replaced = counts[2];
     List<KeyValue<String, LiveAllocation>> puts = new ArrayList<>();
     for (Map.Entry<String, LiveAllocation> e : overlay.entrySet()) {
       if (e.getValue() == null) {
@@ -171,6 +175,63 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
     state.setLastEventMs(System.currentTimeMillis());
     processes.put(pk, state);
+  }
+
+  private static LiveAllocation allocation(AllocationEvent ev, long size, double weight) {
+    return LiveAllocation.newBuilder().setStackId(ev.getStackId()).setSize(size).setWeight(weight)
+        .setKind(ev.getKind().ordinal()).setTimestampNs(ev.getTimestampNs()).setSeq(ev.getSeq()).build();
+  }
+
+  /**
+   * A mapping or an unmap of a range. An unmap may cover part of a mapping (what is left stays
+   * outstanding, as one or two smaller mappings with the original stack and time) or several.
+   */
+  private void applyMapping(String pk, AllocationEvent ev, Map<String, LiveAllocation> overlay, Map<String, double[]> deltas,
+      long[] counts) {
+    if (ev.getType() == EventType.ALLOC) {
+      String key = Keys.liveMapping(pk, ev.getAddress());
+      LiveAllocation current = overlay.containsKey(key) ? overlay.get(key) : live.get(key);
+      if (current != null) {
+        counts[2]++;
+        addDelta(deltas, pk, current, -1);
+      }
+      LiveAllocation a = allocation(ev, ev.getSize(), ev.getSize());
+      overlay.put(key, a);
+      addDelta(deltas, pk, a, +1);
+      return;
+    }
+    long start = ev.getAddress();
+    long end = start + Math.max(ev.getSize(), 1);
+    Map<String, LiveAllocation> mappings = new HashMap<>();
+    try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(Keys.mappingPrefix(pk), KEYS)) {
+      it.forEachRemaining(kv -> mappings.put(kv.key, kv.value));
+    }
+    String prefix = Keys.mappingPrefix(pk);
+    overlay.forEach((k, v) -> {
+      if (k.startsWith(prefix)) mappings.put(k, v); // null: unmapped earlier in this batch
+    });
+    boolean hit = false;
+    for (Map.Entry<String, LiveAllocation> m : mappings.entrySet()) {
+      LiveAllocation a = m.getValue();
+      if (a == null) continue;
+      long mStart = Long.parseUnsignedLong(m.getKey().substring(prefix.length()), 16);
+      long mEnd = mStart + a.getSize();
+      if (Long.compareUnsigned(mStart, end) >= 0 || Long.compareUnsigned(start, mEnd) >= 0) continue;
+      hit = true;
+      overlay.put(m.getKey(), null);
+      addDelta(deltas, pk, a, -1);
+      if (Long.compareUnsigned(mStart, start) < 0) { // the part below the unmapped range stays
+        LiveAllocation left = LiveAllocation.newBuilder(a).setSize(start - mStart).setWeight(start - mStart).build();
+        overlay.put(Keys.liveMapping(pk, mStart), left);
+        addDelta(deltas, pk, left, +1);
+      }
+      if (Long.compareUnsigned(end, mEnd) < 0) { // and the part above it
+        LiveAllocation right = LiveAllocation.newBuilder(a).setSize(mEnd - end).setWeight(mEnd - end).build();
+        overlay.put(Keys.liveMapping(pk, end), right);
+        addDelta(deltas, pk, right, +1);
+      }
+    }
+    if (!hit) counts[1]++;
   }
 
   private static void addDelta(Map<String, double[]> deltas, String pk, LiveAllocation a, int sign) {

@@ -20,6 +20,15 @@ public final class Keys {
     return processKey + "/" + hex16(address);
   }
 
+  /** Mappings (kind mmap) live under "m/" so an unmap can scan just them, in address order. */
+  public static String liveMapping(String processKey, long address) {
+    return processKey + "/m/" + hex16(address);
+  }
+
+  public static String mappingPrefix(String processKey) {
+    return processKey + "/m/";
+  }
+
   public static String outstanding(String processKey, int kind, long stackId, long size) {
     return processKey + "/" + kind + "/" + hex16(stackId) + "/" + hex16(size);
   }

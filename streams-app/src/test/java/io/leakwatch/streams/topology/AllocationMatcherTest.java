@@ -233,6 +233,34 @@ class AllocationMatcherTest {
     assertThat(processes.get(PK).getExited()).isFalse();
   }
 
+  private AllocationEvent map(long address, long size, long stack) {
+    seq += 64;
+    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.ALLOC).setKind(AllocationKind.MMAP).setAddress(address)
+        .setSize(size).setWeight(size).setTimestampNs(5_000_000_000L).setStackId(stack).build();
+  }
+
+  private AllocationEvent unmap(long address, long length) {
+    seq += 32;
+    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.FREE).setKind(AllocationKind.MMAP).setAddress(address)
+        .setSize(length).setWeight(0).setTimestampNs(0).setStackId(0).build();
+  }
+
+  @Test
+  void partialUnmapsLeaveTheRestOfAMappingOutstanding() {
+    long page = 4096;
+    send(batch(map(0x100000, 8 * page, STACK_A), alloc(0x100000 + 8 * page, 64, STACK_B)));
+    send(batch(unmap(0x100000 + 3 * page, 2 * page))); // a hole in the middle: 6 pages stay
+    assertThat(outstandingBytes()).isEqualTo(6 * page + 64);
+    send(batch(unmap(0x100000, page))); // the first page of the left piece
+    assertThat(outstandingBytes()).isEqualTo(5 * page + 64);
+    send(batch(map(0x200000, 2 * page, STACK_B), unmap(0x100000, 0x200000 - 0x100000 + page))); // spans three pieces
+    assertThat(outstandingBytes()).isEqualTo(page + 64.0);
+    send(batch(unmap(0x900000, page))); // never mapped
+    assertThat(processes.get(PK).getUnknownFrees()).isEqualTo(1);
+    // Heap and mmap kinds stay apart: the heap block at the same address range is untouched.
+    assertThat(live.get(Keys.live(PK, 0x100000 + 8 * page))).isNotNull();
+  }
+
   @Test
   void lostEventsAreCarriedFromBatches() {
     send(EventBatch.newBuilder(batch(alloc(0x1000, 8, STACK_A))).setLostEvents(17).build());
