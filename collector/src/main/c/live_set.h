@@ -1,8 +1,10 @@
 /*
  * live_set: the addresses of live sampled allocations, so that only their frees leave the process.
  *
- * A fixed open-addressing table of 2^20 slots in an anonymous mapping (8 MiB of address space; only
- * touched pages cost memory). Insert claims the first empty or tombstone slot on the probe path
+ * A fixed open-addressing table of 2^20 slots in an anonymous mapping (8 MiB of address space, and
+ * 8 MiB more for the sizes; only touched pages cost memory). In sampled mode it holds every live
+ * recorded block, so that a resync can list them after the ring overflowed; a free finds out
+ * whether to look here from the block's in-band header (block_header.h), not by probing. Insert claims the first empty or tombstone slot on the probe path
  * with a CAS; remove turns the slot into a tombstone with a CAS. No lock anywhere: a free asks
  * "was this sampled?" in a handful of probes. An address is live at most once (the allocator will
  * not hand it out again before its free, and the free's remove happens before the real free), so
@@ -20,8 +22,11 @@
 int lw_live_set_init(void);
 /* Forgets everything (the forked child starts a new tracking session). */
 void lw_live_set_clear(void);
-int lw_live_set_insert(uintptr_t addr);
+int lw_live_set_insert(uintptr_t addr, uint64_t size);
 /* Returns 1 when addr was present (and removes it). */
 int lw_live_set_remove(uintptr_t addr);
+/* Calls fn for every entry present while it runs (entries added or removed meanwhile may or may
+ * not be seen); size may read 0 for an entry being inserted. For the resync after an overflow. */
+void lw_live_set_for_each(void (*fn)(uintptr_t addr, uint64_t size, void *arg), void *arg);
 
 #endif

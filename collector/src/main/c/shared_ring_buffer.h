@@ -41,6 +41,9 @@ enum lw_record_type {
   LW_REC_FREE = 2,   /* the release of a recorded allocation */
   LW_REC_MODULE = 3, /* a loaded ELF object: load bias, address range, build id, path */
   LW_REC_EXIT = 4,   /* the process began a clean exit (atexit / destructor) */
+  LW_REC_RESYNC_BEGIN = 5,   /* after an overflow: the live sampled blocks follow */
+  LW_REC_RESYNC_ENTRIES = 6, /* (address, size) pairs */
+  LW_REC_RESYNC_END = 7,     /* the list is complete */
 };
 
 enum lw_alloc_kind { LW_KIND_HEAP = 0, LW_KIND_MMAP = 1 };
@@ -56,7 +59,9 @@ typedef struct {
   _Atomic uint64_t stacks_truncated;      /* stack deeper than the depth limit */
   _Atomic uint64_t corrupt_positions;     /* read_pos found outside [write_pos - cap, write_pos] */
   _Atomic uint64_t bootstrap_allocations; /* served from the static arena before dlsym resolved */
-  uint64_t reserved[7];
+  _Atomic uint64_t resyncs_completed;     /* live-set lists published after overflows */
+  _Atomic uint64_t resyncs_abandoned;     /* lists cut short by a full ring (retried later) */
+  uint64_t reserved[5];
 } lw_ring_stats;
 
 typedef struct {

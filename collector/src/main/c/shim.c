@@ -224,9 +224,81 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 /* ---- recording --------------------------------------------------------------------------- */
+
 uint64_t lw_header_secret;
 static int header_mode;            /* sampled mode: recorded blocks carry an in-band header */
 static _Atomic long hashed_live;   /* sampled blocks without a header (aligned APIs) in live_set */
+
+/* ---- resync: after an overflow, list the live sampled blocks so downstream converges ----------- */
+static _Atomic int resync_wanted;
+static _Atomic int resync_running;
+
+#define RESYNC_BATCH 250 /* (address, size) pairs per record: 8 + 8 + 4000 bytes <= LW_RING_MAX_RECORD */
+typedef struct {
+  uint64_t count;
+  uint64_t pairs[RESYNC_BATCH * 2];
+  int n;
+  int failed;
+} resync_ctx;
+
+static void resync_flush(resync_ctx *c) {
+  if (c->n && !c->failed) {
+    c->count = (uint64_t)c->n;
+    if (lw_ring_write(&ring, LW_REC_RESYNC_ENTRIES, &c->count, 8, c->pairs, (uint32_t)c->n * 16u) == UINT64_MAX)
+      c->failed = 1;
+  }
+  c->n = 0;
+}
+
+static void resync_add(uintptr_t addr, uint64_t size, void *arg) {
+  resync_ctx *c = arg;
+  if (c->failed) return;
+  c->pairs[2 * c->n] = addr;
+  c->pairs[2 * c->n + 1] = size;
+  if (++c->n == RESYNC_BATCH) resync_flush(c);
+}
+
+/*
+ * Runs on the thread that records next once the ring has room again (at most a quarter full), one
+ * thread at a time. Entries added or removed while the list is written are settled downstream by
+ * the events inside the BEGIN..END window. A list cut short by a full ring is abandoned and retried.
+ */
+__attribute__((noinline)) static void resync(void) {
+  uint64_t w = atomic_load_explicit(&ring.hdr->write_pos, memory_order_relaxed);
+  uint64_t r = atomic_load_explicit(&ring.hdr->read_pos, memory_order_relaxed);
+  if (w - r > (ring.mask + 1) / 4) return;
+  int idle = 0;
+  if (!atomic_compare_exchange_strong(&resync_running, &idle, 1)) return;
+  atomic_store(&resync_wanted, 0);
+  static __thread resync_ctx ctx; /* 4 KiB: kept off small thread stacks */
+  ctx.n = 0;
+  ctx.failed = 0;
+  uint64_t epoch = now_ns();
+  if (lw_ring_write(&ring, LW_REC_RESYNC_BEGIN, &epoch, 8, NULL, 0) == UINT64_MAX) {
+    ctx.failed = 1;
+  } else {
+    lw_live_set_for_each(resync_add, &ctx);
+    resync_flush(&ctx);
+    if (!ctx.failed && lw_ring_write(&ring, LW_REC_RESYNC_END, &epoch, 8, NULL, 0) == UINT64_MAX) ctx.failed = 1;
+  }
+  if (ctx.failed) {
+    atomic_store(&resync_wanted, 1);
+    atomic_fetch_add_explicit(&ring.hdr->stats.resyncs_abandoned, 1, memory_order_relaxed);
+  } else {
+    atomic_fetch_add_explicit(&ring.hdr->stats.resyncs_completed, 1, memory_order_relaxed);
+  }
+  atomic_store(&resync_running, 0);
+}
+
+/* After every record: a drop asks for a resync (sampled mode keeps the live list it needs). */
+static inline void after_write(int written) {
+  if (!header_mode) return;
+  if (!written) {
+    atomic_store_explicit(&resync_wanted, 1, memory_order_relaxed);
+  } else if (__builtin_expect(atomic_load_explicit(&resync_wanted, memory_order_relaxed), 0)) {
+    resync();
+  }
+}
 
 /* Writes an ALLOC record for p; returns 1 when it was written. */
 __attribute__((noinline)) static int record_alloc(void *p, size_t n, double weight, int kind) {
@@ -241,6 +313,7 @@ __attribute__((noinline)) static int record_alloc(void *p, size_t n, double weig
     if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
     lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind, (uint8_t)truncated, (uint16_t)nf};
     written = lw_ring_write(&ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) != UINT64_MAX;
+    after_write(written);
   }
   tl_busy = 0;
   return written;
@@ -252,6 +325,7 @@ static int record_free(void *p, int kind, uint64_t len) {
   tl_busy = 1;
   lw_free_payload f = {(uint64_t)(uintptr_t)p, (uint8_t)kind, {0}, len};
   int written = lw_ring_write(&ring, LW_REC_FREE, &f, sizeof f, NULL, 0) != UINT64_MAX;
+  after_write(written);
   tl_busy = 0;
   return written;
 }
@@ -270,13 +344,12 @@ static inline int want_record(size_t n, double *weight) {
 static void record_unheadered(void *p, size_t n, double weight, int kind) {
   if (!p) return;
   if (sample_bytes != 0) {
-    if (lw_live_set_insert((uintptr_t)p) != 0) {
+    if (lw_live_set_insert((uintptr_t)p, n) != 0) {
       atomic_fetch_add_explicit(&ring.hdr->stats.live_set_full, 1, memory_order_relaxed);
       return;
     }
     atomic_fetch_add_explicit(&hashed_live, 1, memory_order_relaxed);
-    if (!record_alloc(p, n, weight, kind) && lw_live_set_remove((uintptr_t)p))
-      atomic_fetch_sub_explicit(&hashed_live, 1, memory_order_relaxed);
+    record_alloc(p, n, weight, kind); /* dropped or not, it stays listed for the next resync */
     return;
   }
   record_alloc(p, n, weight, kind);
@@ -289,6 +362,27 @@ static inline int take_unheadered(void *p) {
   return 1;
 }
 
+/*
+ * A block with a header: listed in live_set and recorded. If the record is dropped (full ring) the
+ * block stays listed and marked: the resync that follows the overflow reports it, so it is not lost.
+ * Returns 0 only when the block cannot be listed (then it is not tracked at all).
+ */
+static int record_headered(void *user, size_t n, double weight) {
+  if (lw_live_set_insert((uintptr_t)user, n) != 0) {
+    atomic_fetch_add_explicit(&ring.hdr->stats.live_set_full, 1, memory_order_relaxed);
+    return 0;
+  }
+  record_alloc(user, n, weight, LW_KIND_HEAP);
+  return 1;
+}
+
+/* The free of a block marked sampled: recorded, then gone from live_set even if the record was dropped
+ * (a resync then tells downstream it is gone). */
+static void free_headered(void *user) {
+  record_free(user, LW_KIND_HEAP, 0);
+  lw_live_set_remove((uintptr_t)user);
+}
+
 /* The sampled slow path of malloc/calloc: a block with a header, recorded. */
 __attribute__((noinline)) static void *alloc_sampled(size_t n, double weight, int zeroed) {
   size_t total;
@@ -299,7 +393,7 @@ __attribute__((noinline)) static void *alloc_sampled(size_t n, double weight, in
   uint8_t *raw = zeroed ? real_calloc(1, total) : real_malloc(total);
   if (!raw) return NULL;
   void *user = raw + LW_HEADER_BYTES;
-  lw_header_set(user, record_alloc(user, n, weight, LW_KIND_HEAP) ? LW_HDR_SAMPLED : LW_HDR_PLAIN);
+  lw_header_set(user, record_headered(user, n, weight) ? LW_HDR_SAMPLED : LW_HDR_PLAIN);
   return user;
 }
 
@@ -417,7 +511,7 @@ EXPORT void free(void *p) {
   if (header_mode) {
     enum lw_header_kind h = lw_header_kind(p);
     if (h != LW_HDR_NONE) {
-      if (h == LW_HDR_SAMPLED) record_free(p, LW_KIND_HEAP, 0);
+      if (h == LW_HDR_SAMPLED) free_headered(p);
       lw_header_clear(p);
       real_free(lw_header_base(p));
       return;
@@ -432,6 +526,17 @@ EXPORT void free(void *p) {
 /* realloc failed after its free was recorded: the block is still live, so say so again. */
 static void rerecord(void *p, size_t usable) {
   if (!tl_busy) record_alloc(p, usable, lw_sampler_weight(usable, sample_bytes), LW_KIND_HEAP);
+}
+
+/* Sampled mode: a realloc failed after p's free was recorded; p is live, record it (and list it) again. */
+static void still_live(void *p, enum lw_header_kind h) {
+  size_t usable = malloc_usable_size(p);
+  double weight = lw_sampler_weight(usable, sample_bytes);
+  if (h == LW_HDR_SAMPLED) {
+    if (!record_headered(p, usable, weight)) lw_header_set(p, LW_HDR_PLAIN);
+  } else {
+    record_unheadered(p, usable, weight, LW_KIND_HEAP);
+  }
 }
 
 EXPORT void *realloc(void *p, size_t n) {
@@ -463,7 +568,10 @@ EXPORT void *realloc(void *p, size_t n) {
   }
   enum lw_header_kind h = lw_header_kind(p);
   int freed = 0;
-  if (h == LW_HDR_SAMPLED) freed = record_free(p, LW_KIND_HEAP, 0);
+  if (h == LW_HDR_SAMPLED) {
+    freed = record_free(p, LW_KIND_HEAP, 0);
+    lw_live_set_remove((uintptr_t)p);
+  }
   else if (h == LW_HDR_NONE && take_unheadered(p)) freed = record_free(p, LW_KIND_HEAP, 0);
   int sample = want_record(n, &weight);
   if (h != LW_HDR_NONE) {
@@ -472,18 +580,18 @@ EXPORT void *realloc(void *p, size_t n) {
     size_t total;
     if (__builtin_add_overflow(n, (size_t)LW_HEADER_BYTES, &total)) {
       errno = ENOMEM;
-      if (freed) rerecord(p, malloc_usable_size(p));
+      if (freed) still_live(p, h);
       return NULL;
     }
     ((uint64_t *)base)[0] = 0; /* the old block may be released by the real realloc */
     uint8_t *raw = real_realloc(base, total);
     if (!raw) {
       ((uint64_t *)base)[0] = tag;
-      if (freed) rerecord(p, malloc_usable_size(p));
+      if (freed) still_live(p, h);
       return NULL;
     }
     void *q = raw + LW_HEADER_BYTES;
-    lw_header_set(q, sample && record_alloc(q, n, weight, LW_KIND_HEAP) ? LW_HDR_SAMPLED : LW_HDR_PLAIN);
+    lw_header_set(q, sample && record_headered(q, n, weight) ? LW_HDR_SAMPLED : LW_HDR_PLAIN);
     return q;
   }
   if (sample) { /* an unmarked block grows into a sampled one: move it into a block with a header */
@@ -495,7 +603,7 @@ EXPORT void *realloc(void *p, size_t n) {
     return q;
   }
   void *q = real_realloc(p, n);
-  if (!q && freed) rerecord(p, malloc_usable_size(p));
+  if (!q && freed) still_live(p, h);
   return q;
 }
 

@@ -15,10 +15,15 @@
     }                                                                       \
   } while (0)
 
+static void count_entry(uintptr_t addr, uint64_t size, void *arg) {
+  CHECK(addr == 0x1000 && size == 7);
+  ++*(long *)arg;
+}
+
 static void *worker(void *arg) {
   uintptr_t base = (uintptr_t)arg << 40;
   for (int round = 0; round < 50; round++) {
-    for (uintptr_t i = 0; i < 5000; i++) CHECK(lw_live_set_insert(base + i * 16 + 16) == 0);
+    for (uintptr_t i = 0; i < 5000; i++) CHECK(lw_live_set_insert(base + i * 16 + 16, i) == 0);
     for (uintptr_t i = 0; i < 5000; i++) CHECK(lw_live_set_remove(base + i * 16 + 16) == 1);
     for (uintptr_t i = 0; i < 5000; i++) CHECK(lw_live_set_remove(base + i * 16 + 16) == 0);
   }
@@ -30,7 +35,10 @@ int main(void) {
   pthread_t t[4];
   for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1));
   for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
-  CHECK(lw_live_set_insert(0x1000) == 0);
+  CHECK(lw_live_set_insert(0x1000, 7) == 0);
+  long seen = 0;
+  lw_live_set_for_each(count_entry, &seen);
+  CHECK(seen == 1);
   lw_live_set_clear();
   CHECK(lw_live_set_remove(0x1000) == 0);
   CHECK(lw_live_set_remove(0) == 0);

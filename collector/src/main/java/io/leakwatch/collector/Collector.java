@@ -145,9 +145,10 @@ public final class Collector implements AutoCloseable {
           stacksThisRound.add(s);
         }
       }
-      if (!events.isEmpty() || tp.reader.position() != first) {
+      io.leakwatch.schemas.Resync resync = tp.takeResync();
+      if (!events.isEmpty() || tp.reader.position() != first || resync != null) {
         futures.add(publisher.send(message(tp, EventBatch.newBuilder().setFirstSeq(first)
-            .setEndSeq(tp.reader.position()).setLostEvents(tp.lostEvents()).setEvents(events).build())));
+            .setEndSeq(tp.reader.position()).setLostEvents(tp.lostEvents()).setEvents(events).setResync(resync).build())));
         metrics.eventsRead(events.size());
       }
       sent.add(tp);

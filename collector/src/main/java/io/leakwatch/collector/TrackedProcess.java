@@ -34,6 +34,10 @@ final class TrackedProcess {
   final ModuleMap modules = new ModuleMap();
   private final Set<String> mainModules = new HashSet<>();
   private final Map<RawStack, Long> stackIds = new HashMap<>();
+  private long resyncFrom = -1;
+  private final java.util.Set<Long> touchedDuringResync = new java.util.HashSet<>();
+  private final java.util.Map<Long, Long> resyncListed = new java.util.HashMap<>();
+  private io.leakwatch.schemas.Resync completedResync;
   boolean startAnnounced;
   boolean sawExitRecord;
   long lastCountersMs;
@@ -66,21 +70,59 @@ final class TrackedProcess {
    * and added to {@code newStacks}.
    */
   int drain(int max, Symbolizer symbolizer, List<AllocationEvent> events, List<StackDefinition> newStacks) {
-    return reader.poll(max, r -> {
+    return reader.pollUntil(max, r -> {
       if (r instanceof RingRecord.Alloc a) {
         events.add(AllocationEvent.newBuilder().setSeq(a.seq()).setType(EventType.ALLOC).setKind(kind(a.kind()))
             .setAddress(a.address()).setSize(a.size()).setWeight(a.weight()).setTimestampNs(a.timestampNs())
             .setStackId(stackId(a.frames(), symbolizer, newStacks)).setThreadId(a.threadId()).build());
+        if (resyncFrom >= 0) touchedDuringResync.add(a.address());
       } else if (r instanceof RingRecord.Free f) {
         events.add(AllocationEvent.newBuilder().setSeq(f.seq()).setType(EventType.FREE).setKind(kind(f.kind()))
             .setAddress(f.address()).setSize(f.length()).setWeight(0).setTimestampNs(0).setStackId(0).build());
+        if (resyncFrom >= 0) touchedDuringResync.add(f.address());
       } else if (r instanceof RingRecord.Module m) {
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
       } else if (r instanceof RingRecord.Exit) {
         sawExitRecord = true;
+      } else if (r instanceof RingRecord.ResyncBegin b) {
+        resyncFrom = b.seq(); // a list left unfinished before is forgotten
+        touchedDuringResync.clear();
+        resyncListed.clear();
+      } else if (r instanceof RingRecord.ResyncEntries e && resyncFrom >= 0) {
+        for (int i = 0; i < e.addresses().length; i++) resyncListed.put(e.addresses()[i], e.sizes()[i]);
+      } else if (r instanceof RingRecord.ResyncEnd && resyncFrom >= 0) {
+        completedResync = buildResync();
+        resyncFrom = -1;
+        return false; // the resync applies right after the events before its end: close the batch here
       }
+      return true;
     });
+  }
+
+  /** The listed blocks minus those an event inside the window already settles. */
+  private io.leakwatch.schemas.Resync buildResync() {
+    List<Long> addresses = new ArrayList<>();
+    List<Long> sizes = new ArrayList<>();
+    List<Double> weights = new ArrayList<>();
+    long r = ring.sampleBytes();
+    resyncListed.forEach((address, size) -> {
+      if (touchedDuringResync.contains(address)) return;
+      addresses.add(address);
+      sizes.add(size);
+      weights.add(r == 0 || size == 0 ? (double) size : size / -Math.expm1(-(double) size / r));
+    });
+    touchedDuringResync.clear();
+    resyncListed.clear();
+    return io.leakwatch.schemas.Resync.newBuilder().setFromSeq(resyncFrom).setAddresses(addresses).setSizes(sizes)
+        .setWeights(weights).build();
+  }
+
+  /** A resync completed by the last drain, once. */
+  io.leakwatch.schemas.Resync takeResync() {
+    io.leakwatch.schemas.Resync r = completedResync;
+    completedResync = null;
+    return r;
   }
 
   private long stackId(long[] frames, Symbolizer symbolizer, List<StackDefinition> newStacks) {

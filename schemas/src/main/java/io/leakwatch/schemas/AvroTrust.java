@@ -16,7 +16,7 @@ final class AvroTrust {
     ClassSecurityValidator.Builder ours = ClassSecurityValidator.builder();
     for (Class<?> c : new Class<?>[] {
         ProcessMessage.class, EventBatch.class, AllocationEvent.class, EventType.class, AllocationKind.class,
-        ProcessStarted.class, ProcessExited.class, StackDefinition.class, Frame.class, CounterSample.class,
+        ProcessStarted.class, ProcessExited.class, Resync.class, StackDefinition.class, Frame.class, CounterSample.class,
         ExitReport.class}) {
       ours.add(c);
     }

@@ -89,6 +89,10 @@ public final class LeakMetrics {
       reports.forEachOutstanding(kv.key, row -> {
         String stack = Keys.parseOutstanding(row.key).stackId();
         String allocator = allocatorOf.computeIfAbsent(stack, id -> {
+          if (io.leakwatch.streams.report.ReportBuilder.LOST_STACK.equals(id)) {
+            culpritOf.put(id, "[lost]");
+            return "[lost]";
+          }
           StackDefinition d = reports.stack(id);
           culpritOf.put(id, d == null ? "[unresolved]" : d.getCulprit());
           return d == null ? "[unresolved]" : d.getAllocator();

@@ -35,6 +35,8 @@ public final class RingLayout {
   public static final int STAT_STACKS_TRUNCATED = 6;
   public static final int STAT_CORRUPT_POSITIONS = 7;
   public static final int STAT_BOOTSTRAP = 8;
+  public static final int STAT_RESYNCS_COMPLETED = 9;
+  public static final int STAT_RESYNCS_ABANDONED = 10;
 
   public static final int FLAG_EXITED = 1;
 
@@ -42,6 +44,10 @@ public final class RingLayout {
   public static final int TYPE_FREE = 2;
   public static final int TYPE_MODULE = 3;
   public static final int TYPE_EXIT = 4;
+  public static final int TYPE_RESYNC_BEGIN = 5;
+  public static final int TYPE_RESYNC_ENTRIES = 6;
+  public static final int TYPE_RESYNC_END = 7;
+  public static final int MAX_RESYNC_ENTRIES = 250;
 
   public static final int ALLOC_PAYLOAD = 40;
   public static final int FREE_PAYLOAD = 24;

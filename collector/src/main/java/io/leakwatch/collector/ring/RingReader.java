@@ -49,6 +49,17 @@ public final class RingReader {
    * @return the number of records given to the sink
    */
   public int poll(int maxRecords, Consumer<RingRecord> sink) {
+    return pollUntil(maxRecords, r -> {
+      sink.accept(r);
+      return true;
+    });
+  }
+
+  /**
+   * Like {@link #poll(int, Consumer)}, but stops after a record for which {@code sink} returns false
+   * (a resync's end must close the batch it belongs to).
+   */
+  public int pollUntil(int maxRecords, java.util.function.Predicate<RingRecord> sink) {
     long w = ring.writePos();
     if (w < pos || w - released > ring.capacity || (w & 7) != 0) {
       skipCorrupt(w, false);
@@ -68,8 +79,8 @@ public final class RingReader {
       RingRecord r = parse(pos, type, (int) len);
       pos += len;
       if (r != null) {
-        sink.accept(r);
         n++;
+        if (!sink.test(r)) break;
       }
     }
     return n;
@@ -122,6 +133,23 @@ public final class RingReader {
       }
       case TYPE_EXIT -> {
         return new RingRecord.Exit(seq, view.getLong(8));
+      }
+      case TYPE_RESYNC_BEGIN -> {
+        return new RingRecord.ResyncBegin(seq, view.getLong(8));
+      }
+      case TYPE_RESYNC_END -> {
+        return new RingRecord.ResyncEnd(seq, view.getLong(8));
+      }
+      case TYPE_RESYNC_ENTRIES -> {
+        long count = view.getLong(8);
+        if (count < 0 || count > MAX_RESYNC_ENTRIES || 16 + 16 * count > len) return corrupt();
+        long[] addresses = new long[(int) count];
+        long[] sizes = new long[(int) count];
+        for (int i = 0; i < count; i++) {
+          addresses[i] = view.getLong(16 + 16 * i);
+          sizes[i] = view.getLong(24 + 16 * i);
+        }
+        return new RingRecord.ResyncEntries(seq, addresses, sizes);
       }
       default -> {
         unknownRecords++;

@@ -15,6 +15,15 @@ public sealed interface RingRecord {
   record Module(long seq, long loadBias, long lo, long hi, boolean mainExecutable, String buildId, String path)
       implements RingRecord {}
 
+  /** A resync begins: the shim lists its live sampled blocks after an overflow. */
+  record ResyncBegin(long seq, long epoch) implements RingRecord {}
+
+  /** Part of the list: live sampled blocks and their sizes. */
+  record ResyncEntries(long seq, long[] addresses, long[] sizes) implements RingRecord {}
+
+  /** The list is complete. */
+  record ResyncEnd(long seq, long epoch) implements RingRecord {}
+
   /** The shim's exit path ran (a clean exit). */
   record Exit(long seq, long timestampNs) implements RingRecord {}
 }

@@ -31,6 +31,8 @@ public final class ReportBuilder {
   public static final ObjectMapper JSON = new ObjectMapper();
   /** Bounds the report for processes with very many distinct stacks; the rest is summed. */
   public static final int MAX_STACKS = 500;
+  /** Stack id of allocations a resync restored: their records (and stacks) were dropped. */
+  public static final String LOST_STACK = "0000000000000000";
 
   private ReportBuilder() {}
 
@@ -57,6 +59,9 @@ public final class ReportBuilder {
     tracking.put("unknownFrees", st.getUnknownFrees());
     tracking.put("duplicateEvents", st.getDuplicateEvents());
     tracking.put("replacedAllocations", st.getReplacedAllocations());
+    tracking.put("resyncs", st.getResyncs());
+    tracking.put("resyncedFrees", st.getResyncedFrees());
+    tracking.put("resyncedAllocations", st.getResyncedAllocations());
     tracking.put("asOf", Instant.ofEpochMilli(asOfMs).toString());
 
     // (kind, stack) -> sizes
@@ -144,7 +149,11 @@ public final class ReportBuilder {
       ArrayNode frames = JSON.createArrayNode();
       String allocator = "[unresolved]";
       String culprit = "[unresolved]";
-      if (def != null) {
+      if (LOST_STACK.equals(s.get("id").asText())) {
+        // Restored by a resync after a ring overflow: the block is real, its stack was never seen.
+        allocator = "[lost]";
+        culprit = "[allocation record lost in a ring overflow]";
+      } else if (def != null) {
         allocator = def.getAllocator();
         culprit = def.getCulprit();
         for (Frame f : def.getFrames()) {

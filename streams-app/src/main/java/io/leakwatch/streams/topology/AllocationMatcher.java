@@ -9,6 +9,7 @@ import io.leakwatch.schemas.ExitReport;
 import io.leakwatch.schemas.ProcessExited;
 import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.state.LiveAllocation;
@@ -151,6 +152,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       }
     }
     if (!puts.isEmpty()) live.putAll(puts);
+    if (batch.getResync() != null) applyResync(pk, batch.getResync(), deltas, state);
     for (Map.Entry<String, double[]> d : deltas.entrySet()) {
       double[] v = d.getValue();
       if (v[2] == 0 && v[0] == 0 && v[1] == 0) continue;
@@ -175,6 +177,46 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
     state.setLastEventMs(System.currentTimeMillis());
     processes.put(pk, state);
+  }
+
+  /**
+   * Converges the live store to the shim's list after an overflow: an entry recorded before the
+   * list began and not on it was freed (its free was lost); a listed address unknown here was
+   * allocated (its allocation was lost: stack id 0, "lost stack"). Entries after the list began,
+   * and addresses the collector saw touched inside the window, are left to their own events.
+   */
+  private void applyResync(String pk, Resync resync, Map<String, double[]> deltas, ProcessState state) {
+    Map<Long, Integer> listed = new HashMap<>();
+    for (int i = 0; i < resync.getAddresses().size(); i++) listed.put(resync.getAddresses().get(i), i);
+    String prefix = Keys.prefix(pk);
+    List<KeyValue<String, LiveAllocation>> heap = new ArrayList<>();
+    try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(prefix, KEYS)) {
+      while (it.hasNext()) {
+        KeyValue<String, LiveAllocation> kv = it.next();
+        if (kv.value.getKind() == 0 && kv.key.indexOf('/', prefix.length()) < 0) heap.add(kv);
+      }
+    }
+    long freed = 0, added = 0;
+    for (KeyValue<String, LiveAllocation> kv : heap) {
+      long address = Long.parseUnsignedLong(kv.key.substring(prefix.length()), 16);
+      if (listed.remove(address) != null) continue; // on both sides: fine
+      if (kv.value.getSeq() >= resync.getFromSeq()) continue; // newer than the list
+      live.delete(kv.key);
+      addDelta(deltas, pk, kv.value, -1);
+      freed++;
+    }
+    for (Map.Entry<Long, Integer> e : listed.entrySet()) {
+      int i = e.getValue();
+      LiveAllocation a = LiveAllocation.newBuilder().setStackId(0).setSize(resync.getSizes().get(i))
+          .setWeight(resync.getWeights().get(i)).setKind(0).setTimestampNs(System.currentTimeMillis() * 1_000_000L)
+          .setSeq(resync.getFromSeq()).build();
+      live.put(Keys.live(pk, e.getKey()), a);
+      addDelta(deltas, pk, a, +1);
+      added++;
+    }
+    state.setResyncs(state.getResyncs() + 1);
+    state.setResyncedFrees(state.getResyncedFrees() + freed);
+    state.setResyncedAllocations(state.getResyncedAllocations() + added);
   }
 
   private static LiveAllocation allocation(AllocationEvent ev, long size, double weight) {

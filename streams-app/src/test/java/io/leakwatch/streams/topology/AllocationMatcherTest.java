@@ -14,6 +14,7 @@ import io.leakwatch.schemas.Frame;
 import io.leakwatch.schemas.ProcessExited;
 import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.schemas.Topics;
 import io.leakwatch.streams.state.LiveAllocation;
@@ -259,6 +260,25 @@ class AllocationMatcherTest {
     assertThat(processes.get(PK).getUnknownFrees()).isEqualTo(1);
     // Heap and mmap kinds stay apart: the heap block at the same address range is untouched.
     assertThat(live.get(Keys.live(PK, 0x100000 + 8 * page))).isNotNull();
+  }
+
+  @Test
+  void aResyncRetiresLostFreesAndRestoresLostAllocations() {
+    send(batch(alloc(0x1000, 100, STACK_A), alloc(0x2000, 200, STACK_A), alloc(0x3000, 300, STACK_B)));
+    long listStart = seq + 1;
+    // The free of 0x2000 and the allocation of 0x4000 were dropped; 0x5000 was allocated inside the
+    // window (its event is in the batch, so the collector left it off the list).
+    EventBatch b = batch(alloc(0x5000, 50, STACK_B));
+    Resync r = Resync.newBuilder().setFromSeq(listStart).setAddresses(List.of(0x1000L, 0x3000L, 0x4000L))
+        .setSizes(List.of(100L, 300L, 400L)).setWeights(List.of(100.0, 300.0, 400.0)).build();
+    send(EventBatch.newBuilder(b).setLostEvents(2).setResync(r).build());
+    assertThat(outstandingBytes()).isEqualTo(100 + 300 + 400 + 50.0);
+    assertThat(live.get(Keys.live(PK, 0x2000))).isNull();
+    assertThat(live.get(Keys.live(PK, 0x4000)).getStackId()).isZero();
+    ProcessState st = processes.get(PK);
+    assertThat(st.getResyncs()).isEqualTo(1);
+    assertThat(st.getResyncedFrees()).isEqualTo(1);
+    assertThat(st.getResyncedAllocations()).isEqualTo(1);
   }
 
   @Test
