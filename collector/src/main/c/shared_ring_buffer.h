@@ -44,6 +44,7 @@ enum lw_record_type {
   LW_REC_RESYNC_BEGIN = 5,   /* after an overflow: the live sampled blocks follow */
   LW_REC_RESYNC_ENTRIES = 6, /* (address, size) pairs */
   LW_REC_RESYNC_END = 7,     /* the list is complete */
+  LW_REC_ALLOCATOR_STATS = 8, /* glibc mallinfo2: arena, in use, free (fragmentation) */
 };
 
 enum lw_alloc_kind { LW_KIND_HEAP = 0, LW_KIND_MMAP = 1 };
@@ -81,13 +82,18 @@ typedef struct {
   _Atomic uint64_t read_pos;  /* offset 128: first byte not yet consumed (reader only) */
   uint8_t pad2[56];
   lw_ring_stats stats;        /* offset 192 */
+  uint8_t pad3[512 - 192 - sizeof(lw_ring_stats)];
+  _Atomic uint32_t control;   /* offset 512: written by the collector or an operator, LW_CONTROL_* */
 } lw_ring_header;
+
+#define LW_CONTROL_DORMANT 1u /* record no new allocations (frees of recorded ones still are) */
 
 #define LW_FLAG_EXITED 1u /* the shim ran its exit path; nothing more will be written */
 
 _Static_assert(offsetof(lw_ring_header, write_pos) == 64, "write_pos offset");
 _Static_assert(offsetof(lw_ring_header, read_pos) == 128, "read_pos offset");
 _Static_assert(offsetof(lw_ring_header, stats) == 192, "stats offset");
+_Static_assert(offsetof(lw_ring_header, control) == 512, "control offset");
 _Static_assert(sizeof(lw_ring_header) <= LW_RING_CMDLINE_OFFSET, "header fits before cmdline");
 
 typedef struct {

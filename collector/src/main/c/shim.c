@@ -300,6 +300,23 @@ static inline void after_write(int written) {
   }
 }
 
+/* ---- allocator statistics: glibc's view of its arenas, for the fragmentation view ------------- */
+#define STATS_INTERVAL_NS 5000000000ull
+static _Atomic uint64_t next_stats_ns;
+
+static void write_allocator_stats(uint64_t now) {
+  struct mallinfo2 mi = mallinfo2(); /* takes each arena's lock briefly; we hold none of them here */
+  uint64_t payload[5] = {now, mi.arena + mi.hblkhd, mi.uordblks + mi.hblkhd, mi.fordblks, mi.keepcost};
+  lw_ring_write(&ring, LW_REC_ALLOCATOR_STATS, payload, sizeof payload, NULL, 0);
+}
+
+/* At most every 5 s, from whichever thread records then (the shim starts no threads of its own). */
+static inline void maybe_allocator_stats(uint64_t now) {
+  uint64_t due = atomic_load_explicit(&next_stats_ns, memory_order_relaxed);
+  if (__builtin_expect(now < due, 1)) return;
+  if (atomic_compare_exchange_strong(&next_stats_ns, &due, now + STATS_INTERVAL_NS)) write_allocator_stats(now);
+}
+
 /* Writes an ALLOC record for p; returns 1 when it was written. */
 __attribute__((noinline)) static int record_alloc(void *p, size_t n, double weight, int kind) {
   int written = 0;
@@ -314,6 +331,7 @@ __attribute__((noinline)) static int record_alloc(void *p, size_t n, double weig
     lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind, (uint8_t)truncated, (uint16_t)nf};
     written = lw_ring_write(&ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) != UINT64_MAX;
     after_write(written);
+    maybe_allocator_stats(ts);
   }
   tl_busy = 0;
   return written;
@@ -333,6 +351,8 @@ static int record_free(void *p, int kind, uint64_t len) {
 /* Should a new block of n bytes be recorded? Consumes the thread's sampling countdown. */
 static inline int want_record(size_t n, double *weight) {
   if (!atomic_load_explicit(&active, memory_order_relaxed)) return 0;
+  /* The control word shares no line with the hot positions: it stays cached until someone flips it. */
+  if (__builtin_expect(atomic_load_explicit(&ring.hdr->control, memory_order_relaxed) & LW_CONTROL_DORMANT, 0)) return 0;
   if (tl_busy) {
     atomic_fetch_add_explicit(&ring.hdr->stats.reentrant_calls, 1, memory_order_relaxed);
     return 0;
@@ -403,6 +423,9 @@ static int open_ring(void) {
   if (lw_ring_create(&ring, run_dir, ring_bytes, pid, (uint32_t)getppid(), now_ns(), sample_bytes) != 0)
     return -1;
   dl_iterate_phdr(emit_module, NULL);
+  uint64_t now = now_ns();
+  atomic_store(&next_stats_ns, now + STATS_INTERVAL_NS);
+  write_allocator_stats(now);
   return 0;
 }
 
@@ -462,6 +485,7 @@ __attribute__((destructor)) static void leakwatch_fini(void) {
   tl_busy = 1;
   dl_iterate_phdr(emit_module, NULL); /* libraries loaded since start, for symbolization */
   uint64_t ts = now_ns();
+  write_allocator_stats(ts);
   lw_ring_write(&ring, LW_REC_EXIT, &ts, sizeof ts, NULL, 0);
   ring.hdr->flags |= LW_FLAG_EXITED;
   tl_busy = 0;

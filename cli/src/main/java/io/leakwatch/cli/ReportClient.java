@@ -37,7 +37,8 @@ final class ReportClient {
   }
 
   /** Waits until the streams-app has processed the exit of host/pid and named every stack. */
-  JsonNode awaitExitReport(String host, int pid, Duration timeout) throws IOException, InterruptedException {
+  JsonNode awaitExitReport(String host, int pid, Duration timeout, java.util.function.Predicate<JsonNode> isFinal)
+      throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     ObjectMapper json = new ObjectMapper();
     while (true) {
@@ -45,7 +46,7 @@ final class ReportClient {
         Response r = get("/api/report" + query(host, pid, null, "json"));
         if (r.status() == 200) {
           JsonNode n = json.readTree(r.body());
-          if (n.path("process").path("exited").asBoolean() && n.path("stacksResolved").asBoolean()) return n;
+          if (isFinal.test(n)) return n;
         }
       } catch (IOException e) {
         if (System.nanoTime() > deadline) throw e;

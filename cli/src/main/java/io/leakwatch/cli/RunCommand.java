@@ -94,9 +94,7 @@ final class RunCommand implements Callable<Integer> {
         Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, pid);
         if (r.isPresent()) {
           seen = true;
-          if (r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
-            return Optional.of(r.get());
-          }
+          if (isFinalReport(r.get(), stack.collector.retiredStartMs(pid))) return Optional.of(r.get());
         }
       } catch (org.apache.kafka.streams.errors.InvalidStateStoreException e) {
         // rebalancing: ask again
@@ -107,6 +105,16 @@ final class RunCommand implements Callable<Integer> {
     return Optional.empty();
   }
 
+  /**
+   * The exit report of the command's last image: a command that exec'd has one report per image
+   * under the same pid, and only the last one is what it held when it exited.
+   */
+  static boolean isFinalReport(JsonNode r, Optional<Long> lastImageStartMs) {
+    if (!r.path("process").path("exited").asBoolean() || !r.path("stacksResolved").asBoolean()) return false;
+    if (lastImageStartMs.isEmpty()) return false;
+    return java.time.Instant.parse(r.path("tracking").path("startedAt").asText()).toEpochMilli() == lastImageStartMs.get();
+  }
+
   private int runRemote(long sample) throws Exception {
     Path run = Files.createTempDirectory("leakwatch-run-");
     try (Collector collector = new Collector(CollectorConfig.defaults(bootstrap).withRunDir(run).withHttpPort(0)).start()) {
@@ -114,7 +122,7 @@ final class RunCommand implements Callable<Integer> {
       if (p == null) return 127;
       int status = p.waitFor();
       JsonNode report = new ReportClient(url).awaitExitReport(CollectorConfig.localHostName(), (int) p.pid(),
-          Duration.ofSeconds(timeoutSeconds));
+          Duration.ofSeconds(timeoutSeconds), r -> isFinalReport(r, collector.retiredStartMs((int) p.pid())));
       write(report);
       return status;
     }

@@ -112,6 +112,14 @@ class RunEndToEndTest {
   }
 
   @Test
+  void aCommandThatExecsIsReportedAsItsLastImage() throws Exception {
+    // sh is tracked, then replaced by exec: the report is churn's, what it held when it exited.
+    JsonNode r = run(List.of("--exact", "--", "/bin/sh", "-c", "exec " + churn() + " -t 2 -p 1000 -n 10 -s 100"));
+    assertThat(r.path("process").path("name").asText()).isEqualTo("churn");
+    assertThat(stackWithFunction(r, "leak_blocks").path("bytes").asLong()).isEqualTo(1000);
+  }
+
+  @Test
   void exitStatusOfTheCommandIsPassedThrough() {
     int rc = new CommandLine(new Main()).execute("run", "--report-file", tmp.resolve("r.txt").toString(), "--", "/bin/sh", "-c",
         "exit 7");

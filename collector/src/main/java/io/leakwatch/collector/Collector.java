@@ -51,6 +51,13 @@ public final class Collector implements AutoCloseable {
   private final Map<Path, TrackedProcess> tracked = new HashMap<>();
   private final Set<Path> refused = new HashSet<>();
   private final Set<String> publishedStacks = new HashSet<>();
+  /** pid -> start (ms) of the image whose exit was published last: exec'd processes have several. */
+  private final Map<Integer, Long> lastRetiredStartMs = new java.util.LinkedHashMap<>(16, 0.75f, false) {
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<Integer, Long> e) {
+      return size() > 10_000;
+    }
+  };
   private final long bootTime = proc.bootTimeSeconds();
   private final int uid = currentUid();
   private volatile boolean running = true;
@@ -74,6 +81,15 @@ public final class Collector implements AutoCloseable {
     thread.setDaemon(true);
     thread.start();
     return this;
+  }
+
+  /**
+   * When every ring of {@code pid} has been retired (its exit published downstream), the start
+   * time in ms of its last image; empty while any ring of that pid is still followed.
+   */
+  public synchronized java.util.Optional<Long> retiredStartMs(int pid) {
+    for (TrackedProcess tp : tracked.values()) if (tp.pid == pid) return java.util.Optional.empty();
+    return java.util.Optional.ofNullable(lastRetiredStartMs.get(pid));
   }
 
   public CollectorMetrics metrics() {
@@ -129,6 +145,7 @@ public final class Collector implements AutoCloseable {
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     List<StackDefinition> stacksThisRound = new ArrayList<>();
     for (TrackedProcess tp : tracked.values()) {
+      if (hasSibling(tp, true)) continue; // the image before an exec goes first
       List<AllocationEvent> events = new ArrayList<>();
       List<StackDefinition> newStacks = new ArrayList<>();
       if (!tp.startAnnounced) {
@@ -250,7 +267,8 @@ public final class Collector implements AutoCloseable {
       Map.Entry<Path, TrackedProcess> e = it.next();
       TrackedProcess tp = e.getValue();
       if (!tp.startAnnounced || !tp.reader.drained()) continue;
-      if (proc.alive(tp.pid, tp.ring.procStartTicks())) continue;
+      // Gone, or replaced by exec: the new image's shim made a newer ring for the same process.
+      if (proc.alive(tp.pid, tp.ring.procStartTicks()) && !hasSibling(tp, false)) continue;
       // Dead and drained as far as published records go; a record reserved but never published
       // by a writer that died with the process is given up and counted.
       if (!tp.reader.drained()) continue;
@@ -265,6 +283,7 @@ public final class Collector implements AutoCloseable {
     if (!awaitAll(futures)) throw new IllegalStateException("Kafka did not acknowledge process exits");
     for (Map.Entry<Path, TrackedProcess> e : done) {
       tracked.remove(e.getKey());
+      lastRetiredStartMs.merge(e.getValue().pid, e.getValue().ring.startTimeNs() / 1_000_000, Math::max);
       try {
         e.getValue().ring.close();
         Files.deleteIfExists(e.getKey());
@@ -275,10 +294,19 @@ public final class Collector implements AutoCloseable {
     }
   }
 
+  /** Another ring of the same process (same pid and start time): an exec happened. */
+  private boolean hasSibling(TrackedProcess tp, boolean older) {
+    for (TrackedProcess other : tracked.values()) {
+      if (other == tp || other.pid != tp.pid || other.ring.procStartTicks() != tp.ring.procStartTicks()) continue;
+      if (older ? other.ring.startTimeNs() < tp.ring.startTimeNs() : other.ring.startTimeNs() > tp.ring.startTimeNs()) return true;
+    }
+    return false;
+  }
+
   private void sampleCounters(long now) {
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     for (TrackedProcess tp : tracked.values()) {
-      if (now - tp.lastCountersMs < config.counterIntervalMs()) continue;
+      if (now - tp.lastCountersMs < config.counterIntervalMs() || !tp.startAnnounced || hasSibling(tp, false)) continue;
       tp.lastCountersMs = now;
       ProcCounters.Memory m = proc.memory(tp.pid);
       if (m == null) continue;
@@ -287,7 +315,10 @@ public final class Collector implements AutoCloseable {
       futures.add(publisher.send(CounterSample.newBuilder().setHost(tp.host).setPid(tp.pid).setName(tp.name)
           .setTimestampMs(now).setPrivateBytes(m.privateBytes()).setVirtualBytes(m.virtualBytes())
           .setResidentBytes(m.residentBytes()).setOpenFds(fds >= 0 ? fds : null)
-          .setStartTimeSeconds(bootTime > 0 && ticks > 0 ? bootTime + ticks / 100.0 : null).build()));
+          .setStartTimeSeconds(bootTime > 0 && ticks > 0 ? bootTime + ticks / 100.0 : null)
+          .setHeapArenaBytes(tp.allocatorStats == null ? null : tp.allocatorStats.arenaBytes())
+          .setHeapInUseBytes(tp.allocatorStats == null ? null : tp.allocatorStats.inUseBytes())
+          .setHeapFreeBytes(tp.allocatorStats == null ? null : tp.allocatorStats.freeBytes()).build()));
     }
     // Counters are best effort: a lost sample is replaced by the next one.
     if (!futures.isEmpty()) awaitAll(futures);

@@ -38,6 +38,7 @@ final class TrackedProcess {
   private final java.util.Set<Long> touchedDuringResync = new java.util.HashSet<>();
   private final java.util.Map<Long, Long> resyncListed = new java.util.HashMap<>();
   private io.leakwatch.schemas.Resync completedResync;
+  RingRecord.AllocatorStats allocatorStats;
   boolean startAnnounced;
   boolean sawExitRecord;
   long lastCountersMs;
@@ -85,6 +86,8 @@ final class TrackedProcess {
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
       } else if (r instanceof RingRecord.Exit) {
         sawExitRecord = true;
+      } else if (r instanceof RingRecord.AllocatorStats st) {
+        allocatorStats = st;
       } else if (r instanceof RingRecord.ResyncBegin b) {
         resyncFrom = b.seq(); // a list left unfinished before is forgotten
         touchedDuringResync.clear();

@@ -36,6 +36,7 @@ public final class LeakMetrics {
   private final MultiGauge managedHeapBytes;
   private final MultiGauge openFds;
   private final MultiGauge startTime;
+  private final MultiGauge fragmentation;
   /** Counters, not gauges: one per (host, process), removed when the process is gone. */
   private final Map<Tags, java.util.concurrent.atomic.AtomicLong> lostEvents = new HashMap<>();
   private final Map<Tags, io.micrometer.core.instrument.FunctionCounter> lostCounters = new HashMap<>();
@@ -52,6 +53,8 @@ public final class LeakMetrics {
     managedHeapBytes = gauge("leakwatch.process.managed.heap", "bytes", "managed (JVM) heap in use");
     openFds = gauge("leakwatch.process.open.fds", null, "open file descriptors");
     startTime = gauge("leakwatch.process.start.time", "seconds", "process start, epoch seconds");
+    fragmentation = MultiGauge.builder("leakwatch.heap.fragmentation.ratio")
+        .description("free / total bytes in glibc's arenas (mallinfo2)").register(registry);
   }
 
   private MultiGauge gauge(String name, String unit, String description) {
@@ -103,8 +106,8 @@ public final class LeakMetrics {
         stacksByProcess.computeIfAbsent(name, n -> new HashMap<>()).computeIfAbsent(stack, s -> new double[1])[0] +=
             row.value.getBytes();
       });
-      // private, virtual, resident, managed, fds, start time, has-sample, has-managed
-      double[] m = memory.computeIfAbsent(hp, t -> new double[8]);
+      // private, virtual, resident, managed, fds, start time, has-sample, has-managed, heap arena, heap free
+      double[] m = memory.computeIfAbsent(hp, t -> new double[10]);
       CounterSample c = reports.counters(kv.key);
       if (c != null) {
         m[0] += c.getPrivateBytes();
@@ -116,6 +119,10 @@ public final class LeakMetrics {
         }
         if (c.getOpenFds() != null) m[4] += c.getOpenFds();
         if (c.getStartTimeSeconds() != null) m[5] = Math.max(m[5], c.getStartTimeSeconds());
+        if (c.getHeapArenaBytes() != null && c.getHeapFreeBytes() != null) {
+          m[8] += c.getHeapArenaBytes();
+          m[9] += c.getHeapFreeBytes();
+        }
         m[6] = 1;
       }
       lostByProcess.computeIfAbsent(hp, t -> new double[1])[0] += st.getLostEvents();
@@ -143,7 +150,7 @@ public final class LeakMetrics {
     stackBytes.register(stackRows, true);
 
     List<MultiGauge.Row<?>> priv = new ArrayList<>(), virt = new ArrayList<>(), res = new ArrayList<>(),
-        managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>();
+        managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>(), frag = new ArrayList<>();
     updateLostCounters(lostByProcess);
     memory.forEach((tags, m) -> {
       if (m[6] == 0) return; // no counter sample yet
@@ -153,6 +160,7 @@ public final class LeakMetrics {
       if (m[7] == 1) managed.add(MultiGauge.Row.of(tags, m[3]));
       fds.add(MultiGauge.Row.of(tags, m[4]));
       if (m[5] > 0) start.add(MultiGauge.Row.of(tags, m[5]));
+      if (m[8] > 0) frag.add(MultiGauge.Row.of(tags, m[9] / m[8]));
     });
     privateBytes.register(priv, true);
     virtualBytes.register(virt, true);
@@ -160,6 +168,7 @@ public final class LeakMetrics {
     managedHeapBytes.register(managed, true);
     openFds.register(fds, true);
     startTime.register(start, true);
+    fragmentation.register(frag, true);
   }
 
   private void updateLostCounters(Map<Tags, double[]> current) {

@@ -160,6 +160,16 @@ public final class RingFile implements Closeable {
     return (long) LONGS.getOpaque(buffer, OFF_STATS + 8 * index);
   }
 
+  /** Dormant: the shim records no new allocations (frees of recorded ones still are). */
+  public void setDormant(boolean dormant) {
+    java.lang.invoke.VarHandle ints = java.lang.invoke.MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    ints.setRelease(buffer, OFF_CONTROL, dormant ? CONTROL_DORMANT : 0);
+  }
+
+  public boolean dormant() {
+    return (buffer.getInt(OFF_CONTROL) & CONTROL_DORMANT) != 0;
+  }
+
   /** Fill of the ring in [0, 1], for the collector's own metrics. */
   public double fill() {
     long used = writePos() - readPos();

@@ -48,6 +48,10 @@ public final class RingLayout {
   public static final int TYPE_RESYNC_ENTRIES = 6;
   public static final int TYPE_RESYNC_END = 7;
   public static final int MAX_RESYNC_ENTRIES = 250;
+  public static final int TYPE_ALLOCATOR_STATS = 8;
+  public static final int ALLOCATOR_STATS_PAYLOAD = 40;
+  public static final int OFF_CONTROL = 512;
+  public static final int CONTROL_DORMANT = 1;
 
   public static final int ALLOC_PAYLOAD = 40;
   public static final int FREE_PAYLOAD = 24;

@@ -134,6 +134,11 @@ public final class RingReader {
       case TYPE_EXIT -> {
         return new RingRecord.Exit(seq, view.getLong(8));
       }
+      case TYPE_ALLOCATOR_STATS -> {
+        if (len < 8 + ALLOCATOR_STATS_PAYLOAD) return corrupt();
+        return new RingRecord.AllocatorStats(seq, view.getLong(8), view.getLong(16), view.getLong(24), view.getLong(32),
+            view.getLong(40));
+      }
       case TYPE_RESYNC_BEGIN -> {
         return new RingRecord.ResyncBegin(seq, view.getLong(8));
       }

@@ -24,6 +24,10 @@ public sealed interface RingRecord {
   /** The list is complete. */
   record ResyncEnd(long seq, long epoch) implements RingRecord {}
 
+  /** glibc's arena statistics (mallinfo2): what the allocator holds, hands out, and holds free. */
+  record AllocatorStats(long seq, long timestampNs, long arenaBytes, long inUseBytes, long freeBytes, long releasableBytes)
+      implements RingRecord {}
+
   /** The shim's exit path ran (a clean exit). */
   record Exit(long seq, long timestampNs) implements RingRecord {}
 }

@@ -120,6 +120,14 @@ public final class ReportBuilder {
       if (counters.getManagedHeapBytes() != null) c.put("managedHeapBytes", counters.getManagedHeapBytes());
       else c.putNull("managedHeapBytes");
       if (counters.getOpenFds() != null) c.put("openFds", counters.getOpenFds());
+      if (counters.getHeapArenaBytes() != null) {
+        c.put("heapArenaBytes", counters.getHeapArenaBytes());
+        c.put("heapInUseBytes", counters.getHeapInUseBytes());
+        c.put("heapFreeBytes", counters.getHeapFreeBytes());
+        if (counters.getHeapArenaBytes() > 0) {
+          c.put("heapFragmentationRatio", (double) counters.getHeapFreeBytes() / counters.getHeapArenaBytes());
+        }
+      }
       c.put("sampledAt", Instant.ofEpochMilli(counters.getTimestampMs()).toString());
     } else {
       c.putNull("privateBytes");
