@@ -120,6 +120,30 @@ class RunEndToEndTest {
   }
 
   @Test
+  void dlopenedLibrariesAndCppNewAreNamed() throws Exception {
+    JsonNode api = run(List.of("--exact", "--", Home.nativeDir().resolve("api-user").toString()));
+    JsonNode blocks = stackWithFunction(api, "leak_api_blocks");
+    assertThat(blocks.path("bytes").asLong()).isEqualTo(3 * 333);
+    long keyAllocations = 0; // inside the dlopen()ed libtoykey.so (one stack per call site)
+    for (JsonNode s : api.path("stacks")) {
+      if (s.path("frames").toString().contains("\"cont_alloc\"")) {
+        assertThat(s.path("allocator").asText()).isEqualTo("libtoykey.so");
+        keyAllocations += s.path("allocations").asLong();
+      }
+    }
+    assertThat(keyAllocations).isEqualTo(2);
+
+    JsonNode cpp = run(List.of("--exact", "--", Home.nativeDir().resolve("cpp-user").toString()));
+    JsonNode widgets = stackWithFunction(cpp, "_ZN8Registry8rememberEv");
+    assertThat(widgets.path("bytes").asLong()).isEqualTo(5 * 200);
+    assertThat(widgets.path("frames").get(0).path("function").asText()).isEqualTo("_Znwm"); // operator new
+    assertThat(widgets.path("allocator").asText()).as("operator new is part of the allocation function").isEqualTo("cpp-user");
+    assertThat(widgets.path("culprit").asText()).startsWith("cpp-user!_ZN8Registry8rememberEv+0x");
+    assertThat(cpp.path("outstanding").path("bytes").asLong()).as("nothing else: containers, new[], aligned new all freed")
+        .isEqualTo(5 * 200);
+  }
+
+  @Test
   void exitStatusOfTheCommandIsPassedThrough() {
     int rc = new CommandLine(new Main()).execute("run", "--report-file", tmp.resolve("r.txt").toString(), "--", "/bin/sh", "-c",
         "exit 7");
