@@ -21,11 +21,19 @@ public final class NativeRuns {
   /** Runs the command with the shim preloaded; returns the rings it left behind. */
   public static List<Path> run(Path runDir, long sampleBytes, long ringBytes, String... command)
       throws IOException, InterruptedException {
+    java.util.Map<String, String> env = new java.util.HashMap<>();
+    env.put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sampleBytes));
+    if (ringBytes > 0) env.put("LEAKWATCH_RING_BYTES", Long.toString(ringBytes));
+    return runWithEnv(runDir, env, command);
+  }
+
+  /** Runs the command with the shim preloaded and these LEAKWATCH_* settings; returns its rings. */
+  public static List<Path> runWithEnv(Path runDir, java.util.Map<String, String> env, String... command)
+      throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
     pb.environment().put("LD_PRELOAD", NATIVE.resolve("libleakwatch.so").toString());
     pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
-    pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sampleBytes));
-    if (ringBytes > 0) pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(ringBytes));
+    pb.environment().putAll(env);
     Process p = pb.start();
     if (!p.waitFor(60, TimeUnit.SECONDS)) {
       p.destroyForcibly();

@@ -56,7 +56,7 @@ class RingReaderTest {
             counts[3]++;
             modules.add(m);
             moduleRecords.add(m);
-          } else {
+          } else if (r instanceof RingRecord.Exit) {
             counts[4]++;
           }
         });

@@ -92,4 +92,25 @@ class ShimControlTest {
       assertThat(stats).as("at start, every 5 s while recording, at exit").isGreaterThanOrEqualTo(2);
     }
   }
+
+  @Test
+  void startDelayRecordsNothingDuringTheWarmUp() throws Exception {
+    List<Path> rings = NativeRuns.runWithEnv(runDir, java.util.Map.of("LEAKWATCH_SAMPLE_BYTES", "0", "LEAKWATCH_START_DELAY", "1"),
+        NativeRuns.NATIVE.resolve("leaky-service").toString(), "2", "500");
+    try (RingFile ring = RingFile.open(rings.get(0))) {
+      RingReader reader = new RingReader(ring);
+      long[] first = {Long.MAX_VALUE};
+      long[] count = {0};
+      while (reader.poll(10_000, r -> {
+        if (r instanceof RingRecord.Alloc a) {
+          first[0] = Math.min(first[0], a.timestampNs());
+          count[0]++;
+        }
+      }) > 0) {
+        // drain
+      }
+      assertThat(count[0]).isPositive();
+      assertThat(first[0] - ring.startTimeNs()).as("first allocation recorded after the warm-up").isGreaterThanOrEqualTo(1_000_000_000L);
+    }
+  }
 }
