@@ -1,8 +1,11 @@
 /*
  * live_set: the addresses of live sampled allocations, so that only their frees leave the process.
  *
- * A fixed open-addressing table of 2^20 slots in an anonymous mapping (8 MiB of address space, and
- * 8 MiB more for the sizes; only touched pages cost memory). In sampled mode it holds every live
+ * A fixed open-addressing table of 2^bits slots of 16 bytes (address and size) in an anonymous
+ * mapping: 2^16 by default (1 MiB of address space; only touched pages cost memory, and a page is
+ * faulted in the first time a sample lands in it, so a small table also keeps the warm-up cheap).
+ * At half full it holds 32,768 live samples: 16 GiB of live heap at the default 512 KiB sampling.
+ * LEAKWATCH_LIVE_SET_BITS (10..24) sizes it for larger heaps or finer sampling. In sampled mode it holds every live
  * recorded block, so that a resync can list them after the ring overflowed; a free finds out
  * whether to look here from the block's in-band header (block_header.h), not by probing. Insert claims the first empty or tombstone slot on the probe path
  * with a CAS; remove turns the slot into a tombstone with a CAS. No lock anywhere: a free asks
@@ -16,10 +19,10 @@
 
 #include <stdint.h>
 
-#define LW_LIVE_SET_BITS 20
+#define LW_LIVE_SET_DEFAULT_BITS 16
 #define LW_LIVE_SET_MAX_PROBE 64
 
-int lw_live_set_init(void);
+int lw_live_set_init(int bits);
 /* Forgets everything (the forked child starts a new tracking session). */
 void lw_live_set_clear(void);
 int lw_live_set_insert(uintptr_t addr, uint64_t size);

@@ -31,7 +31,7 @@ static void *worker(void *arg) {
 }
 
 int main(void) {
-  CHECK(lw_live_set_init() == 0);
+  CHECK(lw_live_set_init(20) == 0);
   pthread_t t[4];
   for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, worker, (void *)(uintptr_t)(i + 1));
   for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
