@@ -487,6 +487,7 @@ __attribute__((destructor)) static void leakwatch_fini(void) {
   if (__libc_freeres && env_u64("LEAKWATCH_FREERES", 1) != 0) __libc_freeres(); /* its frees are recorded */
   tl_busy = 1;
   dl_iterate_phdr(emit_module, NULL); /* libraries loaded since start, for symbolization */
+  if (header_mode && atomic_load(&resync_wanted)) resync(); /* a last chance, if the ring has room */
   uint64_t ts = now_ns();
   write_allocator_stats(ts);
   lw_ring_write(&ring, LW_REC_EXIT, &ts, sizeof ts, NULL, 0);
