@@ -59,7 +59,7 @@ static uint64_t read_start_ticks(void) {
 }
 
 int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
-                   uint64_t start_time_ns, uint64_t sample_bytes) {
+                   uint64_t start_time_ns, uint64_t sample_bytes, int populate) {
   if (capacity < 4096 || (capacity & (capacity - 1))) return -1;
   char final_path[512], tmp_path[512];
   const char *end = final_path + sizeof final_path - 40;
@@ -81,7 +81,7 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
     unlink(tmp_path);
     return -1;
   }
-  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   close(fd);
   if (m == MAP_FAILED) {
     unlink(tmp_path);

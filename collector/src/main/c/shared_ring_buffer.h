@@ -106,10 +106,11 @@ typedef struct {
 /*
  * Creates the ring file `dir`/leakwatch-<pid>-<start_ns>.ring with mode 0600, sized for
  * `capacity` data bytes, fully initialised before it becomes visible under its final name.
+ * `populate` faults every page in now rather than on the ring's first lap.
  * Uses only system calls (no allocation). Returns 0 on success.
  */
 int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
-                   uint64_t start_time_ns, uint64_t sample_bytes);
+                   uint64_t start_time_ns, uint64_t sample_bytes, int populate);
 
 /* Unmaps the ring (the file stays for the collector to drain). */
 void lw_ring_detach(lw_ring *ring);

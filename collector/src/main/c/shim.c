@@ -104,6 +104,7 @@ static int max_frames = 48;
 static uint64_t record_after_ns;    /* LEAKWATCH_START_DELAY: nothing is recorded before */
 static char run_dir[256] = "/dev/shm/leakwatch";
 static uint64_t ring_bytes;
+static int ring_populate; /* LEAKWATCH_RING_POPULATE=1: fault the ring in at start, not on its first lap */
 static uintptr_t self_lo, self_hi;
 
 static TLS int tl_busy;
@@ -423,7 +424,7 @@ __attribute__((noinline)) static void *alloc_sampled(size_t n, double weight, in
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 static int open_ring(void) {
   uint32_t pid = (uint32_t)getpid();
-  if (lw_ring_create(&ring, run_dir, ring_bytes, pid, (uint32_t)getppid(), now_ns(), sample_bytes) != 0)
+  if (lw_ring_create(&ring, run_dir, ring_bytes, pid, (uint32_t)getppid(), now_ns(), sample_bytes, ring_populate) != 0)
     return -1;
   dl_iterate_phdr(emit_module, NULL);
   uint64_t now = now_ns();
@@ -456,6 +457,7 @@ __attribute__((constructor)) static void leakwatch_init(void) {
   uint64_t default_ring = sample_bytes == 0 ? (256u << 20) : (8u << 20);
   ring_bytes = env_u64("LEAKWATCH_RING_BYTES", default_ring);
   if (ring_bytes < 65536) ring_bytes = 65536;
+  ring_populate = env_u64("LEAKWATCH_RING_POPULATE", 0) != 0;
   while (ring_bytes & (ring_bytes - 1)) ring_bytes &= ring_bytes - 1; /* round down to 2^k */
   const char *dir = getenv("LEAKWATCH_RUN_DIR");
   if (dir && *dir && strlen(dir) < sizeof run_dir) strcpy(run_dir, dir);

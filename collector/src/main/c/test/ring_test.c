@@ -48,7 +48,7 @@ static uint64_t read_u64(uint64_t pos) {
 int main(void) {
   char dir[] = "/tmp/lw-ring-test-XXXXXX";
   CHECK(mkdtemp(dir));
-  CHECK(lw_ring_create(&ring, dir, 1 << 16, 1, 0, 42, 0) == 0);
+  CHECK(lw_ring_create(&ring, dir, 1 << 16, 1, 0, 42, 0, 1) == 0);
   struct stat st;
   char path[256];
   snprintf(path, sizeof path, "%s/leakwatch-1-42.ring", dir);

@@ -34,8 +34,9 @@ final class BenchCommand implements Runnable {
   /**
    * The shim's cost inside a target: the churn program's own loop time (process start-up excluded)
    * bare, under leakwatch's modes and under heaptrack, interleaved run by run, medians reported.
-   * Rings are sized so nothing is dropped (a dropped record is cheaper than a written one, which
-   * would flatter the numbers); the drop counters are read back and printed.
+   * Rings live in /dev/shm as in production; exact mode's is sized so nothing is dropped (a dropped
+   * record is cheaper than a written one, which would flatter the numbers); the drop counters are
+   * read back and printed.
    */
   @Command(name = "native", description = "Overhead of the shim on a malloc/free churn (and realloc-, calloc-heavy variants).")
   static final class Native implements Callable<Integer> {
@@ -67,7 +68,9 @@ final class BenchCommand implements Runnable {
           + " median of %d interleaved runs, loop time without process start-up%n", churn.getFileName(), threads, pairs,
           pairs * threads, repeat);
       if (!heaptrack) System.out.println("(heaptrack not installed: apt-get install heaptrack for the reference column)");
-      Path work = Files.createTempDirectory("leakwatch-bench-");
+      Path shm = Path.of("/dev/shm"); // where rings live in production: tmpfs, no writeback
+      Path work = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "leakwatch-bench-")
+          : Files.createTempDirectory("leakwatch-bench-");
       try {
         Map<String, Map<String, double[]>> results = new LinkedHashMap<>();
         Map<String, Long> drops = new LinkedHashMap<>();
@@ -84,15 +87,18 @@ final class BenchCommand implements Runnable {
           }
           results.put(variant, byMode);
         }
-        System.out.printf(Locale.ROOT, "%n%-9s %10s", "variant", "bare");
-        for (Mode m : modes) if (!m.name().equals("bare")) System.out.printf(Locale.ROOT, " %13s", m.name());
+        System.out.printf(Locale.ROOT, "%nratios: median/median (min/min); noise only ever adds time, so the minimums are steadier%n");
+        System.out.printf(Locale.ROOT, "%-9s %10s", "variant", "bare");
+        for (Mode m : modes) if (!m.name().equals("bare")) System.out.printf(Locale.ROOT, " %16s", m.name());
         System.out.println();
         for (Map.Entry<String, Map<String, double[]>> e : results.entrySet()) {
           double bare = median(e.getValue().get("bare"));
+          double bareMin = Arrays.stream(e.getValue().get("bare")).min().orElse(bare);
           System.out.printf(Locale.ROOT, "%-9s %9.3fs", e.getKey(), bare);
           for (Mode m : modes) {
             if (m.name().equals("bare")) continue;
-            System.out.printf(Locale.ROOT, " %12.2fx", median(e.getValue().get(m.name())) / bare);
+            double[] v = e.getValue().get(m.name());
+            System.out.printf(Locale.ROOT, " %7.2fx (%5.2fx)", median(v) / bare, Arrays.stream(v).min().orElse(0) / bareMin);
           }
           System.out.println();
         }
@@ -118,7 +124,14 @@ final class BenchCommand implements Runnable {
         pb.environment().put("LD_PRELOAD", Home.agent().toString());
         pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
         pb.environment().put("LEAKWATCH_SAMPLE_BYTES", m.sampleBytes());
-        pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(1L << 30));
+        // No collector drains the ring here, so it must hold the whole run (a dropped record is cheaper
+        // than a written one and would flatter the result): 1 GiB for exact mode, 64 MiB for 64 KiB
+        // sampling; the default 512 KiB sampling keeps the production 8 MiB ring. A deep ring that
+        // never wraps would page-fault on every new page, a first-lap cost a long-running process
+        // pays once, so deep rings are faulted in before the program starts (LEAKWATCH_RING_POPULATE).
+        if (m.sampleBytes().equals("0")) pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(1L << 30));
+        if (m.sampleBytes().equals("65536")) pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(64L << 20));
+        if (!m.sampleBytes().equals("524288")) pb.environment().put("LEAKWATCH_RING_POPULATE", "1");
         if (m.unwind() != null) pb.environment().put("LEAKWATCH_UNWIND", m.unwind());
       }
       Process p = pb.start();
