@@ -134,11 +134,11 @@ class RunEndToEndTest {
     assertThat(keyAllocations).isEqualTo(2);
 
     JsonNode cpp = run(List.of("--exact", "--", Home.nativeDir().resolve("cpp-user").toString()));
-    JsonNode widgets = stackWithFunction(cpp, "_ZN8Registry8rememberEv");
+    JsonNode widgets = stackWithFunction(cpp, "Registry::remember()"); // demangled by libstdc++'s own demangler
     assertThat(widgets.path("bytes").asLong()).isEqualTo(5 * 200);
-    assertThat(widgets.path("frames").get(0).path("function").asText()).isEqualTo("_Znwm"); // operator new
+    assertThat(widgets.path("frames").get(0).path("function").asText()).isEqualTo("operator new(unsigned long)");
     assertThat(widgets.path("allocator").asText()).as("operator new is part of the allocation function").isEqualTo("cpp-user");
-    assertThat(widgets.path("culprit").asText()).startsWith("cpp-user!_ZN8Registry8rememberEv+0x");
+    assertThat(widgets.path("culprit").asText()).startsWith("cpp-user!Registry::remember()+0x");
     assertThat(cpp.path("outstanding").path("bytes").asLong()).as("nothing else: containers, new[], aligned new all freed")
         .isEqualTo(5 * 200);
   }

@@ -19,8 +19,8 @@ public final class StackIdentity {
   /** Libraries that allocate on someone else's behalf; the culprit is never one of them. */
   private static final Pattern WRAPPER_LIBRARY = Pattern.compile(
       "(libc\\.so.*|libc-.*|libstdc\\+\\+\\.so.*|libgcc_s\\.so.*|ld-linux.*|libpthread\\.so.*|libdl\\.so.*|libleakwatch\\.so)");
-  /** C++ operator new and new[] in all their variants: part of the allocation function. */
-  private static final Pattern ALLOCATION_FUNCTION = Pattern.compile("_Zn[wa][mj].*");
+  /** C++ operator new and new[] in all their variants (mangled or demangled): part of the allocation function. */
+  private static final Pattern ALLOCATION_FUNCTION = Pattern.compile("_Zn[wa][mj].*|operator new(\\[\\])?\\(.*");
 
   private StackIdentity() {}
 

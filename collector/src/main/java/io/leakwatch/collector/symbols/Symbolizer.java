@@ -23,6 +23,7 @@ public final class Symbolizer {
       return size() > CACHE_ENTRIES;
     }
   };
+  private final Demangler demangler = new Demangler();
   private final Path debugRoot;
   private final Path rootPrefix;
   private long hits;
@@ -79,7 +80,7 @@ public final class Symbolizer {
     ElfSymbols.Hit hit = symbolsFor(m).lookup(vaddr - 1);
     Frame.Builder f = Frame.newBuilder().setModule(fileName(m.path())).setBuildId(m.buildId()).setModuleOffset(vaddr);
     if (hit != null) {
-      f.setFunction(hit.name()).setOffset(hit.offset() + 1);
+      f.setFunction(demangler.demangle(hit.name())).setOffset(hit.offset() + 1);
     } else {
       f.setOffset(vaddr);
     }
