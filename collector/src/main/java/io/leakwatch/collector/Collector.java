@@ -140,6 +140,7 @@ public final class Collector implements AutoCloseable {
       discover();
       lastScan = now;
     }
+    indexImages();
     int moved = 0;
     List<TrackedProcess> sent = new ArrayList<>();
     List<Future<RecordMetadata>> futures = new ArrayList<>();
@@ -294,13 +295,23 @@ public final class Collector implements AutoCloseable {
     }
   }
 
-  /** Another ring of the same process (same pid and start time): an exec happened. */
-  private boolean hasSibling(TrackedProcess tp, boolean older) {
-    for (TrackedProcess other : tracked.values()) {
-      if (other == tp || other.pid != tp.pid || other.ring.procStartTicks() != tp.ring.procStartTicks()) continue;
-      if (older ? other.ring.startTimeNs() < tp.ring.startTimeNs() : other.ring.startTimeNs() > tp.ring.startTimeNs()) return true;
+  /** Oldest and newest ring start of each process (pid and start time): several mean an exec happened. */
+  private final Map<String, long[]> imageSpan = new HashMap<>();
+
+  private void indexImages() {
+    imageSpan.clear();
+    for (TrackedProcess tp : tracked.values()) {
+      long start = tp.ring.startTimeNs();
+      imageSpan.merge(tp.pid + "/" + tp.ring.procStartTicks(), new long[] {start, start},
+          (a, b) -> new long[] {Math.min(a[0], b[0]), Math.max(a[1], b[1])});
     }
-    return false;
+  }
+
+  /** Another ring of the same process, older or newer than this one (from the index of this round). */
+  private boolean hasSibling(TrackedProcess tp, boolean older) {
+    long[] span = imageSpan.get(tp.pid + "/" + tp.ring.procStartTicks());
+    if (span == null) return false;
+    return older ? span[0] < tp.ring.startTimeNs() : span[1] > tp.ring.startTimeNs();
   }
 
   private void sampleCounters(long now) {

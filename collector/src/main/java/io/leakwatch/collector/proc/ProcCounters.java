@@ -68,12 +68,10 @@ public final class ProcCounters {
 
   /** Is the process that started at {@code startTicks} still the one behind {@code pid}? */
   public boolean alive(int pid, long startTicks) {
-    long now = startTicks(pid);
-    if (now < 0) return false;
-    if (startTicks <= 0) return true;
-    if (now != startTicks) return false;
     String stat = read(proc.resolve(Integer.toString(pid)).resolve("stat"));
-    return stat != null && !isZombie(stat);
+    if (stat == null || isZombie(stat)) return false;
+    long now = parseStartTicks(stat);
+    return now >= 0 && (startTicks <= 0 || now == startTicks);
   }
 
   static boolean isZombie(String stat) {

@@ -98,8 +98,6 @@ final class ReportPage {
   }
 
   private static String bytes(long v) {
-    if (v >= 10L << 20) return String.format(Locale.ROOT, "%,.1f MB", v / 1048576.0);
-    if (v >= 10L << 10) return String.format(Locale.ROOT, "%,.1f KB", v / 1024.0);
-    return String.format(Locale.ROOT, "%,d B", v);
+    return esc(io.leakwatch.streams.report.TextReport.bytes(v));
   }
 }

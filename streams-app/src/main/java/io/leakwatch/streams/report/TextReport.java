@@ -70,7 +70,8 @@ public final class TextReport {
     return b.toString();
   }
 
-  static String bytes(long v) {
+  /** Bytes for people: "4,096 bytes", "12.5 KB", "703.0 MB". */
+  public static String bytes(long v) {
     if (v >= 10L << 20) return String.format(Locale.ROOT, "%,.1f MB", v / 1048576.0);
     if (v >= 10L << 10) return String.format(Locale.ROOT, "%,.1f KB", v / 1024.0);
     return String.format(Locale.ROOT, "%,d bytes", v);
