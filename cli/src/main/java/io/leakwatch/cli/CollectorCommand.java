@@ -18,11 +18,14 @@ final class CollectorCommand implements Callable<Integer> {
   @Option(names = "--run-dir", description = "where the shims write rings (default /dev/shm/leakwatch, or LEAKWATCH_RUN_DIR)")
   Path runDir;
 
+  @Option(names = "--bind", defaultValue = "127.0.0.1", description = "HTTP address (default ${DEFAULT-VALUE}; 0.0.0.0 in a container)")
+  String bind;
+
   @Override
   public Integer call() throws Exception {
     Path dir = runDir != null ? runDir
         : System.getenv("LEAKWATCH_RUN_DIR") != null ? Path.of(System.getenv("LEAKWATCH_RUN_DIR")) : CollectorConfig.DEFAULT_RUN_DIR;
-    CollectorMain.run(CollectorConfig.defaults(bootstrap).withHttpPort(httpPort).withRunDir(dir));
+    CollectorMain.run(CollectorConfig.defaults(bootstrap).withHttpPort(httpPort).withHttpBind(bind).withRunDir(dir));
     return 0;
   }
 }

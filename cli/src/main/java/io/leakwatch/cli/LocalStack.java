@@ -36,6 +36,11 @@ final class LocalStack implements AutoCloseable {
 
   /** @param httpPort port for /metrics and the report API, -1 for none */
   static LocalStack start(int httpPort) {
+    return start(httpPort, 0);
+  }
+
+  /** @param collectorPort port of the collector's own /metrics on 127.0.0.1, 0 for none */
+  static LocalStack start(int httpPort, int collectorPort) {
     Path work;
     Path run;
     try {
@@ -52,7 +57,7 @@ final class LocalStack implements AutoCloseable {
       StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(httpPort);
       streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
       Collector collector = new Collector(CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(run)
-          .withHttpPort(0).withCounterIntervalMs(2000)).start();
+          .withHttpPort(collectorPort).withCounterIntervalMs(2000)).start();
       return new LocalStack(kafka, streams, collector, run, work);
     } catch (RuntimeException e) {
       if (streams != null) streams.close();

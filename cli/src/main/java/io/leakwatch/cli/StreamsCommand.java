@@ -18,9 +18,12 @@ final class StreamsCommand implements Callable<Integer> {
   @Option(names = "--state-dir", defaultValue = "leakwatch-streams-state", description = "state stores (default ${DEFAULT-VALUE})")
   Path stateDir;
 
+  @Option(names = "--bind", defaultValue = "127.0.0.1", description = "HTTP address (default ${DEFAULT-VALUE}; 0.0.0.0 in a container)")
+  String bind;
+
   @Override
   public Integer call() throws Exception {
-    StreamsAppMain.run(StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort));
+    StreamsAppMain.run(StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort).withHttpBind(bind));
     return 0;
   }
 }

@@ -76,7 +76,7 @@ public final class Collector implements AutoCloseable {
     } catch (IOException e) {
       throw new IllegalStateException("cannot create run directory " + config.runDir(), e);
     }
-    if (config.httpPort() > 0) metrics.serve(config.httpPort());
+    if (config.httpPort() > 0) metrics.serve(config.httpBind(), config.httpPort());
     thread = new Thread(this::runLoop, "leakwatch-collector");
     thread.setDaemon(true);
     thread.start();

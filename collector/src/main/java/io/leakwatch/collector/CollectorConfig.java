@@ -9,27 +9,33 @@ import java.util.Map;
  * @param kafka producer settings (bootstrap.servers and anything else: TLS, SASL pass through)
  * @param runDir where the shims create their rings (LEAKWATCH_RUN_DIR)
  * @param host the name this host reports under
- * @param httpPort port of the collector's own /metrics on 127.0.0.1 (0 = none)
+ * @param httpBind address of the collector's own /metrics (127.0.0.1 unless configured otherwise)
+ * @param httpPort its port (0 = none)
  */
-public record CollectorConfig(Map<String, Object> kafka, Path runDir, String host, int httpPort, long pollIntervalMs,
-    long counterIntervalMs, int maxBatchEvents) {
+public record CollectorConfig(Map<String, Object> kafka, Path runDir, String host, String httpBind, int httpPort,
+    long pollIntervalMs, long counterIntervalMs, int maxBatchEvents) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
   public static CollectorConfig defaults(String bootstrap) {
-    return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), 9400, 20, 5000, 20_000);
+    return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 20,
+        5000, 20_000);
   }
 
   public CollectorConfig withRunDir(Path dir) {
-    return new CollectorConfig(kafka, dir, host, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+    return new CollectorConfig(kafka, dir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents);
   }
 
   public CollectorConfig withHttpPort(int port) {
-    return new CollectorConfig(kafka, runDir, host, port, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+    return new CollectorConfig(kafka, runDir, host, httpBind, port, pollIntervalMs, counterIntervalMs, maxBatchEvents);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
-    return new CollectorConfig(kafka, runDir, host, httpPort, pollIntervalMs, ms, maxBatchEvents);
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, ms, maxBatchEvents);
+  }
+
+  public CollectorConfig withHttpBind(String bind) {
+    return new CollectorConfig(kafka, runDir, host, bind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

@@ -10,13 +10,15 @@ public final class CollectorMain {
     String bootstrap = null;
     int port = 9400;
     Path runDir = CollectorConfig.DEFAULT_RUN_DIR;
+    String bind = "127.0.0.1";
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--bootstrap" -> bootstrap = args[++i];
         case "--http-port" -> port = Integer.parseInt(args[++i]);
         case "--run-dir" -> runDir = Path.of(args[++i]);
+        case "--bind" -> bind = args[++i];
         default -> {
-          System.err.println("usage: collector --bootstrap H:P [--http-port P] [--run-dir D]");
+          System.err.println("usage: collector --bootstrap H:P [--http-port P] [--bind ADDR] [--run-dir D]");
           System.exit(2);
         }
       }
@@ -25,7 +27,7 @@ public final class CollectorMain {
       System.err.println("collector: --bootstrap is required");
       System.exit(2);
     }
-    run(CollectorConfig.defaults(bootstrap).withHttpPort(port).withRunDir(runDir));
+    run(CollectorConfig.defaults(bootstrap).withHttpPort(port).withHttpBind(bind).withRunDir(runDir));
   }
 
   /** Runs until the JVM is asked to stop. */
@@ -33,7 +35,7 @@ public final class CollectorMain {
     Collector c = new Collector(config).start();
     Runtime.getRuntime().addShutdownHook(new Thread(c::close, "collector-shutdown"));
     System.out.println("leakwatch collector: host " + config.host() + ", rings in " + config.runDir()
-        + (config.httpPort() > 0 ? ", metrics on http://127.0.0.1:" + config.httpPort() + "/metrics" : ""));
+        + (config.httpPort() > 0 ? ", metrics on http://" + config.httpBind() + ":" + config.httpPort() + "/metrics" : ""));
     Thread.currentThread().join();
   }
 }

@@ -13,7 +13,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 
-/** The collector's own health on /metrics (127.0.0.1 only): what it read, published and lost. */
+/** The collector's own health on /metrics (127.0.0.1 unless configured otherwise): what it read, published and lost. */
 public final class CollectorMetrics implements AutoCloseable {
   private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Counter read;
@@ -55,11 +55,11 @@ public final class CollectorMetrics implements AutoCloseable {
     return registry.scrape();
   }
 
-  void serve(int port) {
+  void serve(String bind, int port) {
     try {
-      server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);
+      server = HttpServer.create(new InetSocketAddress(InetAddress.getByName(bind), port), 16);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot serve collector metrics on 127.0.0.1:" + port, e);
+      throw new UncheckedIOException("cannot serve collector metrics on " + bind + ":" + port, e);
     }
     server.createContext("/metrics", ex -> {
       byte[] body = scrape().getBytes(StandardCharsets.UTF_8);

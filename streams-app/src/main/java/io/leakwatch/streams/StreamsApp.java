@@ -39,6 +39,13 @@ public final class StreamsApp implements AutoCloseable {
     this.streams = new KafkaStreams(LeakTopology.build(config.storeKind()), p);
     this.reports = new ReportService(streams);
     this.metrics = new LeakMetrics(reports, config.topK());
+    // The pipeline's health: consumer lag, commit and process rates, and whether we are running.
+    new io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics(streams).bindTo(metrics.registry());
+    io.micrometer.core.instrument.Gauge.builder("leakwatch.streams.running", streams,
+            s -> s.state() == KafkaStreams.State.RUNNING ? 1 : 0)
+        .description("1 while the Kafka Streams instance is RUNNING (0: rebalancing, restoring, stopped)")
+        .register(metrics.registry());
+    new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics.registry());
   }
 
   /** Creates missing topics, starts processing, waits until running, then serves HTTP. */

@@ -22,6 +22,10 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, port, threads, partitions, replication, topK, storeKind);
   }
 
+  public StreamsAppConfig withHttpBind(String bind) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, bind, httpPort, threads, partitions, replication, topK, storeKind);
+  }
+
   public StreamsAppConfig withApplicationId(String id) {
     return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind);
   }

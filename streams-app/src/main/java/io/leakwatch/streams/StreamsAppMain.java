@@ -11,13 +11,15 @@ public final class StreamsAppMain {
     String bootstrap = null;
     int port = 8080;
     Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "leakwatch-streams");
+    String bind = "127.0.0.1";
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--bootstrap" -> bootstrap = args[++i];
         case "--http-port" -> port = Integer.parseInt(args[++i]);
         case "--state-dir" -> stateDir = Path.of(args[++i]);
+        case "--bind" -> bind = args[++i];
         default -> {
-          System.err.println("usage: streams --bootstrap H:P [--http-port P] [--state-dir D]");
+          System.err.println("usage: streams --bootstrap H:P [--http-port P] [--bind ADDR] [--state-dir D]");
           System.exit(2);
         }
       }
@@ -26,7 +28,7 @@ public final class StreamsAppMain {
       System.err.println("streams: --bootstrap is required");
       System.exit(2);
     }
-    run(StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port));
+    run(StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port).withHttpBind(bind));
   }
 
   public static void run(StreamsAppConfig config) throws InterruptedException {
