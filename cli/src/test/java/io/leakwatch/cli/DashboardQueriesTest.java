@@ -1,0 +1,143 @@
+package io.leakwatch.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.File;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every Grafana panel's query, executed by a real Prometheus (Debian's package) that scrapes a real
+ * streams-app and collector fed by a real tracked run of the demo service, must return data.
+ * Template variables are substituted with the run's host and process; variable queries
+ * (label_values) must return values too.
+ */
+class DashboardQueriesTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
+  private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+  @TempDir
+  Path tmp;
+
+  private static int freePort() throws Exception {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static boolean onPath(String tool) {
+    for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
+      if (Files.isExecutable(Path.of(dir, tool))) return true;
+    }
+    return false;
+  }
+
+  private static JsonNode query(int port, String expr) throws Exception {
+    String url = "http://127.0.0.1:" + port + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8);
+    return JSON.readTree(HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString()).body());
+  }
+
+  private static final Pattern LABEL_VALUES = Pattern.compile("label_values\\((.*),\\s*(\\w+)\\)");
+
+  @Test
+  void everyPanelReturnsData() throws Exception {
+    boolean present = onPath("prometheus");
+    if (System.getenv("CI") != null) assertThat(present).as("prometheus must be installed in CI").isTrue();
+    Assumptions.assumeTrue(present, "prometheus not installed here: apt-get install prometheus");
+
+    int streamsPort = freePort(), collectorPort = freePort(), promPort = freePort();
+    try (LocalStack stack = LocalStack.start(streamsPort, collectorPort)) {
+      ProcessBuilder demo = new ProcessBuilder(Home.demoService().toString(), "120", "2000").redirectErrorStream(true)
+          .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      demo.environment().put("LD_PRELOAD", Home.agent().toString());
+      demo.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
+      demo.environment().put("LEAKWATCH_SAMPLE_BYTES", "65536");
+      Process service = demo.start();
+
+      Path config = tmp.resolve("prometheus.yml");
+      Files.writeString(config, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+          + "rule_files:\n  - " + REPO.resolve("prometheus/rules/leakwatch-recording.yml") + "\n  - "
+          + REPO.resolve("prometheus/rules/leakwatch-alerts.yml") + "\n"
+          + "scrape_configs:\n  - job_name: leakwatch-streams\n    static_configs:\n      - targets: ['127.0.0.1:" + streamsPort
+          + "']\n  - job_name: leakwatch-collector\n    static_configs:\n      - targets: ['127.0.0.1:" + collectorPort + "']\n");
+      Process prometheus = new ProcessBuilder("prometheus", "--config.file=" + config, "--storage.tsdb.path=" + tmp.resolve("tsdb"),
+          "--web.listen-address=127.0.0.1:" + promPort).redirectErrorStream(true).redirectOutput(tmp.resolve("prometheus.log").toFile())
+          .start();
+      try {
+        long deadline = System.currentTimeMillis() + 90_000;
+        boolean ready = false;
+        while (!ready && System.currentTimeMillis() < deadline) {
+          Thread.sleep(1000);
+          try {
+            JsonNode r = query(promPort, "count(leakwatch_process_private_bytes) and count(leakwatch_collector_events_read_total)"
+                + " and count(leakwatch_heap_fragmentation_ratio)");
+            ready = r.path("data").path("result").size() > 0;
+          } catch (java.io.IOException notYet) {
+            // Prometheus still starting
+          }
+        }
+        assertThat(ready).as("Prometheus scraped the streams-app and the collector; log:\n"
+            + Files.readString(tmp.resolve("prometheus.log"))).isTrue();
+        Thread.sleep(6000); // a few more scrapes, so rates and slopes have points
+
+        List<String> failures = new ArrayList<>();
+        int panels = 0;
+        try (var files = Files.list(REPO.resolve("grafana/dashboards"))) {
+          for (Path f : files.sorted().toList()) {
+            JsonNode dash = JSON.readTree(f.toFile());
+            for (JsonNode v : dash.path("templating").path("list")) {
+              Matcher m = LABEL_VALUES.matcher(substitute(v.path("query").asText(), stack.host));
+              assertThat(m.matches()).as("variable query " + v.path("query")).isTrue();
+              JsonNode r = query(promPort, "count by (" + m.group(2) + ") (" + m.group(1) + ")");
+              boolean ok = r.path("data").path("result").size() > 0;
+              System.out.printf("%-26s variable %-10s %s%n", f.getFileName(), v.path("name").asText(), ok ? "values" : "EMPTY");
+              if (!ok) failures.add(f.getFileName() + " variable " + v.path("name").asText());
+            }
+            for (JsonNode p : dash.path("panels")) {
+              panels++;
+              assertThat(p.path("description").asText()).as("description of " + p.path("title")).isNotBlank();
+              assertThat(p.path("fieldConfig").path("defaults").path("unit").asText()).as("unit of " + p.path("title")).isNotBlank();
+              boolean any = false;
+              for (JsonNode t : p.path("targets")) {
+                JsonNode r = query(promPort, substitute(t.path("expr").asText(), stack.host));
+                assertThat(r.path("status").asText()).as(t.path("expr") + " -> " + r).isEqualTo("success");
+                any |= r.path("data").path("result").size() > 0;
+              }
+              System.out.printf("%-26s panel    %-60s %s%n", f.getFileName(), p.path("title").asText(), any ? "data" : "NO DATA");
+              if (!any) failures.add(f.getFileName() + ": " + p.path("title").asText());
+            }
+          }
+        }
+        assertThat(panels).isGreaterThanOrEqualTo(15);
+        assertThat(failures).as("panels without data").isEmpty();
+      } finally {
+        prometheus.destroy();
+        prometheus.waitFor(10, TimeUnit.SECONDS);
+        service.destroy();
+        service.waitFor(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  private static String substitute(String expr, String host) {
+    return expr.replace("$host", host).replace("$process", "leaky-service").replace("$__rate_interval", "1m");
+  }
+}
