@@ -37,6 +37,8 @@ public final class LeakMetrics {
   private final MultiGauge openFds;
   private final MultiGauge startTime;
   private final MultiGauge fragmentation;
+  private final MultiGauge regionBytes;
+  private final MultiGauge regionReservedBytes;
   /** Counters, not gauges: one per (host, process), removed when the process is gone. */
   private final Map<Tags, java.util.concurrent.atomic.AtomicLong> lostEvents = new HashMap<>();
   private final Map<Tags, io.micrometer.core.instrument.FunctionCounter> lostCounters = new HashMap<>();
@@ -53,6 +55,9 @@ public final class LeakMetrics {
     managedHeapBytes = gauge("leakwatch.process.managed.heap", "bytes", "managed (JVM) heap in use");
     openFds = gauge("leakwatch.process.open.fds", null, "open file descriptors");
     startTime = gauge("leakwatch.process.start.time", "seconds", "process start, epoch seconds");
+    regionBytes = gauge("leakwatch.process.region", "bytes",
+        "committed bytes (resident + swapped) by region kind: heap, anonymous, image, stack, shared (!address -summary)");
+    regionReservedBytes = gauge("leakwatch.process.region.reserved", "bytes", "reserved address space by region kind");
     fragmentation = MultiGauge.builder("leakwatch.heap.fragmentation.ratio")
         .description("free / total bytes in glibc's arenas (mallinfo2)").register(registry);
   }
@@ -84,6 +89,7 @@ public final class LeakMetrics {
     Map<String, String> culpritOf = new HashMap<>();
     Map<Tags, double[]> memory = new HashMap<>();
     Map<Tags, double[]> lostByProcess = new HashMap<>();
+    Map<Tags, double[]> regions = new HashMap<>();
     for (KeyValue<String, ProcessState> kv : reports.liveProcesses()) {
       ProcessState st = kv.value;
       String host = st.getHost();
@@ -119,6 +125,13 @@ public final class LeakMetrics {
         }
         if (c.getOpenFds() != null) m[4] += c.getOpenFds();
         if (c.getStartTimeSeconds() != null) m[5] = Math.max(m[5], c.getStartTimeSeconds());
+        if (c.getRegions() != null) {
+          c.getRegions().forEach((k, v) -> {
+            boolean reserved = k.endsWith(":reserved");
+            String kind = reserved ? k.substring(0, k.length() - ":reserved".length()) : k;
+            regions.computeIfAbsent(hp.and("region", kind), t -> new double[2])[reserved ? 1 : 0] += v;
+          });
+        }
         if (c.getHeapArenaBytes() != null && c.getHeapFreeBytes() != null) {
           m[8] += c.getHeapArenaBytes();
           m[9] += c.getHeapFreeBytes();
@@ -169,6 +182,13 @@ public final class LeakMetrics {
     openFds.register(fds, true);
     startTime.register(start, true);
     fragmentation.register(frag, true);
+    List<MultiGauge.Row<?>> committedRows = new ArrayList<>(), reservedRows = new ArrayList<>();
+    regions.forEach((tags, v) -> {
+      committedRows.add(MultiGauge.Row.of(tags, v[0]));
+      reservedRows.add(MultiGauge.Row.of(tags, v[1]));
+    });
+    regionBytes.register(committedRows, true);
+    regionReservedBytes.register(reservedRows, true);
   }
 
   private void updateLostCounters(Map<Tags, double[]> current) {

@@ -49,6 +49,77 @@ public final class ProcCounters {
     return new Memory(priv, virt, rss);
   }
 
+  /** Bytes of one kind of region: reserved (address space) and committed (resident + swapped). */
+  public record Region(long reservedBytes, long committedBytes) {}
+
+  private static final long MAX_SMAPS = 64L << 20;
+
+  /**
+   * {@code !address -summary} for Linux: /proc/PID/smaps grouped as heap ([heap]), stack ([stack]),
+   * shared (shared mappings: shm, memfd, shared files), image (code and data of mapped files) and
+   * anonymous (everything else: malloc arenas, mmap, JIT, GC heaps). Read as a stream, bounded; a
+   * process that exits mid-read gives what was read, or null.
+   */
+  public java.util.Map<String, Region> regions(int pid) {
+    java.util.Map<String, long[]> acc = new java.util.TreeMap<>();
+    Path file = proc.resolve(Integer.toString(pid)).resolve("smaps");
+    long read = 0;
+    try (java.io.BufferedReader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1)) {
+      String kind = null;
+      String line;
+      while ((line = in.readLine()) != null && (read += line.length() + 1) < MAX_SMAPS) {
+        int colon = line.indexOf(':');
+        boolean header = colon < 0 || (line.indexOf('-') > 0 && line.indexOf('-') < colon && isHex(line.charAt(0)));
+        if (header) {
+          kind = classify(line);
+          acc.computeIfAbsent(kind, k -> new long[2]);
+          continue;
+        }
+        if (kind == null) continue;
+        String name = line.substring(0, colon);
+        if (name.equals("Size")) acc.get(kind)[0] += kb(line, colon);
+        else if (name.equals("Rss") || name.equals("Swap")) acc.get(kind)[1] += kb(line, colon);
+      }
+    } catch (IOException | RuntimeException e) {
+      if (acc.isEmpty()) return null;
+    }
+    java.util.Map<String, Region> out = new java.util.TreeMap<>();
+    acc.forEach((k, v) -> out.put(k, new Region(v[0], v[1])));
+    return out;
+  }
+
+  private static boolean isHex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+  }
+
+  /** "start-end perms offset dev inode [path]" to a region kind. */
+  static String classify(String header) {
+    String[] f = header.trim().split("\\s+", 6);
+    String perms = f.length > 1 ? f[1] : "";
+    String path = f.length > 5 ? f[5] : "";
+    if (path.equals("[heap]")) return "heap";
+    if (path.startsWith("[stack")) return "stack";
+    if (perms.length() > 3 && perms.charAt(3) == 's') return "shared";
+    if (path.startsWith("/") && !path.startsWith("/memfd:") && !path.endsWith("(deleted)")) return "image";
+    if (path.equals("[vdso]") || path.equals("[vvar]") || path.equals("[vsyscall]")) return "image";
+    return "anonymous";
+  }
+
+  private static long kb(String line, int colon) {
+    long v = 0;
+    int digits = 0;
+    for (int i = colon + 1; i < line.length() && digits < 18; i++) {
+      char c = line.charAt(i);
+      if (c >= '0' && c <= '9') {
+        v = v * 10 + (c - '0');
+        digits++;
+      } else if (digits > 0) {
+        break;
+      }
+    }
+    return v * 1024;
+  }
+
   /** Open file descriptors, or -1 when they cannot be listed. */
   public int openFds(int pid) {
     int n = 0;

@@ -28,6 +28,38 @@ class ProcCountersTest {
   }
 
   @Test
+  void regionsAddUpToWhatProcReports() throws Exception {
+    int pid = (int) ProcessHandle.current().pid();
+    java.util.Map<String, ProcCounters.Region> regions = proc.regions(pid);
+    assertThat(regions).containsKeys("anonymous", "image", "stack");
+    long committed = regions.values().stream().mapToLong(ProcCounters.Region::committedBytes).sum();
+    long reserved = regions.values().stream().mapToLong(ProcCounters.Region::reservedBytes).sum();
+    String status = Files.readString(Path.of("/proc/self/status"));
+    long rss = ProcCounters.kbField(status, "VmRSS:").getAsLong() + ProcCounters.kbField(status, "VmSwap:").orElse(0);
+    long size = ProcCounters.kbField(status, "VmSize:").getAsLong();
+    assertThat((double) committed).isCloseTo(rss, org.assertj.core.data.Percentage.withPercentage(5));
+    assertThat((double) reserved).isCloseTo(size, org.assertj.core.data.Percentage.withPercentage(5));
+    assertThat(regions.get("anonymous").committedBytes()).isLessThanOrEqualTo(regions.get("anonymous").reservedBytes());
+  }
+
+  @Test
+  void regionKindsAndHostileSmaps(@TempDir Path fake) throws Exception {
+    assertThat(ProcCounters.classify("55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0                          [heap]")).isEqualTo("heap");
+    assertThat(ProcCounters.classify("7ffd5d1e1000-7ffd5d202000 rw-p 00000000 00:00 0                          [stack]")).isEqualTo("stack");
+    assertThat(ProcCounters.classify("7f1c2a000000-7f1c2a021000 rw-s 00000000 00:05 1234  /dev/shm/leakwatch-1.ring")).isEqualTo("shared");
+    assertThat(ProcCounters.classify("7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6")).isEqualTo("image");
+    assertThat(ProcCounters.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0")).isEqualTo("anonymous");
+    assertThat(ProcCounters.classify("garbage")).isEqualTo("anonymous");
+    Path p = Files.createDirectories(fake.resolve("88"));
+    Files.writeString(p.resolve("smaps"), "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0 [heap]\nSize:   132 kB\nRss:  100 kB\n"
+        + "Size: 99999999999999999999999999 kB\nRss:\nnot a line at all\n7f00-7f01 rw-p 0 0 0\nRss: 4"); // cut mid-line
+    java.util.Map<String, ProcCounters.Region> r = new ProcCounters(fake).regions(88);
+    assertThat(r.get("heap").committedBytes()).isEqualTo(100 * 1024);
+    assertThat(r.get("anonymous").committedBytes()).isEqualTo(4 * 1024);
+    assertThat(new ProcCounters(fake).regions(89)).isNull();
+  }
+
+  @Test
   void goneProcessIsUnknownNotAnError() {
     assertThat(proc.memory(Integer.MAX_VALUE)).isNull();
     assertThat(proc.openFds(Integer.MAX_VALUE)).isEqualTo(-1);

@@ -129,6 +129,15 @@ public final class ReportBuilder {
         }
       }
       c.put("sampledAt", Instant.ofEpochMilli(counters.getTimestampMs()).toString());
+      if (counters.getRegions() != null && !counters.getRegions().isEmpty()) {
+        ObjectNode regions = c.putObject("regions");
+        counters.getRegions().forEach((k, v) -> {
+          boolean reserved = k.endsWith(":reserved");
+          String kind = reserved ? k.substring(0, k.length() - ":reserved".length()) : k;
+          ObjectNode r = regions.has(kind) ? (ObjectNode) regions.get(kind) : regions.putObject(kind);
+          r.put(reserved ? "reservedBytes" : "committedBytes", v);
+        });
+      }
     } else {
       c.putNull("privateBytes");
       c.putNull("virtualBytes");
