@@ -134,8 +134,8 @@ public final class ReportBuilder {
         counters.getRegions().forEach((k, v) -> {
           boolean reserved = k.endsWith(":reserved");
           String kind = reserved ? k.substring(0, k.length() - ":reserved".length()) : k;
-          ObjectNode r = regions.has(kind) ? (ObjectNode) regions.get(kind) : regions.putObject(kind);
-          r.put(reserved ? "reservedBytes" : "committedBytes", v);
+          ObjectNode region = regions.has(kind) ? (ObjectNode) regions.get(kind) : regions.putObject(kind);
+          region.put(reserved ? "reservedBytes" : "committedBytes", v);
         });
       }
     } else {
