@@ -322,6 +322,7 @@ public final class Collector implements AutoCloseable {
       ProcCounters.Memory m = proc.memory(tp.pid);
       if (m == null) continue;
       int fds = proc.openFds(tp.pid);
+      io.leakwatch.collector.proc.HsPerfData.Heap heap = proc.managedHeap(tp.pid);
       Map<String, Long> regions = new HashMap<>();
       Map<String, ProcCounters.Region> r = proc.regions(tp.pid);
       if (r != null) {
@@ -334,6 +335,7 @@ public final class Collector implements AutoCloseable {
       futures.add(publisher.send(CounterSample.newBuilder().setHost(tp.host).setPid(tp.pid).setName(tp.name)
           .setTimestampMs(now).setPrivateBytes(m.privateBytes()).setVirtualBytes(m.virtualBytes())
           .setResidentBytes(m.residentBytes()).setOpenFds(fds >= 0 ? fds : null).setRegions(regions)
+          .setManagedHeapBytes(heap == null ? null : heap.usedBytes())
           .setStartTimeSeconds(bootTime > 0 && ticks > 0 ? bootTime + ticks / 100.0 : null)
           .setHeapArenaBytes(tp.allocatorStats == null ? null : tp.allocatorStats.arenaBytes())
           .setHeapInUseBytes(tp.allocatorStats == null ? null : tp.allocatorStats.inUseBytes())

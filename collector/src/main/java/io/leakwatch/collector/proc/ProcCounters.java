@@ -120,6 +120,11 @@ public final class ProcCounters {
     return v * 1024;
   }
 
+  /** The managed (JVM) heap of pid from its hsperfdata, or null when it is not a JVM that publishes one. */
+  public HsPerfData.Heap managedHeap(int pid) {
+    return HsPerfData.heap(proc, pid);
+  }
+
   /** Open file descriptors, or -1 when they cannot be listed. */
   public int openFds(int pid) {
     int n = 0;
