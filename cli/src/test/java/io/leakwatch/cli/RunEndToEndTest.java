@@ -144,6 +144,35 @@ class RunEndToEndTest {
   }
 
   @Test
+  void aJvmLeakingNativeMemoryThroughZipIsAttributedToZlibWhileItsHeapStaysSmall() throws Exception {
+    Path src = tmp.resolve("ZipLeak.java");
+    Files.writeString(src, String.join("\n",
+        "import java.util.*; import java.util.zip.Inflater;",
+        "public class ZipLeak {",
+        "  static final List<Inflater> kept = new ArrayList<>();",
+        "  public static void main(String[] a) throws Exception {",
+        "    long end = System.currentTimeMillis() + Long.parseLong(a[0]);",
+        "    while (System.currentTimeMillis() < end) {",
+        "      for (int k = 0; k < 200; k++) kept.add(new Inflater()); // never end()ed: zlib state stays allocated",
+        "      Thread.sleep(20);",
+        "    }",
+        "    System.out.println(kept.size());",
+        "  }",
+        "}"));
+    assertThat(javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", tmp.toString(), src.toString())).isZero();
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    JsonNode r = run(List.of("--sample-bytes", "65536", "--", java, "-Xmx256m", "-cp", tmp.toString(), "ZipLeak", "4000"));
+    JsonNode zlib = stackWithFunction(r, "inflateInit2_");
+    assertThat(zlib.path("allocator").asText()).startsWith("libz.so");
+    assertThat(zlib.path("culprit").asText()).contains("Java_java_util_zip_Inflater_init");
+    assertThat(zlib.path("bytes").asLong()).isGreaterThan(50L << 20);
+    // perfmon's split: the Java heap holds only the small Inflater objects.
+    long managed = r.path("counters").path("managedHeapBytes").asLong();
+    assertThat(managed).isPositive().isLessThan(zlib.path("bytes").asLong());
+    assertThat(r.path("counters").path("privateBytes").asLong()).isPositive();
+  }
+
+  @Test
   void exitStatusOfTheCommandIsPassedThrough() {
     int rc = new CommandLine(new Main()).execute("run", "--report-file", tmp.resolve("r.txt").toString(), "--", "/bin/sh", "-c",
         "exit 7");
