@@ -24,7 +24,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
-    subcommands = {BenchCommand.Native.class})
+    subcommands = {BenchCommand.Native.class, BenchCommand.CollectorCpu.class})
 final class BenchCommand implements Runnable {
   @Override
   public void run() {
@@ -181,6 +181,83 @@ final class BenchCommand implements Runnable {
       try (var walk = Files.walk(dir)) {
         walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
       }
+    }
+  }
+
+  /**
+   * The collector's own cost: a collector in its own JVM (as on a host) drains a tracked program's
+   * ring into a real broker; its CPU time (utime + stime from /proc) over a steady window is divided
+   * by the events it published in that window (from its /metrics), and reported per 10,000 events/s.
+   */
+  @Command(name = "collector", description = "Collector CPU per 10,000 events per second.")
+  static final class CollectorCpu implements Callable<Integer> {
+    @Option(names = "--seconds", defaultValue = "20", description = "measured window (default ${DEFAULT-VALUE})")
+    int seconds;
+
+    @Option(names = "--rate", defaultValue = "2000", description = "requests/s of the demo service (default ${DEFAULT-VALUE})")
+    int rate;
+
+    @Option(names = "--sample-bytes", defaultValue = "0", description = "the target's sampling (default exact, the heaviest)")
+    long sampleBytes;
+
+    @Override
+    public Integer call() throws Exception {
+      Path work = Files.createTempDirectory("leakwatch-bench-collector-");
+      Path runDir = Files.createDirectories(work.resolve("rings"));
+      int port;
+      try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+        port = s.getLocalPort();
+      }
+      try (io.leakwatch.kafka.EmbeddedKafka kafka = io.leakwatch.kafka.EmbeddedKafka.start()) {
+        io.leakwatch.schemas.TopicSetup.ensureTopics(Map.of("bootstrap.servers", kafka.bootstrapServers()), 4, (short) 1);
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process collector = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
+            "io.leakwatch.collector.CollectorMain", "--bootstrap", kafka.bootstrapServers(), "--http-port", Integer.toString(port),
+            "--run-dir", runDir.toString()).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), Integer.toString(seconds + 30), Integer.toString(rate))
+            .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        pb.environment().put("LD_PRELOAD", Home.agent().toString());
+        pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
+        pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sampleBytes));
+        Process target = pb.start();
+        try {
+          Thread.sleep(20_000); // JIT warm-up, connections, first symbolization
+          double cpu0 = cpuSeconds(collector.pid());
+          double ev0 = published(port);
+          long t0 = System.nanoTime();
+          Thread.sleep(seconds * 1000L);
+          double cpu1 = cpuSeconds(collector.pid());
+          double ev1 = published(port);
+          double wall = (System.nanoTime() - t0) / 1e9;
+          double eventsPerSecond = (ev1 - ev0) / wall;
+          double cpuShare = (cpu1 - cpu0) / wall; // cores
+          System.out.printf(Locale.ROOT, "collector: %.0f events/s published, %.1f%% of one core -> %.1f%% of a core per 10,000 events/s"
+              + " (%d s window, target sample bytes %d, rate %d req/s)%n", eventsPerSecond, 100 * cpuShare,
+              eventsPerSecond > 0 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN, seconds, sampleBytes, rate);
+        } finally {
+          target.destroy();
+          collector.destroy();
+          target.waitFor(10, TimeUnit.SECONDS);
+          collector.waitFor(10, TimeUnit.SECONDS);
+        }
+      } finally {
+        Native.deleteTree(work);
+      }
+      return 0;
+    }
+
+    private static double cpuSeconds(long pid) throws IOException {
+      String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+      String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+      return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0; // utime, stime in clock ticks
+    }
+
+    private static double published(int port) throws Exception {
+      java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
+          java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
+          java.net.http.HttpResponse.BodyHandlers.ofString());
+      Matcher m = Pattern.compile("(?m)^leakwatch_collector_events_published_total(?:\\{[^}]*})? ([0-9.eE+]+)").matcher(r.body());
+      return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
   }
 }

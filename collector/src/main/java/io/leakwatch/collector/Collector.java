@@ -116,7 +116,9 @@ public final class Collector implements AutoCloseable {
       try {
         int moved = round();
         backoff = 0;
-        if (moved == 0) Thread.sleep(config.pollIntervalMs());
+        // Go again at once only when a ring had more than a batch: a trickle of samples is gathered
+        // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to move.
+        if (moved < config.maxBatchEvents()) Thread.sleep(config.pollIntervalMs());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;

@@ -18,7 +18,7 @@ public record CollectorConfig(Map<String, Object> kafka, Path runDir, String hos
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
   public static CollectorConfig defaults(String bootstrap) {
-    return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 20,
+    return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 100,
         5000, 20_000);
   }
 
