@@ -489,7 +489,14 @@ __attribute__((destructor)) static void leakwatch_fini(void) {
   if (__libc_freeres && env_u64("LEAKWATCH_FREERES", 1) != 0) __libc_freeres(); /* its frees are recorded */
   tl_busy = 1;
   dl_iterate_phdr(emit_module, NULL); /* libraries loaded since start, for symbolization */
-  if (header_mode && atomic_load(&resync_wanted)) resync(); /* a last chance, if the ring has room */
+  /* A resync still owed after an overflow is the only way this process's totals become right again:
+   * at exit (and only then) wait a bounded 300 ms for the collector to make room for it. */
+  for (int i = 0; i < 30 && header_mode && atomic_load(&resync_wanted); i++) {
+    resync();
+    if (!atomic_load(&resync_wanted)) break;
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
   uint64_t ts = now_ns();
   write_allocator_stats(ts);
   lw_ring_write(&ring, LW_REC_EXIT, &ts, sizeof ts, NULL, 0);

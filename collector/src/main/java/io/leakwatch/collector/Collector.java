@@ -100,7 +100,7 @@ public final class Collector implements AutoCloseable {
     return tracked.size();
   }
 
-  double maxRingFill() {
+  synchronized double maxRingFill() {
     double max = 0;
     for (TrackedProcess tp : List.copyOf(tracked.values())) max = Math.max(max, tp.ring.fill());
     return max;
@@ -118,7 +118,8 @@ public final class Collector implements AutoCloseable {
         backoff = 0;
         // Go again at once only when a ring had more than a batch: a trickle of samples is gathered
         // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to move.
-        if (moved < config.maxBatchEvents()) Thread.sleep(config.pollIntervalMs());
+        // A ring filling up is drained at once whatever the round moved: a full ring drops events.
+        if (moved < config.maxBatchEvents() && maxRingFill() < 0.25) Thread.sleep(config.pollIntervalMs());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
