@@ -82,7 +82,7 @@ final class BenchCommand implements Runnable {
               Path runDir = Files.createDirectories(work.resolve("run-" + variant + "-" + m.name() + "-" + r));
               byMode.get(m.name())[r] = runOnce(churn, variant, m, runDir, work);
               drops.merge(m.name(), droppedRecords(runDir), Long::sum);
-              deleteTree(runDir);
+              LocalStack.delete(runDir);
             }
           }
           results.put(variant, byMode);
@@ -109,7 +109,7 @@ final class BenchCommand implements Runnable {
         System.out.println();
         System.out.println("targets: sampled-512K <= 1.03x, exact <= 8x (heaptrack measured 16x here before)");
       } finally {
-        deleteTree(work);
+        LocalStack.delete(work);
       }
       return 0;
     }
@@ -175,13 +175,6 @@ final class BenchCommand implements Runnable {
       }
       return false;
     }
-
-    private static void deleteTree(Path dir) throws IOException {
-      if (!Files.exists(dir)) return;
-      try (var walk = Files.walk(dir)) {
-        walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-      }
-    }
   }
 
   /**
@@ -241,7 +234,7 @@ final class BenchCommand implements Runnable {
           collector.waitFor(10, TimeUnit.SECONDS);
         }
       } finally {
-        Native.deleteTree(work);
+        LocalStack.delete(work);
       }
       return 0;
     }

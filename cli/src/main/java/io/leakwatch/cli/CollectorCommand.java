@@ -23,8 +23,7 @@ final class CollectorCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Path dir = runDir != null ? runDir
-        : System.getenv("LEAKWATCH_RUN_DIR") != null ? Path.of(System.getenv("LEAKWATCH_RUN_DIR")) : CollectorConfig.DEFAULT_RUN_DIR;
+    Path dir = runDir != null ? runDir : CollectorConfig.runDirFromEnvironment();
     CollectorMain.run(CollectorConfig.defaults(bootstrap).withHttpPort(httpPort).withHttpBind(bind).withRunDir(dir));
     return 0;
   }

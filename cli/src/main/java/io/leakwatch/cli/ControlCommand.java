@@ -27,8 +27,7 @@ final class ControlCommand implements Callable<Integer> {
       System.err.println("leakwatch control: --dormant takes on or off");
       return 2;
     }
-    Path dir = runDir != null ? runDir
-        : System.getenv("LEAKWATCH_RUN_DIR") != null ? Path.of(System.getenv("LEAKWATCH_RUN_DIR")) : CollectorConfig.DEFAULT_RUN_DIR;
+    Path dir = runDir != null ? runDir : CollectorConfig.runDirFromEnvironment();
     int changed = 0;
     try (DirectoryStream<Path> rings = Files.newDirectoryStream(dir, "leakwatch-" + pid + "-*.ring")) {
       for (Path p : rings) {

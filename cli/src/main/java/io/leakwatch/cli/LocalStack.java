@@ -75,7 +75,8 @@ final class LocalStack implements AutoCloseable {
     delete(workDir);
   }
 
-  private static void delete(Path dir) {
+  /** Removes a temporary directory tree; what cannot be removed is left (harmless). */
+  static void delete(Path dir) {
     try (Stream<Path> walk = Files.walk(dir)) {
       walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
     } catch (IOException ignored) {

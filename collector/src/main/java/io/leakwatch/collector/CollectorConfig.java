@@ -17,6 +17,12 @@ public record CollectorConfig(Map<String, Object> kafka, Path runDir, String hos
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
+  /** LEAKWATCH_RUN_DIR when set (the shims read the same variable), else {@link #DEFAULT_RUN_DIR}. */
+  public static Path runDirFromEnvironment() {
+    String dir = System.getenv("LEAKWATCH_RUN_DIR");
+    return dir != null && !dir.isBlank() ? Path.of(dir) : DEFAULT_RUN_DIR;
+  }
+
   public static CollectorConfig defaults(String bootstrap) {
     return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 100,
         5000, 20_000);

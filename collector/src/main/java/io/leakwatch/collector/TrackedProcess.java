@@ -51,11 +51,14 @@ final class TrackedProcess {
     List<String> cmd = ring.cmdline();
     this.name = ProcessNames.name(cmd);
     this.command = String.join(" ", cmd);
-    // A collector that starts after the process did (a restart) finds the shim's module records
-    // already consumed: name frames from /proc/PID/maps until the ring brings module records again.
-    for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
-      modules.add(m);
-      if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+    // A collector resuming a ring (its predecessor was restarted or killed) finds the shim's module
+    // records already consumed: name frames from /proc/PID/maps until the ring brings module records
+    // again. A ring read from its start still holds them, so this is only done when resuming.
+    if (reader.position() > 0) {
+      for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
+        modules.add(m);
+        if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+      }
     }
   }
 

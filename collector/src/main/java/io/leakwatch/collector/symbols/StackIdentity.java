@@ -1,6 +1,7 @@
 package io.leakwatch.collector.symbols;
 
 import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.FrameNames;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.schemas.Topics;
 import java.nio.charset.StandardCharsets;
@@ -24,11 +25,9 @@ public final class StackIdentity {
 
   private StackIdentity() {}
 
-  /** Display form {@code module!function+0xoffset}; unnamed frames keep {@code module+0xoffset}. */
+  /** The form hashed into stack ids and used to name culprits (see {@link FrameNames#identity}). */
   public static String display(Frame f) {
-    if (Symbolizer.UNKNOWN_MODULE.equals(f.getModule())) return Symbolizer.UNKNOWN_MODULE;
-    if (f.getFunction() != null) return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
-    return f.getModule() + "+0x" + Long.toHexString(f.getModuleOffset());
+    return FrameNames.identity(f);
   }
 
   public static long id(List<Frame> frames) {

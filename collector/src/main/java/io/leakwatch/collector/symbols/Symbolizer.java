@@ -14,7 +14,7 @@ import java.util.Map;
  * its fuller .symtab is used.
  */
 public final class Symbolizer {
-  public static final String UNKNOWN_MODULE = "[unknown]";
+  public static final String UNKNOWN_MODULE = io.leakwatch.schemas.FrameNames.UNKNOWN_MODULE;
   private static final int CACHE_ENTRIES = 512;
 
   private final Map<String, ElfSymbols> cache = new LinkedHashMap<>(64, 0.75f, true) {

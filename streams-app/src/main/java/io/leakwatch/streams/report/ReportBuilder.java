@@ -183,7 +183,7 @@ public final class ReportBuilder {
           else fn.putNull("line");
           fn.put("moduleOffset", f.getModuleOffset());
           fn.put("buildId", f.getBuildId());
-          fn.put("display", display(f));
+          fn.put("display", io.leakwatch.schemas.FrameNames.display(f));
         }
       } else {
         complete = false;
@@ -217,9 +217,4 @@ public final class ReportBuilder {
     return out;
   }
 
-  public static String display(Frame f) {
-    if (f.getFunction() != null) return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
-    if ("[unknown]".equals(f.getModule())) return "[unknown]+0x" + Long.toHexString(f.getOffset());
-    return f.getModule() + "+0x" + Long.toHexString(f.getModuleOffset());
-  }
 }

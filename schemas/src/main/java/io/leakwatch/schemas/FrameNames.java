@@ -1,0 +1,27 @@
+package io.leakwatch.schemas;
+
+/**
+ * The display form of a frame, DebugDiag's {@code module!function+0xoffset}, defined once: the
+ * collector hashes it into stable stack ids and names culprits with it, the streams-app shows it.
+ */
+public final class FrameNames {
+  /** The module of addresses outside every known ELF object (JIT code, for instance). */
+  public static final String UNKNOWN_MODULE = "[unknown]";
+
+  private FrameNames() {}
+
+  /** For people: {@code module!function+0xoffset}, {@code module+0xoffset}, {@code [unknown]+0xaddress}. */
+  public static String display(Frame f) {
+    if (f.getFunction() != null) return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
+    if (UNKNOWN_MODULE.equals(f.getModule())) return UNKNOWN_MODULE + "+0x" + Long.toHexString(f.getOffset());
+    return f.getModule() + "+0x" + Long.toHexString(f.getModuleOffset());
+  }
+
+  /**
+   * For stack identity: the display form, except that an address outside every module is just
+   * {@code [unknown]}, so that addresses (different on every host and run) never enter a stack id.
+   */
+  public static String identity(Frame f) {
+    return UNKNOWN_MODULE.equals(f.getModule()) ? UNKNOWN_MODULE : display(f);
+  }
+}
