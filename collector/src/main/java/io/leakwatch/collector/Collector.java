@@ -50,7 +50,8 @@ public final class Collector implements AutoCloseable {
   private final CollectorMetrics metrics;
   private final Map<Path, TrackedProcess> tracked = new HashMap<>();
   private final Set<Path> refused = new HashSet<>();
-  private final Set<String> publishedStacks = new HashSet<>();
+  /** Stack ids already on the stacks topic, most recently used last; bounded by config.maxStacksRemembered(). */
+  private final Map<String, Boolean> publishedStacks;
   /** pid -> start (ms) of the image whose exit was published last: exec'd processes have several. */
   private final Map<Integer, Long> lastRetiredStartMs = new java.util.LinkedHashMap<>(16, 0.75f, false) {
     @Override
@@ -68,6 +69,13 @@ public final class Collector implements AutoCloseable {
     this.config = config;
     this.publisher = new EventPublisher(config.kafka());
     this.metrics = new CollectorMetrics(this);
+    int remembered = config.maxStacksRemembered();
+    this.publishedStacks = new java.util.LinkedHashMap<>(1024, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
+        return size() > remembered;
+      }
+    };
   }
 
   public synchronized Collector start() {
@@ -161,7 +169,7 @@ public final class Collector implements AutoCloseable {
       int n = tp.drain(config.maxBatchEvents(), symbolizer, events, newStacks);
       moved += n;
       for (StackDefinition s : newStacks) {
-        if (!publishedStacks.contains(s.getId())) {
+        if (publishedStacks.get(s.getId()) == null) {
           futures.add(publisher.send(s)); // before the batch that uses it
           stacksThisRound.add(s);
         }
@@ -184,7 +192,7 @@ public final class Collector implements AutoCloseable {
       }
     }
     if (ok) {
-      for (StackDefinition s : stacksThisRound) publishedStacks.add(s.getId());
+      for (StackDefinition s : stacksThisRound) publishedStacks.put(s.getId(), Boolean.TRUE);
       metrics.eventsPublished(moved);
     } else {
       metrics.publishFailed();
@@ -227,7 +235,7 @@ public final class Collector implements AutoCloseable {
         }
         try {
           RingFile ring = RingFile.open(p);
-          tracked.put(p, new TrackedProcess(ring, config.host()));
+          tracked.put(p, new TrackedProcess(ring, config.host(), config.names()));
           log.info("following pid {} ({})", ring.pid(), p.getFileName());
         } catch (RingFormatException e) {
           log.warn("refusing ring {}: {}", p, e.getMessage());

@@ -2,6 +2,7 @@ package io.leakwatch.collector;
 
 import java.nio.file.Path;
 import java.util.Map;
+import io.leakwatch.collector.proc.ProcessNames;
 
 /**
  * What a collector needs to run.
@@ -11,9 +12,12 @@ import java.util.Map;
  * @param host the name this host reports under
  * @param httpBind address of the collector's own /metrics (127.0.0.1 unless configured otherwise)
  * @param httpPort its port (0 = none)
+ * @param names how processes are named (process-exporter style rules)
+ * @param maxStacksRemembered how many published stack ids are remembered (bounds memory; a stack
+ *     forgotten and seen again is published again, harmless on a compacted topic)
  */
 public record CollectorConfig(Map<String, Object> kafka, Path runDir, String host, String httpBind, int httpPort,
-    long pollIntervalMs, long counterIntervalMs, int maxBatchEvents) {
+    long pollIntervalMs, long counterIntervalMs, int maxBatchEvents, ProcessNames names, int maxStacksRemembered) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
@@ -25,23 +29,42 @@ public record CollectorConfig(Map<String, Object> kafka, Path runDir, String hos
 
   public static CollectorConfig defaults(String bootstrap) {
     return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 100,
-        5000, 20_000);
+        5000, 20_000, ProcessNames.DEFAULT, 100_000);
+  }
+
+  public CollectorConfig withKafka(Map<String, Object> settings) {
+    return new CollectorConfig(Map.copyOf(settings), runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents,
+        names, maxStacksRemembered);
+  }
+
+  public CollectorConfig withHost(String h) {
+    return new CollectorConfig(kafka, runDir, h, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names,
+        maxStacksRemembered);
+  }
+
+  public CollectorConfig withNames(ProcessNames n) {
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, n,
+        maxStacksRemembered);
+  }
+
+  public CollectorConfig withIntervals(long pollMs, long countersMs, int batchEvents, int stacksRemembered) {
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollMs, countersMs, batchEvents, names, stacksRemembered);
   }
 
   public CollectorConfig withRunDir(Path dir) {
-    return new CollectorConfig(kafka, dir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+    return new CollectorConfig(kafka, dir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered);
   }
 
   public CollectorConfig withHttpPort(int port) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, port, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+    return new CollectorConfig(kafka, runDir, host, httpBind, port, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, ms, maxBatchEvents);
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, ms, maxBatchEvents, names, maxStacksRemembered);
   }
 
   public CollectorConfig withHttpBind(String bind) {
-    return new CollectorConfig(kafka, runDir, host, bind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents);
+    return new CollectorConfig(kafka, runDir, host, bind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

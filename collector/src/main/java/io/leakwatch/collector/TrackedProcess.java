@@ -43,13 +43,13 @@ final class TrackedProcess {
   boolean sawExitRecord;
   long lastCountersMs;
 
-  TrackedProcess(RingFile ring, String host) {
+  TrackedProcess(RingFile ring, String host, ProcessNames names) {
     this.ring = ring;
     this.reader = new RingReader(ring);
     this.host = host;
     this.pid = ring.pid();
     List<String> cmd = ring.cmdline();
-    this.name = ProcessNames.name(cmd);
+    this.name = names.name(cmd, kernelComm(pid));
     this.command = String.join(" ", cmd);
     // A collector resuming a ring (its predecessor was restarted or killed) finds the shim's module
     // records already consumed: name frames from /proc/PID/maps until the ring brings module records
@@ -59,6 +59,16 @@ final class TrackedProcess {
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
       }
+    }
+  }
+
+  /** The kernel's command name, or null when the process is gone or unreadable. */
+  private static String kernelComm(int pid) {
+    try {
+      String c = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Integer.toString(pid), "comm")).strip();
+      return c.isEmpty() ? null : c;
+    } catch (java.io.IOException | RuntimeException e) {
+      return null;
     }
   }
 

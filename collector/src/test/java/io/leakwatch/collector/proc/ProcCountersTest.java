@@ -84,14 +84,4 @@ class ProcCountersTest {
     assertThat(m.virtualBytes()).isEqualTo(102400);
     assertThat(m.residentBytes()).isZero();
   }
-
-  @Test
-  void processNamesLikeProcessExporter() {
-    assertThat(ProcessNames.name(List.of("/usr/sbin/nginx", "-g", "daemon off;"))).isEqualTo("nginx");
-    assertThat(ProcessNames.name(List.of("/usr/bin/java", "-Xmx1g", "-cp", "a.jar:b.jar", "com.example.Main", "x")))
-        .isEqualTo("com.example.Main");
-    assertThat(ProcessNames.name(List.of("java", "-jar", "/opt/app/service.jar"))).isEqualTo("service.jar");
-    assertThat(ProcessNames.name(List.of())).isEqualTo("unknown");
-    assertThat(ProcessNames.name(List.of("/tmp/evil\u0001name"))).isEqualTo("evil_name");
-  }
 }
