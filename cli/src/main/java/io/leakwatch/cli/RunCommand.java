@@ -136,6 +136,13 @@ final class RunCommand implements Callable<Integer> {
     env.put("LD_PRELOAD", existing == null || existing.isBlank() ? preload : preload + ":" + existing);
     env.put("LEAKWATCH_RUN_DIR", runDir.toString());
     env.put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sample));
+    String exe = Path.of(command.get(0)).getFileName().toString();
+    if (exe.equals("java")) {
+      // Frame pointers in JIT-compiled code let the shim's unwinder walk through Java frames to the
+      // callers; the collector names them from the JVM's perf map.
+      String opts = env.get("JAVA_TOOL_OPTIONS");
+      env.put("JAVA_TOOL_OPTIONS", (opts == null || opts.isBlank() ? "" : opts + " ") + "-XX:+PreserveFramePointer");
+    }
     try {
       return pb.start();
     } catch (IOException e) {

@@ -150,10 +150,11 @@ class RunEndToEndTest {
         "import java.util.*; import java.util.zip.Inflater;",
         "public class ZipLeak {",
         "  static final List<Inflater> kept = new ArrayList<>();",
+        "  static void leakSome() { for (int k = 0; k < 200; k++) kept.add(new Inflater()); } // never end()ed",
         "  public static void main(String[] a) throws Exception {",
         "    long end = System.currentTimeMillis() + Long.parseLong(a[0]);",
         "    while (System.currentTimeMillis() < end) {",
-        "      for (int k = 0; k < 200; k++) kept.add(new Inflater()); // never end()ed: zlib state stays allocated",
+        "      leakSome();",
         "      Thread.sleep(20);",
         "    }",
         "    System.out.println(kept.size());",
@@ -161,11 +162,19 @@ class RunEndToEndTest {
         "}"));
     assertThat(javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", tmp.toString(), src.toString())).isZero();
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    JsonNode r = run(List.of("--sample-bytes", "65536", "--", java, "-Xmx256m", "-cp", tmp.toString(), "ZipLeak", "4000"));
+    JsonNode r = run(List.of("--sample-bytes", "65536", "--", java, "-Xmx256m", "-cp", tmp.toString(), "ZipLeak", "7000"));
     JsonNode zlib = stackWithFunction(r, "inflateInit2_");
     assertThat(zlib.path("allocator").asText()).startsWith("libz.so");
     assertThat(zlib.path("culprit").asText()).contains("Java_java_util_zip_Inflater_init");
     assertThat(zlib.path("bytes").asLong()).isGreaterThan(50L << 20);
+    // Once compiled, the Java method that leaks is named from the JVM's perf map (run sets
+    // -XX:+PreserveFramePointer so the unwinder walks through JIT frames).
+    List<String> javaCallers = new java.util.ArrayList<>();
+    for (JsonNode s : r.path("stacks")) {
+      if (!s.path("allocator").asText().startsWith("libz.so")) continue;
+      for (JsonNode f : s.path("frames")) if (f.path("module").asText().equals("[jit]")) javaCallers.add(f.path("function").asText());
+    }
+    assertThat(javaCallers).contains("void ZipLeak.leakSome()");
     // perfmon's split: the Java heap holds only the small Inflater objects.
     long managed = r.path("counters").path("managedHeapBytes").asLong();
     assertThat(managed).isPositive().isLessThan(zlib.path("bytes").asLong());

@@ -48,6 +48,8 @@ public final class Collector implements AutoCloseable {
   private final Symbolizer symbolizer = new Symbolizer();
   private final ProcCounters proc = new ProcCounters();
   private final CollectorMetrics metrics;
+  private final io.leakwatch.collector.proc.JvmAttach jvmAttach = new io.leakwatch.collector.proc.JvmAttach(Path.of("/proc"));
+  private final java.util.concurrent.ExecutorService attachExecutor = io.leakwatch.collector.proc.JvmAttach.executor();
   private final Map<Path, TrackedProcess> tracked = new HashMap<>();
   private final Set<Path> refused = new HashSet<>();
   /** Stack ids already on the stacks topic, most recently used last; bounded by config.maxStacksRemembered(). */
@@ -235,7 +237,8 @@ public final class Collector implements AutoCloseable {
         }
         try {
           RingFile ring = RingFile.open(p);
-          tracked.put(p, new TrackedProcess(ring, config.host(), config.names()));
+          tracked.put(p, new TrackedProcess(ring, config.host(), config.names(),
+              config.jvmPerfMaps() ? pid -> new io.leakwatch.collector.symbols.JitSymbols(pid, jvmAttach, attachExecutor) : null));
           log.info("following pid {} ({})", ring.pid(), p.getFileName());
         } catch (RingFormatException e) {
           log.warn("refusing ring {}: {}", p, e.getMessage());
@@ -377,6 +380,7 @@ public final class Collector implements AutoCloseable {
       }
       tracked.clear();
     }
+    attachExecutor.shutdownNow();
     metrics.close();
     publisher.close();
   }

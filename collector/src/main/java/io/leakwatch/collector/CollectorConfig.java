@@ -15,9 +15,12 @@ import io.leakwatch.collector.proc.ProcessNames;
  * @param names how processes are named (process-exporter style rules)
  * @param maxStacksRemembered how many published stack ids are remembered (bounds memory; a stack
  *     forgotten and seen again is published again, harmless on a compacted topic)
+ * @param jvmPerfMaps whether JVMs are asked (through the attach mechanism) for perf maps naming
+ *     their JIT-compiled Java methods
  */
 public record CollectorConfig(Map<String, Object> kafka, Path runDir, String host, String httpBind, int httpPort,
-    long pollIntervalMs, long counterIntervalMs, int maxBatchEvents, ProcessNames names, int maxStacksRemembered) {
+    long pollIntervalMs, long counterIntervalMs, int maxBatchEvents, ProcessNames names, int maxStacksRemembered,
+    boolean jvmPerfMaps) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
@@ -29,42 +32,47 @@ public record CollectorConfig(Map<String, Object> kafka, Path runDir, String hos
 
   public static CollectorConfig defaults(String bootstrap) {
     return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 100,
-        5000, 20_000, ProcessNames.DEFAULT, 100_000);
+        5000, 20_000, ProcessNames.DEFAULT, 100_000, true);
   }
 
   public CollectorConfig withKafka(Map<String, Object> settings) {
     return new CollectorConfig(Map.copyOf(settings), runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents,
-        names, maxStacksRemembered);
+        names, maxStacksRemembered, jvmPerfMaps);
   }
 
   public CollectorConfig withHost(String h) {
     return new CollectorConfig(kafka, runDir, h, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names,
-        maxStacksRemembered);
+        maxStacksRemembered, jvmPerfMaps);
+  }
+
+  public CollectorConfig withJvmPerfMaps(boolean on) {
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names,
+        maxStacksRemembered, on);
   }
 
   public CollectorConfig withNames(ProcessNames n) {
     return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, n,
-        maxStacksRemembered);
+        maxStacksRemembered, jvmPerfMaps);
   }
 
   public CollectorConfig withIntervals(long pollMs, long countersMs, int batchEvents, int stacksRemembered) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollMs, countersMs, batchEvents, names, stacksRemembered);
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollMs, countersMs, batchEvents, names, stacksRemembered, jvmPerfMaps);
   }
 
   public CollectorConfig withRunDir(Path dir) {
-    return new CollectorConfig(kafka, dir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered);
+    return new CollectorConfig(kafka, dir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
   }
 
   public CollectorConfig withHttpPort(int port) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, port, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered);
+    return new CollectorConfig(kafka, runDir, host, httpBind, port, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, ms, maxBatchEvents, names, maxStacksRemembered);
+    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, ms, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
   }
 
   public CollectorConfig withHttpBind(String bind) {
-    return new CollectorConfig(kafka, runDir, host, bind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered);
+    return new CollectorConfig(kafka, runDir, host, bind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

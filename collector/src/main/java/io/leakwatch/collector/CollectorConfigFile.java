@@ -22,7 +22,7 @@ import java.util.regex.PatternSyntaxException;
  * hosts is worse than a collector that refuses to start and says why.
  */
 public final class CollectorConfigFile {
-  private static final Set<String> TOP = Set.of("host", "runDir", "http", "kafka", "intervals", "limits", "process_names");
+  private static final Set<String> TOP = Set.of("host", "runDir", "http", "kafka", "intervals", "limits", "process_names", "symbols");
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
   private CollectorConfigFile() {}
@@ -93,6 +93,14 @@ public final class CollectorConfigFile {
       if (l.has("maxStacksRemembered")) stacks = (int) number(l, "maxStacksRemembered", 1_000, 10_000_000);
     }
     c = c.withIntervals(poll, counters, batch, stacks);
+    if (root.has("symbols")) {
+      JsonNode sy = object(root, "symbols");
+      onlyKeys(sy, Set.of("jvmPerfMaps"), "symbols.");
+      if (sy.has("jvmPerfMaps")) {
+        if (!sy.get("jvmPerfMaps").isBoolean()) throw new IllegalArgumentException("symbols.jvmPerfMaps must be true or false");
+        c = c.withJvmPerfMaps(sy.get("jvmPerfMaps").asBoolean());
+      }
+    }
     if (root.has("process_names")) c = c.withNames(names(root.get("process_names")));
     return c;
   }

@@ -5,7 +5,9 @@ import io.leakwatch.collector.ring.RingFile;
 import io.leakwatch.collector.ring.RingLayout;
 import io.leakwatch.collector.ring.RingReader;
 import io.leakwatch.collector.ring.RingRecord;
+import io.leakwatch.collector.symbols.JitSymbols;
 import io.leakwatch.collector.symbols.ModuleMap;
+import io.leakwatch.collector.symbols.PerfMap;
 import io.leakwatch.collector.symbols.StackIdentity;
 import io.leakwatch.collector.symbols.Symbolizer;
 import io.leakwatch.schemas.AllocationEvent;
@@ -43,7 +45,14 @@ final class TrackedProcess {
   boolean sawExitRecord;
   long lastCountersMs;
 
-  TrackedProcess(RingFile ring, String host, ProcessNames names) {
+  /** Set when the process turns out to be a JVM (libjvm.so loaded) and perf maps are wanted. */
+  private JitSymbols jit;
+  private final java.util.function.IntFunction<JitSymbols> jitFactory;
+  /** Stacks named while some of their frames were in no module, with the perf map generation used. */
+  private final Map<RawStack, long[]> provisional = new HashMap<>();
+
+  TrackedProcess(RingFile ring, String host, ProcessNames names, java.util.function.IntFunction<JitSymbols> jitFactory) {
+    this.jitFactory = jitFactory;
     this.ring = ring;
     this.reader = new RingReader(ring);
     this.host = host;
@@ -58,8 +67,13 @@ final class TrackedProcess {
       for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+        noticeJvm(m);
       }
     }
+  }
+
+  private void noticeJvm(RingRecord.Module m) {
+    if (jit == null && jitFactory != null && fileName(m.path()).equals("libjvm.so")) jit = jitFactory.apply(pid);
   }
 
   /** The kernel's command name, or null when the process is gone or unreadable. */
@@ -103,6 +117,7 @@ final class TrackedProcess {
       } else if (r instanceof RingRecord.Module m) {
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+        noticeJvm(m);
       } else if (r instanceof RingRecord.Exit) {
         sawExitRecord = true;
       } else if (r instanceof RingRecord.AllocatorStats st) {
@@ -151,12 +166,33 @@ final class TrackedProcess {
     RawStack key = new RawStack(frames);
     Long id = stackIds.get(key);
     if (id != null) return id;
+    // A stack with frames in no module (a JVM's JIT code not yet in its perf map) keeps its id
+    // until a newer perf map may name it; then it is named again (and gets the id of its new name).
+    long[] prov = provisional.get(key);
+    if (prov != null && (jit == null || prov[1] == jit.generation())) {
+      if (jit != null) jit.unresolvedSeen(System.currentTimeMillis());
+      return prov[0];
+    }
+    PerfMap map = jit == null ? PerfMap.EMPTY : jit.map();
+    int generation = jit == null ? 0 : jit.generation();
     List<Frame> named = new ArrayList<>(frames.length);
-    for (long f : frames) named.add(symbolizer.frame(f, modules));
+    boolean unresolved = false;
+    for (long f : frames) {
+      Frame fr = symbolizer.frame(f, modules, map);
+      unresolved |= Symbolizer.UNKNOWN_MODULE.equals(fr.getModule());
+      named.add(fr);
+    }
     StackDefinition def = StackIdentity.define(named, mainModules);
     long value = Long.parseUnsignedLong(def.getId(), 16);
     if (stackIds.size() >= STACK_CACHE_ENTRIES) stackIds.clear();
-    stackIds.put(key, value);
+    if (provisional.size() >= STACK_CACHE_ENTRIES) provisional.clear();
+    if (unresolved && jit != null && !jit.givenUp()) {
+      provisional.put(key, new long[] {value, generation});
+      jit.unresolvedSeen(System.currentTimeMillis());
+    } else {
+      provisional.remove(key);
+      stackIds.put(key, value);
+    }
     newStacks.add(def);
     return value;
   }

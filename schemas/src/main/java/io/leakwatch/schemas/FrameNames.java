@@ -7,6 +7,8 @@ package io.leakwatch.schemas;
 public final class FrameNames {
   /** The module of addresses outside every known ELF object (JIT code, for instance). */
   public static final String UNKNOWN_MODULE = "[unknown]";
+  /** The module of code a JIT generated and named in its perf map (a JVM's compiled Java methods). */
+  public static final String JIT_MODULE = "[jit]";
 
   private FrameNames() {}
 
@@ -19,9 +21,13 @@ public final class FrameNames {
 
   /**
    * For stack identity: the display form, except that an address outside every module is just
-   * {@code [unknown]}, so that addresses (different on every host and run) never enter a stack id.
+   * {@code [unknown]} and a JIT frame is its method without offset, so that addresses (different on
+   * every host and run) never enter a stack id.
    */
   public static String identity(Frame f) {
-    return UNKNOWN_MODULE.equals(f.getModule()) ? UNKNOWN_MODULE : display(f);
+    if (UNKNOWN_MODULE.equals(f.getModule())) return UNKNOWN_MODULE;
+    // JIT code moves (recompilation, another host, another run): a JIT frame is its method's name.
+    if (JIT_MODULE.equals(f.getModule())) return JIT_MODULE + "!" + f.getFunction();
+    return display(f);
   }
 }

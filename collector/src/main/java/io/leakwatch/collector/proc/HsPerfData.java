@@ -44,7 +44,7 @@ public final class HsPerfData {
   }
 
   /** The pid as the process sees itself (its last NSpid), which names its hsperfdata file. */
-  static String namespacePid(Path proc, int pid) {
+  public static String namespacePid(Path proc, int pid) {
     String status = ProcCounters.read(proc.resolve(Integer.toString(pid)).resolve("status"));
     if (status != null) {
       for (String line : status.split("\n")) {

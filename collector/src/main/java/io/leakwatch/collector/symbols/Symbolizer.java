@@ -71,8 +71,18 @@ public final class Symbolizer {
 
   /** Names one return address. */
   public Frame frame(long returnAddress, ModuleMap modules) {
+    return frame(returnAddress, modules, PerfMap.EMPTY);
+  }
+
+  /** Names one return address; one outside every module is looked up in the JIT's perf map. */
+  public Frame frame(long returnAddress, ModuleMap modules, PerfMap jit) {
     RingRecord.Module m = modules.find(returnAddress);
     if (m == null) {
+      PerfMap.Hit hit = jit.lookup(returnAddress - 1);
+      if (hit != null) {
+        return Frame.newBuilder().setModule(io.leakwatch.schemas.FrameNames.JIT_MODULE).setFunction(hit.name())
+            .setOffset(hit.offset() + 1).setModuleOffset(returnAddress).build();
+      }
       return Frame.newBuilder().setModule(UNKNOWN_MODULE).setOffset(returnAddress).setModuleOffset(returnAddress).build();
     }
     long vaddr = returnAddress - m.loadBias();
