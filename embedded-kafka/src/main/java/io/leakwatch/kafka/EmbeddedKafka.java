@@ -24,13 +24,15 @@ import org.apache.kafka.common.utils.Time;
  * internal topics' replication set to 1 so transactions (exactly-once Streams) work on one node.
  */
 public final class EmbeddedKafka implements AutoCloseable {
-  private final KafkaRaftServer server;
+  private KafkaRaftServer server;
+  private final Properties props;
   private final Path dataDir;
   private final boolean deleteOnClose;
   private final int port;
 
-  private EmbeddedKafka(KafkaRaftServer server, Path dataDir, boolean deleteOnClose, int port) {
+  private EmbeddedKafka(KafkaRaftServer server, Properties props, Path dataDir, boolean deleteOnClose, int port) {
     this.server = server;
+    this.props = props;
     this.dataDir = dataDir;
     this.deleteOnClose = deleteOnClose;
     this.port = port;
@@ -82,11 +84,44 @@ public final class EmbeddedKafka implements AutoCloseable {
       if (!Files.exists(dataDir.resolve("logs").resolve("meta.properties"))) {
         format(config);
       }
-      KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(props, false), Time.SYSTEM);
-      server.startup();
-      return new EmbeddedKafka(server, dataDir, deleteOnClose, clientPort);
+      return new EmbeddedKafka(startServer(props), props, dataDir, deleteOnClose, clientPort);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
+    }
+  }
+
+  private static KafkaRaftServer startServer(Properties props) {
+    KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(props, false), Time.SYSTEM);
+    server.startup();
+    return server;
+  }
+
+  /** Stops the broker, keeping its data and ports (clients see it unreachable), for fault tests. */
+  public synchronized void stop() {
+    if (server == null) return;
+    server.shutdown();
+    server.awaitShutdown();
+    server = null;
+  }
+
+  /** Starts a stopped broker again on the same ports with the same data. */
+  public synchronized void restart() {
+    if (server != null) return;
+    long deadline = System.currentTimeMillis() + 30_000;
+    while (true) {
+      try {
+        server = startServer(props);
+        return;
+      } catch (RuntimeException e) {
+        // The old listening sockets may linger for a moment; retry until the ports are free again.
+        if (System.currentTimeMillis() > deadline) throw e;
+        try {
+          Thread.sleep(500);
+        } catch (InterruptedException ie) {
+          Thread.currentThread().interrupt();
+          throw e;
+        }
+      }
     }
   }
 
@@ -118,8 +153,7 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   @Override
   public void close() {
-    server.shutdown();
-    server.awaitShutdown();
+    stop();
     if (deleteOnClose) {
       try (Stream<Path> walk = Files.walk(dataDir)) {
         walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
