@@ -227,6 +227,10 @@ final class BenchCommand implements Runnable {
           System.out.printf(Locale.ROOT, "collector: %.0f events/s published, %.1f%% of one core -> %.1f%% of a core per 10,000 events/s"
               + " (%d s window, target sample bytes %d, rate %d req/s)%n", eventsPerSecond, 100 * cpuShare,
               eventsPerSecond > 0 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN, seconds, sampleBytes, rate);
+          String status = Files.readString(Path.of("/proc", Long.toString(collector.pid()), "status"));
+          System.out.printf(Locale.ROOT, "collector memory: own (anonymous: heap, JIT, buffers) %s; file-backed (ring pages read, code) %s + tmpfs %s"
+              + "; peak resident %s (-Xmx256m)%n", statusField(status, "RssAnon:"),
+              statusField(status, "RssFile:"), statusField(status, "RssShmem:"), statusField(status, "VmHWM:"));
         } finally {
           target.destroy();
           collector.destroy();
@@ -237,6 +241,11 @@ final class BenchCommand implements Runnable {
         LocalStack.delete(work);
       }
       return 0;
+    }
+
+    private static String statusField(String status, String field) {
+      Matcher m = Pattern.compile("(?m)^" + field + "\\s+(\\d+) kB").matcher(status);
+      return m.find() ? (Long.parseLong(m.group(1)) / 1024) + " MiB" : "?";
     }
 
     private static double cpuSeconds(long pid) throws IOException {
