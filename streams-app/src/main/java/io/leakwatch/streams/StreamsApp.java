@@ -20,6 +20,7 @@ public final class StreamsApp implements AutoCloseable {
   private final ReportService reports;
   private final LeakMetrics metrics;
   private HttpApi http;
+  private final java.util.concurrent.atomic.LongAdder malformedStacks = new java.util.concurrent.atomic.LongAdder();
 
   public StreamsApp(StreamsAppConfig config) {
     this.config = config;
@@ -32,11 +33,15 @@ public final class StreamsApp implements AutoCloseable {
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) config.replication());
     p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 64L * 1024 * 1024);
     p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
+    // A record that passes deserialization but breaks a processor is skipped too (and dead-lettered):
+    // one bad record from one host must not stop the fleet's pipeline.
+    p.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG,
+        org.apache.kafka.streams.errors.LogAndContinueProcessingExceptionHandler.class);
     p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, DEAD_LETTERS);
     p.put("processing.exception.handler.global.enabled", true);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, config.httpBind() + ":" + Math.max(config.httpPort(), 1));
-    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind()), p);
+    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks), p);
     this.reports = new ReportService(streams);
     this.metrics = new LeakMetrics(reports, config.topK());
     // The pipeline's health: consumer lag, commit and process rates, and whether we are running.
@@ -45,7 +50,26 @@ public final class StreamsApp implements AutoCloseable {
             s -> s.state() == KafkaStreams.State.RUNNING ? 1 : 0)
         .description("1 while the Kafka Streams instance is RUNNING (0: rebalancing, restoring, stopped)")
         .register(metrics.registry());
+    io.micrometer.core.instrument.FunctionCounter.builder("leakwatch.streams.dropped.records", this,
+            a -> droppedRecords(a.streams) + a.malformedStacks.sum())
+        .description("records skipped as malformed or failing processing; each is also written to " + DEAD_LETTERS
+            + ", except unreadable stack definitions (read by every instance's global store: counted, skipped)")
+        .register(metrics.registry());
     new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics.registry());
+  }
+
+  /** Unreadable records on the stacks topic, skipped by this instance. */
+  public long malformedStacks() {
+    return malformedStacks.sum();
+  }
+
+  /** Kafka Streams' own count of skipped records, summed over this instance's tasks. */
+  static double droppedRecords(KafkaStreams s) {
+    double sum = 0;
+    for (var e : s.metrics().entrySet()) {
+      if (e.getKey().name().equals("dropped-records-total") && e.getValue().metricValue() instanceof Number n) sum += n.doubleValue();
+    }
+    return sum;
   }
 
   /** Creates missing topics, starts processing, waits until running, then serves HTTP. */

@@ -65,6 +65,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     ProcessMessage m = record.value();
     if (m == null || m.getBody() == null) return;
     String pk = Keys.process(m.getHost(), m.getPid());
+    Keys.requireKeyMatches(record.key(), pk);
     ProcessState state = processes.get(pk);
     Object body = m.getBody();
     if (body instanceof ProcessStarted s) {
@@ -86,7 +87,8 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     }
     if (state != null && !state.getExited()) {
       // The pid was reused and we never saw the old process exit: retire it as killed.
-      retire(pk, state, System.currentTimeMillis(), false, state.getLostEvents());
+      long now = System.currentTimeMillis();
+      retire(pk, state, now, false, state.getLostEvents(), now);
     }
     ProcessState fresh = newState(pk, m);
     fresh.setName(s.getName());
@@ -285,10 +287,15 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
 
   private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {
     if (state == null || state.getExited()) return; // never seen, or a repeated exit
-    retire(pk, state, e.getExitedAtMs(), e.getClean(), Math.max(state.getLostEvents(), e.getLostEvents()));
+    retire(pk, state, e.getExitedAtMs(), e.getClean(), Math.max(state.getLostEvents(), e.getLostEvents()), timestamp);
   }
 
-  private void retire(String pk, ProcessState state, long exitedAtMs, boolean clean, long lost) {
+  /**
+   * @param recordTimestamp the Kafka timestamp of the exit report: the input record's, never a time
+   *     taken from the record's body (a host's skewed clock or a corrupt value beyond the broker's
+   *     message.timestamp.after.max.ms would get the write refused and stop the instance)
+   */
+  private void retire(String pk, ProcessState state, long exitedAtMs, boolean clean, long lost, long recordTimestamp) {
     state.setExited(true);
     state.setExitedAtMs(exitedAtMs);
     state.setCleanExit(clean);
@@ -296,7 +303,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     String snapshot = ReportBuilder.snapshot(state, rows(pk), liveAges(pk), counters.get(pk), exitedAtMs).toString();
     exitReports.put(pk, snapshot);
     String rendered = ReportBuilder.render(snapshot, stacks::get).toString();
-    context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), exitedAtMs));
+    context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), recordTimestamp));
     deletePrefix(live, pk);
     deletePrefix(outstanding, pk);
     counters.delete(pk);

@@ -12,6 +12,29 @@ public final class Keys {
     return host + "/" + pid;
   }
 
+  /**
+   * A record must be keyed by the process it speaks of: the key chose its partition, and the
+   * process's state lives with that partition. A mismatch (a corrupt or forged record) is refused;
+   * the processing exception handler skips it, counts it and dead-letters it.
+   */
+  static void requireKeyMatches(String key, String processKey) {
+    if (!processKey.equals(key)) {
+      throw new MisroutedRecordException("record keyed '" + abbreviate(key) + "' speaks of process '" + abbreviate(processKey) + "'");
+    }
+  }
+
+  private static String abbreviate(String s) {
+    if (s == null) return "null";
+    return s.length() > 80 ? s.substring(0, 80) + "..." : s;
+  }
+
+  /** A record whose key is not the process it describes. */
+  public static final class MisroutedRecordException extends RuntimeException {
+    MisroutedRecordException(String message) {
+      super(message, null, false, false); // no stack trace: it is data, not a bug
+    }
+  }
+
   public static String prefix(String processKey) {
     return processKey + "/";
   }

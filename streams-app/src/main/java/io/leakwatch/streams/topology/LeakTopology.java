@@ -45,6 +45,16 @@ public final class LeakTopology {
   }
 
   public static Topology build(StoreKind kind) {
+    return build(kind, new java.util.concurrent.atomic.LongAdder());
+  }
+
+  /**
+   * @param malformedStacks counts unreadable records on the stacks topic. They cannot go through
+   *     Kafka Streams' deserialization handler: a global store's thread cannot dead-letter (Kafka
+   *     Streams 4.4 fails with a ClassCastException and stops the instance), so they are read
+   *     leniently, skipped here and counted.
+   */
+  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks) {
     Serde<String> keys = Serdes.String();
     Topology t = new Topology();
     t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
@@ -66,10 +76,10 @@ public final class LeakTopology {
         "allocation-matcher", "counter-recorder");
 
     t.addGlobalStore(
-        Stores.keyValueStoreBuilder(supplier(kind, StoreNames.STACKS), keys, AvroSerde.of(StackDefinition.class))
-            .withLoggingDisabled(),
-        "stacks-source", keys.deserializer(), AvroSerde.of(StackDefinition.class).deserializer(), Topics.STACKS,
-        "stack-definitions-updater", StackDefinitionUpdater::new);
+        Stores.keyValueStoreBuilder(supplier(kind, StoreNames.STACKS), keys,
+            Serdes.serdeFrom(AvroSerde.of(StackDefinition.class).serializer(), new LenientStackDeserializer(null))).withLoggingDisabled(),
+        "stacks-source", keys.deserializer(), new LenientStackDeserializer(MALFORMED_STACK), Topics.STACKS,
+        "stack-definitions-updater", () -> new StackDefinitionUpdater(malformedStacks));
     return t;
   }
 
@@ -90,13 +100,45 @@ public final class LeakTopology {
     public void process(Record<String, CounterSample> record) {
       CounterSample c = record.value();
       if (c == null) return;
-      counters.put(Keys.process(c.getHost(), c.getPid()), c);
+      String pk = Keys.process(c.getHost(), c.getPid());
+      Keys.requireKeyMatches(record.key(), pk);
+      counters.put(pk, c);
+    }
+  }
+
+  /** Stands for an unreadable stacks record (null would be a tombstone and delete the key's stack). */
+  static final StackDefinition MALFORMED_STACK = StackDefinition.newBuilder().setId("").setAllocator("").setCulprit("")
+      .setFrames(java.util.List.of()).build();
+
+  /** Reads stack definitions without ever throwing: unreadable bytes become {@code onMalformed}. */
+  static final class LenientStackDeserializer implements org.apache.kafka.common.serialization.Deserializer<StackDefinition> {
+    private final org.apache.kafka.common.serialization.Deserializer<StackDefinition> strict =
+        AvroSerde.of(StackDefinition.class).deserializer();
+    private final StackDefinition onMalformed;
+
+    LenientStackDeserializer(StackDefinition onMalformed) {
+      this.onMalformed = onMalformed;
+    }
+
+    @Override
+    public StackDefinition deserialize(String topic, byte[] data) {
+      if (data == null) return null;
+      try {
+        return strict.deserialize(topic, data);
+      } catch (RuntimeException e) {
+        return onMalformed;
+      }
     }
   }
 
   /** Fills the global stack store from the compacted topic (a tombstone removes a stack). */
   static final class StackDefinitionUpdater implements Processor<String, StackDefinition, Void, Void> {
+    private final java.util.concurrent.atomic.LongAdder malformed;
     private KeyValueStore<String, StackDefinition> stacks;
+
+    StackDefinitionUpdater(java.util.concurrent.atomic.LongAdder malformed) {
+      this.malformed = malformed;
+    }
 
     @Override
     public void init(ProcessorContext<Void, Void> context) {
@@ -105,7 +147,10 @@ public final class LeakTopology {
 
     @Override
     public void process(Record<String, StackDefinition> record) {
-      if (record.key() == null) return;
+      if (record.value() == MALFORMED_STACK || record.key() == null) {
+        malformed.increment();
+        return;
+      }
       if (record.value() == null) {
         stacks.delete(record.key());
       } else {
