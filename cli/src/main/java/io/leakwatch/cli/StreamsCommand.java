@@ -21,9 +21,14 @@ final class StreamsCommand implements Callable<Integer> {
   @Option(names = "--bind", defaultValue = "127.0.0.1", description = "HTTP address (default ${DEFAULT-VALUE}; 0.0.0.0 in a container)")
   String bind;
 
+  @Option(names = "--kafka-config", description = "Kafka client settings (Java properties: security.protocol, sasl.*, ssl.*, tuning)")
+  Path kafkaConfig;
+
   @Override
   public Integer call() throws Exception {
-    StreamsAppMain.run(StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort).withHttpBind(bind));
+    StreamsAppConfig config = StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort).withHttpBind(bind);
+    if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
+    StreamsAppMain.run(config);
     return 0;
   }
 }

@@ -29,6 +29,7 @@ public final class EmbeddedKafka implements AutoCloseable {
   private final Path dataDir;
   private final boolean deleteOnClose;
   private final int port;
+  private int saslPort = -1;
 
   private EmbeddedKafka(KafkaRaftServer server, Properties props, Path dataDir, boolean deleteOnClose, int port) {
     this.server = server;
@@ -45,6 +46,34 @@ public final class EmbeddedKafka implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+  }
+
+  /**
+   * A broker with a second client listener that requires SASL/PLAIN authentication (for tests that
+   * Kafka security settings pass through). {@link #saslBootstrapServers()} names it.
+   *
+   * @param users user name to password
+   */
+  public static EmbeddedKafka startWithSaslPlain(Map<String, String> users) {
+    int sasl = freePort();
+    StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+    users.forEach((u, pw) -> jaas.append(" user_").append(u).append("=\"").append(pw).append('"'));
+    jaas.append(';');
+    try {
+      Path dir = Files.createTempDirectory("leakwatch-kafka-sasl-");
+      EmbeddedKafka k = start(dir, 0, true, Map.of("extra.listener", "SASL_PLAINTEXT://127.0.0.1:" + sasl,
+          "sasl.enabled.mechanisms", "PLAIN", "listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.toString()));
+      k.saslPort = sasl;
+      return k;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  /** The SASL_PLAINTEXT listener of a broker started by {@link #startWithSaslPlain}. */
+  public String saslBootstrapServers() {
+    if (saslPort < 0) throw new IllegalStateException("this broker has no SASL listener");
+    return "127.0.0.1:" + saslPort;
   }
 
   /**
@@ -75,6 +104,13 @@ public final class EmbeddedKafka implements AutoCloseable {
     props.put("auto.create.topics.enable", "false");
     props.put("num.partitions", "4");
     overrides.forEach(props::put);
+    String extra = (String) props.remove("extra.listener");
+    if (extra != null) { // another client listener, e.g. SASL_PLAINTEXT://127.0.0.1:P
+      String name = extra.substring(0, extra.indexOf(':'));
+      props.put("listeners", props.getProperty("listeners") + "," + extra);
+      props.put("advertised.listeners", props.getProperty("advertised.listeners") + "," + extra);
+      props.put("listener.security.protocol.map", props.getProperty("listener.security.protocol.map") + "," + name + ":" + name);
+    }
     try {
       Files.createDirectories(dataDir);
       Path config = dataDir.resolve("server.properties");

@@ -26,6 +26,30 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
     return new StreamsAppConfig(kafka, applicationId, stateDir, bind, httpPort, threads, partitions, replication, topK, storeKind);
   }
 
+  /** Kafka client settings on top of the current ones (TLS, SASL, tuning). */
+  public StreamsAppConfig withKafka(Map<String, ?> settings) {
+    Map<String, Object> k = new java.util.LinkedHashMap<>(kafka);
+    k.putAll(settings);
+    return new StreamsAppConfig(Map.copyOf(k), applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK,
+        storeKind);
+  }
+
+  /**
+   * Kafka client settings from a Java properties file, Kafka's own convention for client configs
+   * ({@code --command-config}): security.protocol, sasl.*, ssl.* and any tuning pass through as they are.
+   */
+  public static Map<String, Object> kafkaSettings(Path propertiesFile) {
+    java.util.Properties p = new java.util.Properties();
+    try (var in = java.nio.file.Files.newBufferedReader(propertiesFile)) {
+      p.load(in);
+    } catch (java.io.IOException | IllegalArgumentException e) {
+      throw new IllegalArgumentException("cannot read Kafka settings " + propertiesFile + ": " + e.getMessage(), e);
+    }
+    Map<String, Object> out = new java.util.LinkedHashMap<>();
+    for (String name : p.stringPropertyNames()) out.put(name, p.getProperty(name));
+    return out;
+  }
+
   public StreamsAppConfig withApplicationId(String id) {
     return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind);
   }

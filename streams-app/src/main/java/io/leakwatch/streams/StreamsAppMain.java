@@ -3,7 +3,10 @@ package io.leakwatch.streams;
 import java.nio.file.Path;
 import java.time.Duration;
 
-/** Entry point of the streams-app on its own: {@code --bootstrap H:P [--http-port P] [--state-dir D]}. */
+/**
+ * Entry point of the streams-app on its own:
+ * {@code --bootstrap H:P [--kafka-config FILE] [--http-port P] [--bind ADDR] [--state-dir D]}.
+ */
 public final class StreamsAppMain {
   private StreamsAppMain() {}
 
@@ -12,14 +15,16 @@ public final class StreamsAppMain {
     int port = 8080;
     Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "leakwatch-streams");
     String bind = "127.0.0.1";
+    Path kafkaConfig = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
         case "--bootstrap" -> bootstrap = args[++i];
         case "--http-port" -> port = Integer.parseInt(args[++i]);
         case "--state-dir" -> stateDir = Path.of(args[++i]);
         case "--bind" -> bind = args[++i];
+        case "--kafka-config" -> kafkaConfig = Path.of(args[++i]);
         default -> {
-          System.err.println("usage: streams --bootstrap H:P [--http-port P] [--bind ADDR] [--state-dir D]");
+          System.err.println("usage: streams --bootstrap H:P [--kafka-config FILE] [--http-port P] [--bind ADDR] [--state-dir D]");
           System.exit(2);
         }
       }
@@ -28,7 +33,9 @@ public final class StreamsAppMain {
       System.err.println("streams: --bootstrap is required");
       System.exit(2);
     }
-    run(StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port).withHttpBind(bind));
+    StreamsAppConfig config = StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port).withHttpBind(bind);
+    if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
+    run(config);
   }
 
   public static void run(StreamsAppConfig config) throws InterruptedException {
