@@ -50,6 +50,11 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
     return out;
   }
 
+  /** Replication of the topics this app creates and of its changelogs (3 in production). */
+  public StreamsAppConfig withReplication(short r) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, r, topK, storeKind);
+  }
+
   public StreamsAppConfig withApplicationId(String id) {
     return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind);
   }
