@@ -227,7 +227,7 @@ public final class Collector implements AutoCloseable {
         .setBody(body).build();
   }
 
-  private void discover() {
+  void discover() {
     try (DirectoryStream<Path> dir = Files.newDirectoryStream(config.runDir(), "leakwatch-*.ring")) {
       for (Path p : dir) {
         if (tracked.containsKey(p) || refused.contains(p)) continue;
@@ -237,6 +237,12 @@ public final class Collector implements AutoCloseable {
         }
         try {
           RingFile ring = RingFile.open(p);
+          if (!ownerMaySpeakFor(p, ring.pid())) {
+            log.warn("refusing ring {}: its owner does not own pid {}", p, ring.pid());
+            ring.close();
+            refused.add(p);
+            continue;
+          }
           tracked.put(p, new TrackedProcess(ring, config.host(), config.names(),
               config.jvmPerfMaps() ? pid -> new io.leakwatch.collector.symbols.JitSymbols(pid, jvmAttach, attachExecutor) : null));
           log.info("following pid {} ({})", ring.pid(), p.getFileName());
@@ -263,6 +269,36 @@ public final class Collector implements AutoCloseable {
     } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
       return false;
     }
+  }
+
+  /**
+   * A ring speaks for the process whose pid it carries; only that process's user can have written
+   * it. So while the process lives, the ring's owner must be its real or effective uid: otherwise one
+   * user could forge data for another user's (or root's) service. A ring of a process already gone
+   * cannot impersonate a running one and is read.
+   */
+  private boolean ownerMaySpeakFor(Path ring, int pid) {
+    try {
+      Object owner = Files.getAttribute(ring, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+      String status = Files.readString(Path.of("/proc", Integer.toString(pid), "status"));
+      for (String line : status.split("\n")) {
+        if (line.startsWith("Uid:")) {
+          String[] f = line.substring(4).trim().split("\\s+");
+          for (int i = 0; i < Math.min(2, f.length); i++) if (f[i].equals(String.valueOf(owner))) return true;
+          return false;
+        }
+      }
+      return false;
+    } catch (java.nio.file.NoSuchFileException e) {
+      return true; // the process is gone
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Rings refused (symlinks, other owners, unreadable headers, impersonation). */
+  public synchronized int refusedRings() {
+    return refused.size();
   }
 
   private static int currentUid() {

@@ -45,6 +45,12 @@ class CollectorConfigFileTest {
   }
 
   @Test
+  void httpBindsToLoopbackUnlessConfigured() {
+    assertThat(CollectorConfig.defaults("k:9092").httpBind()).isEqualTo("127.0.0.1");
+    assertThat(io.leakwatch.collector.CollectorMain.configure(null, "k:9092", null, null, null).httpBind()).isEqualTo("127.0.0.1");
+  }
+
+  @Test
   void mistakesAreRefusedWithTheirReason() {
     assertThatThrownBy(() -> CollectorConfigFile.parse("kafak:\n  bootstrap.servers: x\n", BASE))
         .hasMessageContaining("unknown setting 'kafak'");
