@@ -41,6 +41,11 @@ final class LocalStack implements AutoCloseable {
 
   /** @param collectorPort port of the collector's own /metrics on 127.0.0.1, 0 for none */
   static LocalStack start(int httpPort, int collectorPort) {
+    return start(httpPort, collectorPort, 10_000);
+  }
+
+  /** @param historyIntervalMs how often the pages' history takes a point (tests use short ones) */
+  static LocalStack start(int httpPort, int collectorPort, long historyIntervalMs) {
     Path work;
     Path run;
     try {
@@ -54,7 +59,8 @@ final class LocalStack implements AutoCloseable {
     EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, java.util.Map.of());
     StreamsApp streams = null;
     try {
-      StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(httpPort);
+      StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(httpPort)
+          .withHistoryIntervalMs(historyIntervalMs);
       streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
       Collector collector = new Collector(CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(run)
           .withHttpPort(collectorPort).withCounterIntervalMs(2000)).start();

@@ -28,6 +28,14 @@ final class ReportClient {
     return new Response(r.statusCode(), r.body());
   }
 
+  /** The raw bytes of a response (pprof profiles are binary). */
+  byte[] getBytes(String path, int[] status) throws IOException, InterruptedException {
+    HttpRequest req = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(30)).GET().build();
+    HttpResponse<byte[]> r = http.send(req, HttpResponse.BodyHandlers.ofByteArray());
+    status[0] = r.statusCode();
+    return r.body();
+  }
+
   static String query(String host, Integer pid, String process, String format) {
     StringBuilder q = new StringBuilder("?format=").append(format);
     if (host != null) q.append("&host=").append(URLEncoder.encode(host, StandardCharsets.UTF_8));

@@ -18,22 +18,31 @@ final class ReportCommand implements Callable<Integer> {
   @Option(names = "--process", description = "process name (the largest such process)")
   String process;
 
-  @Option(names = "--format", defaultValue = "text", description = "text or json (default ${DEFAULT-VALUE})")
+  @Option(names = "--format", defaultValue = "text", description = "text, json, html or pprof (gzipped profile.proto; default ${DEFAULT-VALUE})")
   String format;
+
+  @Option(names = {"-o", "--output"}, description = "write to this file instead of standard output")
+  java.nio.file.Path output;
 
   @Override
   public Integer call() throws Exception {
-    if (!format.equals("text") && !format.equals("json")) {
-      System.err.println("leakwatch report: --format must be text or json (html and pprof come with the report page work)");
+    if (!java.util.List.of("text", "json", "html", "pprof").contains(format)) {
+      System.err.println("leakwatch report: --format must be text, json, html or pprof");
       return 2;
     }
-    ReportClient.Response r = new ReportClient(url).get("/api/report" + ReportClient.query(host, pid, process, format));
-    if (r.status() != 200) {
-      System.err.println("leakwatch report: " + r.status() + " " + r.body());
+    int[] status = new int[1];
+    byte[] body = new ReportClient(url).getBytes("/api/report" + ReportClient.query(host, pid, process, format), status);
+    if (status[0] != 200) {
+      System.err.println("leakwatch report: " + status[0] + " " + new String(body, java.nio.charset.StandardCharsets.UTF_8));
       return 1;
     }
-    System.out.print(r.body());
-    if (!r.body().endsWith("\n")) System.out.println();
+    if (output != null) {
+      java.nio.file.Files.write(output, body);
+    } else {
+      System.out.write(body);
+      if (!format.equals("pprof") && (body.length == 0 || body[body.length - 1] != '\n')) System.out.println();
+      System.out.flush();
+    }
     return 0;
   }
 }

@@ -36,7 +36,7 @@ final class RunCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   Mode mode = new Mode();
 
-  @Option(names = "--report", defaultValue = "text", paramLabel = "FORMAT", description = "text or json (default ${DEFAULT-VALUE})")
+  @Option(names = "--report", defaultValue = "text", paramLabel = "FORMAT", description = "text, json, html or pprof (default ${DEFAULT-VALUE})")
   String format;
 
   @Option(names = "--report-file", paramLabel = "F", description = "write the report to F instead of standard output")
@@ -56,8 +56,12 @@ final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (!format.equals("text") && !format.equals("json")) {
-      System.err.println("leakwatch run: --report must be text or json (html and pprof come with the report page work)");
+    if (!List.of("text", "json", "html", "pprof").contains(format)) {
+      System.err.println("leakwatch run: --report must be text, json, html or pprof");
+      return 2;
+    }
+    if (format.equals("pprof") && reportFile == null) {
+      System.err.println("leakwatch run: --report pprof needs --report-file F (it is binary)");
       return 2;
     }
     long sample = mode.exact ? 0 : mode.sampleBytes != null ? mode.sampleBytes : 524288;
@@ -152,9 +156,16 @@ final class RunCommand implements Callable<Integer> {
   }
 
   private void write(JsonNode report) throws IOException {
-    String out = format.equals("json")
-        ? ReportBuilder.JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report) + "\n"
-        : TextReport.render(report);
+    if (format.equals("pprof")) {
+      Files.write(reportFile, io.leakwatch.streams.export.PprofProfile.of(report));
+      System.err.println("leakwatch: pprof profile written to " + reportFile + " (go tool pprof -top " + reportFile + ")");
+      return;
+    }
+    String out = switch (format) {
+      case "json" -> ReportBuilder.JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report) + "\n";
+      case "html" -> io.leakwatch.streams.http.ReportPage.process((com.fasterxml.jackson.databind.node.ObjectNode) report);
+      default -> TextReport.render(report);
+    };
     if (reportFile != null) {
       Files.writeString(reportFile, out, StandardCharsets.UTF_8);
       System.err.println("leakwatch: report written to " + reportFile);

@@ -20,6 +20,14 @@ public final class StreamsApp implements AutoCloseable {
   private final ReportService reports;
   private final LeakMetrics metrics;
   private HttpApi http;
+  private final io.leakwatch.streams.report.History history = new io.leakwatch.streams.report.History();
+  private final java.util.concurrent.ScheduledExecutorService historyTimer =
+      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "leakwatch-history");
+        t.setDaemon(true);
+        return t;
+      });
+  private long historyTicks;
   private final java.util.concurrent.atomic.LongAdder malformedStacks = new java.util.concurrent.atomic.LongAdder();
 
   public StreamsApp(StreamsAppConfig config) {
@@ -90,10 +98,34 @@ public final class StreamsApp implements AutoCloseable {
         throw new IllegalStateException("interrupted", e);
       }
     }
+    historyTimer.scheduleWithFixedDelay(this::recordHistory, 0, config.historyIntervalMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
     if (config.httpPort() >= 0) {
-      http = new HttpApi(config.httpBind(), config.httpPort(), reports, metrics, () -> streams.state().name());
+      http = new HttpApi(config.httpBind(), config.httpPort(), reports, metrics, () -> streams.state().name(), history);
     }
     return this;
+  }
+
+  /** One point of history for every process of this instance; every sixth, a snapshot of their top stacks. */
+  private void recordHistory() {
+    try {
+      if (streams.state() != KafkaStreams.State.RUNNING) return;
+      long now = System.currentTimeMillis();
+      var processes = reports.processes();
+      history.record(now, processes, reports::counters);
+      if (historyTicks++ % 6 == 0) {
+        for (var p : processes) {
+          if (p.path("exited").asBoolean()) continue;
+          reports.report(p.path("host").asText(), p.path("pid").asInt())
+              .ifPresent(r -> history.snapshot(now, p.path("host").asText() + "/" + p.path("pid").asInt(), r));
+        }
+      }
+    } catch (RuntimeException e) {
+      // a store being restored or rebalanced: the next tick tries again
+    }
+  }
+
+  public io.leakwatch.streams.report.History history() {
+    return history;
   }
 
   public ReportService reports() {
@@ -115,6 +147,7 @@ public final class StreamsApp implements AutoCloseable {
 
   @Override
   public void close() {
+    historyTimer.shutdownNow();
     if (http != null) http.close();
     streams.close(Duration.ofSeconds(30));
   }

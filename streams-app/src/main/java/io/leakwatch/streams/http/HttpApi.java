@@ -32,8 +32,17 @@ public final class HttpApi implements AutoCloseable {
   private final ReportService reports;
   private final LeakMetrics metrics;
   private final Supplier<String> state;
+  private final io.leakwatch.streams.report.History history;
+  private static final Map<String, String> STATIC = Map.of("/static/leakwatch.css", "text/css; charset=utf-8",
+      "/static/leakwatch.js", "text/javascript; charset=utf-8", "/static/favicon.svg", "image/svg+xml");
 
   public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state) {
+    this(bind, port, reports, metrics, state, null);
+  }
+
+  public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
+      io.leakwatch.streams.report.History history) {
+    this.history = history;
     this.reports = reports;
     this.metrics = metrics;
     this.state = state;
@@ -71,6 +80,10 @@ public final class HttpApi implements AutoCloseable {
       String path = ex.getRequestURI().getPath();
       switch (path) {
         case "/metrics" -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape());
+        case "/favicon.ico" -> {
+          ex.getResponseHeaders().set("Location", "/static/favicon.svg");
+          send(ex, 301, "text/plain", "");
+        }
         case "/healthz" -> send(ex, "RUNNING".equals(state.get()) ? 200 : 503, "text/plain", state.get() + "\n");
         case "/api/processes" -> {
           ArrayNode a = ReportBuilder.JSON.createArrayNode();
@@ -79,23 +92,63 @@ public final class HttpApi implements AutoCloseable {
         }
         case "/api/report" -> {
           String format = q.getOrDefault("format", "json");
-          if (!format.equals("json") && !format.equals("text")) throw new BadRequest("format must be json or text");
+          if (!List.of("json", "text", "html", "pprof").contains(format)) throw new BadRequest("format must be json, text, html or pprof");
           Optional<ObjectNode> r = find(q);
           if (r.isEmpty()) {
             send(ex, 404, "application/json", "{\"error\":\"no such process\"}");
-          } else if (format.equals("text")) {
-            send(ex, 200, "text/plain; charset=utf-8", TextReport.render(r.get()));
           } else {
-            send(ex, 200, "application/json", r.get().toString());
+            switch (format) {
+              case "text" -> send(ex, 200, "text/plain; charset=utf-8", TextReport.render(r.get()));
+              case "html" -> html(ex, 200, ReportPage.process(r.get(), history));
+              case "pprof" -> {
+                ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"" + fileName(r.get()) + ".pb.gz\"");
+                send(ex, 200, "application/octet-stream", io.leakwatch.streams.export.PprofProfile.of(r.get()));
+              }
+              default -> send(ex, 200, "application/json", r.get().toString());
+            }
           }
         }
-        case "/" -> send(ex, 200, "text/html; charset=utf-8", ReportPage.overview(reports.processes()));
+        case "/" -> {
+          String sort = q.getOrDefault("sort", "bytes");
+          if (!sort.equals("bytes") && !sort.equals("growth")) throw new BadRequest("sort must be bytes or growth");
+          html(ex, 200, ReportPage.overview(reports.processes(), history, sort));
+        }
         case "/process" -> {
           Optional<ObjectNode> r = find(q);
-          if (r.isEmpty()) send(ex, 404, "text/html; charset=utf-8", ReportPage.notFound());
-          else send(ex, 200, "text/html; charset=utf-8", ReportPage.process(r.get()));
+          if (r.isEmpty()) html(ex, 404, ReportPage.notFound());
+          else html(ex, 200, ReportPage.process(r.get(), history));
         }
-        default -> send(ex, 404, "text/plain", "not found\n");
+        case "/diff" -> {
+          String minutes = q.getOrDefault("minutes", "15");
+          int m;
+          try {
+            m = Integer.parseInt(minutes);
+          } catch (NumberFormatException e) {
+            throw new BadRequest("minutes must be a whole number from 1 to 1440");
+          }
+          if (m < 1 || m > 1440) throw new BadRequest("minutes must be a whole number from 1 to 1440");
+          Optional<ObjectNode> r = find(q);
+          if (r.isEmpty()) {
+            html(ex, 404, ReportPage.notFound());
+          } else {
+            long now = System.currentTimeMillis();
+            String pk = r.get().path("process").path("host").asText() + "/" + r.get().path("process").path("pid").asInt();
+            var then = history == null ? Optional.<io.leakwatch.streams.report.History.Snapshot>empty()
+                : history.snapshotAt(pk, now - m * 60_000L);
+            html(ex, 200, ReportPage.diff(r.get(), then.orElse(null), now));
+          }
+        }
+        default -> {
+          String type = STATIC.get(path);
+          if (type == null) {
+            send(ex, 404, "text/plain", "not found\n");
+          } else {
+            try (var in = HttpApi.class.getResourceAsStream(path.substring(1))) {
+              ex.getResponseHeaders().set("Cache-Control", "max-age=300");
+              send(ex, 200, type, in.readAllBytes());
+            }
+          }
+        }
       }
     } catch (BadRequest e) {
       send(ex, 400, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.getMessage()) + "}");
@@ -153,8 +206,23 @@ public final class HttpApi implements AutoCloseable {
     return q;
   }
 
+  /** A download name from the process's name and pid, reduced to safe characters. */
+  static String fileName(ObjectNode report) {
+    String name = report.path("process").path("name").asText("process").replaceAll("[^A-Za-z0-9._-]", "_");
+    if (name.length() > 64) name = name.substring(0, 64);
+    return "leakwatch-" + name + "-" + report.path("process").path("pid").asInt();
+  }
+
+  private static void html(HttpExchange ex, int status, String page) throws IOException {
+    ex.getResponseHeaders().set("Content-Security-Policy", ReportPage.CSP);
+    send(ex, status, "text/html; charset=utf-8", page);
+  }
+
   private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
-    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+    send(ex, status, type, body.getBytes(StandardCharsets.UTF_8));
+  }
+
+  private static void send(HttpExchange ex, int status, String type, byte[] bytes) throws IOException {
     ex.getResponseHeaders().set("Content-Type", type);
     ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
     if ("HEAD".equals(ex.getRequestMethod())) {

@@ -129,6 +129,9 @@ public final class ReportBuilder {
         }
       }
       c.put("sampledAt", Instant.ofEpochMilli(counters.getTimestampMs()).toString());
+      if (counters.getStartTimeSeconds() != null && counters.getStartTimeSeconds() > 0) {
+        c.put("processStartedAt", Instant.ofEpochMilli(Math.round(counters.getStartTimeSeconds() * 1000)).toString());
+      }
       if (counters.getRegions() != null && !counters.getRegions().isEmpty()) {
         ObjectNode regions = c.putObject("regions");
         counters.getRegions().forEach((k, v) -> {

@@ -1,0 +1,246 @@
+package io.leakwatch.streams.export;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.GZIPOutputStream;
+
+/**
+ * A process's report as a pprof heap profile: gzipped {@code perftools.profiles.Profile}
+ * (github.com/google/pprof, proto/profile.proto), written field by field with protobuf's own wire
+ * encoder. What it holds:
+ *
+ * <ul>
+ *   <li>sample types {@code inuse_objects/count} and {@code inuse_space/bytes} (the default): the
+ *       outstanding allocations, with the sampling weights applied (estimates in sampled mode).
+ *       There are no {@code alloc_*} values: leakwatch keeps what is outstanding, not what was freed;
+ *   <li>one sample per stack and allocation size, labelled {@code bytes} = the size (pprof's heap
+ *       convention, so {@code -tagfocus} works) and {@code allocator}/{@code culprit};
+ *   <li>one mapping per module, with its build id; locations at module offsets (each mapping placed
+ *       at its own synthetic base, since addresses differ per host), already symbolized
+ *       ({@code has_functions}), with file and line where the report has them;
+ *   <li>{@code period_type space/bytes}, {@code period} the sampling interval; time and duration of
+ *       the tracking period.
+ * </ul>
+ */
+public final class PprofProfile {
+  private static final long MAPPING_SPAN = 1L << 40;
+
+  private final List<String> strings = new ArrayList<>();
+  private final Map<String, Long> stringIds = new HashMap<>();
+  private final Map<String, Long> mappingIds = new LinkedHashMap<>();
+  private final List<ByteString> mappings = new ArrayList<>();
+  private final Map<String, Long> functionIds = new HashMap<>();
+  private final List<ByteString> functions = new ArrayList<>();
+  private final Map<String, Long> locationIds = new HashMap<>();
+  private final List<ByteString> locations = new ArrayList<>();
+  private final List<ByteString> samples = new ArrayList<>();
+
+  private PprofProfile() {
+    str(""); // string_table[0] must be ""
+  }
+
+  /** The gzipped profile of a report as {@code /api/report} returns it. */
+  public static byte[] of(JsonNode report) {
+    return new PprofProfile().build(report);
+  }
+
+  private byte[] build(JsonNode r) {
+    long typeObjects = str("inuse_objects"), unitCount = str("count");
+    long typeSpace = str("inuse_space"), unitBytes = str("bytes");
+    long space = str("space");
+    long bytesKey = str("bytes"), allocatorKey = str("allocator"), culpritKey = str("culprit");
+    for (JsonNode s : r.path("stacks")) {
+      List<Long> locs = new ArrayList<>();
+      for (JsonNode f : s.path("frames")) locs.add(location(f)); // leaf first, as pprof wants
+      long allocator = str(s.path("allocator").asText());
+      long culprit = str(s.path("culprit").asText());
+      JsonNode sizes = s.path("sizes");
+      if (!sizes.isArray() || sizes.isEmpty()) {
+        samples.add(sample(locs, Math.round(s.path("allocations").asDouble()), s.path("bytes").asLong(), -1, bytesKey, allocatorKey,
+            allocator, culpritKey, culprit));
+      }
+      for (JsonNode z : sizes) {
+        samples.add(sample(locs, Math.round(z.path("allocations").asDouble()), z.path("bytes").asLong(), z.path("size").asLong(),
+            bytesKey, allocatorKey, allocator, culpritKey, culprit));
+      }
+    }
+    String comment = "leakwatch: " + r.path("process").path("name").asText() + " pid " + r.path("process").path("pid").asInt()
+        + " on " + r.path("process").path("host").asText() + ", " + r.path("tracking").path("mode").asText() + " tracking";
+    long commentId = str(comment);
+    long timeNanos = 0;
+    try {
+      timeNanos = java.time.Instant.parse(r.path("tracking").path("startedAt").asText()).toEpochMilli() * 1_000_000L;
+    } catch (RuntimeException e) {
+      // no start time: left at 0
+    }
+    long durationNanos = Math.round(r.path("tracking").path("seconds").asDouble() * 1e9);
+    long period = r.path("tracking").path("sampleBytes").asLong();
+
+    ByteArrayOutputStream raw = new ByteArrayOutputStream();
+    try {
+      CodedOutputStream out = CodedOutputStream.newInstance(raw);
+      out.writeBytes(1, valueType(typeObjects, unitCount));
+      out.writeBytes(1, valueType(typeSpace, unitBytes));
+      for (ByteString b : samples) out.writeBytes(2, b);
+      for (ByteString b : mappings) out.writeBytes(3, b);
+      for (ByteString b : locations) out.writeBytes(4, b);
+      for (ByteString b : functions) out.writeBytes(5, b);
+      for (String s : strings) out.writeString(6, s);
+      if (timeNanos != 0) out.writeInt64(9, timeNanos);
+      if (durationNanos > 0) out.writeInt64(10, durationNanos);
+      out.writeBytes(11, valueType(space, unitBytes));
+      if (period > 0) out.writeInt64(12, period);
+      writePacked(out, 13, List.of(commentId));
+      out.writeInt64(14, typeSpace);
+      out.flush();
+      ByteArrayOutputStream gz = new ByteArrayOutputStream();
+      try (GZIPOutputStream z = new GZIPOutputStream(gz)) {
+        raw.writeTo(z);
+      }
+      return gz.toByteArray();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private long str(String s) {
+    String v = s == null ? "" : s;
+    Long id = stringIds.get(v);
+    if (id != null) return id;
+    long n = strings.size();
+    strings.add(v);
+    stringIds.put(v, n);
+    return n;
+  }
+
+  private static ByteString valueType(long type, long unit) {
+    return message(out -> {
+      out.writeInt64(1, type);
+      out.writeInt64(2, unit);
+    });
+  }
+
+  private long mapping(JsonNode f) {
+    String module = f.path("module").asText("[unknown]");
+    String buildId = f.path("buildId").isTextual() ? f.path("buildId").asText() : "";
+    String key = module + "\0" + buildId;
+    Long id = mappingIds.get(key);
+    if (id != null) return id;
+    long n = mappings.size() + 1;
+    long start = n * MAPPING_SPAN;
+    long file = str(module), build = str(buildId);
+    mappings.add(message(out -> {
+      out.writeUInt64(1, n);
+      out.writeUInt64(2, start);
+      out.writeUInt64(3, start + MAPPING_SPAN - 1);
+      out.writeUInt64(4, 0);
+      out.writeInt64(5, file);
+      out.writeInt64(6, build);
+      out.writeBool(7, true);
+      out.writeBool(8, false);
+      out.writeBool(9, false);
+      out.writeBool(10, false);
+    }));
+    mappingIds.put(key, n);
+    return n;
+  }
+
+  private long function(JsonNode f) {
+    String name = f.path("function").isTextual() ? f.path("function").asText() : f.path("display").asText();
+    String file = f.path("file").isTextual() ? f.path("file").asText() : "";
+    String module = f.path("module").asText();
+    String key = module + "\0" + name + "\0" + file;
+    Long id = functionIds.get(key);
+    if (id != null) return id;
+    long n = functions.size() + 1;
+    long nameId = str(name), fileId = str(file.isEmpty() ? module : file);
+    functions.add(message(out -> {
+      out.writeUInt64(1, n);
+      out.writeInt64(2, nameId);
+      out.writeInt64(3, nameId);
+      out.writeInt64(4, fileId);
+    }));
+    functionIds.put(key, n);
+    return n;
+  }
+
+  private long location(JsonNode f) {
+    long mappingId = mapping(f);
+    long offset = f.path("moduleOffset").asLong();
+    long address = mappingId * MAPPING_SPAN + (offset & (MAPPING_SPAN - 1));
+    String key = mappingId + "\0" + offset + "\0" + f.path("function").asText("");
+    Long id = locationIds.get(key);
+    if (id != null) return id;
+    long n = locations.size() + 1;
+    long fn = function(f);
+    long line = f.path("line").asLong(0);
+    locations.add(message(out -> {
+      out.writeUInt64(1, n);
+      out.writeUInt64(2, mappingId);
+      out.writeUInt64(3, address);
+      out.writeBytes(4, message(l -> {
+        l.writeUInt64(1, fn);
+        if (line > 0) l.writeInt64(2, line);
+      }));
+    }));
+    locationIds.put(key, n);
+    return n;
+  }
+
+  private static ByteString sample(List<Long> locs, long objects, long bytes, long size, long bytesKey, long allocatorKey,
+      long allocator, long culpritKey, long culprit) {
+    return message(out -> {
+      writePacked(out, 1, locs);
+      writePacked(out, 2, List.of(objects, bytes));
+      if (size >= 0) {
+        out.writeBytes(3, message(l -> {
+          l.writeInt64(1, bytesKey);
+          l.writeInt64(3, size);
+        }));
+      }
+      out.writeBytes(3, message(l -> {
+        l.writeInt64(1, allocatorKey);
+        l.writeInt64(2, allocator);
+      }));
+      out.writeBytes(3, message(l -> {
+        l.writeInt64(1, culpritKey);
+        l.writeInt64(2, culprit);
+      }));
+    });
+  }
+
+  /** A repeated scalar field, packed (the encoding proto3 uses). */
+  private static void writePacked(CodedOutputStream out, int field, List<Long> values) throws IOException {
+    if (values.isEmpty()) return;
+    int size = 0;
+    for (long v : values) size += CodedOutputStream.computeInt64SizeNoTag(v);
+    out.writeTag(field, com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED);
+    out.writeUInt32NoTag(size);
+    for (long v : values) out.writeInt64NoTag(v);
+  }
+
+  private interface Writer {
+    void write(CodedOutputStream out) throws IOException;
+  }
+
+  private static ByteString message(Writer w) {
+    ByteString.Output buf = ByteString.newOutput();
+    try {
+      CodedOutputStream out = CodedOutputStream.newInstance(buf);
+      w.write(out);
+      out.flush();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    return buf.toByteString();
+  }
+}

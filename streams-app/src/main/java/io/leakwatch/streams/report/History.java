@@ -1,0 +1,110 @@
+package io.leakwatch.streams.report;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.leakwatch.schemas.CounterSample;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Recent history of this instance's processes, for the pages: a point every sample (outstanding
+ * native bytes, managed heap, private bytes) for sparklines and growth, and every few samples a
+ * snapshot of each process's top stacks, for the diff between two points in time. Kept in memory,
+ * bounded (points and snapshots per process, processes in all); an instance restarted starts its
+ * history again, which is why the long view lives in Prometheus.
+ */
+public final class History {
+  public static final int MAX_POINTS = 360;
+  public static final int MAX_SNAPSHOTS = 60;
+  public static final int STACKS_PER_SNAPSHOT = 100;
+  static final int MAX_PROCESSES = 5_000;
+
+  /** One sample of a process. managedHeap and privateBytes are -1 when unknown. */
+  public record Point(long atMs, long outstandingBytes, long managedHeapBytes, long privateBytes) {}
+
+  /** A stack's outstanding bytes and allocations at one time, with its culprit for display. */
+  public record StackAt(long bytes, long allocations, String culprit, String allocator) {}
+
+  /** Every process's top stacks at one time. */
+  public record Snapshot(long atMs, Map<String, StackAt> stacks) {}
+
+  private final Map<String, Deque<Point>> points = new LinkedHashMap<>(16, 0.75f, true);
+  private final Map<String, Deque<Snapshot>> snapshots = new HashMap<>();
+
+  /** Records one point per process of {@code processes} (as {@link ReportService#processes} lists them). */
+  public synchronized void record(long nowMs, List<ObjectNode> processes, java.util.function.Function<String, CounterSample> counters) {
+    for (ObjectNode p : processes) {
+      if (p.path("exited").asBoolean()) continue; // an exited process's line ends where it exited
+      String pk = p.path("host").asText() + "/" + p.path("pid").asInt();
+      CounterSample c = counters.apply(pk);
+      Point pt = new Point(nowMs, p.path("outstandingBytes").asLong(),
+          c == null || c.getManagedHeapBytes() == null ? -1 : c.getManagedHeapBytes(), c == null ? -1 : c.getPrivateBytes());
+      Deque<Point> d = points.computeIfAbsent(pk, k -> new ArrayDeque<>());
+      d.addLast(pt);
+      while (d.size() > MAX_POINTS) d.removeFirst();
+    }
+    while (points.size() > MAX_PROCESSES) {
+      String eldest = points.keySet().iterator().next();
+      points.remove(eldest);
+      snapshots.remove(eldest);
+    }
+  }
+
+  /** Records the top stacks of one process's report. */
+  public synchronized void snapshot(long nowMs, String pk, JsonNode report) {
+    Map<String, StackAt> top = new LinkedHashMap<>();
+    for (JsonNode s : report.path("stacks")) {
+      if (top.size() == STACKS_PER_SNAPSHOT) break;
+      top.put(s.path("id").asText(), new StackAt(s.path("bytes").asLong(), s.path("allocations").asLong(), s.path("culprit").asText(),
+          s.path("allocator").asText()));
+    }
+    Deque<Snapshot> d = snapshots.computeIfAbsent(pk, k -> new ArrayDeque<>());
+    d.addLast(new Snapshot(nowMs, top));
+    while (d.size() > MAX_SNAPSHOTS) d.removeFirst();
+  }
+
+  public synchronized List<Point> points(String pk) {
+    Deque<Point> d = points.get(pk);
+    return d == null ? List.of() : new ArrayList<>(d);
+  }
+
+  public synchronized List<Snapshot> snapshots(String pk) {
+    Deque<Snapshot> d = snapshots.get(pk);
+    return d == null ? List.of() : new ArrayList<>(d);
+  }
+
+  /** The latest snapshot taken at or before {@code atMs}, else the oldest one. */
+  public synchronized Optional<Snapshot> snapshotAt(String pk, long atMs) {
+    Deque<Snapshot> d = snapshots.get(pk);
+    if (d == null || d.isEmpty()) return Optional.empty();
+    Snapshot best = d.peekFirst();
+    for (Snapshot s : d) if (s.atMs() <= atMs) best = s;
+    return Optional.of(best);
+  }
+
+  /**
+   * Growth of outstanding bytes in bytes per hour: the least-squares slope over the points, or 0 with
+   * fewer than three points.
+   */
+  public static double growthPerHour(List<Point> pts) {
+    if (pts.size() < 3) return 0;
+    double t0 = pts.get(0).atMs();
+    double n = pts.size(), sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (Point p : pts) {
+      double x = (p.atMs() - t0) / 3_600_000.0;
+      double y = p.outstandingBytes();
+      sx += x;
+      sy += y;
+      sxx += x * x;
+      sxy += x * y;
+    }
+    double den = n * sxx - sx * sx;
+    return den == 0 ? 0 : (n * sxy - sx * sy) / den;
+  }
+}
