@@ -140,6 +140,16 @@ class StreamsAppIntegrationTest {
 
     // By name, as text
     assertThat(await("/api/report?process=svc&format=text", b -> true)).contains("libtoykey.so").contains("svc!verify_signature+0x1c");
+    // As a page (under a strict CSP) and as a pprof profile (gzip)
+    HttpResponse<String> page = get("/api/report?host=h1&pid=100&format=html");
+    assertThat(page.headers().firstValue("Content-Security-Policy")).get().asString().contains("script-src 'self'");
+    assertThat(page.body()).contains("id=flame-data").contains("verify_signature");
+    HttpResponse<byte[]> pprof = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + app.httpPort()
+        + "/api/report?host=h1&pid=100&format=pprof")).build(), HttpResponse.BodyHandlers.ofByteArray());
+    assertThat(pprof.statusCode()).isEqualTo(200);
+    assertThat(pprof.headers().firstValue("Content-Disposition")).get().asString().contains("leakwatch-svc-100.pb.gz");
+    assertThat(new String(new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(pprof.body())).readAllBytes(),
+        java.nio.charset.StandardCharsets.ISO_8859_1)).contains("inuse_space").contains("verify_signature").contains("libtoykey.so");
 
     sendMessage("h1", 100, ProcessExited.newBuilder().setExitedAtMs(System.currentTimeMillis()).setClean(true).setLostEvents(3).build());
     JsonNode exit = JSON.readTree(await("/api/report?host=h1&pid=100", b -> b.contains("\"exited\":true")));
@@ -179,5 +189,15 @@ class StreamsAppIntegrationTest {
         .setStartedAtMs(System.currentTimeMillis()).setSampleBytes(0).build());
     String page = await("/", b -> b.contains("alert(1)"));
     assertThat(page).doesNotContain("<script>alert(1)</script>").contains("&lt;script&gt;alert(1)&lt;/script&gt;");
+    // The same name inside the flame graph's JSON block cannot close the block.
+    StackDefinition def = StackDefinition.newBuilder().setId(Topics.stackIdHex(77)).setAllocator("</script><b>x")
+        .setCulprit("<img src=x onerror=alert(1)>").setFrames(List.of(Frame.newBuilder().setModule("m</script>").setFunction(
+            "</script><script>alert(2)</script>").setOffset(1).setModuleOffset(2).build())).build();
+    send(Topics.STACKS, def.getId(), AvroSerde.of(StackDefinition.class).serialize(Topics.STACKS, def));
+    sendMessage("h3", 9, EventBatch.newBuilder().setFirstSeq(0).setEndSeq(64).setLostEvents(0)
+        .setEvents(List.of(event(0, EventType.ALLOC, 0x5000, 100, 77))).build());
+    String process = await("/process?host=h3&pid=9", b -> b.contains("onerror"));
+    assertThat(process).doesNotContain("<img").doesNotContain("<script>alert").doesNotContain("</script><b>")
+        .contains("\\u003c/script\\u003e\\u003cscript\\u003ealert(2)");
   }
 }
