@@ -25,11 +25,21 @@ public final class TextReport {
         r.path("outstanding").path("allocations").asLong()));
 
     b.append("Top allocators (module of the first frame after the allocation function)\n");
+    // Per allocator, the sizes that hold most of it: DebugDiag's "689 MB in 422-byte chunks".
+    java.util.Map<String, java.util.Map<Long, Long>> sizes = new java.util.HashMap<>();
+    for (JsonNode s : r.path("stacks")) {
+      java.util.Map<Long, Long> m = sizes.computeIfAbsent(s.path("allocator").asText(), k -> new java.util.HashMap<>());
+      for (JsonNode z : s.path("sizes")) m.merge(z.path("size").asLong(), z.path("bytes").asLong(), Long::sum);
+    }
     int n = 0;
     for (JsonNode a : r.path("allocators")) {
       if (n++ == STACKS) break;
-      b.append(String.format(Locale.ROOT, "  %-32s %14s  %,10d allocations%n", clean(a.path("module").asText()),
+      b.append(String.format(Locale.ROOT, "  %-32s %14s  %,10d allocations", clean(a.path("module").asText()),
           bytes(a.path("bytes").asLong()), a.path("allocations").asLong()));
+      sizes.getOrDefault(a.path("module").asText(), java.util.Map.of()).entrySet().stream()
+          .max(java.util.Map.Entry.comparingByValue())
+          .ifPresent(e -> b.append(String.format(Locale.ROOT, "   mostly %s in %,d-byte chunks", bytes(e.getValue()), e.getKey())));
+      b.append('\n');
     }
     if (n == 0) b.append("  (nothing outstanding)\n");
     b.append('\n');
@@ -41,6 +51,9 @@ public final class TextReport {
           s.path("oldestAgeSeconds").asDouble(), s.path("id").asText()));
       b.append("  allocator: ").append(clean(s.path("allocator").asText())).append('\n');
       b.append("  culprit:   ").append(clean(s.path("culprit").asText())).append('\n');
+      if (s.has("score")) b.append(String.format(Locale.ROOT, "  leak score: %.2f%n", s.path("score").asDouble()));
+      ReleaseHints.forStack(s).ifPresent(h -> b.append("  hint:      allocated through ").append(clean(h.allocating()))
+          .append(", released by ").append(clean(h.release())).append(": look for a path from the culprit that does not reach it\n"));
       int k = 0;
       for (JsonNode z : s.path("sizes")) {
         if (k++ == 3) break;
