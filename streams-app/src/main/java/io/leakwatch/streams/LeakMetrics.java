@@ -30,6 +30,8 @@ public final class LeakMetrics {
   private final MultiGauge outstandingBytes;
   private final MultiGauge outstandingAllocations;
   private final MultiGauge stackBytes;
+  private final MultiGauge suspectScore;
+  private volatile io.leakwatch.streams.report.History history;
   private final MultiGauge privateBytes;
   private final MultiGauge virtualBytes;
   private final MultiGauge residentBytes;
@@ -49,6 +51,10 @@ public final class LeakMetrics {
     outstandingBytes = gauge("leakwatch.outstanding", "bytes", "unfreed bytes per allocator module (estimate when sampled)");
     outstandingAllocations = gauge("leakwatch.outstanding.allocations", null, "unfreed allocations per allocator module");
     stackBytes = gauge("leakwatch.stack.outstanding", "bytes", "unfreed bytes of the top stacks of each process name");
+    suspectScore = MultiGauge.builder("leakwatch.leak.suspect.score")
+        .description("leak score 0-1 (sustained growth x held by old allocations) of the top leak suspects of each process name,"
+            + " ranked by score x outstanding bytes; the highest score among the process's instances")
+        .register(registry);
     privateBytes = gauge("leakwatch.process.private", "bytes", "private bytes (smaps Private_* + Swap)");
     virtualBytes = gauge("leakwatch.process.virtual", "bytes", "virtual bytes (VmSize)");
     residentBytes = gauge("leakwatch.process.resident", "bytes", "resident bytes (VmRSS)");
@@ -66,6 +72,11 @@ public final class LeakMetrics {
     MultiGauge.Builder b = MultiGauge.builder(name).description(description);
     if (unit != null) b.baseUnit(unit);
     return b.register(registry);
+  }
+
+  /** Where the leak scores come from (the pages' history takes a snapshot of every process's stacks each minute). */
+  public void useHistory(io.leakwatch.streams.report.History h) {
+    this.history = h;
   }
 
   public PrometheusMeterRegistry registry() {
@@ -161,6 +172,36 @@ public final class LeakMetrics {
       }
     });
     stackBytes.register(stackRows, true);
+
+    // Leak suspects: per process name, the stacks with the highest score x bytes.
+    Map<String, Map<String, double[]>> suspects = new HashMap<>(); // name -> stack -> {score, bytes}
+    Map<String, String> suspectCulprit = new HashMap<>();
+    io.leakwatch.streams.report.History h = history;
+    if (h != null) {
+      for (KeyValue<String, ProcessState> kv : reports.liveProcesses()) {
+        h.latest(kv.key).ifPresent(snap -> snap.stacks().forEach((id, at) -> {
+          if (Double.isNaN(at.score())) return;
+          double[] v = suspects.computeIfAbsent(kv.value.getName(), n -> new HashMap<>()).computeIfAbsent(id, x -> new double[2]);
+          v[0] = Math.max(v[0], at.score());
+          v[1] += at.bytes();
+          suspectCulprit.put(id, at.culprit());
+        }));
+      }
+    }
+    List<MultiGauge.Row<?>> suspectRows = new ArrayList<>();
+    suspects.forEach((process, stacks) -> {
+      PriorityQueue<Map.Entry<String, double[]>> top = new PriorityQueue<>(
+          (x, y) -> Double.compare(x.getValue()[0] * x.getValue()[1], y.getValue()[0] * y.getValue()[1]));
+      for (Map.Entry<String, double[]> e : stacks.entrySet()) {
+        top.add(e);
+        if (top.size() > topK) top.poll();
+      }
+      for (Map.Entry<String, double[]> e : top) {
+        suspectRows.add(MultiGauge.Row.of(Tags.of("process", process, "stack", e.getKey(), "culprit",
+            suspectCulprit.getOrDefault(e.getKey(), "[unresolved]")), e.getValue()[0]));
+      }
+    });
+    suspectScore.register(suspectRows, true);
 
     List<MultiGauge.Row<?>> priv = new ArrayList<>(), virt = new ArrayList<>(), res = new ArrayList<>(),
         managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>(), frag = new ArrayList<>();

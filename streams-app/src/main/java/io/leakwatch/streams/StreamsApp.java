@@ -49,9 +49,10 @@ public final class StreamsApp implements AutoCloseable {
     p.put("processing.exception.handler.global.enabled", true);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, config.httpBind() + ":" + Math.max(config.httpPort(), 1));
-    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks), p);
-    this.reports = new ReportService(streams);
+    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs()), p);
+    this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
+    metrics.useHistory(history);
     // The pipeline's health: consumer lag, commit and process rates, and whether we are running.
     new io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics(streams).bindTo(metrics.registry());
     io.micrometer.core.instrument.Gauge.builder("leakwatch.streams.running", streams,

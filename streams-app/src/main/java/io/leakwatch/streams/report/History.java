@@ -29,7 +29,7 @@ public final class History {
   public record Point(long atMs, long outstandingBytes, long managedHeapBytes, long privateBytes) {}
 
   /** A stack's outstanding bytes and allocations at one time, with its culprit for display. */
-  public record StackAt(long bytes, long allocations, String culprit, String allocator) {}
+  public record StackAt(long bytes, long allocations, String culprit, String allocator, double score) {}
 
   /** Every process's top stacks at one time. */
   public record Snapshot(long atMs, Map<String, StackAt> stacks) {}
@@ -62,7 +62,7 @@ public final class History {
     for (JsonNode s : report.path("stacks")) {
       if (top.size() == STACKS_PER_SNAPSHOT) break;
       top.put(s.path("id").asText(), new StackAt(s.path("bytes").asLong(), s.path("allocations").asLong(), s.path("culprit").asText(),
-          s.path("allocator").asText()));
+          s.path("allocator").asText(), s.has("score") ? s.path("score").asDouble() : Double.NaN));
     }
     Deque<Snapshot> d = snapshots.computeIfAbsent(pk, k -> new ArrayDeque<>());
     d.addLast(new Snapshot(nowMs, top));
@@ -72,6 +72,12 @@ public final class History {
   public synchronized List<Point> points(String pk) {
     Deque<Point> d = points.get(pk);
     return d == null ? List.of() : new ArrayList<>(d);
+  }
+
+  /** The latest snapshot of a process, if any. */
+  public synchronized Optional<Snapshot> latest(String pk) {
+    Deque<Snapshot> d = snapshots.get(pk);
+    return d == null || d.isEmpty() ? Optional.empty() : Optional.of(d.peekLast());
   }
 
   public synchronized List<Snapshot> snapshots(String pk) {

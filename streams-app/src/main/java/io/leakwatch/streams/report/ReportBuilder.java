@@ -36,8 +36,9 @@ public final class ReportBuilder {
 
   private ReportBuilder() {}
 
-  public static ObjectNode snapshot(ProcessState st, List<KeyValue<String, Outstanding>> rows, Map<Long, Long> oldestNsByStack,
-      CounterSample counters, long asOfMs) {
+  public static ObjectNode snapshot(ProcessState st, List<KeyValue<String, Outstanding>> rows, StackAges ages,
+      Map<Long, io.leakwatch.streams.state.StackTrend> trends, CounterSample counters, long asOfMs) {
+    Map<Long, Long> oldestNsByStack = ages.oldestNs();
     ObjectNode r = JSON.createObjectNode();
     ObjectNode process = r.putObject("process");
     process.put("host", st.getHost());
@@ -102,8 +103,12 @@ public final class ReportBuilder {
       s.put("bytes", Math.round(bytes));
       s.put("allocations", Math.round(allocations));
       s.put("samples", samples);
-      Long oldest = oldestNsByStack.get(Long.parseUnsignedLong(parts[1], 16));
+      long stackId = Long.parseUnsignedLong(parts[1], 16);
+      Long oldest = oldestNsByStack.get(stackId);
       s.put("oldestAgeSeconds", oldest == null || oldest <= 0 ? 0 : Math.max(0, asOfNs - oldest) / 1e9);
+      var trend = trends.get(stackId);
+      double score = trend == null ? Double.NaN : io.leakwatch.streams.topology.LeakScore.score(trend, ages.oldShare(stackId));
+      if (!Double.isNaN(score)) s.put("score", Math.round(score * 100) / 100.0);
       s.set("sizes", sizeArray);
       stacks.add(s);
     }

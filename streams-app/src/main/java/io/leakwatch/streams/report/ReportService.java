@@ -33,6 +33,14 @@ public final class ReportService {
   private static final StringSerializer KEYS = new StringSerializer();
   private final KafkaStreams streams;
 
+  private long trendWindowMs = io.leakwatch.streams.topology.LeakTopology.DEFAULT_TREND_WINDOW_MS;
+
+  /** The window length the topology's trends were built with (the report closes windows up to now with it). */
+  public ReportService withTrendWindowMs(long ms) {
+    this.trendWindowMs = ms;
+    return this;
+  }
+
   public ReportService(KafkaStreams streams) {
     this.streams = streams;
   }
@@ -76,12 +84,16 @@ public final class ReportService {
   ObjectNode liveSnapshot(ProcessState st, String pk) {
     List<KeyValue<String, Outstanding>> rows = new ArrayList<>();
     forEachOutstanding(pk, rows::add);
-    Map<Long, Long> oldest = new HashMap<>();
-    try (KeyValueIterator<String, LiveAllocation> it = this.<LiveAllocation>store(StoreNames.LIVE).prefixScan(Keys.prefix(pk), KEYS)) {
-      it.forEachRemaining(kv -> oldest.merge(kv.value.getStackId(), kv.value.getTimestampNs(), Math::min));
+    long now = System.currentTimeMillis();
+    Map<Long, io.leakwatch.streams.state.StackTrend> trends = new HashMap<>();
+    StackAges ages;
+    try (KeyValueIterator<String, io.leakwatch.streams.state.StackTrend> t =
+             this.<io.leakwatch.streams.state.StackTrend>store(StoreNames.TRENDS).prefixScan(Keys.prefix(pk), KEYS);
+         KeyValueIterator<String, LiveAllocation> l = this.<LiveAllocation>store(StoreNames.LIVE).prefixScan(Keys.prefix(pk), KEYS)) {
+      ages = StackAges.scan(t, l, now, trendWindowMs, trends);
     }
     CounterSample counters = this.<CounterSample>store(StoreNames.COUNTERS).get(pk);
-    return ReportBuilder.snapshot(st, rows, oldest, counters, System.currentTimeMillis());
+    return ReportBuilder.snapshot(st, rows, ages, trends, counters, now);
   }
 
   public void forEachOutstanding(String pk, Consumer<KeyValue<String, Outstanding>> sink) {

@@ -48,6 +48,16 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   private KeyValueStore<String, CounterSample> counters;
   private KeyValueStore<String, String> exitReports;
   private KeyValueStore<String, StackDefinition> stacks;
+  private KeyValueStore<String, io.leakwatch.streams.state.StackTrend> trends;
+  private final long trendWindowMs;
+
+  public AllocationMatcher() {
+    this(LeakTopology.DEFAULT_TREND_WINDOW_MS);
+  }
+
+  public AllocationMatcher(long trendWindowMs) {
+    this.trendWindowMs = trendWindowMs;
+  }
 
   @Override
   public void init(ProcessorContext<String, ExitReport> context) {
@@ -58,6 +68,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     this.counters = context.getStateStore(StoreNames.COUNTERS);
     this.exitReports = context.getStateStore(StoreNames.EXIT_REPORTS);
     this.stacks = context.getStateStore(StoreNames.STACKS);
+    this.trends = context.getStateStore(StoreNames.TRENDS);
   }
 
   @Override
@@ -71,7 +82,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     if (body instanceof ProcessStarted s) {
       onStarted(pk, m, s, state);
     } else if (body instanceof EventBatch b) {
-      onBatch(pk, m, b, state);
+      onBatch(pk, m, b, state, record.timestamp());
     } else if (body instanceof ProcessExited e) {
       onExited(pk, e, state, record.timestamp());
     }
@@ -104,7 +115,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
         .setProcessStartTicks(m.getProcessStartTicks()).build();
   }
 
-  private void onBatch(String pk, ProcessMessage m, EventBatch batch, ProcessState state) {
+  private void onBatch(String pk, ProcessMessage m, EventBatch batch, ProcessState state, long timestampMs) {
     if (state == null || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
       state = newState(pk, m); // events before (or without) a start announcement
     }
@@ -155,9 +166,11 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     }
     if (!puts.isEmpty()) live.putAll(puts);
     if (batch.getResync() != null) applyResync(pk, batch.getResync(), deltas, state);
+    Map<String, Double> byStack = new HashMap<>();
     for (Map.Entry<String, double[]> d : deltas.entrySet()) {
       double[] v = d.getValue();
       if (v[2] == 0 && v[0] == 0 && v[1] == 0) continue;
+      byStack.merge(Keys.parseOutstanding(d.getKey()).stackId(), v[0], Double::sum);
       Outstanding o = outstanding.get(d.getKey());
       double bytes = v[0], allocations = v[1];
       long samples = (long) v[2];
@@ -171,6 +184,11 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       } else {
         outstanding.put(d.getKey(), new Outstanding(bytes, allocations, samples));
       }
+    }
+    // The leak score's trend: each stack's outstanding bytes per window of stream time.
+    for (Map.Entry<String, Double> e : byStack.entrySet()) {
+      String key = Keys.trend(pk, e.getKey());
+      trends.put(key, LeakScore.roll(trends.get(key), e.getValue(), timestampMs, trendWindowMs));
     }
     state.setLastSeq(lastSeq);
     state.setDuplicateEvents(state.getDuplicateEvents() + duplicates);
@@ -300,12 +318,19 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     state.setExitedAtMs(exitedAtMs);
     state.setCleanExit(clean);
     state.setLostEvents(lost);
-    String snapshot = ReportBuilder.snapshot(state, rows(pk), liveAges(pk), counters.get(pk), exitedAtMs).toString();
+    Map<Long, io.leakwatch.streams.state.StackTrend> byStack = new HashMap<>();
+    io.leakwatch.streams.report.StackAges ages;
+    try (KeyValueIterator<String, io.leakwatch.streams.state.StackTrend> t = trends.prefixScan(Keys.prefix(pk), KEYS);
+         KeyValueIterator<String, LiveAllocation> l = live.prefixScan(Keys.prefix(pk), KEYS)) {
+      ages = io.leakwatch.streams.report.StackAges.scan(t, l, recordTimestamp, trendWindowMs, byStack);
+    }
+    String snapshot = ReportBuilder.snapshot(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs).toString();
     exitReports.put(pk, snapshot);
     String rendered = ReportBuilder.render(snapshot, stacks::get).toString();
     context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), recordTimestamp));
     deletePrefix(live, pk);
     deletePrefix(outstanding, pk);
+    deletePrefix(trends, pk);
     counters.delete(pk);
     processes.put(pk, state);
   }
@@ -316,15 +341,6 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       it.forEachRemaining(out::add);
     }
     return out;
-  }
-
-  /** Oldest live allocation per stack id, epoch ns. */
-  private Map<Long, Long> liveAges(String pk) {
-    Map<Long, Long> oldest = new HashMap<>();
-    try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(Keys.prefix(pk), KEYS)) {
-      it.forEachRemaining(kv -> oldest.merge(kv.value.getStackId(), kv.value.getTimestampNs(), Math::min));
-    }
-    return oldest;
   }
 
   private static <V> void deletePrefix(KeyValueStore<String, V> store, String pk) {

@@ -56,6 +56,10 @@ public final class Keys {
     return processKey + "/" + kind + "/" + hex16(stackId) + "/" + hex16(size);
   }
 
+  public static String trend(String processKey, String stackIdHex) {
+    return processKey + "/" + stackIdHex;
+  }
+
   /** The parts of an outstanding key after the process prefix: kind, stack id (hex), size. */
   public record OutstandingKey(int kind, String stackId, long size) {}
 

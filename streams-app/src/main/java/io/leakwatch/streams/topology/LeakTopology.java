@@ -32,7 +32,7 @@ import org.apache.kafka.streams.state.Stores;
  */
 public final class LeakTopology {
   static {
-    AvroSerde.trust(LiveAllocation.class, Outstanding.class, ProcessState.class);
+    AvroSerde.trust(LiveAllocation.class, Outstanding.class, ProcessState.class, io.leakwatch.streams.state.StackTrend.class);
   }
 
   /** Which store implementation backs the per-process state (persistent RocksDB by default). */
@@ -55,11 +55,19 @@ public final class LeakTopology {
    *     leniently, skipped here and counted.
    */
   public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks) {
+    return build(kind, malformedStacks, DEFAULT_TREND_WINDOW_MS);
+  }
+
+  /** Windows of the leak score's trend: 12 of 5 minutes, the last hour. */
+  public static final long DEFAULT_TREND_WINDOW_MS = 300_000;
+
+  /** @param trendWindowMs length of one window of the stacks' trends (the leak score looks at {@link LeakScore#WINDOWS}) */
+  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs) {
     Serde<String> keys = Serdes.String();
     Topology t = new Topology();
     t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
     t.addSource("counters", keys.deserializer(), AvroSerde.of(CounterSample.class).deserializer(), Topics.COUNTERS);
-    t.addProcessor("allocation-matcher", AllocationMatcher::new, "events");
+    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs), "events");
     t.addProcessor("counter-recorder", CounterRecorder::new, "counters");
     t.addSink("exit-reports-sink", Topics.EXIT_REPORTS, keys.serializer(), AvroSerde.of(ExitReport.class).serializer(),
         "allocation-matcher");
@@ -68,6 +76,8 @@ public final class LeakTopology {
         "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.OUTSTANDING), keys, AvroSerde.of(Outstanding.class)),
         "allocation-matcher");
+    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.TRENDS), keys,
+        AvroSerde.of(io.leakwatch.streams.state.StackTrend.class)), "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.PROCESSES), keys, AvroSerde.of(ProcessState.class)),
         "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.EXIT_REPORTS), keys, Serdes.String()),

@@ -14,6 +14,8 @@ public final class StoreNames {
   public static final String EXIT_REPORTS = "exit-reports";
   /** stack id → StackDefinition, a global store fed by the compacted stacks topic. */
   public static final String STACKS = "stack-definitions";
+  /** host/pid/stack -> StackTrend: outstanding bytes per recent window, for the leak score. */
+  public static final String TRENDS = "stack-trends";
 
   private StoreNames() {}
 }

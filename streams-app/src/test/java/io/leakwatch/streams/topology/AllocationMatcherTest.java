@@ -286,4 +286,63 @@ class AllocationMatcherTest {
     send(EventBatch.newBuilder(batch(alloc(0x1000, 8, STACK_A))).setLostEvents(17).build());
     assertThat(processes.get(PK).getLostEvents()).isEqualTo(17);
   }
+
+  /**
+   * A leaking stack and a cache of the same size at the end, told apart by the score: the leak grew
+   * in every window and still holds its oldest blocks; the cache filled in its first half hour and
+   * then turned over (evicting its oldest entries) at a constant size; a second cache filled once at
+   * start and never changed. Two hours of minute-by-minute batches, 5-minute trend windows.
+   */
+  @Test
+  void aLeakAndAPlateauingCacheOfTheSameSizeAreToldApartByTheScore() throws Exception {
+    long stackC = 0x3333L;
+    stacks.pipeInput(Topics.stackIdHex(stackC), stack(stackC, "leaky", "leaky!load_config+0x20"));
+    long t0 = 1_800_000_000_000L; // ms
+    java.util.ArrayDeque<Long> cache = new java.util.ArrayDeque<>();
+    long nextLeak = 0x1000_0000L, nextCache = 0x2000_0000L, nextStatic = 0x3000_0000L; // ranges that never meet
+    for (int minute = 0; minute <= 120; minute++) {
+      long now = t0 + minute * 60_000L;
+      List<AllocationEvent> ev = new java.util.ArrayList<>();
+      ev.add(timed(alloc(nextLeak += 0x1000, 1000, STACK_A), now));      // the leak: one block a minute, never freed
+      if (minute < 30) {
+        for (int k = 0; k < 4; k++) {
+          ev.add(timed(alloc(nextCache += 0x1000, 1000, STACK_B), now)); // the cache fills: 120 entries
+          cache.addLast(nextCache);
+        }
+      } else {
+        for (int k = 0; k < 4; k++) {                                 // then turns over at a constant size
+          ev.add(free(cache.removeFirst()));
+          ev.add(timed(alloc(nextCache += 0x1000, 1000, STACK_B), now));
+          cache.addLast(nextCache);
+        }
+      }
+      if (minute < 10) {
+        for (int k = 0; k < 12; k++) ev.add(timed(alloc(nextStatic += 0x1000, 1000, stackC), now)); // filled once at start
+      }
+      events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(77).setBody(batch(
+          ev.toArray(AllocationEvent[]::new))).build(), now);
+    }
+    events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(77).setBody(
+        ProcessExited.newBuilder().setExitedAtMs(t0 + 121 * 60_000L).setClean(true).setLostEvents(0).build()).build(),
+        t0 + 121 * 60_000L);
+    JsonNode report = new ObjectMapper().readTree(exits.readValue().getReportJson());
+    java.util.Map<String, JsonNode> byId = new java.util.HashMap<>();
+    for (JsonNode s : report.path("stacks")) byId.put(s.path("id").asText(), s);
+    System.out.println("stacks in exit report: " + byId.keySet() + " outstanding " + report.path("outstanding"));
+    JsonNode leak = byId.get(Topics.stackIdHex(STACK_A));
+    JsonNode turnover = byId.get(Topics.stackIdHex(STACK_B));
+    JsonNode fixed = byId.get(Topics.stackIdHex(stackC));
+    assertThat(leak.path("bytes").asLong()).isEqualTo(121_000);
+    assertThat(turnover.path("bytes").asLong()).isEqualTo(120_000);
+    assertThat(fixed.path("bytes").asLong()).isEqualTo(120_000);
+    System.out.printf("leak score: leak %.2f, turning-over cache %.2f, filled-once cache %.2f%n", leak.path("score").asDouble(),
+        turnover.path("score").asDouble(), fixed.path("score").asDouble());
+    assertThat(leak.path("score").asDouble()).isGreaterThan(0.9);
+    assertThat(turnover.path("score").asDouble()).isLessThan(0.2);
+    assertThat(fixed.path("score").asDouble()).isLessThan(0.2);
+  }
+
+  private static AllocationEvent timed(AllocationEvent e, long ms) {
+    return AllocationEvent.newBuilder(e).setTimestampNs(ms * 1_000_000L).build();
+  }
 }
