@@ -88,9 +88,18 @@ public final class LeakMetrics {
     try {
       refresh();
     } catch (InvalidStateStoreException e) {
-      // rebalancing or restoring: serve what we had; the next scrape catches up
+      // Rebalancing or restoring: report nothing rather than rows for partitions that may have
+      // moved to another instance (Prometheus would sum both). The next scrape fills in again.
+      clearRows();
     }
     return registry.scrape();
+  }
+
+  private void clearRows() {
+    for (MultiGauge g : new MultiGauge[] {outstandingBytes, outstandingAllocations, stackBytes, suspectScore, privateBytes, virtualBytes,
+        residentBytes, managedHeapBytes, openFds, startTime, fragmentation, regionBytes, regionReservedBytes}) {
+      g.register(List.of(), true);
+    }
   }
 
   private void refresh() {

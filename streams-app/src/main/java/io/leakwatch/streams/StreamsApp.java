@@ -20,6 +20,8 @@ public final class StreamsApp implements AutoCloseable {
   private final ReportService reports;
   private final LeakMetrics metrics;
   private HttpApi http;
+  private final int httpPort;
+  private final String advertisedHost;
   private final io.leakwatch.streams.report.History history = new io.leakwatch.streams.report.History();
   private final java.util.concurrent.ScheduledExecutorService historyTimer =
       java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
@@ -48,7 +50,11 @@ public final class StreamsApp implements AutoCloseable {
     p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, DEAD_LETTERS);
     p.put("processing.exception.handler.global.enabled", true);
     p.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), 500);
-    p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, config.httpBind() + ":" + Math.max(config.httpPort(), 1));
+    // Other instances forward report requests here: advertise a reachable address and the real port
+    // (a free one is chosen now when the configuration says "any").
+    this.httpPort = config.httpPort() == 0 ? freePort(config.httpBind()) : config.httpPort();
+    this.advertisedHost = advertisedHost(config.httpBind());
+    p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, advertisedHost + ":" + Math.max(httpPort, 1));
     this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs()), p);
     this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
@@ -65,6 +71,24 @@ public final class StreamsApp implements AutoCloseable {
             + ", except unreadable stack definitions (read by every instance's global store: counted, skipped)")
         .register(metrics.registry());
     new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics.registry());
+  }
+
+  private static int freePort(String bind) {
+    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(bind))) {
+      return s.getLocalPort();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  /** The bind address, unless it is a wildcard: then this machine's name. */
+  private static String advertisedHost(String bind) {
+    if (!bind.equals("0.0.0.0") && !bind.equals("::") && !bind.isEmpty()) return bind;
+    try {
+      return java.net.InetAddress.getLocalHost().getHostName();
+    } catch (java.net.UnknownHostException e) {
+      return "localhost";
+    }
   }
 
   /** Unreadable records on the stacks topic, skipped by this instance. */
@@ -101,7 +125,8 @@ public final class StreamsApp implements AutoCloseable {
     }
     historyTimer.scheduleWithFixedDelay(this::recordHistory, 0, config.historyIntervalMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
     if (config.httpPort() >= 0) {
-      http = new HttpApi(config.httpBind(), config.httpPort(), reports, metrics, () -> streams.state().name(), history);
+      http = new HttpApi(config.httpBind(), httpPort, reports, metrics, () -> streams.state().name(), history,
+          new io.leakwatch.streams.http.Peers(streams, new org.apache.kafka.streams.state.HostInfo(advertisedHost, httpPort)));
     }
     return this;
   }

@@ -42,6 +42,15 @@ public final class HttpApi implements AutoCloseable {
 
   public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
       io.leakwatch.streams.report.History history) {
+    this(bind, port, reports, metrics, state, history, null);
+  }
+
+  private final Peers peers;
+
+  /** @param peers the other instances, null when this one answers alone (tests) */
+  public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
+      io.leakwatch.streams.report.History history, Peers peers) {
+    this.peers = peers;
     this.history = history;
     this.reports = reports;
     this.metrics = metrics;
@@ -87,8 +96,13 @@ public final class HttpApi implements AutoCloseable {
         case "/healthz" -> send(ex, "RUNNING".equals(state.get()) ? 200 : 503, "text/plain", state.get() + "\n");
         case "/api/processes" -> {
           ArrayNode a = ReportBuilder.JSON.createArrayNode();
-          reports.processes().forEach(a::add);
+          processes(local(q)).forEach(a::add);
           send(ex, 200, "application/json", a.toString());
+        }
+        case "/api/fleet" -> {
+          String program = q.get("process");
+          if (program == null || program.isEmpty() || program.length() > 255) throw new BadRequest("process (1-255 characters) is required");
+          send(ex, 200, "application/json", fleet(program, local(q)).toString());
         }
         case "/api/report" -> {
           String format = q.getOrDefault("format", "json");
@@ -111,7 +125,7 @@ public final class HttpApi implements AutoCloseable {
         case "/" -> {
           String sort = q.getOrDefault("sort", "bytes");
           if (!sort.equals("bytes") && !sort.equals("growth")) throw new BadRequest("sort must be bytes or growth");
-          html(ex, 200, ReportPage.overview(reports.processes(), history, sort));
+          html(ex, 200, ReportPage.overview(processes(false), history, sort));
         }
         case "/process" -> {
           Optional<ObjectNode> r = find(q);
@@ -128,7 +142,16 @@ public final class HttpApi implements AutoCloseable {
           }
           if (m < 1 || m > 1440) throw new BadRequest("minutes must be a whole number from 1 to 1440");
           Optional<ObjectNode> r = find(q);
-          if (r.isEmpty()) {
+          Optional<org.apache.kafka.streams.state.HostInfo> owner = r.isEmpty() || local(q) || peers == null ? Optional.empty()
+              : peers.remoteOwner(io.leakwatch.streams.topology.StoreNames.PROCESSES, r.get().path("process").path("host").asText()
+                  + "/" + r.get().path("process").path("pid").asInt());
+          if (owner.isPresent()) {
+            // The history behind a diff lives with the process's owner: ask it for the page.
+            String pq = "/diff?host=" + java.net.URLEncoder.encode(r.get().path("process").path("host").asText(), StandardCharsets.UTF_8)
+                + "&pid=" + r.get().path("process").path("pid").asInt() + "&minutes=" + m + "&local=true";
+            var resp = peers.get(owner.get(), pq);
+            html(ex, resp.statusCode(), new String(resp.body(), StandardCharsets.UTF_8));
+          } else if (r.isEmpty()) {
             html(ex, 404, ReportPage.notFound());
           } else {
             long now = System.currentTimeMillis();
@@ -175,16 +198,79 @@ public final class HttpApi implements AutoCloseable {
         throw new BadRequest("pid must be a positive integer");
       }
       if (p <= 0) throw new BadRequest("pid must be a positive integer");
-      return reports.report(host, p);
+      return report(host, p, local(q));
     }
     if (process != null) {
       if (process.isEmpty() || process.length() > 255) throw new BadRequest("process must be 1-255 characters");
-      return reports.reportByName(host, process);
+      // The largest live process of that name (on that host, if given), else the latest to exit.
+      return processes(local(q)).stream()
+          .filter(x -> x.get("name").asText().equals(process) && (host == null || x.get("host").asText().equals(host)))
+          .max(java.util.Comparator.comparing((ObjectNode x) -> !x.get("exited").asBoolean())
+              .thenComparingLong(x -> x.get("exited").asBoolean() ? x.get("exitedAtMs").asLong() : x.get("outstandingBytes").asLong()))
+          .flatMap(x -> report(x.get("host").asText(), x.get("pid").asInt(), local(q)));
     }
     if (host != null) throw new BadRequest("host needs pid or process");
-    List<ObjectNode> all = reports.processes();
+    List<ObjectNode> all = processes(local(q));
     if (all.isEmpty()) return Optional.empty();
-    return reports.report(all.get(0).get("host").asText(), all.get(0).get("pid").asInt());
+    return report(all.get(0).get("host").asText(), all.get(0).get("pid").asInt(), local(q));
+  }
+
+  private static boolean local(Map<String, String> q) {
+    return "true".equals(q.get("local"));
+  }
+
+  /** A process's report from whichever instance owns it. */
+  private Optional<ObjectNode> report(String host, int pid, boolean localOnly) {
+    if (!localOnly && peers != null) {
+      Optional<org.apache.kafka.streams.state.HostInfo> owner =
+          peers.remoteOwner(io.leakwatch.streams.topology.StoreNames.PROCESSES, host + "/" + pid);
+      if (owner.isPresent()) {
+        try {
+          var resp = peers.get(owner.get(), "/api/report?host=" + java.net.URLEncoder.encode(host, StandardCharsets.UTF_8) + "&pid=" + pid
+              + "&local=true");
+          if (resp.statusCode() == 404) return Optional.empty();
+          if (resp.statusCode() != 200) throw new InvalidStateStoreException("owner " + owner.get() + " answered " + resp.statusCode());
+          return Optional.of((ObjectNode) ReportBuilder.JSON.readTree(resp.body()));
+        } catch (IOException e) {
+          throw new InvalidStateStoreException("owner " + owner.get() + " unreachable: " + e.getMessage());
+        }
+      }
+    }
+    return reports.report(host, pid);
+  }
+
+  /** Every instance's processes (or this one's), largest first. */
+  private List<ObjectNode> processes(boolean localOnly) {
+    List<ObjectNode> all = new java.util.ArrayList<>(reports.processes());
+    if (!localOnly && peers != null) {
+      for (var peer : peers.others()) {
+        try {
+          var resp = peers.get(peer, "/api/processes?local=true");
+          if (resp.statusCode() != 200) continue; // restoring: its share shows up on the next look
+          for (var n : ReportBuilder.JSON.readTree(resp.body())) all.add((ObjectNode) n);
+        } catch (IOException e) {
+          // an unreachable peer's processes are missing until it answers again
+        }
+      }
+      all.sort(java.util.Comparator.comparingLong((ObjectNode p) -> -p.get("outstandingBytes").asLong()));
+    }
+    return all;
+  }
+
+  /** One program across the fleet: this instance's processes of that name, merged with the others' roll-ups. */
+  private ObjectNode fleet(String program, boolean localOnly) throws IOException {
+    io.leakwatch.streams.report.FleetRollup rollup = new io.leakwatch.streams.report.FleetRollup(program);
+    for (ObjectNode p : reports.processes()) {
+      if (p.get("exited").asBoolean() || !p.get("name").asText().equals(program)) continue;
+      reports.report(p.get("host").asText(), p.get("pid").asInt()).ifPresent(rollup::addReport);
+    }
+    if (!localOnly && peers != null) {
+      for (var peer : peers.others()) {
+        var resp = peers.get(peer, "/api/fleet?process=" + java.net.URLEncoder.encode(program, StandardCharsets.UTF_8) + "&local=true");
+        if (resp.statusCode() == 200) rollup.addRollup(ReportBuilder.JSON.readTree(resp.body()));
+      }
+    }
+    return rollup.toJson();
   }
 
   static Map<String, String> query(String raw) {
