@@ -24,7 +24,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
-    subcommands = {BenchCommand.Native.class, BenchCommand.CollectorCpu.class})
+    subcommands = {BenchCommand.Native.class, BenchCommand.CollectorCpu.class, PipelineBench.class})
 final class BenchCommand implements Runnable {
   @Override
   public void run() {

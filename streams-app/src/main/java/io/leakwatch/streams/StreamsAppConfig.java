@@ -69,6 +69,16 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
         historyIntervalMs, ms);
   }
 
+  public StreamsAppConfig withStoreKind(LeakTopology.StoreKind k) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, k,
+        historyIntervalMs, trendWindowMs);
+  }
+
+  public StreamsAppConfig withThreads(int n) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, n, partitions, replication, topK, storeKind,
+        historyIntervalMs, trendWindowMs);
+  }
+
   public StreamsAppConfig withApplicationId(String id) {
     return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs);
   }

@@ -65,6 +65,12 @@ public final class ReportService {
     return Optional.of(ReportBuilder.render(liveSnapshot(st, pk), this::stack));
   }
 
+  /** The highest event sequence applied for a process (-1 when unknown here). */
+  public long lastSeq(String host, int pid) {
+    ProcessState st = this.<ProcessState>store(StoreNames.PROCESSES).get(Keys.process(host, pid));
+    return st == null ? -1 : st.getLastSeq();
+  }
+
   /** The exit report of a process, once its exit has been processed. */
   public Optional<ObjectNode> exitReport(String host, int pid) {
     String snapshot = this.<String>store(StoreNames.EXIT_REPORTS).get(Keys.process(host, pid));
