@@ -72,6 +72,10 @@ final class PipelineBench implements Callable<Integer> {
   @Option(names = "--store", defaultValue = "rocksdb", description = "rocksdb or memory (default ${DEFAULT-VALUE})")
   String store;
 
+  @Option(names = "--rate", defaultValue = "0", description = "events per second to produce (0: as fast as possible, which measures"
+      + " throughput; the latency is then mostly the backlog)")
+  long rate;
+
   private static final int PROGRAMS = 5;
   private static final int STACKS_PER_PROGRAM = 2000;
 
@@ -135,6 +139,11 @@ final class PipelineBench implements Callable<Integer> {
           EventBatch b = s.batch(batch);
           sent += b.getEvents().size();
           producer.send(new ProducerRecord<>(Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
+          if (rate > 0) {
+            long due = t0 + (long) (sent * 1e9 / rate);
+            long wait = due - System.nanoTime();
+            if (wait > 1_000_000) Thread.sleep(wait / 1_000_000);
+          }
         }
         producer.flush();
         double produceSeconds = (System.nanoTime() - t0) / 1e9;
@@ -147,8 +156,9 @@ final class PipelineBench implements Callable<Integer> {
         long p50 = l.length == 0 ? -1 : l[(int) Math.floor(0.50 * (l.length - 1))];
         long p99 = l.length == 0 ? -1 : l[(int) Math.ceil(0.99 * (l.length - 1))];
         System.out.printf(Locale.ROOT, "fleet: %d hosts, %d processes, %d programs x %d stacks, batches of %d events, %d partitions,"
-            + " %d stream thread(s), %s stores, commit every %d ms; produced in %.1f s; %d probes, p50 %d ms, max %d ms%n", hosts,
-            processes, PROGRAMS, STACKS_PER_PROGRAM, batch, partitions, threads, store, commitMs, produceSeconds, l.length, p50, l.length == 0 ? -1 : l[l.length - 1]);
+            + " %d stream thread(s), %s stores, commit every %d ms; produced %s in %.1f s; %d probes, p50 %d ms, max %d ms%n", hosts,
+            processes, PROGRAMS, STACKS_PER_PROGRAM, batch, partitions, threads, store, commitMs,
+            rate > 0 ? "at " + rate + " events/s" : "as fast as possible", produceSeconds, l.length, p50, l.length == 0 ? -1 : l[l.length - 1]);
         System.out.printf(Locale.ROOT, "pipeline: events=%d seconds=%.1f events_per_s=%.0f p99_visible_ms=%d%n", sent, seconds,
             sent / seconds, p99);
       }

@@ -55,7 +55,8 @@ public final class StreamsApp implements AutoCloseable {
     this.httpPort = config.httpPort() == 0 ? freePort(config.httpBind()) : config.httpPort();
     this.advertisedHost = advertisedHost(config.httpBind());
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, advertisedHost + ":" + Math.max(httpPort, 1));
-    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs()), p);
+    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs(),
+        config.exitRetentionMs()), p);
     this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
     metrics.useHistory(history);

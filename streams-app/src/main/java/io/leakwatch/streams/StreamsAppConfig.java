@@ -11,24 +11,25 @@ import java.util.Map;
  * @param partitions partitions of the leakwatch topics when this app creates them
  * @param historyIntervalMs how often the pages' history (sparklines, growth) takes a point; every
  *     sixth point also snapshots each process's top stacks for the diff
+ * @param exitRetentionMs how long exited processes and their exit reports are kept (a week)
  * @param trendWindowMs one window of the stacks' trends behind the leak score (12 windows are kept)
  */
 public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, Path stateDir, String httpBind,
     int httpPort, int threads, int partitions, short replication, int topK, LeakTopology.StoreKind storeKind,
-    long historyIntervalMs, long trendWindowMs) {
+    long historyIntervalMs, long trendWindowMs, long exitRetentionMs) {
 
   public static StreamsAppConfig defaults(String bootstrap, Path stateDir) {
     return new StreamsAppConfig(Map.of("bootstrap.servers", bootstrap), "leakwatch-streams", stateDir, "127.0.0.1", 8080, 1,
         4, (short) 1, 20, LeakTopology.StoreKind.ROCKSDB, 10_000,
-        LeakTopology.DEFAULT_TREND_WINDOW_MS);
+        LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS);
   }
 
   public StreamsAppConfig withHttpPort(int port) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, port, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, port, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 
   public StreamsAppConfig withHttpBind(String bind) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, bind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, bind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 
   /** Kafka client settings on top of the current ones (TLS, SASL, tuning). */
@@ -36,7 +37,7 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
     Map<String, Object> k = new java.util.LinkedHashMap<>(kafka);
     k.putAll(settings);
     return new StreamsAppConfig(Map.copyOf(k), applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK,
-        storeKind, historyIntervalMs, trendWindowMs);
+        storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 
   /**
@@ -57,29 +58,34 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
 
   /** Replication of the topics this app creates and of its changelogs (3 in production). */
   public StreamsAppConfig withReplication(short r) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, r, topK, storeKind, historyIntervalMs, trendWindowMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, r, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 
   public StreamsAppConfig withHistoryIntervalMs(long ms) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, ms, trendWindowMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, ms, trendWindowMs, exitRetentionMs);
   }
 
   public StreamsAppConfig withTrendWindowMs(long ms) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind,
-        historyIntervalMs, ms);
+        historyIntervalMs, ms, exitRetentionMs);
+  }
+
+  public StreamsAppConfig withExitRetentionMs(long ms) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind,
+        historyIntervalMs, trendWindowMs, ms);
   }
 
   public StreamsAppConfig withStoreKind(LeakTopology.StoreKind k) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, k,
-        historyIntervalMs, trendWindowMs);
+        historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 
   public StreamsAppConfig withThreads(int n) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, n, partitions, replication, topK, storeKind,
-        historyIntervalMs, trendWindowMs);
+        historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 
   public StreamsAppConfig withApplicationId(String id) {
-    return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs);
+    return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
   }
 }

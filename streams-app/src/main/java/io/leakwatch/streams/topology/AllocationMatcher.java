@@ -50,13 +50,19 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   private KeyValueStore<String, StackDefinition> stacks;
   private KeyValueStore<String, io.leakwatch.streams.state.StackTrend> trends;
   private final long trendWindowMs;
+  private final long exitRetentionMs;
 
   public AllocationMatcher() {
-    this(LeakTopology.DEFAULT_TREND_WINDOW_MS);
+    this(LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS);
   }
 
-  public AllocationMatcher(long trendWindowMs) {
+  /**
+   * @param exitRetentionMs how long an exited process's state and exit report are kept; then both are
+   *     deleted and a tombstone compacts its record out of the exit-reports topic
+   */
+  public AllocationMatcher(long trendWindowMs, long exitRetentionMs) {
     this.trendWindowMs = trendWindowMs;
+    this.exitRetentionMs = exitRetentionMs;
   }
 
   @Override
@@ -69,6 +75,25 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     this.exitReports = context.getStateStore(StoreNames.EXIT_REPORTS);
     this.stacks = context.getStateStore(StoreNames.STACKS);
     this.trends = context.getStateStore(StoreNames.TRENDS);
+    // Exited processes are forgotten after the retention: a fleet's pids churn for months.
+    long every = Math.max(1_000, Math.min(600_000, exitRetentionMs / 10));
+    context.schedule(java.time.Duration.ofMillis(every), org.apache.kafka.streams.processor.PunctuationType.WALL_CLOCK_TIME,
+        this::expireExited);
+  }
+
+  /** Deletes exited processes older than the retention, with a tombstone for their exit report. */
+  void expireExited(long nowMs) {
+    List<String> expired = new ArrayList<>();
+    try (KeyValueIterator<String, ProcessState> it = processes.all()) {
+      it.forEachRemaining(kv -> {
+        if (kv.value.getExited() && nowMs - kv.value.getExitedAtMs() > exitRetentionMs) expired.add(kv.key);
+      });
+    }
+    for (String pk : expired) {
+      processes.delete(pk);
+      exitReports.delete(pk);
+      context.forward(new Record<String, ExitReport>(pk, null, nowMs));
+    }
   }
 
   @Override

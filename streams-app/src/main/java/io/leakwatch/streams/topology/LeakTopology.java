@@ -60,14 +60,21 @@ public final class LeakTopology {
 
   /** Windows of the leak score's trend: 12 of 5 minutes, the last hour. */
   public static final long DEFAULT_TREND_WINDOW_MS = 300_000;
+  /** How long exited processes (and their exit reports) are kept: a week. */
+  public static final long DEFAULT_EXIT_RETENTION_MS = 7L * 24 * 3600 * 1000;
+
+  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs) {
+    return build(kind, malformedStacks, trendWindowMs, DEFAULT_EXIT_RETENTION_MS);
+  }
 
   /** @param trendWindowMs length of one window of the stacks' trends (the leak score looks at {@link LeakScore#WINDOWS}) */
-  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs) {
+  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs,
+      long exitRetentionMs) {
     Serde<String> keys = Serdes.String();
     Topology t = new Topology();
     t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
     t.addSource("counters", keys.deserializer(), AvroSerde.of(CounterSample.class).deserializer(), Topics.COUNTERS);
-    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs), "events");
+    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs, exitRetentionMs), "events");
     t.addProcessor("counter-recorder", CounterRecorder::new, "counters");
     t.addSink("exit-reports-sink", Topics.EXIT_REPORTS, keys.serializer(), AvroSerde.of(ExitReport.class).serializer(),
         "allocation-matcher");
