@@ -24,9 +24,23 @@ final class StreamsCommand implements Callable<Integer> {
   @Option(names = "--kafka-config", description = "Kafka client settings (Java properties: security.protocol, sasl.*, ssl.*, tuning)")
   Path kafkaConfig;
 
+  @Option(names = "--store", defaultValue = "rocksdb", description = "state stores: rocksdb (default; state on disk, quick restarts)"
+      + " or memory (faster; restored from the changelogs on every start)")
+  String store;
+
+  @Option(names = "--commit-ms", description = "commit interval (exactly-once default 100 ms; 1000 trades a little latency for throughput)")
+  Long commitMs;
+
   @Override
   public Integer call() throws Exception {
-    StreamsAppConfig config = StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort).withHttpBind(bind);
+    if (!store.equals("rocksdb") && !store.equals("memory")) {
+      System.err.println("leakwatch streams: --store must be rocksdb or memory");
+      return 2;
+    }
+    StreamsAppConfig config = StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort).withHttpBind(bind)
+        .withStoreKind(store.equals("memory") ? io.leakwatch.streams.topology.LeakTopology.StoreKind.IN_MEMORY
+            : io.leakwatch.streams.topology.LeakTopology.StoreKind.ROCKSDB);
+    if (commitMs != null) config = config.withKafka(java.util.Map.of("commit.interval.ms", Long.toString(commitMs)));
     if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
     StreamsAppMain.run(config);
     return 0;
