@@ -60,7 +60,9 @@ final class LocalStack implements AutoCloseable {
     StreamsApp streams = null;
     try {
       StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(httpPort)
-          .withHistoryIntervalMs(historyIntervalMs);
+          .withHistoryIntervalMs(historyIntervalMs)
+          // Local sessions last minutes, not days: 10-second trend windows give a leak score after 30 s.
+          .withTrendWindowMs(10_000);
       streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
       Collector collector = new Collector(CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(run)
           .withHttpPort(collectorPort).withCounterIntervalMs(2000)).start();
