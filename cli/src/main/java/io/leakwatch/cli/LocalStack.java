@@ -41,7 +41,7 @@ final class LocalStack implements AutoCloseable {
 
   /** @param collectorPort port of the collector's own /metrics on 127.0.0.1, 0 for none */
   static LocalStack start(int httpPort, int collectorPort) {
-    return start(httpPort, collectorPort, 10_000);
+    return start(httpPort, collectorPort, 2_000); // local sessions are short: a point every 2 s, stack snapshots every 12 s
   }
 
   /** @param historyIntervalMs how often the pages' history takes a point (tests use short ones) */

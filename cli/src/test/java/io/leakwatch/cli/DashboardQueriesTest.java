@@ -97,6 +97,12 @@ class DashboardQueriesTest {
         assertThat(ready).as("Prometheus scraped the streams-app and the collector; log:\n"
             + Files.readString(tmp.resolve("prometheus.log"))).isTrue();
         Thread.sleep(6000); // a few more scrapes, so rates and slopes have points
+        // The leak score needs three trend windows (10 s each in local mode) and a stack snapshot.
+        long scoreDeadline = System.currentTimeMillis() + 120_000;
+        while (System.currentTimeMillis() < scoreDeadline
+            && query(promPort, "count(leakwatch_leak_suspect_score)").path("data").path("result").size() == 0) {
+          Thread.sleep(1000);
+        }
 
         List<String> failures = new ArrayList<>();
         int panels = 0;
