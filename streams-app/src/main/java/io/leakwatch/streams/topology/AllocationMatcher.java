@@ -51,9 +51,10 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   private KeyValueStore<String, io.leakwatch.streams.state.StackTrend> trends;
   private final long trendWindowMs;
   private final long exitRetentionMs;
+  private final long staleAfterMs;
 
   public AllocationMatcher() {
-    this(LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS);
+    this(LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS, LeakTopology.DEFAULT_STALE_AFTER_MS);
   }
 
   /**
@@ -61,8 +62,18 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
    *     deleted and a tombstone compacts its record out of the exit-reports topic
    */
   public AllocationMatcher(long trendWindowMs, long exitRetentionMs) {
+    this(trendWindowMs, exitRetentionMs, LeakTopology.DEFAULT_STALE_AFTER_MS);
+  }
+
+  /**
+   * @param staleAfterMs a live process from which neither events nor counter samples arrived for this
+   *     long is retired as gone (its host vanished, its collector never came back): not clean, with
+   *     its exit report
+   */
+  public AllocationMatcher(long trendWindowMs, long exitRetentionMs, long staleAfterMs) {
     this.trendWindowMs = trendWindowMs;
     this.exitRetentionMs = exitRetentionMs;
+    this.staleAfterMs = staleAfterMs;
   }
 
   @Override
@@ -76,18 +87,26 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     this.stacks = context.getStateStore(StoreNames.STACKS);
     this.trends = context.getStateStore(StoreNames.TRENDS);
     // Exited processes are forgotten after the retention: a fleet's pids churn for months.
-    long every = Math.max(1_000, Math.min(600_000, exitRetentionMs / 10));
+    long every = Math.max(1_000, Math.min(600_000, Math.min(exitRetentionMs, staleAfterMs) / 10));
     context.schedule(java.time.Duration.ofMillis(every), org.apache.kafka.streams.processor.PunctuationType.WALL_CLOCK_TIME,
         this::expireExited);
   }
 
-  /** Deletes exited processes older than the retention, with a tombstone for their exit report. */
+  /**
+   * Deletes exited processes older than the retention, with a tombstone for their exit report, and
+   * retires live ones that went silent (no events, no counters) for longer than the staleness limit.
+   */
   void expireExited(long nowMs) {
     List<String> expired = new ArrayList<>();
+    List<KeyValue<String, ProcessState>> silent = new ArrayList<>();
     try (KeyValueIterator<String, ProcessState> it = processes.all()) {
       it.forEachRemaining(kv -> {
         if (kv.value.getExited() && nowMs - kv.value.getExitedAtMs() > exitRetentionMs) expired.add(kv.key);
+        if (!kv.value.getExited() && kv.value.getLastEventMs() > 0 && nowMs - kv.value.getLastEventMs() > staleAfterMs) silent.add(kv);
       });
+    }
+    for (KeyValue<String, ProcessState> kv : silent) {
+      retire(kv.key, kv.value, nowMs, false, kv.value.getLostEvents(), nowMs);
     }
     for (String pk : expired) {
       processes.delete(pk);
@@ -137,7 +156,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
 
   private static ProcessState newState(String pk, ProcessMessage m) {
     return ProcessState.newBuilder().setHost(m.getHost()).setPid(m.getPid())
-        .setProcessStartTicks(m.getProcessStartTicks()).build();
+        .setProcessStartTicks(m.getProcessStartTicks()).setLastEventMs(System.currentTimeMillis()).build();
   }
 
   private void onBatch(String pk, ProcessMessage m, EventBatch batch, ProcessState state, long timestampMs) {

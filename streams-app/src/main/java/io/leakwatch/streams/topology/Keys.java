@@ -70,8 +70,15 @@ public final class Keys {
     return new OutstandingKey(Integer.parseInt(parts[n - 3]), parts[n - 2], Long.parseUnsignedLong(parts[n - 1], 16));
   }
 
+  private static final char[] HEX = "0123456789abcdef".toCharArray();
+
+  /** Sixteen lower-case hex digits (keys sort by address); on the hot path of every event. */
   static String hex16(long v) {
-    String h = Long.toHexString(v);
-    return "0".repeat(16 - h.length()) + h;
+    char[] c = new char[16];
+    for (int i = 15; i >= 0; i--) {
+      c[i] = HEX[(int) (v & 0xf)];
+      v >>>= 4;
+    }
+    return new String(c);
   }
 }

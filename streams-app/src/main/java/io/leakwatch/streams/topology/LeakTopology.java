@@ -60,6 +60,8 @@ public final class LeakTopology {
 
   /** Windows of the leak score's trend: 12 of 5 minutes, the last hour. */
   public static final long DEFAULT_TREND_WINDOW_MS = 300_000;
+  /** A live process silent (no events, no counter samples) for this long is retired as gone: a day. */
+  public static final long DEFAULT_STALE_AFTER_MS = 24L * 3600 * 1000;
   /** How long exited processes (and their exit reports) are kept: a week. */
   public static final long DEFAULT_EXIT_RETENTION_MS = 7L * 24 * 3600 * 1000;
 
@@ -70,11 +72,17 @@ public final class LeakTopology {
   /** @param trendWindowMs length of one window of the stacks' trends (the leak score looks at {@link LeakScore#WINDOWS}) */
   public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs,
       long exitRetentionMs) {
+    return build(kind, malformedStacks, trendWindowMs, exitRetentionMs, DEFAULT_STALE_AFTER_MS);
+  }
+
+  /** @param staleAfterMs a live process silent this long (no events, no counters) is retired as gone */
+  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs,
+      long exitRetentionMs, long staleAfterMs) {
     Serde<String> keys = Serdes.String();
     Topology t = new Topology();
     t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
     t.addSource("counters", keys.deserializer(), AvroSerde.of(CounterSample.class).deserializer(), Topics.COUNTERS);
-    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs, exitRetentionMs), "events");
+    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs, exitRetentionMs, staleAfterMs), "events");
     t.addProcessor("counter-recorder", CounterRecorder::new, "counters");
     t.addSink("exit-reports-sink", Topics.EXIT_REPORTS, keys.serializer(), AvroSerde.of(ExitReport.class).serializer(),
         "allocation-matcher");
@@ -86,7 +94,7 @@ public final class LeakTopology {
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.TRENDS), keys,
         AvroSerde.of(io.leakwatch.streams.state.StackTrend.class)), "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.PROCESSES), keys, AvroSerde.of(ProcessState.class)),
-        "allocation-matcher");
+        "allocation-matcher", "counter-recorder");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.EXIT_REPORTS), keys, Serdes.String()),
         "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.COUNTERS), keys, AvroSerde.of(CounterSample.class)),
@@ -107,10 +115,12 @@ public final class LeakTopology {
   /** Keeps the latest counter sample of each process. */
   static final class CounterRecorder implements Processor<String, CounterSample, Void, Void> {
     private KeyValueStore<String, CounterSample> counters;
+    private KeyValueStore<String, ProcessState> processes;
 
     @Override
     public void init(ProcessorContext<Void, Void> context) {
       counters = context.getStateStore(StoreNames.COUNTERS);
+      processes = context.getStateStore(StoreNames.PROCESSES);
     }
 
     @Override
@@ -120,6 +130,14 @@ public final class LeakTopology {
       String pk = Keys.process(c.getHost(), c.getPid());
       Keys.requireKeyMatches(record.key(), pk);
       counters.put(pk, c);
+      // A sample says the process is still there (an idle process sends no events): it is not stale.
+      // Refreshed at most once a minute, to keep the processes changelog quiet.
+      ProcessState st = processes.get(pk);
+      long now = System.currentTimeMillis();
+      if (st != null && !st.getExited() && now - st.getLastEventMs() > 60_000) {
+        st.setLastEventMs(now);
+        processes.put(pk, st);
+      }
     }
   }
 

@@ -68,6 +68,45 @@ class ExitRetentionTest {
     }
   }
 
+  /** A process whose host vanished (no events, no counters) is retired after the staleness limit, with its report. */
+  @Test
+  void aSilentProcessIsRetiredButCountersKeepAnIdleOneAlive() throws Exception {
+    Path dir = Files.createTempDirectory("ttd-stale");
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, "stale");
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+    p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
+    long stale = 10 * 60_000L;
+    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(LeakTopology.StoreKind.IN_MEMORY,
+        new java.util.concurrent.atomic.LongAdder(), 60_000, 3_600_000, stale), p)) {
+      TestInputTopic<String, ProcessMessage> events =
+          driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters = driver.createInputTopic(Topics.COUNTERS,
+          Serdes.String().serializer(), AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
+      KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
+      KeyValueStore<String, String> reports = driver.getKeyValueStore(StoreNames.EXIT_REPORTS);
+      for (int pid : new int[] {7, 8}) {
+        events.pipeInput(Keys.process("h", pid), ProcessMessage.newBuilder().setHost("h").setPid(pid).setProcessStartTicks(1).setBody(
+            ProcessStarted.newBuilder().setName("svc").setCommand("svc").setPpid(1).setStartedAtMs(System.currentTimeMillis())
+                .setSampleBytes(0).build()).build());
+      }
+      // Only pid 8's collector keeps reporting (an idle process: counters, no events). The clock of the
+      // test driver moves, the processors read the wall clock: age the states by hand instead of waiting.
+      for (String pk : new String[] {Keys.process("h", 7), Keys.process("h", 8)}) {
+        ProcessState st = processes.get(pk);
+        st.setLastEventMs(System.currentTimeMillis() - 2 * stale);
+        processes.put(pk, st);
+      }
+      counters.pipeInput(Keys.process("h", 8), io.leakwatch.schemas.CounterSample.newBuilder().setHost("h").setPid(8).setName("svc")
+          .setTimestampMs(System.currentTimeMillis()).setPrivateBytes(1).setVirtualBytes(1).setResidentBytes(1).build());
+      driver.advanceWallClockTime(Duration.ofMinutes(2));
+      assertThat(processes.get(Keys.process("h", 7)).getExited()).as("silent: retired").isTrue();
+      assertThat(processes.get(Keys.process("h", 7)).getCleanExit()).isFalse();
+      assertThat(reports.get(Keys.process("h", 7))).as("with its report").isNotNull();
+      assertThat(processes.get(Keys.process("h", 8)).getExited()).as("counters keep an idle process alive").isFalse();
+    }
+  }
+
   private static ProcessMessage msg(Object body) {
     return ProcessMessage.newBuilder().setHost("h").setPid(7).setProcessStartTicks(1).setBody(body).build();
   }
