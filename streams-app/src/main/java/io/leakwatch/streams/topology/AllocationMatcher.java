@@ -168,8 +168,11 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       processes.put(pk, state);
       return;
     }
-    Map<String, LiveAllocation> overlay = new HashMap<>();
-    Map<String, double[]> deltas = new HashMap<>();
+    // Heap blocks by address in a Long-keyed overlay (the hot path); mappings in their own, by key.
+    Map<Long, LiveAllocation> overlay = new HashMap<>();
+    java.util.Set<Long> inStore = new java.util.HashSet<>(); // addresses the store held before this batch
+    Map<String, LiveAllocation> mapOverlay = new HashMap<>();
+    Map<Row, double[]> deltas = new HashMap<>();
     long lastSeq = state.getLastSeq();
     long[] counts = new long[3]; // duplicates, unknown frees, replaced allocations
     for (AllocationEvent ev : batch.getEvents()) {
@@ -179,29 +182,42 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       }
       lastSeq = ev.getSeq();
       if (ev.getKind() == AllocationKind.MMAP) {
-        applyMapping(pk, ev, overlay, deltas, counts);
+        applyMapping(pk, ev, mapOverlay, deltas, counts);
         continue;
       }
-      String lk = Keys.live(pk, ev.getAddress());
-      LiveAllocation current = overlay.containsKey(lk) ? overlay.get(lk) : live.get(lk);
+      Long address = ev.getAddress();
+      LiveAllocation current;
+      if (overlay.containsKey(address)) {
+        current = overlay.get(address);
+      } else {
+        current = live.get(Keys.live(pk, address));
+        if (current != null) inStore.add(address);
+      }
       if (ev.getType() == EventType.ALLOC) {
         if (current != null) {
           counts[2]++;
-          addDelta(deltas, pk, current, -1);
+          addDelta(deltas, current, -1);
         }
         LiveAllocation a = allocation(ev, ev.getSize(), ev.getWeight());
-        overlay.put(lk, a);
-        addDelta(deltas, pk, a, +1);
+        overlay.put(address, a);
+        addDelta(deltas, a, +1);
       } else if (current == null) {
         counts[1]++;
       } else {
-        overlay.put(lk, null);
-        addDelta(deltas, pk, current, -1);
+        overlay.put(address, null);
+        addDelta(deltas, current, -1);
       }
     }
     long duplicates = counts[0], unknownFrees = counts[1], replaced = counts[2];
     List<KeyValue<String, LiveAllocation>> puts = new ArrayList<>();
-    for (Map.Entry<String, LiveAllocation> e : overlay.entrySet()) {
+    for (Map.Entry<Long, LiveAllocation> e : overlay.entrySet()) {
+      if (e.getValue() != null) {
+        puts.add(KeyValue.pair(Keys.live(pk, e.getKey()), e.getValue()));
+      } else if (inStore.contains(e.getKey())) {
+        live.delete(Keys.live(pk, e.getKey())); // born and freed within the batch: never stored, nothing to delete
+      }
+    }
+    for (Map.Entry<String, LiveAllocation> e : mapOverlay.entrySet()) {
       if (e.getValue() == null) {
         live.delete(e.getKey());
       } else {
@@ -210,12 +226,14 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     }
     if (!puts.isEmpty()) live.putAll(puts);
     if (batch.getResync() != null) applyResync(pk, batch.getResync(), deltas, state);
-    Map<String, Double> byStack = new HashMap<>();
-    for (Map.Entry<String, double[]> d : deltas.entrySet()) {
+    Map<Long, Double> byStack = new HashMap<>();
+    for (Map.Entry<Row, double[]> d : deltas.entrySet()) {
       double[] v = d.getValue();
       if (v[2] == 0 && v[0] == 0 && v[1] == 0) continue;
-      byStack.merge(Keys.parseOutstanding(d.getKey()).stackId(), v[0], Double::sum);
-      Outstanding o = outstanding.get(d.getKey());
+      Row row = d.getKey();
+      byStack.merge(row.stackId(), v[0], Double::sum);
+      String key = Keys.outstanding(pk, row.kind(), row.stackId(), row.size());
+      Outstanding o = outstanding.get(key);
       double bytes = v[0], allocations = v[1];
       long samples = (long) v[2];
       if (o != null) {
@@ -224,14 +242,14 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
         samples += o.getSamples();
       }
       if (samples <= 0) {
-        outstanding.delete(d.getKey());
+        outstanding.delete(key);
       } else {
-        outstanding.put(d.getKey(), new Outstanding(bytes, allocations, samples));
+        outstanding.put(key, new Outstanding(bytes, allocations, samples));
       }
     }
     // The leak score's trend: each stack's outstanding bytes per window of stream time.
-    for (Map.Entry<String, Double> e : byStack.entrySet()) {
-      String key = Keys.trend(pk, e.getKey());
+    for (Map.Entry<Long, Double> e : byStack.entrySet()) {
+      String key = Keys.trend(pk, Keys.hex16(e.getKey()));
       trends.put(key, LeakScore.roll(trends.get(key), e.getValue(), timestampMs, trendWindowMs));
     }
     state.setLastSeq(lastSeq);
@@ -249,7 +267,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
    * allocated (its allocation was lost: stack id 0, "lost stack"). Entries after the list began,
    * and addresses the collector saw touched inside the window, are left to their own events.
    */
-  private void applyResync(String pk, Resync resync, Map<String, double[]> deltas, ProcessState state) {
+  private void applyResync(String pk, Resync resync, Map<Row, double[]> deltas, ProcessState state) {
     Map<Long, Integer> listed = new HashMap<>();
     for (int i = 0; i < resync.getAddresses().size(); i++) listed.put(resync.getAddresses().get(i), i);
     String prefix = Keys.prefix(pk);
@@ -266,7 +284,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       if (listed.remove(address) != null) continue; // on both sides: fine
       if (kv.value.getSeq() >= resync.getFromSeq()) continue; // newer than the list
       live.delete(kv.key);
-      addDelta(deltas, pk, kv.value, -1);
+      addDelta(deltas, kv.value, -1);
       freed++;
     }
     for (Map.Entry<Long, Integer> e : listed.entrySet()) {
@@ -275,7 +293,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
           .setWeight(resync.getWeights().get(i)).setKind(0).setTimestampNs(System.currentTimeMillis() * 1_000_000L)
           .setSeq(resync.getFromSeq()).build();
       live.put(Keys.live(pk, e.getKey()), a);
-      addDelta(deltas, pk, a, +1);
+      addDelta(deltas, a, +1);
       added++;
     }
     state.setResyncs(state.getResyncs() + 1);
@@ -292,18 +310,18 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
    * A mapping or an unmap of a range. An unmap may cover part of a mapping (what is left stays
    * outstanding, as one or two smaller mappings with the original stack and time) or several.
    */
-  private void applyMapping(String pk, AllocationEvent ev, Map<String, LiveAllocation> overlay, Map<String, double[]> deltas,
+  private void applyMapping(String pk, AllocationEvent ev, Map<String, LiveAllocation> overlay, Map<Row, double[]> deltas,
       long[] counts) {
     if (ev.getType() == EventType.ALLOC) {
       String key = Keys.liveMapping(pk, ev.getAddress());
       LiveAllocation current = overlay.containsKey(key) ? overlay.get(key) : live.get(key);
       if (current != null) {
         counts[2]++;
-        addDelta(deltas, pk, current, -1);
+        addDelta(deltas, current, -1);
       }
       LiveAllocation a = allocation(ev, ev.getSize(), ev.getSize());
       overlay.put(key, a);
-      addDelta(deltas, pk, a, +1);
+      addDelta(deltas, a, +1);
       return;
     }
     long start = ev.getAddress();
@@ -325,27 +343,31 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       if (Long.compareUnsigned(mStart, end) >= 0 || Long.compareUnsigned(start, mEnd) >= 0) continue;
       hit = true;
       overlay.put(m.getKey(), null);
-      addDelta(deltas, pk, a, -1);
+      addDelta(deltas, a, -1);
       if (Long.compareUnsigned(mStart, start) < 0) { // the part below the unmapped range stays
         LiveAllocation left = LiveAllocation.newBuilder(a).setSize(start - mStart).setWeight(start - mStart).build();
         overlay.put(Keys.liveMapping(pk, mStart), left);
-        addDelta(deltas, pk, left, +1);
+        addDelta(deltas, left, +1);
       }
       if (Long.compareUnsigned(end, mEnd) < 0) { // and the part above it
         LiveAllocation right = LiveAllocation.newBuilder(a).setSize(mEnd - end).setWeight(mEnd - end).build();
         overlay.put(Keys.liveMapping(pk, end), right);
-        addDelta(deltas, pk, right, +1);
+        addDelta(deltas, right, +1);
       }
     }
     if (!hit) counts[1]++;
   }
 
-  private static void addDelta(Map<String, double[]> deltas, String pk, LiveAllocation a, int sign) {
-    double[] v = deltas.computeIfAbsent(Keys.outstanding(pk, a.getKind(), a.getStackId(), a.getSize()), k -> new double[3]);
+  /** One row of the outstanding aggregate: kind, stack, size (its store key is built once per batch). */
+  record Row(int kind, long stackId, long size) {}
+
+  private static void addDelta(Map<Row, double[]> deltas, LiveAllocation a, int sign) {
+    double[] v = deltas.computeIfAbsent(new Row(a.getKind(), a.getStackId(), a.getSize()), k -> new double[3]);
     v[0] += sign * a.getWeight();
     v[1] += sign * (a.getSize() > 0 ? a.getWeight() / a.getSize() : 1.0);
     v[2] += sign;
   }
+
 
   private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {
     if (state == null || state.getExited()) return; // never seen, or a repeated exit
