@@ -11,10 +11,7 @@ import io.leakwatch.streams.StreamsAppConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.junit.jupiter.api.Test;
@@ -43,33 +40,16 @@ class BrokerFailureTest {
               .get(30, TimeUnit.SECONDS).get(io.leakwatch.schemas.Topics.EVENTS);
           assertThat(events.partitions().get(0).replicas()).hasSize(3);
         }
-        ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), "20", "1000").redirectErrorStream(true);
-        pb.environment().put("LD_PRELOAD", Home.agent().toString());
-        pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
-        pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
-        Process service = pb.start();
+        Process service = Targets.demo(runDir, 20, 1000).start();
         Thread.sleep(6_000);
         kafka.kill(0); // node 1: the first bootstrap address, a partition leader and a controller voter
         System.out.println("broker failure: node 1 killed");
 
-        String out = new String(service.getInputStream().readAllBytes());
-        assertThat(service.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        Matcher m = Pattern.compile("leaked (\\d+) keys").matcher(out);
-        assertThat(m.find()).as(out).isTrue();
-        long leaked = Long.parseLong(m.group(1));
+        long leaked = Targets.leakedKeys(service);
         String host = CollectorConfig.localHostName();
-        JsonNode r = null;
-        long deadline = System.currentTimeMillis() + 180_000;
-        while (r == null && System.currentTimeMillis() < deadline) {
-          Optional<com.fasterxml.jackson.databind.node.ObjectNode> x = streams.reports().report(host, (int) service.pid());
-          if (x.isPresent() && x.get().path("process").path("exited").asBoolean() && x.get().path("stacksResolved").asBoolean()) {
-            r = x.get();
-          }
-          Thread.sleep(250);
-        }
+        JsonNode r = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()), 180_000);
         assertThat(r).as("exit report with a broker down").isNotNull();
-        long keyBytes = 0;
-        for (JsonNode s : r.path("stacks")) if (s.path("frames").toString().contains("\"verify_signature\"")) keyBytes += s.path("bytes").asLong();
+        long keyBytes = Targets.bytesOfStacksCalling(r, "verify_signature");
         System.out.println("broker failure: leaked " + leaked + " keys; tracking " + r.path("tracking"));
         assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
         assertThat(keyBytes).isEqualTo(leaked * 422);

@@ -3,7 +3,6 @@ package io.leakwatch.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.collector.CollectorMain;
 import io.leakwatch.kafka.EmbeddedKafka;
@@ -13,10 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,11 +39,7 @@ class CollectorRestartTest {
          StreamsApp streams = new StreamsApp(StreamsAppConfig.defaults(kafka.bootstrapServers(), tmp.resolve("streams"))
              .withHttpPort(-1)).start(Duration.ofMinutes(2))) {
       Process collector = startCollector(kafka.bootstrapServers(), runDir);
-      ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), "7", "1500").redirectErrorStream(true);
-      pb.environment().put("LD_PRELOAD", Home.agent().toString());
-      pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
-      pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0"); // exact: the report must match the program's own count
-      Process service = pb.start();
+      Process service = Targets.demo(runDir, 7, 1500).start(); // exact: the report must match the program's own count
 
       Thread.sleep(3000); // events flowing
       new ProcessBuilder("kill", "-KILL", Long.toString(collector.pid())).start().waitFor();
@@ -55,22 +47,10 @@ class CollectorRestartTest {
       Thread.sleep(1500); // the service keeps allocating; the ring holds it
       Process restarted = startCollector(kafka.bootstrapServers(), runDir);
       try {
-        String out = new String(service.getInputStream().readAllBytes());
-        assertThat(service.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        Matcher m = Pattern.compile("leaked (\\d+) keys").matcher(out);
-        assertThat(m.find()).as(out).isTrue();
-        long leaked = Long.parseLong(m.group(1));
+        long leaked = Targets.leakedKeys(service);
 
         String host = CollectorConfig.localHostName();
-        JsonNode report = null;
-        long deadline = System.currentTimeMillis() + 90_000;
-        while (report == null && System.currentTimeMillis() < deadline) {
-          Optional<ObjectNode> r = streams.reports().report(host, (int) service.pid());
-          if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
-            report = r.get();
-          }
-          Thread.sleep(200);
-        }
+        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()), 90_000);
         assertThat(report).as("exit report").isNotNull();
         JsonNode t = report.path("tracking");
         System.out.println("collector restart: leaked " + leaked + " keys; tracking " + t);

@@ -3,16 +3,11 @@ package io.leakwatch.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.leakwatch.collector.ring.RingFile;
 import io.leakwatch.collector.ring.RingLayout;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Optional;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -24,10 +19,7 @@ class KafkaOutageTest {
   private static final long OUTAGE_MS = 60_000;
 
   private static Process leakyService(LocalStack stack, String ringBytes) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), "85", "150").redirectErrorStream(true);
-    pb.environment().put("LD_PRELOAD", Home.agent().toString());
-    pb.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
-    pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
+    ProcessBuilder pb = Targets.demo(stack.runDir, 85, 150);
     if (ringBytes != null) pb.environment().put("LEAKWATCH_RING_BYTES", ringBytes);
     return pb.start();
   }
@@ -47,23 +39,7 @@ class KafkaOutageTest {
   }
 
   private static JsonNode exitReport(LocalStack stack, long pid) throws Exception {
-    long deadline = System.currentTimeMillis() + 120_000;
-    while (System.currentTimeMillis() < deadline) {
-      Optional<ObjectNode> r = stack.streams.reports().report(stack.host, (int) pid);
-      if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
-        return r.get();
-      }
-      Thread.sleep(250);
-    }
-    return null;
-  }
-
-  private static long leakedKeys(Process p) throws Exception {
-    String out = new String(p.getInputStream().readAllBytes());
-    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    Matcher m = Pattern.compile("leaked (\\d+) keys").matcher(out);
-    assertThat(m.find()).as(out).isTrue();
-    return Long.parseLong(m.group(1));
+    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid), 120_000);
   }
 
   @Test
@@ -83,8 +59,8 @@ class KafkaOutageTest {
         long shimDropped = droppedByShim(stack.runDir, cramped.pid());
         long roomyDropped = droppedByShim(stack.runDir, roomy.pid());
 
-        long roomyLeaked = leakedKeys(roomy);
-        long crampedLeaked = leakedKeys(cramped);
+        long roomyLeaked = Targets.leakedKeys(roomy);
+        long crampedLeaked = Targets.leakedKeys(cramped);
         JsonNode r = exitReport(stack, roomy.pid());
         JsonNode c = exitReport(stack, cramped.pid());
         assertThat(r).as("exit report of the roomy target").isNotNull();

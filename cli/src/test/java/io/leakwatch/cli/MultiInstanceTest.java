@@ -133,9 +133,7 @@ class MultiInstanceTest {
           JsonNode fromA = exitReport(portA, host, pid);
           JsonNode fromB = exitReport(portB, host, pid);
           assertThat(fromB).isEqualTo(fromA);
-          long leak = 0;
-          for (JsonNode s : fromA.path("stacks")) if (s.path("frames").toString().contains("\"leak_blocks\"")) leak += s.path("bytes").asLong();
-          assertThat(leak).isEqualTo(10L * (i + 1) * 100);
+          assertThat(Targets.bytesOfStacksCalling(fromA, "leak_blocks")).isEqualTo(10L * (i + 1) * 100);
         }
         JsonNode processesA = JSON.readTree(get(portA, "/api/processes").body());
         JsonNode processesB = JSON.readTree(get(portB, "/api/processes").body());
@@ -161,11 +159,7 @@ class MultiInstanceTest {
         restarted = instance(kafka.bootstrapServers(), "b", portB);
         awaitHealthy(portB);
 
-        String out = new String(service.getInputStream().readAllBytes());
-        assertThat(service.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        Matcher m = Pattern.compile("leaked (\\d+) keys").matcher(out);
-        assertThat(m.find()).as(out).isTrue();
-        long leaked = Long.parseLong(m.group(1));
+        long leaked = Targets.leakedKeys(service);
         JsonNode fromA = exitReport(portA, host, service.pid());
         JsonNode fromB = exitReport(portB, host, service.pid());
         System.out.println("multi-instance: leaked " + leaked + " keys; tracking " + fromA.path("tracking"));
@@ -185,11 +179,7 @@ class MultiInstanceTest {
   }
 
   private static Process tracked(Path runDir, String... command) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-    pb.environment().put("LD_PRELOAD", Home.agent().toString());
-    pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
-    pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
-    return pb.start();
+    return Targets.tracked(runDir, command).start();
   }
 
   private static int freePort() throws Exception {

@@ -42,11 +42,7 @@ class ReportPageBrowserTest {
   }
 
   private static Process tracked(String... command) throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
-    pb.environment().put("LD_PRELOAD", Home.agent().toString());
-    pb.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
-    pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
-    return pb.start();
+    return Targets.tracked(stack.runDir, command).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
   }
 
   private static boolean resolved(Process p) {

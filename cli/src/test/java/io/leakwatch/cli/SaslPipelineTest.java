@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.junit.jupiter.api.Test;
@@ -62,27 +61,12 @@ class SaslPipelineTest {
       CollectorConfig cc = CollectorMain.configure(yml, null, null, null, runDir);
       assertThat(cc.kafka()).containsEntry("security.protocol", "SASL_PLAINTEXT");
       try (StreamsApp streams = new StreamsApp(sc).start(Duration.ofMinutes(2)); Collector collector = new Collector(cc).start()) {
-        ProcessBuilder pb = new ProcessBuilder(Home.nativeDir().resolve("churn").toString(), "-t", "2", "-p", "20000", "-n", "40",
-            "-s", "512", "-k", "0").redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
-        pb.environment().put("LD_PRELOAD", Home.agent().toString());
-        pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
-        pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
-        Process p = pb.start();
+        Process p = Targets.tracked(runDir, Home.nativeDir().resolve("churn").toString(), "-t", "2", "-p", "20000", "-n", "40", "-s",
+            "512", "-k", "0").redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        JsonNode report = null;
-        long deadline = System.currentTimeMillis() + 90_000;
-        while (report == null && System.currentTimeMillis() < deadline) {
-          Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = streams.reports().report(cc.host(), (int) p.pid());
-          if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
-            report = r.get();
-          }
-          Thread.sleep(200);
-        }
+        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(cc.host(), (int) p.pid()), 90_000);
         assertThat(report).as("exit report over SASL").isNotNull();
-        long leak = 0;
-        for (JsonNode s : report.path("stacks")) {
-          if (s.path("frames").toString().contains("\"leak_blocks\"")) leak += s.path("bytes").asLong();
-        }
+        long leak = Targets.bytesOfStacksCalling(report, "leak_blocks");
         System.out.println("sasl: " + report.path("tracking"));
         assertThat(leak).isEqualTo(40 * 512);
         assertThat(report.path("tracking").path("lostEvents").asLong()).isZero();

@@ -17,8 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -64,37 +62,19 @@ class StreamsRestartTest {
           .start()) {
         long up = System.currentTimeMillis() + 120_000;
         while (!healthy(port) && System.currentTimeMillis() < up) Thread.sleep(200);
-        ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), "20", "1500").redirectErrorStream(true);
-        pb.environment().put("LD_PRELOAD", Home.agent().toString());
-        pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
-        pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
-        Process service = pb.start();
+        Process service = Targets.demo(runDir, 20, 1500).start();
         Thread.sleep(6_000); // events flowing through the first instance
         new ProcessBuilder("kill", "-KILL", Long.toString(streams.pid())).start().waitFor();
         assertThat(streams.waitFor(10, TimeUnit.SECONDS)).isTrue();
         Thread.sleep(3_000); // the collector keeps publishing; nobody consumes
         restarted = startStreams(kafka.bootstrapServers(), stateDir, port);
 
-        String out = new String(service.getInputStream().readAllBytes());
-        assertThat(service.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        Matcher m = Pattern.compile("leaked (\\d+) keys").matcher(out);
-        assertThat(m.find()).as(out).isTrue();
-        long leaked = Long.parseLong(m.group(1));
+        long leaked = Targets.leakedKeys(service);
 
         String host = CollectorConfig.localHostName();
-        JsonNode r = null;
-        long deadline = System.currentTimeMillis() + 180_000;
-        while (System.currentTimeMillis() < deadline) {
-          JsonNode x = report(port, host, service.pid());
-          if (x != null && x.path("process").path("exited").asBoolean() && x.path("stacksResolved").asBoolean()) {
-            r = x;
-            break;
-          }
-          Thread.sleep(250);
-        }
+        JsonNode r = Targets.awaitExitReport(() -> java.util.Optional.ofNullable(report(port, host, service.pid())), 180_000);
         assertThat(r).as("exit report from the restarted instance").isNotNull();
-        long keyBytes = 0;
-        for (JsonNode s : r.path("stacks")) if (s.path("frames").toString().contains("\"verify_signature\"")) keyBytes += s.path("bytes").asLong();
+        long keyBytes = Targets.bytesOfStacksCalling(r, "verify_signature");
         System.out.println("streams restart: leaked " + leaked + " keys; tracking " + r.path("tracking"));
         assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
         assertThat(keyBytes).as("nothing lost, nothing counted twice").isEqualTo(leaked * 422);

@@ -3,8 +3,6 @@ package io.leakwatch.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -25,11 +23,7 @@ class TargetFaultsEndToEndTest {
   }
 
   private static ProcessBuilder tracked(String... command) {
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-    pb.environment().put("LD_PRELOAD", Home.agent().toString());
-    pb.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
-    pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "0");
-    return pb;
+    return Targets.tracked(stack.runDir, command);
   }
 
   private static JsonNode exitReport(long pid) throws Exception {
@@ -38,29 +32,12 @@ class TargetFaultsEndToEndTest {
 
   /** The exit report of {@code pid}; with {@code name}, of its image of that name (a pid that execs has several). */
   private static JsonNode exitReport(long pid, String name) throws Exception {
-    long deadline = System.currentTimeMillis() + 60_000;
-    while (System.currentTimeMillis() < deadline) {
-      Optional<ObjectNode> r = stack.streams.reports().report(stack.host, (int) pid);
-      if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()
-          && (name == null || r.get().path("process").path("name").asText().equals(name))) {
-        return r.get();
-      }
-      Thread.sleep(200);
-    }
-    return null;
+    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid)
+        .filter(r -> name == null || r.path("process").path("name").asText().equals(name)), 60_000);
   }
 
   private static long bytesOfStacksCalling(JsonNode report, String function) {
-    long bytes = 0;
-    for (JsonNode s : report.path("stacks")) {
-      for (JsonNode f : s.path("frames")) {
-        if (f.path("function").asText().equals(function)) {
-          bytes += s.path("bytes").asLong();
-          break;
-        }
-      }
-    }
-    return bytes;
+    return Targets.bytesOfStacksCalling(report, function);
   }
 
   @Test
