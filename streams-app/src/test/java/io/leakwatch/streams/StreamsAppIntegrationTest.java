@@ -180,6 +180,14 @@ class StreamsAppIntegrationTest {
     assertThat(rawStatusLine("/api/report?process=%zz")).contains(" 400 ");
     assertThat(rawStatusLine("/api/report?host=h&pid=" + "9".repeat(5000))).contains(" 400 ");
     assertThat(get("/api/report?host=nohost&pid=1").statusCode()).isEqualTo(404);
+    assertThat(get("/api/fleet").body()).contains("process (1-255 characters) is required");
+    assertThat(get("/api/fleet?process=" + "x".repeat(300)).statusCode()).isEqualTo(400);
+    assertThat(get("/api/fleet?process=nothing-here").body()).contains("\"processes\":0");
+    assertThat(get("/diff?host=h&pid=1&minutes=0").body()).contains("minutes must be a whole number from 1 to 1440");
+    assertThat(get("/diff?host=h&pid=1&minutes=ten").statusCode()).isEqualTo(400);
+    assertThat(get("/?sort=random").body()).contains("sort must be bytes or growth");
+    assertThat(get("/static/../pom.xml").statusCode()).isEqualTo(404);
+    assertThat(get("/static/leakwatch.js").headers().firstValue("Content-Type")).get().asString().startsWith("text/javascript");
     assertThat(get("/nope").statusCode()).isEqualTo(404);
   }
 
