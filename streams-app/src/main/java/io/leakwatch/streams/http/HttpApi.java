@@ -141,24 +141,25 @@ public final class HttpApi implements AutoCloseable {
             throw new BadRequest("minutes must be a whole number from 1 to 1440");
           }
           if (m < 1 || m > 1440) throw new BadRequest("minutes must be a whole number from 1 to 1440");
-          Optional<ObjectNode> r = find(q);
-          Optional<org.apache.kafka.streams.state.HostInfo> owner = r.isEmpty() || local(q) || peers == null ? Optional.empty()
-              : peers.remoteOwner(io.leakwatch.streams.topology.StoreNames.PROCESSES, r.get().path("process").path("host").asText()
-                  + "/" + r.get().path("process").path("pid").asInt());
+          Optional<Target> t = target(q);
+          Optional<org.apache.kafka.streams.state.HostInfo> owner = t.isEmpty() || local(q) || peers == null ? Optional.empty()
+              : peers.remoteOwner(io.leakwatch.streams.topology.StoreNames.PROCESSES, t.get().host() + "/" + t.get().pid());
           if (owner.isPresent()) {
             // The history behind a diff lives with the process's owner: ask it for the page.
-            String pq = "/diff?host=" + java.net.URLEncoder.encode(r.get().path("process").path("host").asText(), StandardCharsets.UTF_8)
-                + "&pid=" + r.get().path("process").path("pid").asInt() + "&minutes=" + m + "&local=true";
+            String pq = "/diff?host=" + java.net.URLEncoder.encode(t.get().host(), StandardCharsets.UTF_8) + "&pid=" + t.get().pid()
+                + "&minutes=" + m + "&local=true";
             var resp = peers.get(owner.get(), pq);
             html(ex, resp.statusCode(), new String(resp.body(), StandardCharsets.UTF_8));
-          } else if (r.isEmpty()) {
-            html(ex, 404, ReportPage.notFound());
           } else {
-            long now = System.currentTimeMillis();
-            String pk = r.get().path("process").path("host").asText() + "/" + r.get().path("process").path("pid").asInt();
-            var then = history == null ? Optional.<io.leakwatch.streams.report.History.Snapshot>empty()
-                : history.snapshotAt(pk, now - m * 60_000L);
-            html(ex, 200, ReportPage.diff(r.get(), then.orElse(null), now));
+            Optional<ObjectNode> r = t.flatMap(x -> reports.report(x.host(), x.pid()));
+            if (r.isEmpty()) {
+              html(ex, 404, ReportPage.notFound());
+            } else {
+              long now = System.currentTimeMillis();
+              var then = history == null ? Optional.<io.leakwatch.streams.report.History.Snapshot>empty()
+                  : history.snapshotAt(t.get().host() + "/" + t.get().pid(), now - m * 60_000L);
+              html(ex, 200, ReportPage.diff(r.get(), then.orElse(null), now));
+            }
           }
         }
         default -> {
@@ -184,7 +185,18 @@ public final class HttpApi implements AutoCloseable {
     }
   }
 
+  /** The process a request names, and its report from whichever instance owns it. */
   private Optional<ObjectNode> find(Map<String, String> q) {
+    return target(q).flatMap(t -> report(t.host(), t.pid(), local(q)));
+  }
+
+  private record Target(String host, int pid) {}
+
+  /**
+   * The process a request names (host and pid, or a process name, or the largest of all), without
+   * fetching its report: the diff page only needs to know whom to ask.
+   */
+  private Optional<Target> target(Map<String, String> q) {
     String host = q.get("host");
     String pid = q.get("pid");
     String process = q.get("process");
@@ -198,21 +210,17 @@ public final class HttpApi implements AutoCloseable {
         throw new BadRequest("pid must be a positive integer");
       }
       if (p <= 0) throw new BadRequest("pid must be a positive integer");
-      return report(host, p, local(q));
+      return Optional.of(new Target(host, p));
     }
     if (process != null) {
       if (process.isEmpty() || process.length() > 255) throw new BadRequest("process must be 1-255 characters");
-      // The largest live process of that name (on that host, if given), else the latest to exit.
-      return processes(local(q)).stream()
-          .filter(x -> x.get("name").asText().equals(process) && (host == null || x.get("host").asText().equals(host)))
-          .max(java.util.Comparator.comparing((ObjectNode x) -> !x.get("exited").asBoolean())
-              .thenComparingLong(x -> x.get("exited").asBoolean() ? x.get("exitedAtMs").asLong() : x.get("outstandingBytes").asLong()))
-          .flatMap(x -> report(x.get("host").asText(), x.get("pid").asInt(), local(q)));
+      return ReportService.largestByName(processes(local(q)), host, process)
+          .map(x -> new Target(x.get("host").asText(), x.get("pid").asInt()));
     }
     if (host != null) throw new BadRequest("host needs pid or process");
     List<ObjectNode> all = processes(local(q));
     if (all.isEmpty()) return Optional.empty();
-    return report(all.get(0).get("host").asText(), all.get(0).get("pid").asInt(), local(q));
+    return Optional.of(new Target(all.get(0).get("host").asText(), all.get(0).get("pid").asInt()));
   }
 
   private static boolean local(Map<String, String> q) {

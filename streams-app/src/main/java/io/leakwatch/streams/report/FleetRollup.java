@@ -36,22 +36,9 @@ public final class FleetRollup {
   public FleetRollup addReport(JsonNode r) {
     String host = r.path("process").path("host").asText();
     hosts.add(host);
-    processes++;
-    bytes += r.path("outstanding").path("bytes").asLong();
-    allocations += r.path("outstanding").path("allocations").asLong();
-    for (JsonNode a : r.path("allocators")) {
-      long[] v = allocators.computeIfAbsent(a.path("module").asText(), k -> new long[2]);
-      v[0] += a.path("bytes").asLong();
-      v[1] += a.path("allocations").asLong();
-    }
+    addTotalsAndAllocators(r, 1);
     for (JsonNode s : r.path("stacks")) {
-      String id = s.path("id").asText();
-      ObjectNode row = stacks.computeIfAbsent(id, k -> newRow(s));
-      row.put("bytes", row.path("bytes").asLong() + s.path("bytes").asLong());
-      row.put("allocations", row.path("allocations").asLong() + s.path("allocations").asLong());
-      row.put("processes", row.path("processes").asLong() + 1);
-      if (s.has("score")) row.put("maxScore", Math.max(row.path("maxScore").asDouble(0), s.path("score").asDouble()));
-      stackHosts.computeIfAbsent(id, k -> new TreeSet<>()).add(host);
+      addStack(s, 1, s.path("score"), List.of(host));
     }
     return this;
   }
@@ -59,25 +46,36 @@ public final class FleetRollup {
   /** Adds another instance's roll-up of the same program. */
   public FleetRollup addRollup(JsonNode other) {
     for (JsonNode h : other.path("hostList")) hosts.add(h.asText());
-    processes += other.path("processes").asLong();
-    bytes += other.path("outstanding").path("bytes").asLong();
-    allocations += other.path("outstanding").path("allocations").asLong();
-    for (JsonNode a : other.path("allocators")) {
+    addTotalsAndAllocators(other, other.path("processes").asLong());
+    for (JsonNode s : other.path("stacks")) {
+      List<String> hs = new ArrayList<>();
+      for (JsonNode h : s.path("hostList")) hs.add(h.asText());
+      addStack(s, s.path("processes").asLong(), s.path("maxScore"), hs);
+    }
+    return this;
+  }
+
+  /** One process report or one instance's roll-up: its outstanding totals and allocator rows. */
+  private void addTotalsAndAllocators(JsonNode r, long processCount) {
+    processes += processCount;
+    bytes += r.path("outstanding").path("bytes").asLong();
+    allocations += r.path("outstanding").path("allocations").asLong();
+    for (JsonNode a : r.path("allocators")) {
       long[] v = allocators.computeIfAbsent(a.path("module").asText(), k -> new long[2]);
       v[0] += a.path("bytes").asLong();
       v[1] += a.path("allocations").asLong();
     }
-    for (JsonNode s : other.path("stacks")) {
-      String id = s.path("id").asText();
-      ObjectNode row = stacks.computeIfAbsent(id, k -> newRow(s));
-      row.put("bytes", row.path("bytes").asLong() + s.path("bytes").asLong());
-      row.put("allocations", row.path("allocations").asLong() + s.path("allocations").asLong());
-      row.put("processes", row.path("processes").asLong() + s.path("processes").asLong());
-      if (s.has("maxScore")) row.put("maxScore", Math.max(row.path("maxScore").asDouble(0), s.path("maxScore").asDouble()));
-      TreeSet<String> hs = stackHosts.computeIfAbsent(id, k -> new TreeSet<>());
-      for (JsonNode h : s.path("hostList")) hs.add(h.asText());
-    }
-    return this;
+  }
+
+  /** A stack row from a report (one process) or a roll-up (several), merged by stable id. */
+  private void addStack(JsonNode s, long processCount, JsonNode score, List<String> hosts) {
+    String id = s.path("id").asText();
+    ObjectNode row = stacks.computeIfAbsent(id, k -> newRow(s));
+    row.put("bytes", row.path("bytes").asLong() + s.path("bytes").asLong());
+    row.put("allocations", row.path("allocations").asLong() + s.path("allocations").asLong());
+    row.put("processes", row.path("processes").asLong() + processCount);
+    if (score.isNumber()) row.put("maxScore", Math.max(row.path("maxScore").asDouble(0), score.asDouble()));
+    stackHosts.computeIfAbsent(id, k -> new TreeSet<>()).addAll(hosts);
   }
 
   private static ObjectNode newRow(JsonNode s) {

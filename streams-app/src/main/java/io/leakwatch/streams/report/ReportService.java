@@ -77,14 +77,15 @@ public final class ReportService {
     return snapshot == null ? Optional.empty() : Optional.of(ReportBuilder.render(snapshot, this::stack));
   }
 
-  /** The largest live process of that name (on that host, if given), else the latest to exit. */
-  public Optional<ObjectNode> reportByName(String host, String name) {
-    List<ObjectNode> candidates = processes();
-    return candidates.stream()
+  /**
+   * Among process entries (as {@link #processes} lists them, from one instance or merged from all):
+   * the largest live process of that name (on that host, if given), else the latest to exit.
+   */
+  public static Optional<ObjectNode> largestByName(List<ObjectNode> processes, String host, String name) {
+    return processes.stream()
         .filter(p -> p.get("name").asText().equals(name) && (host == null || p.get("host").asText().equals(host)))
         .max(Comparator.comparing((ObjectNode p) -> !p.get("exited").asBoolean())
-            .thenComparingLong(p -> p.get("exited").asBoolean() ? p.get("exitedAtMs").asLong() : p.get("outstandingBytes").asLong()))
-        .flatMap(p -> report(p.get("host").asText(), p.get("pid").asInt()));
+            .thenComparingLong(p -> p.get("exited").asBoolean() ? p.get("exitedAtMs").asLong() : p.get("outstandingBytes").asLong()));
   }
 
   ObjectNode liveSnapshot(ProcessState st, String pk) {
