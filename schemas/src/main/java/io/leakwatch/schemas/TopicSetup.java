@@ -21,6 +21,7 @@ public final class TopicSetup {
     try (Admin admin = Admin.create(props)) {
       if (!admin.listTopics().names().get().contains(name)) {
         admin.createTopics(List.of(new NewTopic(name, partitions, replication))).all().get();
+        awaitLeaders(admin, List.of(name));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
@@ -29,6 +30,28 @@ public final class TopicSetup {
       if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
         throw new IllegalStateException("cannot create topic " + name + ": " + e.getCause().getMessage(), e.getCause());
       }
+    }
+  }
+
+  /**
+   * Creating a topic returns when the controller has it; the brokers learn of it a moment later. A
+   * client that asks a broker too early sees no partitions (Kafka Streams' global store then fails
+   * its start), so wait until every partition has a leader.
+   */
+  private static void awaitLeaders(Admin admin, List<String> names) throws InterruptedException {
+    long deadline = System.currentTimeMillis() + 30_000;
+    while (true) {
+      try {
+        boolean ready = true;
+        for (var d : admin.describeTopics(names).allTopicNames().get().values()) {
+          for (var p : d.partitions()) ready &= p.leader() != null && !p.leader().isEmpty();
+        }
+        if (ready) return;
+      } catch (ExecutionException notYet) {
+        // unknown to the broker asked: it has not caught up yet
+      }
+      if (System.currentTimeMillis() > deadline) throw new IllegalStateException("topics " + names + " have no leaders after 30 s");
+      Thread.sleep(100);
     }
   }
 
@@ -54,6 +77,7 @@ public final class TopicSetup {
         } catch (ExecutionException e) {
           if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) throw e;
         }
+        awaitLeaders(admin, wanted.stream().map(NewTopic::name).toList());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
