@@ -1,35 +1,61 @@
 /*
  * live_set: the addresses of live sampled allocations, so that only their frees leave the process.
  *
- * A fixed open-addressing table of 2^bits slots of 16 bytes (address and size) in an anonymous
- * mapping: 2^16 by default (1 MiB of address space; only touched pages cost memory, and a page is
- * faulted in the first time a sample lands in it, so a small table also keeps the warm-up cheap).
- * At half full it holds 32,768 live samples: 16 GiB of live heap at the default 512 KiB sampling.
- * LEAKWATCH_LIVE_SET_BITS (10..24) sizes it for larger heaps or finer sampling. In sampled mode it holds every live
- * recorded block, so that a resync can list them after the ring overflowed; a free finds out
- * whether to look here from the block's in-band header (block_header.h), not by probing. Insert claims the first empty or tombstone slot on the probe path
- * with a CAS; remove turns the slot into a tombstone with a CAS. No lock anywhere: a free asks
- * "was this sampled?" in a handful of probes. An address is live at most once (the allocator will
- * not hand it out again before its free, and the free's remove happens before the real free), so
- * no two threads race on the same key. A probe path longer than LW_LIVE_SET_MAX_PROBE gives up:
- * the insert is counted as lost (its free will be missing downstream), never blocks.
+ * Guarantees
+ *   - Sampled mode lists every live recorded block with its size here, and nowhere else: blocks are
+ *     handed out exactly as the real allocator made them (no in-band header), so glibc's own free,
+ *     realloc and malloc_usable_size stay right for callers that bypass the shim (ctypes, dlsym on a
+ *     libc handle, RTLD_DEEPBIND, __libc_free).
+ *   - "Was this block sampled?" is answered for most frees by one byte: lw_live_set_maybe() reads a
+ *     counter per 4 KiB page of address space (hashed into 256 KiB), non-zero while a listed block
+ *     starts in a page that maps there. Zero is certain; non-zero sends the free to the table.
+ *   - Lookups and removals never wait. Inserts (one per sampled allocation) and the reclaiming of
+ *     tombstones take a try-lock: a contended insert retries a bounded number of times, then the
+ *     sample is dropped and counted (live_set_busy) rather than waited for.
+ *   - Tombstones do not accumulate: a removal whose slot is followed by an empty one turns the run of
+ *     tombstones before it back into empty slots, so an unsampled free probes a short path forever.
+ *
+ * Table: 2^bits slots of 16 bytes (address, size), open addressing, linear probing, in an anonymous
+ * mapping (2^16 by default: 1 MiB, 32,768 live samples at half load = 16 GiB of live heap at the
+ * default 512 KiB sampling; LEAKWATCH_LIVE_SET_BITS 10..24). A probe path longer than
+ * LW_LIVE_SET_MAX_PROBE gives up: the insert is counted as lost, never blocks.
  */
 #ifndef LEAKWATCH_LIVE_SET_H
 #define LEAKWATCH_LIVE_SET_H
 
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define LW_LIVE_SET_DEFAULT_BITS 16
 #define LW_LIVE_SET_MAX_PROBE 64
+#define LW_LIVE_SET_FILTER_BITS 18
+#define LW_LIVE_SET_PAGE_SHIFT 12
+
+enum lw_live_insert { LW_LIVE_INSERTED = 0, LW_LIVE_REPLACED = 1, LW_LIVE_FULL = -1, LW_LIVE_BUSY = -2 };
 
 int lw_live_set_init(int bits);
 /* Forgets everything (the forked child starts a new tracking session). */
 void lw_live_set_clear(void);
-int lw_live_set_insert(uintptr_t addr, uint64_t size);
-/* Returns 1 when addr was present (and removes it). */
-int lw_live_set_remove(uintptr_t addr);
+/* LW_LIVE_REPLACED: addr was listed already, so its earlier block was released without the shim
+ * seeing it; *old_size gets that block's size and the entry now describes the new block. */
+enum lw_live_insert lw_live_set_insert(uintptr_t addr, uint64_t size, uint64_t *old_size);
+/* Returns 1 when addr was present (and removes it), with its size in *size when size is not NULL. */
+int lw_live_set_remove(uintptr_t addr, uint64_t *size);
 /* Calls fn for every entry present while it runs (entries added or removed meanwhile may or may
  * not be seen); size may read 0 for an entry being inserted. For the resync after an overflow. */
 void lw_live_set_for_each(void (*fn)(uintptr_t addr, uint64_t size, void *arg), void *arg);
+/* Slots holding a tombstone (tests). */
+size_t lw_live_set_tombstones(void);
+
+extern _Atomic uint8_t *lw_live_set_filter;
+
+/* 0: addr is certainly not listed. 1: it may be. */
+static inline int lw_live_set_maybe(uintptr_t addr) {
+  _Atomic uint8_t *f = lw_live_set_filter;
+  if (__builtin_expect(!f, 0)) return 0;
+  size_t i = (addr >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1);
+  return atomic_load_explicit(&f[i], memory_order_relaxed) != 0;
+}
 
 #endif

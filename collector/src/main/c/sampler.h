@@ -33,11 +33,14 @@ static inline int lw_sampler_should_record(lw_sampler *s, uint64_t sample_bytes,
     *weight = (double)size;
     return 1;
   }
-  s->bytes_until_sample -= (int64_t)size;
+  /* A size of 2^63 or more would turn negative and push the countdown back: such a request (it will
+   * fail anyway) always contains a sample point. The countdown is in [0, 9e18] here, so subtracting
+   * at most INT64_MAX cannot overflow. */
+  s->bytes_until_sample -= size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
   if (__builtin_expect(s->bytes_until_sample > 0, 1)) return 0;
   if (__builtin_expect(!s->seeded, 0)) {
     /* A new thread's countdown is zero: draw its first interval instead of sampling this one. */
-    s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - (int64_t)size;
+    s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - (size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size);
     if (s->bytes_until_sample > 0) return 0;
   }
   s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes);

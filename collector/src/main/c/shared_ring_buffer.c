@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 #include "shared_ring_buffer.h"
 
 #include <errno.h>
@@ -6,7 +7,15 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+/* System calls through syscall(): none of them is a cancellation point, so a thread cancelled while
+ * inside an allocation can never be unwound out of the shim half way through. */
+static int sys_open(const char *path, int flags, int mode) {
+  return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+static void sys_close(int fd) { syscall(SYS_close, fd); }
 
 /* Writes the decimal form of v at p; returns the end. No locale, no allocation. */
 static char *put_u64(char *p, uint64_t v) {
@@ -26,26 +35,26 @@ static char *put_str(char *p, const char *end, const char *s) {
 }
 
 static void read_cmdline(lw_ring_header *h) {
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  int fd = sys_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return;
   char *dst = (char *)h + LW_RING_CMDLINE_OFFSET;
   ssize_t total = 0;
   while (total < (ssize_t)LW_RING_CMDLINE_MAX) {
-    ssize_t n = read(fd, dst + total, LW_RING_CMDLINE_MAX - (size_t)total);
+    ssize_t n = syscall(SYS_read, fd, dst + total, LW_RING_CMDLINE_MAX - (size_t)total);
     if (n <= 0) break;
     total += n;
   }
-  close(fd);
+  sys_close(fd);
   h->cmdline_len = (uint32_t)total;
 }
 
 /* Field 22 of /proc/self/stat (start time in clock ticks); comm may hold spaces and ')'. */
 static uint64_t read_start_ticks(void) {
   char buf[1024];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  int fd = sys_open("/proc/self/stat", O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
+  ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+  sys_close(fd);
   if (n <= 0) return 0;
   buf[n] = 0;
   char *p = strrchr(buf, ')');
@@ -58,10 +67,22 @@ static uint64_t read_start_ticks(void) {
   return v;
 }
 
+/* Backs [off, off + len) of the file for real. tmpfs and local filesystems support fallocate; where
+ * it is refused for lack of support, writing the tail byte of each page has the same effect. */
+static int reserve(int fd, uint64_t off, uint64_t len) {
+  if (syscall(SYS_fallocate, fd, 0, (off_t)off, (off_t)len) == 0) return 0;
+  if (errno != EOPNOTSUPP) return -1;
+  for (uint64_t p = off; p < off + len; p += 4096) {
+    char zero = 0;
+    if (syscall(SYS_pwrite64, fd, &zero, 1, (off_t)(p | 4095)) != 1) return -1;
+  }
+  return 0;
+}
+
 int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
                    uint64_t start_time_ns, uint64_t sample_bytes, int populate) {
   if (capacity < 4096 || (capacity & (capacity - 1))) return -1;
-  char final_path[512], tmp_path[512];
+  char final_path[LW_RING_PATH_MAX], tmp_path[LW_RING_PATH_MAX];
   const char *end = final_path + sizeof final_path - 40;
   char *p = put_str(final_path, end, dir);
   p = put_str(p, end, "/leakwatch-");
@@ -73,16 +94,19 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   memcpy(p, ".ring", 6);
   memcpy(tmp_path + stem, ".tmp", 5);
 
-  int fd = open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int fd = sys_open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
   size_t size = LW_RING_HEADER_SIZE + capacity;
-  if (ftruncate(fd, (off_t)size) != 0) {
-    close(fd);
+  uint64_t first = populate || capacity <= LW_RING_RESERVE_CHUNK ? capacity : LW_RING_RESERVE_CHUNK;
+  struct stat st;
+  if (syscall(SYS_ftruncate, fd, (off_t)size) != 0 || reserve(fd, 0, LW_RING_HEADER_SIZE + first) != 0 ||
+      syscall(SYS_fstat, fd, &st) != 0) {
+    sys_close(fd);
     unlink(tmp_path);
     return -1;
   }
   void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
-  close(fd);
+  sys_close(fd);
   if (m == MAP_FAILED) {
     unlink(tmp_path);
     return -1;
@@ -109,6 +133,12 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   ring->data = (uint8_t *)m + LW_RING_HEADER_SIZE;
   ring->mask = capacity - 1;
   ring->mapping_size = size;
+  atomic_store(&ring->reserved, first);
+  atomic_store(&ring->extending, 0);
+  atomic_store(&ring->reserve_failed, 0);
+  ring->dev = st.st_dev;
+  ring->ino = st.st_ino;
+  memcpy(ring->path, final_path, sizeof ring->path);
   return 0;
 }
 
@@ -116,6 +146,44 @@ void lw_ring_detach(lw_ring *ring) {
   if (ring->hdr) munmap(ring->hdr, ring->mapping_size);
   ring->hdr = NULL;
   ring->data = NULL;
+}
+
+void lw_ring_discard(lw_ring *ring) {
+  if (!ring->hdr) return;
+  lw_ring_detach(ring);
+  unlink(ring->path);
+}
+
+/*
+ * Backs the first lap up to `need` data bytes. One thread at a time; the others drop their record
+ * rather than wait. The file is reopened by name and checked to be the same inode (the shim keeps no
+ * descriptor open: a program that closes every descriptor, or counts them, must not meet ours).
+ */
+__attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t need) {
+  if (atomic_load_explicit(&ring->reserve_failed, memory_order_relaxed)) return 0;
+  int idle = 0;
+  if (!atomic_compare_exchange_strong(&ring->extending, &idle, 1)) return 0;
+  uint64_t have = atomic_load(&ring->reserved);
+  int ok = 1;
+  if (need > have) {
+    uint64_t cap = ring->mask + 1;
+    uint64_t upto = (need + LW_RING_RESERVE_CHUNK - 1) & ~(uint64_t)(LW_RING_RESERVE_CHUNK - 1);
+    if (upto > cap) upto = cap;
+    int saved = errno;
+    int fd = sys_open(ring->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+    struct stat st;
+    if (fd < 0 || syscall(SYS_fstat, fd, &st) != 0 || st.st_dev != ring->dev || st.st_ino != ring->ino ||
+        reserve(fd, LW_RING_HEADER_SIZE + have, upto - have) != 0) {
+      ok = 0;
+      atomic_store(&ring->reserve_failed, 1);
+    } else {
+      atomic_store(&ring->reserved, upto);
+    }
+    if (fd >= 0) sys_close(fd);
+    errno = saved;
+  }
+  atomic_store(&ring->extending, 0);
+  return ok;
 }
 
 static inline void copy_in(lw_ring *ring, uint64_t pos, const void *src, uint32_t len) {
@@ -129,49 +197,52 @@ static inline void copy_in(lw_ring *ring, uint64_t pos, const void *src, uint32_
   }
 }
 
+static inline uint64_t drop(_Atomic uint64_t *why, lw_ring_header *h, uint32_t len) {
+  atomic_fetch_add_explicit(why, 1, memory_order_relaxed);
+  if (why == &h->stats.records_dropped_full)
+    atomic_fetch_add_explicit(&h->stats.bytes_dropped_full, len, memory_order_relaxed);
+  return UINT64_MAX;
+}
+
 uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_len, const void *b,
                        uint32_t b_len) {
   lw_ring_header *h = ring->hdr;
   if (!h) return UINT64_MAX;
   uint32_t len = (8u + a_len + b_len + 7u) & ~7u;
-  if (len > LW_RING_MAX_RECORD) {
-    atomic_fetch_add_explicit(&h->stats.records_dropped_oversize, 1, memory_order_relaxed);
-    return UINT64_MAX;
-  }
+  if (len > LW_RING_MAX_RECORD) return drop(&h->stats.records_dropped_oversize, h, len);
   uint64_t cap = ring->mask + 1;
   uint64_t w;
   for (int tries = 0;; tries++) {
+    if (tries == LW_RING_MAX_TRIES) return drop(&h->stats.records_dropped_contention, h, len);
     /* A consistent view: read_pos on both sides of write_pos. With r1 read before w, a sane
      * reader guarantees r <= w; with r2 read after w, it guarantees w - r <= cap. If the reader
-     * moved in between, look again (a few times, then give up and drop: never spin). */
+     * moved in between, look again (a bounded number of times: never spin). */
     uint64_t r = atomic_load_explicit(&h->read_pos, memory_order_acquire);
     w = atomic_load_explicit(&h->write_pos, memory_order_acquire);
     uint64_t r2 = atomic_load_explicit(&h->read_pos, memory_order_acquire);
-    if (r != r2) {
-      if (tries < 16) continue;
-      atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&h->stats.bytes_dropped_full, len, memory_order_relaxed);
-      return UINT64_MAX;
-    }
-    if (r > w || w - r > cap) {
+    if (r != r2) continue;
+    /* Positions the shim wrote are multiples of 8; anything else was written by someone else, and
+     * an unaligned header store could run past the end of the mapping. */
+    if (((r | w) & 7) != 0 || r > w || w - r > cap) {
       atomic_fetch_add_explicit(&h->stats.corrupt_positions, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
-      return UINT64_MAX;
+      return drop(&h->stats.records_dropped_full, h, len);
     }
-    if (cap - (w - r) < len) {
-      atomic_fetch_add_explicit(&h->stats.records_dropped_full, 1, memory_order_relaxed);
-      atomic_fetch_add_explicit(&h->stats.bytes_dropped_full, len, memory_order_relaxed);
-      return UINT64_MAX;
-    }
+    if (cap - (w - r) < len) return drop(&h->stats.records_dropped_full, h, len);
+    uint64_t need = w + len < cap ? w + len : cap; /* first lap: past `reserved` the file is sparse */
+    if (__builtin_expect(need > atomic_load_explicit(&ring->reserved, memory_order_acquire), 0) &&
+        !extend_reservation(ring, need))
+      return drop(&h->stats.records_dropped_unreserved, h, len);
     if (atomic_compare_exchange_weak_explicit(&h->write_pos, &w, w + len, memory_order_acq_rel,
                                               memory_order_relaxed))
       break;
   }
+  _Atomic uint64_t *hdr_word = (_Atomic uint64_t *)(void *)(ring->data + (w & ring->mask));
+  /* PENDING carries the length at once: a write abandoned from here on can be skipped by the reader. */
+  atomic_store_explicit(hdr_word, lw_record_header(LW_REC_PENDING, len), memory_order_relaxed);
   if (a_len) copy_in(ring, w + 8, a, a_len);
   if (b_len) copy_in(ring, w + 8 + a_len, b, b_len);
-  /* Padding bytes are left as the reader zeroed them. The header goes last: whole or absent. */
-  _Atomic uint64_t *hdr_word = (_Atomic uint64_t *)(void *)(ring->data + (w & ring->mask));
-  atomic_store_explicit(hdr_word, ((uint64_t)type << 32) | len, memory_order_release);
+  /* Padding bytes are left as the reader zeroed them. The final header goes last: whole or absent. */
+  atomic_store_explicit(hdr_word, lw_record_header(type, len), memory_order_release);
   atomic_fetch_add_explicit(&h->stats.records_written, 1, memory_order_relaxed);
   return w;
 }

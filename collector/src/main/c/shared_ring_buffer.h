@@ -12,10 +12,15 @@
  *     number: a free reserves before the real free runs, an allocation after the real call
  *     returns, so an address reused by another thread is always seen after its free.
  *
+ *   - A write never faults: the bytes it stores were reserved on the filesystem first (a full
+ *     tmpfs makes records drop, counted, never a SIGBUS), and it never waits: a reservation CAS
+ *     that keeps failing gives up after LW_RING_MAX_TRIES.
+ *
  * Threat model
  *   - The peer may scribble on the shared mapping. The writer masks every offset it writes with
- *     the capacity, so a corrupt read_pos can at worst make it drop records, never write outside
- *     the mapping. The Java reader validates every header and length it reads (see
+ *     the capacity and refuses positions that are not 8-byte aligned or not within one capacity of
+ *     each other, so a corrupt read_pos or write_pos can at worst make it drop records (counted in
+ *     corrupt_positions), never write outside the mapping. The Java reader validates every header and length it reads (see
  *     collector/src/main/java/io/leakwatch/collector/ring/RingReader.java).
  *
  * Layout (little endian; docs/ring-format.md is the normative description)
@@ -28,6 +33,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
+
+#include "wire_protocol.h"
 
 #define LW_RING_MAGIC "LKWRING1"
 #define LW_RING_VERSION 1u
@@ -35,21 +43,13 @@
 #define LW_RING_MAX_RECORD 4096u
 #define LW_RING_CMDLINE_OFFSET 1024u
 #define LW_RING_CMDLINE_MAX (LW_RING_HEADER_SIZE - LW_RING_CMDLINE_OFFSET)
-
-enum lw_record_type {
-  LW_REC_ALLOC = 1,  /* an allocation that was recorded (sampled, or every one in exact mode) */
-  LW_REC_FREE = 2,   /* the release of a recorded allocation */
-  LW_REC_MODULE = 3, /* a loaded ELF object: load bias, address range, build id, path */
-  LW_REC_EXIT = 4,   /* the process began a clean exit (atexit / destructor) */
-  LW_REC_RESYNC_BEGIN = 5,   /* after an overflow: the live sampled blocks follow */
-  LW_REC_RESYNC_ENTRIES = 6, /* (address, size) pairs */
-  LW_REC_RESYNC_END = 7,     /* the list is complete */
-  LW_REC_ALLOCATOR_STATS = 8, /* glibc mallinfo2: arena, in use, free (fragmentation) */
-};
-
-enum lw_alloc_kind { LW_KIND_HEAP = 0, LW_KIND_MMAP = 1 };
+#define LW_RING_RESERVE_CHUNK (1u << 20) /* tmpfs space is reserved (fallocate) this much at a time */
+#define LW_RING_MAX_TRIES 64             /* reservation attempts before a record is dropped */
+#define LW_RING_PATH_MAX 512
 
 /* Every way the shim can fail to deliver an event, counted. Written only by the shim. */
+/* (A record whose writer was interrupted for good, e.g. siglongjmp out of a signal handler, is found by
+ * the reader: a PENDING header that never completes. See wire_protocol.h.) */
 typedef struct {
   _Atomic uint64_t records_written;
   _Atomic uint64_t records_dropped_full;  /* ring full: the record was not written */
@@ -62,7 +62,11 @@ typedef struct {
   _Atomic uint64_t bootstrap_allocations; /* served from the static arena before dlsym resolved */
   _Atomic uint64_t resyncs_completed;     /* live-set lists published after overflows */
   _Atomic uint64_t resyncs_abandoned;     /* lists cut short by a full ring (retried later) */
-  uint64_t reserved[5];
+  _Atomic uint64_t records_dropped_contention; /* write_pos kept moving under the CAS: gave up, dropped */
+  _Atomic uint64_t records_dropped_unreserved; /* no tmpfs space could be reserved for it: dropped */
+  _Atomic uint64_t frees_reentrant;       /* frees recorded from inside the shim (a signal handler) */
+  _Atomic uint64_t freed_elsewhere;       /* a sampled address allocated again: its free bypassed the shim */
+  _Atomic uint64_t live_set_busy;         /* a sample not remembered: the set was being compacted */
 } lw_ring_stats;
 
 typedef struct {
@@ -101,19 +105,31 @@ typedef struct {
   uint8_t *data;
   uint64_t mask;
   size_t mapping_size;
+  /* Data bytes [0, reserved) are backed for real (fallocate): the ring file is sparse beyond, and a
+   * store into an unbacked page of a full tmpfs is a SIGBUS. Private memory: the peer cannot move it. */
+  _Atomic uint64_t reserved;
+  _Atomic int extending;
+  _Atomic int reserve_failed;
+  dev_t dev;
+  ino_t ino;
+  char path[LW_RING_PATH_MAX];
 } lw_ring;
 
 /*
  * Creates the ring file `dir`/leakwatch-<pid>-<start_ns>.ring with mode 0600, sized for
- * `capacity` data bytes, fully initialised before it becomes visible under its final name.
- * `populate` faults every page in now rather than on the ring's first lap.
- * Uses only system calls (no allocation). Returns 0 on success.
+ * `capacity` data bytes, fully initialised before it becomes visible under its final name. Space is
+ * reserved for the header and the first chunk now (all of it with `populate`), the rest chunk by chunk
+ * as the first lap reaches it. Uses only system calls (no allocation, no cancellation point). On any
+ * failure every file it made is removed and it returns -1.
  */
 int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
                    uint64_t start_time_ns, uint64_t sample_bytes, int populate);
 
 /* Unmaps the ring (the file stays for the collector to drain). */
 void lw_ring_detach(lw_ring *ring);
+
+/* Unmaps the ring and removes its file (nobody will read it: no collector serves the run directory). */
+void lw_ring_discard(lw_ring *ring);
 
 /*
  * Reserves, fills and publishes one record of `type` whose payload is the concatenation of

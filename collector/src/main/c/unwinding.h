@@ -2,14 +2,17 @@
  * unwinding: return addresses of the current thread's stack, only for recorded allocations.
  *
  * Two unwinders, chosen by LEAKWATCH_UNWIND (docs/decisions.md says when to use which):
- *   dwarf (default) a DWARF unwinder: correct for code built without frame pointers (most
- *                   distribution libraries). libunwind's unw_backtrace (it caches the unwind rules
- *                   of each return address, so repeated stacks are cheap) when libunwind.so.8 can
- *                   be loaded, otherwise libgcc's through glibc's backtrace(). Either is loaded and
- *                   warmed up in lw_unwind_init(), under the shim's re-entrancy guard.
+ *   dwarf (default) libgcc's DWARF unwinder (_Unwind_Backtrace): correct for code built without
+ *                   frame pointers (most distribution libraries). It finds unwind tables through
+ *                   glibc's _dl_find_object (glibc 2.35+), which takes no lock, so it is also safe
+ *                   in a forked child whose parent had other threads. It opens no descriptor and
+ *                   keeps no global lock (libunwind, used before, kept a pipe open in the target
+ *                   and a cache behind a lock that a fork could leave held).
  *   fp              the frame-pointer chain: tens of nanoseconds. Every frame pointer is checked
  *                   against the thread's stack bounds before it is read, so a frame without a frame
  *                   pointer ends the walk early (or skips that one caller), it never faults.
+ * Where glibc lacks _dl_find_object, a forked child (until it execs) walks frame pointers: libgcc
+ * would fall back to dl_iterate_phdr, whose lock glibc does not reset at fork.
  * Frames inside the shim itself are dropped, so frame 0 is the caller of the allocation function.
  */
 #ifndef LEAKWATCH_UNWINDING_H
@@ -21,12 +24,12 @@
 
 enum lw_unwinder { LW_UNWIND_DWARF = 0, LW_UNWIND_FP = 1 };
 
-/* The DWARF unwinder actually in use: "libunwind" (its cached fast trace) or "libgcc". */
-const char *lw_unwind_dwarf_impl(void);
-
 void lw_unwind_init(uintptr_t self_lo, uintptr_t self_hi, enum lw_unwinder which);
-/* Forgets the calling thread's cached stack bounds (after fork the child's one thread keeps them). */
-void lw_unwind_thread_reset(void);
+/* In a forked child: forgets the calling thread's cached stack bounds and, where the DWARF unwinder
+ * is not fork-safe, switches to frame pointers. Takes no lock. */
+void lw_unwind_after_fork(void);
+/* The unwinder in use: "dwarf" or "fp". */
+const char *lw_unwind_name(void);
 /* Fills up to max_frames addresses; sets *truncated when the stack was deeper. */
 int lw_unwind(uint64_t *frames, int max_frames, int *truncated);
 

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../demo/toykey.h"
+#include "demo/toykey.h"
 
 static long pairs = 1000000;
 static int threads = 2;

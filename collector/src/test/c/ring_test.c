@@ -11,15 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../shared_ring_buffer.h"
+#include "shared_ring_buffer.h"
 
-#define CHECK(c)                                                        \
-  do {                                                                  \
-    if (!(c)) {                                                         \
-      fprintf(stderr, "ring_test: %s:%d: %s\n", __FILE__, __LINE__, #c); \
-      exit(1);                                                          \
-    }                                                                   \
-  } while (0)
+#include "check.h"
 
 #define WRITERS 4
 #define PER_WRITER 200000
@@ -45,6 +39,18 @@ static uint64_t read_u64(uint64_t pos) {
   return v;
 }
 
+static _Atomic int stop_scribbler;
+
+/* Moves write_pos back and forth between two aligned values as fast as it can. */
+static void *scribbler(void *arg) {
+  (void)arg;
+  while (!atomic_load_explicit(&stop_scribbler, memory_order_relaxed)) {
+    atomic_store(&ring.hdr->write_pos, 0);
+    atomic_store(&ring.hdr->write_pos, 8);
+  }
+  return NULL;
+}
+
 int main(void) {
   char dir[] = "/tmp/lw-ring-test-XXXXXX";
   CHECK(mkdtemp(dir));
@@ -65,7 +71,7 @@ int main(void) {
     while (r < w) {
       uint64_t hdr = atomic_load_explicit((_Atomic uint64_t *)(void *)(ring.data + (r & ring.mask)),
                                           memory_order_acquire);
-      if (hdr == 0) break;
+      if (hdr == 0 || (hdr >> 32) == LW_REC_PENDING) break; /* reserved, still being written */
       uint32_t len = (uint32_t)hdr;
       CHECK((hdr >> 32) == LW_REC_FREE);
       CHECK(len == 32 || len == 40);
@@ -83,7 +89,8 @@ int main(void) {
   }
   for (int i = 0; i < WRITERS; i++) pthread_join(t[i], NULL);
   uint64_t written = atomic_load(&ring.hdr->stats.records_written);
-  uint64_t dropped = atomic_load(&ring.hdr->stats.records_dropped_full);
+  uint64_t dropped = atomic_load(&ring.hdr->stats.records_dropped_full) +
+                     atomic_load(&ring.hdr->stats.records_dropped_contention);
   CHECK(written == seen);
   CHECK(atomic_load(&ring.hdr->stats.corrupt_positions) == 0); /* a moving reader is not corruption */
   CHECK(written + dropped == (uint64_t)WRITERS * PER_WRITER);
@@ -96,6 +103,31 @@ int main(void) {
   /* An oversize record is refused whole. */
   static uint8_t big[LW_RING_MAX_RECORD];
   CHECK(lw_ring_write(&ring, LW_REC_FREE, big, sizeof big, NULL, 0) == UINT64_MAX);
+
+  /* Unaligned positions from a peer: refused (an 8-byte header store at capacity - 4 would run past
+   * the end of the mapping), counted, and nothing is written. */
+  uint64_t cap = ring.mask + 1;
+  atomic_store(&ring.hdr->write_pos, 3 * cap - 4);
+  atomic_store(&ring.hdr->read_pos, 3 * cap - 64);
+  CHECK(lw_ring_write(&ring, LW_REC_FREE, payload, 16, NULL, 0) == UINT64_MAX);
+  CHECK(atomic_load(&ring.hdr->stats.corrupt_positions) == 2);
+  atomic_store(&ring.hdr->write_pos, 3 * cap - 64);
+  atomic_store(&ring.hdr->read_pos, 3 * cap - 68);
+  CHECK(lw_ring_write(&ring, LW_REC_FREE, payload, 16, NULL, 0) == UINT64_MAX);
+  CHECK(atomic_load(&ring.hdr->stats.corrupt_positions) == 3);
+  /* A peer that keeps moving write_pos under the CAS: the writer gives up after a bounded number of
+   * tries (dropped, counted) instead of spinning forever. */
+  atomic_store(&ring.hdr->read_pos, 0);
+  atomic_store(&ring.hdr->write_pos, 0);
+  atomic_store(&stop_scribbler, 0);
+  pthread_t s;
+  pthread_create(&s, NULL, scribbler, NULL);
+  uint64_t before = atomic_load(&ring.hdr->stats.records_dropped_contention);
+  for (int i = 0; i < 100000; i++) lw_ring_write(&ring, LW_REC_FREE, payload, 16, NULL, 0);
+  atomic_store(&stop_scribbler, 1);
+  pthread_join(s, NULL);
+  printf("ring_test: scribbling peer: %llu of 100000 writes gave up\n",
+         (unsigned long long)(atomic_load(&ring.hdr->stats.records_dropped_contention) - before));
 
   printf("ring_test: %llu records read in order, %llu dropped and counted: ok\n",
          (unsigned long long)seen, (unsigned long long)dropped);

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../sampler.h"
+#include "sampler.h"
 
 int main(void) {
   const uint64_t R = 65536;
@@ -35,6 +35,15 @@ int main(void) {
   if (fabs(est_count - (double)n) / (double)n > 0.1) return 1;
   double w;
   if (!lw_sampler_should_record(&s, 0, 123, &w) || w != 123.0) return 1; /* exact mode */
+  /* Sizes of 2^63 and more (requests that will fail) are sampled, not turned into a negative size
+   * that pushes the countdown back; the countdown stays sane for the next allocation. */
+  for (int i = 0; i < 100; i++) {
+    if (!lw_sampler_should_record(&s, R, UINT64_MAX - (uint64_t)i, &w) || !(w > 9e18)) {
+      fprintf(stderr, "sampler_test: a 2^64-%d byte request was not sampled\n", i);
+      return 1;
+    }
+    if (s.bytes_until_sample <= 0) return 1;
+  }
   /* A new thread's first small allocation is sampled with probability ~size/R, not always. */
   int first_sampled = 0;
   for (int t = 0; t < 10000; t++) {

@@ -1,0 +1,62 @@
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "live_set.h"
+
+static uint64_t env_u64(const char *name, uint64_t dflt) {
+  const char *v = secure_getenv(name);
+  if (!v || !*v) return dflt;
+  uint64_t x = 0;
+  for (; *v; v++) {
+    if (*v < '0' || *v > '9') return dflt;
+    if (x > (UINT64_MAX - 9) / 10) return dflt;
+    x = x * 10 + (uint64_t)(*v - '0');
+  }
+  return x;
+}
+
+void lw_config_read(lw_config *c) {
+  memset(c, 0, sizeof *c);
+  c->sample_bytes = env_u64("LEAKWATCH_SAMPLE_BYTES", 524288);
+  uint64_t mf = env_u64("LEAKWATCH_MAX_FRAMES", 48);
+  c->max_frames = mf < 1 ? 1 : mf > LW_MAX_FRAMES ? LW_MAX_FRAMES : (int)mf;
+  /* Exact mode bursts at millions of records per second, faster than a collector drains: a deep ring
+   * absorbs the burst. Space is reserved as the ring first fills, so a short process costs little. */
+  uint64_t ring = env_u64("LEAKWATCH_RING_BYTES", c->sample_bytes == 0 ? (256u << 20) : (8u << 20));
+  if (ring < 65536) ring = 65536;
+  if (ring > (1u << 30)) ring = 1u << 30;
+  while (ring & (ring - 1)) ring &= ring - 1; /* round down to 2^k */
+  c->ring_bytes = ring;
+  c->ring_populate = env_u64("LEAKWATCH_RING_POPULATE", 0) != 0;
+  uint64_t delay = env_u64("LEAKWATCH_START_DELAY", 0);
+  c->start_delay_ns = delay > 86400u * 365 ? 86400ull * 365 * 1000000000ull : delay * 1000000000ull;
+  const char *uw = secure_getenv("LEAKWATCH_UNWIND");
+  c->unwinder = uw && strcmp(uw, "fp") == 0 ? LW_UNWIND_FP : LW_UNWIND_DWARF;
+  c->live_set_bits = (int)env_u64("LEAKWATCH_LIVE_SET_BITS", LW_LIVE_SET_DEFAULT_BITS);
+  uint64_t stats = env_u64("LEAKWATCH_ALLOCATOR_STATS_SECONDS", 60);
+  c->allocator_stats_interval_ns = stats > 86400 ? 86400ull * 1000000000ull : stats * 1000000000ull;
+  const char *dir = secure_getenv("LEAKWATCH_RUN_DIR");
+  strcpy(c->run_dir, "/dev/shm/leakwatch");
+  if (dir && *dir == '/' && strlen(dir) < sizeof c->run_dir) strcpy(c->run_dir, dir);
+}
+
+int lw_config_check_run_dir(const char *dir) {
+  mkdir(dir, 0700); /* fine if it exists */
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct stat st;
+  int ok = syscall(SYS_fstat, fd, &st) == 0 && S_ISDIR(st.st_mode);
+  syscall(SYS_close, fd);
+  if (!ok) return -1;
+  int sticky = (st.st_mode & S_ISVTX) != 0;
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !sticky) return -1;
+  if (st.st_uid != geteuid() && st.st_uid != 0 && !sticky) return -1;
+  return 0;
+}

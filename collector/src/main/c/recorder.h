@@ -1,0 +1,77 @@
+/*
+ * recorder: what the shim records and when (the policy); shim.c's entry points call only this.
+ *
+ *   - Sampled mode: an allocation is recorded when the thread's Poisson countdown says so; the block
+ *     is listed in live_set (before its ALLOC is written) and only frees of listed blocks are
+ *     written, after the block left the list. Exact mode: every allocation and every free.
+ *   - Order: a free is written before the real free, an allocation after the real call returns.
+ *   - A thread inside the shim (tl_busy: unwinding may allocate) passes allocations straight
+ *     through; a free reaching the shim there (a signal handler) is still written, the ring write
+ *     takes no lock and allocates nothing.
+ *   - Only the ring's owner writes: a child made by _Fork or a raw clone (no fork handlers ran)
+ *     finds the owner token wiped (MADV_WIPEONFORK) and writes nothing; fork gives the child a ring
+ *     of its own from a handler that takes no lock.
+ */
+#ifndef LEAKWATCH_RECORDER_H
+#define LEAKWATCH_RECORDER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "live_set.h"
+#include "sampler.h"
+#include "shared_ring_buffer.h"
+
+#define LW_TLS __thread __attribute__((tls_model("initial-exec")))
+
+extern _Atomic int lw_active;     /* ring set up and recording */
+extern uint64_t lw_sample_bytes;  /* 0 = exact mode */
+extern lw_ring lw_the_ring;
+extern LW_TLS int lw_tl_busy;
+extern LW_TLS lw_sampler lw_tl_sampler;
+
+/* Constructor and destructor work, and the fork child handler. */
+void lw_recorder_start(uintptr_t self_probe);
+void lw_recorder_exit(void);
+
+/* Should a new block of n bytes be recorded? Consumes the thread's sampling countdown. */
+static inline int lw_want_record(size_t n, double *weight) {
+  if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return 0;
+  /* The control word shares no line with the hot positions: it stays cached until someone flips it. */
+  if (__builtin_expect(atomic_load_explicit(&lw_the_ring.hdr->control, memory_order_relaxed) & LW_CONTROL_DORMANT, 0))
+    return 0;
+  if (lw_tl_busy) {
+    atomic_fetch_add_explicit(&lw_the_ring.hdr->stats.reentrant_calls, 1, memory_order_relaxed);
+    return 0;
+  }
+  return lw_sampler_should_record(&lw_tl_sampler, lw_sample_bytes, n, weight);
+}
+
+/* Slow paths. */
+void lw_record_alloc(void *p, uint64_t n, double weight, int kind);
+int lw_record_free(void *p, uint64_t *size);
+int lw_record_unmap(void *addr, uint64_t len);
+
+/* After a heap allocation returned p (NULL: nothing to do). */
+static inline void lw_on_alloc(void *p, size_t n) {
+  double weight;
+  if (p && lw_want_record(n, &weight)) lw_record_alloc(p, n, weight, LW_KIND_HEAP);
+}
+
+/* Before p goes back to the allocator. Returns 1 when its free was recorded (its size in *size). */
+static inline int lw_on_free(void *p, uint64_t *size) {
+  if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return 0;
+  if (lw_sample_bytes != 0 && !lw_live_set_maybe((uintptr_t)p)) return 0; /* one byte says "not sampled" */
+  return lw_record_free(p, size);
+}
+
+/* A realloc whose free was recorded failed: the old block is live after all. */
+void lw_record_still_live(void *p, uint64_t size);
+
+/* Application mappings (kind mmap): every one is recorded. */
+void lw_on_map(void *p, size_t len);
+/* Before a range stops being mapped (munmap, or MAP_FIXED / MREMAP_FIXED over it). Returns 1 when recorded. */
+int lw_on_unmap(void *addr, size_t len);
+
+#endif
