@@ -170,6 +170,7 @@ void lw_on_map(void *p, size_t len) {
 int lw_on_unmap(void *addr, size_t len) {
   if (!atomic_load_explicit(&lw_active, memory_order_relaxed) || !owner_ok()) return 0;
   int was_busy = lw_tl_busy;
+  if (was_busy) atomic_fetch_add_explicit(&lw_the_ring.hdr->stats.frees_reentrant, 1, memory_order_relaxed);
   lw_tl_busy = 1;
   int written = write_free((uint64_t)(uintptr_t)addr, LW_KIND_MMAP, len);
   lw_tl_busy = was_busy;
@@ -210,9 +211,13 @@ static int open_ring(int child) {
 }
 
 /* Runs in the child of fork() with one thread, from glibc's fork handlers: no lock may be taken here
- * (another parent thread may have held any of them), so no dl_iterate_phdr, no mallinfo2, no stdio. */
+ * (another parent thread may have held any of them), so no dl_iterate_phdr, no mallinfo2, no stdio.
+ * The child's ring is made when it first records (most children exec before that, and an unused
+ * ring would be left behind: exec runs no destructor). */
+_Atomic int lw_child_pending;
+
 static void after_fork_in_child(void) {
-  if (!atomic_load(&lw_active)) return;
+  if (!atomic_load(&lw_active) && !atomic_load(&lw_child_pending)) return;
   atomic_store(&lw_active, 0);
   lw_tl_busy = 1;
   tl_tid = 0;
@@ -221,8 +226,19 @@ static void after_fork_in_child(void) {
   lw_resync_reset();
   lw_ring_detach(&lw_the_ring);
   lw_live_set_clear();
-  if (open_ring(1) == 0) atomic_store(&lw_active, 1);
+  atomic_store(&lw_child_pending, 1);
   lw_tl_busy = 0;
+}
+
+/* The forked child's first recording: its ring, if a collector serves the run directory (a child
+ * nobody collects would only leave a file behind). */
+__attribute__((noinline)) void lw_child_open(void) {
+  int one = 1;
+  if (!atomic_compare_exchange_strong(&lw_child_pending, &one, 0) || !owner_ok()) return;
+  int was_busy = lw_tl_busy;
+  lw_tl_busy = 1;
+  if (collector_present() && open_ring(1) == 0) atomic_store(&lw_active, 1);
+  lw_tl_busy = was_busy;
 }
 
 void lw_recorder_start(uintptr_t self_probe) {

@@ -30,6 +30,8 @@ extern uint64_t lw_sample_bytes;  /* 0 = exact mode */
 extern lw_ring lw_the_ring;
 extern LW_TLS int lw_tl_busy;
 extern LW_TLS lw_sampler lw_tl_sampler;
+extern _Atomic int lw_child_pending; /* a forked child that has not made its ring yet */
+void lw_child_open(void);
 
 /* Constructor and destructor work, and the fork child handler. */
 void lw_recorder_start(uintptr_t self_probe);
@@ -37,7 +39,11 @@ void lw_recorder_exit(void);
 
 /* Should a new block of n bytes be recorded? Consumes the thread's sampling countdown. */
 static inline int lw_want_record(size_t n, double *weight) {
-  if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return 0;
+  if (__builtin_expect(!atomic_load_explicit(&lw_active, memory_order_relaxed), 0)) {
+    if (!atomic_load_explicit(&lw_child_pending, memory_order_relaxed) || lw_tl_busy) return 0;
+    lw_child_open();
+    if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return 0;
+  }
   /* The control word shares no line with the hot positions: it stays cached until someone flips it. */
   if (__builtin_expect(atomic_load_explicit(&lw_the_ring.hdr->control, memory_order_relaxed) & LW_CONTROL_DORMANT, 0))
     return 0;

@@ -228,9 +228,13 @@ uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_l
       return drop(&h->stats.records_dropped_full, h, len);
     }
     if (cap - (w - r) < len) return drop(&h->stats.records_dropped_full, h, len);
-    uint64_t need = w + len < cap ? w + len : cap; /* first lap: past `reserved` the file is sparse */
-    if (__builtin_expect(need > atomic_load_explicit(&ring->reserved, memory_order_acquire), 0) &&
-        !extend_reservation(ring, need))
+    /* First lap: past `reserved` the file is sparse. The next chunk is reserved half a chunk ahead,
+     * so a writer that finds another (or its own interrupted self, from a signal handler) extending
+     * still has room and does not drop. */
+    uint64_t need = w + len < cap ? w + len : cap;
+    uint64_t have = atomic_load_explicit(&ring->reserved, memory_order_acquire);
+    if (__builtin_expect(have < cap && need + LW_RING_RESERVE_CHUNK / 2 > have, 0) &&
+        !extend_reservation(ring, need + LW_RING_RESERVE_CHUNK / 2) && need > have)
       return drop(&h->stats.records_dropped_unreserved, h, len);
     if (atomic_compare_exchange_weak_explicit(&h->write_pos, &w, w + len, memory_order_acq_rel,
                                               memory_order_relaxed))

@@ -2,6 +2,7 @@ package io.leakwatch.collector;
 
 import io.leakwatch.collector.proc.ProcCounters;
 import io.leakwatch.collector.ring.RingFile;
+import io.leakwatch.collector.ring.RingLayout;
 import io.leakwatch.collector.ring.RingFormatException;
 import io.leakwatch.collector.symbols.Symbolizer;
 import io.leakwatch.schemas.AllocationEvent;
@@ -80,12 +81,36 @@ public final class Collector implements AutoCloseable {
     };
   }
 
+  /**
+   * Says to the shims that a collector serves the run directory: a POSIX lock on collector.lock held
+   * while this JVM runs (the kernel drops it when the process dies, however it dies). A shim that finds
+   * it unlocked at exit removes its ring: nobody would read it, and rings of short processes would
+   * otherwise fill the tmpfs.
+   */
+  private void holdRunDirLock() {
+    try {
+      java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(config.runDir().resolve(RingLayout.COLLECTOR_LOCK),
+          java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+      try {
+        runDirLock = ch.tryLock();
+      } catch (java.nio.channels.OverlappingFileLockException e) {
+        runDirLock = null; // another collector in this JVM holds it already
+      }
+      if (runDirLock == null) ch.close();
+    } catch (IOException e) {
+      log.warn("cannot lock {} in the run directory: shims will remove their rings at exit: {}", RingLayout.COLLECTOR_LOCK, e.toString());
+    }
+  }
+
+  private java.nio.channels.FileLock runDirLock;
+
   public synchronized Collector start() {
     try {
       Files.createDirectories(config.runDir());
     } catch (IOException e) {
       throw new IllegalStateException("cannot create run directory " + config.runDir(), e);
     }
+    holdRunDirLock();
     if (config.httpPort() > 0) metrics.serve(config.httpBind(), config.httpPort());
     thread = new Thread(this::runLoop, "leakwatch-collector");
     thread.setDaemon(true);
@@ -317,12 +342,12 @@ public final class Collector implements AutoCloseable {
     while (it.hasNext()) {
       Map.Entry<Path, TrackedProcess> e = it.next();
       TrackedProcess tp = e.getValue();
-      if (!tp.startAnnounced || !tp.reader.drained()) continue;
+      if (!tp.startAnnounced) continue;
       // Gone, or replaced by exec: the new image's shim made a newer ring for the same process.
       if (proc.alive(tp.pid, tp.ring.procStartTicks()) && !hasSibling(tp, false)) continue;
       // Dead and drained as far as published records go; a record reserved but never published
-      // by a writer that died with the process is given up and counted.
-      if (!tp.reader.drained()) continue;
+      // by a writer that died with the process (or left by a siglongjmp) is given up and counted.
+      if (!tp.reader.drained() && !tp.reader.blockedOnUnpublished()) continue;
       tp.reader.abandonUnpublished();
       tp.reader.release();
       boolean clean = tp.sawExitRecord || tp.ring.exitedFlag();
@@ -415,6 +440,14 @@ public final class Collector implements AutoCloseable {
         }
       }
       tracked.clear();
+      if (runDirLock != null) {
+        try {
+          runDirLock.channel().close(); // releases the lock
+        } catch (IOException ignored) {
+          // the lock goes with the process anyway
+        }
+        runDirLock = null;
+      }
     }
     attachExecutor.shutdownNow();
     metrics.close();

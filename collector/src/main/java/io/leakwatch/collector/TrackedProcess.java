@@ -162,6 +162,32 @@ final class TrackedProcess {
     return r;
   }
 
+  /** When the last /proc/PID/maps read was (System.nanoTime), so a JIT's endless unknown frames cost one read a second. */
+  private long mapsReadNs = System.nanoTime() - 2_000_000_000L;
+
+  /**
+   * A frame in no module the shim reported: a library loaded after the process started (the shim
+   * writes modules at start and at exit, and does not hook dlopen). Read them from /proc/PID/maps
+   * while the process lives, at most once a second.
+   */
+  private void refreshModulesFor(long[] frames) {
+    boolean unknown = false;
+    for (long f : frames) {
+      if (modules.find(f) == null) {
+        unknown = true;
+        break;
+      }
+    }
+    long now = System.nanoTime();
+    if (!unknown || now - mapsReadNs < 1_000_000_000L) return;
+    mapsReadNs = now;
+    for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
+      if (modules.find(m.lo()) != null) continue; // the shim's own record of it is better (build id)
+      modules.add(m);
+      noticeJvm(m);
+    }
+  }
+
   private long stackId(long[] frames, Symbolizer symbolizer, List<StackDefinition> newStacks) {
     RawStack key = new RawStack(frames);
     Long id = stackIds.get(key);
@@ -173,6 +199,7 @@ final class TrackedProcess {
       if (jit != null) jit.unresolvedSeen(System.currentTimeMillis());
       return prov[0];
     }
+    refreshModulesFor(frames);
     PerfMap map = jit == null ? PerfMap.EMPTY : jit.map();
     int generation = jit == null ? 0 : jit.generation();
     List<Frame> named = new ArrayList<>(frames.length);
@@ -200,7 +227,9 @@ final class TrackedProcess {
   /** Events this process lost before reaching Kafka: the shim's drops and unreadable records. */
   long lostEvents() {
     return ring.stat(RingLayout.STAT_DROPPED_FULL) + ring.stat(RingLayout.STAT_DROPPED_OVERSIZE)
-        + ring.stat(RingLayout.STAT_LIVE_SET_FULL) + reader.corruptRecords();
+        + ring.stat(RingLayout.STAT_LIVE_SET_FULL) + ring.stat(RingLayout.STAT_DROPPED_CONTENTION)
+        + ring.stat(RingLayout.STAT_DROPPED_UNRESERVED) + ring.stat(RingLayout.STAT_LIVE_SET_BUSY)
+        + reader.corruptRecords() + reader.abandonedRecords();
   }
 
   private static AllocationKind kind(int k) {

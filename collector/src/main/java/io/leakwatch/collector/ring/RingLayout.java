@@ -37,9 +37,16 @@ public final class RingLayout {
   public static final int STAT_BOOTSTRAP = 8;
   public static final int STAT_RESYNCS_COMPLETED = 9;
   public static final int STAT_RESYNCS_ABANDONED = 10;
+  public static final int STAT_DROPPED_CONTENTION = 11;
+  public static final int STAT_DROPPED_UNRESERVED = 12;
+  public static final int STAT_FREES_REENTRANT = 13;
+  public static final int STAT_FREED_ELSEWHERE = 14;
+  public static final int STAT_LIVE_SET_BUSY = 15;
 
   public static final int FLAG_EXITED = 1;
 
+  /** Reserved and being written: the length is real, the payload not yet (wire_protocol.h). */
+  public static final int TYPE_PENDING = 0;
   public static final int TYPE_ALLOC = 1;
   public static final int TYPE_FREE = 2;
   public static final int TYPE_MODULE = 3;
@@ -58,6 +65,11 @@ public final class RingLayout {
   public static final int MODULE_PAYLOAD = 64;
   public static final int EXIT_PAYLOAD = 8;
   public static final int MAX_FRAMES = 64;
+  public static final int RESYNC_MARKER_PAYLOAD = 8;
+
+  /** A collector holds a POSIX lock on this file in the run directory while it runs: a shim that
+   * finds it unlocked at exit removes its ring, which nobody would read. */
+  public static final String COLLECTOR_LOCK = "collector.lock";
 
   private RingLayout() {}
 }

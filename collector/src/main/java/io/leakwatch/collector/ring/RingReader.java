@@ -28,6 +28,14 @@ public final class RingReader {
   private long corruptRecords;
   private long corruptBytes;
   private long unknownRecords;
+  private long abandonedRecords;
+  /** Where the reader met a PENDING header, and since when (System.nanoTime). */
+  private long pendingAt = -1;
+  private long pendingSinceNs;
+
+  /** A record still PENDING after this long was abandoned by its writer (siglongjmp out of a signal
+   * handler that interrupted the write): a write takes nanoseconds. */
+  public static final long ABANDONED_AFTER_NS = 5_000_000_000L;
 
   public RingReader(RingFile ring) {
     this.ring = ring;
@@ -75,6 +83,12 @@ public final class RingReader {
         skipCorrupt(w, true);
         break;
       }
+      if (type == TYPE_PENDING) {
+        if (!pendingFor(pos, ABANDONED_AFTER_NS)) break; // being written: come back later
+        abandonedRecords++;
+        pos += len; // its writer is gone from it: skip it by its length, keep what follows
+        continue;
+      }
       copyOut(pos, (int) len);
       RingRecord r = parse(pos, type, (int) len);
       pos += len;
@@ -84,6 +98,23 @@ public final class RingReader {
       }
     }
     return n;
+  }
+
+  private boolean pendingFor(long at, long ns) {
+    long now = System.nanoTime();
+    if (pendingAt != at) {
+      pendingAt = at;
+      pendingSinceNs = now;
+    }
+    return now - pendingSinceNs >= ns;
+  }
+
+  /** The next record is reserved but not published (a zero or PENDING header): reading waits on it. */
+  public boolean blockedOnUnpublished() {
+    long w = ring.writePos();
+    if (pos >= w || w - pos > ring.capacity) return false;
+    long header = (long) RingFile.LONGS.getAcquire(ring.buffer, HEADER_SIZE + (int) (pos & mask));
+    return header == 0 || (int) (header >>> 32) == TYPE_PENDING;
   }
 
   /** Records stuck behind an unpublished header after the writer died are given up and counted. */
@@ -201,6 +232,11 @@ public final class RingReader {
 
   public long corruptBytes() {
     return corruptBytes;
+  }
+
+  /** Records whose writer never finished them (PENDING for longer than {@link #ABANDONED_AFTER_NS}). */
+  public long abandonedRecords() {
+    return abandonedRecords;
   }
 
   public long unknownRecords() {
