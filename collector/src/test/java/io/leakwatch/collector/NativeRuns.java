@@ -18,6 +18,22 @@ public final class NativeRuns {
     return NATIVE.resolve("churn");
   }
 
+  /**
+   * Holds the run directory's collector.lock as a collector does (RingLayout.COLLECTOR_LOCK), so the
+   * shims keep their rings at exit for the test to read. Close to let go.
+   */
+  public static AutoCloseable actAsCollector(Path runDir) throws IOException {
+    Files.createDirectories(runDir);
+    java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(runDir.resolve(io.leakwatch.collector.ring.RingLayout.COLLECTOR_LOCK),
+        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+    try {
+      ch.tryLock();
+    } catch (java.nio.channels.OverlappingFileLockException e) {
+      // held by this JVM already
+    }
+    return ch::close;
+  }
+
   /** Runs the command with the shim preloaded; returns the rings it left behind. */
   public static List<Path> run(Path runDir, long sampleBytes, long ringBytes, String... command)
       throws IOException, InterruptedException {
@@ -34,12 +50,18 @@ public final class NativeRuns {
     pb.environment().put("LD_PRELOAD", NATIVE.resolve("libleakwatch.so").toString());
     pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
     pb.environment().putAll(env);
-    Process p = pb.start();
-    if (!p.waitFor(60, TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new IllegalStateException("timed out: " + String.join(" ", command));
+    try (AutoCloseable collector = actAsCollector(runDir)) {
+      Process p = pb.start();
+      if (!p.waitFor(60, TimeUnit.SECONDS)) {
+        p.destroyForcibly();
+        throw new IllegalStateException("timed out: " + String.join(" ", command));
+      }
+      if (p.exitValue() != 0) throw new IllegalStateException("exit " + p.exitValue() + ": " + String.join(" ", command));
+    } catch (IOException | InterruptedException | RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
     }
-    if (p.exitValue() != 0) throw new IllegalStateException("exit " + p.exitValue() + ": " + String.join(" ", command));
     List<Path> rings = new ArrayList<>();
     try (DirectoryStream<Path> d = Files.newDirectoryStream(runDir, "*.ring")) {
       d.forEach(rings::add);

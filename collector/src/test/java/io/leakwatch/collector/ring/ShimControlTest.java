@@ -35,6 +35,7 @@ class ShimControlTest {
     pb.environment().put("LD_PRELOAD", NativeRuns.NATIVE.resolve("libleakwatch.so").toString());
     pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
     pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "4096");
+    AutoCloseable collector = NativeRuns.actAsCollector(runDir);
     Process p = pb.start();
     try (RingFile ring = RingFile.open(awaitRing())) {
       RingReader reader = new RingReader(ring);

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# CPython's own regression tests (Debian's libpython3.11-testsuite) under `python3 -m test`.
+# Outcome: the regrtest main process's status, then one token per test module: MODULE=pass|fail|
+# skip|envchanged|crash|timeout|notrun (a module that the run never reported, e.g. after a hang).
+# usage: cpython.sh MODE [--quick]      (RW_CPYTHON_TESTS="test_a test_b" overrides the module list)
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+rw_init cpython "${1:-}"
+PY=/usr/bin/python3.11
+rw_need "$PY" python3.11
+rw_need /usr/lib/python3.11/test/test_ctypes.py libpython3.11-testsuite
+
+QUICK="test_ctypes test_mmap test_signal test_threading test_subprocess"
+# Fast modules (each well under a minute bare here) that exercise threads, fork/exec, signals,
+# mmap, sockets on loopback, C extensions and the allocator hard.
+FULL="test_ctypes test_mmap test_signal test_threading test_subprocess test_os test_multiprocessing_fork
+  test_json test_re test_dict test_list test_set test_tuple test_bytes test_unicode test_struct test_array
+  test_socket test_select test_selectors test_poll test_tempfile test_io test_fileio test_shutil test_glob
+  test_zlib test_bz2 test_lzma test_gzip test_hashlib test_hmac test_pickle test_copy test_weakref test_gc
+  test_sys test_faulthandler test_fork1 test_wait4 test_pty test_fcntl test_posix test_csv test_sqlite3
+  test_thread test_threading_local test_queue test_logging test_uuid test_datetime test_decimal
+  test_concurrent_futures test_tarfile test_zipfile test_mailbox"
+if [ "${2:-}" = --quick ]; then TESTS="$QUICK"; LIMIT=480; else TESTS="$FULL"; LIMIT=2400; fi
+TESTS="${RW_CPYTHON_TESTS:-$TESTS}"
+LIMIT="${RW_TIMEOUT:-$LIMIT}"
+# test_siginterrupt_off waits 30 s by design (it checks that a read is NOT interrupted).
+IGNORE=(-i test_siginterrupt_off)
+
+mkdir -p "$RW_WORK/tmp"
+cd "$RW_WORK"
+# -j1: every module in its own worker process, one at a time, so a crash is that module's result.
+# shellcheck disable=SC2086
+rw_run "$LIMIT" env TMPDIR="$RW_WORK/tmp" "$PY" -m test -j1 --timeout 300 "${IGNORE[@]}" $TESTS >"$RW_WORK/regrtest.log" 2>&1
+status=$RW_STATUS
+
+outcome=$("$PY" - "$RW_WORK/regrtest.log" $TESTS <<'PY'
+import re, sys
+log, tests = sys.argv[1], sys.argv[2:]
+res = {}
+for line in open(log, errors="replace"):
+    m = re.search(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+) (.*)$", line.rstrip())
+    if not m:
+        continue
+    name, rest = m.group(1), m.group(2)
+    if rest.startswith("passed"): r = "pass"
+    elif rest.startswith("failed (env changed)"): r = "envchanged"
+    elif rest.startswith("failed"): r = "fail"
+    elif rest.startswith("skipped") or rest.startswith("run no tests"): r = "skip"
+    elif rest.startswith("crashed"): r = "crash"
+    elif rest.startswith("timed out") or "timeout" in rest: r = "timeout"
+    elif rest.startswith("interrupted"): r = "interrupted"
+    else: r = "other"
+    res[name] = r
+print(" ".join("%s=%s" % (t, res.get(t, "notrun")) for t in tests))
+PY
+)
+rw_result "main=$(rw_status_word "$status") $outcome"

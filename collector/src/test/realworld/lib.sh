@@ -1,0 +1,182 @@
+# Shared by the real-software scripts: mode handling, tracked runs, the outcome line.
+# Sourced, not run. Every script calls rw_init PROGRAM MODE first.
+#
+# Environment (all optional):
+#   LEAKWATCH_HOME  repository root with a built cli/target and collector/target/native (default: this checkout)
+#   LEAKWATCH       command that runs the CLI (default: java on the built jar; not ./leakwatch, which may rebuild)
+#   RW_WORK         directory for this run's files (default: a new temp dir, kept)
+#   RW_TIMEOUT      seconds before the program under test is killed (each script has its own default)
+
+RW_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+LEAKWATCH_HOME="${LEAKWATCH_HOME:-$(cd "$RW_DIR/../../../.." && pwd)}"
+if [ -z "${LEAKWATCH:-}" ]; then
+  LEAKWATCH="java -Xmx1g -Dleakwatch.home=$LEAKWATCH_HOME -cp $LEAKWATCH_HOME/cli/target/leakwatch-cli-0.1.0-SNAPSHOT.jar:$LEAKWATCH_HOME/cli/target/lib/* io.leakwatch.cli.Main"
+fi
+RW_AGENT="$LEAKWATCH_HOME/collector/target/native/libleakwatch.so"
+
+# rw_init PROGRAM MODE: checks the mode, makes RW_WORK, starts the clock.
+rw_init() {
+  RW_PROGRAM="$1"
+  RW_MODE="${2:-}"
+  case "$RW_MODE" in
+    bare|default|sample4k|exact) ;;
+    *) echo "usage: $(basename "$0") bare|default|sample4k|exact" >&2; exit 2 ;;
+  esac
+  if [ "$RW_MODE" != bare ] && [ ! -f "$RW_AGENT" ]; then
+    echo "$RW_PROGRAM: the shim is not built at $RW_AGENT (run ./leakwatch once, or mvn package)" >&2
+    exit 2
+  fi
+  RW_WORK="${RW_WORK:-$(mktemp -d "/tmp/rw-$RW_PROGRAM-$RW_MODE-XXXXXX")}"
+  mkdir -p "$RW_WORK"
+  RW_REPORT="$RW_WORK/report.json"
+  rm -f "$RW_REPORT"
+  RW_LOST=-; RW_TOP=-; RW_TOP_BYTES=-; RW_RINGS=-; RW_METRIC=-; RW_TRACKED_SECONDS=-
+  RW_T0=$(date +%s.%N)
+}
+
+# rw_need TOOL DEBIAN_PACKAGE: exits 3 with a message naming the package when TOOL is missing.
+rw_need() {
+  if [ "${1#/}" != "$1" ]; then [ -e "$1" ] && return 0; else command -v "$1" >/dev/null 2>&1 && return 0; fi
+  echo "MISSING $1 (apt-get install -y $2)" >&2
+  echo -e "RW\tprogram=$RW_PROGRAM\tmode=$RW_MODE\tseconds=0\tlost=-\trings=-\ttop_bytes=-\ttop=-\tmetric=-\tnote=missing\toutcome=missing:$2"
+  exit 3
+}
+
+# The `leakwatch run` flags of a mode.
+rw_mode_flags() {
+  case "$RW_MODE" in
+    default) echo "" ;;
+    sample4k) echo "--sample-bytes 4096" ;;
+    exact) echo "--exact" ;;
+  esac
+}
+
+# The LEAKWATCH_SAMPLE_BYTES of a mode, for direct preloading (empty = unset = the shim's default).
+rw_mode_sample_bytes() {
+  case "$RW_MODE" in
+    sample4k) echo 4096 ;;
+    exact) echo 0 ;;
+    *) echo "" ;;
+  esac
+}
+
+# rw_run SECONDS CMD ARGS...: runs CMD bare or through `leakwatch run` for the mode, under a timeout.
+# Bare: `timeout` kills CMD's process group. Tracked: a watchdog kills CMD and its descendants after
+# SECONDS (the CLI then still writes the report of the killed process), and a hard `timeout` caps the
+# CLI itself. Sets RW_STATUS (124 = timed out). The CLI's own chatter goes to $RW_WORK/leakwatch.log.
+rw_run() {
+  local secs="$1"; shift
+  rm -f "$RW_WORK/timed-out"
+  if [ "$RW_MODE" = bare ]; then
+    timeout -k 10 "$secs" "$@"
+    RW_STATUS=$?
+    [ "$RW_STATUS" -eq 137 ] && RW_STATUS=124
+    return 0
+  fi
+  RW_CLI_RAN=1
+  # shellcheck disable=SC2046,SC2086
+  timeout -k 10 "$((secs + 200))" $LEAKWATCH run --timeout 120 --report json --report-file "$RW_REPORT" \
+    $(rw_mode_flags) -- "$@" 2>"$RW_WORK/leakwatch.log" &
+  local cli=$!
+  ( sleep "$secs"
+    touch "$RW_WORK/timed-out"
+    # $cli is `timeout`, its child the CLI's JVM, whose descendants are CMD and CMD's children
+    for j in $(ps -o pid= --ppid "$cli"); do rw_kill_tree TERM "$j" keep; done
+    sleep 10
+    for j in $(ps -o pid= --ppid "$cli"); do rw_kill_tree KILL "$j" keep; done ) &
+  local dog=$!
+  wait "$cli"
+  RW_STATUS=$?
+  rw_kill_tree TERM "$dog" 2>/dev/null
+  wait "$dog" 2>/dev/null
+  if [ -e "$RW_WORK/timed-out" ] || [ "$RW_STATUS" -eq 124 ] || [ "$RW_STATUS" -eq 137 ]; then
+    RW_STATUS=124
+  fi
+  grep -i '^leakwatch: no report' "$RW_WORK/leakwatch.log" >&2 || true
+  return 0
+}
+
+# rw_descendants PID: PID's descendants, parents before children.
+rw_descendants() {
+  local kid
+  for kid in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$kid"
+    rw_descendants "$kid"
+  done
+}
+
+# rw_kill_tree SIGNAL PID [keep]: signals PID's descendants (all found before any is signalled) and,
+# without "keep", PID itself.
+rw_kill_tree() {
+  local sig="$1" pid="$2" keep="${3:-}" p
+  local all; all="$(rw_descendants "$pid")"
+  [ -z "$keep" ] && all="$pid $all"
+  for p in $all; do kill -"$sig" "$p" 2>/dev/null; done
+  return 0
+}
+
+# rw_preload_env: the environment (as `env` arguments) that preloads the shim directly for the mode,
+# with its rings in $RW_WORK/run (made world-writable: servers drop privileges in their children).
+rw_preload_env() {
+  mkdir -p "$RW_WORK/run"
+  chmod 1777 "$RW_WORK/run"
+  local sb; sb="$(rw_mode_sample_bytes)"
+  echo "LD_PRELOAD=$RW_AGENT LEAKWATCH_RUN_DIR=$RW_WORK/run${sb:+ LEAKWATCH_SAMPLE_BYTES=$sb}"
+}
+
+rw_count_rings() {
+  RW_RINGS=$(find "$RW_WORK/run" -maxdepth 1 -type f 2>/dev/null | wc -l)
+}
+
+# Reads events lost and the top stack from the report (when the run went through `leakwatch run`).
+rw_read_report() {
+  [ "$RW_MODE" = bare ] && return 0
+  [ -n "${RW_CLI_RAN:-}" ] || return 0 # the shim was preloaded directly: no report
+  if [ ! -s "$RW_REPORT" ]; then RW_LOST=noreport; return 0; fi
+  local line
+  line=$(python3 - "$RW_REPORT" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+t = r.get("tracking", {})
+s = (r.get("stacks") or [{}])[0]
+top = (s.get("culprit") or "-").replace("\t", " ").replace("\n", " ")
+print("%s\t%s\t%s\t%s" % (t.get("lostEvents", "-"), s.get("bytes", "-"), top, t.get("seconds", "-")))
+PY
+) || { RW_LOST=badreport; return 0; }
+  IFS=$'\t' read -r RW_LOST RW_TOP_BYTES RW_TOP RW_TRACKED_SECONDS <<<"$line"
+}
+
+# rw_result OUTCOME: prints the machine-readable outcome line (tab-separated key=value fields; the
+# outcome is space-separated tokens, compared as a whole against the bare run's).
+rw_result() {
+  local t1; t1=$(date +%s.%N)
+  rw_read_report
+  local secs; secs=$(awk -v a="$RW_T0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  printf 'RW\tprogram=%s\tmode=%s\tseconds=%s\tlost=%s\trings=%s\ttop_bytes=%s\ttop=%s\tmetric=%s\tnote=%s\toutcome=%s\n' \
+    "$RW_PROGRAM" "$RW_MODE" "$secs" "$RW_LOST" "$RW_RINGS" "$RW_TOP_BYTES" "$RW_TOP" "$RW_METRIC" "$(rw_note)" "$*"
+}
+
+# What went wrong in the CLI itself, if anything (not part of the outcome, which is the program's).
+rw_note() {
+  local log="$RW_WORK/leakwatch.log" n=""
+  [ -f "$log" ] || { echo -; return; }
+  grep -q RecordTooLargeException "$log" && n="${n}cli:record-too-large,"
+  grep -q "KafkaStreams is not running" "$log" && n="${n}cli:streams-died,"
+  grep -q "^leakwatch: no report" "$log" && n="${n}cli:no-report,"
+  [ -e "$RW_WORK/timed-out" ] && n="${n}killed-by-watchdog,"
+  n="${n%,}"
+  echo "${n:--}"
+}
+
+# A free TCP port on 127.0.0.1.
+rw_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+rw_status_word() {
+  case "$1" in
+    0) echo ok ;;
+    124|137) echo timeout ;;
+    *) if [ "$1" -gt 128 ]; then echo "signal$(($1 - 128))"; else echo "exit$1"; fi ;;
+  esac
+}

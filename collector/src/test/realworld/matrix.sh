@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The real-software matrix: every program in every mode (bare first), one run at a time; each tracked
+# outcome must equal the bare one. Prints a table, writes it to --table FILE, the raw outcome lines
+# (with wall times, for benchmarking) to --results FILE, and exits 1 on any difference.
+#
+# usage: matrix.sh [--quick] [--table FILE] [--results FILE] [--work DIR]
+#                  [--programs "cpython postgres ..."] [--modes "default sample4k exact"]
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+QUICK=""; TABLE=""; RESULTS=""; WORK=""; PROGRAMS=""; MODES="default sample4k exact"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=--quick ;;
+    --table) TABLE="$2"; shift ;;
+    --results) RESULTS="$2"; shift ;;
+    --work) WORK="$2"; shift ;;
+    --programs) PROGRAMS="$2"; shift ;;
+    --modes) MODES="$2"; shift ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "matrix.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -z "$PROGRAMS" ]; then
+  if [ -n "$QUICK" ]; then PROGRAMS="cpython postgres nginx pipeline perl"
+  else PROGRAMS="cpython postgres nginx jvm perl gcc pipeline"; fi
+fi
+WORK="${WORK:-$(mktemp -d /tmp/rw-matrix-XXXXXX)}"
+mkdir -p "$WORK"
+TABLE="${TABLE:-$WORK/table.txt}"
+RESULTS="${RESULTS:-$WORK/results.tsv}"
+: >"$RESULTS"
+
+field() { # field LINE NAME
+  printf '%s\n' "$1" | tr '\t' '\n' | sed -n "s/^$2=//p" | head -1
+}
+
+# The outcome tokens that differ, as "key:bare>tracked", or "=" when none do.
+diff_outcome() {
+  python3 - "$1" "$2" <<'PY'
+import sys
+def toks(s):
+    d = {}
+    for t in s.split():
+        k, _, v = t.partition("=")
+        d[k] = v
+    return d
+b, t = toks(sys.argv[1]), toks(sys.argv[2])
+out = ["%s:%s>%s" % (k, b.get(k, "?"), t.get(k, "?")) for k in list(b) + [k for k in t if k not in b] if b.get(k) != t.get(k)]
+print(" ".join(out) if out else "=")
+PY
+}
+
+# A short form of an outcome for the table: counts when there are many tokens (CPython's modules).
+summary() {
+  python3 - "$1" <<'PY'
+import sys, collections
+toks = sys.argv[1].split()
+if len(toks) <= 8:
+    print(" ".join(toks))
+else:
+    c = collections.Counter(t.partition("=")[2] for t in toks[1:])
+    print(toks[0] + " modules " + ",".join("%s:%d" % kv for kv in sorted(c.items())))
+PY
+}
+
+rows=()
+details=()
+fail=0
+start=$(date +%s)
+for prog in $PROGRAMS; do
+  bare_line=""; bare_secs=""
+  for mode in bare $MODES; do
+    cell="$WORK/$prog-$mode"
+    rm -rf "$cell"; mkdir -p "$cell"
+    echo "matrix: $prog $mode ..." >&2
+    line=$(RW_WORK="$cell" "$HERE/$prog.sh" "$mode" $QUICK 2>"$cell/stderr.log" | grep -a $'^RW\t' | tail -1)
+    if [ -z "$line" ]; then
+      line=$(printf 'RW\tprogram=%s\tmode=%s\tseconds=-\tlost=-\trings=-\ttop_bytes=-\ttop=-\tmetric=-\tnote=script-failed\toutcome=no-outcome-line' "$prog" "$mode")
+    fi
+    printf '%s\n' "$line" >>"$RESULTS"
+    outcome=$(field "$line" outcome); secs=$(field "$line" seconds); note=$(field "$line" note)
+    lost=$(field "$line" lost); rings=$(field "$line" rings)
+    top=$(field "$line" top); topb=$(field "$line" top_bytes); metric=$(field "$line" metric)
+    [ "$rings" != "-" ] && lost="rings:$rings"
+    topcol="-"; [ "$top" != "-" ] && topcol="$top ($topb B)"
+    if [ "$mode" = bare ]; then
+      bare_line="$outcome"; bare_secs="$secs"
+      verdict="bare"; shown=$(summary "$outcome"); ratio="1.0"
+      case "$outcome" in missing:*|no-outcome-line) verdict="MISSING"; fail=1; details+=("$prog: $outcome (see $cell/stderr.log)") ;; esac
+    else
+      d=$(diff_outcome "$bare_line" "$outcome")
+      if [ "$d" = "=" ]; then verdict="same"; shown="= bare"
+      else verdict="DIFF"; fail=1; shown="$d"; details+=("$prog $mode: $d  [$cell]"); fi
+      ratio=$(awk -v a="$secs" -v b="$bare_secs" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.1f", a / b; else print "-" }')
+    fi
+    [ "$note" != "-" ] && shown="$shown [$note]"
+    [ "$metric" != "-" ] && ratio="$ratio $metric"
+    rows+=("$prog"$'\t'"$mode"$'\t'"$verdict"$'\t'"$secs"$'\t'"$ratio"$'\t'"$lost"$'\t'"$topcol"$'\t'"$shown")
+  done
+done
+elapsed=$(( $(date +%s) - start ))
+
+{
+  printf 'real-software matrix%s, shim %s, %s\n' "${QUICK:+ (quick)}" \
+    "$(stat -c '%y' "$(cd "$HERE/../../../.." && pwd)/collector/target/native/libleakwatch.so" 2>/dev/null | cut -d. -f1)" "$(date -u '+%F %T UTC')"
+  printf '%s\n' "program"$'\t'"mode"$'\t'"result"$'\t'"seconds"$'\t'"x bare"$'\t'"lost/rings"$'\t'"top stack"$'\t'"outcome" "${rows[@]}" \
+    | awk -F'\t' '{ for (i = 1; i <= NF; i++) { c[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR; if (NF > nf) nf = NF }
+        END { for (r = 1; r <= n; r++) { line = ""; for (i = 1; i <= nf; i++) line = line sprintf(i < nf ? "%-" w[i] "s  " : "%s", c[r, i]); print line } }'
+  if [ ${#details[@]} -gt 0 ]; then
+    echo
+    echo "differences from bare (key:bare>tracked):"
+    printf '  %s\n' "${details[@]}"
+  fi
+  echo
+  echo "total ${elapsed}s; per-cell logs in $WORK; raw outcome lines in $RESULTS"
+  if [ "$fail" -eq 0 ]; then echo "MATRIX OK"; else echo "MATRIX FAILED"; fi
+} | tee "$TABLE"
+exit "$fail"
