@@ -78,12 +78,20 @@ rw_run() {
   timeout -k 10 "$((secs + 200))" $LEAKWATCH run --timeout 120 --report json --report-file "$RW_REPORT" \
     $(rw_mode_flags) -- "$@" 2>"$RW_WORK/leakwatch.log" &
   local cli=$!
-  ( sleep "$secs"
+  ( # $cli is `timeout`, its child the CLI's JVM, whose child is CMD: the clock starts when CMD does
+    # (after the CLI has started its broker), and stops mattering once CMD has exited.
+    cmd=""
+    while [ -z "$cmd" ] && kill -0 "$cli" 2>/dev/null; do
+      for j in $(ps -o pid= --ppid "$cli"); do cmd=$(ps -o pid= --ppid "$j" | head -1); done
+      [ -z "$cmd" ] && sleep 0.2
+    done
+    [ -n "$cmd" ] || exit 0
+    sleep "$secs"
+    kill -0 "$cmd" 2>/dev/null || exit 0
     touch "$RW_WORK/timed-out"
-    # $cli is `timeout`, its child the CLI's JVM, whose descendants are CMD and CMD's children
-    for j in $(ps -o pid= --ppid "$cli"); do rw_kill_tree TERM "$j" keep; done
+    rw_kill_tree TERM "$cmd"
     sleep 10
-    for j in $(ps -o pid= --ppid "$cli"); do rw_kill_tree KILL "$j" keep; done ) &
+    rw_kill_tree KILL "$cmd" ) &
   local dog=$!
   wait "$cli"
   RW_STATUS=$?
@@ -124,8 +132,52 @@ rw_preload_env() {
   echo "LD_PRELOAD=$RW_AGENT LEAKWATCH_RUN_DIR=$RW_WORK/run${sb:+ LEAKWATCH_SAMPLE_BYTES=$sb}"
 }
 
+# rw_standin_start: holds the POSIX lock on collector.lock in $RW_WORK/run, as a collector does, so
+# that the shim keeps rings and forked children (server workers) make their own. Nothing reads the
+# rings: a ring that fills up counts lost events, like under a stalled collector. RW_STANDIN=0: off
+# (then forked children are not tracked at all, and rings are removed at exit).
+rw_standin_start() {
+  RW_STANDIN_PID=""
+  [ "${RW_STANDIN:-1}" = 1 ] || return 0
+  mkdir -p "$RW_WORK/run"
+  python3 -c '
+import fcntl, os, sys, time
+f = open(sys.argv[1], "a+")
+fcntl.lockf(f, fcntl.LOCK_EX)
+os.chmod(sys.argv[1], 0o644)  # servers that dropped root test the lock read-only
+print("locked", flush=True)
+time.sleep(100000)' "$RW_WORK/run/collector.lock" >"$RW_WORK/standin.log" 2>&1 &
+  RW_STANDIN_PID=$!
+  for _ in $(seq 1 50); do grep -q locked "$RW_WORK/standin.log" 2>/dev/null && return 0; sleep 0.1; done
+  echo "stand-in collector did not take the lock" >&2
+}
+
+rw_standin_stop() {
+  [ -n "${RW_STANDIN_PID:-}" ] && kill "$RW_STANDIN_PID" 2>/dev/null && wait "$RW_STANDIN_PID" 2>/dev/null
+  RW_STANDIN_PID=""
+  return 0
+}
+
+# rw_ring_coverage PID...: while a server is under load, how many of its processes have the shim
+# mapped and how many a ring (a process that is tracked writes its events into a mapped ring), and
+# how many ring files the run dir holds. Sets RW_COVERAGE.
+rw_ring_coverage() {
+  local p procs=0 shim=0 ringed=0
+  for p in "$@"; do
+    [ -r "/proc/$p/maps" ] || continue
+    procs=$((procs + 1))
+    grep -q libleakwatch "/proc/$p/maps" 2>/dev/null && shim=$((shim + 1))
+    grep -q '/leakwatch-[0-9-]*\.ring' "/proc/$p/maps" 2>/dev/null && ringed=$((ringed + 1))
+  done
+  RW_COVERAGE="procs:$procs,shim:$shim,ringed:$ringed,ringfiles:$(find "$RW_WORK/run" -maxdepth 1 -name '*.ring' 2>/dev/null | wc -l)"
+}
+
+# Sets RW_RINGS: the coverage under load (rw_ring_coverage) and the ring files left after the run.
 rw_count_rings() {
-  RW_RINGS=$(find "$RW_WORK/run" -maxdepth 1 -type f 2>/dev/null | wc -l)
+  RW_RINGS="${RW_COVERAGE:-}${RW_COVERAGE:+,}left:$(find "$RW_WORK/run" -maxdepth 1 -name '*.ring' 2>/dev/null | wc -l)"
+  [ "${RW_STANDIN:-1}" = 1 ] && RW_RINGS="standin,$RW_RINGS"
+  # ring files are 256 MiB each (sparse): do not keep them in the matrix's work dir
+  rm -f "$RW_WORK"/run/*.ring
 }
 
 # Reads events lost and the top stack from the report (when the run went through `leakwatch run`).

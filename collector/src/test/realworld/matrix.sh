@@ -5,9 +5,11 @@
 #
 # usage: matrix.sh [--quick] [--table FILE] [--results FILE] [--work DIR]
 #                  [--programs "cpython postgres ..."] [--modes "default sample4k exact"]
+#        matrix.sh --render RESULTS [--table FILE]   (the table of an earlier run's outcome lines,
+#                  e.g. a partial one, or to compare timings later)
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-QUICK=""; TABLE=""; RESULTS=""; WORK=""; PROGRAMS=""; MODES="default sample4k exact"
+QUICK=""; TABLE=""; RESULTS=""; WORK=""; PROGRAMS=""; MODES="default sample4k exact"; RENDER=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=--quick ;;
@@ -16,20 +18,25 @@ while [ $# -gt 0 ]; do
     --work) WORK="$2"; shift ;;
     --programs) PROGRAMS="$2"; shift ;;
     --modes) MODES="$2"; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --render) RENDER="$2"; shift ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
     *) echo "matrix.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 if [ -z "$PROGRAMS" ]; then
   if [ -n "$QUICK" ]; then PROGRAMS="cpython postgres nginx pipeline perl"
-  else PROGRAMS="cpython postgres nginx jvm perl gcc pipeline"; fi
+  else PROGRAMS="postgres nginx jvm perl gcc pipeline cpython"; fi
 fi
-WORK="${WORK:-$(mktemp -d /tmp/rw-matrix-XXXXXX)}"
-mkdir -p "$WORK"
-TABLE="${TABLE:-$WORK/table.txt}"
-RESULTS="${RESULTS:-$WORK/results.tsv}"
-: >"$RESULTS"
+if [ -n "$RENDER" ]; then
+  RESULTS="$RENDER"; WORK="$(dirname "$RENDER")"; TABLE="${TABLE:-/dev/null}"
+else
+  WORK="${WORK:-$(mktemp -d /tmp/rw-matrix-XXXXXX)}"
+  mkdir -p "$WORK"
+  TABLE="${TABLE:-$WORK/table.txt}"
+  RESULTS="${RESULTS:-$WORK/results.tsv}"
+  : >"$RESULTS"
+fi
 
 field() { # field LINE NAME
   printf '%s\n' "$1" | tr '\t' '\n' | sed -n "s/^$2=//p" | head -1
@@ -64,21 +71,30 @@ else:
 PY
 }
 
+start=$(date +%s)
+if [ -z "$RENDER" ]; then
+  for prog in $PROGRAMS; do
+    for mode in bare $MODES; do
+      cell="$WORK/$prog-$mode"
+      rm -rf "$cell"; mkdir -p "$cell"
+      echo "matrix: $prog $mode ..." >&2
+      line=$(RW_WORK="$cell" "$HERE/$prog.sh" "$mode" $QUICK 2>"$cell/stderr.log" | grep -a $'^RW\t' | tail -1)
+      if [ -z "$line" ]; then
+        line=$(printf 'RW\tprogram=%s\tmode=%s\tseconds=-\tlost=-\trings=-\ttop_bytes=-\ttop=-\tmetric=-\tnote=script-failed\toutcome=no-outcome-line' "$prog" "$mode")
+      fi
+      printf '%s\n' "$line" >>"$RESULTS"
+    done
+  done
+fi
+
+# The table: each tracked line against the bare line of its program before it.
 rows=()
 details=()
 fail=0
-start=$(date +%s)
-for prog in $PROGRAMS; do
-  bare_line=""; bare_secs=""
-  for mode in bare $MODES; do
-    cell="$WORK/$prog-$mode"
-    rm -rf "$cell"; mkdir -p "$cell"
-    echo "matrix: $prog $mode ..." >&2
-    line=$(RW_WORK="$cell" "$HERE/$prog.sh" "$mode" $QUICK 2>"$cell/stderr.log" | grep -a $'^RW\t' | tail -1)
-    if [ -z "$line" ]; then
-      line=$(printf 'RW\tprogram=%s\tmode=%s\tseconds=-\tlost=-\trings=-\ttop_bytes=-\ttop=-\tmetric=-\tnote=script-failed\toutcome=no-outcome-line' "$prog" "$mode")
-    fi
-    printf '%s\n' "$line" >>"$RESULTS"
+bare_line=""; bare_secs=""
+while IFS= read -r line; do
+    [ "${line%%$'\t'*}" = RW ] || continue
+    prog=$(field "$line" program); mode=$(field "$line" mode); cell="$WORK/$prog-$mode"
     outcome=$(field "$line" outcome); secs=$(field "$line" seconds); note=$(field "$line" note)
     lost=$(field "$line" lost); rings=$(field "$line" rings)
     top=$(field "$line" top); topb=$(field "$line" top_bytes); metric=$(field "$line" metric)
@@ -97,9 +113,10 @@ for prog in $PROGRAMS; do
     [ "$note" != "-" ] && shown="$shown [$note]"
     [ "$metric" != "-" ] && ratio="$ratio $metric"
     rows+=("$prog"$'\t'"$mode"$'\t'"$verdict"$'\t'"$secs"$'\t'"$ratio"$'\t'"$lost"$'\t'"$topcol"$'\t'"$shown")
-  done
-done
+done <"$RESULTS"
 elapsed=$(( $(date +%s) - start ))
+# rendering an earlier run: its cells' own seconds, added up
+[ -n "$RENDER" ] && elapsed=$(awk -F'\t' '{ for (i = 1; i <= NF; i++) if ($i ~ /^seconds=/) t += substr($i, 9) } END { printf "%d", t }' "$RESULTS")
 
 {
   printf 'real-software matrix%s, shim %s, %s\n' "${QUICK:+ (quick)}" \

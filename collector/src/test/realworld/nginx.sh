@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # nginx (Debian's nginx) on 127.0.0.1 with a temp config: a master and 2 workers (as nobody), static
 # files with gzip and a `return` location, loaded by wrk for SECS seconds, then a graceful quit.
-# The shim is preloaded into nginx (master and forked workers); wrk runs bare.
+# The shim is preloaded into nginx (master and forked workers); wrk runs bare. A stand-in collector
+# holds the run dir's collector.lock (see rw_standin_start), so that the workers get rings.
 # Outcome: start, wrk's status, non-2xx/3xx responses (must be 0), socket errors (connect, read,
 # write; timeouts excluded), nginx's exit status after `-s quit`, and [alert]/[emerg]/crash lines in
 # its error log. metric = wrk's requests per second (a benchmark number, not compared).
@@ -51,7 +52,8 @@ request = function()
 end
 LUA
 
-PRELOAD=""; [ "$RW_MODE" != bare ] && PRELOAD="$(rw_preload_env)"
+PRELOAD=""
+if [ "$RW_MODE" != bare ]; then PRELOAD="$(rw_preload_env)"; rw_standin_start; fi
 out=()
 # shellcheck disable=SC2086
 timeout -k 10 $((SECS + 120)) env $PRELOAD nginx -p "$W" -c "$W/nginx.conf" >"$W/stdout.log" 2>&1 &
@@ -65,7 +67,13 @@ done
 out+=("start=$up")
 if [ "$up" = yes ]; then
   timeout -k 5 $((SECS + 60)) wrk -t 2 -c 16 -d "${SECS}s" -H "Accept-Encoding: gzip" -s "$W/mix.lua" \
-    "http://127.0.0.1:$PORT/" >"$RW_WORK/wrk.log" 2>&1
+    "http://127.0.0.1:$PORT/" >"$RW_WORK/wrk.log" 2>&1 &
+  load=$!
+  if [ "$RW_MODE" != bare ]; then
+    sleep $((SECS / 2))
+    rw_ring_coverage $(rw_descendants "$master") # timeout's child is the master; then the workers
+  fi
+  wait "$load"
   out+=("wrk=$(rw_status_word $?)")
   out+=("non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$RW_WORK/wrk.log" | head -1 | grep . || echo 0)")
   out+=("sockerr=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 }' "$RW_WORK/wrk.log" | grep . || echo 0)")
@@ -80,5 +88,5 @@ if kill -0 "$master" 2>/dev/null; then out+=("quit=hung"); kill -KILL "$master" 
 wait "$master"
 out+=("exit=$(rw_status_word $?)")
 out+=("alerts=$(grep -c -E '\[(alert|emerg|crit)\]|exited on signal|core dumped' "$W/error.log" 2>/dev/null)")
-[ "$RW_MODE" != bare ] && rw_count_rings
+[ "$RW_MODE" != bare ] && { rw_standin_stop; rw_count_rings; }
 rw_result "${out[*]}"

@@ -76,21 +76,25 @@ class ShimControlTest {
       for (RingRecord r : records) {
         if (r instanceof RingRecord.Free f && f.seq() > lastSeqBefore && f.seq() < firstSeqAfter) freesDuring++;
       }
+      RingRecord.AllocatorStats last = null;
       for (RingRecord r : records) {
         if (r instanceof RingRecord.AllocatorStats s) {
           stats++;
           assertThat(s.arenaBytes()).isGreaterThanOrEqualTo(s.inUseBytes() - s.releasableBytes());
-          assertThat(s.inUseBytes()).isPositive();
+          assertThat(s.inUseBytes()).isNotNegative(); // at start nothing may be allocated yet: the shim allocates nothing
           assertThat(s.freeBytes()).isNotNegative();
+          last = s;
         }
       }
+      assertThat(last).isNotNull();
+      assertThat(last.inUseBytes()).as("at exit the service holds its leaked keys").isPositive();
       System.out.printf("dormant: %d allocations recorded before, %d during, %d after; %d frees during; %d stats records%n",
           before, during, after, freesDuring, stats);
       assertThat(before).isPositive();
       assertThat(during).isZero();
       assertThat(after).isPositive();
       assertThat(freesDuring).as("frees of blocks recorded earlier still arrive while dormant").isPositive();
-      assertThat(stats).as("at start, every 5 s while recording, at exit").isGreaterThanOrEqualTo(2);
+      assertThat(stats).as("at start and at exit (every 60 s while recording)").isGreaterThanOrEqualTo(2);
     }
   }
 
