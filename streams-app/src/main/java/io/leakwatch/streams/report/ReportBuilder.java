@@ -31,6 +31,12 @@ public final class ReportBuilder {
   public static final ObjectMapper JSON = new ObjectMapper();
   /** Bounds the report for processes with very many distinct stacks; the rest is summed. */
   public static final int MAX_STACKS = 500;
+  /**
+   * A report that travels as one Kafka record (an exit report, and its snapshot in the store's
+   * changelog) stays under this many bytes of JSON: the broker's and producer's default limit is
+   * 1 MiB, and a JVM's exit report with 500 stacks of 48 named frames was 2.5 MB.
+   */
+  public static final int MAX_RECORD_JSON_BYTES = 768 * 1024;
   /** Stack id of allocations a resync restored: their records (and stacks) were dropped. */
   public static final String LOST_STACK = "0000000000000000";
 
@@ -223,6 +229,31 @@ public final class ReportBuilder {
     out.set("counters", r.get("counters"));
     out.put("stacksResolved", complete);
     return out;
+  }
+
+  /**
+   * Keeps the largest stacks that fit in {@code maxBytes} of JSON and drops the rest (smallest bytes
+   * last), adding them to {@code stacksOmitted}. Totals and the allocators list still count every
+   * stack: only detail is dropped. Returns the report itself.
+   */
+  public static ObjectNode boundToBytes(ObjectNode report, int maxBytes) {
+    try {
+      byte[] whole = JSON.writeValueAsBytes(report);
+      if (whole.length <= maxBytes) return report;
+      ArrayNode stacks = report.withArray("stacks");
+      long budget = (long) whole.length;
+      int keep = stacks.size();
+      while (keep > 0 && budget > maxBytes) {
+        budget -= JSON.writeValueAsBytes(stacks.get(keep - 1)).length + 1; // and its comma
+        keep--;
+      }
+      int dropped = stacks.size() - keep;
+      while (stacks.size() > keep) stacks.remove(stacks.size() - 1);
+      report.put("stacksOmitted", report.path("stacksOmitted").asLong() + dropped);
+      return report;
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("report is not serializable", e);
+    }
   }
 
 }

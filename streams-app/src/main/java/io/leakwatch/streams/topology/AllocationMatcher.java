@@ -390,9 +390,11 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
          KeyValueIterator<String, LiveAllocation> l = live.prefixScan(Keys.prefix(pk), KEYS)) {
       ages = io.leakwatch.streams.report.StackAges.scan(t, l, recordTimestamp, trendWindowMs, byStack);
     }
-    String snapshot = ReportBuilder.snapshot(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs).toString();
+    // Both travel as single records (the store's changelog, the exit-reports topic): bounded in size.
+    String snapshot = ReportBuilder.boundToBytes(
+        ReportBuilder.snapshot(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs), ReportBuilder.MAX_RECORD_JSON_BYTES).toString();
     exitReports.put(pk, snapshot);
-    String rendered = ReportBuilder.render(snapshot, stacks::get).toString();
+    String rendered = ReportBuilder.boundToBytes(ReportBuilder.render(snapshot, stacks::get), ReportBuilder.MAX_RECORD_JSON_BYTES).toString();
     context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), recordTimestamp));
     deletePrefix(live, pk);
     deletePrefix(outstanding, pk);
