@@ -68,26 +68,25 @@ static inline uint64_t mono_ns(void) {
 /* mallinfo2 walks every free chunk of every arena under that arena's lock: on a fragmented heap the
  * other threads of an arena wait for it. So it runs rarely (LEAKWATCH_ALLOCATOR_STATS_SECONDS, 60 s)
  * and backs off by its own cost: after a walk of d, the next waits at least 10,000 d (<= 0.01% of
- * the time holding arena locks), from whichever thread records then (the shim starts no threads). */
-static _Atomic uint64_t next_stats_mono;
+ * the time holding arena locks), from whichever thread records then (the shim starts no threads).
+ * Due times are on the clock the recording path reads anyway (CLOCK_REALTIME). */
+static _Atomic uint64_t next_stats_ns;
 
 static void write_allocator_stats(void) {
   uint64_t t0 = mono_ns();
   struct mallinfo2 mi = mallinfo2();
-  uint64_t t1 = mono_ns();
-  uint64_t wait = (t1 - t0) * 10000;
-  if (wait < config.allocator_stats_interval_ns) wait = config.allocator_stats_interval_ns;
-  atomic_store(&next_stats_mono, config.allocator_stats_interval_ns ? t1 + wait : UINT64_MAX);
-  lw_allocator_stats_payload s = {now_ns(), mi.arena + mi.hblkhd, mi.uordblks + mi.hblkhd, mi.fordblks, mi.keepcost};
+  uint64_t d = mono_ns() - t0;
+  uint64_t now = now_ns();
+  uint64_t wait = d * 10000 > config.allocator_stats_interval_ns ? d * 10000 : config.allocator_stats_interval_ns;
+  atomic_store(&next_stats_ns, config.allocator_stats_interval_ns ? now + wait : UINT64_MAX);
+  lw_allocator_stats_payload s = {now, mi.arena + mi.hblkhd, mi.uordblks + mi.hblkhd, mi.fordblks, mi.keepcost};
   lw_ring_write(&lw_the_ring, LW_REC_ALLOCATOR_STATS, &s, sizeof s, NULL, 0);
 }
 
-static inline void maybe_allocator_stats(void) {
-  uint64_t due = atomic_load_explicit(&next_stats_mono, memory_order_relaxed);
-  if (__builtin_expect(due == UINT64_MAX, 1)) return;
-  uint64_t now = mono_ns();
-  if (now < due) return;
-  if (atomic_compare_exchange_strong(&next_stats_mono, &due, UINT64_MAX)) write_allocator_stats();
+static inline void maybe_allocator_stats(uint64_t now) {
+  uint64_t due = atomic_load_explicit(&next_stats_ns, memory_order_relaxed);
+  if (__builtin_expect(now < due, 1)) return;
+  if (atomic_compare_exchange_strong(&next_stats_ns, &due, UINT64_MAX)) write_allocator_stats();
 }
 
 /* After every record: a drop asks for a resync (sampled mode keeps the live list it needs). */
@@ -138,7 +137,7 @@ __attribute__((noinline)) void lw_record_alloc(void *p, uint64_t n, double weigh
     /* Dropped or not, a sampled block stays listed: the resync that follows the overflow restores it. */
     int written = lw_ring_write(&lw_the_ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) != UINT64_MAX;
     after_write(written);
-    maybe_allocator_stats();
+    maybe_allocator_stats(ts);
   }
 out:
   lw_tl_busy = 0;
@@ -202,7 +201,7 @@ static int open_ring(int child) {
     return -1;
   if (child) {
     lw_modules_write_known(&lw_the_ring);
-    atomic_store(&next_stats_mono, config.allocator_stats_interval_ns ? mono_ns() + config.allocator_stats_interval_ns : UINT64_MAX);
+    atomic_store(&next_stats_ns, config.allocator_stats_interval_ns ? now_ns() + config.allocator_stats_interval_ns : UINT64_MAX);
   } else {
     lw_modules_write_new(&lw_the_ring);
     write_allocator_stats();

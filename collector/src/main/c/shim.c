@@ -139,12 +139,11 @@ EXPORT void *realloc(void *p, size_t n) {
     return NULL;
   }
   /* A realloc is a free and an allocation; the free is recorded first so a reuse is never reordered. */
-  uint64_t old = 0;
+  uint64_t old = 0; /* sampled: the listed size; exact mode keeps no list, so ask the allocator if needed */
   int freed = lw_on_free(p, &old);
-  if (freed && lw_sample_bytes == 0) old = malloc_usable_size(p);
   void *q = real_realloc(p, n);
   if (!q) {
-    if (freed) lw_record_still_live(p, old);
+    if (freed) lw_record_still_live(p, lw_sample_bytes == 0 ? malloc_usable_size(p) : old);
     return NULL;
   }
   lw_on_alloc(q, n);
