@@ -87,6 +87,18 @@ if [ -z "$RENDER" ]; then
   done
 fi
 
+# The outcome tokens of a run that did not work: a step that failed, timed out or was killed, refused
+# requests, failed transactions, a benchmark that printed no result. Prints them; false when none.
+unhealthy() {
+  local t bad=()
+  for t in $1; do
+    case "$t" in
+      *=exit[0-9]*|*=timeout|*=signal[0-9]*|non2xx=[1-9]*|failed_tx=[1-9]*|failed_tx=) bad+=("$t") ;;
+    esac
+  done
+  [ ${#bad[@]} -gt 0 ] && echo "${bad[*]}"
+}
+
 # The table: each tracked line against the bare line of its program before it.
 rows=()
 details=()
@@ -104,6 +116,11 @@ while IFS= read -r line; do
       bare_line="$outcome"; bare_secs="$secs"
       verdict="bare"; shown=$(summary "$outcome"); ratio="1.0"
       case "$outcome" in missing:*|no-outcome-line) verdict="MISSING"; fail=1; details+=("$prog: $outcome (see $cell/stderr.log)") ;; esac
+      # The quick subset passes bare on a sound machine: a bare failure there (a server that did not
+      # start, requests refused) would make "tracked = bare" prove nothing, so it fails the matrix.
+      if [ -n "$QUICK" ] && [ "$verdict" = bare ] && unhealthy "$outcome"; then
+        verdict="BARE-FAILED"; fail=1; details+=("$prog bare: $(unhealthy "$outcome")  [$cell]")
+      fi
     else
       d=$(diff_outcome "$bare_line" "$outcome")
       if [ "$d" = "=" ]; then verdict="same"; shown="= bare"
