@@ -6,7 +6,7 @@
 
 #define EMPTY ((uintptr_t)0)
 #define TOMBSTONE ((uintptr_t)1)
-#define INSERT_TRIES 256
+#define INSERT_TRIES 64 /* walks of the probe path when another insert takes the chosen slot */
 #define FILTER_SATURATED 255
 
 /* Address and size side by side: an insert or a remove touches one cache line and one page. */
@@ -18,7 +18,7 @@ typedef struct {
 static slot *slots;
 static size_t nslots;
 static int bits;
-static _Atomic int writer; /* try-lock of inserts and tombstone reclaiming */
+static _Atomic int writer; /* one tombstone reclaim at a time */
 _Atomic uint8_t *lw_live_set_filter;
 
 int lw_live_set_init(int table_bits) {
@@ -73,72 +73,90 @@ static void filter_add(uintptr_t addr, int delta) {
   if (delta > 0) atomic_store_explicit(c, FILTER_SATURATED, memory_order_release);
 }
 
-static int try_lock(int tries) {
-  for (int i = 0; i < tries; i++) {
+
+/* After claiming slot `pos` for addr: a reclaim may have emptied part of the path from addr's home
+ * meanwhile (it saw the slot after its run of tombstones empty just before this insert filled it).
+ * Either the reclaim sees this entry when it re-checks that slot and puts its tombstones back, or
+ * this check sees the empty slot and moves the entry there: both sides store, then load (seq_cst). */
+static size_t settle(uintptr_t addr, uint64_t size, size_t h, size_t pos) {
+  for (size_t j = h; j != pos; j = (j + 1) & (nslots - 1)) {
+    uintptr_t cur = atomic_load(&slots[j].addr);
+    if (cur != EMPTY) continue;
+    if (atomic_compare_exchange_strong(&slots[j].addr, &cur, addr)) {
+      atomic_store(&slots[j].size, size);
+      atomic_store(&slots[pos].addr, TOMBSTONE);
+      return j;
+    }
+    j = (j - 1) & (nslots - 1); /* lost the slot to someone: look at it again */
+  }
+  return pos;
+}
+
+enum lw_live_insert lw_live_set_insert(uintptr_t addr, uint64_t size, uint64_t *old_size) {
+  if (!slots || addr <= TOMBSTONE) return LW_LIVE_FULL;
+  size_t h = home(addr);
+  for (int attempt = 0; attempt < INSERT_TRIES; attempt++) {
+    size_t i = h;
+    long free_slot = -1;
+    uintptr_t free_was = EMPTY;
+    for (int probe = 0; probe < LW_LIVE_SET_MAX_PROBE; probe++, i = (i + 1) & (nslots - 1)) {
+      uintptr_t cur = atomic_load(&slots[i].addr);
+      if (cur == addr) { /* listed already: its block went back to the allocator behind our back */
+        if (old_size) *old_size = atomic_load_explicit(&slots[i].size, memory_order_relaxed);
+        atomic_store_explicit(&slots[i].size, size, memory_order_relaxed);
+        return LW_LIVE_REPLACED;
+      }
+      if ((cur == TOMBSTONE || cur == EMPTY) && free_slot < 0) {
+        free_slot = (long)i;
+        free_was = cur;
+      }
+      if (cur == EMPTY) break;
+    }
+    if (free_slot < 0) return LW_LIVE_FULL;
+    if (!atomic_compare_exchange_strong(&slots[free_slot].addr, &free_was, addr)) continue; /* taken: walk again */
+    atomic_store_explicit(&slots[free_slot].size, size, memory_order_relaxed);
+    settle(addr, size, h, (size_t)free_slot);
+    filter_add(addr, +1);
+    return LW_LIVE_INSERTED;
+  }
+  return LW_LIVE_BUSY;
+}
+
+/* Turns the run of tombstones around slot i back into empty slots when the run ends at an empty slot:
+ * a run of tombstones followed by an empty slot lies on no listed key's probe path. One reclaimer at a
+ * time (a try-lock among reclaimers; lookups, removals and inserts take none). An insert may fill that
+ * empty slot meanwhile: the slot is looked at again after the run was emptied, and if it is no longer
+ * empty the tombstones go back (settle() on the insert's side covers the other order). */
+static void reclaim(size_t i) {
+  /* Another reclaim runs (they take microseconds): try a bounded number of times, then leave the
+   * tombstones to a later removal nearby. */
+  for (int tries = 0;; tries++) {
     int idle = 0;
-    if (atomic_load_explicit(&writer, memory_order_relaxed) == 0 &&
-        atomic_compare_exchange_weak_explicit(&writer, &idle, 1, memory_order_acquire, memory_order_relaxed))
-      return 1;
+    if (atomic_compare_exchange_weak(&writer, &idle, 1)) break;
+    if (tries == 256) return;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
   }
-  return 0;
-}
-
-static void unlock(void) { atomic_store_explicit(&writer, 0, memory_order_release); }
-
-enum lw_live_insert lw_live_set_insert(uintptr_t addr, uint64_t size, uint64_t *old_size) {
-  if (!slots || addr <= TOMBSTONE) return LW_LIVE_FULL;
-  if (!try_lock(INSERT_TRIES)) return LW_LIVE_BUSY;
-  size_t i = home(addr);
-  long free_slot = -1;
-  enum lw_live_insert result = LW_LIVE_FULL;
-  for (int probe = 0; probe < LW_LIVE_SET_MAX_PROBE; probe++, i = (i + 1) & (nslots - 1)) {
-    uintptr_t cur = atomic_load_explicit(&slots[i].addr, memory_order_relaxed);
-    if (cur == addr) { /* listed already: its block went back to the allocator behind our back */
-      if (old_size) *old_size = atomic_load_explicit(&slots[i].size, memory_order_relaxed);
-      atomic_store_explicit(&slots[i].size, size, memory_order_relaxed);
-      unlock();
-      return LW_LIVE_REPLACED;
-    }
-    if (cur == TOMBSTONE && free_slot < 0) free_slot = (long)i;
-    if (cur == EMPTY) {
-      if (free_slot < 0) free_slot = (long)i;
-      break;
-    }
-  }
-  if (free_slot >= 0) {
-    filter_add(addr, +1); /* before the entry is visible: the filter never says "no" for a listed block */
-    atomic_store_explicit(&slots[free_slot].size, size, memory_order_relaxed);
-    atomic_store_explicit(&slots[free_slot].addr, addr, memory_order_release);
-    result = LW_LIVE_INSERTED;
-  }
-  unlock();
-  return result;
-}
-
-/* Turns the run of tombstones around slot i back into empty slots when the run ends at an empty slot.
- * Safe against lookups without a lock: a listed key's probe path never contains an empty slot, so a
- * run of tombstones followed by an empty slot lies on no listed key's path. Inserts, which could fill
- * that empty slot meanwhile, are excluded by the writer lock. */
-static void reclaim(size_t i) {
-  if (!try_lock(16)) return; /* busy: a later removal in this cluster will do it */
   size_t end = i;
   int probe = 0;
-  while (probe++ < LW_LIVE_SET_MAX_PROBE &&
-         atomic_load_explicit(&slots[(end + 1) & (nslots - 1)].addr, memory_order_acquire) == TOMBSTONE)
+  while (probe++ < LW_LIVE_SET_MAX_PROBE && atomic_load(&slots[(end + 1) & (nslots - 1)].addr) == TOMBSTONE)
     end = (end + 1) & (nslots - 1);
-  if (atomic_load_explicit(&slots[(end + 1) & (nslots - 1)].addr, memory_order_acquire) == EMPTY) {
-    for (size_t n = 0; n < nslots; n++) {
+  size_t after = (end + 1) & (nslots - 1);
+  if (atomic_load(&slots[after].addr) == EMPTY) {
+    size_t k = end, n = 0;
+    for (; n < nslots; n++, k = (k - 1) & (nslots - 1)) {
       uintptr_t t = TOMBSTONE;
-      if (!atomic_compare_exchange_strong_explicit(&slots[end].addr, &t, EMPTY, memory_order_release,
-                                                   memory_order_relaxed))
-        break;
-      end = (end - 1) & (nslots - 1);
+      if (!atomic_compare_exchange_strong(&slots[k].addr, &t, EMPTY)) break;
+    }
+    if (atomic_load(&slots[after].addr) != EMPTY) { /* an insert landed after the run: restore it */
+      for (size_t j = (k + 1) & (nslots - 1); n > 0; n--, j = (j + 1) & (nslots - 1)) {
+        uintptr_t e = EMPTY;
+        atomic_compare_exchange_strong(&slots[j].addr, &e, TOMBSTONE);
+      }
     }
   }
-  unlock();
+  atomic_store(&writer, 0);
 }
 
 int lw_live_set_remove(uintptr_t addr, uint64_t *size) {

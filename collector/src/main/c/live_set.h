@@ -9,9 +9,9 @@
  *   - "Was this block sampled?" is answered for most frees by one byte: lw_live_set_maybe() reads a
  *     counter per 4 KiB page of address space (hashed into 256 KiB), non-zero while a listed block
  *     starts in a page that maps there. Zero is certain; non-zero sends the free to the table.
- *   - Lookups and removals never wait. Inserts (one per sampled allocation) and the reclaiming of
- *     tombstones take a try-lock: a contended insert retries a bounded number of times, then the
- *     sample is dropped and counted (live_set_busy) rather than waited for.
+ *   - Nothing waits: lookups, removals and inserts are lock-free (an insert that keeps losing its
+ *     slot to other inserts gives up after a bounded number of walks: live_set_busy); reclaiming
+ *     tombstones is done by one removal at a time, and others skip it.
  *   - Tombstones do not accumulate: a removal whose slot is followed by an empty one turns the run of
  *     tombstones before it back into empty slots, so an unsampled free probes a short path forever.
  *

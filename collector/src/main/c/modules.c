@@ -17,6 +17,11 @@ typedef struct {
 } known_module;
 
 static known_module *known;
+/* The address ranges of the modules written, sorted by start: "is this return address in a loaded
+ * object?" without the loader's lock. Read without a lock by any thread; written only by
+ * write_new (one at a time). A reader racing a write may get a wrong answer, never a bad index. */
+static struct { uint64_t lo, hi; } ranges[MAX_MODULES];
+static _Atomic uint32_t nranges;
 static char *paths;
 static uint32_t nknown, paths_used;
 static _Atomic int busy;
@@ -102,6 +107,14 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg) {
     memcpy(paths + paths_used, path, len);
     paths_used += (uint32_t)len;
     nknown++;
+    uint32_t n = atomic_load(&nranges), at = n;
+    while (at > 0 && ranges[at - 1].lo > m.lo) {
+      ranges[at] = ranges[at - 1];
+      at--;
+    }
+    ranges[at].lo = m.lo;
+    ranges[at].hi = m.hi;
+    atomic_store(&nranges, n + 1);
   }
   lw_ring_write(ring, LW_REC_MODULE, &m, sizeof m, path, (uint32_t)len);
   return 0;
@@ -118,6 +131,18 @@ void lw_modules_write_known(lw_ring *ring) {
   atomic_store(&busy, 0); /* the fork may have caught another thread inside write_new */
   for (uint32_t i = 0; known && i < nknown; i++)
     lw_ring_write(ring, LW_REC_MODULE, &known[i].m, sizeof known[i].m, paths + known[i].path_off, known[i].m.path_len);
+}
+
+int lw_modules_contains(uintptr_t pc) {
+  uint32_t n = atomic_load_explicit(&nranges, memory_order_acquire);
+  if (n > MAX_MODULES) n = MAX_MODULES;
+  uint32_t lo = 0, hi = n;
+  while (lo < hi) { /* the last range starting at or below pc */
+    uint32_t mid = (lo + hi) / 2;
+    if (ranges[mid].lo <= pc) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && pc < ranges[lo - 1].hi;
 }
 
 struct range_probe {

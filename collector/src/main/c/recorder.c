@@ -23,6 +23,22 @@ LW_TLS int lw_tl_busy;
 LW_TLS lw_sampler lw_tl_sampler;
 
 static LW_TLS uint32_t tl_tid;
+static int forked_child; /* a child of fork() before it execs: no dl_iterate_phdr (its lock may be held) */
+static _Atomic uint64_t next_modules_ns;
+
+/* A frame near the allocation site in no module written yet: a library loaded since (dlopen is not
+ * hooked). Walk the loaded objects again, at most every 100 ms (JIT code is in no module, always). */
+static void maybe_new_modules(const uint64_t *frames, int nf, uint64_t now) {
+  if (forked_child) return;
+  int check = nf < 8 ? nf : 8;
+  for (int k = 0; k < check; k++) {
+    if (lw_modules_contains((uintptr_t)frames[k])) continue;
+    uint64_t due = atomic_load_explicit(&next_modules_ns, memory_order_relaxed);
+    if (now >= due && atomic_compare_exchange_strong(&next_modules_ns, &due, now + 100000000ull))
+      lw_modules_write_new(&lw_the_ring);
+    return;
+  }
+}
 static lw_config config;
 static uint64_t record_after_ns; /* LEAKWATCH_START_DELAY: nothing is recorded (or listed) before */
 
@@ -133,6 +149,7 @@ __attribute__((noinline)) void lw_record_alloc(void *p, uint64_t n, double weigh
     int nf = lw_unwind(frames, config.max_frames, &truncated);
     if (truncated) atomic_fetch_add_explicit(&lw_the_ring.hdr->stats.stacks_truncated, 1, memory_order_relaxed);
     if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
+    maybe_new_modules(frames, nf, ts); /* before the ALLOC: the collector reads the module first */
     lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind, (uint8_t)truncated, (uint16_t)nf};
     /* Dropped or not, a sampled block stays listed: the resync that follows the overflow restores it. */
     int written = lw_ring_write(&lw_the_ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) != UINT64_MAX;
@@ -220,6 +237,7 @@ static void after_fork_in_child(void) {
   atomic_store(&lw_active, 0);
   lw_tl_busy = 1;
   tl_tid = 0;
+  forked_child = 1;
   owner_claim();
   lw_unwind_after_fork();
   lw_resync_reset();

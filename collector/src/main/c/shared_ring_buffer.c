@@ -97,7 +97,11 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   int fd = sys_open(tmp_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return -1;
   size_t size = LW_RING_HEADER_SIZE + capacity;
-  uint64_t first = populate || capacity <= LW_RING_RESERVE_CHUNK ? capacity : LW_RING_RESERVE_CHUNK;
+  /* Chunks of a sixteenth of the ring, at least LW_RING_RESERVE_CHUNK: the next one is reserved a whole
+   * chunk ahead, so writers keep room while a reserving thread is descheduled (exact mode fills
+   * ~100 MB/s; a 16 MiB chunk of a 256 MiB ring is 150 ms of that). */
+  uint64_t chunk = capacity / 16 > LW_RING_RESERVE_CHUNK ? capacity / 16 : LW_RING_RESERVE_CHUNK;
+  uint64_t first = populate || capacity <= 2 * chunk ? capacity : 2 * chunk;
   struct stat st;
   if (syscall(SYS_ftruncate, fd, (off_t)size) != 0 || reserve(fd, 0, LW_RING_HEADER_SIZE + first) != 0 ||
       syscall(SYS_fstat, fd, &st) != 0) {
@@ -134,6 +138,7 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   ring->mask = capacity - 1;
   ring->mapping_size = size;
   atomic_store(&ring->reserved, first);
+  ring->chunk = chunk;
   atomic_store(&ring->extending, 0);
   atomic_store(&ring->reserve_failed, 0);
   ring->dev = st.st_dev;
@@ -167,7 +172,7 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
   int ok = 1;
   if (need > have) {
     uint64_t cap = ring->mask + 1;
-    uint64_t upto = (need + LW_RING_RESERVE_CHUNK - 1) & ~(uint64_t)(LW_RING_RESERVE_CHUNK - 1);
+    uint64_t upto = (need + ring->chunk - 1) & ~(ring->chunk - 1);
     if (upto > cap) upto = cap;
     int saved = errno;
     int fd = sys_open(ring->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
@@ -228,13 +233,13 @@ uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_l
       return drop(&h->stats.records_dropped_full, h, len);
     }
     if (cap - (w - r) < len) return drop(&h->stats.records_dropped_full, h, len);
-    /* First lap: past `reserved` the file is sparse. The next chunk is reserved half a chunk ahead,
-     * so a writer that finds another (or its own interrupted self, from a signal handler) extending
-     * still has room and does not drop. */
+    /* First lap: past `reserved` the file is sparse. The next chunk is reserved a chunk ahead, so a
+     * writer that finds another (or its own interrupted self, from a signal handler) extending still
+     * has room and does not drop. */
     uint64_t need = w + len < cap ? w + len : cap;
     uint64_t have = atomic_load_explicit(&ring->reserved, memory_order_acquire);
-    if (__builtin_expect(have < cap && need + LW_RING_RESERVE_CHUNK / 2 > have, 0) &&
-        !extend_reservation(ring, need + LW_RING_RESERVE_CHUNK / 2) && need > have)
+    if (__builtin_expect(have < cap && need + ring->chunk > have, 0) && !extend_reservation(ring, need + ring->chunk) &&
+        need > have)
       return drop(&h->stats.records_dropped_unreserved, h, len);
     if (atomic_compare_exchange_weak_explicit(&h->write_pos, &w, w + len, memory_order_acq_rel,
                                               memory_order_relaxed))

@@ -43,7 +43,7 @@
 #define LW_RING_MAX_RECORD 4096u
 #define LW_RING_CMDLINE_OFFSET 1024u
 #define LW_RING_CMDLINE_MAX (LW_RING_HEADER_SIZE - LW_RING_CMDLINE_OFFSET)
-#define LW_RING_RESERVE_CHUNK (1u << 20) /* tmpfs space is reserved (fallocate) this much at a time */
+#define LW_RING_RESERVE_CHUNK (1u << 20) /* smallest step of reserving tmpfs space (fallocate) */
 #define LW_RING_MAX_TRIES 64             /* reservation attempts before a record is dropped */
 #define LW_RING_PATH_MAX 512
 
@@ -108,6 +108,7 @@ typedef struct {
   /* Data bytes [0, reserved) are backed for real (fallocate): the ring file is sparse beyond, and a
    * store into an unbacked page of a full tmpfs is a SIGBUS. Private memory: the peer cannot move it. */
   _Atomic uint64_t reserved;
+  uint64_t chunk; /* reservation step: capacity / 16, at least LW_RING_RESERVE_CHUNK (a power of two) */
   _Atomic int extending;
   _Atomic int reserve_failed;
   dev_t dev;

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "unwinding.h"
 
+#include "modules.h"
+
 #include <dlfcn.h>
 #include <pthread.h>
 #include <unwind.h>
@@ -14,11 +16,15 @@ static TLS uintptr_t tl_stack_lo, tl_stack_hi;
 
 static inline int in_self(uintptr_t pc) { return pc >= self_lo && pc < self_hi; }
 
+/* The DWARF walk ended at a frame in no loaded object (JIT code), not at the stack's real end. */
+static inline int lw_unwind_stopped_early(uint64_t last_pc) { return last_pc && !lw_modules_contains((uintptr_t)last_pc); }
+
 struct backtrace_state {
   uint64_t *frames;
   int max;
   int n;
   int truncated;
+  uintptr_t last_fp; /* the frame pointer of the last frame reported (rbp) */
 };
 
 static _Unwind_Reason_Code on_frame(struct _Unwind_Context *ctx, void *arg) {
@@ -31,12 +37,38 @@ static _Unwind_Reason_Code on_frame(struct _Unwind_Context *ctx, void *arg) {
     return _URC_END_OF_STACK;
   }
   b->frames[b->n++] = pc;
+#if defined(__x86_64__)
+  b->last_fp = (uintptr_t)_Unwind_GetGR(ctx, 6); /* DWARF register 6 is rbp */
+#endif
   return _URC_NO_REASON;
 }
 
+static int stack_bounds(void);
+
+/* libgcc stops at code without unwind tables (a JIT's compiled methods). Such code built with frame
+ * pointers (a JVM under -XX:+PreserveFramePointer) is walked on by its frame-pointer chain, with
+ * the same bounds checks as the fp unwinder. */
+static void continue_by_frame_pointers(struct backtrace_state *b) {
+  uintptr_t fp = b->last_fp;
+  if (!fp || b->n == 0 || b->n >= b->max || !stack_bounds()) return;
+  while (fp >= tl_stack_lo && fp + 16 <= tl_stack_hi && (fp & 7) == 0) {
+    uintptr_t next = ((const uintptr_t *)fp)[0];
+    uintptr_t pc = ((const uintptr_t *)fp)[1];
+    if (pc < 4096) break;
+    if (b->n == b->max) {
+      b->truncated = 1;
+      break;
+    }
+    b->frames[b->n++] = pc;
+    if (next <= fp) break;
+    fp = next;
+  }
+}
+
 static int unwind_dwarf(uint64_t *frames, int max_frames, int *truncated) {
-  struct backtrace_state b = {frames, max_frames, 0, 0};
-  _Unwind_Backtrace(on_frame, &b);
+  struct backtrace_state b = {frames, max_frames, 0, 0, 0};
+  if (_Unwind_Backtrace(on_frame, &b) == _URC_END_OF_STACK && !b.truncated && lw_unwind_stopped_early(frames[b.n > 0 ? b.n - 1 : 0]))
+    continue_by_frame_pointers(&b);
   *truncated = b.truncated;
   return b.n;
 }

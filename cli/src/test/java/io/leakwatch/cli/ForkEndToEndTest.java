@@ -40,7 +40,7 @@ class ForkEndToEndTest {
       long parentPid = p.pid();
       boolean sawChild = false;
       for (JsonNode r : reports) {
-        assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+        assertThat(r.path("tracking").path("lostEvents").asLong()).as("lost events; tracking " + r.path("tracking")).isZero();
         // Exact mode records every free; frees of blocks from before tracking began (the child's
         // inheritance, the loader's early allocations) are counted as unknown and change nothing.
         long leak = 0, keys = 0;

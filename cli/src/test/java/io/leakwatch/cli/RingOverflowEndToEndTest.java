@@ -42,7 +42,9 @@ class RingOverflowEndToEndTest {
       assertThat(t.path("lostEvents").asLong()).as("the burst overflowed the ring").isPositive();
       assertThat(t.path("resyncs").asLong()).as("a resync was applied").isPositive();
       assertThat(t.path("resyncedFrees").asLong() + t.path("resyncedAllocations").asLong()).isPositive();
-      assertThat(report.path("outstanding").path("bytes").asLong()).isEqualTo(leaked);
+      // The C runtime's stdout buffer is sampled with a fractional weight: subtracting its rounded bytes
+      // from the rounded total can leave one byte either way.
+      assertThat(Targets.outstandingOutsideCLibrary(report)).isBetween(leaked - 1, leaked + 1);
     }
   }
 }

@@ -17,6 +17,26 @@ final class Targets {
   private Targets() {}
 
   /** A command with the shim preloaded, its ring in {@code runDir}, exact tracking (override in the environment). */
+  /**
+   * Outstanding bytes less the C library's own: stdio buffers and other caches glibc keeps for the
+   * process's life (the shim no longer frees them at exit with __libc_freeres, which was unsafe with
+   * threads and later destructors still using them), allocated by libc.so.6 or the dynamic loader
+   * (the DTVs of cached thread stacks).
+   */
+  static long outstandingOutsideCLibrary(com.fasterxml.jackson.databind.JsonNode report) {
+    long bytes = report.path("outstanding").path("bytes").asLong();
+    for (com.fasterxml.jackson.databind.JsonNode s : report.path("stacks")) {
+      if (cRuntime(s)) bytes -= s.path("bytes").asLong();
+    }
+    return bytes;
+  }
+
+  /** A stack whose allocator is the C runtime itself (libc, the dynamic loader). */
+  static boolean cRuntime(com.fasterxml.jackson.databind.JsonNode stack) {
+    String a = stack.path("allocator").asText();
+    return a.equals("libc.so.6") || a.startsWith("ld-linux");
+  }
+
   static ProcessBuilder tracked(Path runDir, String... command) {
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
     pb.environment().put("LD_PRELOAD", Home.agent().toString());
