@@ -212,6 +212,10 @@ static int collector_present(void) {
   return held;
 }
 
+/* A collector served the run directory when the ring was made: the ring is kept at exit even when
+ * that collector is down by then (restarting) and had not read from it yet. */
+static int served_at_start;
+
 static int open_ring(int child) {
   if (lw_ring_create(&lw_the_ring, config.run_dir, config.ring_bytes, (uint32_t)syscall(SYS_getpid),
                      (uint32_t)syscall(SYS_getppid), now_ns(), lw_sample_bytes, config.ring_populate) != 0)
@@ -223,6 +227,7 @@ static int open_ring(int child) {
     lw_modules_write_new(&lw_the_ring);
     write_allocator_stats();
   }
+  served_at_start = collector_present();
   return 0;
 }
 
@@ -281,8 +286,8 @@ void lw_recorder_start(uintptr_t self_probe) {
  * trip over: the ring stays mapped and recording (later frees are real frees of recorded blocks),
  * glibc's caches are left alone (no __libc_freeres: other threads and later destructors still use
  * them). It writes the modules loaded since start, a resync still owed, the last allocator statistics
- * and EXIT; when no collector serves the run directory the ring file is removed (nobody would read it;
- * the mapping stays valid until the process is gone).
+ * and EXIT; when no collector serves the run directory and none ever read the ring, the ring file is
+ * removed (nobody would read it; the mapping stays valid until the process is gone).
  */
 void lw_recorder_exit(void) {
   if (!atomic_load(&lw_active) || !owner_ok()) return;
@@ -301,6 +306,9 @@ void lw_recorder_exit(void) {
   lw_exit_payload e = {now_ns()};
   lw_ring_write(&lw_the_ring, LW_REC_EXIT, &e, sizeof e, NULL, 0);
   lw_the_ring.hdr->flags |= LW_FLAG_EXITED;
-  if (!collector) unlink(lw_the_ring.path);
+  /* Removed only when no collector serves the run directory, none did when the ring was made and none
+   * ever read from it: otherwise the ring is kept for the collector's successor (one restarted or
+   * upgraded while this process exits would else lose the process's last records and its exit). */
+  if (!collector && !served_at_start && atomic_load(&lw_the_ring.hdr->read_pos) == 0) unlink(lw_the_ring.path);
   lw_tl_busy = was_busy;
 }

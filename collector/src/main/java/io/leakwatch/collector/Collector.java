@@ -281,6 +281,16 @@ public final class Collector implements AutoCloseable {
     } catch (IOException e) {
       log.warn("cannot list {}: {}", config.runDir(), e.toString());
     }
+    // Module tables whose ring is gone (removed by hand, or retired by a collector killed before it
+    // removed the table): the table is ours and nothing will read it.
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(config.runDir(), "leakwatch-*.ring.modules")) {
+      for (Path p : dir) {
+        Path ring = p.resolveSibling(p.getFileName().toString().replaceFirst("\\.modules$", ""));
+        if (!Files.exists(ring, LinkOption.NOFOLLOW_LINKS) && trustworthy(p)) Files.deleteIfExists(p);
+      }
+    } catch (IOException e) {
+      log.debug("cannot tidy module tables in {}: {}", config.runDir(), e.toString());
+    }
   }
 
   /** A ring is read only when it is a regular file (no symlink) owned by us or by root-run collectors' targets. */
@@ -363,6 +373,7 @@ public final class Collector implements AutoCloseable {
       try {
         e.getValue().ring.close();
         Files.deleteIfExists(e.getKey());
+        io.leakwatch.collector.ring.ModuleTableFile.delete(e.getKey());
       } catch (IOException ex) {
         log.warn("cannot remove ring {}: {}", e.getKey(), ex.toString());
       }

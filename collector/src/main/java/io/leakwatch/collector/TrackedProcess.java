@@ -1,6 +1,7 @@
 package io.leakwatch.collector;
 
 import io.leakwatch.collector.proc.ProcessNames;
+import io.leakwatch.collector.ring.ModuleTableFile;
 import io.leakwatch.collector.ring.RingFile;
 import io.leakwatch.collector.ring.RingLayout;
 import io.leakwatch.collector.ring.RingReader;
@@ -63,8 +64,16 @@ final class TrackedProcess {
     // A collector resuming a ring (its predecessor was restarted or killed) finds the shim's module
     // records already consumed: name frames from /proc/PID/maps until the ring brings module records
     // again. A ring read from its start still holds them, so this is only done when resuming.
+    // The table this collector's predecessor saved comes first (it outlives the process, and has the
+    // shim's build ids).
     if (reader.position() > 0) {
+      for (RingRecord.Module m : ModuleTableFile.load(ring.path())) {
+        modules.add(m);
+        if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+        noticeJvm(m);
+      }
       for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
+        if (modules.find(m.lo()) != null) continue;
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
         noticeJvm(m);
@@ -104,7 +113,7 @@ final class TrackedProcess {
    * and added to {@code newStacks}.
    */
   int drain(int max, Symbolizer symbolizer, List<AllocationEvent> events, List<StackDefinition> newStacks) {
-    return reader.pollUntil(max, r -> {
+    int n = reader.pollUntil(max, r -> {
       if (r instanceof RingRecord.Alloc a) {
         events.add(AllocationEvent.newBuilder().setSeq(a.seq()).setType(EventType.ALLOC).setKind(kind(a.kind()))
             .setAddress(a.address()).setSize(a.size()).setWeight(a.weight()).setTimestampNs(a.timestampNs())
@@ -116,6 +125,7 @@ final class TrackedProcess {
         if (resyncFrom >= 0) touchedDuringResync.add(f.address());
       } else if (r instanceof RingRecord.Module m) {
         modules.add(m);
+        modulesChanged = true;
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
         noticeJvm(m);
       } else if (r instanceof RingRecord.Exit) {
@@ -135,7 +145,20 @@ final class TrackedProcess {
       }
       return true;
     });
+    if (modulesChanged) {
+      // Saved before the round releases the records that brought them (see ModuleTableFile).
+      try {
+        ModuleTableFile.save(ring.path(), modules.all());
+        modulesChanged = false;
+      } catch (java.io.IOException e) {
+        // a full run directory: the next drain tries again; /proc/PID/maps stands in meanwhile
+      }
+    }
+    return n;
   }
+
+  /** Modules learned (from the ring or /proc/PID/maps) since the table was last saved beside the ring. */
+  private boolean modulesChanged;
 
   /** The listed blocks minus those an event inside the window already settles. */
   private io.leakwatch.schemas.Resync buildResync() {
@@ -184,6 +207,7 @@ final class TrackedProcess {
     for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
       if (modules.find(m.lo()) != null) continue; // the shim's own record of it is better (build id)
       modules.add(m);
+      modulesChanged = true;
       noticeJvm(m);
     }
   }

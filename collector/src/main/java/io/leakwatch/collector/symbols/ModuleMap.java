@@ -40,6 +40,11 @@ public final class ModuleMap {
     return null;
   }
 
+  /** Every module, by address. */
+  public List<RingRecord.Module> all() {
+    return List.copyOf(modules);
+  }
+
   public int size() {
     return modules.size();
   }
