@@ -124,7 +124,18 @@ while IFS= read -r line; do
     else
       d=$(diff_outcome "$bare_line" "$outcome")
       if [ "$d" = "=" ]; then verdict="same"; shown="= bare"
-      else verdict="DIFF"; fail=1; shown="$d"; details+=("$prog $mode: $d  [$cell]"); fi
+      else
+        verdict="DIFF"; fail=1; shown="$d"; details+=("$prog $mode: $d  [$cell]")
+        # The evidence, here and not only in the cell's files (CI keeps nothing else): what the tracked
+        # output has that the bare one has not, and the end of the CLI's own log.
+        if [ -f "$cell/out.txt" ] && [ -f "$WORK/$prog-bare/out.txt" ]; then
+          while IFS= read -r l; do details+=("    out: ${l:0:200}"); done \
+            < <(diff "$WORK/$prog-bare/out.txt" "$cell/out.txt" 2>/dev/null | head -15)
+        fi
+        if [ -f "$cell/leakwatch.log" ]; then
+          while IFS= read -r l; do details+=("    log: ${l:0:200}"); done < <(tail -n 8 "$cell/leakwatch.log")
+        fi
+      fi
       ratio=$(awk -v a="$secs" -v b="$bare_secs" 'BEGIN { if (b + 0 > 0 && a != "-") printf "%.1f", a / b; else print "-" }')
     fi
     [ "$note" != "-" ] && shown="$shown [$note]"

@@ -69,7 +69,10 @@ class RealSoftwareTest {
     String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
     assertThat(classpath).as("the test classpath holds the CLI's dependencies").contains("picocli");
     Path args = tmp.resolve("cli.args");
-    Files.writeString(args, String.join("\n", "-Xmx1g", "-XX:+DisplayVMOutputToStderr", "-Xlog:disable", "-Xlog:all=warning:stderr", "-Dleakwatch.home=" + Home.root(), "-cp", "\"" + classpath + "\"",
+    Files.writeString(args, String.join("\n", "-Xmx1g", "-XX:+DisplayVMOutputToStderr", "-Xlog:disable", "-Xlog:all=warning:stderr", "-Dleakwatch.home=" + Home.root(),
+        // the CLI's own logging (to stderr), not this module's log4j2-test.xml on the test classpath
+        // (to stdout, where it mixed a shutdown warning into the tracked pipeline's output)
+        "-Dlog4j2.configurationFile=" + Home.root().resolve("cli/src/main/resources/log4j2.xml"), "-cp", "\"" + classpath + "\"",
         "io.leakwatch.cli.Main"));
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     Path table = tmp.resolve("table.txt");

@@ -159,6 +159,7 @@ public final class Collector implements AutoCloseable {
         Thread.currentThread().interrupt();
         return;
       } catch (RuntimeException e) {
+        if (!running || Thread.currentThread().isInterrupted()) return; // closing: the flush was interrupted, nothing failed
         backoff = Math.min(5_000, Math.max(100, backoff * 2));
         log.warn("collector round failed ({}); retrying in {} ms", e.toString(), backoff);
         try {
