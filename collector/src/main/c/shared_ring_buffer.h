@@ -84,7 +84,11 @@ typedef struct {
   _Atomic uint64_t write_pos; /* offset 64: next byte to reserve (producers, CAS) */
   uint8_t pad1[56];
   _Atomic uint64_t read_pos;  /* offset 128: first byte not yet consumed (reader only) */
-  uint8_t pad2[56];
+  /* offset 136, the collector's alone (the shim never reads it): how far the collector's records are
+   * acknowledged by Kafka, stored before it zeroes them and moves read_pos. A collector killed in
+   * between leaves zeroed records at read_pos; its successor resumes here instead of waiting on them. */
+  _Atomic uint64_t consumed_pos;
+  uint8_t pad2[48];
   lw_ring_stats stats;        /* offset 192 */
   uint8_t pad3[512 - 192 - sizeof(lw_ring_stats)];
   _Atomic uint32_t control;   /* offset 512: written by the collector or an operator, LW_CONTROL_* */
@@ -96,6 +100,7 @@ typedef struct {
 
 _Static_assert(offsetof(lw_ring_header, write_pos) == 64, "write_pos offset");
 _Static_assert(offsetof(lw_ring_header, read_pos) == 128, "read_pos offset");
+_Static_assert(offsetof(lw_ring_header, consumed_pos) == 136, "consumed_pos offset");
 _Static_assert(offsetof(lw_ring_header, stats) == 192, "stats offset");
 _Static_assert(offsetof(lw_ring_header, control) == 512, "control offset");
 _Static_assert(sizeof(lw_ring_header) <= LW_RING_CMDLINE_OFFSET, "header fits before cmdline");

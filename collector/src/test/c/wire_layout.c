@@ -24,6 +24,7 @@ int main(void) {
   P("OFF_CMDLINE_LEN", offsetof(lw_ring_header, cmdline_len));
   P("OFF_WRITE_POS", offsetof(lw_ring_header, write_pos));
   P("OFF_READ_POS", offsetof(lw_ring_header, read_pos));
+  P("OFF_CONSUMED_POS", offsetof(lw_ring_header, consumed_pos));
   P("OFF_STATS", offsetof(lw_ring_header, stats));
   P("OFF_CONTROL", offsetof(lw_ring_header, control));
   P("CMDLINE_OFFSET", LW_RING_CMDLINE_OFFSET);

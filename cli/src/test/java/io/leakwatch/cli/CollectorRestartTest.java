@@ -74,7 +74,16 @@ class CollectorRestartTest {
       long leakedBeforeRestart = restartAfterExit ? Targets.leakedKeys(service) : -1;
       if (!restartAfterExit) Thread.sleep(1500); // the service keeps allocating; the ring holds it
       try (var files = Files.list(runDir)) {
-        System.out.println("collector restart: run directory before the restart: " + files.map(f -> f.getFileName().toString()).sorted().toList());
+        for (Path f : files.sorted().toList()) {
+          String pos = "";
+          if (f.getFileName().toString().endsWith(".ring")) {
+            try (var ch = java.nio.channels.FileChannel.open(f)) {
+              var b = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, 4096).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+              pos = " write_pos " + b.getLong(64) + " read_pos " + b.getLong(128);
+            }
+          }
+          System.out.println("collector restart: before the restart: " + f.getFileName() + pos);
+        }
       }
       Process restarted = startCollector(kafka.bootstrapServers(), runDir);
       try {

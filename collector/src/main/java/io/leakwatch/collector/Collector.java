@@ -358,8 +358,11 @@ public final class Collector implements AutoCloseable {
       if (proc.alive(tp.pid, tp.ring.procStartTicks()) && !hasSibling(tp, false)) continue;
       // Dead and drained as far as published records go; a record reserved but never published
       // by a writer that died with the process (or left by a siglongjmp) is given up and counted.
-      if (!tp.reader.drained() && !tp.reader.blockedOnUnpublished()) continue;
-      tp.reader.abandonUnpublished();
+      if (!tp.reader.drained()) {
+        if (!tp.reader.blockedOnUnpublished()) continue;
+        tp.reader.abandonUnpublished();
+        if (!tp.reader.drained()) continue; // what follows the abandoned record is read first
+      }
       tp.reader.release();
       boolean clean = tp.sawExitRecord || tp.ring.exitedFlag();
       futures.add(publisher.send(message(tp, ProcessExited.newBuilder().setExitedAtMs(System.currentTimeMillis())

@@ -150,6 +150,14 @@ public final class RingFile implements Closeable {
     LONGS.setRelease(buffer, OFF_READ_POS, pos);
   }
 
+  long consumedPos() {
+    return (long) LONGS.getAcquire(buffer, OFF_CONSUMED_POS);
+  }
+
+  void publishConsumedPos(long pos) {
+    LONGS.setRelease(buffer, OFF_CONSUMED_POS, pos);
+  }
+
   /** The shim's exit path ran. */
   public boolean exitedFlag() {
     return (buffer.getInt(OFF_FLAGS) & FLAG_EXITED) != 0;

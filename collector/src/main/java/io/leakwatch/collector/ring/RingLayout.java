@@ -21,6 +21,8 @@ public final class RingLayout {
   public static final int OFF_CMDLINE_LEN = 60;
   public static final int OFF_WRITE_POS = 64;
   public static final int OFF_READ_POS = 128;
+  /** The collector's own resume hint (see shared_ring_buffer.h): acknowledged up to here. */
+  public static final int OFF_CONSUMED_POS = 136;
   public static final int OFF_STATS = 192;
   public static final int CMDLINE_OFFSET = 1024;
   public static final int CMDLINE_MAX = HEADER_SIZE - CMDLINE_OFFSET;

@@ -49,6 +49,11 @@ public final class RingReader {
     }
     this.released = start;
     this.pos = start;
+    // A predecessor killed while it released (after Kafka acknowledged its records, before read_pos
+    // moved) left them zeroed at read_pos: resume where it had got to. Its region is zeroed again by
+    // the first release (released stays at read_pos), so the writers never reuse stale bytes.
+    long consumed = ring.consumedPos();
+    if (consumed > start && (consumed & 7) == 0 && consumed <= w) this.pos = consumed;
   }
 
   /**
@@ -117,10 +122,22 @@ public final class RingReader {
     return header == 0 || (int) (header >>> 32) == TYPE_PENDING;
   }
 
-  /** Records stuck behind an unpublished header after the writer died are given up and counted. */
+  /**
+   * The writer died with the record at the read position unpublished (a thread ended by exit_group
+   * in the middle of a write): a PENDING record is skipped by its length and counted, and reading
+   * goes on after it; a zero header has no length, so the rest of the ring is given up, counted.
+   */
   public void abandonUnpublished() {
     long w = ring.writePos();
-    if (w > pos && w - released <= ring.capacity) skipCorrupt(w, false);
+    if (w <= pos || w - released > ring.capacity) return;
+    long header = (long) RingFile.LONGS.getAcquire(ring.buffer, HEADER_SIZE + (int) (pos & mask));
+    long len = header & 0xffffffffL;
+    if ((int) (header >>> 32) == TYPE_PENDING && len >= 16 && len <= MAX_RECORD && (len & 7) == 0 && len <= w - pos) {
+      abandonedRecords++;
+      pos += len;
+      return;
+    }
+    skipCorrupt(w, true);
   }
 
   private void skipCorrupt(long w, boolean badRecord) {
@@ -201,6 +218,8 @@ public final class RingReader {
 
   /** Everything handed out so far is safely elsewhere: free its space for the writers. */
   public void release() {
+    if (pos == released) return;
+    ring.publishConsumedPos(pos); // before the zeroing: see shared_ring_buffer.h
     long z = released;
     while (z < pos) {
       int off = (int) (z & mask);

@@ -24,6 +24,43 @@ class RingReaderTest {
   @TempDir
   Path runDir;
 
+  /**
+   * A collector killed inside release(): Kafka had acknowledged its records, it stored consumed_pos
+   * and zeroed them, and died before read_pos moved. Its successor must resume after them (not wait
+   * forever on the zeroed header at read_pos), read the rest once, and zero the whole region.
+   */
+  @Test
+  void aSuccessorResumesAfterRecordsZeroedByAReaderKilledWhileReleasing() throws Exception {
+    List<Path> rings = NativeRuns.run(runDir, 0, 0, NativeRuns.churn().toString(), "-t", "2", "-p", "20000", "-n", "10", "-s",
+        "100");
+    try (RingFile ring = RingFile.open(rings.get(0))) {
+      RingReader first = new RingReader(ring);
+      List<Long> seqs = new ArrayList<>();
+      first.poll(5_000, r -> seqs.add(r.seq()));
+      long readPos = ring.readPos();
+      long acknowledged = first.position();
+      // release() up to the kill: consumed_pos stored, the records zeroed, read_pos not yet moved
+      ring.publishConsumedPos(acknowledged);
+      for (long z = readPos; z < acknowledged; z += 8) RingFile.LONGS.setRelease(ring.buffer, RingLayout.HEADER_SIZE + (int) z, 0L);
+      assertThat(ring.readPos()).isEqualTo(readPos);
+
+      RingReader successor = new RingReader(ring);
+      assertThat(successor.position()).isEqualTo(acknowledged);
+      int n;
+      do {
+        n = successor.poll(10_000, r -> seqs.add(r.seq()));
+      } while (n > 0);
+      assertThat(successor.drained()).as("read to the end, not stalled on the zeroed header").isTrue();
+      assertThat(successor.corruptRecords()).isZero();
+      assertThat(seqs).as("every record once, in order").isSorted().doesNotHaveDuplicates();
+      successor.release();
+      assertThat(ring.readPos()).isEqualTo(successor.position());
+      for (long z = readPos; z < successor.position(); z += 8) {
+        assertThat((long) RingFile.LONGS.getAcquire(ring.buffer, RingLayout.HEADER_SIZE + (int) z)).as("zeroed at %d", z).isZero();
+      }
+    }
+  }
+
   @Test
   void exactRingHoldsEveryAllocationAndFreeInOrder() throws Exception {
     List<Path> rings = NativeRuns.run(runDir, 0, 0, NativeRuns.churn().toString(), "-t", "3", "-p", "50000", "-n", "100", "-s",
