@@ -14,13 +14,19 @@ import org.apache.kafka.clients.admin.NewTopic;
 public final class TopicSetup {
   private TopicSetup() {}
 
+  /** A topic of {@code partitions}; {@code replication} below 1 takes the cluster's default.replication.factor. */
+  static NewTopic newTopic(String name, int partitions, short replication) {
+    return new NewTopic(name, java.util.Optional.of(partitions),
+        replication > 0 ? java.util.Optional.of(replication) : java.util.Optional.empty());
+  }
+
   /** Creates one plain topic if it is missing. */
   public static void ensureTopic(Map<String, Object> clientConfig, String name, int partitions, short replication) {
     Properties props = new Properties();
     props.putAll(clientConfig);
     try (Admin admin = Admin.create(props)) {
       if (!admin.listTopics().names().get().contains(name)) {
-        admin.createTopics(List.of(new NewTopic(name, partitions, replication))).all().get();
+        admin.createTopics(List.of(newTopic(name, partitions, replication))).all().get();
         awaitLeaders(admin, List.of(name));
       }
     } catch (InterruptedException e) {
@@ -63,13 +69,13 @@ public final class TopicSetup {
       Set<String> existing = admin.listTopics().names().get();
       List<NewTopic> wanted = new ArrayList<>();
       Map<String, String> compacted = Map.of("cleanup.policy", "compact");
-      if (!existing.contains(Topics.EVENTS)) wanted.add(new NewTopic(Topics.EVENTS, partitions, replication));
-      if (!existing.contains(Topics.COUNTERS)) wanted.add(new NewTopic(Topics.COUNTERS, partitions, replication));
+      if (!existing.contains(Topics.EVENTS)) wanted.add(newTopic(Topics.EVENTS, partitions, replication));
+      if (!existing.contains(Topics.COUNTERS)) wanted.add(newTopic(Topics.COUNTERS, partitions, replication));
       if (!existing.contains(Topics.STACKS)) {
-        wanted.add(new NewTopic(Topics.STACKS, partitions, replication).configs(compacted));
+        wanted.add(newTopic(Topics.STACKS, partitions, replication).configs(compacted));
       }
       if (!existing.contains(Topics.EXIT_REPORTS)) {
-        wanted.add(new NewTopic(Topics.EXIT_REPORTS, partitions, replication).configs(compacted));
+        wanted.add(newTopic(Topics.EXIT_REPORTS, partitions, replication).configs(compacted));
       }
       if (!wanted.isEmpty()) {
         try {

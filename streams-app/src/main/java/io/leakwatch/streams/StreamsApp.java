@@ -32,10 +32,13 @@ public final class StreamsApp implements AutoCloseable {
   private long historyTicks;
   private final java.util.concurrent.atomic.LongAdder malformedStacks = new java.util.concurrent.atomic.LongAdder();
 
+  /** The Kafka Streams settings this instance runs with (visible for tests). */
+  final Properties properties;
+
   public StreamsApp(StreamsAppConfig config) {
     this.config = config;
+    // Our defaults first, the user's Kafka settings last: theirs win (replication, guarantees, tuning).
     Properties p = new Properties();
-    p.putAll(config.kafka());
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
     p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
     p.put(StreamsConfig.STATE_DIR_CONFIG, config.stateDir().toString());
@@ -58,6 +61,8 @@ public final class StreamsApp implements AutoCloseable {
     this.httpPort = config.httpPort() == 0 ? freePort(config.httpBind()) : config.httpPort();
     this.advertisedHost = advertisedHost(config.httpBind());
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, advertisedHost + ":" + Math.max(httpPort, 1));
+    p.putAll(config.kafka());
+    this.properties = p;
     this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs(),
         config.exitRetentionMs()), p);
     this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
@@ -111,8 +116,8 @@ public final class StreamsApp implements AutoCloseable {
 
   /** Creates missing topics, starts processing, waits until running, then serves HTTP. */
   public StreamsApp start(Duration timeout) {
-    TopicSetup.ensureTopics(config.kafka(), config.partitions(), config.replication());
-    TopicSetup.ensureTopic(config.kafka(), DEAD_LETTERS, 1, config.replication());
+    TopicSetup.ensureTopics(config.kafka(), config.partitions(), config.effectiveReplication());
+    TopicSetup.ensureTopic(config.kafka(), DEAD_LETTERS, 1, config.effectiveReplication());
     streams.start();
     long deadline = System.nanoTime() + timeout.toNanos();
     while (streams.state() != KafkaStreams.State.RUNNING) {

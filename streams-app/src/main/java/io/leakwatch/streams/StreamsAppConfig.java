@@ -20,7 +20,7 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
 
   public static StreamsAppConfig defaults(String bootstrap, Path stateDir) {
     return new StreamsAppConfig(Map.of("bootstrap.servers", bootstrap), "leakwatch-streams", stateDir, "127.0.0.1", 8080, 1,
-        4, (short) 1, 20, LeakTopology.StoreKind.ROCKSDB, 10_000,
+        4, (short) -1, 20, LeakTopology.StoreKind.ROCKSDB, 10_000,
         LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS);
   }
 
@@ -56,9 +56,23 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
     return out;
   }
 
-  /** Replication of the topics this app creates and of its changelogs (3 in production). */
+  /**
+   * Replication of the topics this app creates and of its changelogs; the default, -1, is the
+   * cluster's default.replication.factor. A {@code replication.factor} in the Kafka settings wins.
+   */
   public StreamsAppConfig withReplication(short r) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, r, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
+  }
+
+  /** The replication to create topics with: the user's replication.factor, else {@link #replication()}. */
+  public short effectiveReplication() {
+    Object r = kafka.get(org.apache.kafka.streams.StreamsConfig.REPLICATION_FACTOR_CONFIG);
+    if (r == null) return replication;
+    try {
+      return Short.parseShort(r.toString().trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("replication.factor must be a number, not " + r);
+    }
   }
 
   public StreamsAppConfig withHistoryIntervalMs(long ms) {
