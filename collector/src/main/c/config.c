@@ -38,7 +38,10 @@ void lw_config_read(lw_config *c) {
   uint64_t delay = env_u64("LEAKWATCH_START_DELAY", 0);
   c->start_delay_ns = delay > 86400u * 365 ? 86400ull * 365 * 1000000000ull : delay * 1000000000ull;
   const char *uw = secure_getenv("LEAKWATCH_UNWIND");
-  c->unwinder = uw && strcmp(uw, "fp") == 0 ? LW_UNWIND_FP : LW_UNWIND_DWARF;
+  c->unwinder = uw && strcmp(uw, "fp") == 0      ? LW_UNWIND_FP
+                : uw && strcmp(uw, "check") == 0 ? LW_UNWIND_CHECK
+                : uw && strcmp(uw, "libgcc") == 0 ? LW_UNWIND_LIBGCC
+                                                  : LW_UNWIND_DWARF;
   c->live_set_bits = (int)env_u64("LEAKWATCH_LIVE_SET_BITS", LW_LIVE_SET_DEFAULT_BITS);
   uint64_t stats = env_u64("LEAKWATCH_ALLOCATOR_STATS_SECONDS", 60);
   c->allocator_stats_interval_ns = stats > 86400 ? 86400ull * 1000000000ull : stats * 1000000000ull;

@@ -9,7 +9,8 @@
  *   LEAKWATCH_MAX_FRAMES       stack depth limit (48, at most 64)
  *   LEAKWATCH_RING_BYTES       ring data bytes, rounded down to a power of two (8 MiB sampled, 256 MiB exact)
  *   LEAKWATCH_RING_POPULATE    1: reserve and fault in the whole ring at start
- *   LEAKWATCH_UNWIND           dwarf (default) or fp
+ *   LEAKWATCH_UNWIND           dwarf (default), fp, libgcc (DWARF without the rule cache) or check
+ *                              (tests: both DWARF walks on every stack, compared, counts at exit)
  *   LEAKWATCH_LIVE_SET_BITS    log2 of the live-set slots (16)
  *   LEAKWATCH_ALLOCATOR_STATS_SECONDS  minimum seconds between mallinfo2 walks (60; 0 = start and exit only)
  */

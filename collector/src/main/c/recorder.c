@@ -293,6 +293,7 @@ void lw_recorder_exit(void) {
   if (!atomic_load(&lw_active) || !owner_ok()) return;
   int was_busy = lw_tl_busy;
   lw_tl_busy = 1;
+  lw_unwind_report();
   lw_modules_write_new(&lw_the_ring);
   int collector = collector_present();
   /* A resync still owed after an overflow is the only way this process's totals become right again:

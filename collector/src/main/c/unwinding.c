@@ -2,6 +2,12 @@
 #include "unwinding.h"
 
 #include "modules.h"
+#include "unwind_rules.h"
+
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -12,7 +18,13 @@
 static uintptr_t self_lo, self_hi;
 static enum lw_unwinder unwinder;
 static int dwarf_fork_safe;
+static int rules_ok; /* the cached-rule walk is available */
+static _Atomic uint64_t checked, differed, fell_back;
 static TLS uintptr_t tl_stack_lo, tl_stack_hi;
+/* The highest CFA libgcc's walks met on this thread: an upper bound for the cached-rule walk's
+ * reads, learned without pthread_getattr_np (which takes the thread's own lock and allocates: a
+ * sampled allocation inside it would deadlock on that lock, as a JVM showed). */
+static TLS uintptr_t tl_cfa_hi;
 
 static inline int in_self(uintptr_t pc) { return pc >= self_lo && pc < self_hi; }
 
@@ -37,6 +49,8 @@ static _Unwind_Reason_Code on_frame(struct _Unwind_Context *ctx, void *arg) {
     return _URC_END_OF_STACK;
   }
   b->frames[b->n++] = pc;
+  uintptr_t cfa = (uintptr_t)_Unwind_GetCFA(ctx);
+  if (cfa > tl_cfa_hi) tl_cfa_hi = cfa;
 #if defined(__x86_64__)
   b->last_fp = (uintptr_t)_Unwind_GetGR(ctx, 6); /* DWARF register 6 is rbp */
 #endif
@@ -65,7 +79,7 @@ static void continue_by_frame_pointers(struct backtrace_state *b) {
   }
 }
 
-static int unwind_dwarf(uint64_t *frames, int max_frames, int *truncated) {
+static int unwind_libgcc(uint64_t *frames, int max_frames, int *truncated) {
   struct backtrace_state b = {frames, max_frames, 0, 0, 0};
   if (_Unwind_Backtrace(on_frame, &b) == _URC_END_OF_STACK && !b.truncated && lw_unwind_stopped_early(frames[b.n > 0 ? b.n - 1 : 0]))
     continue_by_frame_pointers(&b);
@@ -73,23 +87,98 @@ static int unwind_dwarf(uint64_t *frames, int max_frames, int *truncated) {
   return b.n;
 }
 
+/* The cached-rule walk; -1 when it cannot do this stack (the caller takes libgcc's). */
+static int unwind_rules(uint64_t *frames, int max_frames, int *truncated) {
+  if (!rules_ok || !tl_cfa_hi) return -1; /* libgcc walks first and learns the bound */
+  uintptr_t last_bp = 0;
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  /* Reads stay between this frame (less a margin for the walker's own) and the highest CFA libgcc
+   * met: the live stack a correct walk reads anyway. A frame beyond it is walked by libgcc. */
+  int n = lw_unwind_rules_walk(frames, max_frames, truncated, self_lo, self_hi, here - 65536, tl_cfa_hi, &last_bp);
+  if (n <= 0) return -1;
+  if (!*truncated && lw_unwind_stopped_early(frames[n - 1])) {
+    if (!stack_bounds()) return n;
+    struct backtrace_state b = {frames, max_frames, n, 0, last_bp};
+    continue_by_frame_pointers(&b);
+    *truncated = b.truncated;
+    n = b.n;
+  }
+  return n;
+}
+
+static int unwind_dwarf(uint64_t *frames, int max_frames, int *truncated) {
+  int n = unwind_rules(frames, max_frames, truncated);
+  return n >= 0 ? n : unwind_libgcc(frames, max_frames, truncated);
+}
+
+/* Both walks; libgcc's answer is returned, the difference counted. */
+static int unwind_check(uint64_t *frames, int max_frames, int *truncated) {
+  uint64_t fast[LW_MAX_FRAMES];
+  int fast_truncated = 0;
+  int max = max_frames < LW_MAX_FRAMES ? max_frames : LW_MAX_FRAMES;
+  int nf = unwind_rules(fast, max, &fast_truncated);
+  int n = unwind_libgcc(frames, max_frames, truncated);
+  atomic_fetch_add_explicit(&checked, 1, memory_order_relaxed);
+  if (nf < 0) {
+    atomic_fetch_add_explicit(&fell_back, 1, memory_order_relaxed);
+  } else if (nf != (n < max ? n : max) || memcmp(fast, frames, sizeof(uint64_t) * (size_t)nf) != 0) {
+    atomic_fetch_add_explicit(&differed, 1, memory_order_relaxed);
+  }
+  return n;
+}
+
+static char *put_u64(char *p, uint64_t v) {
+  char tmp[24];
+  int i = 0;
+  do tmp[i++] = (char)('0' + v % 10); while ((v /= 10) != 0);
+  while (i) *p++ = tmp[--i];
+  return p;
+}
+
+static char *put_str(char *p, const char *s) {
+  size_t n = strlen(s);
+  memcpy(p, s, n);
+  return p + n;
+}
+
+void lw_unwind_report(void) {
+  if (unwinder != LW_UNWIND_CHECK) return;
+  char line[160], *p = line;
+  p = put_str(p, "leakwatch: unwind check: ");
+  p = put_u64(p, atomic_load(&checked));
+  p = put_str(p, " stacks, ");
+  p = put_u64(p, atomic_load(&differed));
+  p = put_str(p, " differ, ");
+  p = put_u64(p, atomic_load(&fell_back));
+  p = put_str(p, " walked by libgcc alone\n");
+  syscall(SYS_write, 2, line, (size_t)(p - line));
+}
+
 void lw_unwind_init(uintptr_t lo, uintptr_t hi, enum lw_unwinder which) {
   self_lo = lo;
   self_hi = hi;
   unwinder = which;
   dwarf_fork_safe = dlsym(RTLD_DEFAULT, "_dl_find_object") != NULL;
+  rules_ok = which != LW_UNWIND_LIBGCC && lw_unwind_rules_init() == 0;
   /* libgcc sets up its register tables on the first unwind: do it now, under the shim's guard. */
   uint64_t warm[4];
   int t;
-  unwind_dwarf(warm, 4, &t);
+  unwind_libgcc(warm, 4, &t);
 }
 
 void lw_unwind_after_fork(void) {
-  tl_stack_lo = tl_stack_hi = 0;
+  tl_stack_lo = tl_stack_hi = tl_cfa_hi = 0;
   if (!dwarf_fork_safe) unwinder = LW_UNWIND_FP;
 }
 
-const char *lw_unwind_name(void) { return unwinder == LW_UNWIND_FP ? "fp" : "dwarf"; }
+const char *lw_unwind_name(void) {
+  switch (unwinder) {
+    case LW_UNWIND_FP: return "fp";
+    case LW_UNWIND_LIBGCC: return "libgcc";
+    case LW_UNWIND_CHECK: return "check";
+    default: return "dwarf";
+  }
+}
 
 static int stack_bounds(void) {
   if (tl_stack_hi) return 1;
@@ -129,5 +218,10 @@ __attribute__((noinline)) static int unwind_fp(uint64_t *frames, int max_frames,
 }
 
 int lw_unwind(uint64_t *frames, int max_frames, int *truncated) {
-  return unwinder == LW_UNWIND_FP ? unwind_fp(frames, max_frames, truncated) : unwind_dwarf(frames, max_frames, truncated);
+  switch (unwinder) {
+    case LW_UNWIND_FP: return unwind_fp(frames, max_frames, truncated);
+    case LW_UNWIND_LIBGCC: return unwind_libgcc(frames, max_frames, truncated);
+    case LW_UNWIND_CHECK: return unwind_check(frames, max_frames, truncated);
+    default: return unwind_dwarf(frames, max_frames, truncated);
+  }
 }
