@@ -2,6 +2,7 @@
 #include "unwinding.h"
 
 #include "modules.h"
+#include "thread_stack.h"
 #include "unwind_rules.h"
 
 #include <stdatomic.h>
@@ -10,7 +11,6 @@
 #include <unistd.h>
 
 #include <dlfcn.h>
-#include <pthread.h>
 #include <unwind.h>
 
 #define TLS __thread __attribute__((tls_model("initial-exec")))
@@ -57,15 +57,15 @@ static _Unwind_Reason_Code on_frame(struct _Unwind_Context *ctx, void *arg) {
   return _URC_NO_REASON;
 }
 
-static int stack_bounds(void);
+static int stack_bounds(uintptr_t here);
 
 /* libgcc stops at code without unwind tables (a JIT's compiled methods). Such code built with frame
  * pointers (a JVM under -XX:+PreserveFramePointer) is walked on by its frame-pointer chain, with
  * the same bounds checks as the fp unwinder. */
-static void continue_by_frame_pointers(struct backtrace_state *b) {
-  uintptr_t fp = b->last_fp;
-  if (!fp || b->n == 0 || b->n >= b->max || !stack_bounds()) return;
-  while (fp >= tl_stack_lo && fp + 16 <= tl_stack_hi && (fp & 7) == 0) {
+__attribute__((noinline)) static void continue_by_frame_pointers(struct backtrace_state *b) {
+  uintptr_t fp = b->last_fp, here = (uintptr_t)__builtin_frame_address(0);
+  if (!fp || b->n == 0 || b->n >= b->max || !stack_bounds(here)) return;
+  while (fp >= here && fp + 16 <= tl_stack_hi && (fp & 7) == 0) {
     uintptr_t next = ((const uintptr_t *)fp)[0];
     uintptr_t pc = ((const uintptr_t *)fp)[1];
     if (pc < 4096) break;
@@ -97,7 +97,6 @@ static int unwind_rules(uint64_t *frames, int max_frames, int *truncated) {
   int n = lw_unwind_rules_walk(frames, max_frames, truncated, self_lo, self_hi, here - 65536, tl_cfa_hi, &last_bp);
   if (n <= 0) return -1;
   if (!*truncated && lw_unwind_stopped_early(frames[n - 1])) {
-    if (!stack_bounds()) return n;
     struct backtrace_state b = {frames, max_frames, n, 0, last_bp};
     continue_by_frame_pointers(&b);
     *truncated = b.truncated;
@@ -180,27 +179,24 @@ const char *lw_unwind_name(void) {
   }
 }
 
-static int stack_bounds(void) {
-  if (tl_stack_hi) return 1;
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
-  /* May allocate (the main thread reads /proc/self/maps): we are under the re-entrancy guard. */
-  if (pthread_getattr_np(pthread_self(), &attr) != 0) return 0;
-  int ok = pthread_attr_getstack(&attr, &addr, &size) == 0;
-  pthread_attr_destroy(&attr);
-  if (!ok) return 0;
-  tl_stack_lo = (uintptr_t)addr;
-  tl_stack_hi = (uintptr_t)addr + size;
+/* The stack the walk runs on, [tl_stack_lo, tl_stack_hi): kept per thread while walks start inside
+ * it, asked of the kernel again when one starts elsewhere (a sigaltstack, a coroutine's stack, the
+ * main thread's stack grown below what was seen). Walks read only from their own frame upwards. */
+static int stack_bounds(uintptr_t here) {
+  if (here >= tl_stack_lo && here < tl_stack_hi) return 1;
+  uintptr_t lo, hi;
+  if (!lw_thread_stack_mapping(here, &lo, &hi)) return 0;
+  tl_stack_lo = lo;
+  tl_stack_hi = hi;
   return 1;
 }
 
 __attribute__((noinline)) static int unwind_fp(uint64_t *frames, int max_frames, int *truncated) {
   *truncated = 0;
-  if (!stack_bounds()) return 0;
-  uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
+  uintptr_t fp = (uintptr_t)__builtin_frame_address(0), here = fp;
+  if (!stack_bounds(here)) return 0;
   int out = 0;
-  while (fp >= tl_stack_lo && fp + 16 <= tl_stack_hi && (fp & 7) == 0) {
+  while (fp >= here && fp + 16 <= tl_stack_hi && (fp & 7) == 0) {
     uintptr_t next = ((const uintptr_t *)fp)[0];
     uintptr_t pc = ((const uintptr_t *)fp)[1];
     if (pc < 4096) break;
