@@ -70,8 +70,13 @@ class DashboardQueriesTest {
       Process service = demo.start();
 
       Path config = tmp.resolve("prometheus.yml");
+      // The shipped recording rules, evaluated every 2 s instead of every minute (the panels read
+      // recorded series; the expressions are the shipped ones).
+      Path recording = tmp.resolve("leakwatch-recording.yml");
+      Files.writeString(recording, Files.readString(REPO.resolve("prometheus/rules/leakwatch-recording.yml"))
+          .replace("interval: 1m", "interval: 2s"));
       Files.writeString(config, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-          + "rule_files:\n  - " + REPO.resolve("prometheus/rules/leakwatch-recording.yml") + "\n  - "
+          + "rule_files:\n  - " + recording + "\n  - "
           + REPO.resolve("prometheus/rules/leakwatch-alerts.yml") + "\n"
           + "scrape_configs:\n  - job_name: leakwatch-streams\n    static_configs:\n      - targets: ['127.0.0.1:" + streamsPort
           + "']\n  - job_name: leakwatch-collector\n    static_configs:\n      - targets: ['127.0.0.1:" + collectorPort + "']\n");
@@ -93,11 +98,20 @@ class DashboardQueriesTest {
         }
         assertThat(ready).as("Prometheus scraped the streams-app and the collector; log:\n"
             + Files.readString(tmp.resolve("prometheus.log"))).isTrue();
+        // Both daemons alive and ready (the collector: its last round was acknowledged by Kafka).
+        for (int port : new int[] {collectorPort, streamsPort}) {
+          for (String path : new String[] {"/healthz", "/readyz"}) {
+            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+                HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).as(port + path + ": " + r.body()).isEqualTo(200);
+          }
+        }
         Thread.sleep(6000); // a few more scrapes, so rates and slopes have points
         // The leak score needs three trend windows (10 s each in local mode) and a stack snapshot.
         long scoreDeadline = System.currentTimeMillis() + 120_000;
         while (System.currentTimeMillis() < scoreDeadline
-            && query(promPort, "count(leakwatch_leak_suspect_score)").path("data").path("result").size() == 0) {
+            && query(promPort, "count(leakwatch_leak_suspect_score) and count(leakwatch:outstanding_bytes:deriv1h)")
+                .path("data").path("result").size() == 0) {
           Thread.sleep(1000);
         }
 

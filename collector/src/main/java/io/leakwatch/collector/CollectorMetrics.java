@@ -29,7 +29,7 @@ public final class CollectorMetrics implements AutoCloseable {
         .description("rounds Kafka did not acknowledge (records stay in the rings)").register(registry);
     Gauge.builder("leakwatch.collector.processes.followed", collector, Collector::followed)
         .description("rings being followed").register(registry);
-    Gauge.builder("leakwatch.collector.ring.fill.max", collector, Collector::maxRingFill)
+    Gauge.builder("leakwatch.collector.ring.max.fill.ratio", collector, Collector::maxRingFill)
         .description("fullest ring, 0..1").register(registry);
     FunctionCounter.builder("leakwatch.collector.symbol.cache.hits", collector, c -> c.symbolizer().cacheHits())
         .register(registry);
@@ -55,21 +55,36 @@ public final class CollectorMetrics implements AutoCloseable {
     return registry.scrape();
   }
 
-  void serve(String bind, int port) {
+  /** /metrics, and /healthz (live) and /readyz (ready) as {@link CollectorHealth} says. */
+  void serve(String bind, int port, CollectorHealth health) {
     try {
       server = HttpServer.create(new InetSocketAddress(InetAddress.getByName(bind), port), 16);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot serve collector metrics on " + bind + ":" + port, e);
     }
-    server.createContext("/metrics", ex -> {
-      byte[] body = scrape().getBytes(StandardCharsets.UTF_8);
-      ex.getResponseHeaders().set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-      ex.sendResponseHeaders(200, body.length);
+    server.createContext("/metrics", ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", scrape()));
+    server.createContext("/healthz", ex -> send(ex, health.live() ? 200 : 503, "text/plain", health.live() ? "live\n" : health.readiness() + "\n"));
+    server.createContext("/readyz", ex -> send(ex, health.ready() ? 200 : 503, "text/plain", health.readiness() + "\n"));
+    server.start();
+  }
+
+  private static void send(com.sun.net.httpserver.HttpExchange ex, int status, String type, String text) throws IOException {
+    try (ex) {
+      if (!ex.getRequestMethod().equals("GET") && !ex.getRequestMethod().equals("HEAD")) {
+        ex.sendResponseHeaders(405, -1);
+        return;
+      }
+      byte[] body = text.getBytes(StandardCharsets.UTF_8);
+      ex.getResponseHeaders().set("Content-Type", type);
+      if (ex.getRequestMethod().equals("HEAD")) {
+        ex.sendResponseHeaders(status, -1);
+        return;
+      }
+      ex.sendResponseHeaders(status, body.length);
       try (OutputStream out = ex.getResponseBody()) {
         out.write(body);
       }
-    });
-    server.start();
+    }
   }
 
   @Override
