@@ -25,6 +25,7 @@ final class CollectorCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    DaemonLogging.asDaemon();
     try {
       CollectorMain.run(CollectorMain.configure(config, bootstrap, httpPort, bind, runDir));
     } catch (IllegalArgumentException e) {

@@ -56,7 +56,7 @@ class MultiInstanceTest {
   private static void awaitHealthy(int port) throws Exception {
     long deadline = System.currentTimeMillis() + 180_000;
     while (System.currentTimeMillis() < deadline) {
-      HttpResponse<String> r = get(port, "/healthz");
+      HttpResponse<String> r = get(port, "/readyz");
       if (r != null && r.statusCode() == 200) return;
       Thread.sleep(250);
     }

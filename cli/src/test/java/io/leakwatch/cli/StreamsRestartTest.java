@@ -91,7 +91,7 @@ class StreamsRestartTest {
 
   private static boolean healthy(int port) {
     try {
-      return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/healthz")).build(),
+      return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/readyz")).build(),
           HttpResponse.BodyHandlers.ofString()).statusCode() == 200;
     } catch (Exception e) {
       return false;

@@ -49,6 +49,7 @@ public final class Collector implements AutoCloseable {
   private final Symbolizer symbolizer = new Symbolizer();
   private final ProcCounters proc = new ProcCounters();
   private final CollectorMetrics metrics;
+  private final CollectorHealth health = new CollectorHealth(System::currentTimeMillis);
   private final io.leakwatch.collector.proc.JvmAttach jvmAttach = new io.leakwatch.collector.proc.JvmAttach(Path.of("/proc"));
   private final java.util.concurrent.ExecutorService attachExecutor = io.leakwatch.collector.proc.JvmAttach.executor();
   private final Map<Path, TrackedProcess> tracked = new HashMap<>();
@@ -111,7 +112,7 @@ public final class Collector implements AutoCloseable {
       throw new IllegalStateException("cannot create run directory " + config.runDir(), e);
     }
     holdRunDirLock();
-    if (config.httpPort() > 0) metrics.serve(config.httpBind(), config.httpPort());
+    if (config.httpPort() > 0) metrics.serve(config.httpBind(), config.httpPort(), health);
     thread = new Thread(this::runLoop, "leakwatch-collector");
     thread.setDaemon(true);
     thread.start();
@@ -151,6 +152,7 @@ public final class Collector implements AutoCloseable {
       try {
         int moved = round();
         backoff = 0;
+        health.maybeSummarize(followed(), maxRingFill());
         // Go again at once only when a ring had more than a batch: a trickle of samples is gathered
         // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to move.
         // A ring filling up is drained at once whatever the round moved: a full ring drops events.
@@ -162,6 +164,8 @@ public final class Collector implements AutoCloseable {
         if (!running || Thread.currentThread().isInterrupted()) return; // closing: the flush was interrupted, nothing failed
         backoff = Math.min(5_000, Math.max(100, backoff * 2));
         log.warn("collector round failed ({}); retrying in {} ms", e.toString(), backoff);
+        health.roundFailed(e.getMessage() == null ? e.toString() : e.getMessage());
+        health.maybeSummarize(followed(), maxRingFill());
         try {
           Thread.sleep(backoff);
         } catch (InterruptedException ie) {
@@ -181,6 +185,7 @@ public final class Collector implements AutoCloseable {
     }
     indexImages();
     int moved = 0;
+    long eventsRead = 0;
     List<TrackedProcess> sent = new ArrayList<>();
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     List<StackDefinition> stacksThisRound = new ArrayList<>();
@@ -207,6 +212,7 @@ public final class Collector implements AutoCloseable {
         futures.add(publisher.send(message(tp, EventBatch.newBuilder().setFirstSeq(first)
             .setEndSeq(tp.reader.position()).setLostEvents(tp.lostEvents()).setEvents(events).setResync(resync).build())));
         metrics.eventsRead(events.size());
+        eventsRead += events.size();
       }
       sent.add(tp);
     }
@@ -222,6 +228,7 @@ public final class Collector implements AutoCloseable {
     if (ok) {
       for (StackDefinition s : stacksThisRound) publishedStacks.put(s.getId(), Boolean.TRUE);
       metrics.eventsPublished(moved);
+      health.roundAcknowledged(eventsRead, moved);
     } else {
       metrics.publishFailed();
       throw new IllegalStateException("Kafka did not acknowledge a round; records stay in the rings");

@@ -30,6 +30,7 @@ public final class StreamsApp implements AutoCloseable {
         return t;
       });
   private long historyTicks;
+  private final InstanceHealth health = new InstanceHealth(System::currentTimeMillis);
   private final java.util.concurrent.atomic.LongAdder malformedStacks = new java.util.concurrent.atomic.LongAdder();
 
   /** The Kafka Streams settings this instance runs with (visible for tests). */
@@ -64,7 +65,7 @@ public final class StreamsApp implements AutoCloseable {
     p.putAll(config.kafka());
     this.properties = p;
     this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs(),
-        config.exitRetentionMs()), p);
+        config.exitRetentionMs(), config.staleAfterMs()), p);
     this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
     metrics.useHistory(history);
@@ -118,6 +119,8 @@ public final class StreamsApp implements AutoCloseable {
   public StreamsApp start(Duration timeout) {
     TopicSetup.ensureTopics(config.kafka(), config.partitions(), config.effectiveReplication());
     TopicSetup.ensureTopic(config.kafka(), DEAD_LETTERS, 1, config.effectiveReplication());
+    streams.setStateListener(health);
+    streams.setGlobalStateRestoreListener(health);
     streams.start();
     long deadline = System.nanoTime() + timeout.toNanos();
     while (streams.state() != KafkaStreams.State.RUNNING) {
@@ -133,6 +136,7 @@ public final class StreamsApp implements AutoCloseable {
       }
     }
     historyTimer.scheduleWithFixedDelay(this::recordHistory, 0, config.historyIntervalMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    historyTimer.scheduleWithFixedDelay(this::summarizeHealth, 10, 10, java.util.concurrent.TimeUnit.SECONDS);
     if (config.httpPort() >= 0) {
       http = new HttpApi(config.httpBind(), httpPort, reports, metrics, () -> streams.state().name(), history,
           new io.leakwatch.streams.http.Peers(streams, new org.apache.kafka.streams.state.HostInfo(advertisedHost, httpPort)));
@@ -157,6 +161,26 @@ public final class StreamsApp implements AutoCloseable {
     } catch (RuntimeException e) {
       // a store being restored or rebalanced: the next tick tries again
     }
+  }
+
+  /** The minute's health line in the log (InstanceHealth decides when one is due). */
+  private void summarizeHealth() {
+    int processes = -1, exited = 0;
+    try {
+      if (streams.state() == KafkaStreams.State.RUNNING) {
+        var all = reports.processes();
+        processes = all.size();
+        for (var p : all) if (p.path("exited").asBoolean()) exited++;
+      }
+    } catch (RuntimeException e) {
+      // stores moving: the line says -1 processes
+    }
+    double processed = 0;
+    for (var e : streams.metrics().entrySet()) {
+      if (e.getKey().name().equals("process-total") && e.getKey().group().equals("stream-thread-metrics")
+          && e.getValue().metricValue() instanceof Number n) processed += n.doubleValue();
+    }
+    health.maybeSummarize(processes, exited, processed, droppedRecords(streams) + malformedStacks.sum());
   }
 
   public io.leakwatch.streams.report.History history() {

@@ -93,7 +93,11 @@ public final class HttpApi implements AutoCloseable {
           ex.getResponseHeaders().set("Location", "/static/favicon.svg");
           send(ex, 301, "text/plain", "");
         }
-        case "/healthz" -> send(ex, "RUNNING".equals(state.get()) ? 200 : 503, "text/plain", state.get() + "\n");
+        // liveness (restart me if not) and readiness (route to me): rebalancing or restoring is alive
+        case "/healthz" -> send(ex, io.leakwatch.streams.InstanceHealth.live(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
+            "text/plain", state.get() + "\n");
+        case "/readyz" -> send(ex, io.leakwatch.streams.InstanceHealth.ready(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
+            "text/plain", state.get() + "\n");
         case "/api/processes" -> {
           ArrayNode a = ReportBuilder.JSON.createArrayNode();
           processes(local(q)).forEach(a::add);

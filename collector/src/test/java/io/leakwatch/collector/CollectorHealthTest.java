@@ -1,0 +1,51 @@
+package io.leakwatch.collector;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+
+class CollectorHealthTest {
+  private final AtomicLong now = new AtomicLong(1_000_000);
+  private final CollectorHealth health = new CollectorHealth(now::get);
+
+  @Test
+  void notReadyUntilARoundIsAcknowledgedAndNotReadyWhileKafkaRefuses() {
+    assertThat(health.live()).isTrue();
+    assertThat(health.ready()).isFalse();
+    assertThat(health.readiness()).isEqualTo("starting");
+    health.roundAcknowledged(10, 10);
+    assertThat(health.ready()).isTrue();
+    health.roundFailed("Kafka did not acknowledge a round; records stay in the rings");
+    assertThat(health.live()).isTrue();
+    assertThat(health.ready()).isFalse();
+    assertThat(health.readiness()).contains("did not acknowledge");
+    health.roundAcknowledged(0, 0);
+    assertThat(health.ready()).isTrue();
+  }
+
+  @Test
+  void aLoopThatFinishesNoRoundForFiveMinutesIsNotLive() {
+    health.roundAcknowledged(1, 1);
+    now.addAndGet(CollectorHealth.STALLED_MS - 1);
+    assertThat(health.live()).isTrue();
+    now.addAndGet(1);
+    assertThat(health.live()).isFalse();
+    assertThat(health.ready()).isFalse();
+    assertThat(health.readiness()).startsWith("stalled");
+  }
+
+  @Test
+  void oneSummaryLinePerMinuteWithTheMinutesCounts() {
+    assertThat(health.maybeSummarize(2, 0.5)).isNull();
+    health.roundAcknowledged(100, 90);
+    health.roundFailed("broker down");
+    health.roundAcknowledged(5, 15);
+    now.addAndGet(CollectorHealth.SUMMARY_INTERVAL_MS);
+    String line = health.maybeSummarize(2, 0.5);
+    assertThat(line).isEqualTo("health: ready; following 2 rings, fullest 50%; last minute: 3 rounds (1 failed), 105 events read, 105 published");
+    assertThat(health.maybeSummarize(2, 0.5)).isNull();
+    now.addAndGet(CollectorHealth.SUMMARY_INTERVAL_MS);
+    assertThat(health.maybeSummarize(0, 0)).contains("0 rounds (0 failed), 0 events read, 0 published");
+  }
+}
