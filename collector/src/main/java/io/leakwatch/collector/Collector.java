@@ -199,7 +199,16 @@ public final class Collector implements AutoCloseable {
             .setSampleBytes(tp.ring.sampleBytes()).build())));
       }
       long first = tp.reader.position();
-      int n = tp.drain(config.maxBatchEvents(), symbolizer, events, newStacks);
+      int n;
+      try {
+        n = tp.drain(config.maxBatchEvents(), symbolizer, events, newStacks);
+      } catch (RuntimeException e) {
+        // One ring's trouble (a bug, hostile contents) must not stop the rounds of every other ring:
+        // this one is read again from where it was next round, and said once in the log.
+        tp.reader.rewind();
+        if (tp.drainFailureLogged++ == 0) log.warn("cannot read ring of pid {} ({}); others go on", tp.pid, e.toString());
+        continue;
+      }
       moved += n;
       for (StackDefinition s : newStacks) {
         if (publishedStacks.get(s.getId()) == null) {

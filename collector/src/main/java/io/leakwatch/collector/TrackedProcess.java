@@ -150,12 +150,21 @@ final class TrackedProcess {
       try {
         ModuleTableFile.save(ring.path(), modules.all());
         modulesChanged = false;
-      } catch (java.io.IOException e) {
-        // a full run directory: the next drain tries again; /proc/PID/maps stands in meanwhile
+      } catch (java.io.IOException | RuntimeException e) {
+        // A full run directory (the next drain tries again; /proc/PID/maps stands in meanwhile), or a
+        // bug: the table only helps a successor collector, and must never stop this one's rounds.
+        if (!saveFailureLogged) {
+          saveFailureLogged = true;
+          org.slf4j.LoggerFactory.getLogger(TrackedProcess.class).warn("cannot save the module table of {}: {}", ring.path(), e.toString());
+        }
       }
     }
     return n;
   }
+
+  private boolean saveFailureLogged;
+  /** Rounds in which draining this ring failed (logged the first time). */
+  int drainFailureLogged;
 
   /** Modules learned (from the ring or /proc/PID/maps) since the table was last saved beside the ring. */
   private boolean modulesChanged;

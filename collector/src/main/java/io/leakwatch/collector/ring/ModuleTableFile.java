@@ -31,7 +31,7 @@ import java.util.List;
  */
 public final class ModuleTableFile {
   static final int MAGIC = 0x4c574d54; // "LWMT"
-  static final int VERSION = 1;
+  static final int VERSION = 2; // 2: build id and path may be absent (a presence byte before each)
   static final int MAX_BYTES = 8 << 20;
   static final int MAX_MODULES = 65_536;
   static final int MAX_STRING_BYTES = 4096;
@@ -56,8 +56,8 @@ public final class ModuleTableFile {
         out.writeLong(m.lo());
         out.writeLong(m.hi());
         out.writeBoolean(m.mainExecutable());
-        writeString(out, m.buildId());
-        writeString(out, m.path());
+        writeOptional(out, m.buildId());
+        writeOptional(out, m.path());
       }
     }
     Path target = of(ring);
@@ -113,9 +113,11 @@ public final class ModuleTableFile {
         long lo = in.readLong();
         long hi = in.readLong();
         boolean main = in.readBoolean();
-        String buildId = readString(in);
-        String path = readString(in);
-        if (buildId == null || path == null) return List.of();
+        boolean hasBuildId = in.readBoolean();
+        String buildId = hasBuildId ? readString(in) : null;
+        boolean hasPath = in.readBoolean();
+        String path = hasPath ? readString(in) : null;
+        if ((hasBuildId && buildId == null) || (hasPath && path == null)) return List.of();
         out.add(new RingRecord.Module(0, bias, lo, hi, main, buildId, path));
       }
       return in.available() == 0 ? out : List.of();
@@ -127,6 +129,12 @@ public final class ModuleTableFile {
   /** Removes the table of a retired ring. */
   public static void delete(Path ring) throws IOException {
     Files.deleteIfExists(of(ring));
+  }
+
+  /** A module named from /proc/PID/maps has no build id: absent is written as absent, not as "". */
+  private static void writeOptional(DataOutputStream out, String s) throws IOException {
+    out.writeBoolean(s != null);
+    if (s != null) writeString(out, s);
   }
 
   private static void writeString(DataOutputStream out, String s) throws IOException {

@@ -19,7 +19,8 @@ class ModuleTableFileTest {
     List<RingRecord.Module> modules = new ArrayList<>();
     for (int i = 0; i < n; i++) {
       modules.add(new RingRecord.Module(0, 0x7f00_0000_0000L + i * 0x10_0000L, 0x7f00_0000_1000L + i * 0x10_0000L,
-          0x7f00_0000_9000L + i * 0x10_0000L, i == 0, i % 3 == 0 ? "" : "ab" + i, "/usr/lib/lib näme " + i + ".so\n"));
+          0x7f00_0000_9000L + i * 0x10_0000L, i == 0, i % 3 == 0 ? "" : i % 3 == 1 ? null : "ab" + i,
+          i % 7 == 6 ? null : "/usr/lib/lib näme " + i + ".so\n")); // null: named from /proc/PID/maps, no build id
     }
     return modules;
   }
