@@ -75,6 +75,41 @@ class RunEndToEndTest {
     }
   }
 
+  /**
+   * A process that exits with 100,000 distinct live stacks (a JVM's exit report once stopped the
+   * streams-app at 2.5 MB): the report is bounded, its totals and allocators still count every
+   * block exactly, the stacks it keeps are whole, the rest are counted in stacksOmitted.
+   */
+  @Test
+  void aProcessExitingWithOneHundredThousandLiveStacksGetsABoundedExactReport() throws Exception {
+    long n = 100_000, size = 32;
+    JsonNode r = run(List.of("--exact", "--", Home.nativeDir().resolve("many-stacks").toString(), Long.toString(n),
+        Long.toString(size)));
+    assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+    assertThat(r.path("process").path("cleanExit").asBoolean()).isTrue();
+    // The report keeps the largest 500 stacks whole (the exit-report record is cut further, to 768 KiB:
+    // ReportSizeTest); what it leaves out still counts in the totals and the allocators list.
+    assertThat(r.path("stacks").size()).isLessThanOrEqualTo(io.leakwatch.streams.report.ReportBuilder.MAX_STACKS);
+    // Every block counted: the 100,000 leaked ones and main's array of their addresses.
+    JsonNode own = null;
+    for (JsonNode a : r.path("allocators")) if (a.path("module").asText().equals("many-stacks")) own = a;
+    assertThat(own).as("allocator many-stacks in " + r.path("allocators")).isNotNull();
+    assertThat(own.path("bytes").asLong()).isEqualTo(n * size + n * 8);
+    assertThat(own.path("allocations").asLong()).isEqualTo(n + 1);
+    assertThat(r.path("outstanding").path("allocations").asLong()).isGreaterThanOrEqualTo(n + 1);
+    long kept = 0;
+    for (JsonNode s : r.path("stacks")) {
+      boolean leaf = s.path("frames").get(0).path("function").asText().equals("descend");
+      if (!leaf) continue;
+      kept++;
+      assertThat(s.path("bytes").asLong()).isEqualTo(size);
+      assertThat(s.path("frames").size()).as("a kept stack is whole: descend, 17 levels of left/right, main")
+          .isGreaterThanOrEqualTo(2 * 17 + 2);
+    }
+    assertThat(kept).isPositive();
+    assertThat(kept + r.path("stacksOmitted").asLong()).isGreaterThanOrEqualTo(n);
+  }
+
   @Test
   void sampledModeEstimatesATenMegabyteLeakWithinThreeStandardDeviations() throws Exception {
     long n = 2560, size = 4096, r = 65536; // 10 MiB

@@ -39,11 +39,31 @@ public final class ReportBuilder {
   public static final int MAX_RECORD_JSON_BYTES = 768 * 1024;
   /** Stack id of allocations a resync restored: their records (and stacks) were dropped. */
   public static final String LOST_STACK = "0000000000000000";
+  /** Distinct allocator modules kept for the stacks a report leaves out; the rest are summed as one. */
+  static final int MAX_OMITTED_ALLOCATORS = 256;
+  static final String OTHER_ALLOCATORS = "[other modules]";
+  /**
+   * Left-out stacks whose definition had not arrived when the snapshot was taken (a process's last
+   * stacks, published just before it exited) are kept by id, up to this many, and named at
+   * rendering like the kept stacks; beyond it they count as "[unresolved]".
+   */
+  static final int MAX_OMITTED_UNRESOLVED = 2_000;
+
+  /** The allocator a stack is counted under: its definition's, or why there is none. */
+  public static String allocatorOf(String stackId, StackDefinition def) {
+    if (LOST_STACK.equals(stackId)) return "[lost]";
+    return def == null ? "[unresolved]" : def.getAllocator();
+  }
 
   private ReportBuilder() {}
 
+  /**
+   * @param allocatorOf stack id to allocator module, for the stacks beyond {@link #MAX_STACKS}: the
+   *     snapshot keeps their bytes by allocator ({@code omittedAllocators}), so the rendered
+   *     allocators list still counts every block
+   */
   public static ObjectNode snapshot(ProcessState st, List<KeyValue<String, Outstanding>> rows, StackAges ages,
-      Map<Long, io.leakwatch.streams.state.StackTrend> trends, CounterSample counters, long asOfMs) {
+      Map<Long, io.leakwatch.streams.state.StackTrend> trends, CounterSample counters, long asOfMs, Function<String, String> allocatorOf) {
     Map<Long, Long> oldestNsByStack = ages.oldestNs();
     ObjectNode r = JSON.createObjectNode();
     ObjectNode process = r.putObject("process");
@@ -122,6 +142,9 @@ public final class ReportBuilder {
     ArrayNode stackArray = r.putArray("stacks");
     stacks.stream().limit(MAX_STACKS).forEach(stackArray::add);
     r.put("stacksOmitted", Math.max(0, stacks.size() - MAX_STACKS));
+    r.putObject("omittedAllocators");
+    r.putObject("omittedUnresolved");
+    for (int i = MAX_STACKS; i < stacks.size(); i++) addOmitted(r, stacks.get(i), allocatorOf);
 
     ObjectNode c = r.putObject("counters");
     if (counters != null) {
@@ -173,19 +196,31 @@ public final class ReportBuilder {
   public static ObjectNode render(ObjectNode snapshot, Function<String, StackDefinition> stacks) {
     ObjectNode r = snapshot.deepCopy();
     Map<String, long[]> allocators = new TreeMap<>();
+    // The stacks left out of the snapshot still count under their allocators.
+    r.path("omittedAllocators").fields().forEachRemaining(e -> {
+      long[] a = allocators.computeIfAbsent(e.getKey(), k -> new long[2]);
+      a[0] += e.getValue().path(0).asLong();
+      a[1] += e.getValue().path(1).asLong();
+    });
     boolean complete = true;
+    for (var it = r.path("omittedUnresolved").fields(); it.hasNext(); ) {
+      var e = it.next();
+      StackDefinition def = stacks.apply(e.getKey());
+      if (def == null) complete = false; // named later, when its definition arrives
+      long[] a = allocators.computeIfAbsent(allocatorOf(e.getKey(), def), k -> new long[2]);
+      a[0] += e.getValue().path(0).asLong();
+      a[1] += e.getValue().path(1).asLong();
+    }
     for (JsonNode node : r.withArray("stacks")) {
       ObjectNode s = (ObjectNode) node;
       StackDefinition def = stacks.apply(s.get("id").asText());
       ArrayNode frames = JSON.createArrayNode();
-      String allocator = "[unresolved]";
+      String allocator = allocatorOf(s.get("id").asText(), def);
       String culprit = "[unresolved]";
       if (LOST_STACK.equals(s.get("id").asText())) {
         // Restored by a resync after a ring overflow: the block is real, its stack was never seen.
-        allocator = "[lost]";
         culprit = "[allocation record lost in a ring overflow]";
       } else if (def != null) {
-        allocator = def.getAllocator();
         culprit = def.getCulprit();
         for (Frame f : def.getFrames()) {
           ObjectNode fn = frames.addObject();
@@ -231,16 +266,38 @@ public final class ReportBuilder {
     return out;
   }
 
+  private static ObjectNode objectField(ObjectNode n, String name) {
+    return n.get(name) instanceof ObjectNode o ? o : n.putObject(name);
+  }
+
+  /** Adds a left-out stack's bytes and allocations under its allocator (bounded: the rest as one). */
+  private static void addOmitted(ObjectNode snapshot, JsonNode stack, Function<String, String> allocatorOf) {
+    String id = stack.path("id").asText();
+    String allocator = allocatorOf.apply(id);
+    ObjectNode unresolved = objectField(snapshot, "omittedUnresolved");
+    if (allocator.equals("[unresolved]") && unresolved.size() < MAX_OMITTED_UNRESOLVED) {
+      unresolved.putArray(id).add(stack.path("bytes").asLong()).add(stack.path("allocations").asLong());
+      return;
+    }
+    ObjectNode omitted = objectField(snapshot, "omittedAllocators");
+    if (!omitted.has(allocator) && omitted.size() >= MAX_OMITTED_ALLOCATORS) allocator = OTHER_ALLOCATORS;
+    ArrayNode a = omitted.has(allocator) ? (ArrayNode) omitted.get(allocator) : omitted.putArray(allocator).add(0L).add(0L);
+    a.set(0, a.get(0).asLong() + stack.path("bytes").asLong());
+    a.set(1, a.get(1).asLong() + stack.path("allocations").asLong());
+  }
+
   /**
    * Keeps the largest stacks that fit in {@code maxBytes} of JSON and drops the rest (smallest bytes
    * last), adding them to {@code stacksOmitted}. Totals and the allocators list still count every
-   * stack: only detail is dropped. Returns the report itself.
+   * stack: a rendered report's allocators list is already complete; a snapshot keeps what it drops
+   * by allocator ({@code allocatorOf}: stack id to module). Returns the report itself.
    */
-  public static ObjectNode boundToBytes(ObjectNode report, int maxBytes) {
+  public static ObjectNode boundToBytes(ObjectNode report, int maxBytes, Function<String, String> allocatorOf) {
     try {
       byte[] whole = JSON.writeValueAsBytes(report);
       if (whole.length <= maxBytes) return report;
       ArrayNode stacks = report.withArray("stacks");
+      boolean snapshot = !report.has("allocators");
       long budget = (long) whole.length;
       int keep = stacks.size();
       while (keep > 0 && budget > maxBytes) {
@@ -248,7 +305,10 @@ public final class ReportBuilder {
         keep--;
       }
       int dropped = stacks.size() - keep;
-      while (stacks.size() > keep) stacks.remove(stacks.size() - 1);
+      while (stacks.size() > keep) {
+        JsonNode gone = stacks.remove(stacks.size() - 1);
+        if (snapshot) addOmitted(report, gone, allocatorOf);
+      }
       report.put("stacksOmitted", report.path("stacksOmitted").asLong() + dropped);
       return report;
     } catch (JsonProcessingException e) {

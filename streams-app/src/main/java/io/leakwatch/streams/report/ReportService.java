@@ -100,7 +100,7 @@ public final class ReportService {
       ages = StackAges.scan(t, l, now, trendWindowMs, trends);
     }
     CounterSample counters = this.<CounterSample>store(StoreNames.COUNTERS).get(pk);
-    return ReportBuilder.snapshot(st, rows, ages, trends, counters, now);
+    return ReportBuilder.snapshot(st, rows, ages, trends, counters, now, id -> ReportBuilder.allocatorOf(id, stack(id)));
   }
 
   public void forEachOutstanding(String pk, Consumer<KeyValue<String, Outstanding>> sink) {

@@ -391,10 +391,12 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       ages = io.leakwatch.streams.report.StackAges.scan(t, l, recordTimestamp, trendWindowMs, byStack);
     }
     // Both travel as single records (the store's changelog, the exit-reports topic): bounded in size.
-    String snapshot = ReportBuilder.boundToBytes(
-        ReportBuilder.snapshot(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs), ReportBuilder.MAX_RECORD_JSON_BYTES).toString();
+    java.util.function.Function<String, String> allocatorOf = id -> ReportBuilder.allocatorOf(id, stacks.get(id));
+    String snapshot = ReportBuilder.boundToBytes(ReportBuilder.snapshot(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs,
+        allocatorOf), ReportBuilder.MAX_RECORD_JSON_BYTES, allocatorOf).toString();
     exitReports.put(pk, snapshot);
-    String rendered = ReportBuilder.boundToBytes(ReportBuilder.render(snapshot, stacks::get), ReportBuilder.MAX_RECORD_JSON_BYTES).toString();
+    String rendered = ReportBuilder.boundToBytes(ReportBuilder.render(snapshot, stacks::get), ReportBuilder.MAX_RECORD_JSON_BYTES,
+        allocatorOf).toString();
     context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), recordTimestamp));
     deletePrefix(live, pk);
     deletePrefix(outstanding, pk);

@@ -37,7 +37,7 @@ class ReportSizeTest {
   void aReportOverTheRecordBudgetKeepsItsLargestStacksAndCountsTheRest() throws Exception {
     ObjectNode r = bigReport();
     int before = ReportBuilder.JSON.writeValueAsBytes(r).length;
-    ReportBuilder.boundToBytes(r, ReportBuilder.MAX_RECORD_JSON_BYTES);
+    ReportBuilder.boundToBytes(r, ReportBuilder.MAX_RECORD_JSON_BYTES, id -> "libjvm.so");
     int after = ReportBuilder.JSON.writeValueAsBytes(r).length;
     int kept = r.withArray("stacks").size();
     System.out.printf("report: %d bytes -> %d bytes, %d of 500 stacks kept%n", before, after, kept);
@@ -49,12 +49,51 @@ class ReportSizeTest {
     assertThat(r.path("outstanding").path("bytes").asLong()).isEqualTo(123456789L); // totals untouched
   }
 
+  /**
+   * A snapshot of 2,000 stacks (over MAX_STACKS, then over a small byte budget): the rendered report
+   * keeps the largest stacks whole, and its allocators list still counts every stack's bytes.
+   */
+  @Test
+  void aBoundedSnapshotStillCountsEveryStackUnderItsAllocator() {
+    ObjectNode snapshot = ReportBuilder.JSON.createObjectNode();
+    snapshot.putObject("process").put("host", "h").put("pid", 1);
+    snapshot.putObject("tracking");
+    snapshot.putObject("outstanding");
+    ArrayNode stacks = snapshot.putArray("stacks");
+    long[] expected = new long[2];
+    java.util.function.Function<String, String> allocatorOf = id -> Long.parseLong(id, 16) % 2 == 0 ? "liba.so" : "libb.so";
+    int n = 2000;
+    for (int i = 0; i < n; i++) {
+      long bytes = 10_000L + i;
+      stacks.addObject().put("id", String.format("%016x", i + 1)).put("bytes", bytes).put("allocations", 2).putArray("sizes");
+      expected[(i + 1) % 2] += bytes;
+    }
+    // what snapshot() does beyond MAX_STACKS, by hand: here every stack is in the array, then the budget cuts
+    snapshot.put("stacksOmitted", 0);
+    ReportBuilder.boundToBytes(snapshot, 16 * 1024, allocatorOf);
+    int kept = snapshot.withArray("stacks").size();
+    assertThat(kept).isBetween(1, n - 1);
+    ObjectNode rendered = ReportBuilder.render(snapshot, id -> io.leakwatch.schemas.StackDefinition.newBuilder().setId(id)
+        .setAllocator(allocatorOf.apply(id)).setCulprit("c").setFrames(List.of()).build());
+    long a = 0, b = 0, allocations = 0;
+    for (var al : rendered.withArray("allocators")) {
+      if (al.path("module").asText().equals("liba.so")) a = al.path("bytes").asLong();
+      if (al.path("module").asText().equals("libb.so")) b = al.path("bytes").asLong();
+      allocations += al.path("allocations").asLong();
+    }
+    assertThat(a).isEqualTo(expected[0]);
+    assertThat(b).isEqualTo(expected[1]);
+    assertThat(allocations).isEqualTo(2L * n);
+    assertThat(rendered.path("stacksOmitted").asLong()).isEqualTo(n - kept);
+    assertThat(rendered.has("omittedAllocators")).as("internal to the snapshot").isFalse();
+  }
+
   @Test
   void aSmallReportIsLeftAlone() throws Exception {
     ObjectNode r = ReportBuilder.JSON.createObjectNode();
     r.putArray("stacks").addObject().put("bytes", 1);
     String json = r.toString();
-    assertThat(ReportBuilder.boundToBytes(r, 1024).toString()).isEqualTo(json);
+    assertThat(ReportBuilder.boundToBytes(r, 1024, id -> "x").toString()).isEqualTo(json);
   }
 
   @Test
