@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
     versionProvider = Main.Version.class,
     description = "Finds native memory leaks: tracks allocations with call stacks and reports what is never freed.",
     subcommands = {RunCommand.class, DemoCommand.class, BrokerCommand.class, CollectorCommand.class,
-        StreamsCommand.class, ReportCommand.class, AgentPathCommand.class, BenchCommand.class, ControlCommand.class})
+        StreamsCommand.class, ReportCommand.class, AgentPathCommand.class, BenchCommand.class, ControlCommand.class,
+        picocli.AutoComplete.GenerateCompletion.class})
 public final class Main implements Runnable {
   @CommandLine.Spec
   CommandLine.Model.CommandSpec spec;
@@ -29,6 +30,6 @@ public final class Main implements Runnable {
   }
 
   public static void main(String[] args) {
-    System.exit(new CommandLine(new Main()).execute(args));
+    System.exit(CliErrors.install(new CommandLine(new Main())).execute(args));
   }
 }
