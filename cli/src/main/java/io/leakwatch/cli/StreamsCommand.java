@@ -31,8 +31,13 @@ final class StreamsCommand implements Callable<Integer> {
   @Option(names = "--commit-ms", description = "commit interval (exactly-once default 100 ms; 1000 trades a little latency for throughput)")
   Long commitMs;
 
+  @Option(names = "--retire-silent-after", defaultValue = "86400", paramLabel = "SECONDS",
+      description = "retire a live process whose host went silent (no events, no counters) this long, keeping its exit report (default ${DEFAULT-VALUE})")
+  long retireSilentAfterSeconds;
+
   @Override
   public Integer call() throws Exception {
+    DaemonLogging.asDaemon();
     if (!store.equals("rocksdb") && !store.equals("memory")) {
       System.err.println("leakwatch streams: --store must be rocksdb or memory");
       return 2;
@@ -40,6 +45,11 @@ final class StreamsCommand implements Callable<Integer> {
     StreamsAppConfig config = StreamsAppConfig.defaults(bootstrap, stateDir.toAbsolutePath()).withHttpPort(httpPort).withHttpBind(bind)
         .withStoreKind(store.equals("memory") ? io.leakwatch.streams.topology.LeakTopology.StoreKind.IN_MEMORY
             : io.leakwatch.streams.topology.LeakTopology.StoreKind.ROCKSDB);
+    if (retireSilentAfterSeconds <= 0) {
+      System.err.println("leakwatch streams: --retire-silent-after must be a positive number of seconds");
+      return 2;
+    }
+    config = config.withStaleAfterMs(retireSilentAfterSeconds * 1000);
     if (commitMs != null) config = config.withKafka(java.util.Map.of("commit.interval.ms", Long.toString(commitMs)));
     if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
     StreamsAppMain.run(config);

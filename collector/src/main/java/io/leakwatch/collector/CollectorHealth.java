@@ -58,7 +58,7 @@ final class CollectorHealth {
   /** "ready", or why not, for the readiness endpoint's body. */
   String readiness() {
     if (!live()) return "stalled: no round finished for " + (clock.getAsLong() - lastRoundEndMs) / 1000 + " s";
-    if (!lastRoundAcknowledged) return lastFailure.isEmpty() ? "starting" : "Kafka did not acknowledge the last round: " + lastFailure;
+    if (!lastRoundAcknowledged) return lastFailure.isEmpty() ? "starting" : "not ready: " + lastFailure;
     return "ready";
   }
 

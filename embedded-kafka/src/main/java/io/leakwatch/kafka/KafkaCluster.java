@@ -32,27 +32,53 @@ import org.apache.kafka.common.utils.Time;
  */
 public final class KafkaCluster implements AutoCloseable {
   private final Path dir;
+  private final List<String> hosts;
   private final int[] clientPorts;
   private final List<Path> configs;
   private final Process[] nodes;
+  private final java.util.function.IntFunction<List<String>> launcher;
 
-  private KafkaCluster(Path dir, int[] clientPorts, List<Path> configs) {
+  private KafkaCluster(Path dir, List<String> hosts, int[] clientPorts, List<Path> configs,
+      java.util.function.IntFunction<List<String>> launcher) {
     this.dir = dir;
+    this.hosts = hosts;
     this.clientPorts = clientPorts;
     this.configs = configs;
+    this.launcher = launcher;
     this.nodes = new Process[clientPorts.length];
   }
 
+  /** n nodes on loopback, on free ports. */
   public static KafkaCluster start(int n) {
+    int[] client = new int[n];
+    int[] controller = new int[n];
+    for (int i = 0; i < n; i++) {
+      client[i] = EmbeddedKafka.freePort();
+      controller[i] = EmbeddedKafka.freePort();
+    }
+    return start(java.util.Collections.nCopies(n, "127.0.0.1"), client, controller, i -> List.of());
+  }
+
+  /**
+   * One node on each of {@code addresses} (client port 9092, controller port 9093), node i started
+   * with {@code launcher.apply(i)} before its java command (for example {@code ip netns exec NS}):
+   * a cluster of hosts for network fault tests.
+   */
+  public static KafkaCluster start(List<String> addresses, java.util.function.IntFunction<List<String>> launcher) {
+    int n = addresses.size();
+    int[] client = new int[n];
+    int[] controller = new int[n];
+    java.util.Arrays.fill(client, 9092);
+    java.util.Arrays.fill(controller, 9093);
+    return start(addresses, client, controller, launcher);
+  }
+
+  private static KafkaCluster start(List<String> hosts, int[] client, int[] controller,
+      java.util.function.IntFunction<List<String>> launcher) {
+    int n = hosts.size();
     try {
       Path dir = Files.createTempDirectory("leakwatch-kafka-cluster-");
-      int[] client = new int[n];
-      int[] controller = new int[n];
-      for (int i = 0; i < n; i++) {
-        client[i] = EmbeddedKafka.freePort();
-        controller[i] = EmbeddedKafka.freePort();
-      }
-      String voters = java.util.stream.IntStream.range(0, n).mapToObj(i -> (i + 1) + "@127.0.0.1:" + controller[i])
+      String voters = java.util.stream.IntStream.range(0, n).mapToObj(i -> (i + 1) + "@" + hosts.get(i) + ":" + controller[i])
           .collect(Collectors.joining(","));
       String clusterId = Uuid.randomUuid().toString();
       String rf = Integer.toString(n);
@@ -63,8 +89,8 @@ public final class KafkaCluster implements AutoCloseable {
         p.put("process.roles", "broker,controller");
         p.put("node.id", Integer.toString(i + 1));
         p.put("controller.quorum.voters", voters);
-        p.put("listeners", "PLAINTEXT://127.0.0.1:" + client[i] + ",CONTROLLER://127.0.0.1:" + controller[i]);
-        p.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + client[i]);
+        p.put("listeners", "PLAINTEXT://" + hosts.get(i) + ":" + client[i] + ",CONTROLLER://" + hosts.get(i) + ":" + controller[i]);
+        p.put("advertised.listeners", "PLAINTEXT://" + hosts.get(i) + ":" + client[i]);
         p.put("controller.listener.names", "CONTROLLER");
         p.put("inter.broker.listener.name", "PLAINTEXT");
         p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
@@ -92,9 +118,14 @@ public final class KafkaCluster implements AutoCloseable {
         if (rc != 0) throw new IllegalStateException("format failed: " + log.toString(StandardCharsets.UTF_8));
         configs.add(config);
       }
-      KafkaCluster c = new KafkaCluster(dir, client, configs);
-      for (int i = 0; i < n; i++) c.startNode(i);
-      c.awaitBrokers(n, 120_000);
+      KafkaCluster c = new KafkaCluster(dir, List.copyOf(hosts), client, configs, launcher);
+      try {
+        for (int i = 0; i < n; i++) c.startNode(i);
+        c.awaitBrokers(n, 120_000);
+      } catch (IOException | RuntimeException e) {
+        c.killNodes(); // no node left running behind a failed start (the logs stay, named in the error)
+        throw e;
+      }
       return c;
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -103,8 +134,10 @@ public final class KafkaCluster implements AutoCloseable {
 
   private void startNode(int i) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    nodes[i] = new ProcessBuilder(java, "-Xmx384m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-        KafkaCluster.class.getName(), configs.get(i).toString()).redirectErrorStream(true)
+    List<String> command = new ArrayList<>(launcher.apply(i));
+    command.addAll(List.of(java, "-Xmx384m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
+        KafkaCluster.class.getName(), configs.get(i).toString()));
+    nodes[i] = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(dir.resolve("node" + (i + 1) + ".log").toFile()).start();
   }
 
@@ -129,7 +162,8 @@ public final class KafkaCluster implements AutoCloseable {
   }
 
   public String bootstrapServers() {
-    return java.util.Arrays.stream(clientPorts).mapToObj(p -> "127.0.0.1:" + p).collect(Collectors.joining(","));
+    return java.util.stream.IntStream.range(0, hosts.size()).mapToObj(i -> hosts.get(i) + ":" + clientPorts[i])
+        .collect(Collectors.joining(","));
   }
 
   public int size() {
@@ -142,8 +176,12 @@ public final class KafkaCluster implements AutoCloseable {
     nodes[i].waitFor(30, TimeUnit.SECONDS);
   }
 
-  @Override
-  public void close() {
+  /** Node i's log (the broker's own output). */
+  public Path log(int i) {
+    return dir.resolve("node" + (i + 1) + ".log");
+  }
+
+  private void killNodes() {
     for (Process p : nodes) {
       if (p != null) p.destroyForcibly();
     }
@@ -154,6 +192,11 @@ public final class KafkaCluster implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
     }
+  }
+
+  @Override
+  public void close() {
+    killNodes();
     try (Stream<Path> walk = Files.walk(dir)) {
       walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
     } catch (IOException ignored) {

@@ -69,6 +69,11 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
     if (restored >= restoreTotal) restored = restoreTotal = 0;
   }
 
+  /** The minute's share of a running total; a total that fell (a replaced thread's metrics start again) counts from zero. */
+  private static double since(double total, double before) {
+    return total >= before ? total - before : total;
+  }
+
   /** Records restored of those the restores under way started with ("0 of 0" when none is). */
   synchronized String restoreProgress() {
     return restored + " of " + restoreTotal;
@@ -84,7 +89,7 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
     summaryDueMs = now + SUMMARY_INTERVAL_MS;
     String line = String.format("health: %s, %s; %d processes (%d exited); last minute: %.0f records processed, %.0f dropped",
         state, ready(state) ? "ready" : live(state) ? "live, not ready" : "stopped", processes, exited,
-        processedTotal - lastProcessed, droppedTotal - lastDropped);
+        since(processedTotal, lastProcessed), since(droppedTotal, lastDropped));
     lastProcessed = processedTotal;
     lastDropped = droppedTotal;
     if (live(state)) log.info(line);

@@ -121,6 +121,7 @@ public final class StreamsApp implements AutoCloseable {
     TopicSetup.ensureTopic(config.kafka(), DEAD_LETTERS, 1, config.effectiveReplication());
     streams.setStateListener(health);
     streams.setGlobalStateRestoreListener(health);
+    streams.setUncaughtExceptionHandler(new StreamThreadRecovery(System::currentTimeMillis));
     streams.start();
     long deadline = System.nanoTime() + timeout.toNanos();
     while (streams.state() != KafkaStreams.State.RUNNING) {

@@ -13,23 +13,25 @@ import java.util.Map;
  *     sixth point also snapshots each process's top stacks for the diff
  * @param exitRetentionMs how long exited processes and their exit reports are kept (a week)
  * @param trendWindowMs one window of the stacks' trends behind the leak score (12 windows are kept)
+ * @param staleAfterMs a live process silent this long (no events, no counters: its host is gone)
+ *     is retired as gone, its exit report kept (a day)
  */
 public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, Path stateDir, String httpBind,
     int httpPort, int threads, int partitions, short replication, int topK, LeakTopology.StoreKind storeKind,
-    long historyIntervalMs, long trendWindowMs, long exitRetentionMs) {
+    long historyIntervalMs, long trendWindowMs, long exitRetentionMs, long staleAfterMs) {
 
   public static StreamsAppConfig defaults(String bootstrap, Path stateDir) {
     return new StreamsAppConfig(Map.of("bootstrap.servers", bootstrap), "leakwatch-streams", stateDir, "127.0.0.1", 8080, 1,
         4, (short) -1, 20, LeakTopology.StoreKind.ROCKSDB, 10_000,
-        LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS);
+        LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS, LeakTopology.DEFAULT_STALE_AFTER_MS);
   }
 
   public StreamsAppConfig withHttpPort(int port) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, port, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, port, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   public StreamsAppConfig withHttpBind(String bind) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, bind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, bind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   /** Kafka client settings on top of the current ones (TLS, SASL, tuning). */
@@ -37,7 +39,7 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
     Map<String, Object> k = new java.util.LinkedHashMap<>(kafka);
     k.putAll(settings);
     return new StreamsAppConfig(Map.copyOf(k), applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK,
-        storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
+        storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   /**
@@ -61,7 +63,7 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
    * cluster's default.replication.factor. A {@code replication.factor} in the Kafka settings wins.
    */
   public StreamsAppConfig withReplication(short r) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, r, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, r, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   /** The replication to create topics with: the user's replication.factor, else {@link #replication()}. */
@@ -76,30 +78,35 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
   }
 
   public StreamsAppConfig withHistoryIntervalMs(long ms) {
-    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, ms, trendWindowMs, exitRetentionMs);
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, ms, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   public StreamsAppConfig withTrendWindowMs(long ms) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind,
-        historyIntervalMs, ms, exitRetentionMs);
+        historyIntervalMs, ms, exitRetentionMs, staleAfterMs);
   }
 
   public StreamsAppConfig withExitRetentionMs(long ms) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind,
-        historyIntervalMs, trendWindowMs, ms);
+        historyIntervalMs, trendWindowMs, ms, staleAfterMs);
   }
 
   public StreamsAppConfig withStoreKind(LeakTopology.StoreKind k) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, k,
-        historyIntervalMs, trendWindowMs, exitRetentionMs);
+        historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   public StreamsAppConfig withThreads(int n) {
     return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, n, partitions, replication, topK, storeKind,
-        historyIntervalMs, trendWindowMs, exitRetentionMs);
+        historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
   }
 
   public StreamsAppConfig withApplicationId(String id) {
-    return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs);
+    return new StreamsAppConfig(kafka, id, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind, historyIntervalMs, trendWindowMs, exitRetentionMs, staleAfterMs);
+  }
+
+  public StreamsAppConfig withStaleAfterMs(long ms) {
+    return new StreamsAppConfig(kafka, applicationId, stateDir, httpBind, httpPort, threads, partitions, replication, topK, storeKind,
+        historyIntervalMs, trendWindowMs, exitRetentionMs, ms);
   }
 }

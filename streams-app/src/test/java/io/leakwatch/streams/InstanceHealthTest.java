@@ -31,6 +31,8 @@ class InstanceHealthTest {
     now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
     assertThat(health.maybeSummarize(12, 3, 1500, 2)).isEqualTo(
         "health: RUNNING, ready; 12 processes (3 exited); last minute: 1000 records processed, 0 dropped");
+    now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
+    assertThat(health.maybeSummarize(12, 3, 200, 2)).as("a replaced thread's count starts again").contains("200 records processed");
     health.onChange(State.PENDING_ERROR, State.RUNNING);
     now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
     assertThat(health.maybeSummarize(12, 3, 1500, 2)).startsWith("health: PENDING_ERROR, stopped;");

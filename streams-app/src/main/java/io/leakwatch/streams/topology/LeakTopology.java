@@ -83,7 +83,7 @@ public final class LeakTopology {
     t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
     t.addSource("counters", keys.deserializer(), AvroSerde.of(CounterSample.class).deserializer(), Topics.COUNTERS);
     t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs, exitRetentionMs, staleAfterMs), "events");
-    t.addProcessor("counter-recorder", CounterRecorder::new, "counters");
+    t.addProcessor("counter-recorder", () -> new CounterRecorder(staleAfterMs), "counters");
     t.addSink("exit-reports-sink", Topics.EXIT_REPORTS, keys.serializer(), AvroSerde.of(ExitReport.class).serializer(),
         "allocation-matcher");
 
@@ -114,8 +114,14 @@ public final class LeakTopology {
 
   /** Keeps the latest counter sample of each process. */
   static final class CounterRecorder implements Processor<String, CounterSample, Void, Void> {
+    private final long refreshAfterMs;
     private KeyValueStore<String, CounterSample> counters;
     private KeyValueStore<String, ProcessState> processes;
+
+    /** @param staleAfterMs silence after which a process is retired: refreshes come well within it */
+    CounterRecorder(long staleAfterMs) {
+      this.refreshAfterMs = Math.min(60_000, Math.max(1_000, staleAfterMs / 10));
+    }
 
     @Override
     public void init(ProcessorContext<Void, Void> context) {
@@ -131,10 +137,11 @@ public final class LeakTopology {
       Keys.requireKeyMatches(record.key(), pk);
       counters.put(pk, c);
       // A sample says the process is still there (an idle process sends no events): it is not stale.
-      // Refreshed at most once a minute, to keep the processes changelog quiet.
+      // Refreshed at most once a minute (or a tenth of the silence that retires), to keep the
+      // processes changelog quiet.
       ProcessState st = processes.get(pk);
       long now = System.currentTimeMillis();
-      if (st != null && !st.getExited() && now - st.getLastEventMs() > 60_000) {
+      if (st != null && !st.getExited() && now - st.getLastEventMs() > refreshAfterMs) {
         st.setLastEventMs(now);
         processes.put(pk, st);
       }
