@@ -35,6 +35,10 @@ final class StreamsCommand implements Callable<Integer> {
       description = "retire a live process whose host went silent (no events, no counters) this long, keeping its exit report (default ${DEFAULT-VALUE})")
   long retireSilentAfterSeconds;
 
+  @Option(names = "--trend-window", defaultValue = "300", paramLabel = "SECONDS",
+      description = "one of the twelve windows behind the leak score (default ${DEFAULT-VALUE}: the score looks at the last hour)")
+  long trendWindowSeconds;
+
   @Override
   public Integer call() throws Exception {
     DaemonLogging.asDaemon();
@@ -50,6 +54,11 @@ final class StreamsCommand implements Callable<Integer> {
       return 2;
     }
     config = config.withStaleAfterMs(retireSilentAfterSeconds * 1000);
+    if (trendWindowSeconds <= 0) {
+      System.err.println("leakwatch streams: --trend-window must be a positive number of seconds");
+      return 2;
+    }
+    config = config.withTrendWindowMs(trendWindowSeconds * 1000);
     if (commitMs != null) config = config.withKafka(java.util.Map.of("commit.interval.ms", Long.toString(commitMs)));
     if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
     StreamsAppMain.run(config);
