@@ -35,6 +35,10 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
         && s != KafkaStreams.State.PENDING_SHUTDOWN;
   }
 
+  private static boolean failed(KafkaStreams.State s) {
+    return s == KafkaStreams.State.ERROR || s == KafkaStreams.State.PENDING_ERROR;
+  }
+
   public static boolean ready(KafkaStreams.State s) {
     return s == KafkaStreams.State.RUNNING;
   }
@@ -42,8 +46,9 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
   @Override
   public void onChange(KafkaStreams.State now, KafkaStreams.State before) {
     state = now;
-    if (live(now)) log.info("Kafka Streams {} -> {}", before, now);
-    else log.warn("Kafka Streams {} -> {}", before, now);
+    // a shutdown that was asked for (NOT_RUNNING after PENDING_SHUTDOWN) is news, not a warning
+    if (failed(now)) log.warn("Kafka Streams {} -> {}", before, now);
+    else log.info("Kafka Streams {} -> {}", before, now);
   }
 
   @Override
@@ -92,8 +97,8 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
         since(processedTotal, lastProcessed), since(droppedTotal, lastDropped));
     lastProcessed = processedTotal;
     lastDropped = droppedTotal;
-    if (live(state)) log.info(line);
-    else log.warn(line);
+    if (failed(state)) log.warn(line);
+    else log.info(line);
     return line;
   }
 }
