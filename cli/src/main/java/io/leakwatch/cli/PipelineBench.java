@@ -60,8 +60,12 @@ final class PipelineBench implements Callable<Integer> {
   @Option(names = "--batch", defaultValue = "500", description = "events per record, as a collector batches them (default ${DEFAULT-VALUE})")
   int batch;
 
-  @Option(names = "--threads", defaultValue = "2", description = "stream threads of the one instance (default ${DEFAULT-VALUE})")
+  @Option(names = "--threads", defaultValue = "2", description = "stream threads of each instance (default ${DEFAULT-VALUE})")
   int threads;
+
+  @Option(names = "--instances", defaultValue = "1", description = "streams-app instances sharing the partitions, in this JVM"
+      + " (default ${DEFAULT-VALUE}; on one machine they share its cores: see docs/operations.md for what this measures)")
+  int instances;
 
   @Option(names = "--partitions", defaultValue = "8", description = "partitions of the events topic (default ${DEFAULT-VALUE})")
   int partitions;
@@ -88,7 +92,14 @@ final class PipelineBench implements Callable<Integer> {
           .withThreads(threads).withKafka(Map.of("commit.interval.ms", Long.toString(commitMs)))
           .withStoreKind(store.equals("memory") ? io.leakwatch.streams.topology.LeakTopology.StoreKind.IN_MEMORY
               : io.leakwatch.streams.topology.LeakTopology.StoreKind.ROCKSDB);
+      List<StreamsApp> apps = new ArrayList<>();
+      for (int i = 1; i < instances; i++) {
+        // the others first, so the measured one (whose API the probes use) joins a group already formed
+        apps.add(new StreamsApp(sc.withHttpPort(0).withKafka(Map.of("state.dir", work.resolve("streams-" + i).toString())))
+            .start(Duration.ofMinutes(2)));
+      }
       try (StreamsApp app = new StreamsApp(sc).start(Duration.ofMinutes(2));
+           AutoCloseable others = () -> apps.forEach(StreamsApp::close);
            KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
                "linger.ms", 5, "batch.size", 512 * 1024, "compression.type", "lz4", "acks", "all", "enable.idempotence", true,
                "max.request.size", 8 * 1024 * 1024), new StringSerializer(), new ByteArraySerializer())) {
@@ -124,11 +135,11 @@ final class PipelineBench implements Callable<Integer> {
                   .setSampleBytes(0).build()))));
         }
         producer.flush();
-        awaitProcesses(port, processes + probes.length);
+        awaitProcesses(port, processes + probes.length, instances > 1);
 
         AtomicBoolean loading = new AtomicBoolean(true);
         List<Long> latencies = java.util.Collections.synchronizedList(new ArrayList<>());
-        Thread prober = new Thread(() -> probe(port, producer, messages, probes, loading, latencies), "probe");
+        Thread prober = new Thread(() -> probe(port, instances > 1, producer, messages, probes, loading, latencies), "probe");
         long t0 = System.nanoTime();
         prober.start();
         long sent = 0;
@@ -148,7 +159,8 @@ final class PipelineBench implements Callable<Integer> {
         producer.flush();
         double produceSeconds = (System.nanoTime() - t0) / 1e9;
         // Everything is processed when the last batch of every process is: its sequence is the process's last.
-        awaitSequences(app, sims);
+        apps.add(0, app);
+        awaitSequences(apps, sims);
         double seconds = (System.nanoTime() - t0) / 1e9;
         loading.set(false);
         prober.join();
@@ -156,8 +168,8 @@ final class PipelineBench implements Callable<Integer> {
         long p50 = l.length == 0 ? -1 : l[(int) Math.floor(0.50 * (l.length - 1))];
         long p99 = l.length == 0 ? -1 : l[(int) Math.ceil(0.99 * (l.length - 1))];
         System.out.printf(Locale.ROOT, "fleet: %d hosts, %d processes, %d programs x %d stacks, batches of %d events, %d partitions,"
-            + " %d stream thread(s), %s stores, commit every %d ms; produced %s in %.1f s; %d probes, p50 %d ms, max %d ms%n", hosts,
-            processes, PROGRAMS, STACKS_PER_PROGRAM, batch, partitions, threads, store, commitMs,
+            + " %d instance(s) x %d stream thread(s), %s stores, commit every %d ms; produced %s in %.1f s; %d probes, p50 %d ms, max %d ms%n", hosts,
+            processes, PROGRAMS, STACKS_PER_PROGRAM, batch, partitions, instances, threads, store, commitMs,
             rate > 0 ? "at " + rate + " events/s" : "as fast as possible", produceSeconds, l.length, p50, l.length == 0 ? -1 : l[l.length - 1]);
         System.out.printf(Locale.ROOT, "pipeline: events=%d seconds=%.1f events_per_s=%.0f p99_visible_ms=%d%n", sent, seconds,
             sent / seconds, p99);
@@ -240,7 +252,7 @@ final class PipelineBench implements Callable<Integer> {
     }
   }
 
-  private static void probe(int port, KafkaProducer<String, byte[]> producer, AvroSerde<ProcessMessage> messages, Sim[] probes,
+  private static void probe(int port, boolean forwarded, KafkaProducer<String, byte[]> producer, AvroSerde<ProcessMessage> messages, Sim[] probes,
       AtomicBoolean loading, List<Long> latencies) {
     HttpClient http = HttpClient.newHttpClient();
     long[] count = new long[probes.length];
@@ -262,7 +274,7 @@ final class PipelineBench implements Callable<Integer> {
       while (System.nanoTime() < deadline) {
         try {
           HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/report?host=" + p.host
-              + "&pid=" + p.pid + "&local=true")).build(), HttpResponse.BodyHandlers.ofString());
+              + "&pid=" + p.pid + (forwarded ? "" : "&local=true"))).build(), HttpResponse.BodyHandlers.ofString());
           if (r.statusCode() == 200 && JSON.readTree(r.body()).path("outstanding").path("allocations").asLong() >= want) {
             latencies.add((System.nanoTime() - t0) / 1_000_000);
             break;
@@ -284,11 +296,12 @@ final class PipelineBench implements Callable<Integer> {
     }
   }
 
-  private static void awaitProcesses(int port, int n) throws Exception {
+  /** Waits until n processes are announced: on this instance, or (fleetWide) on every instance together. */
+  private static void awaitProcesses(int port, int n, boolean fleetWide) throws Exception {
     HttpClient http = HttpClient.newHttpClient();
     long deadline = System.currentTimeMillis() + 300_000;
     while (System.currentTimeMillis() < deadline) {
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/processes?local=true")).build(),
+      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/processes" + (fleetWide ? "" : "?local=true"))).build(),
           HttpResponse.BodyHandlers.ofString());
       if (r.statusCode() == 200) {
         JsonNode a = JSON.readTree(r.body());
@@ -299,16 +312,19 @@ final class PipelineBench implements Callable<Integer> {
     throw new IllegalStateException("processes not all announced");
   }
 
-  private static void awaitSequences(StreamsApp app, Sim[] sims) throws Exception {
+  /** Waits until the instance that owns each simulated process has applied its last batch. */
+  private static void awaitSequences(List<StreamsApp> apps, Sim[] sims) throws Exception {
     long deadline = System.currentTimeMillis() + 1_800_000;
     int i = 0;
     while (i < sims.length) {
       if (System.currentTimeMillis() > deadline) throw new IllegalStateException("pipeline did not drain");
-      long applied;
-      try {
-        applied = app.reports().lastSeq(sims[i].host, sims[i].pid);
-      } catch (RuntimeException e) {
-        applied = -1;
+      long applied = -1;
+      for (StreamsApp app : apps) {
+        try {
+          applied = Math.max(applied, app.reports().lastSeq(sims[i].host, sims[i].pid));
+        } catch (RuntimeException e) {
+          // not this instance's, or its store is moving
+        }
       }
       if (applied >= sims[i].lastEventSeq) {
         i++;
