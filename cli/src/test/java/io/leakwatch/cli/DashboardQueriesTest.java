@@ -47,10 +47,6 @@ class DashboardQueriesTest {
     return false;
   }
 
-  private static JsonNode query(int port, String expr) throws Exception {
-    String url = "http://127.0.0.1:" + port + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8);
-    return JSON.readTree(HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.ofString()).body());
-  }
 
 
   @Test
@@ -86,7 +82,7 @@ class DashboardQueriesTest {
         while (!ready && System.currentTimeMillis() < deadline) {
           Thread.sleep(1000);
           try {
-            JsonNode r = query(promPort, "count(leakwatch_process_private_bytes) and count(leakwatch_collector_events_read_total)"
+            JsonNode r = DashboardQueries.query(promPort, "count(leakwatch_process_private_bytes) and count(leakwatch_collector_events_read_total)"
                 + " and count(leakwatch_heap_fragmentation_ratio)");
             ready = r.path("data").path("result").size() > 0;
           } catch (java.io.IOException notYet) {
@@ -107,7 +103,7 @@ class DashboardQueriesTest {
         // The leak score needs three trend windows (10 s each in local mode) and a stack snapshot.
         long scoreDeadline = System.currentTimeMillis() + 120_000;
         while (System.currentTimeMillis() < scoreDeadline
-            && query(promPort, "count(leakwatch_leak_suspect_score) and count(leakwatch:outstanding_bytes:deriv1h)")
+            && DashboardQueries.query(promPort, "count(leakwatch_leak_suspect_score) and count(leakwatch:outstanding_bytes:deriv1h)")
                 .path("data").path("result").size() == 0) {
           Thread.sleep(1000);
         }

@@ -152,7 +152,7 @@ public final class Collector implements AutoCloseable {
       try {
         int moved = round();
         backoff = 0;
-        health.maybeSummarize(followed(), maxRingFill());
+        health.maybeSummarize(this::followed, this::maxRingFill);
         // Go again at once only when a ring had more than a batch: a trickle of samples is gathered
         // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to move.
         // A ring filling up is drained at once whatever the round moved: a full ring drops events.
@@ -165,7 +165,7 @@ public final class Collector implements AutoCloseable {
         backoff = Math.min(5_000, Math.max(100, backoff * 2));
         log.warn("collector round failed ({}); retrying in {} ms", e.toString(), backoff);
         health.roundFailed(e.getMessage() == null ? e.toString() : e.getMessage());
-        health.maybeSummarize(followed(), maxRingFill());
+        health.maybeSummarize(this::followed, this::maxRingFill);
         try {
           Thread.sleep(backoff);
         } catch (InterruptedException ie) {

@@ -63,12 +63,12 @@ final class CollectorHealth {
   }
 
   /** Logs the summary line when it is due; returns it (or null) for tests. */
-  synchronized String maybeSummarize(int ringsFollowed, double fullestRing) {
+  synchronized String maybeSummarize(java.util.function.IntSupplier ringsFollowed, java.util.function.DoubleSupplier fullestRing) {
     long now = clock.getAsLong();
-    if (now < summaryDueMs) return null;
+    if (now < summaryDueMs) return null; // every round asks: the ring figures are gathered only when due
     summaryDueMs = now + SUMMARY_INTERVAL_MS;
     String line = String.format("health: %s; following %d rings, fullest %.0f%%; last minute: %d rounds (%d failed), %d events read, %d published",
-        readiness(), ringsFollowed, fullestRing * 100, rounds, failedRounds, read, published);
+        readiness(), ringsFollowed.getAsInt(), fullestRing.getAsDouble() * 100, rounds, failedRounds, read, published);
     rounds = failedRounds = read = published = 0;
     log.info(line);
     return line;

@@ -37,15 +37,15 @@ class CollectorHealthTest {
 
   @Test
   void oneSummaryLinePerMinuteWithTheMinutesCounts() {
-    assertThat(health.maybeSummarize(2, 0.5)).isNull();
+    assertThat(health.maybeSummarize(() -> 2, () -> 0.5)).isNull();
     health.roundAcknowledged(100, 90);
     health.roundFailed("broker down");
     health.roundAcknowledged(5, 15);
     now.addAndGet(CollectorHealth.SUMMARY_INTERVAL_MS);
-    String line = health.maybeSummarize(2, 0.5);
+    String line = health.maybeSummarize(() -> 2, () -> 0.5);
     assertThat(line).isEqualTo("health: ready; following 2 rings, fullest 50%; last minute: 3 rounds (1 failed), 105 events read, 105 published");
-    assertThat(health.maybeSummarize(2, 0.5)).isNull();
+    assertThat(health.maybeSummarize(() -> 2, () -> 0.5)).isNull();
     now.addAndGet(CollectorHealth.SUMMARY_INTERVAL_MS);
-    assertThat(health.maybeSummarize(0, 0)).contains("0 rounds (0 failed), 0 events read, 0 published");
+    assertThat(health.maybeSummarize(() -> 0, () -> 0)).contains("0 rounds (0 failed), 0 events read, 0 published");
   }
 }
