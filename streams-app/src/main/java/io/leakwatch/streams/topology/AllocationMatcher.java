@@ -264,7 +264,8 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   /**
    * Converges the live store to the shim's list after an overflow: an entry recorded before the
    * list began and not on it was freed (its free was lost); a listed address unknown here was
-   * allocated (its allocation was lost: stack id 0, "lost stack"). Entries after the list began,
+   * allocated (its allocation was lost: stack id 0, "lost stack"); a listed address known here with
+   * another size was both (the block there was freed and the address reused). Entries after the list began,
    * and addresses the collector saw touched inside the window, are left to their own events.
    */
   private void applyResync(String pk, Resync resync, Map<Row, double[]> deltas, ProcessState state) {
@@ -281,8 +282,17 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     long freed = 0, added = 0;
     for (KeyValue<String, LiveAllocation> kv : heap) {
       long address = Long.parseUnsignedLong(kv.key.substring(prefix.length()), 16);
-      if (listed.remove(address) != null) continue; // on both sides: fine
-      if (kv.value.getSeq() >= resync.getFromSeq()) continue; // newer than the list
+      if (kv.value.getSeq() >= resync.getFromSeq()) {
+        listed.remove(address); // newer than the list: its own event settles it
+        continue;
+      }
+      Integer i = listed.get(address);
+      if (i != null && resync.getSizes().get(i) == kv.value.getSize()) {
+        listed.remove(address); // on both sides: the same block (or one of the same size, which counts the same)
+        continue;
+      }
+      // Not listed: its free was dropped. Listed with another size: the address was reused while both
+      // the free and the new allocation were dropped; the listed block is restored below.
       live.delete(kv.key);
       addDelta(deltas, kv.value, -1);
       freed++;
