@@ -1,5 +1,9 @@
 package io.leakwatch.streams;
 
+import io.leakwatch.streams.topology.TopologyOptions;
+import io.leakwatch.streams.report.ReportBuilder;
+import io.leakwatch.streams.metrics.LeakMetrics;
+import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.schemas.TopicSetup;
 import io.leakwatch.streams.http.HttpApi;
 import io.leakwatch.streams.report.ReportService;
@@ -64,8 +68,9 @@ public final class StreamsApp implements AutoCloseable {
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, advertisedHost + ":" + Math.max(httpPort, 1));
     p.putAll(config.kafka());
     this.properties = p;
-    this.streams = new KafkaStreams(LeakTopology.build(config.storeKind(), malformedStacks, config.trendWindowMs(),
-        config.exitRetentionMs(), config.staleAfterMs()), p);
+    this.streams = new KafkaStreams(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)
+        .withStoreKind(config.storeKind()).withMalformedStacks(malformedStacks).withTrendWindowMs(config.trendWindowMs())
+        .withExitRetentionMs(config.exitRetentionMs()).withStaleAfterMs(config.staleAfterMs())), p);
     this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
     metrics.useHistory(history);

@@ -1,5 +1,6 @@
 package io.leakwatch.streams;
 
+import io.leakwatch.streams.topology.TopologyOptions;
 import io.leakwatch.streams.topology.LeakTopology;
 import java.nio.file.Path;
 import java.util.Map;
@@ -23,7 +24,7 @@ public record StreamsAppConfig(Map<String, Object> kafka, String applicationId, 
   public static StreamsAppConfig defaults(String bootstrap, Path stateDir) {
     return new StreamsAppConfig(Map.of("bootstrap.servers", bootstrap), "leakwatch-streams", stateDir, "127.0.0.1", 8080, 1,
         4, (short) -1, 20, LeakTopology.StoreKind.ROCKSDB, 10_000,
-        LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS, LeakTopology.DEFAULT_STALE_AFTER_MS);
+        TopologyOptions.DEFAULT_TREND_WINDOW_MS, TopologyOptions.DEFAULT_EXIT_RETENTION_MS, TopologyOptions.DEFAULT_STALE_AFTER_MS);
   }
 
   public StreamsAppConfig withHttpPort(int port) {

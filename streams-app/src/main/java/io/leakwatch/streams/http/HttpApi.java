@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.leakwatch.streams.LeakMetrics;
+import io.leakwatch.streams.metrics.LeakMetrics;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.report.TextReport;
@@ -94,9 +94,9 @@ public final class HttpApi implements AutoCloseable {
           send(ex, 301, "text/plain", "");
         }
         // liveness (restart me if not) and readiness (route to me): rebalancing or restoring is alive
-        case "/healthz" -> send(ex, io.leakwatch.streams.InstanceHealth.live(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
+        case "/healthz" -> send(ex, io.leakwatch.streams.health.InstanceHealth.live(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
             "text/plain", state.get() + "\n");
-        case "/readyz" -> send(ex, io.leakwatch.streams.InstanceHealth.ready(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
+        case "/readyz" -> send(ex, io.leakwatch.streams.health.InstanceHealth.ready(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
             "text/plain", state.get() + "\n");
         case "/api/processes" -> {
           ArrayNode a = ReportBuilder.JSON.createArrayNode();
@@ -147,7 +147,7 @@ public final class HttpApi implements AutoCloseable {
           if (m < 1 || m > 1440) throw new BadRequest("minutes must be a whole number from 1 to 1440");
           Optional<Target> t = target(q);
           Optional<org.apache.kafka.streams.state.HostInfo> owner = t.isEmpty() || local(q) || peers == null ? Optional.empty()
-              : peers.remoteOwner(io.leakwatch.streams.topology.StoreNames.PROCESSES, t.get().host() + "/" + t.get().pid());
+              : peers.remoteOwner(io.leakwatch.streams.stores.StoreNames.PROCESSES, t.get().host() + "/" + t.get().pid());
           if (owner.isPresent()) {
             // The history behind a diff lives with the process's owner: ask it for the page.
             String pq = "/diff?host=" + java.net.URLEncoder.encode(t.get().host(), StandardCharsets.UTF_8) + "&pid=" + t.get().pid()
@@ -235,7 +235,7 @@ public final class HttpApi implements AutoCloseable {
   private Optional<ObjectNode> report(String host, int pid, boolean localOnly) {
     if (!localOnly && peers != null) {
       Optional<org.apache.kafka.streams.state.HostInfo> owner =
-          peers.remoteOwner(io.leakwatch.streams.topology.StoreNames.PROCESSES, host + "/" + pid);
+          peers.remoteOwner(io.leakwatch.streams.stores.StoreNames.PROCESSES, host + "/" + pid);
       if (owner.isPresent()) {
         try {
           var resp = peers.get(owner.get(), "/api/report?host=" + java.net.URLEncoder.encode(host, StandardCharsets.UTF_8) + "&pid=" + pid

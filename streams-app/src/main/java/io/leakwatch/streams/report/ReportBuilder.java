@@ -1,5 +1,7 @@
 package io.leakwatch.streams.report;
 
+import io.leakwatch.streams.score.StackAges;
+import io.leakwatch.streams.score.LeakScore;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -7,10 +9,13 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.FrameNames;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
-import io.leakwatch.streams.topology.Keys;
+import io.leakwatch.streams.state.StackTrend;
+import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.topology.ExitReportMaker;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -63,7 +68,7 @@ public final class ReportBuilder {
    *     allocators list still counts every block
    */
   public static ObjectNode snapshot(ProcessState st, List<KeyValue<String, Outstanding>> rows, StackAges ages,
-      Map<Long, io.leakwatch.streams.state.StackTrend> trends, CounterSample counters, long asOfMs, Function<String, String> allocatorOf) {
+      Map<Long, StackTrend> trends, CounterSample counters, long asOfMs, Function<String, String> allocatorOf) {
     Map<Long, Long> oldestNsByStack = ages.oldestNs();
     ObjectNode r = JSON.createObjectNode();
     ObjectNode process = r.putObject("process");
@@ -133,7 +138,7 @@ public final class ReportBuilder {
       Long oldest = oldestNsByStack.get(stackId);
       s.put("oldestAgeSeconds", oldest == null || oldest <= 0 ? 0 : Math.max(0, asOfNs - oldest) / 1e9);
       var trend = trends.get(stackId);
-      double score = trend == null ? Double.NaN : io.leakwatch.streams.topology.LeakScore.score(trend, ages.oldShare(stackId));
+      double score = trend == null ? Double.NaN : LeakScore.score(trend, ages.oldShare(stackId));
       if (!Double.isNaN(score)) s.put("score", Math.round(score * 100) / 100.0);
       s.set("sizes", sizeArray);
       stacks.add(s);
@@ -232,7 +237,7 @@ public final class ReportBuilder {
           else fn.putNull("line");
           fn.put("moduleOffset", f.getModuleOffset());
           fn.put("buildId", f.getBuildId());
-          fn.put("display", io.leakwatch.schemas.FrameNames.display(f));
+          fn.put("display", FrameNames.display(f));
         }
       } else {
         complete = false;
@@ -264,6 +269,18 @@ public final class ReportBuilder {
     out.set("counters", r.get("counters"));
     out.put("stacksResolved", complete);
     return out;
+  }
+
+  /**
+   * The exit report of a retired process (the topology's {@link ExitReportMaker}): the snapshot the
+   * store keeps and the report the topic carries, both bounded to one record.
+   */
+  public static ExitReportMaker.ExitReportJson exitReport(ExitReportMaker.ProcessAtExit exit) {
+    Function<String, String> allocatorOf = id -> allocatorOf(id, exit.stacks().apply(id));
+    String snapshot = boundToBytes(snapshot(exit.state(), exit.rows(), exit.ages(), exit.trends(), exit.counters(),
+        exit.exitedAtMs(), allocatorOf), MAX_RECORD_JSON_BYTES, allocatorOf).toString();
+    String rendered = boundToBytes(render(snapshot, exit.stacks()), MAX_RECORD_JSON_BYTES, allocatorOf).toString();
+    return new ExitReportMaker.ExitReportJson(snapshot, rendered);
   }
 
   private static ObjectNode objectField(ObjectNode n, String name) {

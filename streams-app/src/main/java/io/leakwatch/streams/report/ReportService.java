@@ -1,5 +1,7 @@
 package io.leakwatch.streams.report;
 
+import io.leakwatch.streams.topology.TopologyOptions;
+import io.leakwatch.streams.score.StackAges;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.leakwatch.schemas.CounterSample;
@@ -7,8 +9,8 @@ import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
-import io.leakwatch.streams.topology.Keys;
-import io.leakwatch.streams.topology.StoreNames;
+import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StoreNames;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -33,7 +35,7 @@ public final class ReportService {
   private static final StringSerializer KEYS = new StringSerializer();
   private final KafkaStreams streams;
 
-  private long trendWindowMs = io.leakwatch.streams.topology.LeakTopology.DEFAULT_TREND_WINDOW_MS;
+  private long trendWindowMs = TopologyOptions.DEFAULT_TREND_WINDOW_MS;
 
   /** The window length the topology's trends were built with (the report closes windows up to now with it). */
   public ReportService withTrendWindowMs(long ms) {

@@ -1,5 +1,9 @@
 package io.leakwatch.streams.topology;
 
+import io.leakwatch.streams.score.StackAges;
+import io.leakwatch.streams.score.LeakScore;
+import io.leakwatch.streams.stores.StoreNames;
+import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.CounterSample;
@@ -11,10 +15,10 @@ import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
-import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.state.StackTrend;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -48,32 +52,17 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   private KeyValueStore<String, CounterSample> counters;
   private KeyValueStore<String, String> exitReports;
   private KeyValueStore<String, StackDefinition> stacks;
-  private KeyValueStore<String, io.leakwatch.streams.state.StackTrend> trends;
+  private KeyValueStore<String, StackTrend> trends;
   private final long trendWindowMs;
   private final long exitRetentionMs;
   private final long staleAfterMs;
+  private final ExitReportMaker exitReportMaker;
 
-  public AllocationMatcher() {
-    this(LeakTopology.DEFAULT_TREND_WINDOW_MS, LeakTopology.DEFAULT_EXIT_RETENTION_MS, LeakTopology.DEFAULT_STALE_AFTER_MS);
-  }
-
-  /**
-   * @param exitRetentionMs how long an exited process's state and exit report are kept; then both are
-   *     deleted and a tombstone compacts its record out of the exit-reports topic
-   */
-  public AllocationMatcher(long trendWindowMs, long exitRetentionMs) {
-    this(trendWindowMs, exitRetentionMs, LeakTopology.DEFAULT_STALE_AFTER_MS);
-  }
-
-  /**
-   * @param staleAfterMs a live process from which neither events nor counter samples arrived for this
-   *     long is retired as gone (its host vanished, its collector never came back): not clean, with
-   *     its exit report
-   */
-  public AllocationMatcher(long trendWindowMs, long exitRetentionMs, long staleAfterMs) {
-    this.trendWindowMs = trendWindowMs;
-    this.exitRetentionMs = exitRetentionMs;
-    this.staleAfterMs = staleAfterMs;
+  public AllocationMatcher(TopologyOptions options) {
+    this.exitReportMaker = options.exitReports();
+    this.trendWindowMs = options.trendWindowMs();
+    this.exitRetentionMs = options.exitRetentionMs();
+    this.staleAfterMs = options.staleAfterMs();
   }
 
   @Override
@@ -394,20 +383,16 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     state.setExitedAtMs(exitedAtMs);
     state.setCleanExit(clean);
     state.setLostEvents(lost);
-    Map<Long, io.leakwatch.streams.state.StackTrend> byStack = new HashMap<>();
-    io.leakwatch.streams.report.StackAges ages;
-    try (KeyValueIterator<String, io.leakwatch.streams.state.StackTrend> t = trends.prefixScan(Keys.prefix(pk), KEYS);
+    Map<Long, StackTrend> byStack = new HashMap<>();
+    StackAges ages;
+    try (KeyValueIterator<String, StackTrend> t = trends.prefixScan(Keys.prefix(pk), KEYS);
          KeyValueIterator<String, LiveAllocation> l = live.prefixScan(Keys.prefix(pk), KEYS)) {
-      ages = io.leakwatch.streams.report.StackAges.scan(t, l, recordTimestamp, trendWindowMs, byStack);
+      ages = StackAges.scan(t, l, recordTimestamp, trendWindowMs, byStack);
     }
-    // Both travel as single records (the store's changelog, the exit-reports topic): bounded in size.
-    java.util.function.Function<String, String> allocatorOf = id -> ReportBuilder.allocatorOf(id, stacks.get(id));
-    String snapshot = ReportBuilder.boundToBytes(ReportBuilder.snapshot(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs,
-        allocatorOf), ReportBuilder.MAX_RECORD_JSON_BYTES, allocatorOf).toString();
-    exitReports.put(pk, snapshot);
-    String rendered = ReportBuilder.boundToBytes(ReportBuilder.render(snapshot, stacks::get), ReportBuilder.MAX_RECORD_JSON_BYTES,
-        allocatorOf).toString();
-    context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, rendered), recordTimestamp));
+    ExitReportMaker.ExitReportJson made = exitReportMaker.make(
+        new ExitReportMaker.ProcessAtExit(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs, stacks::get));
+    exitReports.put(pk, made.snapshotJson());
+    context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, made.reportJson()), recordTimestamp));
     deletePrefix(live, pk);
     deletePrefix(outstanding, pk);
     deletePrefix(trends, pk);

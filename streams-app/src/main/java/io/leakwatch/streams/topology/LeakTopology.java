@@ -1,5 +1,7 @@
 package io.leakwatch.streams.topology;
 
+import io.leakwatch.streams.stores.StoreNames;
+import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.schemas.AvroSerde;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.ExitReport;
@@ -9,6 +11,7 @@ import io.leakwatch.schemas.Topics;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.state.StackTrend;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.Topology;
@@ -32,7 +35,7 @@ import org.apache.kafka.streams.state.Stores;
  */
 public final class LeakTopology {
   static {
-    AvroSerde.trust(LiveAllocation.class, Outstanding.class, ProcessState.class, io.leakwatch.streams.state.StackTrend.class);
+    AvroSerde.trust(LiveAllocation.class, Outstanding.class, ProcessState.class, StackTrend.class);
   }
 
   /** Which store implementation backs the per-process state (persistent RocksDB by default). */
@@ -40,49 +43,15 @@ public final class LeakTopology {
 
   private LeakTopology() {}
 
-  public static Topology build() {
-    return build(StoreKind.ROCKSDB);
-  }
-
-  public static Topology build(StoreKind kind) {
-    return build(kind, new java.util.concurrent.atomic.LongAdder());
-  }
-
-  /**
-   * @param malformedStacks counts unreadable records on the stacks topic. They cannot go through
-   *     Kafka Streams' deserialization handler: a global store's thread cannot dead-letter (Kafka
-   *     Streams 4.4 fails with a ClassCastException and stops the instance), so they are read
-   *     leniently, skipped here and counted.
-   */
-  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks) {
-    return build(kind, malformedStacks, DEFAULT_TREND_WINDOW_MS);
-  }
-
-  /** Windows of the leak score's trend: 12 of 5 minutes, the last hour. */
-  public static final long DEFAULT_TREND_WINDOW_MS = 300_000;
-  /** A live process silent (no events, no counter samples) for this long is retired as gone: a day. */
-  public static final long DEFAULT_STALE_AFTER_MS = 24L * 3600 * 1000;
-  /** How long exited processes (and their exit reports) are kept: a week. */
-  public static final long DEFAULT_EXIT_RETENTION_MS = 7L * 24 * 3600 * 1000;
-
-  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs) {
-    return build(kind, malformedStacks, trendWindowMs, DEFAULT_EXIT_RETENTION_MS);
-  }
-
-  /** @param trendWindowMs length of one window of the stacks' trends (the leak score looks at {@link LeakScore#WINDOWS}) */
-  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs,
-      long exitRetentionMs) {
-    return build(kind, malformedStacks, trendWindowMs, exitRetentionMs, DEFAULT_STALE_AFTER_MS);
-  }
-
-  /** @param staleAfterMs a live process silent this long (no events, no counters) is retired as gone */
-  public static Topology build(StoreKind kind, java.util.concurrent.atomic.LongAdder malformedStacks, long trendWindowMs,
-      long exitRetentionMs, long staleAfterMs) {
+  /** The topology that {@code options} describe; the only way to build it (tests and the app alike). */
+  public static Topology build(TopologyOptions options) {
+    long staleAfterMs = options.staleAfterMs();
+    StoreKind kind = options.storeKind();
     Serde<String> keys = Serdes.String();
     Topology t = new Topology();
     t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
     t.addSource("counters", keys.deserializer(), AvroSerde.of(CounterSample.class).deserializer(), Topics.COUNTERS);
-    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(trendWindowMs, exitRetentionMs, staleAfterMs), "events");
+    t.addProcessor("allocation-matcher", () -> new AllocationMatcher(options), "events");
     t.addProcessor("counter-recorder", () -> new CounterRecorder(staleAfterMs), "counters");
     t.addSink("exit-reports-sink", Topics.EXIT_REPORTS, keys.serializer(), AvroSerde.of(ExitReport.class).serializer(),
         "allocation-matcher");
@@ -92,7 +61,7 @@ public final class LeakTopology {
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.OUTSTANDING), keys, AvroSerde.of(Outstanding.class)),
         "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.TRENDS), keys,
-        AvroSerde.of(io.leakwatch.streams.state.StackTrend.class)), "allocation-matcher");
+        AvroSerde.of(StackTrend.class)), "allocation-matcher");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.PROCESSES), keys, AvroSerde.of(ProcessState.class)),
         "allocation-matcher", "counter-recorder");
     t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.EXIT_REPORTS), keys, Serdes.String()),
@@ -104,7 +73,7 @@ public final class LeakTopology {
         Stores.keyValueStoreBuilder(supplier(kind, StoreNames.STACKS), keys,
             Serdes.serdeFrom(AvroSerde.of(StackDefinition.class).serializer(), new LenientStackDeserializer(null))).withLoggingDisabled(),
         "stacks-source", keys.deserializer(), new LenientStackDeserializer(MALFORMED_STACK), Topics.STACKS,
-        "stack-definitions-updater", () -> new StackDefinitionUpdater(malformedStacks));
+        "stack-definitions-updater", () -> new StackDefinitionUpdater(options.malformedStacks()));
     return t;
   }
 

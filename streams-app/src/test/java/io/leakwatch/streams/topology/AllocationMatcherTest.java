@@ -1,5 +1,8 @@
 package io.leakwatch.streams.topology;
 
+import io.leakwatch.streams.report.ReportBuilder;
+import io.leakwatch.streams.stores.StoreNames;
+import io.leakwatch.streams.stores.Keys;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -61,7 +64,7 @@ class AllocationMatcherTest {
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, "test");
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-    driver = new TopologyTestDriver(LeakTopology.build(), p);
+    driver = new TopologyTestDriver(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)), p);
     events = driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
     stacks = driver.createInputTopic(Topics.STACKS, Serdes.String().serializer(), AvroSerde.of(StackDefinition.class));
     exits = driver.createOutputTopic(Topics.EXIT_REPORTS, Serdes.String().deserializer(), AvroSerde.of(ExitReport.class));

@@ -1,5 +1,8 @@
 package io.leakwatch.streams.topology;
 
+import io.leakwatch.streams.report.ReportBuilder;
+import io.leakwatch.streams.stores.StoreNames;
+import io.leakwatch.streams.stores.Keys;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.leakwatch.schemas.AllocationEvent;
@@ -36,8 +39,8 @@ class ExitRetentionTest {
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
     long retention = 3_600_000;
-    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(LeakTopology.StoreKind.IN_MEMORY,
-        new java.util.concurrent.atomic.LongAdder(), 60_000, retention), p)) {
+    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)
+        .withStoreKind(LeakTopology.StoreKind.IN_MEMORY).withTrendWindowMs(60_000).withExitRetentionMs(retention)), p)) {
       TestInputTopic<String, ProcessMessage> events =
           driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
       TestOutputTopic<String, ExitReport> exits =
@@ -77,8 +80,8 @@ class ExitRetentionTest {
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
     long stale = 10 * 60_000L;
-    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(LeakTopology.StoreKind.IN_MEMORY,
-        new java.util.concurrent.atomic.LongAdder(), 60_000, 3_600_000, stale), p)) {
+    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)
+        .withStoreKind(LeakTopology.StoreKind.IN_MEMORY).withTrendWindowMs(60_000).withExitRetentionMs(3_600_000).withStaleAfterMs(stale)), p)) {
       TestInputTopic<String, ProcessMessage> events =
           driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
       TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters = driver.createInputTopic(Topics.COUNTERS,

@@ -1,4 +1,4 @@
-package io.leakwatch.streams.topology;
+package io.leakwatch.streams.stores;
 
 /** Names of the state stores (and so of their changelog topics): part of the app's upgrade contract. */
 public final class StoreNames {

@@ -1,4 +1,4 @@
-package io.leakwatch.streams.topology;
+package io.leakwatch.streams.score;
 
 import io.leakwatch.streams.state.StackTrend;
 import java.util.ArrayList;

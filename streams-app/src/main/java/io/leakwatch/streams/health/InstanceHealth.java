@@ -1,4 +1,4 @@
-package io.leakwatch.streams;
+package io.leakwatch.streams.health;
 
 import java.util.function.LongSupplier;
 import org.apache.kafka.common.TopicPartition;
@@ -25,7 +25,7 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
   private long restoreTotal, restored, restoreLoggedMs, summaryDueMs;
   private double lastProcessed, lastDropped;
 
-  InstanceHealth(LongSupplier clock) {
+  public InstanceHealth(LongSupplier clock) {
     this.clock = clock;
     this.summaryDueMs = clock.getAsLong() + SUMMARY_INTERVAL_MS;
   }
@@ -88,7 +88,7 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
    * The summary line when it is due (and logged), else null. processedTotal and droppedTotal are
    * this instance's running totals; the line gives the minute's share.
    */
-  synchronized String maybeSummarize(int processes, int exited, double processedTotal, double droppedTotal) {
+  public synchronized String maybeSummarize(int processes, int exited, double processedTotal, double droppedTotal) {
     long now = clock.getAsLong();
     if (now < summaryDueMs) return null;
     summaryDueMs = now + SUMMARY_INTERVAL_MS;

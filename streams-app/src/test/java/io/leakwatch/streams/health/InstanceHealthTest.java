@@ -1,4 +1,4 @@
-package io.leakwatch.streams;
+package io.leakwatch.streams.health;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

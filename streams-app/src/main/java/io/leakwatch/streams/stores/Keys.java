@@ -1,4 +1,4 @@
-package io.leakwatch.streams.topology;
+package io.leakwatch.streams.stores;
 
 /**
  * Store keys. Every key starts with the process key "host/pid/" so one prefix scan finds all of a
@@ -17,7 +17,7 @@ public final class Keys {
    * process's state lives with that partition. A mismatch (a corrupt or forged record) is refused;
    * the processing exception handler skips it, counts it and dead-letters it.
    */
-  static void requireKeyMatches(String key, String processKey) {
+  public static void requireKeyMatches(String key, String processKey) {
     if (!processKey.equals(key)) {
       throw new MisroutedRecordException("record keyed '" + abbreviate(key) + "' speaks of process '" + abbreviate(processKey) + "'");
     }
@@ -73,7 +73,7 @@ public final class Keys {
   private static final char[] HEX = "0123456789abcdef".toCharArray();
 
   /** Sixteen lower-case hex digits (keys sort by address); on the hot path of every event. */
-  static String hex16(long v) {
+  public static String hex16(long v) {
     char[] c = new char[16];
     for (int i = 15; i >= 0; i--) {
       c[i] = HEX[(int) (v & 0xf)];

@@ -1,5 +1,8 @@
-package io.leakwatch.streams.report;
+package io.leakwatch.streams.score;
 
+import org.apache.kafka.streams.KeyValue;
+import java.util.Iterator;
+import io.leakwatch.streams.state.StackTrend;
 import io.leakwatch.streams.state.LiveAllocation;
 import java.util.HashMap;
 import java.util.Map;
@@ -19,15 +22,15 @@ public final class StackAges {
    * Reads a process's trends (closing their windows up to {@code nowMs}) into {@code trendsOut}, then its
    * live allocations, each counted old when allocated before the midpoint of its stack's trend.
    */
-  public static StackAges scan(java.util.Iterator<org.apache.kafka.streams.KeyValue<String, io.leakwatch.streams.state.StackTrend>> trends,
-      java.util.Iterator<org.apache.kafka.streams.KeyValue<String, LiveAllocation>> live, long nowMs, long windowMs,
-      Map<Long, io.leakwatch.streams.state.StackTrend> trendsOut) {
+  public static StackAges scan(Iterator<KeyValue<String, StackTrend>> trends,
+      Iterator<KeyValue<String, LiveAllocation>> live, long nowMs, long windowMs,
+      Map<Long, StackTrend> trendsOut) {
     Map<Long, Long> midpoints = new HashMap<>();
     while (trends.hasNext()) {
       var kv = trends.next();
       String key = kv.key;
       long stack = Long.parseUnsignedLong(key.substring(key.lastIndexOf('/') + 1), 16);
-      var t = io.leakwatch.streams.topology.LeakScore.closeWindows(kv.value, Math.max(nowMs, kv.value.getWindowStartMs()), windowMs);
+      var t = LeakScore.closeWindows(kv.value, Math.max(nowMs, kv.value.getWindowStartMs()), windowMs);
       trendsOut.put(stack, t);
       midpoints.put(stack, (t.getFirstWindowMs() + Math.max(nowMs, t.getWindowStartMs())) / 2 * 1_000_000L);
     }

@@ -1,10 +1,10 @@
-package io.leakwatch.streams;
+package io.leakwatch.streams.metrics;
 
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.state.ProcessState;
-import io.leakwatch.streams.topology.Keys;
+import io.leakwatch.streams.stores.Keys;
 import io.micrometer.core.instrument.MultiGauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
