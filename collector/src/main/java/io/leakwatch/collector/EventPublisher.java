@@ -7,14 +7,20 @@ import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.schemas.Topics;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 import org.apache.kafka.common.serialization.StringSerializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The collector's Kafka producer: idempotent, acks=all, lz4, batched. Records are few and large
@@ -22,6 +28,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * collector's Kafka settings (TLS, SASL, tuning) overrides them.
  */
 final class EventPublisher implements AutoCloseable {
+  // The collector's log lines keep the name operators and the docs know them by.
+  private static final Logger log = LoggerFactory.getLogger(Collector.class);
   private final KafkaProducer<String, byte[]> producer;
   private final AvroSerde<ProcessMessage> messages = AvroSerde.of(ProcessMessage.class);
   private final AvroSerde<StackDefinition> stacks = AvroSerde.of(StackDefinition.class);
@@ -59,6 +67,27 @@ final class EventPublisher implements AutoCloseable {
 
   void flush() {
     producer.flush();
+  }
+
+  /**
+   * Flushes and waits until Kafka acknowledged every one of {@code futures}: ring space may be
+   * released only then. False at the first that failed (or timed out); true when there were none.
+   */
+  boolean awaitAll(List<Future<RecordMetadata>> futures) {
+    if (futures.isEmpty()) return true;
+    flush();
+    for (Future<RecordMetadata> f : futures) {
+      try {
+        f.get(60, TimeUnit.SECONDS);
+      } catch (ExecutionException | TimeoutException e) {
+        log.warn("publish failed: {}", e.getCause() != null ? e.getCause().toString() : e.toString());
+        return false;
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return false;
+      }
+    }
+    return true;
   }
 
   @Override

@@ -15,6 +15,7 @@ import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.EventType;
 import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.StackDefinition;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -263,6 +264,11 @@ final class TrackedProcess {
         + ring.stat(RingLayout.STAT_LIVE_SET_FULL) + ring.stat(RingLayout.STAT_DROPPED_CONTENTION)
         + ring.stat(RingLayout.STAT_DROPPED_UNRESERVED) + ring.stat(RingLayout.STAT_LIVE_SET_BUSY)
         + reader.corruptRecords() + reader.abandonedRecords();
+  }
+
+  /** {@code body} (a start, a batch, an exit) in the envelope that says which process, on which host, it is about. */
+  ProcessMessage message(Object body) {
+    return ProcessMessage.newBuilder().setHost(host).setPid(pid).setProcessStartTicks(ring.procStartTicks()).setBody(body).build();
   }
 
   private static AllocationKind kind(int k) {

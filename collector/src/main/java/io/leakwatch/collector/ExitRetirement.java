@@ -1,0 +1,76 @@
+package io.leakwatch.collector;
+
+import io.leakwatch.collector.proc.ProcCounters;
+import io.leakwatch.collector.ring.ModuleTableFile;
+import io.leakwatch.schemas.ProcessExited;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Future;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Retires the rings of processes that are gone (or replaced by an exec) once they are drained: says
+ * so downstream, and only when Kafka has acknowledged that, forgets the ring and removes its files.
+ * A shim leaves its ring behind while a collector serves the run directory ({@link RunDirLock}), so
+ * removing it is this job's; done sooner, the exit would be lost, done never, the tmpfs fills.
+ */
+final class ExitRetirement {
+  // The collector's log lines keep the name operators and the docs know them by.
+  private static final Logger log = LoggerFactory.getLogger(Collector.class);
+
+  private final TrackedRings rings;
+  private final ExecOrder execOrder;
+  private final ProcCounters proc;
+  private final EventPublisher publisher;
+
+  ExitRetirement(TrackedRings rings, ExecOrder execOrder, ProcCounters proc, EventPublisher publisher) {
+    this.rings = rings;
+    this.execOrder = execOrder;
+    this.proc = proc;
+    this.publisher = publisher;
+  }
+
+  /** Throws when Kafka did not acknowledge the exits: those rings stay followed and are tried again. */
+  void retireExited() {
+    List<Future<RecordMetadata>> futures = new ArrayList<>();
+    List<Map.Entry<Path, TrackedProcess>> done = new ArrayList<>();
+    for (Map.Entry<Path, TrackedProcess> e : rings.entries()) {
+      TrackedProcess tp = e.getValue();
+      if (!tp.startAnnounced) continue;
+      // Gone, or replaced by exec: the new image's shim made a newer ring for the same process.
+      if (proc.alive(tp.pid, tp.ring.procStartTicks()) && !execOrder.hasNewerImage(tp)) continue;
+      // Dead and drained as far as published records go; a record reserved but never published
+      // by a writer that died with the process (or left by a siglongjmp) is given up and counted.
+      if (!tp.reader.drained()) {
+        if (!tp.reader.blockedOnUnpublished()) continue;
+        tp.reader.abandonUnpublished();
+        if (!tp.reader.drained()) continue; // what follows the abandoned record is read first
+      }
+      tp.reader.release();
+      boolean clean = tp.sawExitRecord || tp.ring.exitedFlag();
+      futures.add(publisher.send(tp.message(ProcessExited.newBuilder().setExitedAtMs(System.currentTimeMillis())
+          .setClean(clean).setLostEvents(tp.lostEvents()).build())));
+      done.add(e);
+    }
+    if (done.isEmpty()) return;
+    if (!publisher.awaitAll(futures)) throw new IllegalStateException("Kafka did not acknowledge process exits");
+    for (Map.Entry<Path, TrackedProcess> e : done) {
+      rings.remove(e.getKey());
+      execOrder.retired(e.getValue());
+      try {
+        e.getValue().ring.close();
+        Files.deleteIfExists(e.getKey());
+        ModuleTableFile.delete(e.getKey());
+      } catch (IOException ex) {
+        log.warn("cannot remove ring {}: {}", e.getKey(), ex.toString());
+      }
+      log.info("pid {} exited; ring retired", e.getValue().pid);
+    }
+  }
+}

@@ -1,0 +1,120 @@
+package io.leakwatch.collector;
+
+import io.leakwatch.collector.symbols.Symbolizer;
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.EventBatch;
+import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.Resync;
+import io.leakwatch.schemas.StackDefinition;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Future;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Moves one batch from every ring to Kafka: a process's start the first time, then the stacks new to
+ * the stacks topic, then the batch that uses them. Ring space is released only once Kafka has
+ * acknowledged the whole round; if it does not, every ring is rewound and the same records go again
+ * next round (the Streams app drops the duplicates by sequence number), so a failure loses nothing.
+ */
+final class PublishRound {
+  // The collector's log lines keep the name operators and the docs know them by.
+  private static final Logger log = LoggerFactory.getLogger(Collector.class);
+
+  private final TrackedRings rings;
+  private final ExecOrder execOrder;
+  private final EventPublisher publisher;
+  private final Symbolizer symbolizer;
+  private final CollectorMetrics metrics;
+  private final CollectorHealth health;
+  private final int maxBatchEvents;
+  /** Stack ids already on the stacks topic, most recently used last; bounded by maxStacksRemembered. */
+  private final Map<String, Boolean> publishedStacks;
+
+  PublishRound(TrackedRings rings, ExecOrder execOrder, EventPublisher publisher, Symbolizer symbolizer,
+      CollectorMetrics metrics, CollectorHealth health, int maxBatchEvents, int maxStacksRemembered) {
+    this.rings = rings;
+    this.execOrder = execOrder;
+    this.publisher = publisher;
+    this.symbolizer = symbolizer;
+    this.metrics = metrics;
+    this.health = health;
+    this.maxBatchEvents = maxBatchEvents;
+    this.publishedStacks = new LinkedHashMap<>(1024, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
+        return size() > maxStacksRemembered;
+      }
+    };
+  }
+
+  /**
+   * Publishes a batch of every ring (the exec order indexed for this round) and waits for Kafka;
+   * returns the number of records moved. Throws when Kafka did not acknowledge: the records stay in the rings.
+   */
+  int publish() {
+    int moved = 0;
+    long eventsRead = 0;
+    List<TrackedProcess> sent = new ArrayList<>();
+    List<Future<RecordMetadata>> futures = new ArrayList<>();
+    List<StackDefinition> stacksThisRound = new ArrayList<>();
+    for (TrackedProcess tp : rings.processes()) {
+      if (execOrder.hasOlderImage(tp)) continue; // the image before an exec goes first
+      List<AllocationEvent> events = new ArrayList<>();
+      List<StackDefinition> newStacks = new ArrayList<>();
+      if (!tp.startAnnounced) {
+        futures.add(publisher.send(tp.message(ProcessStarted.newBuilder().setName(tp.name).setCommand(tp.command)
+            .setPpid(tp.ring.ppid()).setStartedAtMs(tp.ring.startTimeNs() / 1_000_000)
+            .setSampleBytes(tp.ring.sampleBytes()).build())));
+      }
+      long first = tp.reader.position();
+      int n;
+      try {
+        n = tp.drain(maxBatchEvents, symbolizer, events, newStacks);
+      } catch (RuntimeException e) {
+        // One ring's trouble (a bug, hostile contents) must not stop the rounds of every other ring:
+        // this one is read again from where it was next round, and said once in the log.
+        tp.reader.rewind();
+        if (tp.drainFailureLogged++ == 0) log.warn("cannot read ring of pid {} ({}); others go on", tp.pid, e.toString());
+        continue;
+      }
+      moved += n;
+      for (StackDefinition s : newStacks) {
+        if (publishedStacks.get(s.getId()) == null) {
+          futures.add(publisher.send(s)); // before the batch that uses it
+          stacksThisRound.add(s);
+        }
+      }
+      Resync resync = tp.takeResync();
+      if (!events.isEmpty() || tp.reader.position() != first || resync != null) {
+        futures.add(publisher.send(tp.message(EventBatch.newBuilder().setFirstSeq(first)
+            .setEndSeq(tp.reader.position()).setLostEvents(tp.lostEvents()).setEvents(events).setResync(resync).build())));
+        metrics.eventsRead(events.size());
+        eventsRead += events.size();
+      }
+      sent.add(tp);
+    }
+    boolean ok = publisher.awaitAll(futures);
+    for (TrackedProcess tp : sent) {
+      if (ok) {
+        tp.startAnnounced = true;
+        tp.reader.release();
+      } else {
+        tp.reader.rewind();
+      }
+    }
+    if (ok) {
+      for (StackDefinition s : stacksThisRound) publishedStacks.put(s.getId(), Boolean.TRUE);
+      metrics.eventsPublished(moved);
+      health.roundAcknowledged(eventsRead, moved);
+    } else {
+      metrics.publishFailed();
+      throw new IllegalStateException("Kafka did not acknowledge a round; records stay in the rings");
+    }
+    return moved;
+  }
+}

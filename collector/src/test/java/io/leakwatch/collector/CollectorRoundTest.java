@@ -1,0 +1,116 @@
+package io.leakwatch.collector;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.leakwatch.collector.ring.RingFile;
+import io.leakwatch.kafka.EmbeddedKafka;
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.AvroSerde;
+import io.leakwatch.schemas.EventBatch;
+import io.leakwatch.schemas.EventType;
+import io.leakwatch.schemas.ProcessExited;
+import io.leakwatch.schemas.ProcessMessage;
+import io.leakwatch.schemas.ProcessStarted;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.schemas.Topics;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The jobs of a round together, against a real broker: a ring of a process that has exited is
+ * discovered, drained to Kafka (its start, its stacks before the batches that use them, the batches
+ * in sequence), then retired (its exit published, the ring removed, its start remembered).
+ */
+class CollectorRoundTest {
+  @TempDir
+  Path tmp;
+
+  @Test
+  void aRingOfAnExitedProcessIsPublishedInOrderAndRetired() throws Exception {
+    List<Path> made = NativeRuns.run(Files.createDirectories(tmp.resolve("made")), 0, 1 << 20, NativeRuns.churn().toString(),
+        "-t", "1", "-p", "2000", "-n", "1", "-s", "10");
+    assertThat(made).hasSize(1);
+    Path runDir = Files.createDirectories(tmp.resolve("run"));
+    Path ring = Files.copy(made.get(0), runDir.resolve(made.get(0).getFileName()));
+    int pid;
+    long startMs;
+    try (RingFile r = RingFile.open(ring)) {
+      pid = r.pid();
+      startMs = r.startTimeNs() / 1_000_000;
+    }
+
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+        admin.createTopics(List.of(new NewTopic(Topics.EVENTS, 1, (short) 1), new NewTopic(Topics.STACKS, 1, (short) 1),
+            new NewTopic(Topics.COUNTERS, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
+      }
+      CollectorConfig config = CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
+      try (Collector c = new Collector(config)) {
+        long moved = 0;
+        for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) moved += c.round();
+        assertThat(c.retiredStartMs(pid)).contains(startMs);
+        assertThat(c.followed()).isZero();
+        assertThat(c.refusedRings()).isZero();
+        assertThat(moved).isPositive();
+        assertThat(ring).doesNotExist();
+      }
+
+      List<Object> bodies = new ArrayList<>();
+      for (byte[] v : readAll(kafka, Topics.EVENTS)) {
+        ProcessMessage m = AvroSerde.of(ProcessMessage.class).deserialize(Topics.EVENTS, v);
+        if (m.getPid() == pid) bodies.add(m.getBody());
+      }
+      Set<String> stacks = new HashSet<>();
+      for (byte[] v : readAll(kafka, Topics.STACKS)) stacks.add(AvroSerde.of(StackDefinition.class).deserialize(Topics.STACKS, v).getId());
+
+      assertThat(bodies.get(0)).isInstanceOf(ProcessStarted.class);
+      assertThat(bodies.get(bodies.size() - 1)).isInstanceOf(ProcessExited.class);
+      assertThat(bodies.subList(1, bodies.size() - 1)).isNotEmpty().allMatch(b -> b instanceof EventBatch);
+      long expectedFirst = ((EventBatch) bodies.get(1)).getFirstSeq();
+      long allocs = 0;
+      for (Object b : bodies.subList(1, bodies.size() - 1)) {
+        EventBatch batch = (EventBatch) b;
+        assertThat(batch.getFirstSeq()).as("batches follow each other").isEqualTo(expectedFirst);
+        expectedFirst = batch.getEndSeq();
+        for (AllocationEvent e : batch.getEvents()) {
+          if (e.getType() != EventType.ALLOC) continue;
+          allocs++;
+          assertThat(stacks).as("every stack an allocation names is on the stacks topic").contains(Topics.stackIdHex(e.getStackId()));
+        }
+      }
+      assertThat(allocs).isPositive();
+      assertThat(((ProcessExited) bodies.get(bodies.size() - 1)).getClean()).isTrue();
+    }
+  }
+
+  private static List<byte[]> readAll(EmbeddedKafka kafka, String topic) {
+    Map<String, Object> props = Map.of("bootstrap.servers", kafka.bootstrapServers(), "enable.auto.commit", false);
+    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      TopicPartition tp = new TopicPartition(topic, 0);
+      consumer.assign(List.of(tp));
+      consumer.seekToBeginning(List.of(tp));
+      long end = consumer.endOffsets(List.of(tp)).get(tp);
+      List<byte[]> values = new ArrayList<>();
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (consumer.position(tp) < end && System.currentTimeMillis() < deadline) {
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) values.add(r.value());
+      }
+      return values;
+    }
+  }
+}
