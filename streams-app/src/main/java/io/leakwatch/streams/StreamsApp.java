@@ -1,5 +1,8 @@
 package io.leakwatch.streams;
 
+import io.leakwatch.streams.query.Peers;
+import io.leakwatch.streams.query.QueryService;
+import org.apache.kafka.streams.state.HostInfo;
 import io.leakwatch.streams.topology.TopologyOptions;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.metrics.LeakMetrics;
@@ -144,8 +147,9 @@ public final class StreamsApp implements AutoCloseable {
     historyTimer.scheduleWithFixedDelay(this::recordHistory, 0, config.historyIntervalMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
     historyTimer.scheduleWithFixedDelay(this::summarizeHealth, 10, 10, java.util.concurrent.TimeUnit.SECONDS);
     if (config.httpPort() >= 0) {
-      http = new HttpApi(config.httpBind(), httpPort, reports, metrics, () -> streams.state().name(), history,
-          new io.leakwatch.streams.http.Peers(streams, new org.apache.kafka.streams.state.HostInfo(advertisedHost, httpPort)));
+      QueryService queries = new QueryService(reports, new Peers(streams, new HostInfo(advertisedHost, httpPort)));
+      http = new HttpApi(new HttpApi.Options(config.httpBind(), httpPort, reports, metrics, () -> streams.state().name(), history,
+          queries));
     }
     return this;
   }

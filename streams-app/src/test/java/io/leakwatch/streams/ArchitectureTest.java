@@ -42,7 +42,7 @@ class ArchitectureTest {
         .consideringOnlyDependenciesInAnyPackage(ROOT + "..")
         .layer("wiring").definedBy(ROOT)
         .layer("http").definedBy(ROOT + ".http..")
-        .optionalLayer("query").definedBy(ROOT + ".query..")
+        .layer("query").definedBy(ROOT + ".query..")
         .layer("metrics").definedBy(ROOT + ".metrics..")
         .layer("health").definedBy(ROOT + ".health..")
         .layer("export").definedBy(ROOT + ".export..")

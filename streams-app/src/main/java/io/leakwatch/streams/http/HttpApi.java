@@ -4,10 +4,15 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import io.leakwatch.streams.export.PprofProfile;
+import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.streams.metrics.LeakMetrics;
+import io.leakwatch.streams.query.QueryService;
+import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.report.TextReport;
+import io.leakwatch.streams.stores.Keys;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -20,45 +25,65 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
+import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
+import org.apache.kafka.streams.state.HostInfo;
 
 /**
- * The streams-app's HTTP surface: /metrics, the report API and a plain report page. Parameters are
- * validated (bad ones get 400 with the reason), and everything a page shows is HTML-escaped:
- * symbol and process names are text from others' binaries.
+ * The streams-app's HTTP surface: /metrics, health, the report API and the report pages, one small
+ * handler per route. Parameters are validated (bad ones get 400 with the reason); which instance
+ * answers is the {@link QueryService}'s business, how a report looks the renderers'.
  */
 public final class HttpApi implements AutoCloseable {
-  private final HttpServer server;
-  private final ReportService reports;
-  private final LeakMetrics metrics;
-  private final Supplier<String> state;
-  private final io.leakwatch.streams.report.History history;
+  /**
+   * @param state the Kafka Streams state's name, for health
+   * @param history null: no diff page data
+   * @param queries which instance answers (a local-only one without peers)
+   */
+  public record Options(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
+      History history, QueryService queries) {}
+
   private static final Map<String, String> STATIC = Map.of("/static/leakwatch.css", "text/css; charset=utf-8",
       "/static/leakwatch.js", "text/javascript; charset=utf-8", "/static/favicon.svg", "image/svg+xml");
+  private static final List<String> REPORT_FORMATS = List.of("json", "text", "html", "pprof");
 
-  public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state) {
-    this(bind, port, reports, metrics, state, null);
+  /** A request: the exchange and its parsed query. */
+  private record Request(HttpExchange ex, Map<String, String> q) {
+    boolean local() {
+      return "true".equals(q.get("local"));
+    }
   }
 
-  public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
-      io.leakwatch.streams.report.History history) {
-    this(bind, port, reports, metrics, state, history, null);
+  private interface Route {
+    void handle(Request r) throws IOException;
   }
 
-  private final Peers peers;
+  private final HttpServer server;
+  private final Supplier<String> state;
+  private final LeakMetrics metrics;
+  private final History history;
+  private final QueryService queries;
+  private final Map<String, Route> routes = Map.ofEntries(
+      Map.entry("/metrics", this::metrics),
+      Map.entry("/favicon.ico", HttpApi::favicon),
+      Map.entry("/healthz", this::healthz),
+      Map.entry("/readyz", this::readyz),
+      Map.entry("/api/processes", this::processes),
+      Map.entry("/api/fleet", this::fleet),
+      Map.entry("/api/report", this::report),
+      Map.entry("/", this::overview),
+      Map.entry("/process", this::processPage),
+      Map.entry("/diff", this::diff));
 
-  /** @param peers the other instances, null when this one answers alone (tests) */
-  public HttpApi(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
-      io.leakwatch.streams.report.History history, Peers peers) {
-    this.peers = peers;
-    this.history = history;
-    this.reports = reports;
-    this.metrics = metrics;
-    this.state = state;
+  public HttpApi(Options o) {
+    this.state = o.state();
+    this.metrics = o.metrics();
+    this.history = o.history();
+    this.queries = o.queries() != null ? o.queries() : new QueryService(o.reports(), null);
     try {
-      server = HttpServer.create(new InetSocketAddress(bind, port), 64);
+      server = HttpServer.create(new InetSocketAddress(o.bind(), o.port()), 64);
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot listen on " + bind + ":" + port, e);
+      throw new UncheckedIOException("cannot listen on " + o.bind() + ":" + o.port(), e);
     }
     server.setExecutor(Executors.newFixedThreadPool(4, r -> {
       Thread t = new Thread(r, "leakwatch-http");
@@ -79,105 +104,15 @@ public final class HttpApi implements AutoCloseable {
     }
   }
 
+  /** Method check, routing, and the one place where failures become status codes. */
   private void handle(HttpExchange ex) throws IOException {
     try {
       if (!"GET".equals(ex.getRequestMethod()) && !"HEAD".equals(ex.getRequestMethod())) {
         send(ex, 405, "text/plain", "only GET\n");
         return;
       }
-      Map<String, String> q = query(ex.getRequestURI().getRawQuery());
-      String path = ex.getRequestURI().getPath();
-      switch (path) {
-        case "/metrics" -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape());
-        case "/favicon.ico" -> {
-          ex.getResponseHeaders().set("Location", "/static/favicon.svg");
-          send(ex, 301, "text/plain", "");
-        }
-        // liveness (restart me if not) and readiness (route to me): rebalancing or restoring is alive
-        case "/healthz" -> send(ex, io.leakwatch.streams.health.InstanceHealth.live(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
-            "text/plain", state.get() + "\n");
-        case "/readyz" -> send(ex, io.leakwatch.streams.health.InstanceHealth.ready(org.apache.kafka.streams.KafkaStreams.State.valueOf(state.get())) ? 200 : 503,
-            "text/plain", state.get() + "\n");
-        case "/api/processes" -> {
-          ArrayNode a = ReportBuilder.JSON.createArrayNode();
-          processes(local(q)).forEach(a::add);
-          send(ex, 200, "application/json", a.toString());
-        }
-        case "/api/fleet" -> {
-          String program = q.get("process");
-          if (program == null || program.isEmpty() || program.length() > 255) throw new BadRequest("process (1-255 characters) is required");
-          send(ex, 200, "application/json", fleet(program, local(q)).toString());
-        }
-        case "/api/report" -> {
-          String format = q.getOrDefault("format", "json");
-          if (!List.of("json", "text", "html", "pprof").contains(format)) throw new BadRequest("format must be json, text, html or pprof");
-          Optional<ObjectNode> r = find(q);
-          if (r.isEmpty()) {
-            send(ex, 404, "application/json", "{\"error\":\"no such process\"}");
-          } else {
-            switch (format) {
-              case "text" -> send(ex, 200, "text/plain; charset=utf-8", TextReport.render(r.get()));
-              case "html" -> html(ex, 200, ReportPage.process(r.get(), history));
-              case "pprof" -> {
-                ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"" + fileName(r.get()) + ".pb.gz\"");
-                send(ex, 200, "application/octet-stream", io.leakwatch.streams.export.PprofProfile.of(r.get()));
-              }
-              default -> send(ex, 200, "application/json", r.get().toString());
-            }
-          }
-        }
-        case "/" -> {
-          String sort = q.getOrDefault("sort", "bytes");
-          if (!sort.equals("bytes") && !sort.equals("growth")) throw new BadRequest("sort must be bytes or growth");
-          html(ex, 200, ReportPage.overview(processes(false), history, sort));
-        }
-        case "/process" -> {
-          Optional<ObjectNode> r = find(q);
-          if (r.isEmpty()) html(ex, 404, ReportPage.notFound());
-          else html(ex, 200, ReportPage.process(r.get(), history));
-        }
-        case "/diff" -> {
-          String minutes = q.getOrDefault("minutes", "15");
-          int m;
-          try {
-            m = Integer.parseInt(minutes);
-          } catch (NumberFormatException e) {
-            throw new BadRequest("minutes must be a whole number from 1 to 1440");
-          }
-          if (m < 1 || m > 1440) throw new BadRequest("minutes must be a whole number from 1 to 1440");
-          Optional<Target> t = target(q);
-          Optional<org.apache.kafka.streams.state.HostInfo> owner = t.isEmpty() || local(q) || peers == null ? Optional.empty()
-              : peers.remoteOwner(io.leakwatch.streams.stores.StoreNames.PROCESSES, t.get().host() + "/" + t.get().pid());
-          if (owner.isPresent()) {
-            // The history behind a diff lives with the process's owner: ask it for the page.
-            String pq = "/diff?host=" + java.net.URLEncoder.encode(t.get().host(), StandardCharsets.UTF_8) + "&pid=" + t.get().pid()
-                + "&minutes=" + m + "&local=true";
-            var resp = peers.get(owner.get(), pq);
-            html(ex, resp.statusCode(), new String(resp.body(), StandardCharsets.UTF_8));
-          } else {
-            Optional<ObjectNode> r = t.flatMap(x -> reports.report(x.host(), x.pid()));
-            if (r.isEmpty()) {
-              html(ex, 404, ReportPage.notFound());
-            } else {
-              long now = System.currentTimeMillis();
-              var then = history == null ? Optional.<io.leakwatch.streams.report.History.Snapshot>empty()
-                  : history.snapshotAt(t.get().host() + "/" + t.get().pid(), now - m * 60_000L);
-              html(ex, 200, ReportPage.diff(r.get(), then.orElse(null), now));
-            }
-          }
-        }
-        default -> {
-          String type = STATIC.get(path);
-          if (type == null) {
-            send(ex, 404, "text/plain", "not found\n");
-          } else {
-            try (var in = HttpApi.class.getResourceAsStream(path.substring(1))) {
-              ex.getResponseHeaders().set("Cache-Control", "max-age=300");
-              send(ex, 200, type, in.readAllBytes());
-            }
-          }
-        }
-      }
+      Request r = new Request(ex, query(ex.getRequestURI().getRawQuery()));
+      routes.getOrDefault(ex.getRequestURI().getPath(), HttpApi::staticFile).handle(r);
     } catch (BadRequest e) {
       send(ex, 400, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.getMessage()) + "}");
     } catch (InvalidStateStoreException e) {
@@ -189,9 +124,115 @@ public final class HttpApi implements AutoCloseable {
     }
   }
 
+  private void metrics(Request r) throws IOException {
+    send(r.ex(), 200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape());
+  }
+
+  private static void favicon(Request r) throws IOException {
+    r.ex().getResponseHeaders().set("Location", "/static/favicon.svg");
+    send(r.ex(), 301, "text/plain", "");
+  }
+
+  /** Liveness (restart me if not): rebalancing or restoring is alive. */
+  private void healthz(Request r) throws IOException {
+    String s = state.get();
+    send(r.ex(), InstanceHealth.live(KafkaStreams.State.valueOf(s)) ? 200 : 503, "text/plain", s + "\n");
+  }
+
+  /** Readiness (route to me). */
+  private void readyz(Request r) throws IOException {
+    String s = state.get();
+    send(r.ex(), InstanceHealth.ready(KafkaStreams.State.valueOf(s)) ? 200 : 503, "text/plain", s + "\n");
+  }
+
+  private void processes(Request r) throws IOException {
+    ArrayNode a = ReportBuilder.JSON.createArrayNode();
+    queries.processes(r.local()).forEach(a::add);
+    send(r.ex(), 200, "application/json", a.toString());
+  }
+
+  private void fleet(Request r) throws IOException {
+    String program = r.q().get("process");
+    if (program == null || program.isEmpty() || program.length() > 255) throw new BadRequest("process (1-255 characters) is required");
+    send(r.ex(), 200, "application/json", queries.fleet(program, r.local()).toString());
+  }
+
+  private void report(Request r) throws IOException {
+    String format = r.q().getOrDefault("format", "json");
+    if (!REPORT_FORMATS.contains(format)) throw new BadRequest("format must be json, text, html or pprof");
+    Optional<ObjectNode> report = find(r);
+    HttpExchange ex = r.ex();
+    if (report.isEmpty()) {
+      send(ex, 404, "application/json", "{\"error\":\"no such process\"}");
+      return;
+    }
+    switch (format) {
+      case "text" -> send(ex, 200, "text/plain; charset=utf-8", TextReport.render(report.get()));
+      case "html" -> html(ex, 200, ReportPage.process(report.get(), history));
+      case "pprof" -> {
+        ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"" + fileName(report.get()) + ".pb.gz\"");
+        send(ex, 200, "application/octet-stream", PprofProfile.of(report.get()));
+      }
+      default -> send(ex, 200, "application/json", report.get().toString());
+    }
+  }
+
+  private void overview(Request r) throws IOException {
+    String sort = r.q().getOrDefault("sort", "bytes");
+    if (!sort.equals("bytes") && !sort.equals("growth")) throw new BadRequest("sort must be bytes or growth");
+    html(r.ex(), 200, ReportPage.overview(queries.processes(false), history, sort));
+  }
+
+  private void processPage(Request r) throws IOException {
+    Optional<ObjectNode> report = find(r);
+    if (report.isEmpty()) html(r.ex(), 404, ReportPage.notFound());
+    else html(r.ex(), 200, ReportPage.process(report.get(), history));
+  }
+
+  /** What a process holds now against what it held some minutes ago (the history lives with its owner). */
+  private void diff(Request r) throws IOException {
+    int m;
+    try {
+      m = Integer.parseInt(r.q().getOrDefault("minutes", "15"));
+    } catch (NumberFormatException e) {
+      throw new BadRequest("minutes must be a whole number from 1 to 1440");
+    }
+    if (m < 1 || m > 1440) throw new BadRequest("minutes must be a whole number from 1 to 1440");
+    Optional<Target> t = target(r);
+    Optional<HostInfo> owner = t.flatMap(x -> queries.remoteOwner(x.host(), x.pid(), r.local()));
+    if (owner.isPresent()) {
+      var resp = queries.forward(owner.get(), "/diff?host=" + QueryService.encode(t.get().host()) + "&pid=" + t.get().pid()
+          + "&minutes=" + m + "&local=true");
+      html(r.ex(), resp.statusCode(), new String(resp.body(), StandardCharsets.UTF_8));
+      return;
+    }
+    Optional<ObjectNode> report = t.flatMap(x -> queries.localReport(x.host(), x.pid()));
+    if (report.isEmpty()) {
+      html(r.ex(), 404, ReportPage.notFound());
+      return;
+    }
+    long now = System.currentTimeMillis();
+    var then = history == null ? Optional.<History.Snapshot>empty()
+        : history.snapshotAt(Keys.process(t.get().host(), t.get().pid()), now - m * 60_000L);
+    html(r.ex(), 200, ReportPage.diff(report.get(), then.orElse(null), now));
+  }
+
+  private static void staticFile(Request r) throws IOException {
+    String path = r.ex().getRequestURI().getPath();
+    String type = STATIC.get(path);
+    if (type == null) {
+      send(r.ex(), 404, "text/plain", "not found\n");
+      return;
+    }
+    try (var in = HttpApi.class.getResourceAsStream(path.substring(1))) {
+      r.ex().getResponseHeaders().set("Cache-Control", "max-age=300");
+      send(r.ex(), 200, type, in.readAllBytes());
+    }
+  }
+
   /** The process a request names, and its report from whichever instance owns it. */
-  private Optional<ObjectNode> find(Map<String, String> q) {
-    return target(q).flatMap(t -> report(t.host(), t.pid(), local(q)));
+  private Optional<ObjectNode> find(Request r) {
+    return target(r).flatMap(t -> queries.report(t.host(), t.pid(), r.local()));
   }
 
   private record Target(String host, int pid) {}
@@ -200,7 +241,8 @@ public final class HttpApi implements AutoCloseable {
    * The process a request names (host and pid, or a process name, or the largest of all), without
    * fetching its report: the diff page only needs to know whom to ask.
    */
-  private Optional<Target> target(Map<String, String> q) {
+  private Optional<Target> target(Request r) {
+    Map<String, String> q = r.q();
     String host = q.get("host");
     String pid = q.get("pid");
     String process = q.get("process");
@@ -218,71 +260,13 @@ public final class HttpApi implements AutoCloseable {
     }
     if (process != null) {
       if (process.isEmpty() || process.length() > 255) throw new BadRequest("process must be 1-255 characters");
-      return ReportService.largestByName(processes(local(q)), host, process)
+      return ReportService.largestByName(queries.processes(r.local()), host, process)
           .map(x -> new Target(x.get("host").asText(), x.get("pid").asInt()));
     }
     if (host != null) throw new BadRequest("host needs pid or process");
-    List<ObjectNode> all = processes(local(q));
+    List<ObjectNode> all = queries.processes(r.local());
     if (all.isEmpty()) return Optional.empty();
     return Optional.of(new Target(all.get(0).get("host").asText(), all.get(0).get("pid").asInt()));
-  }
-
-  private static boolean local(Map<String, String> q) {
-    return "true".equals(q.get("local"));
-  }
-
-  /** A process's report from whichever instance owns it. */
-  private Optional<ObjectNode> report(String host, int pid, boolean localOnly) {
-    if (!localOnly && peers != null) {
-      Optional<org.apache.kafka.streams.state.HostInfo> owner =
-          peers.remoteOwner(io.leakwatch.streams.stores.StoreNames.PROCESSES, host + "/" + pid);
-      if (owner.isPresent()) {
-        try {
-          var resp = peers.get(owner.get(), "/api/report?host=" + java.net.URLEncoder.encode(host, StandardCharsets.UTF_8) + "&pid=" + pid
-              + "&local=true");
-          if (resp.statusCode() == 404) return Optional.empty();
-          if (resp.statusCode() != 200) throw new InvalidStateStoreException("owner " + owner.get() + " answered " + resp.statusCode());
-          return Optional.of((ObjectNode) ReportBuilder.JSON.readTree(resp.body()));
-        } catch (IOException e) {
-          throw new InvalidStateStoreException("owner " + owner.get() + " unreachable: " + e.getMessage());
-        }
-      }
-    }
-    return reports.report(host, pid);
-  }
-
-  /** Every instance's processes (or this one's), largest first. */
-  private List<ObjectNode> processes(boolean localOnly) {
-    List<ObjectNode> all = new java.util.ArrayList<>(reports.processes());
-    if (!localOnly && peers != null) {
-      for (var peer : peers.others()) {
-        try {
-          var resp = peers.get(peer, "/api/processes?local=true");
-          if (resp.statusCode() != 200) continue; // restoring: its share shows up on the next look
-          for (var n : ReportBuilder.JSON.readTree(resp.body())) all.add((ObjectNode) n);
-        } catch (IOException e) {
-          // an unreachable peer's processes are missing until it answers again
-        }
-      }
-      all.sort(java.util.Comparator.comparingLong((ObjectNode p) -> -p.get("outstandingBytes").asLong()));
-    }
-    return all;
-  }
-
-  /** One program across the fleet: this instance's processes of that name, merged with the others' roll-ups. */
-  private ObjectNode fleet(String program, boolean localOnly) throws IOException {
-    io.leakwatch.streams.report.FleetRollup rollup = new io.leakwatch.streams.report.FleetRollup(program);
-    for (ObjectNode p : reports.processes()) {
-      if (p.get("exited").asBoolean() || !p.get("name").asText().equals(program)) continue;
-      reports.report(p.get("host").asText(), p.get("pid").asInt()).ifPresent(rollup::addReport);
-    }
-    if (!localOnly && peers != null) {
-      for (var peer : peers.others()) {
-        var resp = peers.get(peer, "/api/fleet?process=" + java.net.URLEncoder.encode(program, StandardCharsets.UTF_8) + "&local=true");
-        if (resp.statusCode() == 200) rollup.addRollup(ReportBuilder.JSON.readTree(resp.body()));
-      }
-    }
-    return rollup.toJson();
   }
 
   static Map<String, String> query(String raw) {

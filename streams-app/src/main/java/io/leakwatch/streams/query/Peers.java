@@ -1,4 +1,4 @@
-package io.leakwatch.streams.http;
+package io.leakwatch.streams.query;
 
 import java.io.IOException;
 import java.net.URI;
