@@ -1,7 +1,9 @@
 package io.leakwatch.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.leakwatch.streams.report.Units;
+import io.leakwatch.streams.report.model.AllocatorRow;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.StackRow;
 import java.nio.file.Files;
 import java.util.Locale;
 import java.util.Optional;
@@ -71,7 +73,7 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   private static void printTop(LocalStack stack, int pid, double seconds) {
-    Optional<ObjectNode> r;
+    Optional<ProcessReport> r;
     try {
       r = stack.streams.reports().report(stack.host, pid);
     } catch (RuntimeException e) {
@@ -82,29 +84,27 @@ final class DemoCommand implements Callable<Integer> {
       System.out.printf(Locale.ROOT, "[%5.0f s] waiting for the first events...%n", seconds);
       return;
     }
-    JsonNode rep = r.get();
-    JsonNode c = rep.path("counters");
+    ProcessReport rep = r.get();
+    Long privateBytes = rep.counters().privateBytes();
     System.out.printf(Locale.ROOT, "[%5.0f s] leaky-service pid %d: outstanding %s in %,d allocations (estimate); private %s; lost %d%n",
-        seconds, pid, bytes(rep.path("outstanding").path("bytes").asLong()), rep.path("outstanding").path("allocations").asLong(),
-        c.path("privateBytes").isNumber() ? bytes(c.path("privateBytes").asLong()) : "?", rep.path("tracking").path("lostEvents").asLong());
+        seconds, pid, bytes(rep.outstanding().bytes()), rep.outstanding().allocations(),
+        privateBytes != null ? bytes(privateBytes) : "?", rep.tracking().lostEvents());
     System.out.printf(Locale.ROOT, "    %-24s %12s %12s%n", "allocator", "bytes", "allocations");
     int n = 0;
-    for (JsonNode a : rep.path("allocators")) {
+    for (AllocatorRow a : rep.allocators()) {
       if (n++ == 4) break;
-      System.out.printf(Locale.ROOT, "    %-24s %12s %,12d%n", a.path("module").asText(), bytes(a.path("bytes").asLong()),
-          a.path("allocations").asLong());
+      System.out.printf(Locale.ROOT, "    %-24s %12s %,12d%n", a.module(), bytes(a.bytes()), a.allocations());
     }
     System.out.printf(Locale.ROOT, "    %-12s %-6s %s%n", "stack bytes", "oldest", "culprit (allocator)");
     n = 0;
-    for (JsonNode s : rep.path("stacks")) {
+    for (StackRow s : rep.stacks()) {
       if (n++ == 3) break;
-      System.out.printf(Locale.ROOT, "    %-12s %5.0fs %s (%s)%n", bytes(s.path("bytes").asLong()), s.path("oldestAgeSeconds").asDouble(),
-          s.path("culprit").asText(), s.path("allocator").asText());
+      System.out.printf(Locale.ROOT, "    %-12s %5.0fs %s (%s)%n", bytes(s.bytes()), s.oldestAgeSeconds(), s.culprit(), s.allocator());
     }
     System.out.println();
   }
 
   static String bytes(long v) {
-    return io.leakwatch.streams.report.TextReport.bytes(v);
+    return Units.bytes(v);
   }
 }

@@ -1,7 +1,8 @@
 package io.leakwatch.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ReportJson;
+import java.util.function.Predicate;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URLEncoder;
@@ -45,18 +46,17 @@ final class ReportClient {
   }
 
   /** Waits until the streams-app has processed the exit of host/pid and named every stack. */
-  JsonNode awaitExitReport(String host, int pid, Duration timeout, java.util.function.Predicate<JsonNode> isFinal)
+  ProcessReport awaitExitReport(String host, int pid, Duration timeout, Predicate<ProcessReport> isFinal)
       throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
-    ObjectMapper json = new ObjectMapper();
     while (true) {
       try {
         Response r = get("/api/report" + query(host, pid, null, "json"));
         if (r.status() == 200) {
-          JsonNode n = json.readTree(r.body());
+          ProcessReport n = ReportJson.read(r.body(), ProcessReport.class);
           if (isFinal.test(n)) return n;
         }
-      } catch (IOException e) {
+      } catch (IOException | java.io.UncheckedIOException e) {
         if (System.nanoTime() > deadline) throw e;
       }
       if (System.nanoTime() > deadline) throw new IOException("no exit report for " + host + "/" + pid + " after " + timeout);

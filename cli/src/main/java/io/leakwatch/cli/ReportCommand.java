@@ -1,5 +1,7 @@
 package io.leakwatch.cli;
 
+import io.leakwatch.streams.render.ReportFormat;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -18,7 +20,8 @@ final class ReportCommand implements Callable<Integer> {
   @Option(names = "--process", description = "process name (the largest such process)")
   String process;
 
-  @Option(names = "--format", defaultValue = "text", description = "text, json, html or pprof (gzipped profile.proto; default ${DEFAULT-VALUE})")
+  @Option(names = "--format", defaultValue = "text", description = "text, json, html or pprof (gzipped profile.proto; default ${DEFAULT-VALUE})",
+      completionCandidates = ReportFormats.class)
   String format;
 
   @Option(names = {"-o", "--output"}, description = "write to this file instead of standard output")
@@ -26,8 +29,9 @@ final class ReportCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (!java.util.List.of("text", "json", "html", "pprof").contains(format)) {
-      System.err.println("leakwatch report: --format must be text, json, html or pprof");
+    Optional<ReportFormat> chosen = ReportFormat.parse(format);
+    if (chosen.isEmpty()) {
+      System.err.println("leakwatch report: --format must be " + ReportFormat.choices());
       return 2;
     }
     int[] status = new int[1];
@@ -40,7 +44,7 @@ final class ReportCommand implements Callable<Integer> {
       java.nio.file.Files.write(output, body);
     } else {
       System.out.write(body);
-      if (!format.equals("pprof") && (body.length == 0 || body[body.length - 1] != '\n')) System.out.println();
+      if (!chosen.get().binary() && (body.length == 0 || body[body.length - 1] != '\n')) System.out.println();
       System.out.flush();
     }
     return 0;

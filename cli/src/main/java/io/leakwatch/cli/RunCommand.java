@@ -1,16 +1,15 @@
 package io.leakwatch.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.leakwatch.collector.Collector;
 import io.leakwatch.collector.CollectorConfig;
-import io.leakwatch.streams.report.ReportBuilder;
-import io.leakwatch.streams.report.TextReport;
+import io.leakwatch.streams.render.ReportFormat;
+import io.leakwatch.streams.report.model.ProcessReport;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -36,7 +35,7 @@ final class RunCommand implements Callable<Integer> {
   @ArgGroup(exclusive = true)
   Mode mode = new Mode();
 
-  @Option(names = "--report", defaultValue = "text", paramLabel = "FORMAT", description = "text, json, html or pprof (default ${DEFAULT-VALUE})")
+  @Option(names = "--report", defaultValue = "text", paramLabel = "FORMAT", description = "text, json, html or pprof (default ${DEFAULT-VALUE})", completionCandidates = ReportFormats.class)
   String format;
 
   @Option(names = "--report-file", paramLabel = "F", description = "write the report to F instead of standard output")
@@ -56,11 +55,12 @@ final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    if (!List.of("text", "json", "html", "pprof").contains(format)) {
-      System.err.println("leakwatch run: --report must be text, json, html or pprof");
+    Optional<ReportFormat> chosen = ReportFormat.parse(format);
+    if (chosen.isEmpty()) {
+      System.err.println("leakwatch run: --report must be " + ReportFormat.choices());
       return 2;
     }
-    if (format.equals("pprof") && reportFile == null) {
+    if (chosen.get().binary() && reportFile == null) {
       System.err.println("leakwatch run: --report pprof needs --report-file F (it is binary)");
       return 2;
     }
@@ -78,7 +78,7 @@ final class RunCommand implements Callable<Integer> {
       Process p = spawn(stack.runDir, sample);
       if (p == null) return 127;
       int status = p.waitFor();
-      Optional<JsonNode> report = awaitLocalReport(stack, (int) p.pid());
+      Optional<ProcessReport> report = awaitLocalReport(stack, (int) p.pid());
       if (report.isEmpty()) {
         System.err.println("leakwatch: no report for pid " + p.pid()
             + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
@@ -89,13 +89,13 @@ final class RunCommand implements Callable<Integer> {
     }
   }
 
-  private Optional<JsonNode> awaitLocalReport(LocalStack stack, int pid) throws InterruptedException {
+  private Optional<ProcessReport> awaitLocalReport(LocalStack stack, int pid) throws InterruptedException {
     long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
     long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
     boolean seen = false;
     while (System.nanoTime() < deadline) {
       try {
-        Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, pid);
+        Optional<ProcessReport> r = stack.streams.reports().report(stack.host, pid);
         if (r.isPresent()) {
           seen = true;
           if (isFinalReport(r.get(), stack.collector.retiredStartMs(pid))) return Optional.of(r.get());
@@ -113,10 +113,10 @@ final class RunCommand implements Callable<Integer> {
    * The exit report of the command's last image: a command that exec'd has one report per image
    * under the same pid, and only the last one is what it held when it exited.
    */
-  static boolean isFinalReport(JsonNode r, Optional<Long> lastImageStartMs) {
-    if (!r.path("process").path("exited").asBoolean() || !r.path("stacksResolved").asBoolean()) return false;
+  static boolean isFinalReport(ProcessReport r, Optional<Long> lastImageStartMs) {
+    if (!r.process().exited() || !r.stacksResolved()) return false;
     if (lastImageStartMs.isEmpty()) return false;
-    return java.time.Instant.parse(r.path("tracking").path("startedAt").asText()).toEpochMilli() == lastImageStartMs.get();
+    return Instant.parse(r.tracking().startedAt()).toEpochMilli() == lastImageStartMs.get();
   }
 
   private int runRemote(long sample) throws Exception {
@@ -125,7 +125,7 @@ final class RunCommand implements Callable<Integer> {
       Process p = spawn(run, sample);
       if (p == null) return 127;
       int status = p.waitFor();
-      JsonNode report = new ReportClient(url).awaitExitReport(CollectorConfig.localHostName(), (int) p.pid(),
+      ProcessReport report = new ReportClient(url).awaitExitReport(CollectorConfig.localHostName(), (int) p.pid(),
           Duration.ofSeconds(timeoutSeconds), r -> isFinalReport(r, collector.retiredStartMs((int) p.pid())));
       write(report);
       return status;
@@ -155,23 +155,18 @@ final class RunCommand implements Callable<Integer> {
     }
   }
 
-  private void write(JsonNode report) throws IOException {
-    if (format.equals("pprof")) {
-      Files.write(reportFile, io.leakwatch.streams.export.PprofProfile.of(report));
-      System.err.println("leakwatch: pprof profile written to " + reportFile + " (go tool pprof -top " + reportFile + ")");
-      return;
-    }
-    String out = switch (format) {
-      case "json" -> ReportBuilder.JSON.copy().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report) + "\n";
-      case "html" -> io.leakwatch.streams.http.ReportPage.process((com.fasterxml.jackson.databind.node.ObjectNode) report);
-      default -> TextReport.render(report);
-    };
+  private void write(ProcessReport report) throws IOException {
+    ReportFormat f = ReportFormat.parse(format).orElseThrow();
+    byte[] out = f.render(report, null, true);
     if (reportFile != null) {
-      Files.writeString(reportFile, out, StandardCharsets.UTF_8);
-      System.err.println("leakwatch: report written to " + reportFile);
+      Files.write(reportFile, out);
+      System.err.println(f == ReportFormat.PPROF
+          ? "leakwatch: pprof profile written to " + reportFile + " (go tool pprof -top " + reportFile + ")"
+          : "leakwatch: report written to " + reportFile);
     } else {
-      System.out.print(out);
+      System.out.write(out);
       System.out.flush();
     }
   }
+
 }

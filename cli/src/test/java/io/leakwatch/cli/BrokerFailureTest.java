@@ -47,7 +47,7 @@ class BrokerFailureTest {
 
         long leaked = Targets.leakedKeys(service);
         String host = CollectorConfig.localHostName();
-        JsonNode r = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()), 180_000);
+        JsonNode r = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()).map(Targets::json), 180_000);
         assertThat(r).as("exit report with a broker down").isNotNull();
         long keyBytes = Targets.bytesOfStacksCalling(r, "verify_signature");
         System.out.println("broker failure: leaked " + leaked + " keys; tracking " + r.path("tracking"));

@@ -89,7 +89,7 @@ class CollectorRestartTest {
       try {
         long leaked = restartAfterExit ? leakedBeforeRestart : Targets.leakedKeys(service);
 
-        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()), 90_000);
+        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()).map(Targets::json), 90_000);
         assertThat(report).as("exit report").isNotNull();
         JsonNode t = report.path("tracking");
         System.out.println("collector restart: leaked " + leaked + " keys; tracking " + t);

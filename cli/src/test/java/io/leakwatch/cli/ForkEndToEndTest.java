@@ -28,9 +28,9 @@ class ForkEndToEndTest {
       long deadline = System.currentTimeMillis() + 120_000;
       while (System.currentTimeMillis() < deadline) {
         reports.clear();
-        for (ObjectNode proc : stack.streams.reports().processes()) {
+        for (ObjectNode proc : stack.streams.reports().processes().stream().map(Targets::json).toList()) {
           if (!proc.get("name").asText().equals("churn") || !proc.get("exited").asBoolean()) continue;
-          Optional<ObjectNode> r = stack.streams.reports().report(proc.get("host").asText(), proc.get("pid").asInt());
+          Optional<ObjectNode> r = stack.streams.reports().report(proc.get("host").asText(), proc.get("pid").asInt()).map(Targets::json);
           if (r.isPresent() && r.get().path("stacksResolved").asBoolean()) reports.add(r.get());
         }
         if (reports.size() == 2) break;

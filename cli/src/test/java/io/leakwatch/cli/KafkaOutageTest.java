@@ -39,7 +39,7 @@ class KafkaOutageTest {
   }
 
   private static JsonNode exitReport(LocalStack stack, long pid) throws Exception {
-    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid), 120_000);
+    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid).map(Targets::json), 120_000);
   }
 
   @Test

@@ -46,7 +46,7 @@ class ReportPageBrowserTest {
   }
 
   private static boolean resolved(Process p) {
-    Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, (int) p.pid());
+    Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, (int) p.pid()).map(Targets::json);
     return r.isPresent() && r.get().path("stacksResolved").asBoolean() && r.get().path("stacks").size() > 0;
   }
 

@@ -28,7 +28,7 @@ class RingOverflowEndToEndTest {
       JsonNode report = null;
       long deadline = System.currentTimeMillis() + 60_000;
       while (System.currentTimeMillis() < deadline) {
-        Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, (int) p.pid());
+        Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, (int) p.pid()).map(Targets::json);
         if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
           report = r.get();
           break;

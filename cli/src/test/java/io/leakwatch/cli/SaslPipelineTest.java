@@ -64,7 +64,7 @@ class SaslPipelineTest {
         Process p = Targets.tracked(runDir, Home.nativeDir().resolve("churn").toString(), "-t", "2", "-p", "20000", "-n", "40", "-s",
             "512", "-k", "0").redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
-        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(cc.host(), (int) p.pid()), 90_000);
+        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(cc.host(), (int) p.pid()).map(Targets::json), 90_000);
         assertThat(report).as("exit report over SASL").isNotNull();
         long leak = Targets.bytesOfStacksCalling(report, "leak_blocks");
         System.out.println("sasl: " + report.path("tracking"));

@@ -32,7 +32,7 @@ class TargetFaultsEndToEndTest {
 
   /** The exit report of {@code pid}; with {@code name}, of its image of that name (a pid that execs has several). */
   private static JsonNode exitReport(long pid, String name) throws Exception {
-    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid)
+    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid).map(Targets::json)
         .filter(r -> name == null || r.path("process").path("name").asText().equals(name)), 60_000);
   }
 
@@ -59,7 +59,7 @@ class TargetFaultsEndToEndTest {
     try (var rings = java.nio.file.Files.list(stack.runDir)) {
       assertThat(rings.filter(f -> f.getFileName().toString().contains("-" + p.pid() + "-")).count()).isZero();
     }
-    assertThat(stack.streams.reports().processes()).anySatisfy(proc -> {
+    assertThat(stack.streams.reports().processes().stream().map(Targets::json).toList()).anySatisfy(proc -> {
       assertThat(proc.path("pid").asLong()).isEqualTo(p.pid());
       assertThat(proc.path("exited").asBoolean()).isTrue();
     });

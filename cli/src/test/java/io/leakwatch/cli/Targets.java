@@ -74,6 +74,11 @@ final class Targets {
   }
 
   /** Polls {@code report} until it says the process exited and every stack is named; null after the timeout. */
+  /** A typed report (or process summary) as its JSON, the contract the tests check. */
+  static com.fasterxml.jackson.databind.node.ObjectNode json(Object typed) {
+    return io.leakwatch.streams.report.model.ReportJson.MAPPER.valueToTree(typed);
+  }
+
   static JsonNode awaitExitReport(Supplier<Optional<? extends JsonNode>> report, long timeoutMs) throws InterruptedException {
     long deadline = System.currentTimeMillis() + timeoutMs;
     while (System.currentTimeMillis() < deadline) {

@@ -1,6 +1,7 @@
 package io.leakwatch.streams;
 
 import io.leakwatch.streams.query.Peers;
+import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.query.QueryService;
 import org.apache.kafka.streams.state.HostInfo;
 import io.leakwatch.streams.topology.TopologyOptions;
@@ -163,9 +164,8 @@ public final class StreamsApp implements AutoCloseable {
       history.record(now, processes, reports::counters);
       if (historyTicks++ % 6 == 0) {
         for (var p : processes) {
-          if (p.path("exited").asBoolean()) continue;
-          reports.report(p.path("host").asText(), p.path("pid").asInt())
-              .ifPresent(r -> history.snapshot(now, p.path("host").asText() + "/" + p.path("pid").asInt(), r));
+          if (p.exited()) continue;
+          reports.report(p.host(), p.pid()).ifPresent(r -> history.snapshot(now, Keys.process(p.host(), p.pid()), r));
         }
       }
     } catch (RuntimeException e) {
@@ -180,7 +180,7 @@ public final class StreamsApp implements AutoCloseable {
       if (streams.state() == KafkaStreams.State.RUNNING) {
         var all = reports.processes();
         processes = all.size();
-        for (var p : all) if (p.path("exited").asBoolean()) exited++;
+        for (var p : all) if (p.exited()) exited++;
       }
     } catch (RuntimeException e) {
       // stores moving: the line says -1 processes

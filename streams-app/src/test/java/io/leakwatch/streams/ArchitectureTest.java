@@ -45,7 +45,7 @@ class ArchitectureTest {
         .layer("query").definedBy(ROOT + ".query..")
         .layer("metrics").definedBy(ROOT + ".metrics..")
         .layer("health").definedBy(ROOT + ".health..")
-        .layer("export").definedBy(ROOT + ".export..")
+        .layer("render").definedBy(ROOT + ".render..")
         .layer("report").definedBy(ROOT + ".report..")
         .layer("topology").definedBy(ROOT + ".topology..")
         .layer("score").definedBy(ROOT + ".score..")
@@ -56,11 +56,11 @@ class ArchitectureTest {
         .whereLayer("query").mayOnlyBeAccessedByLayers("wiring", "http", "metrics")
         .whereLayer("metrics").mayOnlyBeAccessedByLayers("wiring", "http")
         .whereLayer("health").mayOnlyBeAccessedByLayers("wiring", "http")
-        .whereLayer("export").mayOnlyBeAccessedByLayers("wiring", "http")
-        .whereLayer("report").mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "export")
+        .whereLayer("render").mayOnlyBeAccessedByLayers("wiring", "http")
+        .whereLayer("report").mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "render")
         .whereLayer("topology").mayOnlyBeAccessedByLayers("wiring", "report", "query")
         .whereLayer("score").mayOnlyBeAccessedByLayers("wiring", "report", "topology")
-        .whereLayer("stores").mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "report", "topology")
+        .whereLayer("stores").mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "render", "report", "topology")
         .check(classes);
   }
 

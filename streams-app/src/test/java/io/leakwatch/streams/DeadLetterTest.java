@@ -161,13 +161,13 @@ class DeadLetterTest {
       // The valid process, exact.
       long deadline = System.currentTimeMillis() + 120_000;
       var report = app.reports().report("good", 1);
-      while ((report.isEmpty() || !report.get().path("process").path("exited").asBoolean()) && System.currentTimeMillis() < deadline) {
+      while ((report.isEmpty() || !report.get().process().exited()) && System.currentTimeMillis() < deadline) {
         Thread.sleep(250);
         report = app.reports().report("good", 1);
       }
       assertThat(report).isPresent();
-      assertThat(report.get().path("outstanding").path("bytes").asLong()).isEqualTo(70 * 1000);
-      assertThat(report.get().path("outstanding").path("allocations").asLong()).isEqualTo(70);
+      assertThat(report.get().outstanding().bytes()).isEqualTo(70 * 1000);
+      assertThat(report.get().outstanding().allocations()).isEqualTo(70);
 
       // Every unreadable record skipped, counted and dead-lettered; the app still running.
       double dropped = 0;

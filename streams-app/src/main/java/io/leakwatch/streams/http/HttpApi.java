@@ -1,17 +1,18 @@
 package io.leakwatch.streams.http;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.leakwatch.streams.export.PprofProfile;
+import io.leakwatch.streams.render.ReportPage;
 import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.streams.metrics.LeakMetrics;
 import io.leakwatch.streams.query.QueryService;
 import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
-import io.leakwatch.streams.report.TextReport;
+import io.leakwatch.streams.render.ReportFormat;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ProcessSummary;
+import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.stores.Keys;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -45,7 +46,6 @@ public final class HttpApi implements AutoCloseable {
 
   private static final Map<String, String> STATIC = Map.of("/static/leakwatch.css", "text/css; charset=utf-8",
       "/static/leakwatch.js", "text/javascript; charset=utf-8", "/static/favicon.svg", "image/svg+xml");
-  private static final List<String> REPORT_FORMATS = List.of("json", "text", "html", "pprof");
 
   /** A request: the exchange and its parsed query. */
   private record Request(HttpExchange ex, Map<String, String> q) {
@@ -146,35 +146,29 @@ public final class HttpApi implements AutoCloseable {
   }
 
   private void processes(Request r) throws IOException {
-    ArrayNode a = ReportBuilder.JSON.createArrayNode();
-    queries.processes(r.local()).forEach(a::add);
-    send(r.ex(), 200, "application/json", a.toString());
+    send(r.ex(), 200, "application/json", ReportJson.bytes(queries.processes(r.local())));
   }
 
   private void fleet(Request r) throws IOException {
     String program = r.q().get("process");
     if (program == null || program.isEmpty() || program.length() > 255) throw new BadRequest("process (1-255 characters) is required");
-    send(r.ex(), 200, "application/json", queries.fleet(program, r.local()).toString());
+    send(r.ex(), 200, "application/json", ReportJson.bytes(queries.fleet(program, r.local())));
   }
 
   private void report(Request r) throws IOException {
-    String format = r.q().getOrDefault("format", "json");
-    if (!REPORT_FORMATS.contains(format)) throw new BadRequest("format must be json, text, html or pprof");
-    Optional<ObjectNode> report = find(r);
+    ReportFormat format = ReportFormat.parse(r.q().getOrDefault("format", "json"))
+        .orElseThrow(() -> new BadRequest("format must be " + ReportFormat.choices()));
+    Optional<ProcessReport> report = find(r);
     HttpExchange ex = r.ex();
     if (report.isEmpty()) {
       send(ex, 404, "application/json", "{\"error\":\"no such process\"}");
       return;
     }
-    switch (format) {
-      case "text" -> send(ex, 200, "text/plain; charset=utf-8", TextReport.render(report.get()));
-      case "html" -> html(ex, 200, ReportPage.process(report.get(), history));
-      case "pprof" -> {
-        ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"" + fileName(report.get()) + ".pb.gz\"");
-        send(ex, 200, "application/octet-stream", PprofProfile.of(report.get()));
-      }
-      default -> send(ex, 200, "application/json", report.get().toString());
+    if (format == ReportFormat.PPROF) {
+      ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"" + fileName(report.get()) + ".pb.gz\"");
     }
+    if (format == ReportFormat.HTML) ex.getResponseHeaders().set("Content-Security-Policy", ReportPage.CSP);
+    send(ex, 200, format.contentType(), format.render(report.get(), history, false));
   }
 
   private void overview(Request r) throws IOException {
@@ -184,7 +178,7 @@ public final class HttpApi implements AutoCloseable {
   }
 
   private void processPage(Request r) throws IOException {
-    Optional<ObjectNode> report = find(r);
+    Optional<ProcessReport> report = find(r);
     if (report.isEmpty()) html(r.ex(), 404, ReportPage.notFound());
     else html(r.ex(), 200, ReportPage.process(report.get(), history));
   }
@@ -206,7 +200,7 @@ public final class HttpApi implements AutoCloseable {
       html(r.ex(), resp.statusCode(), new String(resp.body(), StandardCharsets.UTF_8));
       return;
     }
-    Optional<ObjectNode> report = t.flatMap(x -> queries.localReport(x.host(), x.pid()));
+    Optional<ProcessReport> report = t.flatMap(x -> queries.localReport(x.host(), x.pid()));
     if (report.isEmpty()) {
       html(r.ex(), 404, ReportPage.notFound());
       return;
@@ -231,7 +225,7 @@ public final class HttpApi implements AutoCloseable {
   }
 
   /** The process a request names, and its report from whichever instance owns it. */
-  private Optional<ObjectNode> find(Request r) {
+  private Optional<ProcessReport> find(Request r) {
     return target(r).flatMap(t -> queries.report(t.host(), t.pid(), r.local()));
   }
 
@@ -261,12 +255,12 @@ public final class HttpApi implements AutoCloseable {
     if (process != null) {
       if (process.isEmpty() || process.length() > 255) throw new BadRequest("process must be 1-255 characters");
       return ReportService.largestByName(queries.processes(r.local()), host, process)
-          .map(x -> new Target(x.get("host").asText(), x.get("pid").asInt()));
+          .map(x -> new Target(x.host(), x.pid()));
     }
     if (host != null) throw new BadRequest("host needs pid or process");
-    List<ObjectNode> all = queries.processes(r.local());
+    List<ProcessSummary> all = queries.processes(r.local());
     if (all.isEmpty()) return Optional.empty();
-    return Optional.of(new Target(all.get(0).get("host").asText(), all.get(0).get("pid").asInt()));
+    return Optional.of(new Target(all.get(0).host(), all.get(0).pid()));
   }
 
   static Map<String, String> query(String raw) {
@@ -289,10 +283,10 @@ public final class HttpApi implements AutoCloseable {
   }
 
   /** A download name from the process's name and pid, reduced to safe characters. */
-  static String fileName(ObjectNode report) {
-    String name = report.path("process").path("name").asText("process").replaceAll("[^A-Za-z0-9._-]", "_");
+  static String fileName(ProcessReport report) {
+    String name = (report.process().name() == null ? "process" : report.process().name()).replaceAll("[^A-Za-z0-9._-]", "_");
     if (name.length() > 64) name = name.substring(0, 64);
-    return "leakwatch-" + name + "-" + report.path("process").path("pid").asInt();
+    return "leakwatch-" + name + "-" + report.process().pid();
   }
 
   private static void html(HttpExchange ex, int status, String page) throws IOException {

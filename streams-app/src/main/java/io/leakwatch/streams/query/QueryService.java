@@ -1,8 +1,11 @@
 package io.leakwatch.streams.query;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.UncheckedIOException;
+import io.leakwatch.streams.report.model.ReportJson;
+import io.leakwatch.streams.report.model.ProcessSummary;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.FleetReport;
 import io.leakwatch.streams.report.FleetRollup;
-import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.stores.StoreNames;
@@ -47,54 +50,54 @@ public final class QueryService {
   }
 
   /** A process's report from whichever instance owns it. */
-  public Optional<ObjectNode> report(String host, int pid, boolean localOnly) {
+  public Optional<ProcessReport> report(String host, int pid, boolean localOnly) {
     Optional<HostInfo> owner = remoteOwner(host, pid, localOnly);
     if (owner.isEmpty()) return reports.report(host, pid);
     try {
       var resp = forward(owner.get(), "/api/report?host=" + encode(host) + "&pid=" + pid + "&local=true");
       if (resp.statusCode() == 404) return Optional.empty();
       if (resp.statusCode() != 200) throw new InvalidStateStoreException("owner " + owner.get() + " answered " + resp.statusCode());
-      return Optional.of((ObjectNode) ReportBuilder.JSON.readTree(resp.body()));
-    } catch (IOException e) {
+      return Optional.of(ReportJson.read(resp.body(), ProcessReport.class));
+    } catch (IOException | UncheckedIOException e) {
       throw new InvalidStateStoreException("owner " + owner.get() + " unreachable: " + e.getMessage());
     }
   }
 
   /** Every instance's processes (or this one's), largest first. */
-  public List<ObjectNode> processes(boolean localOnly) {
-    List<ObjectNode> all = new ArrayList<>(reports.processes());
+  public List<ProcessSummary> processes(boolean localOnly) {
+    List<ProcessSummary> all = new ArrayList<>(reports.processes());
     if (localOnly || peers == null) return all;
     for (HostInfo peer : peers.others()) {
       try {
         var resp = forward(peer, "/api/processes?local=true");
         if (resp.statusCode() != 200) continue; // restoring: its share shows up on the next look
-        for (var n : ReportBuilder.JSON.readTree(resp.body())) all.add((ObjectNode) n);
-      } catch (IOException e) {
+        all.addAll(List.of(ReportJson.read(resp.body(), ProcessSummary[].class)));
+      } catch (IOException | UncheckedIOException e) {
         // an unreachable peer's processes are missing until it answers again
       }
     }
-    all.sort(Comparator.comparingLong((ObjectNode p) -> -p.get("outstandingBytes").asLong()));
+    all.sort(Comparator.comparingLong((ProcessSummary p) -> -p.outstandingBytes()));
     return all;
   }
 
   /** One program across the fleet: this instance's processes of that name, merged with the others' roll-ups. */
-  public ObjectNode fleet(String program, boolean localOnly) throws IOException {
+  public FleetReport fleet(String program, boolean localOnly) throws IOException {
     FleetRollup rollup = new FleetRollup(program);
-    for (ObjectNode p : reports.processes()) {
-      if (p.get("exited").asBoolean() || !p.get("name").asText().equals(program)) continue;
-      reports.report(p.get("host").asText(), p.get("pid").asInt()).ifPresent(rollup::addReport);
+    for (ProcessSummary p : reports.processes()) {
+      if (p.exited() || !p.name().equals(program)) continue;
+      reports.report(p.host(), p.pid()).ifPresent(rollup::addReport);
     }
     if (!localOnly && peers != null) {
       for (HostInfo peer : peers.others()) {
         var resp = forward(peer, "/api/fleet?process=" + encode(program) + "&local=true");
-        if (resp.statusCode() == 200) rollup.addRollup(ReportBuilder.JSON.readTree(resp.body()));
+        if (resp.statusCode() == 200) rollup.addRollup(ReportJson.read(resp.body(), FleetReport.class));
       }
     }
-    return rollup.toJson();
+    return rollup.toReport();
   }
 
   /** This instance's own report of a process (a diff's history lives with it). */
-  public Optional<ObjectNode> localReport(String host, int pid) {
+  public Optional<ProcessReport> localReport(String host, int pid) {
     return reports.report(host, pid);
   }
 

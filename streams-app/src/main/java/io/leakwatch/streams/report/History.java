@@ -1,7 +1,10 @@
 package io.leakwatch.streams.report;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ProcessSummary;
+import io.leakwatch.streams.report.model.StackRow;
+import io.leakwatch.streams.stores.Keys;
+import java.util.function.Function;
 import io.leakwatch.schemas.CounterSample;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -38,12 +41,12 @@ public final class History {
   private final Map<String, Deque<Snapshot>> snapshots = new HashMap<>();
 
   /** Records one point per process of {@code processes} (as {@link ReportService#processes} lists them). */
-  public synchronized void record(long nowMs, List<ObjectNode> processes, java.util.function.Function<String, CounterSample> counters) {
-    for (ObjectNode p : processes) {
-      if (p.path("exited").asBoolean()) continue; // an exited process's line ends where it exited
-      String pk = p.path("host").asText() + "/" + p.path("pid").asInt();
+  public synchronized void record(long nowMs, List<ProcessSummary> processes, Function<String, CounterSample> counters) {
+    for (ProcessSummary p : processes) {
+      if (p.exited()) continue; // an exited process's line ends where it exited
+      String pk = Keys.process(p.host(), p.pid());
       CounterSample c = counters.apply(pk);
-      Point pt = new Point(nowMs, p.path("outstandingBytes").asLong(),
+      Point pt = new Point(nowMs, p.outstandingBytes(),
           c == null || c.getManagedHeapBytes() == null ? -1 : c.getManagedHeapBytes(), c == null ? -1 : c.getPrivateBytes());
       Deque<Point> d = points.computeIfAbsent(pk, k -> new ArrayDeque<>());
       d.addLast(pt);
@@ -57,12 +60,11 @@ public final class History {
   }
 
   /** Records the top stacks of one process's report. */
-  public synchronized void snapshot(long nowMs, String pk, JsonNode report) {
+  public synchronized void snapshot(long nowMs, String pk, ProcessReport report) {
     Map<String, StackAt> top = new LinkedHashMap<>();
-    for (JsonNode s : report.path("stacks")) {
+    for (StackRow s : report.stacks()) {
       if (top.size() == STACKS_PER_SNAPSHOT) break;
-      top.put(s.path("id").asText(), new StackAt(s.path("bytes").asLong(), s.path("allocations").asLong(), s.path("culprit").asText(),
-          s.path("allocator").asText(), s.has("score") ? s.path("score").asDouble() : Double.NaN));
+      top.put(s.id(), new StackAt(s.bytes(), s.allocations(), s.culprit(), s.allocator(), s.score() == null ? Double.NaN : s.score()));
     }
     Deque<Snapshot> d = snapshots.computeIfAbsent(pk, k -> new ArrayDeque<>());
     d.addLast(new Snapshot(nowMs, top));

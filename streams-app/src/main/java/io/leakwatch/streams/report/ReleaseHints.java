@@ -1,6 +1,7 @@
 package io.leakwatch.streams.report;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import io.leakwatch.streams.report.model.FrameRow;
+import io.leakwatch.streams.report.model.StackRow;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -42,9 +43,10 @@ public final class ReleaseHints {
   }
 
   /** The hint for a stack of a report (its frames, leaf first): the allocating API nearest the leaf. */
-  public static Optional<Hint> forStack(JsonNode stack) {
-    for (JsonNode f : stack.path("frames")) {
-      String fn = f.path("function").asText("");
+  public static Optional<Hint> forStack(StackRow stack) {
+    if (stack.frames() == null) return Optional.empty();
+    for (FrameRow f : stack.frames()) {
+      String fn = f.function() == null ? "" : f.function();
       int paren = fn.indexOf('(');
       String bare = paren > 0 ? fn.substring(0, paren) : fn; // demangled C++ names carry their parameters
       Hint h = PAIRS.get(bare);

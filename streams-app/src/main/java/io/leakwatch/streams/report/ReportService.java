@@ -1,9 +1,13 @@
 package io.leakwatch.streams.report;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ProcessSummary;
+import io.leakwatch.streams.report.model.ReportJson;
+import io.leakwatch.streams.report.model.ReportSnapshot;
+import io.leakwatch.streams.state.StackTrend;
 import io.leakwatch.streams.topology.TopologyOptions;
 import io.leakwatch.streams.score.StackAges;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.state.LiveAllocation;
@@ -56,7 +60,7 @@ public final class ReportService {
   }
 
   /** The report of one process: live while it runs, what it held at exit afterwards. */
-  public Optional<ObjectNode> report(String host, int pid) {
+  public Optional<ProcessReport> report(String host, int pid) {
     String pk = Keys.process(host, pid);
     ProcessState st = this.<ProcessState>store(StoreNames.PROCESSES).get(pk);
     if (st == null) return Optional.empty();
@@ -74,7 +78,7 @@ public final class ReportService {
   }
 
   /** The exit report of a process, once its exit has been processed. */
-  public Optional<ObjectNode> exitReport(String host, int pid) {
+  public Optional<ProcessReport> exitReport(String host, int pid) {
     String snapshot = this.<String>store(StoreNames.EXIT_REPORTS).get(Keys.process(host, pid));
     return snapshot == null ? Optional.empty() : Optional.of(ReportBuilder.render(snapshot, this::stack));
   }
@@ -83,21 +87,21 @@ public final class ReportService {
    * Among process entries (as {@link #processes} lists them, from one instance or merged from all):
    * the largest live process of that name (on that host, if given), else the latest to exit.
    */
-  public static Optional<ObjectNode> largestByName(List<ObjectNode> processes, String host, String name) {
+  public static Optional<ProcessSummary> largestByName(List<ProcessSummary> processes, String host, String name) {
     return processes.stream()
-        .filter(p -> p.get("name").asText().equals(name) && (host == null || p.get("host").asText().equals(host)))
-        .max(Comparator.comparing((ObjectNode p) -> !p.get("exited").asBoolean())
-            .thenComparingLong(p -> p.get("exited").asBoolean() ? p.get("exitedAtMs").asLong() : p.get("outstandingBytes").asLong()));
+        .filter(p -> p.name().equals(name) && (host == null || p.host().equals(host)))
+        .max(Comparator.comparing((ProcessSummary p) -> !p.exited())
+            .thenComparingLong(p -> p.exited() ? p.exitedAtMs() : p.outstandingBytes()));
   }
 
-  ObjectNode liveSnapshot(ProcessState st, String pk) {
+  ReportSnapshot liveSnapshot(ProcessState st, String pk) {
     List<KeyValue<String, Outstanding>> rows = new ArrayList<>();
     forEachOutstanding(pk, rows::add);
     long now = System.currentTimeMillis();
-    Map<Long, io.leakwatch.streams.state.StackTrend> trends = new HashMap<>();
+    Map<Long, StackTrend> trends = new HashMap<>();
     StackAges ages;
-    try (KeyValueIterator<String, io.leakwatch.streams.state.StackTrend> t =
-             this.<io.leakwatch.streams.state.StackTrend>store(StoreNames.TRENDS).prefixScan(Keys.prefix(pk), KEYS);
+    try (KeyValueIterator<String, StackTrend> t =
+             this.<StackTrend>store(StoreNames.TRENDS).prefixScan(Keys.prefix(pk), KEYS);
          KeyValueIterator<String, LiveAllocation> l = this.<LiveAllocation>store(StoreNames.LIVE).prefixScan(Keys.prefix(pk), KEYS)) {
       ages = StackAges.scan(t, l, now, trendWindowMs, trends);
     }
@@ -112,29 +116,20 @@ public final class ReportService {
   }
 
   /** Every process this instance holds state for, with its outstanding total. */
-  public List<ObjectNode> processes() {
-    List<ObjectNode> out = new ArrayList<>();
+  public List<ProcessSummary> processes() {
+    List<ProcessSummary> out = new ArrayList<>();
     ReadOnlyKeyValueStore<String, String> exits = store(StoreNames.EXIT_REPORTS);
     try (KeyValueIterator<String, ProcessState> it = this.<ProcessState>store(StoreNames.PROCESSES).all()) {
       while (it.hasNext()) {
         KeyValue<String, ProcessState> kv = it.next();
         ProcessState st = kv.value;
-        ObjectNode p = ReportBuilder.JSON.createObjectNode();
-        p.put("host", st.getHost());
-        p.put("pid", st.getPid());
-        p.put("name", st.getName());
-        p.put("exited", st.getExited());
-        p.put("exitedAtMs", st.getExitedAtMs());
-        p.put("mode", st.getSampleBytes() == 0 ? "exact" : "sampled");
-        p.put("lostEvents", st.getLostEvents());
         long bytes = 0;
         if (st.getExited()) {
           String snap = exits.get(kv.key);
           if (snap != null) {
             try {
-              JsonNode n = ReportBuilder.JSON.readTree(snap);
-              bytes = n.path("outstanding").path("bytes").asLong();
-            } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+              bytes = ReportJson.MAPPER.readTree(snap).path("outstanding").path("bytes").asLong();
+            } catch (JsonProcessingException e) {
               bytes = 0;
             }
           }
@@ -143,11 +138,11 @@ public final class ReportService {
           forEachOutstanding(kv.key, r -> sum[0] += r.value.getBytes());
           bytes = Math.round(sum[0]);
         }
-        p.put("outstandingBytes", bytes);
-        out.add(p);
+        out.add(new ProcessSummary(st.getHost(), st.getPid(), st.getName(), st.getExited(), st.getExitedAtMs(),
+            st.getSampleBytes() == 0 ? "exact" : "sampled", st.getLostEvents(), bytes));
       }
     }
-    out.sort(Comparator.comparingLong((ObjectNode p) -> -p.get("outstandingBytes").asLong()));
+    out.sort(Comparator.comparingLong((ProcessSummary p) -> -p.outstandingBytes()));
     return out;
   }
 

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.Frame;
 import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.score.StackAges;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
@@ -93,7 +94,7 @@ class ReportJsonContractTest {
     Map<Long, StackTrend> trends = new HashMap<>();
     StackAges ages = ages(trends);
     Function<String, String> allocatorOf = id -> ReportBuilder.allocatorOf(id, STACKS.get(id));
-    String snapshot = ReportBuilder.snapshot(state(exited), rows(), ages, trends, counters, AS_OF_MS, allocatorOf).toString();
+    String snapshot = ReportJson.write(ReportBuilder.snapshot(state(exited), rows(), ages, trends, counters, AS_OF_MS, allocatorOf));
     String rendered = ReportBuilder.JSON.writer(SerializationFeature.INDENT_OUTPUT)
         .writeValueAsString(ReportBuilder.render(snapshot, STACKS::get));
     return "snapshot: " + snapshot + "\nreport:\n" + rendered + "\n";

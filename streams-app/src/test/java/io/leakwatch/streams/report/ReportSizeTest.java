@@ -2,10 +2,19 @@ package io.leakwatch.streams.report;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.report.model.AllocatorRow;
+import io.leakwatch.streams.report.model.FrameRow;
+import io.leakwatch.streams.report.model.ProcessInfo;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ReportJson;
+import io.leakwatch.streams.report.model.ReportSnapshot;
+import io.leakwatch.streams.report.model.StackRow;
+import io.leakwatch.streams.report.model.Totals;
 import io.leakwatch.streams.OversizeRecordHandler;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.errors.TimeoutException;
@@ -14,39 +23,41 @@ import org.junit.jupiter.api.Test;
 
 /** Reports that travel as one Kafka record stay under the record limit; an oversize record never stops an instance. */
 class ReportSizeTest {
+  private static StackRow stack(int i, long bytes, List<FrameRow> frames) {
+    return new StackRow(String.format("%016x", i), "heap", bytes, 2, 2, 0, null, List.of(), frames == null ? null : "libjvm.so",
+        frames == null ? null : "c", frames);
+  }
+
   /** A report shaped like a JVM's exit report: 500 stacks of 48 frames (2.5 MB measured). */
-  private static ObjectNode bigReport() {
-    ObjectNode r = ReportBuilder.JSON.createObjectNode();
-    r.putObject("outstanding").put("bytes", 123456789L);
-    ArrayNode stacks = r.putArray("stacks");
+  private static ProcessReport bigReport() {
+    List<StackRow> stacks = new ArrayList<>();
     for (int i = 0; i < 500; i++) {
-      ObjectNode s = stacks.addObject();
-      s.put("id", String.format("%016x", i));
-      s.put("bytes", 1_000_000L - i);
-      ArrayNode frames = s.putArray("frames");
+      List<FrameRow> frames = new ArrayList<>();
       for (int f = 0; f < 48; f++) {
-        frames.addObject().put("module", "libjvm.so").put("function", "void java.util.zip.Inflater.inflateBytesBytes(long)")
-            .put("offset", 0x1234 + f).put("display", "libjvm.so!SomeRatherLongFunctionName+0x" + Integer.toHexString(f));
+        frames.add(new FrameRow("libjvm.so", "void java.util.zip.Inflater.inflateBytesBytes(long)", 0x1234 + f, null, null, 0, null,
+            "libjvm.so!SomeRatherLongFunctionName+0x" + Integer.toHexString(f)));
       }
+      stacks.add(stack(i, 1_000_000L - i, frames));
     }
-    r.put("stacksOmitted", 7);
-    return r;
+    return new ProcessReport(null, null, new Totals(123456789L, 500), List.of(new AllocatorRow("libjvm.so", 123456789L, 500)),
+        stacks, 7, null, true);
   }
 
   @Test
-  void aReportOverTheRecordBudgetKeepsItsLargestStacksAndCountsTheRest() throws Exception {
-    ObjectNode r = bigReport();
-    int before = ReportBuilder.JSON.writeValueAsBytes(r).length;
-    ReportBuilder.boundToBytes(r, ReportBuilder.MAX_RECORD_JSON_BYTES, id -> "libjvm.so");
-    int after = ReportBuilder.JSON.writeValueAsBytes(r).length;
-    int kept = r.withArray("stacks").size();
+  void aReportOverTheRecordBudgetKeepsItsLargestStacksAndCountsTheRest() {
+    ProcessReport r = bigReport();
+    int before = ReportJson.bytes(r).length;
+    ProcessReport bounded = ReportBuilder.boundToBytes(r, ReportBuilder.MAX_RECORD_JSON_BYTES);
+    int after = ReportJson.bytes(bounded).length;
+    int kept = bounded.stacks().size();
     System.out.printf("report: %d bytes -> %d bytes, %d of 500 stacks kept%n", before, after, kept);
     assertThat(before).isGreaterThan(2 * 1024 * 1024);
     assertThat(after).isLessThanOrEqualTo(ReportBuilder.MAX_RECORD_JSON_BYTES);
     assertThat(kept).isBetween(1, 499);
-    assertThat(r.path("stacksOmitted").asLong()).isEqualTo(7 + 500 - kept);
-    assertThat(r.withArray("stacks").get(0).path("bytes").asLong()).isEqualTo(1_000_000L); // the largest stays
-    assertThat(r.path("outstanding").path("bytes").asLong()).isEqualTo(123456789L); // totals untouched
+    assertThat(bounded.stacksOmitted()).isEqualTo(7 + 500 - kept);
+    assertThat(bounded.stacks().get(0).bytes()).isEqualTo(1_000_000L); // the largest stays
+    assertThat(bounded.outstanding().bytes()).isEqualTo(123456789L); // totals untouched
+    assertThat(bounded.allocators()).isEqualTo(r.allocators());
   }
 
   /**
@@ -55,45 +66,41 @@ class ReportSizeTest {
    */
   @Test
   void aBoundedSnapshotStillCountsEveryStackUnderItsAllocator() {
-    ObjectNode snapshot = ReportBuilder.JSON.createObjectNode();
-    snapshot.putObject("process").put("host", "h").put("pid", 1);
-    snapshot.putObject("tracking");
-    snapshot.putObject("outstanding");
-    ArrayNode stacks = snapshot.putArray("stacks");
+    List<StackRow> stacks = new ArrayList<>();
     long[] expected = new long[2];
-    java.util.function.Function<String, String> allocatorOf = id -> Long.parseLong(id, 16) % 2 == 0 ? "liba.so" : "libb.so";
+    Function<String, String> allocatorOf = id -> Long.parseLong(id, 16) % 2 == 0 ? "liba.so" : "libb.so";
     int n = 2000;
     for (int i = 0; i < n; i++) {
       long bytes = 10_000L + i;
-      stacks.addObject().put("id", String.format("%016x", i + 1)).put("bytes", bytes).put("allocations", 2).putArray("sizes");
+      stacks.add(stack(i + 1, bytes, null));
       expected[(i + 1) % 2] += bytes;
     }
-    // what snapshot() does beyond MAX_STACKS, by hand: here every stack is in the array, then the budget cuts
-    snapshot.put("stacksOmitted", 0);
-    ReportBuilder.boundToBytes(snapshot, 16 * 1024, allocatorOf);
-    int kept = snapshot.withArray("stacks").size();
+    stacks.sort((x, y) -> Long.compare(y.bytes(), x.bytes()));
+    // what snapshot() does beyond MAX_STACKS, by hand: here every stack is in the list, then the budget cuts
+    ReportSnapshot snapshot = new ReportSnapshot(new ProcessInfo("h", 1, "p", "", false, null, null), null, null, stacks, 0, null,
+        null, null);
+    ReportSnapshot bounded = ReportBuilder.boundToBytes(snapshot, 16 * 1024, allocatorOf);
+    int kept = bounded.stacks().size();
     assertThat(kept).isBetween(1, n - 1);
-    ObjectNode rendered = ReportBuilder.render(snapshot, id -> io.leakwatch.schemas.StackDefinition.newBuilder().setId(id)
+    ProcessReport rendered = ReportBuilder.render(bounded, id -> StackDefinition.newBuilder().setId(id)
         .setAllocator(allocatorOf.apply(id)).setCulprit("c").setFrames(List.of()).build());
     long a = 0, b = 0, allocations = 0;
-    for (var al : rendered.withArray("allocators")) {
-      if (al.path("module").asText().equals("liba.so")) a = al.path("bytes").asLong();
-      if (al.path("module").asText().equals("libb.so")) b = al.path("bytes").asLong();
-      allocations += al.path("allocations").asLong();
+    for (AllocatorRow al : rendered.allocators()) {
+      if (al.module().equals("liba.so")) a = al.bytes();
+      if (al.module().equals("libb.so")) b = al.bytes();
+      allocations += al.allocations();
     }
     assertThat(a).isEqualTo(expected[0]);
     assertThat(b).isEqualTo(expected[1]);
     assertThat(allocations).isEqualTo(2L * n);
-    assertThat(rendered.path("stacksOmitted").asLong()).isEqualTo(n - kept);
-    assertThat(rendered.has("omittedAllocators")).as("internal to the snapshot").isFalse();
+    assertThat(rendered.stacksOmitted()).isEqualTo(n - kept);
+    assertThat(ReportJson.write(rendered)).as("internal to the snapshot").doesNotContain("omittedAllocators");
   }
 
   @Test
-  void aSmallReportIsLeftAlone() throws Exception {
-    ObjectNode r = ReportBuilder.JSON.createObjectNode();
-    r.putArray("stacks").addObject().put("bytes", 1);
-    String json = r.toString();
-    assertThat(ReportBuilder.boundToBytes(r, 1024, id -> "x").toString()).isEqualTo(json);
+  void aSmallReportIsLeftAlone() {
+    ProcessReport r = new ProcessReport(null, null, null, List.of(), List.of(stack(1, 1, List.of())), 0, null, true);
+    assertThat(ReportBuilder.boundToBytes(r, 1024)).isSameAs(r);
   }
 
   @Test

@@ -1,5 +1,5 @@
 // leakwatch report page: the icicle graph of outstanding bytes by call stack.
-// The tree comes as JSON in <script type="application/json" id="flame-data"> ({n: name, v: bytes,
+// The tree comes as JSON in the data-tree attribute of #flame ({n: name, v: bytes,
 // c: children}); names are text from others' binaries, so they only ever go through textContent
 // and title, never through innerHTML.
 "use strict";
@@ -65,10 +65,9 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    const data = document.getElementById("flame-data");
     const container = document.getElementById("flame");
-    if (!data || !container) return;
-    const root = JSON.parse(data.textContent);
+    if (!container || !container.dataset.tree) return;
+    const root = JSON.parse(container.dataset.tree);
     render(container, root, []);
     window.addEventListener("resize", function () { render(container, root, []); });
   });

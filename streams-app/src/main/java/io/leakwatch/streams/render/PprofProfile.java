@@ -1,6 +1,10 @@
-package io.leakwatch.streams.export;
+package io.leakwatch.streams.render;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import io.leakwatch.streams.report.model.FrameRow;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.SizeRow;
+import io.leakwatch.streams.report.model.StackRow;
+import java.time.Instant;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
 import java.io.ByteArrayOutputStream;
@@ -49,41 +53,38 @@ public final class PprofProfile {
   }
 
   /** The gzipped profile of a report as {@code /api/report} returns it. */
-  public static byte[] of(JsonNode report) {
+  public static byte[] of(ProcessReport report) {
     return new PprofProfile().build(report);
   }
 
-  private byte[] build(JsonNode r) {
+  private byte[] build(ProcessReport r) {
     long typeObjects = str("inuse_objects"), unitCount = str("count");
     long typeSpace = str("inuse_space"), unitBytes = str("bytes");
     long space = str("space");
     long bytesKey = str("bytes"), allocatorKey = str("allocator"), culpritKey = str("culprit");
-    for (JsonNode s : r.path("stacks")) {
+    for (StackRow s : r.stacks()) {
       List<Long> locs = new ArrayList<>();
-      for (JsonNode f : s.path("frames")) locs.add(location(f)); // leaf first, as pprof wants
-      long allocator = str(s.path("allocator").asText());
-      long culprit = str(s.path("culprit").asText());
-      JsonNode sizes = s.path("sizes");
-      if (!sizes.isArray() || sizes.isEmpty()) {
-        samples.add(sample(locs, Math.round(s.path("allocations").asDouble()), s.path("bytes").asLong(), -1, bytesKey, allocatorKey,
-            allocator, culpritKey, culprit));
+      if (s.frames() != null) for (FrameRow f : s.frames()) locs.add(location(f)); // leaf first, as pprof wants
+      long allocator = str(s.allocator());
+      long culprit = str(s.culprit());
+      if (s.sizes().isEmpty()) {
+        samples.add(sample(locs, s.allocations(), s.bytes(), -1, bytesKey, allocatorKey, allocator, culpritKey, culprit));
       }
-      for (JsonNode z : sizes) {
-        samples.add(sample(locs, Math.round(z.path("allocations").asDouble()), z.path("bytes").asLong(), z.path("size").asLong(),
-            bytesKey, allocatorKey, allocator, culpritKey, culprit));
+      for (SizeRow z : s.sizes()) {
+        samples.add(sample(locs, z.allocations(), z.bytes(), z.size(), bytesKey, allocatorKey, allocator, culpritKey, culprit));
       }
     }
-    String comment = "leakwatch: " + r.path("process").path("name").asText() + " pid " + r.path("process").path("pid").asInt()
-        + " on " + r.path("process").path("host").asText() + ", " + r.path("tracking").path("mode").asText() + " tracking";
+    String comment = "leakwatch: " + r.process().name() + " pid " + r.process().pid() + " on " + r.process().host() + ", "
+        + r.tracking().mode() + " tracking";
     long commentId = str(comment);
     long timeNanos = 0;
     try {
-      timeNanos = java.time.Instant.parse(r.path("tracking").path("startedAt").asText()).toEpochMilli() * 1_000_000L;
+      timeNanos = Instant.parse(r.tracking().startedAt()).toEpochMilli() * 1_000_000L;
     } catch (RuntimeException e) {
       // no start time: left at 0
     }
-    long durationNanos = Math.round(r.path("tracking").path("seconds").asDouble() * 1e9);
-    long period = r.path("tracking").path("sampleBytes").asLong();
+    long durationNanos = Math.round(r.tracking().seconds() * 1e9);
+    long period = r.tracking().sampleBytes();
 
     ByteArrayOutputStream raw = new ByteArrayOutputStream();
     try {
@@ -129,9 +130,9 @@ public final class PprofProfile {
     });
   }
 
-  private long mapping(JsonNode f) {
-    String module = f.path("module").asText("[unknown]");
-    String buildId = f.path("buildId").isTextual() ? f.path("buildId").asText() : "";
+  private long mapping(FrameRow f) {
+    String module = f.module() == null ? "[unknown]" : f.module();
+    String buildId = f.buildId() == null ? "" : f.buildId();
     String key = module + "\0" + buildId;
     Long id = mappingIds.get(key);
     if (id != null) return id;
@@ -154,10 +155,10 @@ public final class PprofProfile {
     return n;
   }
 
-  private long function(JsonNode f) {
-    String name = f.path("function").isTextual() ? f.path("function").asText() : f.path("display").asText();
-    String file = f.path("file").isTextual() ? f.path("file").asText() : "";
-    String module = f.path("module").asText();
+  private long function(FrameRow f) {
+    String name = f.function() != null ? f.function() : f.display() == null ? "" : f.display();
+    String file = f.file() == null ? "" : f.file();
+    String module = f.module() == null ? "" : f.module();
     String key = module + "\0" + name + "\0" + file;
     Long id = functionIds.get(key);
     if (id != null) return id;
@@ -173,16 +174,16 @@ public final class PprofProfile {
     return n;
   }
 
-  private long location(JsonNode f) {
+  private long location(FrameRow f) {
     long mappingId = mapping(f);
-    long offset = f.path("moduleOffset").asLong();
+    long offset = f.moduleOffset();
     long address = mappingId * MAPPING_SPAN + (offset & (MAPPING_SPAN - 1));
-    String key = mappingId + "\0" + offset + "\0" + f.path("function").asText("");
+    String key = mappingId + "\0" + offset + "\0" + (f.function() == null ? "" : f.function());
     Long id = locationIds.get(key);
     if (id != null) return id;
     long n = locations.size() + 1;
     long fn = function(f);
-    long line = f.path("line").asLong(0);
+    long line = f.line() == null ? 0 : f.line();
     locations.add(message(out -> {
       out.writeUInt64(1, n);
       out.writeUInt64(2, mappingId);

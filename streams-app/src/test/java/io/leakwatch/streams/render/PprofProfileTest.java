@@ -1,8 +1,9 @@
-package io.leakwatch.streams.export;
+package io.leakwatch.streams.render;
 
+import io.leakwatch.streams.report.model.ReportJson;
+import io.leakwatch.streams.report.model.ProcessReport;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.zip.GZIPInputStream;
@@ -10,7 +11,6 @@ import org.junit.jupiter.api.Test;
 
 /** The profile of unusual reports: empty, unnamed frames, names that are not text anyone expects. */
 class PprofProfileTest {
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   private static String decompressed(byte[] gz) throws Exception {
     return new String(new GZIPInputStream(new ByteArrayInputStream(gz)).readAllBytes(), StandardCharsets.ISO_8859_1);
@@ -18,7 +18,7 @@ class PprofProfileTest {
 
   @Test
   void anEmptyReportIsAValidEmptyProfile() throws Exception {
-    byte[] p = PprofProfile.of(JSON.readTree("{}"));
+    byte[] p = PprofProfile.of(ReportJson.read("{}", ProcessReport.class));
     assertThat(decompressed(p)).contains("inuse_space").contains("inuse_objects");
   }
 
@@ -31,7 +31,7 @@ class PprofProfileTest {
                                 {"module": "m\\u0000</script>", "function": "f\\u2028\\uffff", "line": -3, "moduleOffset": 9223372036854775807}],
                      "sizes": []}]}
         """;
-    String body = decompressed(PprofProfile.of(JSON.readTree(report)));
+    String body = decompressed(PprofProfile.of(ReportJson.read(report, ProcessReport.class)));
     assertThat(body).contains("[unknown]+0x7f00").contains("</script>");
   }
 }
