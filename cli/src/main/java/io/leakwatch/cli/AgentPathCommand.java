@@ -3,7 +3,9 @@ package io.leakwatch.cli;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 
-@Command(name = "agent-path", description = "Prints the absolute path of libleakwatch.so (for LD_PRELOAD).")
+@Command(
+    name = "agent-path",
+    description = "Prints the absolute path of libleakwatch.so (for LD_PRELOAD).")
 final class AgentPathCommand implements Callable<Integer> {
   @Override
   public Integer call() {

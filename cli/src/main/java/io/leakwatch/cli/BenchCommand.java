@@ -1,8 +1,15 @@
 package io.leakwatch.cli;
 
+import io.leakwatch.kafka.EmbeddedKafka;
+import io.leakwatch.schemas.TopicSetup;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -20,15 +27,18 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "bench", description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
+@Command(
+    name = "bench",
+    description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
     subcommands = {BenchCommand.Native.class, BenchCommand.CollectorCpu.class, PipelineBench.class})
 final class BenchCommand implements Runnable {
   @Override
   public void run() {
-    new picocli.CommandLine(this).usage(System.out);
+    new CommandLine(this).usage(System.out);
   }
 
   /**
@@ -38,18 +48,34 @@ final class BenchCommand implements Runnable {
    * record is cheaper than a written one, which would flatter the numbers); the drop counters are
    * read back and printed.
    */
-  @Command(name = "native", description = "Overhead of the shim on a malloc/free churn (and realloc-, calloc-heavy variants).")
+  @Command(
+      name = "native",
+      description =
+          "Overhead of the shim on a malloc/free churn (and realloc-, calloc-heavy variants).")
   static final class Native implements Callable<Integer> {
-    @Option(names = "--pairs", defaultValue = "2000000", description = "pairs per thread (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--pairs",
+        defaultValue = "2000000",
+        description = "pairs per thread (default ${DEFAULT-VALUE})")
     long pairs;
 
-    @Option(names = "--threads", defaultValue = "2", description = "threads (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--threads",
+        defaultValue = "2",
+        description = "threads (default ${DEFAULT-VALUE})")
     int threads;
 
-    @Option(names = "--repeat", defaultValue = "5", description = "runs of each mode, median reported (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--repeat",
+        defaultValue = "5",
+        description = "runs of each mode, median reported (default ${DEFAULT-VALUE})")
     int repeat;
 
-    @Option(names = "--variants", defaultValue = "malloc,realloc,calloc", split = ",", description = "churn variants")
+    @Option(
+        names = "--variants",
+        defaultValue = "malloc,realloc,calloc",
+        split = ",",
+        description = "churn variants")
     List<String> variants;
 
     private static final Pattern SECONDS = Pattern.compile("churn: .* seconds=([0-9.]+)");
@@ -60,17 +86,32 @@ final class BenchCommand implements Runnable {
     public Integer call() throws Exception {
       Path churn = Home.nativeDir().resolve("churn");
       boolean heaptrack = onPath("heaptrack");
-      List<Mode> modes = new ArrayList<>(List.of(new Mode("bare", null, null, false),
-          new Mode("sampled-512K", "524288", null, false), new Mode("sampled-64K", "65536", null, false),
-          new Mode("exact", "0", null, false), new Mode("exact-fp", "0", "fp", false)));
+      List<Mode> modes =
+          new ArrayList<>(
+              List.of(
+                  new Mode("bare", null, null, false),
+                  new Mode("sampled-512K", "524288", null, false),
+                  new Mode("sampled-64K", "65536", null, false),
+                  new Mode("exact", "0", null, false),
+                  new Mode("exact-fp", "0", "fp", false)));
       if (heaptrack) modes.add(new Mode("heaptrack", null, null, true));
-      System.out.printf(Locale.ROOT, "native overhead: %s, %d threads x %,d pairs (%,d malloc/free pairs per run), 16 B - 2 KiB,"
-          + " median of %d interleaved runs, loop time without process start-up%n", churn.getFileName(), threads, pairs,
-          pairs * threads, repeat);
-      if (!heaptrack) System.out.println("(heaptrack not installed: apt-get install heaptrack for the reference column)");
+      System.out.printf(
+          Locale.ROOT,
+          "native overhead: %s, %d threads x %,d pairs (%,d malloc/free pairs per run), 16 B - 2 KiB,"
+              + " median of %d interleaved runs, loop time without process start-up%n",
+          churn.getFileName(),
+          threads,
+          pairs,
+          pairs * threads,
+          repeat);
+      if (!heaptrack)
+        System.out.println(
+            "(heaptrack not installed: apt-get install heaptrack for the reference column)");
       Path shm = Path.of("/dev/shm"); // where rings live in production: tmpfs, no writeback
-      Path work = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "leakwatch-bench-")
-          : Files.createTempDirectory("leakwatch-bench-");
+      Path work =
+          Files.isDirectory(shm) && Files.isWritable(shm)
+              ? Files.createTempDirectory(shm, "leakwatch-bench-")
+              : Files.createTempDirectory("leakwatch-bench-");
       try {
         Map<String, Map<String, double[]>> results = new LinkedHashMap<>();
         Map<String, Long> drops = new LinkedHashMap<>();
@@ -79,7 +120,9 @@ final class BenchCommand implements Runnable {
           for (Mode m : modes) byMode.put(m.name(), new double[repeat]);
           for (int r = 0; r < repeat; r++) {
             for (Mode m : modes) {
-              Path runDir = Files.createDirectories(work.resolve("run-" + variant + "-" + m.name() + "-" + r));
+              Path runDir =
+                  Files.createDirectories(
+                      work.resolve("run-" + variant + "-" + m.name() + "-" + r));
               byMode.get(m.name())[r] = runOnce(churn, variant, m, runDir, work);
               drops.merge(m.name(), droppedRecords(runDir), Long::sum);
               LocalStack.delete(runDir);
@@ -87,9 +130,12 @@ final class BenchCommand implements Runnable {
           }
           results.put(variant, byMode);
         }
-        System.out.printf(Locale.ROOT, "%nratios: median/median (min/min); noise only ever adds time, so the minimums are steadier%n");
+        System.out.printf(
+            Locale.ROOT,
+            "%nratios: median/median (min/min); noise only ever adds time, so the minimums are steadier%n");
         System.out.printf(Locale.ROOT, "%-9s %10s", "variant", "bare");
-        for (Mode m : modes) if (!m.name().equals("bare")) System.out.printf(Locale.ROOT, " %16s", m.name());
+        for (Mode m : modes)
+          if (!m.name().equals("bare")) System.out.printf(Locale.ROOT, " %16s", m.name());
         System.out.println();
         for (Map.Entry<String, Map<String, double[]>> e : results.entrySet()) {
           double bare = median(e.getValue().get("bare"));
@@ -98,39 +144,59 @@ final class BenchCommand implements Runnable {
           for (Mode m : modes) {
             if (m.name().equals("bare")) continue;
             double[] v = e.getValue().get(m.name());
-            System.out.printf(Locale.ROOT, " %7.2fx (%5.2fx)", median(v) / bare, Arrays.stream(v).min().orElse(0) / bareMin);
+            System.out.printf(
+                Locale.ROOT,
+                " %7.2fx (%5.2fx)",
+                median(v) / bare,
+                Arrays.stream(v).min().orElse(0) / bareMin);
           }
           System.out.println();
         }
         System.out.print("records dropped (must be 0):");
-        drops.forEach((k, v) -> {
-          if (!k.equals("bare") && !k.equals("heaptrack")) System.out.printf(Locale.ROOT, " %s=%d", k, v);
-        });
+        drops.forEach(
+            (k, v) -> {
+              if (!k.equals("bare") && !k.equals("heaptrack"))
+                System.out.printf(Locale.ROOT, " %s=%d", k, v);
+            });
         System.out.println();
-        System.out.println("targets: sampled-512K <= 1.03x, exact <= 8x (heaptrack measured 16x here before)");
+        System.out.println(
+            "targets: sampled-512K <= 1.03x, exact <= 8x (heaptrack measured 16x here before)");
       } finally {
         LocalStack.delete(work);
       }
       return 0;
     }
 
-    private double runOnce(Path churn, String variant, Mode m, Path runDir, Path work) throws IOException, InterruptedException {
+    private double runOnce(Path churn, String variant, Mode m, Path runDir, Path work)
+        throws IOException, InterruptedException {
       List<String> cmd = new ArrayList<>();
-      if (m.heaptrack()) cmd.addAll(List.of("heaptrack", "-o", work.resolve("heaptrack.%p").toString()));
-      cmd.addAll(List.of(churn.toString(), "-t", Integer.toString(threads), "-p", Long.toString(pairs), "-m",
-          variant.substring(0, 1)));
+      if (m.heaptrack())
+        cmd.addAll(List.of("heaptrack", "-o", work.resolve("heaptrack.%p").toString()));
+      cmd.addAll(
+          List.of(
+              churn.toString(),
+              "-t",
+              Integer.toString(threads),
+              "-p",
+              Long.toString(pairs),
+              "-m",
+              variant.substring(0, 1)));
       ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
       if (m.sampleBytes() != null) {
         pb.environment().put("LD_PRELOAD", Home.agent().toString());
         pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
         pb.environment().put("LEAKWATCH_SAMPLE_BYTES", m.sampleBytes());
-        // No collector drains the ring here, so it must hold the whole run (a dropped record is cheaper
+        // No collector drains the ring here, so it must hold the whole run (a dropped record is
+        // cheaper
         // than a written one and would flatter the result): 1 GiB for exact mode, 64 MiB for 64 KiB
         // sampling; the default 512 KiB sampling keeps the production 8 MiB ring. A deep ring that
         // never wraps would page-fault on every new page, a first-lap cost a long-running process
-        // pays once, so deep rings are faulted in before the program starts (LEAKWATCH_RING_POPULATE).
-        if (m.sampleBytes().equals("0")) pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(1L << 30));
-        if (m.sampleBytes().equals("65536")) pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(64L << 20));
+        // pays once, so deep rings are faulted in before the program starts
+        // (LEAKWATCH_RING_POPULATE).
+        if (m.sampleBytes().equals("0"))
+          pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(1L << 30));
+        if (m.sampleBytes().equals("65536"))
+          pb.environment().put("LEAKWATCH_RING_BYTES", Long.toString(64L << 20));
         if (!m.sampleBytes().equals("524288")) pb.environment().put("LEAKWATCH_RING_POPULATE", "1");
         if (m.unwind() != null) pb.environment().put("LEAKWATCH_UNWIND", m.unwind());
       }
@@ -179,18 +245,28 @@ final class BenchCommand implements Runnable {
 
   /**
    * The collector's own cost: a collector in its own JVM (as on a host) drains a tracked program's
-   * ring into a real broker; its CPU time (utime + stime from /proc) over a steady window is divided
-   * by the events it published in that window (from its /metrics), and reported per 10,000 events/s.
+   * ring into a real broker; its CPU time (utime + stime from /proc) over a steady window is
+   * divided by the events it published in that window (from its /metrics), and reported per 10,000
+   * events/s.
    */
   @Command(name = "collector", description = "Collector CPU per 10,000 events per second.")
   static final class CollectorCpu implements Callable<Integer> {
-    @Option(names = "--seconds", defaultValue = "20", description = "measured window (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--seconds",
+        defaultValue = "20",
+        description = "measured window (default ${DEFAULT-VALUE})")
     int seconds;
 
-    @Option(names = "--rate", defaultValue = "2000", description = "requests/s of the demo service (default ${DEFAULT-VALUE})")
+    @Option(
+        names = "--rate",
+        defaultValue = "2000",
+        description = "requests/s of the demo service (default ${DEFAULT-VALUE})")
     int rate;
 
-    @Option(names = "--sample-bytes", defaultValue = "0", description = "the target's sampling (default exact, the heaviest)")
+    @Option(
+        names = "--sample-bytes",
+        defaultValue = "0",
+        description = "the target's sampling (default exact, the heaviest)")
     long sampleBytes;
 
     @Override
@@ -198,17 +274,36 @@ final class BenchCommand implements Runnable {
       Path work = Files.createTempDirectory("leakwatch-bench-collector-");
       Path runDir = Files.createDirectories(work.resolve("rings"));
       int port;
-      try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+      try (ServerSocket s = new ServerSocket(0)) {
         port = s.getLocalPort();
       }
-      try (io.leakwatch.kafka.EmbeddedKafka kafka = io.leakwatch.kafka.EmbeddedKafka.start()) {
-        io.leakwatch.schemas.TopicSetup.ensureTopics(Map.of("bootstrap.servers", kafka.bootstrapServers()), 4, (short) 1);
+      try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+        TopicSetup.ensureTopics(
+            Map.of("bootstrap.servers", kafka.bootstrapServers()), 4, (short) 1);
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process collector = new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"),
-            "io.leakwatch.collector.CollectorMain", "--bootstrap", kafka.bootstrapServers(), "--http-port", Integer.toString(port),
-            "--run-dir", runDir.toString()).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), Integer.toString(seconds + 30), Integer.toString(rate))
-            .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        Process collector =
+            new ProcessBuilder(
+                    java,
+                    "-Xmx256m",
+                    "-cp",
+                    System.getProperty("java.class.path"),
+                    "io.leakwatch.collector.CollectorMain",
+                    "--bootstrap",
+                    kafka.bootstrapServers(),
+                    "--http-port",
+                    Integer.toString(port),
+                    "--run-dir",
+                    runDir.toString())
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start();
+        ProcessBuilder pb =
+            new ProcessBuilder(
+                    Home.demoService().toString(),
+                    Integer.toString(seconds + 30),
+                    Integer.toString(rate))
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD);
         pb.environment().put("LD_PRELOAD", Home.agent().toString());
         pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
         pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sampleBytes));
@@ -224,13 +319,26 @@ final class BenchCommand implements Runnable {
           double wall = (System.nanoTime() - t0) / 1e9;
           double eventsPerSecond = (ev1 - ev0) / wall;
           double cpuShare = (cpu1 - cpu0) / wall; // cores
-          System.out.printf(Locale.ROOT, "collector: %.0f events/s published, %.1f%% of one core -> %.1f%% of a core per 10,000 events/s"
-              + " (%d s window, target sample bytes %d, rate %d req/s)%n", eventsPerSecond, 100 * cpuShare,
-              eventsPerSecond > 0 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN, seconds, sampleBytes, rate);
-          String status = Files.readString(Path.of("/proc", Long.toString(collector.pid()), "status"));
-          System.out.printf(Locale.ROOT, "collector memory: own (anonymous: heap, JIT, buffers) %s; file-backed (ring pages read, code) %s + tmpfs %s"
-              + "; peak resident %s (-Xmx256m)%n", statusField(status, "RssAnon:"),
-              statusField(status, "RssFile:"), statusField(status, "RssShmem:"), statusField(status, "VmHWM:"));
+          System.out.printf(
+              Locale.ROOT,
+              "collector: %.0f events/s published, %.1f%% of one core -> %.1f%% of a core per 10,000 events/s"
+                  + " (%d s window, target sample bytes %d, rate %d req/s)%n",
+              eventsPerSecond,
+              100 * cpuShare,
+              eventsPerSecond > 0 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN,
+              seconds,
+              sampleBytes,
+              rate);
+          String status =
+              Files.readString(Path.of("/proc", Long.toString(collector.pid()), "status"));
+          System.out.printf(
+              Locale.ROOT,
+              "collector memory: own (anonymous: heap, JIT, buffers) %s; file-backed (ring pages read, code) %s + tmpfs %s"
+                  + "; peak resident %s (-Xmx256m)%n",
+              statusField(status, "RssAnon:"),
+              statusField(status, "RssFile:"),
+              statusField(status, "RssShmem:"),
+              statusField(status, "VmHWM:"));
         } finally {
           target.destroy();
           collector.destroy();
@@ -255,10 +363,16 @@ final class BenchCommand implements Runnable {
     }
 
     private static double published(int port) throws Exception {
-      java.net.http.HttpResponse<String> r = java.net.http.HttpClient.newHttpClient().send(
-          java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
-          java.net.http.HttpResponse.BodyHandlers.ofString());
-      Matcher m = Pattern.compile("(?m)^leakwatch_collector_events_published_total(?:\\{[^}]*})? ([0-9.eE+]+)").matcher(r.body());
+      HttpResponse<String> r =
+          HttpClient.newHttpClient()
+              .send(
+                  HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString());
+      Matcher m =
+          Pattern.compile(
+                  "(?m)^leakwatch_collector_events_published_total(?:\\{[^}]*})? ([0-9.eE+]+)")
+              .matcher(r.body());
       return m.find() ? Double.parseDouble(m.group(1)) : 0;
     }
   }

@@ -21,12 +21,18 @@ import picocli.CommandLine.ParseResult;
 final class CliErrors implements IExecutionExceptionHandler, IParameterExceptionHandler {
   /** Something else failed. */
   static final int FAILED = 1;
+
   /** A command or option it does not know, or a value it cannot take. */
   static final int USAGE = 2;
-  /** Nothing answers where it was told to connect (a streams-app at --url, a broker at --bootstrap). */
+
+  /**
+   * Nothing answers where it was told to connect (a streams-app at --url, a broker at --bootstrap).
+   */
   static final int UNREACHABLE = 3;
+
   /** An address to listen on is taken. */
   static final int PORT_TAKEN = 4;
+
   /** A file or directory it may not use (the run directory, a state directory, an output file). */
   static final int NO_PERMISSION = 5;
 
@@ -46,7 +52,8 @@ final class CliErrors implements IExecutionExceptionHandler, IParameterException
     PrintWriter err = cl.getErr();
     err.println(cl.getCommandSpec().qualifiedName() + ": " + ex.getMessage());
     if (!CommandLine.UnmatchedArgumentException.printSuggestions(ex, err)) {
-      err.println("Try '" + cl.getCommandSpec().qualifiedName() + " --help' for the commands and options.");
+      err.println(
+          "Try '" + cl.getCommandSpec().qualifiedName() + " --help' for the commands and options.");
     }
     err.flush();
     return USAGE;
@@ -69,30 +76,47 @@ final class CliErrors implements IExecutionExceptionHandler, IParameterException
   static Failure classify(Throwable ex, ParseResult parsed) {
     for (Throwable t = ex; t != null; t = t.getCause()) {
       if (t instanceof BindException) {
-        return new Failure(PORT_TAKEN, "cannot listen: " + messageOf(ex, t),
+        return new Failure(
+            PORT_TAKEN,
+            "cannot listen: " + messageOf(ex, t),
             "Another program (or another leakwatch) listens there; choose a free port with --http-port.");
       }
-      if (t instanceof ConnectException || t instanceof HttpConnectTimeoutException || t instanceof UnknownHostException) {
+      if (t instanceof ConnectException
+          || t instanceof HttpConnectTimeoutException
+          || t instanceof UnknownHostException) {
         String url = optionValue(parsed, "--url");
         String bootstrap = optionValue(parsed, "--bootstrap");
         String where = url != null ? url : bootstrap != null ? bootstrap : "the address given";
-        return new Failure(UNREACHABLE, "nothing answers at " + where + " (" + t.getClass().getSimpleName()
-            + (t.getMessage() != null ? ": " + t.getMessage() : "") + ")",
-            url != null ? "Is a streams-app running there? Start one with './leakwatch streams' or point --url at it."
+        return new Failure(
+            UNREACHABLE,
+            "nothing answers at "
+                + where
+                + " ("
+                + t.getClass().getSimpleName()
+                + (t.getMessage() != null ? ": " + t.getMessage() : "")
+                + ")",
+            url != null
+                ? "Is a streams-app running there? Start one with './leakwatch streams' or point --url at it."
                 : "Is the service running and reachable from here?");
       }
       if (t instanceof AccessDeniedException a) {
-        return new Failure(NO_PERMISSION, "no permission to use " + a.getFile(),
+        return new Failure(
+            NO_PERMISSION,
+            "no permission to use " + a.getFile(),
             "Run as a user who owns it, or choose another directory (--run-dir, --state-dir, -o).");
       }
       if (t instanceof FileSystemException fs && fs.getReason() != null) {
-        return new Failure(NO_PERMISSION, fs.getFile() + ": " + fs.getReason(), "Check the path, its owner and its permissions.");
+        return new Failure(
+            NO_PERMISSION,
+            fs.getFile() + ": " + fs.getReason(),
+            "Check the path, its owner and its permissions.");
       }
     }
     if (ex instanceof IllegalArgumentException) {
       return new Failure(USAGE, ex.getMessage(), "Try '--help' for the options and their values.");
     }
-    return new Failure(FAILED, messageOf(ex, ex), "Run with LEAKWATCH_DEBUG=1 for the Java stack trace.");
+    return new Failure(
+        FAILED, messageOf(ex, ex), "Run with LEAKWATCH_DEBUG=1 for the Java stack trace.");
   }
 
   /** The outermost message that says something, with the innermost cause's if different. */
@@ -105,9 +129,13 @@ final class CliErrors implements IExecutionExceptionHandler, IParameterException
 
   private static String optionValue(ParseResult parsed, String name) {
     for (ParseResult p = parsed; p != null; p = p.subcommand()) {
-      if (p.hasMatchedOption(name)) return p.matchedOptionValue(name, (Object) null) == null ? null : p.matchedOptionValue(name, (Object) null).toString();
+      if (p.hasMatchedOption(name))
+        return p.matchedOptionValue(name, (Object) null) == null
+            ? null
+            : p.matchedOptionValue(name, (Object) null).toString();
       var spec = p.commandSpec().findOption(name);
-      if (p.subcommand() == null && spec != null && spec.getValue() != null) return spec.getValue().toString();
+      if (p.subcommand() == null && spec != null && spec.getValue() != null)
+        return spec.getValue().toString();
     }
     return null;
   }

@@ -9,16 +9,25 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "control", description = "Switches tracking of a running process dormant or active, without a restart.")
+@Command(
+    name = "control",
+    description = "Switches tracking of a running process dormant or active, without a restart.")
 final class ControlCommand implements Callable<Integer> {
   @Option(names = "--pid", required = true, description = "the tracked process")
   int pid;
 
-  @Option(names = "--dormant", required = true, arity = "1", paramLabel = "on|off",
-      description = "on: record no new allocations (frees of recorded ones still are); off: record again")
+  @Option(
+      names = "--dormant",
+      required = true,
+      arity = "1",
+      paramLabel = "on|off",
+      description =
+          "on: record no new allocations (frees of recorded ones still are); off: record again")
   String dormant;
 
-  @Option(names = "--run-dir", description = "where its ring is (default LEAKWATCH_RUN_DIR or /dev/shm/leakwatch)")
+  @Option(
+      names = "--run-dir",
+      description = "where its ring is (default LEAKWATCH_RUN_DIR or /dev/shm/leakwatch)")
   Path runDir;
 
   @Override
@@ -29,7 +38,8 @@ final class ControlCommand implements Callable<Integer> {
     }
     Path dir = runDir != null ? runDir : CollectorConfig.runDirFromEnvironment();
     int changed = 0;
-    try (DirectoryStream<Path> rings = Files.newDirectoryStream(dir, "leakwatch-" + pid + "-*.ring")) {
+    try (DirectoryStream<Path> rings =
+        Files.newDirectoryStream(dir, "leakwatch-" + pid + "-*.ring")) {
       for (Path p : rings) {
         try (RingFile ring = RingFile.open(p)) {
           if (ring.pid() != pid) continue;
@@ -42,7 +52,8 @@ final class ControlCommand implements Callable<Integer> {
       System.err.println("leakwatch control: no ring for pid " + pid + " in " + dir);
       return 1;
     }
-    System.out.println("pid " + pid + ": tracking " + (dormant.equals("on") ? "dormant" : "active"));
+    System.out.println(
+        "pid " + pid + ": tracking " + (dormant.equals("on") ? "dormant" : "active"));
     return 0;
   }
 }

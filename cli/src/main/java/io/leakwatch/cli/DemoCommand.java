@@ -13,19 +13,32 @@ import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "demo", description = {
-    "The main job on one box: a real Kafka broker, the streams-app and a collector in this JVM, tracking a bundled",
-    "service that leaks a little per request. Serves the report page and /metrics; prints a live top table."})
+@Command(
+    name = "demo",
+    description = {
+      "The main job on one box: a real Kafka broker, the streams-app and a collector in this JVM, tracking a bundled",
+      "service that leaks a little per request. Serves the report page and /metrics; prints a live top table."
+    })
 final class DemoCommand implements Callable<Integer> {
   static final long DEMO_SAMPLE_BYTES = 65536;
 
-  @Option(names = "--duration", paramLabel = "S", description = "stop after S seconds (default: until Ctrl-C)")
+  @Option(
+      names = "--duration",
+      paramLabel = "S",
+      description = "stop after S seconds (default: until Ctrl-C)")
   Integer duration;
 
-  @Option(names = "--http-port", defaultValue = "8080", paramLabel = "P", description = "report page and /metrics port (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--http-port",
+      defaultValue = "8080",
+      paramLabel = "P",
+      description = "report page and /metrics port (default ${DEFAULT-VALUE})")
   int httpPort;
 
-  @Option(names = "--rate", defaultValue = "2000", description = "requests per second of the demo service (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--rate",
+      defaultValue = "2000",
+      description = "requests per second of the demo service (default ${DEFAULT-VALUE})")
   int rate;
 
   @Override
@@ -34,28 +47,38 @@ final class DemoCommand implements Callable<Integer> {
       System.err.println("leakwatch demo: the demo service is not built at " + Home.demoService());
       return 1;
     }
-    System.out.println("leakwatch demo: starting a Kafka broker, the streams-app and a collector (local mode)...");
+    System.out.println(
+        "leakwatch demo: starting a Kafka broker, the streams-app and a collector (local mode)...");
     CountDownLatch stop = new CountDownLatch(1);
     Thread hook = new Thread(stop::countDown, "demo-stop");
     Runtime.getRuntime().addShutdownHook(hook);
     try (LocalStack stack = LocalStack.start(httpPort)) {
-      ProcessBuilder pb = new ProcessBuilder(Home.demoService().toString(), "0", Integer.toString(rate))
-          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      ProcessBuilder pb =
+          new ProcessBuilder(Home.demoService().toString(), "0", Integer.toString(rate))
+              .redirectErrorStream(true)
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD);
       pb.environment().put("LD_PRELOAD", Home.agent().toString());
       pb.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
       pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(DEMO_SAMPLE_BYTES));
       Process service = pb.start();
       int port = stack.streams.httpPort();
-      System.out.printf(Locale.ROOT, "%nTracking leaky-service (pid %d), sampling one allocation per %d bytes on average.%n",
-          service.pid(), DEMO_SAMPLE_BYTES);
+      System.out.printf(
+          Locale.ROOT,
+          "%nTracking leaky-service (pid %d), sampling one allocation per %d bytes on average.%n",
+          service.pid(),
+          DEMO_SAMPLE_BYTES);
       System.out.printf(Locale.ROOT, "  report page:  http://127.0.0.1:%d/%n", port);
-      System.out.printf(Locale.ROOT, "  report JSON:  http://127.0.0.1:%d/api/report?process=leaky-service%n", port);
+      System.out.printf(
+          Locale.ROOT,
+          "  report JSON:  http://127.0.0.1:%d/api/report?process=leaky-service%n",
+          port);
       System.out.printf(Locale.ROOT, "  metrics:      http://127.0.0.1:%d/metrics%n", port);
       System.out.printf(Locale.ROOT, "  Kafka:        %s%n%n", stack.kafka.bootstrapServers());
       long start = System.nanoTime();
       long end = duration == null ? Long.MAX_VALUE : start + TimeUnit.SECONDS.toNanos(duration);
       while (System.nanoTime() < end && service.isAlive()) {
-        long wait = Math.min(5_000, Math.max(1, TimeUnit.NANOSECONDS.toMillis(end - System.nanoTime())));
+        long wait =
+            Math.min(5_000, Math.max(1, TimeUnit.NANOSECONDS.toMillis(end - System.nanoTime())));
         if (stop.await(wait, TimeUnit.MILLISECONDS)) break;
         printTop(stack, (int) service.pid(), (System.nanoTime() - start) / 1e9);
       }
@@ -77,7 +100,11 @@ final class DemoCommand implements Callable<Integer> {
     try {
       r = stack.streams.reports().report(stack.host, pid);
     } catch (RuntimeException e) {
-      System.out.printf(Locale.ROOT, "[%5.0f s] (state not queryable yet: %s)%n", seconds, e.getClass().getSimpleName());
+      System.out.printf(
+          Locale.ROOT,
+          "[%5.0f s] (state not queryable yet: %s)%n",
+          seconds,
+          e.getClass().getSimpleName());
       return;
     }
     if (r.isEmpty()) {
@@ -86,20 +113,34 @@ final class DemoCommand implements Callable<Integer> {
     }
     ProcessReport rep = r.get();
     Long privateBytes = rep.counters().privateBytes();
-    System.out.printf(Locale.ROOT, "[%5.0f s] leaky-service pid %d: outstanding %s in %,d allocations (estimate); private %s; lost %d%n",
-        seconds, pid, bytes(rep.outstanding().bytes()), rep.outstanding().allocations(),
-        privateBytes != null ? bytes(privateBytes) : "?", rep.tracking().lostEvents());
+    System.out.printf(
+        Locale.ROOT,
+        "[%5.0f s] leaky-service pid %d: outstanding %s in %,d allocations (estimate); private %s; lost %d%n",
+        seconds,
+        pid,
+        bytes(rep.outstanding().bytes()),
+        rep.outstanding().allocations(),
+        privateBytes != null ? bytes(privateBytes) : "?",
+        rep.tracking().lostEvents());
     System.out.printf(Locale.ROOT, "    %-24s %12s %12s%n", "allocator", "bytes", "allocations");
     int n = 0;
     for (AllocatorRow a : rep.allocators()) {
       if (n++ == 4) break;
-      System.out.printf(Locale.ROOT, "    %-24s %12s %,12d%n", a.module(), bytes(a.bytes()), a.allocations());
+      System.out.printf(
+          Locale.ROOT, "    %-24s %12s %,12d%n", a.module(), bytes(a.bytes()), a.allocations());
     }
-    System.out.printf(Locale.ROOT, "    %-12s %-6s %s%n", "stack bytes", "oldest", "culprit (allocator)");
+    System.out.printf(
+        Locale.ROOT, "    %-12s %-6s %s%n", "stack bytes", "oldest", "culprit (allocator)");
     n = 0;
     for (StackRow s : rep.stacks()) {
       if (n++ == 3) break;
-      System.out.printf(Locale.ROOT, "    %-12s %5.0fs %s (%s)%n", bytes(s.bytes()), s.oldestAgeSeconds(), s.culprit(), s.allocator());
+      System.out.printf(
+          Locale.ROOT,
+          "    %-12s %5.0fs %s (%s)%n",
+          bytes(s.bytes()),
+          s.oldestAgeSeconds(),
+          s.culprit(),
+          s.allocator());
     }
     System.out.println();
   }

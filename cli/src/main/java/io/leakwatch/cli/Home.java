@@ -19,7 +19,8 @@ final class Home {
   static Path agent() {
     Path p = nativeDir().resolve("libleakwatch.so");
     if (!Files.isRegularFile(p)) {
-      throw new IllegalStateException("libleakwatch.so not built at " + p + " (run ./leakwatch once, or mvn install)");
+      throw new IllegalStateException(
+          "libleakwatch.so not built at " + p + " (run ./leakwatch once, or mvn install)");
     }
     return p;
   }

@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /**
@@ -25,7 +26,8 @@ final class LocalStack implements AutoCloseable {
   final Path workDir;
   final String host;
 
-  private LocalStack(EmbeddedKafka kafka, StreamsApp streams, Collector collector, Path runDir, Path workDir) {
+  private LocalStack(
+      EmbeddedKafka kafka, StreamsApp streams, Collector collector, Path runDir, Path workDir) {
     this.kafka = kafka;
     this.streams = streams;
     this.collector = collector;
@@ -34,38 +36,57 @@ final class LocalStack implements AutoCloseable {
     this.host = CollectorConfig.localHostName();
   }
 
-  /** @param httpPort port for /metrics and the report API, -1 for none */
+  /**
+   * @param httpPort port for /metrics and the report API, -1 for none
+   */
   static LocalStack start(int httpPort) {
     return start(httpPort, 0);
   }
 
-  /** @param collectorPort port of the collector's own /metrics on 127.0.0.1, 0 for none */
+  /**
+   * @param collectorPort port of the collector's own /metrics on 127.0.0.1, 0 for none
+   */
   static LocalStack start(int httpPort, int collectorPort) {
-    return start(httpPort, collectorPort, 2_000); // local sessions are short: a point every 2 s, stack snapshots every 12 s
+    return start(
+        httpPort,
+        collectorPort,
+        2_000); // local sessions are short: a point every 2 s, stack snapshots every 12 s
   }
 
-  /** @param historyIntervalMs how often the pages' history takes a point (tests use short ones) */
+  /**
+   * @param historyIntervalMs how often the pages' history takes a point (tests use short ones)
+   */
   static LocalStack start(int httpPort, int collectorPort, long historyIntervalMs) {
     Path work;
     Path run;
     try {
       work = Files.createTempDirectory("leakwatch-local-");
       Path shm = Path.of("/dev/shm");
-      run = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "leakwatch-run-")
-          : Files.createDirectories(work.resolve("run"));
+      run =
+          Files.isDirectory(shm) && Files.isWritable(shm)
+              ? Files.createTempDirectory(shm, "leakwatch-run-")
+              : Files.createDirectories(work.resolve("run"));
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, java.util.Map.of());
+    EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, Map.of());
     StreamsApp streams = null;
     try {
-      StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(httpPort)
-          .withHistoryIntervalMs(historyIntervalMs)
-          // Local sessions last minutes, not days: 10-second trend windows give a leak score after 30 s.
-          .withTrendWindowMs(10_000);
+      StreamsAppConfig sc =
+          StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams"))
+              .withHttpPort(httpPort)
+              .withHistoryIntervalMs(historyIntervalMs)
+              // Local sessions last minutes, not days: 10-second trend windows give a leak score
+              // after 30 s.
+              .withTrendWindowMs(10_000);
       streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
-      Collector collector = new Collector(CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(run)
-          .withHttpPort(collectorPort).withCounterIntervalMs(2000)).start();
+      Collector collector =
+          new Collector(
+                  CollectorConfig.defaults(kafka.bootstrapServers())
+                      .withRunDir(run)
+                      .withHttpPort(collectorPort)
+                      .withCounterIntervalMs(2000))
+              .start();
       return new LocalStack(kafka, streams, collector, run, work);
     } catch (RuntimeException e) {
       if (streams != null) streams.close();

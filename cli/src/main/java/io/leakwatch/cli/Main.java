@@ -1,18 +1,31 @@
 package io.leakwatch.cli;
 
+import picocli.AutoComplete;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** ./leakwatch: the commands of DESIGN.md. */
-@Command(name = "leakwatch", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
+@Command(
+    name = "leakwatch",
+    mixinStandardHelpOptions = true,
+    scope = CommandLine.ScopeType.INHERIT,
     versionProvider = Main.Version.class,
-    description = "Finds native memory leaks: tracks allocations with call stacks and reports what is never freed.",
-    subcommands = {RunCommand.class, DemoCommand.class, BrokerCommand.class, CollectorCommand.class,
-        StreamsCommand.class, ReportCommand.class, AgentPathCommand.class, BenchCommand.class, ControlCommand.class,
-        picocli.AutoComplete.GenerateCompletion.class})
+    description =
+        "Finds native memory leaks: tracks allocations with call stacks and reports what is never freed.",
+    subcommands = {
+      RunCommand.class,
+      DemoCommand.class,
+      BrokerCommand.class,
+      CollectorCommand.class,
+      StreamsCommand.class,
+      ReportCommand.class,
+      AgentPathCommand.class,
+      BenchCommand.class,
+      ControlCommand.class,
+      AutoComplete.GenerateCompletion.class
+    })
 public final class Main implements Runnable {
-  @CommandLine.Spec
-  CommandLine.Model.CommandSpec spec;
+  @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
   public void run() {
@@ -24,8 +37,15 @@ public final class Main implements Runnable {
     @Override
     public String[] getVersion() {
       String v = Main.class.getPackage().getImplementationVersion();
-      return new String[] {"leakwatch " + (v != null ? v : "(classes, not a packaged build)"),
-          "Java " + System.getProperty("java.version") + ", " + System.getProperty("os.name") + " " + System.getProperty("os.arch")};
+      return new String[] {
+        "leakwatch " + (v != null ? v : "(classes, not a packaged build)"),
+        "Java "
+            + System.getProperty("java.version")
+            + ", "
+            + System.getProperty("os.name")
+            + " "
+            + System.getProperty("os.arch")
+      };
     }
   }
 

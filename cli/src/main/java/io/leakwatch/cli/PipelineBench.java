@@ -12,9 +12,11 @@ import io.leakwatch.schemas.Frame;
 import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.schemas.TopicSetup;
 import io.leakwatch.schemas.Topics;
 import io.leakwatch.streams.StreamsApp;
 import io.leakwatch.streams.StreamsAppConfig;
+import io.leakwatch.streams.topology.LeakTopology;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -23,6 +25,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -44,40 +47,75 @@ import picocli.CommandLine.Option;
  * stacks and log-normal allocation sizes; most allocations are freed a little later, a small share
  * is never freed (the leaks).
  */
-@Command(name = "pipeline", description = "Streams-app throughput and produce-to-visible latency for a simulated fleet.")
+@Command(
+    name = "pipeline",
+    description = "Streams-app throughput and produce-to-visible latency for a simulated fleet.")
 final class PipelineBench implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @Option(names = "--hosts", defaultValue = "1000", description = "simulated hosts (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--hosts",
+      defaultValue = "1000",
+      description = "simulated hosts (default ${DEFAULT-VALUE})")
   int hosts;
 
-  @Option(names = "--processes-per-host", defaultValue = "2", description = "tracked processes per host (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--processes-per-host",
+      defaultValue = "2",
+      description = "tracked processes per host (default ${DEFAULT-VALUE})")
   int processesPerHost;
 
-  @Option(names = "--events", defaultValue = "6000000", description = "events to push (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--events",
+      defaultValue = "6000000",
+      description = "events to push (default ${DEFAULT-VALUE})")
   long events;
 
-  @Option(names = "--batch", defaultValue = "500", description = "events per record, as a collector batches them (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--batch",
+      defaultValue = "500",
+      description = "events per record, as a collector batches them (default ${DEFAULT-VALUE})")
   int batch;
 
-  @Option(names = "--threads", defaultValue = "2", description = "stream threads of each instance (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--threads",
+      defaultValue = "2",
+      description = "stream threads of each instance (default ${DEFAULT-VALUE})")
   int threads;
 
-  @Option(names = "--instances", defaultValue = "1", description = "streams-app instances sharing the partitions, in this JVM"
-      + " (default ${DEFAULT-VALUE}; on one machine they share its cores: see docs/operations.md for what this measures)")
+  @Option(
+      names = "--instances",
+      defaultValue = "1",
+      description =
+          "streams-app instances sharing the partitions, in this JVM"
+              + " (default ${DEFAULT-VALUE}; on one machine they share its cores: see docs/operations.md for what this measures)")
   int instances;
 
-  @Option(names = "--partitions", defaultValue = "8", description = "partitions of the events topic (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--partitions",
+      defaultValue = "8",
+      description = "partitions of the events topic (default ${DEFAULT-VALUE})")
   int partitions;
 
-  @Option(names = "--commit-ms", defaultValue = "100", description = "Kafka Streams commit.interval.ms (default ${DEFAULT-VALUE}, the exactly-once default)")
+  @Option(
+      names = "--commit-ms",
+      defaultValue = "100",
+      description =
+          "Kafka Streams commit.interval.ms (default ${DEFAULT-VALUE}, the exactly-once default)")
   long commitMs;
 
-  @Option(names = "--store", defaultValue = "rocksdb", description = "rocksdb or memory (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--store",
+      defaultValue = "rocksdb",
+      description = "rocksdb or memory (default ${DEFAULT-VALUE})")
   String store;
 
-  @Option(names = "--rate", defaultValue = "0", description = "events per second to produce (0: as fast as possible, which measures"
-      + " throughput; the latency is then mostly the backlog)")
+  @Option(
+      names = "--rate",
+      defaultValue = "0",
+      description =
+          "events per second to produce (0: as fast as possible, which measures"
+              + " throughput; the latency is then mostly the backlog)")
   long rate;
 
   private static final int PROGRAMS = 5;
@@ -86,23 +124,54 @@ final class PipelineBench implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Path work = Files.createTempDirectory("leakwatch-bench-pipeline-");
-    try (EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, true, Map.of("num.partitions", Integer.toString(partitions)))) {
-      io.leakwatch.schemas.TopicSetup.ensureTopics(Map.of("bootstrap.servers", kafka.bootstrapServers()), partitions, (short) 1);
-      StreamsAppConfig sc = StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams")).withHttpPort(0)
-          .withThreads(threads).withKafka(Map.of("commit.interval.ms", Long.toString(commitMs)))
-          .withStoreKind(store.equals("memory") ? io.leakwatch.streams.topology.LeakTopology.StoreKind.IN_MEMORY
-              : io.leakwatch.streams.topology.LeakTopology.StoreKind.ROCKSDB);
+    try (EmbeddedKafka kafka =
+        EmbeddedKafka.start(
+            work.resolve("kafka"),
+            0,
+            true,
+            Map.of("num.partitions", Integer.toString(partitions)))) {
+      TopicSetup.ensureTopics(
+          Map.of("bootstrap.servers", kafka.bootstrapServers()), partitions, (short) 1);
+      StreamsAppConfig sc =
+          StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams"))
+              .withHttpPort(0)
+              .withThreads(threads)
+              .withKafka(Map.of("commit.interval.ms", Long.toString(commitMs)))
+              .withStoreKind(
+                  store.equals("memory")
+                      ? LeakTopology.StoreKind.IN_MEMORY
+                      : LeakTopology.StoreKind.ROCKSDB);
       List<StreamsApp> apps = new ArrayList<>();
       for (int i = 1; i < instances; i++) {
-        // the others first, so the measured one (whose API the probes use) joins a group already formed
-        apps.add(new StreamsApp(sc.withHttpPort(0).withKafka(Map.of("state.dir", work.resolve("streams-" + i).toString())))
-            .start(Duration.ofMinutes(2)));
+        // the others first, so the measured one (whose API the probes use) joins a group already
+        // formed
+        apps.add(
+            new StreamsApp(
+                    sc.withHttpPort(0)
+                        .withKafka(Map.of("state.dir", work.resolve("streams-" + i).toString())))
+                .start(Duration.ofMinutes(2)));
       }
       try (StreamsApp app = new StreamsApp(sc).start(Duration.ofMinutes(2));
-           AutoCloseable others = () -> apps.forEach(StreamsApp::close);
-           KafkaProducer<String, byte[]> producer = new KafkaProducer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
-               "linger.ms", 5, "batch.size", 512 * 1024, "compression.type", "lz4", "acks", "all", "enable.idempotence", true,
-               "max.request.size", 8 * 1024 * 1024), new StringSerializer(), new ByteArraySerializer())) {
+          AutoCloseable others = () -> apps.forEach(StreamsApp::close);
+          KafkaProducer<String, byte[]> producer =
+              new KafkaProducer<>(
+                  Map.of(
+                      "bootstrap.servers",
+                      kafka.bootstrapServers(),
+                      "linger.ms",
+                      5,
+                      "batch.size",
+                      512 * 1024,
+                      "compression.type",
+                      "lz4",
+                      "acks",
+                      "all",
+                      "enable.idempotence",
+                      true,
+                      "max.request.size",
+                      8 * 1024 * 1024),
+                  new StringSerializer(),
+                  new ByteArraySerializer())) {
         AvroSerde<ProcessMessage> messages = AvroSerde.of(ProcessMessage.class);
         AvroSerde<StackDefinition> stackSerde = AvroSerde.of(StackDefinition.class);
         int port = app.httpPort();
@@ -110,36 +179,83 @@ final class PipelineBench implements Callable<Integer> {
         for (int p = 0; p < PROGRAMS; p++) {
           for (int s = 0; s < STACKS_PER_PROGRAM; s++) {
             long id = stackId(p, s);
-            StackDefinition d = StackDefinition.newBuilder().setId(Topics.stackIdHex(id)).setAllocator("lib" + p + ".so")
-                .setCulprit("program" + p + "!caller_" + s + "+0x10").setFrames(List.of(
-                    Frame.newBuilder().setModule("lib" + p + ".so").setFunction("alloc_" + s).setOffset(16).setModuleOffset(4096 + s).build(),
-                    Frame.newBuilder().setModule("program" + p).setFunction("caller_" + s).setOffset(16).setModuleOffset(8192 + s).build()))
-                .build();
-            producer.send(new ProducerRecord<>(Topics.STACKS, d.getId(), stackSerde.serialize(Topics.STACKS, d)));
+            StackDefinition d =
+                StackDefinition.newBuilder()
+                    .setId(Topics.stackIdHex(id))
+                    .setAllocator("lib" + p + ".so")
+                    .setCulprit("program" + p + "!caller_" + s + "+0x10")
+                    .setFrames(
+                        List.of(
+                            Frame.newBuilder()
+                                .setModule("lib" + p + ".so")
+                                .setFunction("alloc_" + s)
+                                .setOffset(16)
+                                .setModuleOffset(4096 + s)
+                                .build(),
+                            Frame.newBuilder()
+                                .setModule("program" + p)
+                                .setFunction("caller_" + s)
+                                .setOffset(16)
+                                .setModuleOffset(8192 + s)
+                                .build()))
+                    .build();
+            producer.send(
+                new ProducerRecord<>(
+                    Topics.STACKS, d.getId(), stackSerde.serialize(Topics.STACKS, d)));
           }
         }
         int processes = hosts * processesPerHost;
         Sim[] sims = new Sim[processes];
         for (int i = 0; i < processes; i++) {
-          sims[i] = new Sim("host-" + (i / processesPerHost), 1000 + i % processesPerHost, i % PROGRAMS, new SplittableRandom(i));
-          producer.send(new ProducerRecord<>(Topics.EVENTS, sims[i].key(), messages.serialize(Topics.EVENTS, sims[i].message(
-              ProcessStarted.newBuilder().setName("program" + sims[i].program).setCommand("program" + sims[i].program)
-                  .setPpid(1).setStartedAtMs(System.currentTimeMillis()).setSampleBytes(0).build()))));
+          sims[i] =
+              new Sim(
+                  "host-" + (i / processesPerHost),
+                  1000 + i % processesPerHost,
+                  i % PROGRAMS,
+                  new SplittableRandom(i));
+          producer.send(
+              new ProducerRecord<>(
+                  Topics.EVENTS,
+                  sims[i].key(),
+                  messages.serialize(
+                      Topics.EVENTS,
+                      sims[i].message(
+                          ProcessStarted.newBuilder()
+                              .setName("program" + sims[i].program)
+                              .setCommand("program" + sims[i].program)
+                              .setPpid(1)
+                              .setStartedAtMs(System.currentTimeMillis())
+                              .setSampleBytes(0)
+                              .build()))));
         }
         // Probe processes, one per partition's worth of keys: their single allocations are timed.
         Sim[] probes = new Sim[partitions * 2];
         for (int i = 0; i < probes.length; i++) {
           probes[i] = new Sim("probe-" + i, 1, 0, new SplittableRandom(-i));
-          producer.send(new ProducerRecord<>(Topics.EVENTS, probes[i].key(), messages.serialize(Topics.EVENTS, probes[i].message(
-              ProcessStarted.newBuilder().setName("probe").setCommand("probe").setPpid(1).setStartedAtMs(System.currentTimeMillis())
-                  .setSampleBytes(0).build()))));
+          producer.send(
+              new ProducerRecord<>(
+                  Topics.EVENTS,
+                  probes[i].key(),
+                  messages.serialize(
+                      Topics.EVENTS,
+                      probes[i].message(
+                          ProcessStarted.newBuilder()
+                              .setName("probe")
+                              .setCommand("probe")
+                              .setPpid(1)
+                              .setStartedAtMs(System.currentTimeMillis())
+                              .setSampleBytes(0)
+                              .build()))));
         }
         producer.flush();
         awaitProcesses(port, processes + probes.length, instances > 1);
 
         AtomicBoolean loading = new AtomicBoolean(true);
-        List<Long> latencies = java.util.Collections.synchronizedList(new ArrayList<>());
-        Thread prober = new Thread(() -> probe(port, instances > 1, producer, messages, probes, loading, latencies), "probe");
+        List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
+        Thread prober =
+            new Thread(
+                () -> probe(port, instances > 1, producer, messages, probes, loading, latencies),
+                "probe");
         long t0 = System.nanoTime();
         prober.start();
         long sent = 0;
@@ -149,7 +265,9 @@ final class PipelineBench implements Callable<Integer> {
           next = (next + 1) % processes;
           EventBatch b = s.batch(batch);
           sent += b.getEvents().size();
-          producer.send(new ProducerRecord<>(Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
+          producer.send(
+              new ProducerRecord<>(
+                  Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
           if (rate > 0) {
             long due = t0 + (long) (sent * 1e9 / rate);
             long wait = due - System.nanoTime();
@@ -158,7 +276,8 @@ final class PipelineBench implements Callable<Integer> {
         }
         producer.flush();
         double produceSeconds = (System.nanoTime() - t0) / 1e9;
-        // Everything is processed when the last batch of every process is: its sequence is the process's last.
+        // Everything is processed when the last batch of every process is: its sequence is the
+        // process's last.
         apps.add(0, app);
         awaitSequences(apps, sims);
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -167,12 +286,32 @@ final class PipelineBench implements Callable<Integer> {
         long[] l = latencies.stream().mapToLong(Long::longValue).sorted().toArray();
         long p50 = l.length == 0 ? -1 : l[(int) Math.floor(0.50 * (l.length - 1))];
         long p99 = l.length == 0 ? -1 : l[(int) Math.ceil(0.99 * (l.length - 1))];
-        System.out.printf(Locale.ROOT, "fleet: %d hosts, %d processes, %d programs x %d stacks, batches of %d events, %d partitions,"
-            + " %d instance(s) x %d stream thread(s), %s stores, commit every %d ms; produced %s in %.1f s; %d probes, p50 %d ms, max %d ms%n", hosts,
-            processes, PROGRAMS, STACKS_PER_PROGRAM, batch, partitions, instances, threads, store, commitMs,
-            rate > 0 ? "at " + rate + " events/s" : "as fast as possible", produceSeconds, l.length, p50, l.length == 0 ? -1 : l[l.length - 1]);
-        System.out.printf(Locale.ROOT, "pipeline: events=%d seconds=%.1f events_per_s=%.0f p99_visible_ms=%d%n", sent, seconds,
-            sent / seconds, p99);
+        System.out.printf(
+            Locale.ROOT,
+            "fleet: %d hosts, %d processes, %d programs x %d stacks, batches of %d events, %d partitions,"
+                + " %d instance(s) x %d stream thread(s), %s stores, commit every %d ms; produced %s in %.1f s; %d probes, p50 %d ms, max %d ms%n",
+            hosts,
+            processes,
+            PROGRAMS,
+            STACKS_PER_PROGRAM,
+            batch,
+            partitions,
+            instances,
+            threads,
+            store,
+            commitMs,
+            rate > 0 ? "at " + rate + " events/s" : "as fast as possible",
+            produceSeconds,
+            l.length,
+            p50,
+            l.length == 0 ? -1 : l[l.length - 1]);
+        System.out.printf(
+            Locale.ROOT,
+            "pipeline: events=%d seconds=%.1f events_per_s=%.0f p99_visible_ms=%d%n",
+            sent,
+            seconds,
+            sent / seconds,
+            p99);
       }
     } finally {
       LocalStack.delete(work);
@@ -208,13 +347,20 @@ final class PipelineBench implements Callable<Integer> {
     }
 
     ProcessMessage message(Object body) {
-      return ProcessMessage.newBuilder().setHost(host).setPid(pid).setProcessStartTicks(5).setBody(body).build();
+      return ProcessMessage.newBuilder()
+          .setHost(host)
+          .setPid(pid)
+          .setProcessStartTicks(5)
+          .setBody(body)
+          .build();
     }
 
     /** Zipf-like: a few stacks allocate most (rank r with weight 1/r). */
     long stack() {
       double u = rnd.nextDouble();
-      int r = (int) Math.floor(Math.pow(STACKS_PER_PROGRAM + 1, u)) - 1; // log-uniform rank: density ~ 1/r
+      int r =
+          (int) Math.floor(Math.pow(STACKS_PER_PROGRAM + 1, u))
+              - 1; // log-uniform rank: density ~ 1/r
       return stackId(program, Math.min(STACKS_PER_PROGRAM - 1, Math.max(0, r)));
     }
 
@@ -229,31 +375,61 @@ final class PipelineBench implements Callable<Integer> {
       List<AllocationEvent> ev = new ArrayList<>(n);
       long now = System.currentTimeMillis() * 1_000_000L;
       for (int i = 0; i < n; i++) {
-        // Free about half the time while blocks are live; 2% of allocations are leaks (never freed, not tracked here).
+        // Free about half the time while blocks are live; 2% of allocations are leaks (never freed,
+        // not tracked here).
         if (liveCount > 0 && (rnd.nextInt(100) < 48 || liveCount == live.length)) {
           int k = rnd.nextInt(liveCount);
           long a = live[k];
           live[k] = live[--liveCount];
-          ev.add(AllocationEvent.newBuilder().setSeq(seq).setType(EventType.FREE).setKind(AllocationKind.HEAP).setAddress(a).setSize(0)
-              .setWeight(0).setTimestampNs(0).setStackId(0).build());
+          ev.add(
+              AllocationEvent.newBuilder()
+                  .setSeq(seq)
+                  .setType(EventType.FREE)
+                  .setKind(AllocationKind.HEAP)
+                  .setAddress(a)
+                  .setSize(0)
+                  .setWeight(0)
+                  .setTimestampNs(0)
+                  .setStackId(0)
+                  .build());
           seq += 24;
         } else {
           long a = nextAddress;
           nextAddress += 0x40;
           long size = size();
-          ev.add(AllocationEvent.newBuilder().setSeq(seq).setType(EventType.ALLOC).setKind(AllocationKind.HEAP).setAddress(a)
-              .setSize(size).setWeight(size).setTimestampNs(now).setStackId(stack()).build());
+          ev.add(
+              AllocationEvent.newBuilder()
+                  .setSeq(seq)
+                  .setType(EventType.ALLOC)
+                  .setKind(AllocationKind.HEAP)
+                  .setAddress(a)
+                  .setSize(size)
+                  .setWeight(size)
+                  .setTimestampNs(now)
+                  .setStackId(stack())
+                  .build());
           seq += 64;
           if (rnd.nextInt(100) >= 2) live[liveCount++] = a;
         }
       }
       lastEventSeq = ev.get(ev.size() - 1).getSeq();
-      return EventBatch.newBuilder().setFirstSeq(first).setEndSeq(seq).setLostEvents(0).setEvents(ev).build();
+      return EventBatch.newBuilder()
+          .setFirstSeq(first)
+          .setEndSeq(seq)
+          .setLostEvents(0)
+          .setEvents(ev)
+          .build();
     }
   }
 
-  private static void probe(int port, boolean forwarded, KafkaProducer<String, byte[]> producer, AvroSerde<ProcessMessage> messages, Sim[] probes,
-      AtomicBoolean loading, List<Long> latencies) {
+  private static void probe(
+      int port,
+      boolean forwarded,
+      KafkaProducer<String, byte[]> producer,
+      AvroSerde<ProcessMessage> messages,
+      Sim[] probes,
+      AtomicBoolean loading,
+      List<Long> latencies) {
     HttpClient http = HttpClient.newHttpClient();
     long[] count = new long[probes.length];
     int i = 0;
@@ -261,21 +437,49 @@ final class PipelineBench implements Callable<Integer> {
       Sim p = probes[i % probes.length];
       int idx = i % probes.length;
       i++;
-      EventBatch b = EventBatch.newBuilder().setFirstSeq(p.seq).setEndSeq(p.seq + 64).setLostEvents(0).setEvents(List.of(
-          AllocationEvent.newBuilder().setSeq(p.seq).setType(EventType.ALLOC).setKind(AllocationKind.HEAP).setAddress(p.nextAddress)
-              .setSize(100).setWeight(100).setTimestampNs(System.currentTimeMillis() * 1_000_000L).setStackId(stackId(0, 0)).build()))
-          .build();
+      EventBatch b =
+          EventBatch.newBuilder()
+              .setFirstSeq(p.seq)
+              .setEndSeq(p.seq + 64)
+              .setLostEvents(0)
+              .setEvents(
+                  List.of(
+                      AllocationEvent.newBuilder()
+                          .setSeq(p.seq)
+                          .setType(EventType.ALLOC)
+                          .setKind(AllocationKind.HEAP)
+                          .setAddress(p.nextAddress)
+                          .setSize(100)
+                          .setWeight(100)
+                          .setTimestampNs(System.currentTimeMillis() * 1_000_000L)
+                          .setStackId(stackId(0, 0))
+                          .build()))
+              .build();
       p.seq += 64;
       p.nextAddress += 0x40;
       long t0 = System.nanoTime();
-      producer.send(new ProducerRecord<>(Topics.EVENTS, p.key(), messages.serialize(Topics.EVENTS, p.message(b))));
+      producer.send(
+          new ProducerRecord<>(
+              Topics.EVENTS, p.key(), messages.serialize(Topics.EVENTS, p.message(b))));
       long want = ++count[idx];
       long deadline = t0 + 120_000_000_000L;
       while (System.nanoTime() < deadline) {
         try {
-          HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/report?host=" + p.host
-              + "&pid=" + p.pid + (forwarded ? "" : "&local=true"))).build(), HttpResponse.BodyHandlers.ofString());
-          if (r.statusCode() == 200 && JSON.readTree(r.body()).path("outstanding").path("allocations").asLong() >= want) {
+          HttpResponse<String> r =
+              http.send(
+                  HttpRequest.newBuilder(
+                          URI.create(
+                              "http://127.0.0.1:"
+                                  + port
+                                  + "/api/report?host="
+                                  + p.host
+                                  + "&pid="
+                                  + p.pid
+                                  + (forwarded ? "" : "&local=true")))
+                      .build(),
+                  HttpResponse.BodyHandlers.ofString());
+          if (r.statusCode() == 200
+              && JSON.readTree(r.body()).path("outstanding").path("allocations").asLong() >= want) {
             latencies.add((System.nanoTime() - t0) / 1_000_000);
             break;
           }
@@ -296,13 +500,24 @@ final class PipelineBench implements Callable<Integer> {
     }
   }
 
-  /** Waits until n processes are announced: on this instance, or (fleetWide) on every instance together. */
+  /**
+   * Waits until n processes are announced: on this instance, or (fleetWide) on every instance
+   * together.
+   */
   private static void awaitProcesses(int port, int n, boolean fleetWide) throws Exception {
     HttpClient http = HttpClient.newHttpClient();
     long deadline = System.currentTimeMillis() + 300_000;
     while (System.currentTimeMillis() < deadline) {
-      HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/processes" + (fleetWide ? "" : "?local=true"))).build(),
-          HttpResponse.BodyHandlers.ofString());
+      HttpResponse<String> r =
+          http.send(
+              HttpRequest.newBuilder(
+                      URI.create(
+                          "http://127.0.0.1:"
+                              + port
+                              + "/api/processes"
+                              + (fleetWide ? "" : "?local=true")))
+                  .build(),
+              HttpResponse.BodyHandlers.ofString());
       if (r.statusCode() == 200) {
         JsonNode a = JSON.readTree(r.body());
         if (a.size() >= n) return;
@@ -317,7 +532,8 @@ final class PipelineBench implements Callable<Integer> {
     long deadline = System.currentTimeMillis() + 1_800_000;
     int i = 0;
     while (i < sims.length) {
-      if (System.currentTimeMillis() > deadline) throw new IllegalStateException("pipeline did not drain");
+      if (System.currentTimeMillis() > deadline)
+        throw new IllegalStateException("pipeline did not drain");
       long applied = -1;
       for (StreamsApp app : apps) {
         try {

@@ -1,14 +1,22 @@
 package io.leakwatch.cli;
 
 import io.leakwatch.streams.render.ReportFormat;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "report", description = "Prints the report of a process from a running streams-app.")
+@Command(
+    name = "report",
+    description = "Prints the report of a process from a running streams-app.")
 final class ReportCommand implements Callable<Integer> {
-  @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "streams-app URL (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--url",
+      defaultValue = "http://127.0.0.1:8080",
+      description = "streams-app URL (default ${DEFAULT-VALUE})")
   String url;
 
   @Option(names = "--host", description = "host of the process")
@@ -20,12 +28,17 @@ final class ReportCommand implements Callable<Integer> {
   @Option(names = "--process", description = "process name (the largest such process)")
   String process;
 
-  @Option(names = "--format", defaultValue = "text", description = "text, json, html or pprof (gzipped profile.proto; default ${DEFAULT-VALUE})",
+  @Option(
+      names = "--format",
+      defaultValue = "text",
+      description = "text, json, html or pprof (gzipped profile.proto; default ${DEFAULT-VALUE})",
       completionCandidates = ReportFormats.class)
   String format;
 
-  @Option(names = {"-o", "--output"}, description = "write to this file instead of standard output")
-  java.nio.file.Path output;
+  @Option(
+      names = {"-o", "--output"},
+      description = "write to this file instead of standard output")
+  Path output;
 
   @Override
   public Integer call() throws Exception {
@@ -35,16 +48,20 @@ final class ReportCommand implements Callable<Integer> {
       return 2;
     }
     int[] status = new int[1];
-    byte[] body = new ReportClient(url).getBytes("/api/report" + ReportClient.query(host, pid, process, format), status);
+    byte[] body =
+        new ReportClient(url)
+            .getBytes("/api/report" + ReportClient.query(host, pid, process, format), status);
     if (status[0] != 200) {
-      System.err.println("leakwatch report: " + status[0] + " " + new String(body, java.nio.charset.StandardCharsets.UTF_8));
+      System.err.println(
+          "leakwatch report: " + status[0] + " " + new String(body, StandardCharsets.UTF_8));
       return 1;
     }
     if (output != null) {
-      java.nio.file.Files.write(output, body);
+      Files.write(output, body);
     } else {
       System.out.write(body);
-      if (!chosen.get().binary() && (body.length == 0 || body[body.length - 1] != '\n')) System.out.println();
+      if (!chosen.get().binary() && (body.length == 0 || body[body.length - 1] != '\n'))
+        System.out.println();
       System.out.flush();
     }
     return 0;

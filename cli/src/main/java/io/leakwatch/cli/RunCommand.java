@@ -5,7 +5,6 @@ import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.streams.render.ReportFormat;
 import io.leakwatch.streams.report.model.ProcessReport;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -15,39 +14,65 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import org.apache.kafka.streams.errors.InvalidStateStoreException;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "run", description = {
-    "Runs CMD with allocation tracking and reports what is still outstanding (never freed) when it exits.",
-    "Without --bootstrap everything runs in this JVM (a real Kafka broker on loopback); exits with CMD's status."})
+@Command(
+    name = "run",
+    description = {
+      "Runs CMD with allocation tracking and reports what is still outstanding (never freed) when it exits.",
+      "Without --bootstrap everything runs in this JVM (a real Kafka broker on loopback); exits with CMD's status."
+    })
 final class RunCommand implements Callable<Integer> {
   static final class Mode {
-    @Option(names = "--exact", description = "record every allocation (exact numbers, higher overhead)")
+    @Option(
+        names = "--exact",
+        description = "record every allocation (exact numbers, higher overhead)")
     boolean exact;
 
-    @Option(names = "--sample-bytes", paramLabel = "N", description = "Poisson sampling, one sample per N bytes on average (default 524288)")
+    @Option(
+        names = "--sample-bytes",
+        paramLabel = "N",
+        description = "Poisson sampling, one sample per N bytes on average (default 524288)")
     Long sampleBytes;
   }
 
   @ArgGroup(exclusive = true)
   Mode mode = new Mode();
 
-  @Option(names = "--report", defaultValue = "text", paramLabel = "FORMAT", description = "text, json, html or pprof (default ${DEFAULT-VALUE})", completionCandidates = ReportFormats.class)
+  @Option(
+      names = "--report",
+      defaultValue = "text",
+      paramLabel = "FORMAT",
+      description = "text, json, html or pprof (default ${DEFAULT-VALUE})",
+      completionCandidates = ReportFormats.class)
   String format;
 
-  @Option(names = "--report-file", paramLabel = "F", description = "write the report to F instead of standard output")
+  @Option(
+      names = "--report-file",
+      paramLabel = "F",
+      description = "write the report to F instead of standard output")
   Path reportFile;
 
-  @Option(names = "--bootstrap", paramLabel = "H:P", description = "publish to this Kafka; the report comes from the streams-app at --url")
+  @Option(
+      names = "--bootstrap",
+      paramLabel = "H:P",
+      description = "publish to this Kafka; the report comes from the streams-app at --url")
   String bootstrap;
 
-  @Option(names = "--url", defaultValue = "http://127.0.0.1:8080", description = "streams-app URL with --bootstrap (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--url",
+      defaultValue = "http://127.0.0.1:8080",
+      description = "streams-app URL with --bootstrap (default ${DEFAULT-VALUE})")
   String url;
 
-  @Option(names = "--timeout", defaultValue = "120", description = "seconds to wait for the report after CMD exits (default ${DEFAULT-VALUE})")
+  @Option(
+      names = "--timeout",
+      defaultValue = "120",
+      description = "seconds to wait for the report after CMD exits (default ${DEFAULT-VALUE})")
   int timeoutSeconds;
 
   @Parameters(arity = "1..*", paramLabel = "CMD", description = "the command to run, after --")
@@ -80,8 +105,10 @@ final class RunCommand implements Callable<Integer> {
       int status = p.waitFor();
       Optional<ProcessReport> report = awaitLocalReport(stack, (int) p.pid());
       if (report.isEmpty()) {
-        System.err.println("leakwatch: no report for pid " + p.pid()
-            + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
+        System.err.println(
+            "leakwatch: no report for pid "
+                + p.pid()
+                + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
         return status;
       }
       write(report.get());
@@ -89,7 +116,8 @@ final class RunCommand implements Callable<Integer> {
     }
   }
 
-  private Optional<ProcessReport> awaitLocalReport(LocalStack stack, int pid) throws InterruptedException {
+  private Optional<ProcessReport> awaitLocalReport(LocalStack stack, int pid)
+      throws InterruptedException {
     long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
     long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
     boolean seen = false;
@@ -98,9 +126,10 @@ final class RunCommand implements Callable<Integer> {
         Optional<ProcessReport> r = stack.streams.reports().report(stack.host, pid);
         if (r.isPresent()) {
           seen = true;
-          if (isFinalReport(r.get(), stack.collector.retiredStartMs(pid))) return Optional.of(r.get());
+          if (isFinalReport(r.get(), stack.collector.retiredStartMs(pid)))
+            return Optional.of(r.get());
         }
-      } catch (org.apache.kafka.streams.errors.InvalidStateStoreException e) {
+      } catch (InvalidStateStoreException e) {
         // rebalancing: ask again
       }
       if (!seen && System.nanoTime() > noRingDeadline) return Optional.empty();
@@ -121,12 +150,19 @@ final class RunCommand implements Callable<Integer> {
 
   private int runRemote(long sample) throws Exception {
     Path run = Files.createTempDirectory("leakwatch-run-");
-    try (Collector collector = new Collector(CollectorConfig.defaults(bootstrap).withRunDir(run).withHttpPort(0)).start()) {
+    try (Collector collector =
+        new Collector(CollectorConfig.defaults(bootstrap).withRunDir(run).withHttpPort(0))
+            .start()) {
       Process p = spawn(run, sample);
       if (p == null) return 127;
       int status = p.waitFor();
-      ProcessReport report = new ReportClient(url).awaitExitReport(CollectorConfig.localHostName(), (int) p.pid(),
-          Duration.ofSeconds(timeoutSeconds), r -> isFinalReport(r, collector.retiredStartMs((int) p.pid())));
+      ProcessReport report =
+          new ReportClient(url)
+              .awaitExitReport(
+                  CollectorConfig.localHostName(),
+                  (int) p.pid(),
+                  Duration.ofSeconds(timeoutSeconds),
+                  r -> isFinalReport(r, collector.retiredStartMs((int) p.pid())));
       write(report);
       return status;
     }
@@ -137,7 +173,8 @@ final class RunCommand implements Callable<Integer> {
     Map<String, String> env = pb.environment();
     String preload = Home.agent().toString();
     String existing = env.get("LD_PRELOAD");
-    env.put("LD_PRELOAD", existing == null || existing.isBlank() ? preload : preload + ":" + existing);
+    env.put(
+        "LD_PRELOAD", existing == null || existing.isBlank() ? preload : preload + ":" + existing);
     env.put("LEAKWATCH_RUN_DIR", runDir.toString());
     env.put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sample));
     String exe = Path.of(command.get(0)).getFileName().toString();
@@ -145,7 +182,9 @@ final class RunCommand implements Callable<Integer> {
       // Frame pointers in JIT-compiled code let the shim's unwinder walk through Java frames to the
       // callers; the collector names them from the JVM's perf map.
       String opts = env.get("JAVA_TOOL_OPTIONS");
-      env.put("JAVA_TOOL_OPTIONS", (opts == null || opts.isBlank() ? "" : opts + " ") + "-XX:+PreserveFramePointer");
+      env.put(
+          "JAVA_TOOL_OPTIONS",
+          (opts == null || opts.isBlank() ? "" : opts + " ") + "-XX:+PreserveFramePointer");
     }
     try {
       return pb.start();
@@ -160,13 +199,17 @@ final class RunCommand implements Callable<Integer> {
     byte[] out = f.render(report, null, true);
     if (reportFile != null) {
       Files.write(reportFile, out);
-      System.err.println(f == ReportFormat.PPROF
-          ? "leakwatch: pprof profile written to " + reportFile + " (go tool pprof -top " + reportFile + ")"
-          : "leakwatch: report written to " + reportFile);
+      System.err.println(
+          f == ReportFormat.PPROF
+              ? "leakwatch: pprof profile written to "
+                  + reportFile
+                  + " (go tool pprof -top "
+                  + reportFile
+                  + ")"
+              : "leakwatch: report written to " + reportFile);
     } else {
       System.out.write(out);
       System.out.flush();
     }
   }
-
 }

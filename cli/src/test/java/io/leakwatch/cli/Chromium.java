@@ -28,8 +28,8 @@ import java.util.regex.Pattern;
 
 /**
  * Headless Chromium driven over the DevTools protocol (a WebSocket, the JDK's own client): load a
- * page, evaluate JavaScript in it, click, take screenshots, and collect what a user would never
- * see but a test must: console errors, uncaught exceptions, CSP violations and JavaScript dialogs.
+ * page, evaluate JavaScript in it, click, take screenshots, and collect what a user would never see
+ * but a test must: console errors, uncaught exceptions, CSP violations and JavaScript dialogs.
  */
 final class Chromium implements AutoCloseable {
   private static final ObjectMapper JSON = new ObjectMapper();
@@ -44,7 +44,8 @@ final class Chromium implements AutoCloseable {
   private volatile CompletableFuture<Void> loaded = new CompletableFuture<>();
 
   static String binary() {
-    for (String b : new String[] {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"}) {
+    for (String b :
+        new String[] {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"}) {
       if (Files.isExecutable(Path.of(b))) return b;
     }
     throw new IllegalStateException("no Chromium: apt-get install chromium (.ci/run installs it)");
@@ -52,38 +53,64 @@ final class Chromium implements AutoCloseable {
 
   Chromium() throws Exception {
     profile = Files.createTempDirectory("leakwatch-chromium-");
-    process = new ProcessBuilder(binary(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--no-first-run", "--no-default-browser-check", "--window-size=1400,1800", "--remote-debugging-address=127.0.0.1",
-        "--remote-debugging-port=0", "--user-data-dir=" + profile, "about:blank").redirectErrorStream(true).start();
+    process =
+        new ProcessBuilder(
+                binary(),
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--window-size=1400,1800",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--user-data-dir=" + profile,
+                "about:blank")
+            .redirectErrorStream(true)
+            .start();
     BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));
     String line;
     String browserWs = null;
     Pattern p = Pattern.compile("DevTools listening on (ws://\\S+)");
     long deadline = System.currentTimeMillis() + 30_000;
-    while (browserWs == null && (line = out.readLine()) != null && System.currentTimeMillis() < deadline) {
+    while (browserWs == null
+        && (line = out.readLine()) != null
+        && System.currentTimeMillis() < deadline) {
       Matcher m = p.matcher(line);
       if (m.find()) browserWs = m.group(1);
     }
     if (browserWs == null) throw new IllegalStateException("Chromium did not start");
-    Thread drain = new Thread(() -> {
-      try {
-        while (out.readLine() != null) {
-          // keep the pipe from filling
-        }
-      } catch (IOException ignored) {
-        // closed
-      }
-    });
+    Thread drain =
+        new Thread(
+            () -> {
+              try {
+                while (out.readLine() != null) {
+                  // keep the pipe from filling
+                }
+              } catch (IOException ignored) {
+                // closed
+              }
+            });
     drain.setDaemon(true);
     drain.start();
     URI ws = URI.create(browserWs);
     HttpClient http = HttpClient.newHttpClient();
-    String list = http.send(HttpRequest.newBuilder(URI.create("http://" + ws.getHost() + ":" + ws.getPort() + "/json/list")).build(),
-        HttpResponse.BodyHandlers.ofString()).body();
+    String list =
+        http.send(
+                HttpRequest.newBuilder(
+                        URI.create("http://" + ws.getHost() + ":" + ws.getPort() + "/json/list"))
+                    .build(),
+                HttpResponse.BodyHandlers.ofString())
+            .body();
     String pageWs = null;
-    for (JsonNode t : JSON.readTree(list)) if (t.path("type").asText().equals("page")) pageWs = t.path("webSocketDebuggerUrl").asText();
+    for (JsonNode t : JSON.readTree(list))
+      if (t.path("type").asText().equals("page")) pageWs = t.path("webSocketDebuggerUrl").asText();
     if (pageWs == null) throw new IllegalStateException("no page target: " + list);
-    socket = http.newWebSocketBuilder().buildAsync(URI.create(pageWs), new Listener()).get(30, TimeUnit.SECONDS);
+    socket =
+        http.newWebSocketBuilder()
+            .buildAsync(URI.create(pageWs), new Listener())
+            .get(30, TimeUnit.SECONDS);
     call("Page.enable", null);
     call("Runtime.enable", null);
     call("Log.enable", null);
@@ -118,14 +145,17 @@ final class Chromium implements AutoCloseable {
     JsonNode params = m.path("params");
     switch (method) {
       case "Page.loadEventFired" -> loaded.complete(null);
-      case "Runtime.exceptionThrown" -> problems.add("exception: " + params.path("exceptionDetails").toString());
+      case "Runtime.exceptionThrown" ->
+          problems.add("exception: " + params.path("exceptionDetails").toString());
       case "Runtime.consoleAPICalled" -> {
         String type = params.path("type").asText();
-        if (type.equals("error") || type.equals("assert")) problems.add("console." + type + ": " + params.path("args").toString());
+        if (type.equals("error") || type.equals("assert"))
+          problems.add("console." + type + ": " + params.path("args").toString());
       }
       case "Log.entryAdded" -> {
         JsonNode e = params.path("entry");
-        if (e.path("level").asText().equals("error")) problems.add("log: " + e.path("text").asText() + " " + e.path("url").asText());
+        if (e.path("level").asText().equals("error"))
+          problems.add("log: " + e.path("text").asText() + " " + e.path("url").asText());
       }
       case "Page.javascriptDialogOpening" -> {
         dialogs.add(params.path("message").asText());
@@ -154,7 +184,10 @@ final class Chromium implements AutoCloseable {
     return r.path("result");
   }
 
-  /** Navigates and waits for the load event; problems and dialogs are collected afresh for the new page. */
+  /**
+   * Navigates and waits for the load event; problems and dialogs are collected afresh for the new
+   * page.
+   */
   void open(String url) throws Exception {
     problems.clear();
     dialogs.clear();
@@ -165,20 +198,31 @@ final class Chromium implements AutoCloseable {
 
   /** Evaluates an expression in the page; returns its value (JSON). */
   JsonNode eval(String expression) throws Exception {
-    JsonNode r = call("Runtime.evaluate", JSON.createObjectNode().put("expression", expression).put("returnByValue", true)
-        .put("awaitPromise", true));
-    if (r.has("exceptionDetails")) throw new IllegalStateException("evaluation failed: " + r.get("exceptionDetails"));
+    JsonNode r =
+        call(
+            "Runtime.evaluate",
+            JSON.createObjectNode()
+                .put("expression", expression)
+                .put("returnByValue", true)
+                .put("awaitPromise", true));
+    if (r.has("exceptionDetails"))
+      throw new IllegalStateException("evaluation failed: " + r.get("exceptionDetails"));
     return r.path("result").path("value");
   }
 
   /** Saves a full-page PNG. */
   void screenshot(Path file) throws Exception {
-    JsonNode r = call("Page.captureScreenshot", JSON.createObjectNode().put("format", "png").put("captureBeyondViewport", true));
+    JsonNode r =
+        call(
+            "Page.captureScreenshot",
+            JSON.createObjectNode().put("format", "png").put("captureBeyondViewport", true));
     Files.createDirectories(file.getParent());
     Files.write(file, Base64.getDecoder().decode(r.path("data").asText()));
   }
 
-  /** Console errors, uncaught exceptions and error log entries (CSP violations among them) so far. */
+  /**
+   * Console errors, uncaught exceptions and error log entries (CSP violations among them) so far.
+   */
   List<String> problems() {
     return new ArrayList<>(problems);
   }

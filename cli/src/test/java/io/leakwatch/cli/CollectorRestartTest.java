@@ -22,14 +22,25 @@ import org.junit.jupiter.api.io.TempDir;
  * re-sends are dropped by sequence number, so the outstanding totals are exact.
  */
 class CollectorRestartTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private Process startCollector(String bootstrap, Path runDir) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    return new ProcessBuilder(java, "-Xmx256m", "-cp", System.getProperty("java.class.path"), CollectorMain.class.getName(),
-        "--bootstrap", bootstrap, "--http-port", "0", "--run-dir", runDir.toString())
-        .redirectErrorStream(true).redirectOutput(tmp.resolve("collector-" + System.nanoTime() + ".log").toFile()).start();
+    return new ProcessBuilder(
+            java,
+            "-Xmx256m",
+            "-cp",
+            System.getProperty("java.class.path"),
+            CollectorMain.class.getName(),
+            "--bootstrap",
+            bootstrap,
+            "--http-port",
+            "0",
+            "--run-dir",
+            runDir.toString())
+        .redirectErrorStream(true)
+        .redirectOutput(tmp.resolve("collector-" + System.nanoTime() + ".log").toFile())
+        .start();
   }
 
   @Test
@@ -58,15 +69,21 @@ class CollectorRestartTest {
   private void killAndRestart(boolean restartAfterExit) throws Exception {
     Path runDir = Files.createDirectories(tmp.resolve("rings"));
     try (EmbeddedKafka kafka = EmbeddedKafka.start();
-         StreamsApp streams = new StreamsApp(StreamsAppConfig.defaults(kafka.bootstrapServers(), tmp.resolve("streams"))
-             .withHttpPort(-1)).start(Duration.ofMinutes(2))) {
+        StreamsApp streams =
+            new StreamsApp(
+                    StreamsAppConfig.defaults(kafka.bootstrapServers(), tmp.resolve("streams"))
+                        .withHttpPort(-1))
+                .start(Duration.ofMinutes(2))) {
       Process collector = startCollector(kafka.bootstrapServers(), runDir);
-      Process service = Targets.demo(runDir, 7, 1500).start(); // exact: the report must match the program's own count
+      Process service =
+          Targets.demo(runDir, 7, 1500)
+              .start(); // exact: the report must match the program's own count
 
       // events flowing: the first collector has published some (the streams-app knows the process)
       String host = CollectorConfig.localHostName();
       long flowing = System.currentTimeMillis() + 60_000;
-      while (System.currentTimeMillis() < flowing && !known(streams, host, service.pid())) Thread.sleep(100);
+      while (System.currentTimeMillis() < flowing && !known(streams, host, service.pid()))
+        Thread.sleep(100);
       assertThat(known(streams, host, service.pid())).as("the first collector published").isTrue();
       Thread.sleep(500);
       new ProcessBuilder("kill", "-KILL", Long.toString(collector.pid())).start().waitFor();
@@ -78,7 +95,9 @@ class CollectorRestartTest {
           String pos = "";
           if (f.getFileName().toString().endsWith(".ring")) {
             try (var ch = java.nio.channels.FileChannel.open(f)) {
-              var b = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, 4096).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+              var b =
+                  ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, 4096)
+                      .order(java.nio.ByteOrder.LITTLE_ENDIAN);
               pos = " write_pos " + b.getLong(64) + " read_pos " + b.getLong(128);
             }
           }
@@ -89,7 +108,10 @@ class CollectorRestartTest {
       try {
         long leaked = restartAfterExit ? leakedBeforeRestart : Targets.leakedKeys(service);
 
-        JsonNode report = Targets.awaitExitReport(() -> streams.reports().report(host, (int) service.pid()).map(Targets::json), 90_000);
+        JsonNode report =
+            Targets.awaitExitReport(
+                () -> streams.reports().report(host, (int) service.pid()).map(Targets::json),
+                90_000);
         assertThat(report).as("exit report").isNotNull();
         JsonNode t = report.path("tracking");
         System.out.println("collector restart: leaked " + leaked + " keys; tracking " + t);
@@ -102,19 +124,33 @@ class CollectorRestartTest {
         }
         if (keys != leaked) {
           for (JsonNode s : report.path("stacks")) {
-            System.out.println("  stack " + s.path("allocations").asLong() + " allocations, " + s.path("bytes").asLong() + " B: " + s.path("frames"));
+            System.out.println(
+                "  stack "
+                    + s.path("allocations").asLong()
+                    + " allocations, "
+                    + s.path("bytes").asLong()
+                    + " B: "
+                    + s.path("frames"));
           }
         }
         assertThat(t.path("lostEvents").asLong()).isZero();
         assertThat(keys).as("nothing lost, nothing counted twice").isEqualTo(leaked);
         assertThat(keyBytes).isEqualTo(leaked * 422);
-        assertThat(Targets.outstandingOutsideCLibrary(report)).as("and nothing else outstanding").isEqualTo(leaked * 422);
+        assertThat(Targets.outstandingOutsideCLibrary(report))
+            .as("and nothing else outstanding")
+            .isEqualTo(leaked * 422);
       } catch (AssertionError e) {
         try (var logs = Files.list(tmp)) {
-          for (Path log : logs.filter(f -> f.getFileName().toString().startsWith("collector-")).sorted().toList()) {
+          for (Path log :
+              logs.filter(f -> f.getFileName().toString().startsWith("collector-"))
+                  .sorted()
+                  .toList()) {
             List<String> lines = Files.readAllLines(log);
-            System.out.println("--- " + log.getFileName() + " (last 40 of " + lines.size() + " lines)");
-            lines.subList(Math.max(0, lines.size() - 40), lines.size()).forEach(System.out::println);
+            System.out.println(
+                "--- " + log.getFileName() + " (last 40 of " + lines.size() + " lines)");
+            lines
+                .subList(Math.max(0, lines.size() - 40), lines.size())
+                .forEach(System.out::println);
           }
         }
         throw e;

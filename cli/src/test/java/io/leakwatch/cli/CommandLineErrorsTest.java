@@ -18,8 +18,7 @@ import picocli.CommandLine;
 class CommandLineErrorsTest {
   private record Outcome(int code, String err) {}
 
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private static Outcome run(String... args) {
     StringWriter out = new StringWriter(), err = new StringWriter();
@@ -31,7 +30,10 @@ class CommandLineErrorsTest {
   }
 
   private static void assertShort(Outcome o) {
-    assertThat(o.err()).as("no stack trace").doesNotContain("\tat ").doesNotContain("Exception in thread");
+    assertThat(o.err())
+        .as("no stack trace")
+        .doesNotContain("\tat ")
+        .doesNotContain("Exception in thread");
     assertThat(o.err().strip().split("\n")).as(o.err()).hasSizeBetween(1, 3);
   }
 
@@ -59,15 +61,27 @@ class CommandLineErrorsTest {
     }
     Outcome o = run("report", "--url", "http://127.0.0.1:" + port);
     assertThat(o.code()).isEqualTo(CliErrors.UNREACHABLE);
-    assertThat(o.err()).contains("nothing answers at http://127.0.0.1:" + port).contains("streams-app");
+    assertThat(o.err())
+        .contains("nothing answers at http://127.0.0.1:" + port)
+        .contains("streams-app");
     assertShort(o);
   }
 
   @Test
   void aPortAlreadyTaken() throws Exception {
     try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-      Outcome o = assertTimeoutPreemptively(Duration.ofSeconds(60), () -> run("collector", "--bootstrap", "127.0.0.1:1",
-          "--run-dir", tmp.resolve("rings").toString(), "--http-port", Integer.toString(taken.getLocalPort())));
+      Outcome o =
+          assertTimeoutPreemptively(
+              Duration.ofSeconds(60),
+              () ->
+                  run(
+                      "collector",
+                      "--bootstrap",
+                      "127.0.0.1:1",
+                      "--run-dir",
+                      tmp.resolve("rings").toString(),
+                      "--http-port",
+                      Integer.toString(taken.getLocalPort())));
       assertThat(o.code()).as(o.err()).isEqualTo(CliErrors.PORT_TAKEN);
       assertThat(o.err()).contains(Integer.toString(taken.getLocalPort())).contains("--http-port");
       assertShort(o);
@@ -77,8 +91,18 @@ class CommandLineErrorsTest {
   @Test
   void aRunDirectoryThatCannotBeMade() throws Exception {
     Path file = Files.writeString(tmp.resolve("a-file"), "not a directory");
-    Outcome o = assertTimeoutPreemptively(Duration.ofSeconds(60), () -> run("collector", "--bootstrap", "127.0.0.1:1",
-        "--run-dir", file.resolve("rings").toString(), "--http-port", "0"));
+    Outcome o =
+        assertTimeoutPreemptively(
+            Duration.ofSeconds(60),
+            () ->
+                run(
+                    "collector",
+                    "--bootstrap",
+                    "127.0.0.1:1",
+                    "--run-dir",
+                    file.resolve("rings").toString(),
+                    "--http-port",
+                    "0"));
     assertThat(o.code()).as(o.err()).isEqualTo(CliErrors.NO_PERMISSION);
     assertThat(o.err()).contains(file.toString());
     assertShort(o);
@@ -93,9 +117,12 @@ class CommandLineErrorsTest {
     assertThat(cl.execute("generate-completion")).isZero();
     Path script = Files.writeString(tmp.resolve("leakwatch-completion.bash"), out.toString());
     // compopt only works inside a real completion: a no-op stands in for it here
-    String probe = "compopt() { :; }\nsource " + script + "\n"
-        + "COMP_WORDS=(leakwatch rep); COMP_CWORD=1; COMP_LINE='leakwatch rep'; COMP_POINT=${#COMP_LINE}; _complete_leakwatch; echo \"${COMPREPLY[@]}\"\n"
-        + "COMP_WORDS=(leakwatch report --fo); COMP_CWORD=2; COMP_LINE='leakwatch report --fo'; COMP_POINT=${#COMP_LINE}; _complete_leakwatch; echo \"${COMPREPLY[@]}\"\n";
+    String probe =
+        "compopt() { :; }\nsource "
+            + script
+            + "\n"
+            + "COMP_WORDS=(leakwatch rep); COMP_CWORD=1; COMP_LINE='leakwatch rep'; COMP_POINT=${#COMP_LINE}; _complete_leakwatch; echo \"${COMPREPLY[@]}\"\n"
+            + "COMP_WORDS=(leakwatch report --fo); COMP_CWORD=2; COMP_LINE='leakwatch report --fo'; COMP_POINT=${#COMP_LINE}; _complete_leakwatch; echo \"${COMPREPLY[@]}\"\n";
     Process bash = new ProcessBuilder("bash", "-c", probe).redirectErrorStream(true).start();
     String answer = new String(bash.getInputStream().readAllBytes());
     assertThat(bash.waitFor()).as(answer).isZero();

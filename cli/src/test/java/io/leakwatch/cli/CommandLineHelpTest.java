@@ -36,13 +36,17 @@ class CommandLineHelpTest {
   void everyCommandHasHelp() {
     List<List<String>> paths = new ArrayList<>();
     commandPaths(new CommandLine(new Main()), List.of(), paths);
-    assertThat(paths).extracting(p -> String.join(" ", p)).contains("run", "collector", "streams", "bench native");
+    assertThat(paths)
+        .extracting(p -> String.join(" ", p))
+        .contains("run", "collector", "streams", "bench native");
     for (List<String> path : paths) {
       List<String> args = new ArrayList<>(path);
       args.add("--help");
       Outcome o = run(args.toArray(String[]::new));
       assertThat(o.code()).as(String.join(" ", args) + ": " + o.err()).isZero();
-      assertThat(o.out()).as(String.join(" ", args)).contains("Usage: leakwatch " + String.join(" ", path));
+      assertThat(o.out())
+          .as(String.join(" ", args))
+          .contains("Usage: leakwatch " + String.join(" ", path));
     }
   }
 

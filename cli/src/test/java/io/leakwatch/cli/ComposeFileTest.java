@@ -17,9 +17,15 @@ class ComposeFileTest {
     for (String dir : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
       present |= Files.isExecutable(Path.of(dir, "docker-compose"));
     }
-    assertThat(present).as("docker-compose is not installed: ./run-tests installs it (apt-get install docker-compose); this test is never skipped").isTrue();
-    Process p = new ProcessBuilder("docker-compose", "config", "-q").directory(Path.of("..").toAbsolutePath().normalize().toFile())
-        .redirectErrorStream(true).start();
+    assertThat(present)
+        .as(
+            "docker-compose is not installed: ./run-tests installs it (apt-get install docker-compose); this test is never skipped")
+        .isTrue();
+    Process p =
+        new ProcessBuilder("docker-compose", "config", "-q")
+            .directory(Path.of("..").toAbsolutePath().normalize().toFile())
+            .redirectErrorStream(true)
+            .start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
     System.out.println("$ docker-compose config -q -> exit " + p.exitValue() + " " + out);

@@ -7,14 +7,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.File;
 import java.net.ServerSocket;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -31,8 +28,7 @@ class DashboardQueriesTest {
   private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
   private static final HttpClient HTTP = HttpClient.newHttpClient();
 
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private static int freePort() throws Exception {
     try (ServerSocket s = new ServerSocket(0)) {
@@ -47,16 +43,19 @@ class DashboardQueriesTest {
     return false;
   }
 
-
-
   @Test
   void everyPanelReturnsData() throws Exception {
     boolean present = onPath("prometheus");
-    assertThat(present).as("prometheus is not installed: ./run-tests installs it (apt-get install prometheus); this test is never skipped").isTrue();
+    assertThat(present)
+        .as(
+            "prometheus is not installed: ./run-tests installs it (apt-get install prometheus); this test is never skipped")
+        .isTrue();
     int streamsPort = freePort(), collectorPort = freePort(), promPort = freePort();
     try (LocalStack stack = LocalStack.start(streamsPort, collectorPort)) {
-      ProcessBuilder demo = new ProcessBuilder(Home.demoService().toString(), "120", "2000").redirectErrorStream(true)
-          .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      ProcessBuilder demo =
+          new ProcessBuilder(Home.demoService().toString(), "120", "2000")
+              .redirectErrorStream(true)
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD);
       demo.environment().put("LD_PRELOAD", Home.agent().toString());
       demo.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
       demo.environment().put("LEAKWATCH_SAMPLE_BYTES", "65536");
@@ -66,36 +65,60 @@ class DashboardQueriesTest {
       // The shipped recording rules, evaluated every 2 s instead of every minute (the panels read
       // recorded series; the expressions are the shipped ones).
       Path recording = tmp.resolve("leakwatch-recording.yml");
-      Files.writeString(recording, Files.readString(REPO.resolve("prometheus/rules/leakwatch-recording.yml"))
-          .replace("interval: 1m", "interval: 2s"));
-      Files.writeString(config, "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-          + "rule_files:\n  - " + recording + "\n  - "
-          + REPO.resolve("prometheus/rules/leakwatch-alerts.yml") + "\n"
-          + "scrape_configs:\n  - job_name: leakwatch-streams\n    static_configs:\n      - targets: ['127.0.0.1:" + streamsPort
-          + "']\n  - job_name: leakwatch-collector\n    static_configs:\n      - targets: ['127.0.0.1:" + collectorPort + "']\n");
-      Process prometheus = new ProcessBuilder("prometheus", "--config.file=" + config, "--storage.tsdb.path=" + tmp.resolve("tsdb"),
-          "--web.listen-address=127.0.0.1:" + promPort).redirectErrorStream(true).redirectOutput(tmp.resolve("prometheus.log").toFile())
-          .start();
+      Files.writeString(
+          recording,
+          Files.readString(REPO.resolve("prometheus/rules/leakwatch-recording.yml"))
+              .replace("interval: 1m", "interval: 2s"));
+      Files.writeString(
+          config,
+          "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+              + "rule_files:\n  - "
+              + recording
+              + "\n  - "
+              + REPO.resolve("prometheus/rules/leakwatch-alerts.yml")
+              + "\n"
+              + "scrape_configs:\n  - job_name: leakwatch-streams\n    static_configs:\n      - targets: ['127.0.0.1:"
+              + streamsPort
+              + "']\n  - job_name: leakwatch-collector\n    static_configs:\n      - targets: ['127.0.0.1:"
+              + collectorPort
+              + "']\n");
+      Process prometheus =
+          new ProcessBuilder(
+                  "prometheus",
+                  "--config.file=" + config,
+                  "--storage.tsdb.path=" + tmp.resolve("tsdb"),
+                  "--web.listen-address=127.0.0.1:" + promPort)
+              .redirectErrorStream(true)
+              .redirectOutput(tmp.resolve("prometheus.log").toFile())
+              .start();
       try {
         long deadline = System.currentTimeMillis() + 90_000;
         boolean ready = false;
         while (!ready && System.currentTimeMillis() < deadline) {
           Thread.sleep(1000);
           try {
-            JsonNode r = DashboardQueries.query(promPort, "count(leakwatch_process_private_bytes) and count(leakwatch_collector_events_read_total)"
-                + " and count(leakwatch_heap_fragmentation_ratio)");
+            JsonNode r =
+                DashboardQueries.query(
+                    promPort,
+                    "count(leakwatch_process_private_bytes) and count(leakwatch_collector_events_read_total)"
+                        + " and count(leakwatch_heap_fragmentation_ratio)");
             ready = r.path("data").path("result").size() > 0;
           } catch (java.io.IOException notYet) {
             // Prometheus still starting
           }
         }
-        assertThat(ready).as("Prometheus scraped the streams-app and the collector; log:\n"
-            + Files.readString(tmp.resolve("prometheus.log"))).isTrue();
+        assertThat(ready)
+            .as(
+                "Prometheus scraped the streams-app and the collector; log:\n"
+                    + Files.readString(tmp.resolve("prometheus.log")))
+            .isTrue();
         // Both daemons alive and ready (the collector: its last round was acknowledged by Kafka).
         for (int port : new int[] {collectorPort, streamsPort}) {
           for (String path : new String[] {"/healthz", "/readyz"}) {
-            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
-                HttpResponse.BodyHandlers.ofString());
+            HttpResponse<String> r =
+                HTTP.send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+                    HttpResponse.BodyHandlers.ofString());
             assertThat(r.statusCode()).as(port + path + ": " + r.body()).isEqualTo(200);
           }
         }
@@ -103,8 +126,13 @@ class DashboardQueriesTest {
         // The leak score needs three trend windows (10 s each in local mode) and a stack snapshot.
         long scoreDeadline = System.currentTimeMillis() + 120_000;
         while (System.currentTimeMillis() < scoreDeadline
-            && DashboardQueries.query(promPort, "count(leakwatch_leak_suspect_score) and count(leakwatch:outstanding_bytes:deriv1h)")
-                .path("data").path("result").size() == 0) {
+            && DashboardQueries.query(
+                        promPort,
+                        "count(leakwatch_leak_suspect_score) and count(leakwatch:outstanding_bytes:deriv1h)")
+                    .path("data")
+                    .path("result")
+                    .size()
+                == 0) {
           Thread.sleep(1000);
         }
 
@@ -118,5 +146,4 @@ class DashboardQueriesTest {
       }
     }
   }
-
 }

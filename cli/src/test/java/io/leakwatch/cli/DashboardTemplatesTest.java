@@ -21,7 +21,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class DashboardTemplatesTest {
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final Path DASHBOARDS = Path.of("..").toAbsolutePath().normalize().resolve("grafana/dashboards");
+  private static final Path DASHBOARDS =
+      Path.of("..").toAbsolutePath().normalize().resolve("grafana/dashboards");
+
   /** A variable in a link: ${name} or ${name:format}; __field labels too. */
   private static final Pattern VARIABLE = Pattern.compile("\\$\\{([\\w.]+)(?::(\\w+))?}");
 
@@ -33,10 +35,12 @@ class DashboardTemplatesTest {
 
   private static void collect(JsonNode node, String key, List<JsonNode> out) {
     if (node.isObject()) {
-      node.fields().forEachRemaining(e -> {
-        if (e.getKey().equals(key)) out.add(e.getValue());
-        collect(e.getValue(), key, out);
-      });
+      node.fields()
+          .forEachRemaining(
+              e -> {
+                if (e.getKey().equals(key)) out.add(e.getValue());
+                collect(e.getValue(), key, out);
+              });
     } else if (node.isArray()) {
       node.forEach(n -> collect(n, key, out));
     }
@@ -54,9 +58,13 @@ class DashboardTemplatesTest {
     collect(dash, "datasource", refs);
     for (JsonNode ref : refs) {
       if (!ref.isObject()) continue;
-      assertThat(ref.path("uid").asText()).as(file.getFileName() + " datasource " + ref).isEqualTo("${datasource}");
+      assertThat(ref.path("uid").asText())
+          .as(file.getFileName() + " datasource " + ref)
+          .isEqualTo("${datasource}");
     }
-    assertThat(dash.has("__inputs")).as("no import-time inputs: the variable chooses the datasource").isFalse();
+    assertThat(dash.has("__inputs"))
+        .as("no import-time inputs: the variable chooses the datasource")
+        .isFalse();
   }
 
   @ParameterizedTest
@@ -68,12 +76,17 @@ class DashboardTemplatesTest {
     for (JsonNode list : links) {
       for (JsonNode link : list) {
         String url = link.path("url").asText();
-        assertThat(url).as(file.getFileName() + " link").doesNotContain("localhost").doesNotContain("127.0.0.1");
+        assertThat(url)
+            .as(file.getFileName() + " link")
+            .doesNotContain("localhost")
+            .doesNotContain("127.0.0.1");
         Matcher m = VARIABLE.matcher(url);
         while (m.find()) {
-          boolean base = m.start() == 0 && m.group(1).equals("report_url"); // a URL prefix, not a value
+          boolean base =
+              m.start() == 0 && m.group(1).equals("report_url"); // a URL prefix, not a value
           if (!base) {
-            assertThat(m.group(2)).as(url + ": " + m.group() + " inside a URL must be :percentencode or :queryparam")
+            assertThat(m.group(2))
+                .as(url + ": " + m.group() + " inside a URL must be :percentencode or :queryparam")
                 .isIn("percentencode", "queryparam");
           }
         }
@@ -88,7 +101,9 @@ class DashboardTemplatesTest {
         defaults = 3; // query, current.text, current.value
       }
     }
-    assertThat(text.split("localhost", -1).length - 1).as("localhost outside report_url's default").isEqualTo(defaults);
+    assertThat(text.split("localhost", -1).length - 1)
+        .as("localhost outside report_url's default")
+        .isEqualTo(defaults);
   }
 
   @ParameterizedTest
@@ -101,7 +116,9 @@ class DashboardTemplatesTest {
         String expr = t.path("expr").asText();
         String title = file.getFileName() + " " + p.path("title").asText();
         if (expr.contains("leak_suspect_score")) {
-          assertThat(unit).as(title + ": a score from 0 to 1 is not a percentage").isEqualTo("none");
+          assertThat(unit)
+              .as(title + ": a score from 0 to 1 is not a percentage")
+              .isEqualTo("none");
           assertThat(p.path("fieldConfig").path("defaults").path("max").asDouble()).isEqualTo(1.0);
         } else if (expr.matches(".*_ratio\\b.*")) {
           assertThat(unit).as(title).isEqualTo("percentunit");
@@ -122,8 +139,10 @@ class DashboardTemplatesTest {
     for (JsonNode p : dash.path("panels")) {
       for (JsonNode t : p.path("targets")) {
         String expr = t.path("expr").asText();
-        assertThat(expr).as("fleet panels use leakwatch: recorded series, not raw per-instance ones")
-            .doesNotContain("leakwatch_outstanding_bytes").doesNotContain("deriv(");
+        assertThat(expr)
+            .as("fleet panels use leakwatch: recorded series, not raw per-instance ones")
+            .doesNotContain("leakwatch_outstanding_bytes")
+            .doesNotContain("deriv(");
       }
     }
   }

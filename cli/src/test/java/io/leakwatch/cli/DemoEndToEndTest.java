@@ -17,7 +17,10 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
-/** {@code leakwatch demo}: the bundled service's leak shows on /metrics and in the report while it runs. */
+/**
+ * {@code leakwatch demo}: the bundled service's leak shows on /metrics and in the report while it
+ * runs.
+ */
 class DemoEndToEndTest {
   @Test
   void theDemoLeakIsOnMetricsAndInTheReport() throws Exception {
@@ -25,20 +28,30 @@ class DemoEndToEndTest {
     PrintStream original = System.out;
     AtomicInteger rc = new AtomicInteger(-1);
     System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-    Thread demo = new Thread(() -> rc.set(new CommandLine(new Main()).execute("demo", "--duration", "30", "--http-port", "0")));
+    Thread demo =
+        new Thread(
+            () ->
+                rc.set(
+                    new CommandLine(new Main())
+                        .execute("demo", "--duration", "30", "--http-port", "0")));
     try {
       demo.start();
       int port = awaitPort(captured);
       HttpClient http = HttpClient.newHttpClient();
-      Pattern leak = Pattern.compile(
-          "leakwatch_outstanding_bytes\\{allocator=\"libtoykey.so\",host=\"[^\"]+\",process=\"leaky-service\"} ([0-9.E]+)");
+      Pattern leak =
+          Pattern.compile(
+              "leakwatch_outstanding_bytes\\{allocator=\"libtoykey.so\",host=\"[^\"]+\",process=\"leaky-service\"} ([0-9.E]+)");
       double bytes = 0;
       String metrics = "";
       long deadline = System.currentTimeMillis() + 30_000;
       while (bytes <= 0 && System.currentTimeMillis() < deadline) {
         Thread.sleep(1000);
-        metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics")).build(),
-            HttpResponse.BodyHandlers.ofString()).body();
+        metrics =
+            http.send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
+                        .build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .body();
         Matcher m = leak.matcher(metrics);
         if (m.find()) bytes = Double.parseDouble(m.group(1));
       }
@@ -51,8 +64,14 @@ class DemoEndToEndTest {
       String body = "";
       deadline = System.currentTimeMillis() + 15_000; // the demo runs 30 s
       while (System.currentTimeMillis() < deadline) {
-        body = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/report?process=leaky-service"))
-            .build(), HttpResponse.BodyHandlers.ofString()).body();
+        body =
+            http.send(
+                    HttpRequest.newBuilder(
+                            URI.create(
+                                "http://127.0.0.1:" + port + "/api/report?process=leaky-service"))
+                        .build(),
+                    HttpResponse.BodyHandlers.ofString())
+                .body();
         top = new ObjectMapper().readTree(body).path("stacks").path(0);
         if (top.path("allocator").asText().equals("libtoykey.so")) break;
         Thread.sleep(1000);
@@ -65,7 +84,9 @@ class DemoEndToEndTest {
       System.setOut(original);
     }
     assertThat(rc.get()).isZero();
-    assertThat(captured.toString(StandardCharsets.UTF_8)).contains("verify_signature").contains("leakwatch demo: stopped.");
+    assertThat(captured.toString(StandardCharsets.UTF_8))
+        .contains("verify_signature")
+        .contains("leakwatch demo: stopped.");
   }
 
   private static int awaitPort(ByteArrayOutputStream out) throws InterruptedException {

@@ -38,16 +38,17 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class FleetNetnsTest {
   private static final ObjectMapper JSON = new ObjectMapper();
-  private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
+  private static final HttpClient HTTP =
+      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
   private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
   private static final List<String> APPS = List.of("app1", "app2", "app3", "app4");
   private static final int BLOCKS = 500;
   private static final int PAIRS = 20_000;
+
   /** Silence after which a host's processes are retired as gone; longer than the 60 s cut. */
   private static final int RETIRE_SILENT_AFTER_S = 120;
 
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private FleetNetwork net;
   private final List<Process> daemons = new ArrayList<>();
@@ -69,19 +70,24 @@ class FleetNetnsTest {
       this.host = host;
       this.blockSize = blockSize;
       this.process = process;
-      Thread reader = new Thread(() -> {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
-          for (String line; (line = in.readLine()) != null; ) {
-            if (line.equals("ready")) ready = true;
-            if (line.startsWith("leaked ")) {
-              leaked.set(Long.parseLong(line.substring(7).trim()));
-              bursts.incrementAndGet();
-            }
-          }
-        } catch (Exception ignored) {
-          // the service is gone
-        }
-      }, "service-" + process.pid());
+      Thread reader =
+          new Thread(
+              () -> {
+                try (BufferedReader in =
+                    new BufferedReader(
+                        new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                  for (String line; (line = in.readLine()) != null; ) {
+                    if (line.equals("ready")) ready = true;
+                    if (line.startsWith("leaked ")) {
+                      leaked.set(Long.parseLong(line.substring(7).trim()));
+                      bursts.incrementAndGet();
+                    }
+                  }
+                } catch (Exception ignored) {
+                  // the service is gone
+                }
+              },
+              "service-" + process.pid());
       reader.setDaemon(true);
       reader.start();
     }
@@ -96,23 +102,40 @@ class FleetNetnsTest {
   }
 
   private static List<String> java(String... args) {
-    List<String> c = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx384m",
-        "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-        // the daemon's logging as ./leakwatch gives it (the test classpath's log4j2-test.xml would win otherwise)
-        "-Dlog4j2.configurationFile=" + REPO.resolve("cli/src/main/resources/log4j2.xml"),
-        "-cp", classpath(), Main.class.getName()));
+    List<String> c =
+        new ArrayList<>(
+            List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx384m",
+                "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1",
+                // the daemon's logging as ./leakwatch gives it (the test classpath's
+                // log4j2-test.xml would win otherwise)
+                "-Dlog4j2.configurationFile=" + REPO.resolve("cli/src/main/resources/log4j2.xml"),
+                "-cp",
+                classpath(),
+                Main.class.getName()));
     c.addAll(List.of(args));
     return c;
   }
 
   private Process start(String host, List<String> command, String logName) throws Exception {
-    Process p = net.process(host, command).redirectErrorStream(true).redirectOutput(tmp.resolve(logName + ".log").toFile()).start();
+    Process p =
+        net.process(host, command)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve(logName + ".log").toFile())
+            .start();
     daemons.add(p);
     return p;
   }
 
   private String bootstrap() {
-    return net.address("kafka1") + ":9092," + net.address("kafka2") + ":9092," + net.address("kafka3") + ":9092";
+    return net.address("kafka1")
+        + ":9092,"
+        + net.address("kafka2")
+        + ":9092,"
+        + net.address("kafka3")
+        + ":9092";
   }
 
   private Process startStreams(String host) throws Exception {
@@ -120,18 +143,47 @@ class FleetNetnsTest {
     // A production choice, not a test shortcut: a standby copy of each store, so the instance that
     // takes over a partition does not restore it from the changelog first.
     Files.writeString(kafkaConfig, "num.standby.replicas=1\n");
-    Process p = start(host, java("streams", "--bootstrap", bootstrap(), "--bind", net.address(host), "--http-port", "8080",
-        "--state-dir", tmp.resolve("state-" + host).toString(), "--kafka-config", kafkaConfig.toString(),
-        "--retire-silent-after", Integer.toString(RETIRE_SILENT_AFTER_S),
-        // short trend windows, so the leak score (twelve windows) has values within the test
-        "--trend-window", "10"), host);
+    Process p =
+        start(
+            host,
+            java(
+                "streams",
+                "--bootstrap",
+                bootstrap(),
+                "--bind",
+                net.address(host),
+                "--http-port",
+                "8080",
+                "--state-dir",
+                tmp.resolve("state-" + host).toString(),
+                "--kafka-config",
+                kafkaConfig.toString(),
+                "--retire-silent-after",
+                Integer.toString(RETIRE_SILENT_AFTER_S),
+                // short trend windows, so the leak score (twelve windows) has values within the
+                // test
+                "--trend-window",
+                "10"),
+            host);
     streams.put(host, p);
     return p;
   }
 
   private Process startCollector(String host) throws Exception {
-    Process p = start(host, java("collector", "--bootstrap", bootstrap(), "--run-dir", tmp.resolve(host + "-rings").toString(),
-        "--http-port", "9400", "--bind", net.address(host)), "collector-" + host);
+    Process p =
+        start(
+            host,
+            java(
+                "collector",
+                "--bootstrap",
+                bootstrap(),
+                "--run-dir",
+                tmp.resolve(host + "-rings").toString(),
+                "--http-port",
+                "9400",
+                "--bind",
+                net.address(host)),
+            "collector-" + host);
     collectors.put(host, p);
     return p;
   }
@@ -142,14 +194,24 @@ class FleetNetnsTest {
    */
   private ProcessBuilder tracked(String host, String... command) {
     List<String> all = new ArrayList<>(net.on(host));
-    all.addAll(List.of("env", "LD_PRELOAD=" + Home.agent(), "LEAKWATCH_RUN_DIR=" + tmp.resolve(host + "-rings"), "LEAKWATCH_SAMPLE_BYTES=0"));
+    all.addAll(
+        List.of(
+            "env",
+            "LD_PRELOAD=" + Home.agent(),
+            "LEAKWATCH_RUN_DIR=" + tmp.resolve(host + "-rings"),
+            "LEAKWATCH_SAMPLE_BYTES=0"));
     all.addAll(List.of(command));
     return new ProcessBuilder(all);
   }
 
   private Service startService(String host, long blockSize) throws Exception {
-    ProcessBuilder pb = tracked(host, Home.nativeDir().resolve("fleet-target").toString(), Long.toString(blockSize),
-        Integer.toString(BLOCKS), Integer.toString(PAIRS));
+    ProcessBuilder pb =
+        tracked(
+            host,
+            Home.nativeDir().resolve("fleet-target").toString(),
+            Long.toString(blockSize),
+            Integer.toString(BLOCKS),
+            Integer.toString(PAIRS));
     pb.redirectError(tmp.resolve("service-" + host + "-" + blockSize + ".err").toFile());
     Service s = new Service(host, blockSize, pb.start());
     daemons.add(s.process);
@@ -159,16 +221,20 @@ class FleetNetnsTest {
 
   private static HttpResponse<String> get(String url) {
     try {
-      return HTTP.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+      return HTTP.send(
+          HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+          HttpResponse.BodyHandlers.ofString());
     } catch (Exception e) {
       return null;
     }
   }
 
-  private static long waitFor(String what, long timeoutMs, BooleanSupplier condition) throws Exception {
+  private static long waitFor(String what, long timeoutMs, BooleanSupplier condition)
+      throws Exception {
     long start = System.currentTimeMillis();
     while (!condition.getAsBoolean()) {
-      if (System.currentTimeMillis() - start > timeoutMs) throw new AssertionError("timed out after " + timeoutMs + " ms: " + what);
+      if (System.currentTimeMillis() - start > timeoutMs)
+        throw new AssertionError("timed out after " + timeoutMs + " ms: " + what);
       Thread.sleep(500);
     }
     return System.currentTimeMillis() - start;
@@ -184,13 +250,22 @@ class FleetNetnsTest {
     }
   }
 
-  /** What the report API says, through one instance: per host, leaked bytes (fleet_leak stacks) and outstanding bytes of live processes. */
-  private record HostView(Map<String, Long> leaked, Map<String, Long> outstanding, Map<String, Long> exitedLeaked, long lost) {}
+  /**
+   * What the report API says, through one instance: per host, leaked bytes (fleet_leak stacks) and
+   * outstanding bytes of live processes.
+   */
+  private record HostView(
+      Map<String, Long> leaked,
+      Map<String, Long> outstanding,
+      Map<String, Long> exitedLeaked,
+      long lost) {}
 
   private HostView view(String streamsHost) {
     JsonNode processes = api(streamsHost, "/api/processes");
     if (processes == null) return null;
-    Map<String, Long> leaked = new TreeMap<>(), outstanding = new TreeMap<>(), exitedLeaked = new TreeMap<>();
+    Map<String, Long> leaked = new TreeMap<>(),
+        outstanding = new TreeMap<>(),
+        exitedLeaked = new TreeMap<>();
     long lost = 0;
     for (JsonNode p : processes) {
       if (!p.path("name").asText().equals("fleet-target")) continue;
@@ -199,7 +274,8 @@ class FleetNetnsTest {
       if (r == null) return null;
       long bytes = 0;
       for (JsonNode s : r.path("stacks")) {
-        if (s.path("frames").path(0).path("function").asText().equals("fleet_leak")) bytes += s.path("bytes").asLong();
+        if (s.path("frames").path(0).path("function").asText().equals("fleet_leak"))
+          bytes += s.path("bytes").asLong();
       }
       lost += r.path("tracking").path("lostEvents").asLong();
       if (p.path("exited").asBoolean()) {
@@ -215,7 +291,8 @@ class FleetNetnsTest {
   /** What the services say they leaked, per host, for the hosts given. */
   private Map<String, Long> said(List<String> hosts) {
     Map<String, Long> m = new TreeMap<>();
-    for (Service s : services) if (hosts.contains(s.host)) m.merge(s.host, s.leaked.get(), Long::sum);
+    for (Service s : services)
+      if (hosts.contains(s.host)) m.merge(s.host, s.leaked.get(), Long::sum);
     return m;
   }
 
@@ -223,12 +300,19 @@ class FleetNetnsTest {
 
   private Map<String, Long> prometheusByHost() {
     String q = "sum by (host) (leakwatch:outstanding_bytes{process=\"fleet-target\"})";
-    HttpResponse<String> r = get("http://127.0.0.1:" + promPort + "/api/v1/query?query=" + URLEncoder.encode(q, StandardCharsets.UTF_8));
+    HttpResponse<String> r =
+        get(
+            "http://127.0.0.1:"
+                + promPort
+                + "/api/v1/query?query="
+                + URLEncoder.encode(q, StandardCharsets.UTF_8));
     Map<String, Long> m = new TreeMap<>();
     if (r == null || r.statusCode() != 200) return m;
     try {
       for (JsonNode s : JSON.readTree(r.body()).path("data").path("result")) {
-        m.put(s.path("metric").path("host").asText(), Math.round(Double.parseDouble(s.path("value").path(1).asText())));
+        m.put(
+            s.path("metric").path("host").asText(),
+            Math.round(Double.parseDouble(s.path("value").path(1).asText())));
       }
     } catch (Exception e) {
       return Map.of();
@@ -245,7 +329,10 @@ class FleetNetnsTest {
         s.burst();
       }
     }
-    waitFor("services finished their burst", 60_000, () -> before.entrySet().stream().allMatch(e -> e.getKey().bursts.get() > e.getValue()));
+    waitFor(
+        "services finished their burst",
+        60_000,
+        () -> before.entrySet().stream().allMatch(e -> e.getKey().bursts.get() > e.getValue()));
   }
 
   /**
@@ -257,51 +344,111 @@ class FleetNetnsTest {
     long start = System.currentTimeMillis();
     Map<String, Long> expected = said(liveHosts);
     final HostView[] last = new HostView[1];
-    waitFor("report API exact for " + liveHosts + " via " + via + ": expected " + expected, timeoutMs, () -> {
-      HostView v = view(via);
-      last[0] = v;
-      return v != null && v.lost() == 0 && v.leaked().keySet().containsAll(liveHosts)
-          && liveHosts.stream().allMatch(h -> expected.get(h).equals(v.leaked().get(h)));
-    });
+    waitFor(
+        "report API exact for " + liveHosts + " via " + via + ": expected " + expected,
+        timeoutMs,
+        () -> {
+          HostView v = view(via);
+          last[0] = v;
+          return v != null
+              && v.lost() == 0
+              && v.leaked().keySet().containsAll(liveHosts)
+              && liveHosts.stream().allMatch(h -> expected.get(h).equals(v.leaked().get(h)));
+        });
     final Map<String, Long>[] prom = new Map[1];
-    waitFor("Prometheus agrees with the report API", timeoutMs, () -> {
-      HostView v = view(via);
-      prom[0] = prometheusByHost();
-      return v != null && liveHosts.stream().allMatch(h -> v.outstanding().get(h) != null && v.outstanding().get(h).equals(prom[0].get(h)));
-    });
+    waitFor(
+        "Prometheus agrees with the report API",
+        timeoutMs,
+        () -> {
+          HostView v = view(via);
+          prom[0] = prometheusByHost();
+          return v != null
+              && liveHosts.stream()
+                  .allMatch(
+                      h ->
+                          v.outstanding().get(h) != null
+                              && v.outstanding().get(h).equals(prom[0].get(h)));
+        });
     return System.currentTimeMillis() - start;
   }
 
-  private void row(String fault, String pipeline, String totals, String prometheus, long recoveryMs) {
-    table.add(String.format("| %s | %s | %s | %s | %.0f s |", fault, pipeline, totals, prometheus, recoveryMs / 1000.0));
-    System.out.println(table.get(table.size() - 1)); // as it goes: a later failure keeps what came before
+  private void row(
+      String fault, String pipeline, String totals, String prometheus, long recoveryMs) {
+    table.add(
+        String.format(
+            "| %s | %s | %s | %s | %.0f s |",
+            fault, pipeline, totals, prometheus, recoveryMs / 1000.0));
+    System.out.println(
+        table.get(table.size() - 1)); // as it goes: a later failure keeps what came before
   }
 
   private Process startPrometheus() throws Exception {
     promPort = EmbeddedKafkaPorts.free();
     Path collectorsSd = tmp.resolve("collectors.json"), streamsSd = tmp.resolve("streams.json");
     StringBuilder c = new StringBuilder();
-    for (String h : APPS) c.append(c.length() == 0 ? "" : ",").append('"').append(net.address(h)).append(":9400\"");
+    for (String h : APPS)
+      c.append(c.length() == 0 ? "" : ",").append('"').append(net.address(h)).append(":9400\"");
     Files.writeString(collectorsSd, "[{\"targets\": [" + c + "]}]\n");
-    Files.writeString(streamsSd, "[{\"targets\": [\"" + net.address("streams1") + ":8080\", \"" + net.address("streams2") + ":8080\"]}]\n");
+    Files.writeString(
+        streamsSd,
+        "[{\"targets\": [\""
+            + net.address("streams1")
+            + ":8080\", \""
+            + net.address("streams2")
+            + ":8080\"]}]\n");
     Path recording = tmp.resolve("leakwatch-recording.yml");
-    Files.writeString(recording, Files.readString(REPO.resolve("prometheus/rules/leakwatch-recording.yml")).replace("interval: 1m", "interval: 2s"));
+    Files.writeString(
+        recording,
+        Files.readString(REPO.resolve("prometheus/rules/leakwatch-recording.yml"))
+            .replace("interval: 1m", "interval: 2s"));
     Path config = tmp.resolve("prometheus.yml");
-    Files.writeString(config, "global:\n  scrape_interval: 2s\n  scrape_timeout: 1s\n  evaluation_interval: 2s\n"
-        + "rule_files:\n  - " + recording + "\n  - " + REPO.resolve("prometheus/rules/leakwatch-alerts.yml") + "\n"
-        + "scrape_configs:\n"
-        + "  - job_name: leakwatch-collector\n    file_sd_configs:\n      - files: ['" + collectorsSd + "']\n"
-        + "  - job_name: leakwatch-streams\n    file_sd_configs:\n      - files: ['" + streamsSd + "']\n");
-    Process p = new ProcessBuilder("prometheus", "--config.file=" + config, "--storage.tsdb.path=" + tmp.resolve("tsdb"),
-        "--web.listen-address=127.0.0.1:" + promPort).redirectErrorStream(true).redirectOutput(tmp.resolve("prometheus.log").toFile()).start();
+    Files.writeString(
+        config,
+        "global:\n  scrape_interval: 2s\n  scrape_timeout: 1s\n  evaluation_interval: 2s\n"
+            + "rule_files:\n  - "
+            + recording
+            + "\n  - "
+            + REPO.resolve("prometheus/rules/leakwatch-alerts.yml")
+            + "\n"
+            + "scrape_configs:\n"
+            + "  - job_name: leakwatch-collector\n    file_sd_configs:\n      - files: ['"
+            + collectorsSd
+            + "']\n"
+            + "  - job_name: leakwatch-streams\n    file_sd_configs:\n      - files: ['"
+            + streamsSd
+            + "']\n");
+    Process p =
+        new ProcessBuilder(
+                "prometheus",
+                "--config.file=" + config,
+                "--storage.tsdb.path=" + tmp.resolve("tsdb"),
+                "--web.listen-address=127.0.0.1:" + promPort)
+            .redirectErrorStream(true)
+            .redirectOutput(tmp.resolve("prometheus.log").toFile())
+            .start();
     daemons.add(p);
     return p;
   }
 
   private int upTargets() {
-    HttpResponse<String> r = get("http://127.0.0.1:" + promPort + "/api/v1/query?query=" + URLEncoder.encode("sum(up)", StandardCharsets.UTF_8));
+    HttpResponse<String> r =
+        get(
+            "http://127.0.0.1:"
+                + promPort
+                + "/api/v1/query?query="
+                + URLEncoder.encode("sum(up)", StandardCharsets.UTF_8));
     try {
-      return r == null ? 0 : (int) Double.parseDouble(JSON.readTree(r.body()).path("data").path("result").path(0).path("value").path(1).asText("0"));
+      return r == null
+          ? 0
+          : (int)
+              Double.parseDouble(
+                  JSON.readTree(r.body())
+                      .path("data")
+                      .path("result")
+                      .path(0)
+                      .path("value")
+                      .path(1)
+                      .asText("0"));
     } catch (Exception e) {
       return 0;
     }
@@ -322,7 +469,8 @@ class FleetNetnsTest {
 
   @Test
   void aFleetOfHostsSurvivesPartitionsAndLostHosts() throws Exception {
-    assertThat(new ProcessBuilder("id", "-u").start().inputReader().readLine()).as("the multi-host test needs root for network namespaces")
+    assertThat(new ProcessBuilder("id", "-u").start().inputReader().readLine())
+        .as("the multi-host test needs root for network namespaces")
         .isEqualTo("0");
     Map<String, Integer> hosts = new LinkedHashMap<>();
     for (int i = 0; i < APPS.size(); i++) hosts.put(APPS.get(i), 11 + i);
@@ -336,12 +484,17 @@ class FleetNetnsTest {
     long t0 = System.currentTimeMillis();
     try {
       List<String> kafkaHosts = List.of("kafka1", "kafka2", "kafka3");
-      cluster = KafkaCluster.start(kafkaHosts.stream().map(net::address).toList(), i -> net.on(kafkaHosts.get(i)));
+      cluster =
+          KafkaCluster.start(
+              kafkaHosts.stream().map(net::address).toList(), i -> net.on(kafkaHosts.get(i)));
       startStreams("streams1");
-      waitFor("streams1 ready", 180_000, () -> {
-        HttpResponse<String> r = get("http://" + net.address("streams1") + ":8080/readyz");
-        return r != null && r.statusCode() == 200;
-      });
+      waitFor(
+          "streams1 ready",
+          180_000,
+          () -> {
+            HttpResponse<String> r = get("http://" + net.address("streams1") + ":8080/readyz");
+            return r != null && r.statusCode() == 200;
+          });
       startStreams("streams2");
       for (String h : APPS) startCollector(h);
       startPrometheus();
@@ -349,23 +502,41 @@ class FleetNetnsTest {
         startService(APPS.get(i), 64 + 32L * i);
         startService(APPS.get(i), 200 + 40L * i);
       }
-      waitFor("services ready (their signal handlers installed)", 60_000, () -> services.stream().allMatch(x -> x.ready));
-      waitFor("streams2 ready", 180_000, () -> {
-        HttpResponse<String> r = get("http://" + net.address("streams2") + ":8080/readyz");
-        return r != null && r.statusCode() == 200;
-      });
-      waitFor("Prometheus scrapes 4 collectors and 2 streams-apps", 120_000, () -> upTargets() == 6);
-      System.out.printf("fleet up in %.0f s: 4 application hosts, 3 brokers, 2 streams-apps, Prometheus%n", (System.currentTimeMillis() - t0) / 1000.0);
+      waitFor(
+          "services ready (their signal handlers installed)",
+          60_000,
+          () -> services.stream().allMatch(x -> x.ready));
+      waitFor(
+          "streams2 ready",
+          180_000,
+          () -> {
+            HttpResponse<String> r = get("http://" + net.address("streams2") + ":8080/readyz");
+            return r != null && r.statusCode() == 200;
+          });
+      waitFor(
+          "Prometheus scrapes 4 collectors and 2 streams-apps", 120_000, () -> upTargets() == 6);
+      System.out.printf(
+          "fleet up in %.0f s: 4 application hosts, 3 brokers, 2 streams-apps, Prometheus%n",
+          (System.currentTimeMillis() - t0) / 1000.0);
 
       // Baseline: every service leaks one burst.
       burst(APPS);
       long ms = checkExact("streams1", APPS, 180_000);
-      row("none (baseline)", "every service's burst published and joined", "exact " + said(APPS), "equal", ms);
+      row(
+          "none (baseline)",
+          "every service's burst published and joined",
+          "exact " + said(APPS),
+          "equal",
+          ms);
 
       // A process with 100,000 live stacks exits on app2 while the next faults run (its 100,000
-      // stack definitions take minutes to move on this machine); its exit report is checked after them.
-      Process many = tracked("app2", Home.nativeDir().resolve("many-stacks").toString(), "100000", "32")
-          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+      // stack definitions take minutes to move on this machine); its exit report is checked after
+      // them.
+      Process many =
+          tracked("app2", Home.nativeDir().resolve("many-stacks").toString(), "100000", "32")
+              .redirectErrorStream(true)
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+              .start();
       daemons.add(many);
       assertThat(many.waitFor(120, TimeUnit.SECONDS)).isTrue();
       long manyExitedAt = System.currentTimeMillis();
@@ -377,8 +548,19 @@ class FleetNetnsTest {
       Thread.sleep(Math.max(0, 60_000 - (System.currentTimeMillis() - cutAt)));
       net.reconnect("app1");
       ms = checkExact("streams1", APPS, 240_000);
-      row("app1 cut off for 60 s, then reconnected", "app1's collector kept its rings and published when back", "exact " + said(APPS), "equal", ms);
-      List<String> quoted = logLines(tmp.resolve("collector-app1.log"), "publish failed", "round failed", "health:", "following pid");
+      row(
+          "app1 cut off for 60 s, then reconnected",
+          "app1's collector kept its rings and published when back",
+          "exact " + said(APPS),
+          "equal",
+          ms);
+      List<String> quoted =
+          logLines(
+              tmp.resolve("collector-app1.log"),
+              "publish failed",
+              "round failed",
+              "health:",
+              "following pid");
 
       // 2. app4 gone for good: collector and services killed, host unreachable.
       collectors.get("app4").destroyForcibly();
@@ -386,72 +568,135 @@ class FleetNetnsTest {
       net.cut("app4");
       long goneAt = System.currentTimeMillis();
       Map<String, Long> app4Said = said(List.of("app4"));
-      waitFor("app4's processes retired as gone, exit reports kept", 300_000, () -> {
-        HostView v = view("streams1");
-        return v != null && !v.leaked().containsKey("app4") && app4Said.get("app4").equals(v.exitedLeaked().get("app4"));
-      });
+      waitFor(
+          "app4's processes retired as gone, exit reports kept",
+          300_000,
+          () -> {
+            HostView v = view("streams1");
+            return v != null
+                && !v.leaked().containsKey("app4")
+                && app4Said.get("app4").equals(v.exitedLeaked().get("app4"));
+          });
       List<String> live = List.of("app1", "app2", "app3");
       burst(live);
       checkExact("streams1", live, 240_000);
-      row("app4 gone for good", "its processes retired as gone after " + RETIRE_SILENT_AFTER_S + " s of silence, exit reports kept ("
-          + app4Said.get("app4") + " bytes)", "exact " + said(live), "equal", System.currentTimeMillis() - goneAt);
+      row(
+          "app4 gone for good",
+          "its processes retired as gone after "
+              + RETIRE_SILENT_AFTER_S
+              + " s of silence, exit reports kept ("
+              + app4Said.get("app4")
+              + " bytes)",
+          "exact " + said(live),
+          "equal",
+          System.currentTimeMillis() - goneAt);
 
       JsonNode manyReport = awaitExitReport("streams2", "app2", many.pid(), 400_000);
       assertThat(manyReport.path("stacksOmitted").asLong()).isPositive();
       long manyBytes = 0;
-      for (JsonNode a : manyReport.path("allocators")) if (a.path("module").asText().equals("many-stacks")) manyBytes = a.path("bytes").asLong();
-      assertThat(manyBytes).as("the 100,000-stack exit report counts every block").isEqualTo(100_000L * 32 + 100_000L * 8);
-      row("a process with 100,000 live stacks exited on app2 (during the two faults above)", "exit report bounded ("
-          + manyReport.path("stacks").size() + " stacks whole, " + manyReport.path("stacksOmitted").asLong()
-          + " summarized), both instances running", "exact (4,000,000 bytes of many-stacks)", "-", System.currentTimeMillis() - manyExitedAt);
+      for (JsonNode a : manyReport.path("allocators"))
+        if (a.path("module").asText().equals("many-stacks")) manyBytes = a.path("bytes").asLong();
+      assertThat(manyBytes)
+          .as("the 100,000-stack exit report counts every block")
+          .isEqualTo(100_000L * 32 + 100_000L * 8);
+      row(
+          "a process with 100,000 live stacks exited on app2 (during the two faults above)",
+          "exit report bounded ("
+              + manyReport.path("stacks").size()
+              + " stacks whole, "
+              + manyReport.path("stacksOmitted").asLong()
+              + " summarized), both instances running",
+          "exact (4,000,000 bytes of many-stacks)",
+          "-",
+          System.currentTimeMillis() - manyExitedAt);
 
       // 3. a broker host cut off: the cluster carries on with two.
       net.cut("kafka3");
       long brokerAt = System.currentTimeMillis();
       burst(live);
       ms = checkExact("streams1", live, 240_000);
-      row("kafka3 cut off", "two brokers carried on (replication 3, min.insync 2)", "exact " + said(live), "equal", ms);
+      row(
+          "kafka3 cut off",
+          "two brokers carried on (replication 3, min.insync 2)",
+          "exact " + said(live),
+          "equal",
+          ms);
       net.reconnect("kafka3");
-      System.out.printf("kafka3 back after %.0f s%n", (System.currentTimeMillis() - brokerAt) / 1000.0);
+      System.out.printf(
+          "kafka3 back after %.0f s%n", (System.currentTimeMillis() - brokerAt) / 1000.0);
 
       // 4. a streams-app host cut off: the other instance takes over and answers for every process.
       int streams2LinesBefore = Files.readAllLines(tmp.resolve("streams2.log")).size();
       net.cut("streams1");
       burst(live);
       ms = checkExact("streams2", live, 300_000);
-      waitFor("app4's exit reports from the remaining instance", 60_000, () -> {
-        HostView v = view("streams2");
-        return v != null && app4Said.get("app4").equals(v.exitedLeaked().get("app4"));
-      });
-      row("streams1 cut off", "streams2 took over every partition; answers for every process (app4's exit reports too)",
-          "exact " + said(live), "equal", ms);
+      waitFor(
+          "app4's exit reports from the remaining instance",
+          60_000,
+          () -> {
+            HostView v = view("streams2");
+            return v != null && app4Said.get("app4").equals(v.exitedLeaked().get("app4"));
+          });
+      row(
+          "streams1 cut off",
+          "streams2 took over every partition; answers for every process (app4's exit reports too)",
+          "exact " + said(live),
+          "equal",
+          ms);
 
       // The dashboards against this fleet's Prometheus: every panel has data for app1's services.
       List<String> noData = DashboardQueries.withoutData(promPort, "app1", "fleet-target");
       assertThat(noData).as("dashboard panels without data for app1/fleet-target").isEmpty();
 
       System.out.println();
-      System.out.println("| fault | what the pipeline did | totals per host (leaked bytes) | Prometheus vs report API | time to recover |");
+      System.out.println(
+          "| fault | what the pipeline did | totals per host (leaked bytes) | Prometheus vs report API | time to recover |");
       System.out.println("|---|---|---|---|---|");
       table.forEach(System.out::println);
       System.out.println();
       System.out.println("collector on app1 during its cut (its log):");
       quoted.stream().limit(12).forEach(l -> System.out.println("    " + l));
       System.out.println("streams2 when streams1 was cut off (its log):");
-      List<String> streams2Lines = logLines(tmp.resolve("streams2.log"), "Kafka Streams", "restor", "health:", "replacing");
-      streams2Lines.subList(Math.min(streams2Lines.size(), Math.max(0, streams2Lines.size() - 40)), streams2Lines.size()).stream()
-          .filter(l -> !l.contains("restoring stack-definitions") && !l.contains("restored stack-definitions")).limit(16)
+      List<String> streams2Lines =
+          logLines(tmp.resolve("streams2.log"), "Kafka Streams", "restor", "health:", "replacing");
+      streams2Lines
+          .subList(
+              Math.min(streams2Lines.size(), Math.max(0, streams2Lines.size() - 40)),
+              streams2Lines.size())
+          .stream()
+          .filter(
+              l ->
+                  !l.contains("restoring stack-definitions")
+                      && !l.contains("restored stack-definitions"))
+          .limit(16)
           .forEach(l -> System.out.println("    " + l));
-      System.out.println("    (" + (Files.readAllLines(tmp.resolve("streams2.log")).size() - streams2LinesBefore) + " lines since the cut)");
-      assertThat(quoted).as("the collector logged the failed publishes of its cut").anyMatch(l -> l.contains("publish failed") || l.contains("round failed"));
+      System.out.println(
+          "    ("
+              + (Files.readAllLines(tmp.resolve("streams2.log")).size() - streams2LinesBefore)
+              + " lines since the cut)");
+      assertThat(quoted)
+          .as("the collector logged the failed publishes of its cut")
+          .anyMatch(l -> l.contains("publish failed") || l.contains("round failed"));
     } catch (Throwable t) {
       // The temporary directory goes with the test: what the daemons said goes into its output.
-      for (String log : List.of("streams1", "streams2", "collector-app1", "collector-app2", "collector-app3", "collector-app4")) {
+      for (String log :
+          List.of(
+              "streams1",
+              "streams2",
+              "collector-app1",
+              "collector-app2",
+              "collector-app3",
+              "collector-app4")) {
         Path f = tmp.resolve(log + ".log");
         if (!Files.exists(f)) continue;
-        List<String> lines = Files.readAllLines(f).stream().filter(l -> !l.contains("NetworkClient") && !l.contains("Sender:")).toList();
+        List<String> lines =
+            Files.readAllLines(f).stream()
+                .filter(l -> !l.contains("NetworkClient") && !l.contains("Sender:"))
+                .toList();
         System.out.println("---- " + log + " (last lines)");
-        lines.subList(Math.max(0, lines.size() - 25), lines.size()).forEach(l -> System.out.println("    " + l));
+        lines
+            .subList(Math.max(0, lines.size() - 25), lines.size())
+            .forEach(l -> System.out.println("    " + l));
       }
       throw t;
     } finally {
@@ -462,12 +707,16 @@ class FleetNetnsTest {
     }
   }
 
-  private JsonNode awaitExitReport(String via, String host, long pid, long timeoutMs) throws Exception {
+  private JsonNode awaitExitReport(String via, String host, long pid, long timeoutMs)
+      throws Exception {
     final JsonNode[] found = new JsonNode[1];
-    waitFor("exit report of " + host + "/" + pid, timeoutMs, () -> {
-      found[0] = api(via, "/api/report?host=" + host + "&pid=" + pid);
-      return found[0] != null && found[0].path("process").path("exited").asBoolean();
-    });
+    waitFor(
+        "exit report of " + host + "/" + pid,
+        timeoutMs,
+        () -> {
+          found[0] = api(via, "/api/report?host=" + host + "&pid=" + pid);
+          return found[0] != null && found[0].path("process").path("exited").asBoolean();
+        });
     return found[0];
   }
 

@@ -9,16 +9,17 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Hosts on one machine: a network namespace per host with its own address on a bridge
- * ({@code ip netns}, a veth pair each), and a UTS namespace per process so each host has its own
- * name. A host is cut off by taking its link down (its connections stall, as across a real
- * partition; nothing is reset) and reconnected by bringing it up. Needs root (CAP_NET_ADMIN).
+ * Hosts on one machine: a network namespace per host with its own address on a bridge ({@code ip
+ * netns}, a veth pair each), and a UTS namespace per process so each host has its own name. A host
+ * is cut off by taking its link down (its connections stall, as across a real partition; nothing is
+ * reset) and reconnected by bringing it up. Needs root (CAP_NET_ADMIN).
  */
 final class FleetNetwork implements AutoCloseable {
   static final String BRIDGE = "lwfleet0";
   static final String GATEWAY = "10.77.0.1";
   private static final String PREFIX = "lwf-";
-  private static final java.nio.file.Path BRIDGE_NF = java.nio.file.Path.of("/proc/sys/net/bridge/bridge-nf-call-iptables");
+  private static final java.nio.file.Path BRIDGE_NF =
+      java.nio.file.Path.of("/proc/sys/net/bridge/bridge-nf-call-iptables");
 
   private final Map<String, String> addresses = new LinkedHashMap<>();
 
@@ -37,7 +38,10 @@ final class FleetNetwork implements AutoCloseable {
       run("iptables", "-I", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT");
     }
     for (var e : hosts.entrySet()) {
-      String host = e.getKey(), ns = PREFIX + host, outside = "lwv-" + host, address = "10.77.0." + e.getValue();
+      String host = e.getKey(),
+          ns = PREFIX + host,
+          outside = "lwv-" + host,
+          address = "10.77.0." + e.getValue();
       run("ip", "netns", "add", ns);
       run("ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", ns);
       run("ip", "link", "set", outside, "master", BRIDGE);
@@ -56,7 +60,16 @@ final class FleetNetwork implements AutoCloseable {
 
   /** The words that run a command as a process of {@code host}: its network, its host name. */
   List<String> on(String host) {
-    return List.of("ip", "netns", "exec", PREFIX + host, "unshare", "--uts", "--", "sh", "-c",
+    return List.of(
+        "ip",
+        "netns",
+        "exec",
+        PREFIX + host,
+        "unshare",
+        "--uts",
+        "--",
+        "sh",
+        "-c",
         "hostname " + host + " && exec \"$0\" \"$@\"");
   }
 
@@ -97,7 +110,8 @@ final class FleetNetwork implements AutoCloseable {
       quiet("ip", "netns", "delete", ns);
     }
     quiet("ip", "link", "delete", BRIDGE);
-    if (Files.exists(BRIDGE_NF)) quiet("iptables", "-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT");
+    if (Files.exists(BRIDGE_NF))
+      quiet("iptables", "-D", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT");
     // Namespace teardown finishes asynchronously: wait until the links are gone.
     for (int i = 0; i < 50 && output("ip", "-o", "link").contains("lwv-"); i++) Thread.sleep(100);
   }

@@ -39,7 +39,8 @@ class KafkaOutageTest {
   }
 
   private static JsonNode exitReport(LocalStack stack, long pid) throws Exception {
-    return Targets.awaitExitReport(() -> stack.streams.reports().report(stack.host, (int) pid).map(Targets::json), 120_000);
+    return Targets.awaitExitReport(
+        () -> stack.streams.reports().report(stack.host, (int) pid).map(Targets::json), 120_000);
   }
 
   @Test
@@ -54,7 +55,8 @@ class KafkaOutageTest {
         System.out.println("kafka outage: broker stopped");
         Thread.sleep(OUTAGE_MS);
         stack.kafka.restart();
-        System.out.printf("kafka outage: broker back after %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        System.out.printf(
+            "kafka outage: broker back after %.1f s%n", (System.nanoTime() - t0) / 1e9);
         Thread.sleep(8_000); // the backlog drains; no more drops from here on
         long shimDropped = droppedByShim(stack.runDir, cramped.pid());
         long roomyDropped = droppedByShim(stack.runDir, roomy.pid());
@@ -65,16 +67,26 @@ class KafkaOutageTest {
         JsonNode c = exitReport(stack, cramped.pid());
         assertThat(r).as("exit report of the roomy target").isNotNull();
         assertThat(c).as("exit report of the cramped target").isNotNull();
-        System.out.println("kafka outage: roomy leaked " + roomyLeaked + " keys, tracking " + r.path("tracking"));
-        System.out.println("kafka outage: cramped leaked " + crampedLeaked + " keys, shim dropped " + shimDropped + ", tracking "
-            + c.path("tracking"));
+        System.out.println(
+            "kafka outage: roomy leaked " + roomyLeaked + " keys, tracking " + r.path("tracking"));
+        System.out.println(
+            "kafka outage: cramped leaked "
+                + crampedLeaked
+                + " keys, shim dropped "
+                + shimDropped
+                + ", tracking "
+                + c.path("tracking"));
 
         assertThat(roomyDropped).isZero();
         assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
-        assertThat(Targets.outstandingOutsideCLibrary(r)).as("exact after the outage").isEqualTo(roomyLeaked * 422);
+        assertThat(Targets.outstandingOutsideCLibrary(r))
+            .as("exact after the outage")
+            .isEqualTo(roomyLeaked * 422);
 
         assertThat(shimDropped).as("a 1 MiB ring cannot hold a minute").isPositive();
-        assertThat(c.path("tracking").path("lostEvents").asLong()).as("the lost count is what the shim dropped").isEqualTo(shimDropped);
+        assertThat(c.path("tracking").path("lostEvents").asLong())
+            .as("the lost count is what the shim dropped")
+            .isEqualTo(shimDropped);
       } finally {
         roomy.destroyForcibly();
         cramped.destroyForcibly();

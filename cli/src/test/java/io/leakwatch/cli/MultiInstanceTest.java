@@ -33,21 +33,36 @@ import org.junit.jupiter.api.io.TempDir;
 class MultiInstanceTest {
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final HttpClient HTTP = HttpClient.newHttpClient();
-  private static final Pattern HOSTILE = Pattern.compile("(?m)^leakwatch_outstanding_bytes\\{[^}]*process=\"hostile-names\"[^}]*} ([0-9.eE+]+)$");
+  private static final Pattern HOSTILE =
+      Pattern.compile(
+          "(?m)^leakwatch_outstanding_bytes\\{[^}]*process=\"hostile-names\"[^}]*} ([0-9.eE+]+)$");
 
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private Process instance(String bootstrap, String name, int port) throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    return new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"), StreamsAppMain.class.getName(),
-        "--bootstrap", bootstrap, "--http-port", Integer.toString(port), "--state-dir", tmp.resolve("state-" + name).toString())
-        .redirectErrorStream(true).redirectOutput(tmp.resolve(name + "-" + System.nanoTime() + ".log").toFile()).start();
+    return new ProcessBuilder(
+            java,
+            "-Xmx512m",
+            "-cp",
+            System.getProperty("java.class.path"),
+            StreamsAppMain.class.getName(),
+            "--bootstrap",
+            bootstrap,
+            "--http-port",
+            Integer.toString(port),
+            "--state-dir",
+            tmp.resolve("state-" + name).toString())
+        .redirectErrorStream(true)
+        .redirectOutput(tmp.resolve(name + "-" + System.nanoTime() + ".log").toFile())
+        .start();
   }
 
   private static HttpResponse<String> get(int port, String path) {
     try {
-      return HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(), HttpResponse.BodyHandlers.ofString());
+      return HTTP.send(
+          HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path)).build(),
+          HttpResponse.BodyHandlers.ofString());
     } catch (Exception e) {
       return null;
     }
@@ -69,7 +84,8 @@ class MultiInstanceTest {
       HttpResponse<String> r = get(port, "/api/report?host=" + host + "&pid=" + pid);
       if (r != null && r.statusCode() == 200) {
         JsonNode n = JSON.readTree(r.body());
-        if (n.path("process").path("exited").asBoolean() && n.path("stacksResolved").asBoolean()) return n;
+        if (n.path("process").path("exited").asBoolean() && n.path("stacksResolved").asBoolean())
+          return n;
       }
       Thread.sleep(250);
     }
@@ -110,17 +126,38 @@ class MultiInstanceTest {
       Process b = instance(kafka.bootstrapServers(), "b", portB);
       Process restarted = null;
       List<Process> targets = new ArrayList<>();
-      try (Collector collector = new Collector(CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0))
-          .start()) {
+      try (Collector collector =
+          new Collector(
+                  CollectorConfig.defaults(kafka.bootstrapServers())
+                      .withRunDir(runDir)
+                      .withHttpPort(0))
+              .start()) {
         awaitHealthy(portA);
         awaitHealthy(portB);
-        // A steady process (40 x 1000 bytes held for a minute) and short exact runs spread over the partitions.
-        Process steady = tracked(runDir, Home.nativeDir().resolve("hostile-names").toString(), "90");
+        // A steady process (40 x 1000 bytes held for a minute) and short exact runs spread over the
+        // partitions.
+        Process steady =
+            tracked(runDir, Home.nativeDir().resolve("hostile-names").toString(), "90");
         targets.add(steady);
         List<Process> shortRuns = new ArrayList<>();
-        for (int i = 1; i <= 10; i++) { // ten keys over 4 partitions: both instances own some (all on one side: 1 in 2,000)
-          Process p = tracked(runDir, Home.nativeDir().resolve("churn").toString(), "-t", "1", "-p", "2000", "-n", Integer.toString(10 * i),
-              "-s", "100", "-k", "0");
+        for (int i = 1;
+            i <= 10;
+            i++) { // ten keys over 4 partitions: both instances own some (all on one side: 1 in
+          // 2,000)
+          Process p =
+              tracked(
+                  runDir,
+                  Home.nativeDir().resolve("churn").toString(),
+                  "-t",
+                  "1",
+                  "-p",
+                  "2000",
+                  "-n",
+                  Integer.toString(10 * i),
+                  "-s",
+                  "100",
+                  "-k",
+                  "0");
           assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
           shortRuns.add(p);
         }
@@ -133,7 +170,8 @@ class MultiInstanceTest {
           JsonNode fromA = exitReport(portA, host, pid);
           JsonNode fromB = exitReport(portB, host, pid);
           assertThat(fromB).isEqualTo(fromA);
-          assertThat(Targets.bytesOfStacksCalling(fromA, "leak_blocks")).isEqualTo(10L * (i + 1) * 100);
+          assertThat(Targets.bytesOfStacksCalling(fromA, "leak_blocks"))
+              .isEqualTo(10L * (i + 1) * 100);
         }
         JsonNode processesA = JSON.readTree(get(portA, "/api/processes").body());
         JsonNode processesB = JSON.readTree(get(portB, "/api/processes").body());
@@ -141,12 +179,16 @@ class MultiInstanceTest {
         int ownA = JSON.readTree(get(portA, "/api/processes?local=true").body()).size();
         int ownB = JSON.readTree(get(portB, "/api/processes?local=true").body()).size();
         System.out.println("multi-instance: instance a owns " + ownA + " processes, b " + ownB);
-        assertThat(ownA).as("the partitions are shared: each instance owns some processes").isPositive();
+        assertThat(ownA)
+            .as("the partitions are shared: each instance owns some processes")
+            .isPositive();
         assertThat(ownB).isPositive();
         assertThat(ownA + ownB).isEqualTo(processesA.size());
-        // Exited processes leave the roll-up of what runs now; the steady one is there from either side.
+        // Exited processes leave the roll-up of what runs now; the steady one is there from either
+        // side.
         JsonNode fleetA = JSON.readTree(get(portA, "/api/fleet?process=hostile-names").body());
-        assertThat(JSON.readTree(get(portB, "/api/fleet?process=hostile-names").body())).isEqualTo(fleetA);
+        assertThat(JSON.readTree(get(portB, "/api/fleet?process=hostile-names").body()))
+            .isEqualTo(fleetA);
         assertThat(fleetA.path("outstanding").path("bytes").asLong()).isEqualTo(40_000);
         assertThat(fleetA.path("hosts").asInt()).isEqualTo(1);
         // Metrics: the two instances together count the steady process once.
@@ -162,11 +204,16 @@ class MultiInstanceTest {
         long leaked = Targets.leakedKeys(service);
         JsonNode fromA = exitReport(portA, host, service.pid());
         JsonNode fromB = exitReport(portB, host, service.pid());
-        System.out.println("multi-instance: leaked " + leaked + " keys; tracking " + fromA.path("tracking"));
+        System.out.println(
+            "multi-instance: leaked " + leaked + " keys; tracking " + fromA.path("tracking"));
         assertThat(fromB).isEqualTo(fromA);
         assertThat(fromA.path("tracking").path("lostEvents").asLong()).isZero();
-        assertThat(Targets.outstandingOutsideCLibrary(fromA)).as("exact through the kill").isEqualTo(leaked * 422);
-        assertThat(awaitSummedHostile(portA, portB, 40_000)).as("still counted once after the rebalance").isEqualTo(40_000);
+        assertThat(Targets.outstandingOutsideCLibrary(fromA))
+            .as("exact through the kill")
+            .isEqualTo(leaked * 422);
+        assertThat(awaitSummedHostile(portA, portB, 40_000))
+            .as("still counted once after the rebalance")
+            .isEqualTo(40_000);
       } finally {
         for (Process p : targets) p.destroyForcibly();
         a.destroy();

@@ -16,12 +16,20 @@ import picocli.CommandLine;
  * which must show the leaking function on top, with the right bytes and objects.
  */
 class PprofExportTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private static String pprofTop(Path profile, String sampleIndex) throws Exception {
-    Process p = new ProcessBuilder("go", "tool", "pprof", "-top", "-nodefraction=0", "-sample_index=" + sampleIndex, profile.toString())
-        .redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder(
+                "go",
+                "tool",
+                "pprof",
+                "-top",
+                "-nodefraction=0",
+                "-sample_index=" + sampleIndex,
+                profile.toString())
+            .redirectErrorStream(true)
+            .start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(p.exitValue()).as(out).isZero();
@@ -40,8 +48,27 @@ class PprofExportTest {
   @Test
   void goToolPprofShowsTheLeakingFunctionOnTop() throws Exception {
     Path profile = tmp.resolve("churn.pb.gz");
-    int rc = new CommandLine(new Main()).execute("run", "--exact", "--report", "pprof", "--report-file", profile.toString(), "--",
-        Home.nativeDir().resolve("churn").toString(), "-t", "2", "-p", "20000", "-n", "1000", "-s", "4096", "-k", "3");
+    int rc =
+        new CommandLine(new Main())
+            .execute(
+                "run",
+                "--exact",
+                "--report",
+                "pprof",
+                "--report-file",
+                profile.toString(),
+                "--",
+                Home.nativeDir().resolve("churn").toString(),
+                "-t",
+                "2",
+                "-p",
+                "20000",
+                "-n",
+                "1000",
+                "-s",
+                "4096",
+                "-k",
+                "3");
     assertThat(rc).isZero();
     byte[] head = Files.readAllBytes(profile);
     assertThat(head[0] & 0xff).as("gzip").isEqualTo(0x1f);
@@ -50,7 +77,8 @@ class PprofExportTest {
     String space = pprofTop(profile, "inuse_space");
     System.out.println("pprof -top (inuse_space):\n" + space);
     assertThat(space).contains("Type: inuse_space");
-    // 1000 x 4096 bytes, exact (pprof prints 4096000 bytes as 4000kB, or 3.91MB when it rounds to MB)
+    // 1000 x 4096 bytes, exact (pprof prints 4096000 bytes as 4000kB, or 3.91MB when it rounds to
+    // MB)
     assertThat(firstRow(space)).endsWith("leak_blocks").matches("(4000kB|3\\.91MB) .*");
     String objects = pprofTop(profile, "inuse_objects");
     assertThat(firstRow(objects)).endsWith("leak_blocks").startsWith("1000 ");

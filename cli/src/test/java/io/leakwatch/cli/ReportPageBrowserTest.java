@@ -32,9 +32,11 @@ class ReportPageBrowserTest {
     // Both processes reported with named stacks, some history, and a stack snapshot for the diff.
     long deadline = System.currentTimeMillis() + 90_000;
     while (System.currentTimeMillis() < deadline) {
-      boolean ready = resolved(service) && resolved(hostile)
-          && stack.streams.history().points(stack.host + "/" + service.pid()).size() >= 8
-          && !stack.streams.history().snapshots(stack.host + "/" + service.pid()).isEmpty();
+      boolean ready =
+          resolved(service)
+              && resolved(hostile)
+              && stack.streams.history().points(stack.host + "/" + service.pid()).size() >= 8
+              && !stack.streams.history().snapshots(stack.host + "/" + service.pid()).isEmpty();
       if (ready) break;
       Thread.sleep(250);
     }
@@ -42,12 +44,17 @@ class ReportPageBrowserTest {
   }
 
   private static Process tracked(String... command) throws Exception {
-    return Targets.tracked(stack.runDir, command).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    return Targets.tracked(stack.runDir, command)
+        .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+        .start();
   }
 
   private static boolean resolved(Process p) {
-    Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, (int) p.pid()).map(Targets::json);
-    return r.isPresent() && r.get().path("stacksResolved").asBoolean() && r.get().path("stacks").size() > 0;
+    Optional<com.fasterxml.jackson.databind.node.ObjectNode> r =
+        stack.streams.reports().report(stack.host, (int) p.pid()).map(Targets::json);
+    return r.isPresent()
+        && r.get().path("stacksResolved").asBoolean()
+        && r.get().path("stacks").size() > 0;
   }
 
   @AfterAll
@@ -63,17 +70,26 @@ class ReportPageBrowserTest {
   }
 
   private static String processUrl(Process p) {
-    return base + "/process?host=" + java.net.URLEncoder.encode(stack.host, java.nio.charset.StandardCharsets.UTF_8) + "&pid=" + p.pid();
+    return base
+        + "/process?host="
+        + java.net.URLEncoder.encode(stack.host, java.nio.charset.StandardCharsets.UTF_8)
+        + "&pid="
+        + p.pid();
   }
 
   @Test
   void fleetOverviewRanksTheGrowingServiceFirst() throws Exception {
     browser.open(base + "/?sort=growth");
     browser.screenshot(SHOTS.resolve("fleet-overview.png"));
-    assertThat(browser.eval("document.querySelector('#processes tr:nth-child(2) td a').textContent").asText())
+    assertThat(
+            browser
+                .eval("document.querySelector('#processes tr:nth-child(2) td a').textContent")
+                .asText())
         .isEqualTo("leaky-service");
-    assertThat(browser.eval("document.querySelectorAll('#processes svg.spark').length").asInt()).isGreaterThanOrEqualTo(1);
-    assertThat(browser.eval("document.querySelector('#programs').textContent").asText()).contains("leaky-service");
+    assertThat(browser.eval("document.querySelectorAll('#processes svg.spark').length").asInt())
+        .isGreaterThanOrEqualTo(1);
+    assertThat(browser.eval("document.querySelector('#programs').textContent").asText())
+        .contains("leaky-service");
     assertThat(browser.problems()).as("console errors, exceptions, CSP violations").isEmpty();
   }
 
@@ -81,13 +97,24 @@ class ReportPageBrowserTest {
   void processPageShowsTheTopAllocatorAndTheLeakingStackFirst() throws Exception {
     browser.open(processUrl(service));
     browser.screenshot(SHOTS.resolve("process-page.png"));
-    assertThat(browser.eval("document.querySelector('#allocators tr:nth-child(2) td.module').textContent").asText())
+    assertThat(
+            browser
+                .eval("document.querySelector('#allocators tr:nth-child(2) td.module').textContent")
+                .asText())
         .isEqualTo("libtoykey.so");
-    assertThat(browser.eval("document.querySelector('#stacks article.stack code.culprit').textContent").asText())
+    assertThat(
+            browser
+                .eval("document.querySelector('#stacks article.stack code.culprit').textContent")
+                .asText())
         .contains("verify_signature");
-    assertThat(browser.eval("document.querySelector('#stacks article.stack .hint-release').textContent").asText())
-        .contains("toy_derive_key").contains("toy_destroy_key");
-    assertThat(browser.eval("document.querySelector('#allocators').textContent").asText()).contains("422-byte chunks");
+    assertThat(
+            browser
+                .eval("document.querySelector('#stacks article.stack .hint-release').textContent")
+                .asText())
+        .contains("toy_derive_key")
+        .contains("toy_destroy_key");
+    assertThat(browser.eval("document.querySelector('#allocators').textContent").asText())
+        .contains("422-byte chunks");
     assertThat(browser.problems()).isEmpty();
   }
 
@@ -96,14 +123,21 @@ class ReportPageBrowserTest {
     browser.open(processUrl(service));
     int before = browser.eval("document.querySelectorAll('#flame .fr').length").asInt();
     assertThat(before).isGreaterThan(3);
-    String clicked = browser.eval("(() => { const f = [...document.querySelectorAll('#flame .fr')]"
-        + ".find(e => e.dataset.name.includes('verify_signature')); f.click(); return f.dataset.name; })()").asText();
+    String clicked =
+        browser
+            .eval(
+                "(() => { const f = [...document.querySelectorAll('#flame .fr')]"
+                    + ".find(e => e.dataset.name.includes('verify_signature')); f.click(); return f.dataset.name; })()")
+            .asText();
     assertThat(clicked).contains("verify_signature");
-    assertThat(browser.eval("document.getElementById('flame').dataset.zoom").asText()).isEqualTo(clicked);
-    assertThat(browser.eval("document.querySelector('#flame .fr.root').dataset.name").asText()).isEqualTo(clicked);
+    assertThat(browser.eval("document.getElementById('flame').dataset.zoom").asText())
+        .isEqualTo(clicked);
+    assertThat(browser.eval("document.querySelector('#flame .fr.root').dataset.name").asText())
+        .isEqualTo(clicked);
     browser.screenshot(SHOTS.resolve("flame-zoomed.png"));
     browser.eval("document.querySelector('#flame .fr.root').click()");
-    assertThat(browser.eval("document.getElementById('flame').dataset.zoom").asText()).isNotEqualTo(clicked);
+    assertThat(browser.eval("document.getElementById('flame').dataset.zoom").asText())
+        .isNotEqualTo(clicked);
     assertThat(browser.problems()).isEmpty();
   }
 
@@ -123,11 +157,22 @@ class ReportPageBrowserTest {
     browser.open(processUrl(hostile));
     browser.screenshot(SHOTS.resolve("hostile-names.png"));
     String text = browser.eval("document.body.textContent").asText();
-    assertThat(text).contains("<img src=x onerror=alert(1)>").contains("</script><script>alert(2)</script>");
+    assertThat(text)
+        .contains("<img src=x onerror=alert(1)>")
+        .contains("</script><script>alert(2)</script>");
     assertThat(browser.eval("document.querySelectorAll('img').length").asInt()).isZero();
-    assertThat(browser.eval("document.querySelectorAll('script:not([src]):not([type=\"application/json\"])').length").asInt()).isZero();
+    assertThat(
+            browser
+                .eval(
+                    "document.querySelectorAll('script:not([src]):not([type=\"application/json\"])').length")
+                .asInt())
+        .isZero();
     // The flame graph gets the same names through its JSON block: still text.
-    assertThat(browser.eval("[...document.querySelectorAll('#flame .fr')].some(e => e.dataset.name.includes('onerror'))").asBoolean())
+    assertThat(
+            browser
+                .eval(
+                    "[...document.querySelectorAll('#flame .fr')].some(e => e.dataset.name.includes('onerror'))")
+                .asBoolean())
         .isTrue();
     Thread.sleep(500);
     assertThat(browser.dialogs()).as("no script of theirs ran").isEmpty();

@@ -17,8 +17,13 @@ class RingOverflowEndToEndTest {
     long iterations = 20000;
     long leaked = 2 * (iterations / 500) * 65536L;
     try (LocalStack stack = LocalStack.start(-1)) {
-      ProcessBuilder pb = new ProcessBuilder(Home.nativeDir().resolve("ring-overflow").toString(), Long.toString(iterations), "1500")
-          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+      ProcessBuilder pb =
+          new ProcessBuilder(
+                  Home.nativeDir().resolve("ring-overflow").toString(),
+                  Long.toString(iterations),
+                  "1500")
+              .redirectErrorStream(true)
+              .redirectOutput(ProcessBuilder.Redirect.DISCARD);
       pb.environment().put("LD_PRELOAD", Home.agent().toString());
       pb.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
       pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "512"); // nearly every allocation is recorded
@@ -28,21 +33,31 @@ class RingOverflowEndToEndTest {
       JsonNode report = null;
       long deadline = System.currentTimeMillis() + 60_000;
       while (System.currentTimeMillis() < deadline) {
-        Optional<com.fasterxml.jackson.databind.node.ObjectNode> r = stack.streams.reports().report(stack.host, (int) p.pid()).map(Targets::json);
-        if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
+        Optional<com.fasterxml.jackson.databind.node.ObjectNode> r =
+            stack.streams.reports().report(stack.host, (int) p.pid()).map(Targets::json);
+        if (r.isPresent()
+            && r.get().path("process").path("exited").asBoolean()
+            && r.get().path("stacksResolved").asBoolean()) {
           report = r.get();
           break;
         }
         Thread.sleep(200);
       }
-      assertThat(report).as("exit report; processes: " + stack.streams.reports().processes() + " state "
-          + stack.streams.streams().state()).isNotNull();
+      assertThat(report)
+          .as(
+              "exit report; processes: "
+                  + stack.streams.reports().processes()
+                  + " state "
+                  + stack.streams.streams().state())
+          .isNotNull();
       JsonNode t = report.path("tracking");
       System.out.println("ring overflow: " + t);
       assertThat(t.path("lostEvents").asLong()).as("the burst overflowed the ring").isPositive();
       assertThat(t.path("resyncs").asLong()).as("a resync was applied").isPositive();
-      assertThat(t.path("resyncedFrees").asLong() + t.path("resyncedAllocations").asLong()).isPositive();
-      // The C runtime's stdout buffer is sampled with a fractional weight: subtracting its rounded bytes
+      assertThat(t.path("resyncedFrees").asLong() + t.path("resyncedAllocations").asLong())
+          .isPositive();
+      // The C runtime's stdout buffer is sampled with a fractional weight: subtracting its rounded
+      // bytes
       // from the rounded total can leave one byte either way.
       assertThat(Targets.outstandingOutsideCLibrary(report)).isBetween(leaked - 1, leaked + 1);
     }

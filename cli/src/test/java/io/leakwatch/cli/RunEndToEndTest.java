@@ -19,8 +19,7 @@ import picocli.CommandLine;
 class RunEndToEndTest {
   private static final ObjectMapper JSON = new ObjectMapper();
 
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private static String churn() {
     return Home.nativeDir().resolve("churn").toString();
@@ -28,7 +27,8 @@ class RunEndToEndTest {
 
   private JsonNode run(List<String> args) throws Exception {
     Path out = tmp.resolve("report-" + System.nanoTime() + ".json");
-    List<String> all = new ArrayList<>(List.of("run", "--report", "json", "--report-file", out.toString()));
+    List<String> all =
+        new ArrayList<>(List.of("run", "--report", "json", "--report-file", out.toString()));
     all.addAll(args);
     int rc = new CommandLine(new Main()).execute(all.toArray(String[]::new));
     assertThat(rc).as("exit status of the tracked command").isZero();
@@ -47,8 +47,24 @@ class RunEndToEndTest {
   @Test
   void exactModeReportsTheLeakToTheByteUnderMultithreadedChurn() throws Exception {
     long n = 1000, size = 4096, keys = 50;
-    JsonNode r = run(List.of("--exact", "--", churn(), "-t", "4", "-p", "100000", "-m", "realloc", "-n", Long.toString(n),
-        "-s", Long.toString(size), "-k", Long.toString(keys)));
+    JsonNode r =
+        run(
+            List.of(
+                "--exact",
+                "--",
+                churn(),
+                "-t",
+                "4",
+                "-p",
+                "100000",
+                "-m",
+                "realloc",
+                "-n",
+                Long.toString(n),
+                "-s",
+                Long.toString(size),
+                "-k",
+                Long.toString(keys)));
     assertThat(r.path("tracking").path("mode").asText()).isEqualTo("exact");
     assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
     assertThat(r.path("process").path("name").asText()).isEqualTo("churn");
@@ -67,11 +83,13 @@ class RunEndToEndTest {
     assertThat(key.path("culprit").asText()).startsWith("churn!forget_key_destroy+0x");
     assertThat(key.path("bytes").asLong()).isEqualTo(keys * 422);
     assertThat(key.path("allocations").asLong()).isEqualTo(keys);
-    assertThat(key.path("frames").get(0).path("display").asText()).startsWith("libtoykey.so!cont_alloc+0x");
+    assertThat(key.path("frames").get(0).path("display").asText())
+        .startsWith("libtoykey.so!cont_alloc+0x");
 
     // Nothing from the 400,000 churned pairs (with their reallocs) is left over.
     for (JsonNode s : r.path("stacks")) {
-      for (JsonNode f : s.path("frames")) assertThat(f.path("function").asText()).isNotEqualTo("worker");
+      for (JsonNode f : s.path("frames"))
+        assertThat(f.path("function").asText()).isNotEqualTo("worker");
     }
   }
 
@@ -83,16 +101,25 @@ class RunEndToEndTest {
   @Test
   void aProcessExitingWithOneHundredThousandLiveStacksGetsABoundedExactReport() throws Exception {
     long n = 100_000, size = 32;
-    JsonNode r = run(List.of("--exact", "--", Home.nativeDir().resolve("many-stacks").toString(), Long.toString(n),
-        Long.toString(size)));
+    JsonNode r =
+        run(
+            List.of(
+                "--exact",
+                "--",
+                Home.nativeDir().resolve("many-stacks").toString(),
+                Long.toString(n),
+                Long.toString(size)));
     assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
     assertThat(r.path("process").path("cleanExit").asBoolean()).isTrue();
-    // The report keeps the largest 500 stacks whole (the exit-report record is cut further, to 768 KiB:
+    // The report keeps the largest 500 stacks whole (the exit-report record is cut further, to 768
+    // KiB:
     // ReportSizeTest); what it leaves out still counts in the totals and the allocators list.
-    assertThat(r.path("stacks").size()).isLessThanOrEqualTo(io.leakwatch.streams.report.ReportBuilder.MAX_STACKS);
+    assertThat(r.path("stacks").size())
+        .isLessThanOrEqualTo(io.leakwatch.streams.report.ReportBuilder.MAX_STACKS);
     // Every block counted: the 100,000 leaked ones and main's array of their addresses.
     JsonNode own = null;
-    for (JsonNode a : r.path("allocators")) if (a.path("module").asText().equals("many-stacks")) own = a;
+    for (JsonNode a : r.path("allocators"))
+      if (a.path("module").asText().equals("many-stacks")) own = a;
     assertThat(own).as("allocator many-stacks in " + r.path("allocators")).isNotNull();
     assertThat(own.path("bytes").asLong()).isEqualTo(n * size + n * 8);
     assertThat(own.path("allocations").asLong()).isEqualTo(n + 1);
@@ -103,7 +130,8 @@ class RunEndToEndTest {
       if (!leaf) continue;
       kept++;
       assertThat(s.path("bytes").asLong()).isEqualTo(size);
-      assertThat(s.path("frames").size()).as("a kept stack is whole: descend, 17 levels of left/right, main")
+      assertThat(s.path("frames").size())
+          .as("a kept stack is whole: descend, 17 levels of left/right, main")
           .isGreaterThanOrEqualTo(2 * 17 + 2);
     }
     assertThat(kept).isPositive();
@@ -113,15 +141,34 @@ class RunEndToEndTest {
   @Test
   void sampledModeEstimatesATenMegabyteLeakWithinThreeStandardDeviations() throws Exception {
     long n = 2560, size = 4096, r = 65536; // 10 MiB
-    JsonNode report = run(List.of("--sample-bytes", Long.toString(r), "--", churn(), "-t", "2", "-p", "200000", "-n",
-        Long.toString(n), "-s", Long.toString(size)));
+    JsonNode report =
+        run(
+            List.of(
+                "--sample-bytes",
+                Long.toString(r),
+                "--",
+                churn(),
+                "-t",
+                "2",
+                "-p",
+                "200000",
+                "-n",
+                Long.toString(n),
+                "-s",
+                Long.toString(size)));
     assertThat(report.path("tracking").path("mode").asText()).isEqualTo("sampled");
     JsonNode leak = stackWithFunction(report, "leak_blocks");
     double p = -Math.expm1(-(double) size / r);
-    double sd = size * Math.sqrt(n * (1 - p) / p); // each block is kept with probability p, weighted size/p
+    double sd =
+        size * Math.sqrt(n * (1 - p) / p); // each block is kept with probability p, weighted size/p
     double truth = n * size;
-    System.out.printf("sampled estimate %d bytes, truth %.0f, sd %.0f (%.1f%%), z = %.2f%n", leak.path("bytes").asLong(), truth,
-        sd, 100 * sd / truth, (leak.path("bytes").asLong() - truth) / sd);
+    System.out.printf(
+        "sampled estimate %d bytes, truth %.0f, sd %.0f (%.1f%%), z = %.2f%n",
+        leak.path("bytes").asLong(),
+        truth,
+        sd,
+        100 * sd / truth,
+        (leak.path("bytes").asLong() - truth) / sd);
     assertThat(Math.abs(leak.path("bytes").asLong() - truth)).isLessThanOrEqualTo(3 * sd);
     assertThat(leak.path("allocator").asText()).isEqualTo("churn");
   }
@@ -136,12 +183,16 @@ class RunEndToEndTest {
         assertThat(s.path("frames").toString()).contains("\"main\"");
       }
     }
-    // kept: A (4 pages) + what is left of B after a 2-page hole (6 pages) + D grown by mremap (5 pages)
+    // kept: A (4 pages) + what is left of B after a 2-page hole (6 pages) + D grown by mremap (5
+    // pages)
     assertThat(mmapBytes).isEqualTo((4 + 6 + 5) * 4096L);
     for (JsonNode s : r.path("stacks")) {
-      // (The C library's own stdout buffer, allocated for main's printf, is glibc's to keep: see Targets.)
+      // (The C library's own stdout buffer, allocated for main's printf, is glibc's to keep: see
+      // Targets.)
       if (s.path("kind").asText().equals("heap") && !Targets.cRuntime(s)) {
-        for (JsonNode f : s.path("frames")) if (f.path("function").asText().equals("main")) heapBytesFromMain += s.path("bytes").asLong();
+        for (JsonNode f : s.path("frames"))
+          if (f.path("function").asText().equals("main"))
+            heapBytesFromMain += s.path("bytes").asLong();
       }
     }
     assertThat(heapBytesFromMain).as("the 1000 malloc/free pairs leave nothing").isZero();
@@ -150,7 +201,14 @@ class RunEndToEndTest {
   @Test
   void aCommandThatExecsIsReportedAsItsLastImage() throws Exception {
     // sh is tracked, then replaced by exec: the report is churn's, what it held when it exited.
-    JsonNode r = run(List.of("--exact", "--", "/bin/sh", "-c", "exec " + churn() + " -t 2 -p 1000 -n 10 -s 100"));
+    JsonNode r =
+        run(
+            List.of(
+                "--exact",
+                "--",
+                "/bin/sh",
+                "-c",
+                "exec " + churn() + " -t 2 -p 1000 -n 10 -s 100"));
     assertThat(r.path("process").path("name").asText()).isEqualTo("churn");
     assertThat(stackWithFunction(r, "leak_blocks").path("bytes").asLong()).isEqualTo(1000);
   }
@@ -170,35 +228,58 @@ class RunEndToEndTest {
     assertThat(keyAllocations).isEqualTo(2);
 
     JsonNode cpp = run(List.of("--exact", "--", Home.nativeDir().resolve("cpp-user").toString()));
-    JsonNode widgets = stackWithFunction(cpp, "Registry::remember()"); // demangled by libstdc++'s own demangler
+    JsonNode widgets =
+        stackWithFunction(cpp, "Registry::remember()"); // demangled by libstdc++'s own demangler
     assertThat(widgets.path("bytes").asLong()).isEqualTo(5 * 200);
-    assertThat(widgets.path("frames").get(0).path("function").asText()).isEqualTo("operator new(unsigned long)");
-    assertThat(widgets.path("allocator").asText()).as("operator new is part of the allocation function").isEqualTo("cpp-user");
+    assertThat(widgets.path("frames").get(0).path("function").asText())
+        .isEqualTo("operator new(unsigned long)");
+    assertThat(widgets.path("allocator").asText())
+        .as("operator new is part of the allocation function")
+        .isEqualTo("cpp-user");
     assertThat(widgets.path("culprit").asText()).startsWith("cpp-user!Registry::remember()+0x");
-    assertThat(Targets.outstandingOutsideCLibrary(cpp)).as("nothing else: containers, new[], aligned new all freed")
+    assertThat(Targets.outstandingOutsideCLibrary(cpp))
+        .as("nothing else: containers, new[], aligned new all freed")
         .isEqualTo(5 * 200);
   }
 
   @Test
-  void aJvmLeakingNativeMemoryThroughZipIsAttributedToZlibWhileItsHeapStaysSmall() throws Exception {
+  void aJvmLeakingNativeMemoryThroughZipIsAttributedToZlibWhileItsHeapStaysSmall()
+      throws Exception {
     Path src = tmp.resolve("ZipLeak.java");
-    Files.writeString(src, String.join("\n",
-        "import java.util.*; import java.util.zip.Inflater;",
-        "public class ZipLeak {",
-        "  static final List<Inflater> kept = new ArrayList<>();",
-        "  static void leakSome() { for (int k = 0; k < 200; k++) kept.add(new Inflater()); } // never end()ed",
-        "  public static void main(String[] a) throws Exception {",
-        "    long end = System.currentTimeMillis() + Long.parseLong(a[0]);",
-        "    while (System.currentTimeMillis() < end) {",
-        "      leakSome();",
-        "      Thread.sleep(20);",
-        "    }",
-        "    System.out.println(kept.size());",
-        "  }",
-        "}"));
-    assertThat(javax.tools.ToolProvider.getSystemJavaCompiler().run(null, null, null, "-d", tmp.toString(), src.toString())).isZero();
+    Files.writeString(
+        src,
+        String.join(
+            "\n",
+            "import java.util.*; import java.util.zip.Inflater;",
+            "public class ZipLeak {",
+            "  static final List<Inflater> kept = new ArrayList<>();",
+            "  static void leakSome() { for (int k = 0; k < 200; k++) kept.add(new Inflater()); } // never end()ed",
+            "  public static void main(String[] a) throws Exception {",
+            "    long end = System.currentTimeMillis() + Long.parseLong(a[0]);",
+            "    while (System.currentTimeMillis() < end) {",
+            "      leakSome();",
+            "      Thread.sleep(20);",
+            "    }",
+            "    System.out.println(kept.size());",
+            "  }",
+            "}"));
+    assertThat(
+            javax.tools.ToolProvider.getSystemJavaCompiler()
+                .run(null, null, null, "-d", tmp.toString(), src.toString()))
+        .isZero();
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    JsonNode r = run(List.of("--sample-bytes", "65536", "--", java, "-Xmx256m", "-cp", tmp.toString(), "ZipLeak", "7000"));
+    JsonNode r =
+        run(
+            List.of(
+                "--sample-bytes",
+                "65536",
+                "--",
+                java,
+                "-Xmx256m",
+                "-cp",
+                tmp.toString(),
+                "ZipLeak",
+                "7000"));
     JsonNode zlib = stackWithFunction(r, "inflateInit2_");
     assertThat(zlib.path("allocator").asText()).startsWith("libz.so");
     assertThat(zlib.path("culprit").asText()).contains("Java_java_util_zip_Inflater_init");
@@ -208,7 +289,8 @@ class RunEndToEndTest {
     List<String> javaCallers = new java.util.ArrayList<>();
     for (JsonNode s : r.path("stacks")) {
       if (!s.path("allocator").asText().startsWith("libz.so")) continue;
-      for (JsonNode f : s.path("frames")) if (f.path("module").asText().equals("[jit]")) javaCallers.add(f.path("function").asText());
+      for (JsonNode f : s.path("frames"))
+        if (f.path("module").asText().equals("[jit]")) javaCallers.add(f.path("function").asText());
     }
     assertThat(javaCallers).contains("void ZipLeak.leakSome()");
     // perfmon's split: the Java heap holds only the small Inflater objects.
@@ -219,8 +301,16 @@ class RunEndToEndTest {
 
   @Test
   void exitStatusOfTheCommandIsPassedThrough() {
-    int rc = new CommandLine(new Main()).execute("run", "--report-file", tmp.resolve("r.txt").toString(), "--", "/bin/sh", "-c",
-        "exit 7");
+    int rc =
+        new CommandLine(new Main())
+            .execute(
+                "run",
+                "--report-file",
+                tmp.resolve("r.txt").toString(),
+                "--",
+                "/bin/sh",
+                "-c",
+                "exit 7");
     assertThat(rc).isEqualTo(7);
   }
 }

@@ -16,12 +16,15 @@ final class Targets {
 
   private Targets() {}
 
-  /** A command with the shim preloaded, its ring in {@code runDir}, exact tracking (override in the environment). */
+  /**
+   * A command with the shim preloaded, its ring in {@code runDir}, exact tracking (override in the
+   * environment).
+   */
   /**
    * Outstanding bytes less the C library's own: stdio buffers and other caches glibc keeps for the
-   * process's life (the shim no longer frees them at exit with __libc_freeres, which was unsafe with
-   * threads and later destructors still using them), allocated by libc.so.6 or the dynamic loader
-   * (the DTVs of cached thread stacks).
+   * process's life (the shim no longer frees them at exit with __libc_freeres, which was unsafe
+   * with threads and later destructors still using them), allocated by libc.so.6 or the dynamic
+   * loader (the DTVs of cached thread stacks).
    */
   static long outstandingOutsideCLibrary(com.fasterxml.jackson.databind.JsonNode report) {
     long bytes = report.path("outstanding").path("bytes").asLong();
@@ -47,10 +50,14 @@ final class Targets {
 
   /** The demo service, tracked exactly, for {@code seconds} at {@code rate} requests a second. */
   static ProcessBuilder demo(Path runDir, int seconds, int rate) {
-    return tracked(runDir, Home.demoService().toString(), Integer.toString(seconds), Integer.toString(rate));
+    return tracked(
+        runDir, Home.demoService().toString(), Integer.toString(seconds), Integer.toString(rate));
   }
 
-  /** The demo service's own count of the keys it forgot to destroy (it prints it at exit); waits for the exit. */
+  /**
+   * The demo service's own count of the keys it forgot to destroy (it prints it at exit); waits for
+   * the exit.
+   */
   static long leakedKeys(Process demo) throws Exception {
     String out = new String(demo.getInputStream().readAllBytes());
     assertThat(demo.waitFor(60, TimeUnit.SECONDS)).isTrue();
@@ -73,13 +80,17 @@ final class Targets {
     return bytes;
   }
 
-  /** Polls {@code report} until it says the process exited and every stack is named; null after the timeout. */
+  /**
+   * Polls {@code report} until it says the process exited and every stack is named; null after the
+   * timeout.
+   */
   /** A typed report (or process summary) as its JSON, the contract the tests check. */
   static com.fasterxml.jackson.databind.node.ObjectNode json(Object typed) {
     return io.leakwatch.streams.report.model.ReportJson.MAPPER.valueToTree(typed);
   }
 
-  static JsonNode awaitExitReport(Supplier<Optional<? extends JsonNode>> report, long timeoutMs) throws InterruptedException {
+  static JsonNode awaitExitReport(Supplier<Optional<? extends JsonNode>> report, long timeoutMs)
+      throws InterruptedException {
     long deadline = System.currentTimeMillis() + timeoutMs;
     while (System.currentTimeMillis() < deadline) {
       Optional<? extends JsonNode> r;
@@ -88,7 +99,9 @@ final class Targets {
       } catch (RuntimeException e) {
         r = Optional.empty(); // a store restoring or rebalancing: ask again
       }
-      if (r.isPresent() && r.get().path("process").path("exited").asBoolean() && r.get().path("stacksResolved").asBoolean()) {
+      if (r.isPresent()
+          && r.get().path("process").path("exited").asBoolean()
+          && r.get().path("stacksResolved").asBoolean()) {
         return r.get();
       }
       Thread.sleep(200);

@@ -20,9 +20,10 @@ import org.slf4j.LoggerFactory;
  * downstream and removes the ring.
  *
  * <p>This class is the coordinator: it wires the jobs of a round together ({@link RingDiscovery},
- * {@link ExecOrder}, {@link PublishRound}, {@link ExitRetirement}, {@link CounterSampler}, all sharing
- * the {@link TrackedRings}), runs them in order on its thread, and owns the lifecycle. Its lock guards
- * the rings: the jobs run inside {@link #round()}, which holds it, as do the readers that walk the rings.
+ * {@link ExecOrder}, {@link PublishRound}, {@link ExitRetirement}, {@link CounterSampler}, all
+ * sharing the {@link TrackedRings}), runs them in order on its thread, and owns the lifecycle. Its
+ * lock guards the rings: the jobs run inside {@link #round()}, which holds it, as do the readers
+ * that walk the rings.
  */
 public final class Collector implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Collector.class);
@@ -51,13 +52,32 @@ public final class Collector implements AutoCloseable {
     this.metrics = new CollectorMetrics(this);
     ProcCounters proc = new ProcCounters();
     JvmAttach jvmAttach = new JvmAttach(Path.of("/proc"));
-    this.discovery = new RingDiscovery(config.runDir(), rings, ring -> new TrackedProcess(ring, config.host(), config.names(),
-        config.jvmPerfMaps() ? pid -> new JitSymbols(pid, jvmAttach, attachExecutor) : null));
+    this.discovery =
+        new RingDiscovery(
+            config.runDir(),
+            rings,
+            ring ->
+                new TrackedProcess(
+                    ring,
+                    config.host(),
+                    config.names(),
+                    config.jvmPerfMaps()
+                        ? pid -> new JitSymbols(pid, jvmAttach, attachExecutor)
+                        : null));
     this.execOrder = new ExecOrder(rings);
-    this.publishRound = new PublishRound(rings, execOrder, publisher, symbolizer, metrics, health, config.maxBatchEvents(),
-        config.maxStacksRemembered());
+    this.publishRound =
+        new PublishRound(
+            rings,
+            execOrder,
+            publisher,
+            symbolizer,
+            metrics,
+            health,
+            config.maxBatchEvents(),
+            config.maxStacksRemembered());
     this.retirement = new ExitRetirement(rings, execOrder, proc, publisher);
-    this.counters = new CounterSampler(rings, execOrder, proc, publisher, config.counterIntervalMs());
+    this.counters =
+        new CounterSampler(rings, execOrder, proc, publisher, config.counterIntervalMs());
   }
 
   public synchronized Collector start() {
@@ -75,8 +95,8 @@ public final class Collector implements AutoCloseable {
   }
 
   /**
-   * When every ring of {@code pid} has been retired (its exit published downstream), the start
-   * time in ms of its last image; empty while any ring of that pid is still followed.
+   * When every ring of {@code pid} has been retired (its exit published downstream), the start time
+   * in ms of its last image; empty while any ring of that pid is still followed.
    */
   public synchronized Optional<Long> retiredStartMs(int pid) {
     return execOrder.retiredStartMs(pid);
@@ -111,14 +131,17 @@ public final class Collector implements AutoCloseable {
         backoff = 0;
         health.maybeSummarize(this::followed, this::maxRingFill);
         // Go again at once only when a ring had more than a batch: a trickle of samples is gathered
-        // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to move.
+        // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to
+        // move.
         // A ring filling up is drained at once whatever the round moved: a full ring drops events.
-        if (moved < config.maxBatchEvents() && maxRingFill() < 0.25) Thread.sleep(config.pollIntervalMs());
+        if (moved < config.maxBatchEvents() && maxRingFill() < 0.25)
+          Thread.sleep(config.pollIntervalMs());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
       } catch (RuntimeException e) {
-        if (!running || Thread.currentThread().isInterrupted()) return; // closing: the flush was interrupted, nothing failed
+        if (!running || Thread.currentThread().isInterrupted())
+          return; // closing: the flush was interrupted, nothing failed
         backoff = Math.min(5_000, Math.max(100, backoff * 2));
         log.warn("collector round failed ({}); retrying in {} ms", e.toString(), backoff);
         health.roundFailed(e.getMessage() == null ? e.toString() : e.getMessage());

@@ -1,8 +1,10 @@
 package io.leakwatch.collector;
 
+import io.leakwatch.collector.proc.ProcessNames;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import io.leakwatch.collector.proc.ProcessNames;
 
 /**
  * What a collector needs to run.
@@ -18,72 +20,190 @@ import io.leakwatch.collector.proc.ProcessNames;
  * @param jvmPerfMaps whether JVMs are asked (through the attach mechanism) for perf maps naming
  *     their JIT-compiled Java methods
  */
-public record CollectorConfig(Map<String, Object> kafka, Path runDir, String host, String httpBind, int httpPort,
-    long pollIntervalMs, long counterIntervalMs, int maxBatchEvents, ProcessNames names, int maxStacksRemembered,
+public record CollectorConfig(
+    Map<String, Object> kafka,
+    Path runDir,
+    String host,
+    String httpBind,
+    int httpPort,
+    long pollIntervalMs,
+    long counterIntervalMs,
+    int maxBatchEvents,
+    ProcessNames names,
+    int maxStacksRemembered,
     boolean jvmPerfMaps) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
-  /** LEAKWATCH_RUN_DIR when set (the shims read the same variable), else {@link #DEFAULT_RUN_DIR}. */
+  /**
+   * LEAKWATCH_RUN_DIR when set (the shims read the same variable), else {@link #DEFAULT_RUN_DIR}.
+   */
   public static Path runDirFromEnvironment() {
     String dir = System.getenv("LEAKWATCH_RUN_DIR");
     return dir != null && !dir.isBlank() ? Path.of(dir) : DEFAULT_RUN_DIR;
   }
 
   public static CollectorConfig defaults(String bootstrap) {
-    return new CollectorConfig(Map.of("bootstrap.servers", bootstrap), DEFAULT_RUN_DIR, localHostName(), "127.0.0.1", 9400, 100,
-        5000, 20_000, ProcessNames.DEFAULT, 100_000, true);
+    return new CollectorConfig(
+        Map.of("bootstrap.servers", bootstrap),
+        DEFAULT_RUN_DIR,
+        localHostName(),
+        "127.0.0.1",
+        9400,
+        100,
+        5000,
+        20_000,
+        ProcessNames.DEFAULT,
+        100_000,
+        true);
   }
 
   public CollectorConfig withKafka(Map<String, Object> settings) {
-    return new CollectorConfig(Map.copyOf(settings), runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents,
-        names, maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        Map.copyOf(settings),
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
   public CollectorConfig withHost(String h) {
-    return new CollectorConfig(kafka, runDir, h, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names,
-        maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        h,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
   public CollectorConfig withJvmPerfMaps(boolean on) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names,
-        maxStacksRemembered, on);
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        on);
   }
 
   public CollectorConfig withNames(ProcessNames n) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, n,
-        maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        n,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
-  public CollectorConfig withIntervals(long pollMs, long countersMs, int batchEvents, int stacksRemembered) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollMs, countersMs, batchEvents, names, stacksRemembered, jvmPerfMaps);
+  public CollectorConfig withIntervals(
+      long pollMs, long countersMs, int batchEvents, int stacksRemembered) {
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollMs,
+        countersMs,
+        batchEvents,
+        names,
+        stacksRemembered,
+        jvmPerfMaps);
   }
 
   public CollectorConfig withRunDir(Path dir) {
-    return new CollectorConfig(kafka, dir, host, httpBind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        kafka,
+        dir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
   public CollectorConfig withHttpPort(int port) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, port, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        port,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
-    return new CollectorConfig(kafka, runDir, host, httpBind, httpPort, pollIntervalMs, ms, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        ms,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
   public CollectorConfig withHttpBind(String bind) {
-    return new CollectorConfig(kafka, runDir, host, bind, httpPort, pollIntervalMs, counterIntervalMs, maxBatchEvents, names, maxStacksRemembered, jvmPerfMaps);
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        bind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */
   public static String localHostName() {
     String name = null;
     try {
-      name = java.nio.file.Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
-    } catch (java.io.IOException | RuntimeException e) {
+      name = Files.readString(Path.of("/proc/sys/kernel/hostname")).trim();
+    } catch (IOException | RuntimeException e) {
       // fall through
     }
-    if (name == null || name.isEmpty()) name = System.getenv().getOrDefault("HOSTNAME", "localhost");
+    if (name == null || name.isEmpty())
+      name = System.getenv().getOrDefault("HOSTNAME", "localhost");
     return name.replace('/', '_');
   }
 }

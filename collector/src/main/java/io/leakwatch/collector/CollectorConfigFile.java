@@ -1,5 +1,6 @@
 package io.leakwatch.collector;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
@@ -13,21 +14,26 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 
 /**
- * The collector's YAML configuration file ({@code --config FILE}); docs/collector.example.yml
- * shows every key. Unknown keys are errors: a misspelt setting silently ignored on a thousand
- * hosts is worse than a collector that refuses to start and says why.
+ * The collector's YAML configuration file ({@code --config FILE}); docs/collector.example.yml shows
+ * every key. Unknown keys are errors: a misspelt setting silently ignored on a thousand hosts is
+ * worse than a collector that refuses to start and says why.
  */
 public final class CollectorConfigFile {
-  private static final Set<String> TOP = Set.of("host", "runDir", "http", "kafka", "intervals", "limits", "process_names", "symbols");
+  private static final Set<String> TOP =
+      Set.of("host", "runDir", "http", "kafka", "intervals", "limits", "process_names", "symbols");
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
   private CollectorConfigFile() {}
 
-  /** Reads {@code file} on top of {@code base}; a malformed file is an {@link IllegalArgumentException} naming the problem. */
+  /**
+   * Reads {@code file} on top of {@code base}; a malformed file is an {@link
+   * IllegalArgumentException} naming the problem.
+   */
   public static CollectorConfig load(Path file, CollectorConfig base) {
     String text;
     try {
@@ -46,7 +52,7 @@ public final class CollectorConfigFile {
     JsonNode root;
     try {
       root = YAML.readTree(text);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw new IllegalArgumentException("not valid YAML: " + e.getOriginalMessage());
     } catch (IOException | RuntimeException e) {
       // snakeyaml reports some malformed input (bad code points, nesting limits) as runtime errors
@@ -70,7 +76,10 @@ public final class CollectorConfigFile {
       for (Iterator<Map.Entry<String, JsonNode>> it = k.fields(); it.hasNext(); ) {
         Map.Entry<String, JsonNode> e = it.next();
         if (!e.getValue().isValueNode() || e.getValue().isNull()) {
-          throw new IllegalArgumentException("kafka." + e.getKey() + " must be a plain value (Kafka client settings pass through as strings)");
+          throw new IllegalArgumentException(
+              "kafka."
+                  + e.getKey()
+                  + " must be a plain value (Kafka client settings pass through as strings)");
         }
         kafka.put(e.getKey(), e.getValue().asText());
       }
@@ -90,14 +99,16 @@ public final class CollectorConfigFile {
       JsonNode l = object(root, "limits");
       onlyKeys(l, Set.of("maxBatchEvents", "maxStacksRemembered"), "limits.");
       if (l.has("maxBatchEvents")) batch = (int) number(l, "maxBatchEvents", 100, 1_000_000);
-      if (l.has("maxStacksRemembered")) stacks = (int) number(l, "maxStacksRemembered", 1_000, 10_000_000);
+      if (l.has("maxStacksRemembered"))
+        stacks = (int) number(l, "maxStacksRemembered", 1_000, 10_000_000);
     }
     c = c.withIntervals(poll, counters, batch, stacks);
     if (root.has("symbols")) {
       JsonNode sy = object(root, "symbols");
       onlyKeys(sy, Set.of("jvmPerfMaps"), "symbols.");
       if (sy.has("jvmPerfMaps")) {
-        if (!sy.get("jvmPerfMaps").isBoolean()) throw new IllegalArgumentException("symbols.jvmPerfMaps must be true or false");
+        if (!sy.get("jvmPerfMaps").isBoolean())
+          throw new IllegalArgumentException("symbols.jvmPerfMaps must be true or false");
         c = c.withJvmPerfMaps(sy.get("jvmPerfMaps").asBoolean());
       }
     }
@@ -106,7 +117,8 @@ public final class CollectorConfigFile {
   }
 
   private static ProcessNames names(JsonNode list) {
-    if (!list.isArray()) throw new IllegalArgumentException("process_names must be a list of rules");
+    if (!list.isArray())
+      throw new IllegalArgumentException("process_names must be a list of rules");
     List<ProcessNames.Rule> rules = new ArrayList<>();
     int n = 0;
     for (JsonNode r : list) {
@@ -118,12 +130,17 @@ public final class CollectorConfigFile {
         try {
           regexes.add(ProcessNames.Rule.regex(s));
         } catch (PatternSyntaxException e) {
-          throw new IllegalArgumentException(where + "cmdline: bad regex '" + s + "': " + e.getDescription());
+          throw new IllegalArgumentException(
+              where + "cmdline: bad regex '" + s + "': " + e.getDescription());
         }
       }
       try {
-        rules.add(new ProcessNames.Rule(r.has("name") ? text(r, "name") : null, strings(r, "comm", where), strings(r, "exe", where),
-            regexes));
+        rules.add(
+            new ProcessNames.Rule(
+                r.has("name") ? text(r, "name") : null,
+                strings(r, "comm", where),
+                strings(r, "exe", where),
+                regexes));
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException(where + " " + e.getMessage());
       }
@@ -135,7 +152,13 @@ public final class CollectorConfigFile {
     for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
       String k = it.next();
       if (!allowed.contains(k)) {
-        throw new IllegalArgumentException("unknown setting '" + prefix + k + "' (known: " + String.join(", ", new java.util.TreeSet<>(allowed)) + ")");
+        throw new IllegalArgumentException(
+            "unknown setting '"
+                + prefix
+                + k
+                + "' (known: "
+                + String.join(", ", new TreeSet<>(allowed))
+                + ")");
       }
     }
   }
@@ -156,9 +179,12 @@ public final class CollectorConfigFile {
 
   private static long number(JsonNode parent, String key, long min, long max) {
     JsonNode n = parent.get(key);
-    if (n == null || !n.canConvertToLong()) throw new IllegalArgumentException(key + " must be a whole number");
+    if (n == null || !n.canConvertToLong())
+      throw new IllegalArgumentException(key + " must be a whole number");
     long v = n.asLong();
-    if (v < min || v > max) throw new IllegalArgumentException(key + " must be between " + min + " and " + max + ", not " + v);
+    if (v < min || v > max)
+      throw new IllegalArgumentException(
+          key + " must be between " + min + " and " + max + ", not " + v);
     return v;
   }
 
@@ -170,7 +196,8 @@ public final class CollectorConfigFile {
       out.add(n.asText());
     } else if (n.isArray()) {
       for (JsonNode e : n) {
-        if (!e.isValueNode() || e.isNull()) throw new IllegalArgumentException(where + key + " entries must be strings");
+        if (!e.isValueNode() || e.isNull())
+          throw new IllegalArgumentException(where + key + " entries must be strings");
         out.add(e.asText());
       }
     } else {

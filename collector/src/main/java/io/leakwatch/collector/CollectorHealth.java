@@ -1,5 +1,7 @@
 package io.leakwatch.collector;
 
+import java.util.function.DoubleSupplier;
+import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -9,9 +11,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Live: the publishing loop finished a round (acknowledged or not) within {@link #STALLED_MS}; a
  * dead or wedged loop is what a restart fixes. Ready: the last round was acknowledged by Kafka, so
- * what the shims write now reaches the pipeline; a collector that cannot reach Kafka stays live (its
- * rings hold the records) but is not ready. A round with nothing to publish counts as acknowledged:
- * an idle collector does not contact Kafka, and says so by staying ready.
+ * what the shims write now reaches the pipeline; a collector that cannot reach Kafka stays live
+ * (its rings hold the records) but is not ready. A round with nothing to publish counts as
+ * acknowledged: an idle collector does not contact Kafka, and says so by staying ready.
  */
 final class CollectorHealth {
   static final long STALLED_MS = 5 * 60_000;
@@ -57,18 +59,29 @@ final class CollectorHealth {
 
   /** "ready", or why not, for the readiness endpoint's body. */
   String readiness() {
-    if (!live()) return "stalled: no round finished for " + (clock.getAsLong() - lastRoundEndMs) / 1000 + " s";
-    if (!lastRoundAcknowledged) return lastFailure.isEmpty() ? "starting" : "not ready: " + lastFailure;
+    if (!live())
+      return "stalled: no round finished for " + (clock.getAsLong() - lastRoundEndMs) / 1000 + " s";
+    if (!lastRoundAcknowledged)
+      return lastFailure.isEmpty() ? "starting" : "not ready: " + lastFailure;
     return "ready";
   }
 
   /** Logs the summary line when it is due; returns it (or null) for tests. */
-  synchronized String maybeSummarize(java.util.function.IntSupplier ringsFollowed, java.util.function.DoubleSupplier fullestRing) {
+  synchronized String maybeSummarize(IntSupplier ringsFollowed, DoubleSupplier fullestRing) {
     long now = clock.getAsLong();
-    if (now < summaryDueMs) return null; // every round asks: the ring figures are gathered only when due
+    if (now < summaryDueMs)
+      return null; // every round asks: the ring figures are gathered only when due
     summaryDueMs = now + SUMMARY_INTERVAL_MS;
-    String line = String.format("health: %s; following %d rings, fullest %.0f%%; last minute: %d rounds (%d failed), %d events read, %d published",
-        readiness(), ringsFollowed.getAsInt(), fullestRing.getAsDouble() * 100, rounds, failedRounds, read, published);
+    String line =
+        String.format(
+            "health: %s; following %d rings, fullest %.0f%%; last minute: %d rounds (%d failed), %d events read, %d published",
+            readiness(),
+            ringsFollowed.getAsInt(),
+            fullestRing.getAsDouble() * 100,
+            rounds,
+            failedRounds,
+            read,
+            published);
     rounds = failedRounds = read = published = 0;
     log.info(line);
     return line;

@@ -1,10 +1,12 @@
 package io.leakwatch.collector;
 
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 
 /**
- * Entry point of the collector on its own (its container, its systemd unit):
- * {@code [--config FILE] [--bootstrap H:P] [--http-port P] [--bind ADDR] [--run-dir D]}.
+ * Entry point of the collector on its own (its container, its systemd unit): {@code [--config FILE]
+ * [--bootstrap H:P] [--http-port P] [--bind ADDR] [--run-dir D]}.
  */
 public final class CollectorMain {
   private CollectorMain() {}
@@ -29,7 +31,8 @@ public final class CollectorMain {
       run(configure(configFile, bootstrap, port, bind, runDir));
     } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
       System.err.println("collector: " + e.getMessage());
-      System.err.println("usage: collector [--config FILE] [--bootstrap H:P] [--http-port P] [--bind ADDR] [--run-dir D]");
+      System.err.println(
+          "usage: collector [--config FILE] [--bootstrap H:P] [--http-port P] [--bind ADDR] [--run-dir D]");
       System.exit(2);
     }
   }
@@ -38,17 +41,20 @@ public final class CollectorMain {
    * The configuration from the defaults, then the file (when given), then the command-line options
    * that were given (null = not given): a flag always beats the file.
    */
-  public static CollectorConfig configure(Path configFile, String bootstrap, Integer httpPort, String bind, Path runDir) {
-    CollectorConfig c = CollectorConfig.defaults("").withRunDir(CollectorConfig.runDirFromEnvironment());
+  public static CollectorConfig configure(
+      Path configFile, String bootstrap, Integer httpPort, String bind, Path runDir) {
+    CollectorConfig c =
+        CollectorConfig.defaults("").withRunDir(CollectorConfig.runDirFromEnvironment());
     if (configFile != null) c = CollectorConfigFile.load(configFile, c);
     if (bootstrap != null) {
-      java.util.Map<String, Object> kafka = new java.util.LinkedHashMap<>(c.kafka());
+      Map<String, Object> kafka = new LinkedHashMap<>(c.kafka());
       kafka.put("bootstrap.servers", bootstrap);
       c = c.withKafka(kafka);
     }
     Object servers = c.kafka().get("bootstrap.servers");
     if (servers == null || servers.toString().isBlank()) {
-      throw new IllegalArgumentException("no Kafka: give --bootstrap H:P or kafka.bootstrap.servers in the config file");
+      throw new IllegalArgumentException(
+          "no Kafka: give --bootstrap H:P or kafka.bootstrap.servers in the config file");
     }
     if (httpPort != null) c = c.withHttpPort(httpPort);
     if (bind != null) c = c.withHttpBind(bind);
@@ -60,9 +66,17 @@ public final class CollectorMain {
   public static void run(CollectorConfig config) throws InterruptedException {
     Collector c = new Collector(config).start();
     Runtime.getRuntime().addShutdownHook(new Thread(c::close, "collector-shutdown"));
-    System.out.println("leakwatch collector: host " + config.host() + ", rings in " + config.runDir()
-        + ", " + config.names().rules().size() + " naming rule(s)"
-        + (config.httpPort() > 0 ? ", metrics on http://" + config.httpBind() + ":" + config.httpPort() + "/metrics" : ""));
+    System.out.println(
+        "leakwatch collector: host "
+            + config.host()
+            + ", rings in "
+            + config.runDir()
+            + ", "
+            + config.names().rules().size()
+            + " naming rule(s)"
+            + (config.httpPort() > 0
+                ? ", metrics on http://" + config.httpBind() + ":" + config.httpPort() + "/metrics"
+                : ""));
     Thread.currentThread().join();
   }
 }

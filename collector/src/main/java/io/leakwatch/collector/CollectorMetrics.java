@@ -1,9 +1,12 @@
 package io.leakwatch.collector;
 
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -13,30 +16,45 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 
-/** The collector's own health on /metrics (127.0.0.1 unless configured otherwise): what it read, published and lost. */
+/**
+ * The collector's own health on /metrics (127.0.0.1 unless configured otherwise): what it read,
+ * published and lost.
+ */
 public final class CollectorMetrics implements AutoCloseable {
-  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final PrometheusMeterRegistry registry =
+      new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final Counter read;
   private final Counter published;
   private final Counter publishFailures;
   private HttpServer server;
 
   CollectorMetrics(Collector collector) {
-    read = Counter.builder("leakwatch.collector.events.read").description("events read from rings").register(registry);
-    published = Counter.builder("leakwatch.collector.events.published").description("events acknowledged by Kafka")
-        .register(registry);
-    publishFailures = Counter.builder("leakwatch.collector.publish.failures")
-        .description("rounds Kafka did not acknowledge (records stay in the rings)").register(registry);
+    read =
+        Counter.builder("leakwatch.collector.events.read")
+            .description("events read from rings")
+            .register(registry);
+    published =
+        Counter.builder("leakwatch.collector.events.published")
+            .description("events acknowledged by Kafka")
+            .register(registry);
+    publishFailures =
+        Counter.builder("leakwatch.collector.publish.failures")
+            .description("rounds Kafka did not acknowledge (records stay in the rings)")
+            .register(registry);
     Gauge.builder("leakwatch.collector.processes.followed", collector, Collector::followed)
-        .description("rings being followed").register(registry);
+        .description("rings being followed")
+        .register(registry);
     Gauge.builder("leakwatch.collector.ring.max.fill.ratio", collector, Collector::maxRingFill)
-        .description("fullest ring, 0..1").register(registry);
-    FunctionCounter.builder("leakwatch.collector.symbol.cache.hits", collector, c -> c.symbolizer().cacheHits())
+        .description("fullest ring, 0..1")
         .register(registry);
-    FunctionCounter.builder("leakwatch.collector.symbol.cache.misses", collector, c -> c.symbolizer().cacheMisses())
+    FunctionCounter.builder(
+            "leakwatch.collector.symbol.cache.hits", collector, c -> c.symbolizer().cacheHits())
         .register(registry);
-    new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(registry);
-    new io.micrometer.core.instrument.binder.system.ProcessorMetrics().bindTo(registry);
+    FunctionCounter.builder(
+            "leakwatch.collector.symbol.cache.misses", collector, c -> c.symbolizer().cacheMisses())
+        .register(registry);
+    new JvmMemoryMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
   }
 
   void eventsRead(long n) {
@@ -62,13 +80,24 @@ public final class CollectorMetrics implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot serve collector metrics on " + bind + ":" + port, e);
     }
-    server.createContext("/metrics", ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", scrape()));
-    server.createContext("/healthz", ex -> send(ex, health.live() ? 200 : 503, "text/plain", health.live() ? "live\n" : health.readiness() + "\n"));
-    server.createContext("/readyz", ex -> send(ex, health.ready() ? 200 : 503, "text/plain", health.readiness() + "\n"));
+    server.createContext(
+        "/metrics", ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", scrape()));
+    server.createContext(
+        "/healthz",
+        ex ->
+            send(
+                ex,
+                health.live() ? 200 : 503,
+                "text/plain",
+                health.live() ? "live\n" : health.readiness() + "\n"));
+    server.createContext(
+        "/readyz",
+        ex -> send(ex, health.ready() ? 200 : 503, "text/plain", health.readiness() + "\n"));
     server.start();
   }
 
-  private static void send(com.sun.net.httpserver.HttpExchange ex, int status, String type, String text) throws IOException {
+  private static void send(HttpExchange ex, int status, String type, String text)
+      throws IOException {
     try (ex) {
       if (!ex.getRequestMethod().equals("GET") && !ex.getRequestMethod().equals("HEAD")) {
         ex.sendResponseHeaders(405, -1);

@@ -11,10 +11,11 @@ import java.util.concurrent.Future;
 import org.apache.kafka.clients.producer.RecordMetadata;
 
 /**
- * Samples each followed process's counters every counter interval: what /proc says it holds (private,
- * virtual and resident bytes, open fds, mapped regions, a JVM's managed heap) and the shim's allocator
- * figures. The rings only say what was allocated through the shim; these are the process's size as
- * the system sees it (the native-memory-growing alert is private bytes minus the managed heap).
+ * Samples each followed process's counters every counter interval: what /proc says it holds
+ * (private, virtual and resident bytes, open fds, mapped regions, a JVM's managed heap) and the
+ * shim's allocator figures. The rings only say what was allocated through the shim; these are the
+ * process's size as the system sees it (the native-memory-growing alert is private bytes minus the
+ * managed heap).
  */
 final class CounterSampler {
   private final TrackedRings rings;
@@ -24,7 +25,12 @@ final class CounterSampler {
   private final long counterIntervalMs;
   private final long bootTime;
 
-  CounterSampler(TrackedRings rings, ExecOrder execOrder, ProcCounters proc, EventPublisher publisher, long counterIntervalMs) {
+  CounterSampler(
+      TrackedRings rings,
+      ExecOrder execOrder,
+      ProcCounters proc,
+      EventPublisher publisher,
+      long counterIntervalMs) {
     this.rings = rings;
     this.execOrder = execOrder;
     this.proc = proc;
@@ -37,7 +43,9 @@ final class CounterSampler {
   void sample(long now) {
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     for (TrackedProcess tp : rings.processes()) {
-      if (now - tp.lastCountersMs < counterIntervalMs || !tp.startAnnounced || execOrder.hasNewerImage(tp)) continue;
+      if (now - tp.lastCountersMs < counterIntervalMs
+          || !tp.startAnnounced
+          || execOrder.hasNewerImage(tp)) continue;
       tp.lastCountersMs = now;
       ProcCounters.Memory m = proc.memory(tp.pid);
       if (m == null) continue;
@@ -46,20 +54,34 @@ final class CounterSampler {
       Map<String, Long> regions = new HashMap<>();
       Map<String, ProcCounters.Region> r = proc.regions(tp.pid);
       if (r != null) {
-        r.forEach((kind, region) -> {
-          regions.put(kind, region.committedBytes());
-          regions.put(kind + ":reserved", region.reservedBytes());
-        });
+        r.forEach(
+            (kind, region) -> {
+              regions.put(kind, region.committedBytes());
+              regions.put(kind + ":reserved", region.reservedBytes());
+            });
       }
       long ticks = tp.ring.procStartTicks();
-      futures.add(publisher.send(CounterSample.newBuilder().setHost(tp.host).setPid(tp.pid).setName(tp.name)
-          .setTimestampMs(now).setPrivateBytes(m.privateBytes()).setVirtualBytes(m.virtualBytes())
-          .setResidentBytes(m.residentBytes()).setOpenFds(fds >= 0 ? fds : null).setRegions(regions)
-          .setManagedHeapBytes(heap == null ? null : heap.usedBytes())
-          .setStartTimeSeconds(bootTime > 0 && ticks > 0 ? bootTime + ticks / 100.0 : null)
-          .setHeapArenaBytes(tp.allocatorStats == null ? null : tp.allocatorStats.arenaBytes())
-          .setHeapInUseBytes(tp.allocatorStats == null ? null : tp.allocatorStats.inUseBytes())
-          .setHeapFreeBytes(tp.allocatorStats == null ? null : tp.allocatorStats.freeBytes()).build()));
+      futures.add(
+          publisher.send(
+              CounterSample.newBuilder()
+                  .setHost(tp.host)
+                  .setPid(tp.pid)
+                  .setName(tp.name)
+                  .setTimestampMs(now)
+                  .setPrivateBytes(m.privateBytes())
+                  .setVirtualBytes(m.virtualBytes())
+                  .setResidentBytes(m.residentBytes())
+                  .setOpenFds(fds >= 0 ? fds : null)
+                  .setRegions(regions)
+                  .setManagedHeapBytes(heap == null ? null : heap.usedBytes())
+                  .setStartTimeSeconds(bootTime > 0 && ticks > 0 ? bootTime + ticks / 100.0 : null)
+                  .setHeapArenaBytes(
+                      tp.allocatorStats == null ? null : tp.allocatorStats.arenaBytes())
+                  .setHeapInUseBytes(
+                      tp.allocatorStats == null ? null : tp.allocatorStats.inUseBytes())
+                  .setHeapFreeBytes(
+                      tp.allocatorStats == null ? null : tp.allocatorStats.freeBytes())
+                  .build()));
     }
     // Counters are best effort: a lost sample is replaced by the next one.
     if (!futures.isEmpty()) publisher.awaitAll(futures);

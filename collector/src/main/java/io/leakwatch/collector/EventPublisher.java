@@ -23,8 +23,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The collector's Kafka producer: idempotent, acks=all, lz4, batched. Records are few and large
- * (a batch carries thousands of events), so the defaults favour throughput; anything in the
+ * The collector's Kafka producer: idempotent, acks=all, lz4, batched. Records are few and large (a
+ * batch carries thousands of events), so the defaults favour throughput; anything in the
  * collector's Kafka settings (TLS, SASL, tuning) overrides them.
  */
 final class EventPublisher implements AutoCloseable {
@@ -53,16 +53,19 @@ final class EventPublisher implements AutoCloseable {
 
   Future<RecordMetadata> send(ProcessMessage m) {
     String key = Topics.processKey(m.getHost(), m.getPid());
-    return producer.send(new ProducerRecord<>(Topics.EVENTS, key, messages.serialize(Topics.EVENTS, m)));
+    return producer.send(
+        new ProducerRecord<>(Topics.EVENTS, key, messages.serialize(Topics.EVENTS, m)));
   }
 
   Future<RecordMetadata> send(StackDefinition s) {
-    return producer.send(new ProducerRecord<>(Topics.STACKS, s.getId(), stacks.serialize(Topics.STACKS, s)));
+    return producer.send(
+        new ProducerRecord<>(Topics.STACKS, s.getId(), stacks.serialize(Topics.STACKS, s)));
   }
 
   Future<RecordMetadata> send(CounterSample c) {
     String key = Topics.processKey(c.getHost(), c.getPid());
-    return producer.send(new ProducerRecord<>(Topics.COUNTERS, key, counters.serialize(Topics.COUNTERS, c)));
+    return producer.send(
+        new ProducerRecord<>(Topics.COUNTERS, key, counters.serialize(Topics.COUNTERS, c)));
   }
 
   void flush() {
@@ -80,7 +83,8 @@ final class EventPublisher implements AutoCloseable {
       try {
         f.get(60, TimeUnit.SECONDS);
       } catch (ExecutionException | TimeoutException e) {
-        log.warn("publish failed: {}", e.getCause() != null ? e.getCause().toString() : e.toString());
+        log.warn(
+            "publish failed: {}", e.getCause() != null ? e.getCause().toString() : e.toString());
         return false;
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();

@@ -29,14 +29,17 @@ final class ExitRetirement {
   private final ProcCounters proc;
   private final EventPublisher publisher;
 
-  ExitRetirement(TrackedRings rings, ExecOrder execOrder, ProcCounters proc, EventPublisher publisher) {
+  ExitRetirement(
+      TrackedRings rings, ExecOrder execOrder, ProcCounters proc, EventPublisher publisher) {
     this.rings = rings;
     this.execOrder = execOrder;
     this.proc = proc;
     this.publisher = publisher;
   }
 
-  /** Throws when Kafka did not acknowledge the exits: those rings stay followed and are tried again. */
+  /**
+   * Throws when Kafka did not acknowledge the exits: those rings stay followed and are tried again.
+   */
   void retireExited() {
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     List<Map.Entry<Path, TrackedProcess>> done = new ArrayList<>();
@@ -54,12 +57,19 @@ final class ExitRetirement {
       }
       tp.reader.release();
       boolean clean = tp.sawExitRecord || tp.ring.exitedFlag();
-      futures.add(publisher.send(tp.message(ProcessExited.newBuilder().setExitedAtMs(System.currentTimeMillis())
-          .setClean(clean).setLostEvents(tp.lostEvents()).build())));
+      futures.add(
+          publisher.send(
+              tp.message(
+                  ProcessExited.newBuilder()
+                      .setExitedAtMs(System.currentTimeMillis())
+                      .setClean(clean)
+                      .setLostEvents(tp.lostEvents())
+                      .build())));
       done.add(e);
     }
     if (done.isEmpty()) return;
-    if (!publisher.awaitAll(futures)) throw new IllegalStateException("Kafka did not acknowledge process exits");
+    if (!publisher.awaitAll(futures))
+      throw new IllegalStateException("Kafka did not acknowledge process exits");
     for (Map.Entry<Path, TrackedProcess> e : done) {
       rings.remove(e.getKey());
       execOrder.retired(e.getValue());

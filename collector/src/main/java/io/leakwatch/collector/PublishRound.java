@@ -16,8 +16,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Moves one batch from every ring to Kafka: a process's start the first time, then the stacks new to
- * the stacks topic, then the batch that uses them. Ring space is released only once Kafka has
+ * Moves one batch from every ring to Kafka: a process's start the first time, then the stacks new
+ * to the stacks topic, then the batch that uses them. Ring space is released only once Kafka has
  * acknowledged the whole round; if it does not, every ring is rewound and the same records go again
  * next round (the Streams app drops the duplicates by sequence number), so a failure loses nothing.
  */
@@ -32,11 +32,21 @@ final class PublishRound {
   private final CollectorMetrics metrics;
   private final CollectorHealth health;
   private final int maxBatchEvents;
-  /** Stack ids already on the stacks topic, most recently used last; bounded by maxStacksRemembered. */
+
+  /**
+   * Stack ids already on the stacks topic, most recently used last; bounded by maxStacksRemembered.
+   */
   private final Map<String, Boolean> publishedStacks;
 
-  PublishRound(TrackedRings rings, ExecOrder execOrder, EventPublisher publisher, Symbolizer symbolizer,
-      CollectorMetrics metrics, CollectorHealth health, int maxBatchEvents, int maxStacksRemembered) {
+  PublishRound(
+      TrackedRings rings,
+      ExecOrder execOrder,
+      EventPublisher publisher,
+      Symbolizer symbolizer,
+      CollectorMetrics metrics,
+      CollectorHealth health,
+      int maxBatchEvents,
+      int maxStacksRemembered) {
     this.rings = rings;
     this.execOrder = execOrder;
     this.publisher = publisher;
@@ -44,17 +54,19 @@ final class PublishRound {
     this.metrics = metrics;
     this.health = health;
     this.maxBatchEvents = maxBatchEvents;
-    this.publishedStacks = new LinkedHashMap<>(1024, 0.75f, true) {
-      @Override
-      protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
-        return size() > maxStacksRemembered;
-      }
-    };
+    this.publishedStacks =
+        new LinkedHashMap<>(1024, 0.75f, true) {
+          @Override
+          protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
+            return size() > maxStacksRemembered;
+          }
+        };
   }
 
   /**
    * Publishes a batch of every ring (the exec order indexed for this round) and waits for Kafka;
-   * returns the number of records moved. Throws when Kafka did not acknowledge: the records stay in the rings.
+   * returns the number of records moved. Throws when Kafka did not acknowledge: the records stay in
+   * the rings.
    */
   int publish() {
     int moved = 0;
@@ -67,19 +79,28 @@ final class PublishRound {
       List<AllocationEvent> events = new ArrayList<>();
       List<StackDefinition> newStacks = new ArrayList<>();
       if (!tp.startAnnounced) {
-        futures.add(publisher.send(tp.message(ProcessStarted.newBuilder().setName(tp.name).setCommand(tp.command)
-            .setPpid(tp.ring.ppid()).setStartedAtMs(tp.ring.startTimeNs() / 1_000_000)
-            .setSampleBytes(tp.ring.sampleBytes()).build())));
+        futures.add(
+            publisher.send(
+                tp.message(
+                    ProcessStarted.newBuilder()
+                        .setName(tp.name)
+                        .setCommand(tp.command)
+                        .setPpid(tp.ring.ppid())
+                        .setStartedAtMs(tp.ring.startTimeNs() / 1_000_000)
+                        .setSampleBytes(tp.ring.sampleBytes())
+                        .build())));
       }
       long first = tp.reader.position();
       int n;
       try {
         n = tp.drain(maxBatchEvents, symbolizer, events, newStacks);
       } catch (RuntimeException e) {
-        // One ring's trouble (a bug, hostile contents) must not stop the rounds of every other ring:
+        // One ring's trouble (a bug, hostile contents) must not stop the rounds of every other
+        // ring:
         // this one is read again from where it was next round, and said once in the log.
         tp.reader.rewind();
-        if (tp.drainFailureLogged++ == 0) log.warn("cannot read ring of pid {} ({}); others go on", tp.pid, e.toString());
+        if (tp.drainFailureLogged++ == 0)
+          log.warn("cannot read ring of pid {} ({}); others go on", tp.pid, e.toString());
         continue;
       }
       moved += n;
@@ -91,8 +112,16 @@ final class PublishRound {
       }
       Resync resync = tp.takeResync();
       if (!events.isEmpty() || tp.reader.position() != first || resync != null) {
-        futures.add(publisher.send(tp.message(EventBatch.newBuilder().setFirstSeq(first)
-            .setEndSeq(tp.reader.position()).setLostEvents(tp.lostEvents()).setEvents(events).setResync(resync).build())));
+        futures.add(
+            publisher.send(
+                tp.message(
+                    EventBatch.newBuilder()
+                        .setFirstSeq(first)
+                        .setEndSeq(tp.reader.position())
+                        .setLostEvents(tp.lostEvents())
+                        .setEvents(events)
+                        .setResync(resync)
+                        .build())));
         metrics.eventsRead(events.size());
         eventsRead += events.size();
       }
@@ -113,7 +142,8 @@ final class PublishRound {
       health.roundAcknowledged(eventsRead, moved);
     } else {
       metrics.publishFailed();
-      throw new IllegalStateException("Kafka did not acknowledge a round; records stay in the rings");
+      throw new IllegalStateException(
+          "Kafka did not acknowledge a round; records stay in the rings");
     }
     return moved;
   }

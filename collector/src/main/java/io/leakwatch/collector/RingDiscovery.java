@@ -71,7 +71,8 @@ final class RingDiscovery {
     try (DirectoryStream<Path> dir = Files.newDirectoryStream(runDir, "leakwatch-*.ring.modules")) {
       for (Path p : dir) {
         Path ring = p.resolveSibling(p.getFileName().toString().replaceFirst("\\.modules$", ""));
-        if (!Files.exists(ring, LinkOption.NOFOLLOW_LINKS) && trustworthy(p)) Files.deleteIfExists(p);
+        if (!Files.exists(ring, LinkOption.NOFOLLOW_LINKS) && trustworthy(p))
+          Files.deleteIfExists(p);
       }
     } catch (IOException e) {
       log.debug("cannot tidy module tables in {}: {}", runDir, e.toString());
@@ -83,10 +84,14 @@ final class RingDiscovery {
     return refused.size();
   }
 
-  /** A ring is read only when it is a regular file (no symlink) owned by us or by root-run collectors' targets. */
+  /**
+   * A ring is read only when it is a regular file (no symlink) owned by us or by root-run
+   * collectors' targets.
+   */
   private boolean trustworthy(Path p) {
     try {
-      PosixFileAttributes a = Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      PosixFileAttributes a =
+          Files.readAttributes(p, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
       if (!a.isRegularFile()) return false;
       if (uid == 0) return true; // root follows every user's processes
       Object owner = Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS);
@@ -98,9 +103,9 @@ final class RingDiscovery {
 
   /**
    * A ring speaks for the process whose pid it carries; only that process's user can have written
-   * it. So while the process lives, the ring's owner must be its real or effective uid: otherwise one
-   * user could forge data for another user's (or root's) service. A ring of a process already gone
-   * cannot impersonate a running one and is read.
+   * it. So while the process lives, the ring's owner must be its real or effective uid: otherwise
+   * one user could forge data for another user's (or root's) service. A ring of a process already
+   * gone cannot impersonate a running one and is read.
    */
   private static boolean ownerMaySpeakFor(Path ring, int pid) {
     try {
@@ -109,7 +114,8 @@ final class RingDiscovery {
       for (String line : status.split("\n")) {
         if (line.startsWith("Uid:")) {
           String[] f = line.substring(4).trim().split("\\s+");
-          for (int i = 0; i < Math.min(2, f.length); i++) if (f[i].equals(String.valueOf(owner))) return true;
+          for (int i = 0; i < Math.min(2, f.length); i++)
+            if (f[i].equals(String.valueOf(owner))) return true;
           return false;
         }
       }

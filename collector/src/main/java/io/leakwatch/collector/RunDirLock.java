@@ -12,9 +12,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Says to the shims that a collector serves the run directory: a POSIX lock on collector.lock held
- * while this JVM runs (the kernel drops it when the process dies, however it dies). A shim that finds
- * it unlocked at exit removes its ring: nobody would read it, and rings of short processes would
- * otherwise fill the tmpfs.
+ * while this JVM runs (the kernel drops it when the process dies, however it dies). A shim that
+ * finds it unlocked at exit removes its ring: nobody would read it, and rings of short processes
+ * would otherwise fill the tmpfs.
  */
 final class RunDirLock implements AutoCloseable {
   // The collector's log lines keep the name operators and the docs know them by.
@@ -26,11 +26,18 @@ final class RunDirLock implements AutoCloseable {
     this.lock = lock;
   }
 
-  /** Takes the lock if it can; without it the collector still runs (shims just remove rings at exit). */
+  /**
+   * Takes the lock if it can; without it the collector still runs (shims just remove rings at
+   * exit).
+   */
   static RunDirLock hold(Path runDir) {
     FileLock lock = null;
     try {
-      FileChannel ch = FileChannel.open(runDir.resolve(RingLayout.COLLECTOR_LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+      FileChannel ch =
+          FileChannel.open(
+              runDir.resolve(RingLayout.COLLECTOR_LOCK),
+              StandardOpenOption.CREATE,
+              StandardOpenOption.WRITE);
       try {
         lock = ch.tryLock();
       } catch (OverlappingFileLockException e) {
@@ -38,7 +45,10 @@ final class RunDirLock implements AutoCloseable {
       }
       if (lock == null) ch.close();
     } catch (IOException e) {
-      log.warn("cannot lock {} in the run directory: shims will remove their rings at exit: {}", RingLayout.COLLECTOR_LOCK, e.toString());
+      log.warn(
+          "cannot lock {} in the run directory: shims will remove their rings at exit: {}",
+          RingLayout.COLLECTOR_LOCK,
+          e.toString());
     }
     return new RunDirLock(lock);
   }

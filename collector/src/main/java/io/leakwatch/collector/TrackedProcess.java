@@ -9,6 +9,7 @@ import io.leakwatch.collector.ring.RingRecord;
 import io.leakwatch.collector.symbols.JitSymbols;
 import io.leakwatch.collector.symbols.ModuleMap;
 import io.leakwatch.collector.symbols.PerfMap;
+import io.leakwatch.collector.symbols.ProcMaps;
 import io.leakwatch.collector.symbols.StackIdentity;
 import io.leakwatch.collector.symbols.Symbolizer;
 import io.leakwatch.schemas.AllocationEvent;
@@ -16,7 +17,11 @@ import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.EventType;
 import io.leakwatch.schemas.Frame;
 import io.leakwatch.schemas.ProcessMessage;
+import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -24,6 +29,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.IntFunction;
+import org.slf4j.LoggerFactory;
 
 /** One ring being followed: its reader, its modules, and its raw-stack to stack-id cache. */
 final class TrackedProcess {
@@ -39,9 +46,9 @@ final class TrackedProcess {
   private final Set<String> mainModules = new HashSet<>();
   private final Map<RawStack, Long> stackIds = new HashMap<>();
   private long resyncFrom = -1;
-  private final java.util.Set<Long> touchedDuringResync = new java.util.HashSet<>();
-  private final java.util.Map<Long, Long> resyncListed = new java.util.HashMap<>();
-  private io.leakwatch.schemas.Resync completedResync;
+  private final Set<Long> touchedDuringResync = new HashSet<>();
+  private final Map<Long, Long> resyncListed = new HashMap<>();
+  private Resync completedResync;
   RingRecord.AllocatorStats allocatorStats;
   boolean startAnnounced;
   boolean sawExitRecord;
@@ -49,11 +56,16 @@ final class TrackedProcess {
 
   /** Set when the process turns out to be a JVM (libjvm.so loaded) and perf maps are wanted. */
   private JitSymbols jit;
-  private final java.util.function.IntFunction<JitSymbols> jitFactory;
-  /** Stacks named while some of their frames were in no module, with the perf map generation used. */
+
+  private final IntFunction<JitSymbols> jitFactory;
+
+  /**
+   * Stacks named while some of their frames were in no module, with the perf map generation used.
+   */
   private final Map<RawStack, long[]> provisional = new HashMap<>();
 
-  TrackedProcess(RingFile ring, String host, ProcessNames names, java.util.function.IntFunction<JitSymbols> jitFactory) {
+  TrackedProcess(
+      RingFile ring, String host, ProcessNames names, IntFunction<JitSymbols> jitFactory) {
     this.jitFactory = jitFactory;
     this.ring = ring;
     this.reader = new RingReader(ring);
@@ -63,9 +75,11 @@ final class TrackedProcess {
     this.name = names.name(cmd, kernelComm(pid));
     this.command = String.join(" ", cmd);
     // A collector resuming a ring (its predecessor was restarted or killed) finds the shim's module
-    // records already consumed: name frames from /proc/PID/maps until the ring brings module records
+    // records already consumed: name frames from /proc/PID/maps until the ring brings module
+    // records
     // again. A ring read from its start still holds them, so this is only done when resuming.
-    // The table this collector's predecessor saved comes first (it outlives the process, and has the
+    // The table this collector's predecessor saved comes first (it outlives the process, and has
+    // the
     // shim's build ids).
     if (reader.position() > 0) {
       for (RingRecord.Module m : ModuleTableFile.load(ring.path())) {
@@ -73,7 +87,7 @@ final class TrackedProcess {
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
         noticeJvm(m);
       }
-      for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
+      for (RingRecord.Module m : ProcMaps.modules(Path.of("/proc"), pid)) {
         if (modules.find(m.lo()) != null) continue;
         modules.add(m);
         if (m.mainExecutable()) mainModules.add(fileName(m.path()));
@@ -83,15 +97,16 @@ final class TrackedProcess {
   }
 
   private void noticeJvm(RingRecord.Module m) {
-    if (jit == null && jitFactory != null && fileName(m.path()).equals("libjvm.so")) jit = jitFactory.apply(pid);
+    if (jit == null && jitFactory != null && fileName(m.path()).equals("libjvm.so"))
+      jit = jitFactory.apply(pid);
   }
 
   /** The kernel's command name, or null when the process is gone or unreadable. */
   private static String kernelComm(int pid) {
     try {
-      String c = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Integer.toString(pid), "comm")).strip();
+      String c = Files.readString(Path.of("/proc", Integer.toString(pid), "comm")).strip();
       return c.isEmpty() ? null : c;
-    } catch (java.io.IOException | RuntimeException e) {
+    } catch (IOException | RuntimeException e) {
       return null;
     }
   }
@@ -110,53 +125,82 @@ final class TrackedProcess {
   }
 
   /**
-   * Reads up to {@code max} records into events; stacks seen for the first time are symbolized
-   * and added to {@code newStacks}.
+   * Reads up to {@code max} records into events; stacks seen for the first time are symbolized and
+   * added to {@code newStacks}.
    */
-  int drain(int max, Symbolizer symbolizer, List<AllocationEvent> events, List<StackDefinition> newStacks) {
-    int n = reader.pollUntil(max, r -> {
-      if (r instanceof RingRecord.Alloc a) {
-        events.add(AllocationEvent.newBuilder().setSeq(a.seq()).setType(EventType.ALLOC).setKind(kind(a.kind()))
-            .setAddress(a.address()).setSize(a.size()).setWeight(a.weight()).setTimestampNs(a.timestampNs())
-            .setStackId(stackId(a.frames(), symbolizer, newStacks)).setThreadId(a.threadId()).build());
-        if (resyncFrom >= 0) touchedDuringResync.add(a.address());
-      } else if (r instanceof RingRecord.Free f) {
-        events.add(AllocationEvent.newBuilder().setSeq(f.seq()).setType(EventType.FREE).setKind(kind(f.kind()))
-            .setAddress(f.address()).setSize(f.length()).setWeight(0).setTimestampNs(0).setStackId(0).build());
-        if (resyncFrom >= 0) touchedDuringResync.add(f.address());
-      } else if (r instanceof RingRecord.Module m) {
-        modules.add(m);
-        modulesChanged = true;
-        if (m.mainExecutable()) mainModules.add(fileName(m.path()));
-        noticeJvm(m);
-      } else if (r instanceof RingRecord.Exit) {
-        sawExitRecord = true;
-      } else if (r instanceof RingRecord.AllocatorStats st) {
-        allocatorStats = st;
-      } else if (r instanceof RingRecord.ResyncBegin b) {
-        resyncFrom = b.seq(); // a list left unfinished before is forgotten
-        touchedDuringResync.clear();
-        resyncListed.clear();
-      } else if (r instanceof RingRecord.ResyncEntries e && resyncFrom >= 0) {
-        for (int i = 0; i < e.addresses().length; i++) resyncListed.put(e.addresses()[i], e.sizes()[i]);
-      } else if (r instanceof RingRecord.ResyncEnd && resyncFrom >= 0) {
-        completedResync = buildResync();
-        resyncFrom = -1;
-        return false; // the resync applies right after the events before its end: close the batch here
-      }
-      return true;
-    });
+  int drain(
+      int max,
+      Symbolizer symbolizer,
+      List<AllocationEvent> events,
+      List<StackDefinition> newStacks) {
+    int n =
+        reader.pollUntil(
+            max,
+            r -> {
+              if (r instanceof RingRecord.Alloc a) {
+                events.add(
+                    AllocationEvent.newBuilder()
+                        .setSeq(a.seq())
+                        .setType(EventType.ALLOC)
+                        .setKind(kind(a.kind()))
+                        .setAddress(a.address())
+                        .setSize(a.size())
+                        .setWeight(a.weight())
+                        .setTimestampNs(a.timestampNs())
+                        .setStackId(stackId(a.frames(), symbolizer, newStacks))
+                        .setThreadId(a.threadId())
+                        .build());
+                if (resyncFrom >= 0) touchedDuringResync.add(a.address());
+              } else if (r instanceof RingRecord.Free f) {
+                events.add(
+                    AllocationEvent.newBuilder()
+                        .setSeq(f.seq())
+                        .setType(EventType.FREE)
+                        .setKind(kind(f.kind()))
+                        .setAddress(f.address())
+                        .setSize(f.length())
+                        .setWeight(0)
+                        .setTimestampNs(0)
+                        .setStackId(0)
+                        .build());
+                if (resyncFrom >= 0) touchedDuringResync.add(f.address());
+              } else if (r instanceof RingRecord.Module m) {
+                modules.add(m);
+                modulesChanged = true;
+                if (m.mainExecutable()) mainModules.add(fileName(m.path()));
+                noticeJvm(m);
+              } else if (r instanceof RingRecord.Exit) {
+                sawExitRecord = true;
+              } else if (r instanceof RingRecord.AllocatorStats st) {
+                allocatorStats = st;
+              } else if (r instanceof RingRecord.ResyncBegin b) {
+                resyncFrom = b.seq(); // a list left unfinished before is forgotten
+                touchedDuringResync.clear();
+                resyncListed.clear();
+              } else if (r instanceof RingRecord.ResyncEntries e && resyncFrom >= 0) {
+                for (int i = 0; i < e.addresses().length; i++)
+                  resyncListed.put(e.addresses()[i], e.sizes()[i]);
+              } else if (r instanceof RingRecord.ResyncEnd && resyncFrom >= 0) {
+                completedResync = buildResync();
+                resyncFrom = -1;
+                return false; // the resync applies right after the events before its end: close the
+                // batch here
+              }
+              return true;
+            });
     if (modulesChanged) {
       // Saved before the round releases the records that brought them (see ModuleTableFile).
       try {
         ModuleTableFile.save(ring.path(), modules.all());
         modulesChanged = false;
-      } catch (java.io.IOException | RuntimeException e) {
-        // A full run directory (the next drain tries again; /proc/PID/maps stands in meanwhile), or a
+      } catch (IOException | RuntimeException e) {
+        // A full run directory (the next drain tries again; /proc/PID/maps stands in meanwhile), or
+        // a
         // bug: the table only helps a successor collector, and must never stop this one's rounds.
         if (!saveFailureLogged) {
           saveFailureLogged = true;
-          org.slf4j.LoggerFactory.getLogger(TrackedProcess.class).warn("cannot save the module table of {}: {}", ring.path(), e.toString());
+          LoggerFactory.getLogger(TrackedProcess.class)
+              .warn("cannot save the module table of {}: {}", ring.path(), e.toString());
         }
       }
     }
@@ -164,38 +208,50 @@ final class TrackedProcess {
   }
 
   private boolean saveFailureLogged;
+
   /** Rounds in which draining this ring failed (logged the first time). */
   int drainFailureLogged;
 
-  /** Modules learned (from the ring or /proc/PID/maps) since the table was last saved beside the ring. */
+  /**
+   * Modules learned (from the ring or /proc/PID/maps) since the table was last saved beside the
+   * ring.
+   */
   private boolean modulesChanged;
 
   /** The listed blocks minus those an event inside the window already settles. */
-  private io.leakwatch.schemas.Resync buildResync() {
+  private Resync buildResync() {
     List<Long> addresses = new ArrayList<>();
     List<Long> sizes = new ArrayList<>();
     List<Double> weights = new ArrayList<>();
     long r = ring.sampleBytes();
-    resyncListed.forEach((address, size) -> {
-      if (touchedDuringResync.contains(address)) return;
-      addresses.add(address);
-      sizes.add(size);
-      weights.add(r == 0 || size == 0 ? (double) size : size / -Math.expm1(-(double) size / r));
-    });
+    resyncListed.forEach(
+        (address, size) -> {
+          if (touchedDuringResync.contains(address)) return;
+          addresses.add(address);
+          sizes.add(size);
+          weights.add(r == 0 || size == 0 ? (double) size : size / -Math.expm1(-(double) size / r));
+        });
     touchedDuringResync.clear();
     resyncListed.clear();
-    return io.leakwatch.schemas.Resync.newBuilder().setFromSeq(resyncFrom).setAddresses(addresses).setSizes(sizes)
-        .setWeights(weights).build();
+    return Resync.newBuilder()
+        .setFromSeq(resyncFrom)
+        .setAddresses(addresses)
+        .setSizes(sizes)
+        .setWeights(weights)
+        .build();
   }
 
   /** A resync completed by the last drain, once. */
-  io.leakwatch.schemas.Resync takeResync() {
-    io.leakwatch.schemas.Resync r = completedResync;
+  Resync takeResync() {
+    Resync r = completedResync;
     completedResync = null;
     return r;
   }
 
-  /** When the last /proc/PID/maps read was (System.nanoTime), so a JIT's endless unknown frames cost one read a second. */
+  /**
+   * When the last /proc/PID/maps read was (System.nanoTime), so a JIT's endless unknown frames cost
+   * one read a second.
+   */
   private long mapsReadNs = System.nanoTime() - 2_000_000_000L;
 
   /**
@@ -214,8 +270,9 @@ final class TrackedProcess {
     long now = System.nanoTime();
     if (!unknown || now - mapsReadNs < 1_000_000_000L) return;
     mapsReadNs = now;
-    for (RingRecord.Module m : io.leakwatch.collector.symbols.ProcMaps.modules(java.nio.file.Path.of("/proc"), pid)) {
-      if (modules.find(m.lo()) != null) continue; // the shim's own record of it is better (build id)
+    for (RingRecord.Module m : ProcMaps.modules(Path.of("/proc"), pid)) {
+      if (modules.find(m.lo()) != null)
+        continue; // the shim's own record of it is better (build id)
       modules.add(m);
       modulesChanged = true;
       noticeJvm(m);
@@ -260,15 +317,27 @@ final class TrackedProcess {
 
   /** Events this process lost before reaching Kafka: the shim's drops and unreadable records. */
   long lostEvents() {
-    return ring.stat(RingLayout.STAT_DROPPED_FULL) + ring.stat(RingLayout.STAT_DROPPED_OVERSIZE)
-        + ring.stat(RingLayout.STAT_LIVE_SET_FULL) + ring.stat(RingLayout.STAT_DROPPED_CONTENTION)
-        + ring.stat(RingLayout.STAT_DROPPED_UNRESERVED) + ring.stat(RingLayout.STAT_LIVE_SET_BUSY)
-        + reader.corruptRecords() + reader.abandonedRecords();
+    return ring.stat(RingLayout.STAT_DROPPED_FULL)
+        + ring.stat(RingLayout.STAT_DROPPED_OVERSIZE)
+        + ring.stat(RingLayout.STAT_LIVE_SET_FULL)
+        + ring.stat(RingLayout.STAT_DROPPED_CONTENTION)
+        + ring.stat(RingLayout.STAT_DROPPED_UNRESERVED)
+        + ring.stat(RingLayout.STAT_LIVE_SET_BUSY)
+        + reader.corruptRecords()
+        + reader.abandonedRecords();
   }
 
-  /** {@code body} (a start, a batch, an exit) in the envelope that says which process, on which host, it is about. */
+  /**
+   * {@code body} (a start, a batch, an exit) in the envelope that says which process, on which
+   * host, it is about.
+   */
   ProcessMessage message(Object body) {
-    return ProcessMessage.newBuilder().setHost(host).setPid(pid).setProcessStartTicks(ring.procStartTicks()).setBody(body).build();
+    return ProcessMessage.newBuilder()
+        .setHost(host)
+        .setPid(pid)
+        .setProcessStartTicks(ring.procStartTicks())
+        .setBody(body)
+        .build();
   }
 
   private static AllocationKind kind(int k) {

@@ -10,9 +10,10 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * The rings being followed, by path. Discovery adds to them, retirement removes from them, and every
- * other job of a round reads them: one owner for that map keeps who may change it in one place. Not
- * thread-safe on its own: the {@link Collector}'s lock guards every use, as it guarded the map before.
+ * The rings being followed, by path. Discovery adds to them, retirement removes from them, and
+ * every other job of a round reads them: one owner for that map keeps who may change it in one
+ * place. Not thread-safe on its own: the {@link Collector}'s lock guards every use, as it guarded
+ * the map before.
  */
 final class TrackedRings {
   private final Map<Path, TrackedProcess> byPath = new HashMap<>();

@@ -16,7 +16,9 @@ import org.junit.jupiter.api.Test;
 class ArchitectureTest {
   private static final String ROOT = "io.leakwatch.collector";
   private static final JavaClasses CLASSES =
-      new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS).importPackages(ROOT);
+      new ClassFileImporter()
+          .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+          .importPackages(ROOT);
 
   @Test
   void packagesHaveNoCycles() {
@@ -27,14 +29,22 @@ class ArchitectureTest {
   void readersKnowNothingOfTheJobs() {
     layeredArchitecture()
         .consideringOnlyDependenciesInAnyPackage(ROOT + "..")
-        .layer("jobs").definedBy(ROOT)
-        .layer("symbols").definedBy(ROOT + ".symbols..")
-        .layer("ring").definedBy(ROOT + ".ring..")
-        .layer("proc").definedBy(ROOT + ".proc..")
-        .whereLayer("jobs").mayNotBeAccessedByAnyLayer()
-        .whereLayer("symbols").mayOnlyBeAccessedByLayers("jobs")
-        .whereLayer("ring").mayOnlyBeAccessedByLayers("jobs", "symbols")
-        .whereLayer("proc").mayOnlyBeAccessedByLayers("jobs", "symbols")
+        .layer("jobs")
+        .definedBy(ROOT)
+        .layer("symbols")
+        .definedBy(ROOT + ".symbols..")
+        .layer("ring")
+        .definedBy(ROOT + ".ring..")
+        .layer("proc")
+        .definedBy(ROOT + ".proc..")
+        .whereLayer("jobs")
+        .mayNotBeAccessedByAnyLayer()
+        .whereLayer("symbols")
+        .mayOnlyBeAccessedByLayers("jobs")
+        .whereLayer("ring")
+        .mayOnlyBeAccessedByLayers("jobs", "symbols")
+        .whereLayer("proc")
+        .mayOnlyBeAccessedByLayers("jobs", "symbols")
         .check(CLASSES);
   }
 }

@@ -19,7 +19,8 @@ class CollectorHealthTest {
     health.roundFailed("Kafka did not acknowledge a round; records stay in the rings");
     assertThat(health.live()).isTrue();
     assertThat(health.ready()).isFalse();
-    assertThat(health.readiness()).isEqualTo("not ready: Kafka did not acknowledge a round; records stay in the rings");
+    assertThat(health.readiness())
+        .isEqualTo("not ready: Kafka did not acknowledge a round; records stay in the rings");
     health.roundAcknowledged(0, 0);
     assertThat(health.ready()).isTrue();
   }
@@ -43,9 +44,12 @@ class CollectorHealthTest {
     health.roundAcknowledged(5, 15);
     now.addAndGet(CollectorHealth.SUMMARY_INTERVAL_MS);
     String line = health.maybeSummarize(() -> 2, () -> 0.5);
-    assertThat(line).isEqualTo("health: ready; following 2 rings, fullest 50%; last minute: 3 rounds (1 failed), 105 events read, 105 published");
+    assertThat(line)
+        .isEqualTo(
+            "health: ready; following 2 rings, fullest 50%; last minute: 3 rounds (1 failed), 105 events read, 105 published");
     assertThat(health.maybeSummarize(() -> 2, () -> 0.5)).isNull();
     now.addAndGet(CollectorHealth.SUMMARY_INTERVAL_MS);
-    assertThat(health.maybeSummarize(() -> 0, () -> 0)).contains("0 rounds (0 failed), 0 events read, 0 published");
+    assertThat(health.maybeSummarize(() -> 0, () -> 0))
+        .contains("0 rounds (0 failed), 0 events read, 0 published");
   }
 }

@@ -37,13 +37,24 @@ import org.junit.jupiter.api.io.TempDir;
  * in sequence), then retired (its exit published, the ring removed, its start remembered).
  */
 class CollectorRoundTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   @Test
   void aRingOfAnExitedProcessIsPublishedInOrderAndRetired() throws Exception {
-    List<Path> made = NativeRuns.run(Files.createDirectories(tmp.resolve("made")), 0, 1 << 20, NativeRuns.churn().toString(),
-        "-t", "1", "-p", "2000", "-n", "1", "-s", "10");
+    List<Path> made =
+        NativeRuns.run(
+            Files.createDirectories(tmp.resolve("made")),
+            0,
+            1 << 20,
+            NativeRuns.churn().toString(),
+            "-t",
+            "1",
+            "-p",
+            "2000",
+            "-n",
+            "1",
+            "-s",
+            "10");
     assertThat(made).hasSize(1);
     Path runDir = Files.createDirectories(tmp.resolve("run"));
     Path ring = Files.copy(made.get(0), runDir.resolve(made.get(0).getFileName()));
@@ -56,10 +67,17 @@ class CollectorRoundTest {
 
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
-        admin.createTopics(List.of(new NewTopic(Topics.EVENTS, 1, (short) 1), new NewTopic(Topics.STACKS, 1, (short) 1),
-            new NewTopic(Topics.COUNTERS, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
+        admin
+            .createTopics(
+                List.of(
+                    new NewTopic(Topics.EVENTS, 1, (short) 1),
+                    new NewTopic(Topics.STACKS, 1, (short) 1),
+                    new NewTopic(Topics.COUNTERS, 1, (short) 1)))
+            .all()
+            .get(30, TimeUnit.SECONDS);
       }
-      CollectorConfig config = CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
+      CollectorConfig config =
+          CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
       try (Collector c = new Collector(config)) {
         long moved = 0;
         for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) moved += c.round();
@@ -76,11 +94,14 @@ class CollectorRoundTest {
         if (m.getPid() == pid) bodies.add(m.getBody());
       }
       Set<String> stacks = new HashSet<>();
-      for (byte[] v : readAll(kafka, Topics.STACKS)) stacks.add(AvroSerde.of(StackDefinition.class).deserialize(Topics.STACKS, v).getId());
+      for (byte[] v : readAll(kafka, Topics.STACKS))
+        stacks.add(AvroSerde.of(StackDefinition.class).deserialize(Topics.STACKS, v).getId());
 
       assertThat(bodies.get(0)).isInstanceOf(ProcessStarted.class);
       assertThat(bodies.get(bodies.size() - 1)).isInstanceOf(ProcessExited.class);
-      assertThat(bodies.subList(1, bodies.size() - 1)).isNotEmpty().allMatch(b -> b instanceof EventBatch);
+      assertThat(bodies.subList(1, bodies.size() - 1))
+          .isNotEmpty()
+          .allMatch(b -> b instanceof EventBatch);
       long expectedFirst = ((EventBatch) bodies.get(1)).getFirstSeq();
       long allocs = 0;
       for (Object b : bodies.subList(1, bodies.size() - 1)) {
@@ -90,7 +111,9 @@ class CollectorRoundTest {
         for (AllocationEvent e : batch.getEvents()) {
           if (e.getType() != EventType.ALLOC) continue;
           allocs++;
-          assertThat(stacks).as("every stack an allocation names is on the stacks topic").contains(Topics.stackIdHex(e.getStackId()));
+          assertThat(stacks)
+              .as("every stack an allocation names is on the stacks topic")
+              .contains(Topics.stackIdHex(e.getStackId()));
         }
       }
       assertThat(allocs).isPositive();
@@ -99,8 +122,10 @@ class CollectorRoundTest {
   }
 
   private static List<byte[]> readAll(EmbeddedKafka kafka, String topic) {
-    Map<String, Object> props = Map.of("bootstrap.servers", kafka.bootstrapServers(), "enable.auto.commit", false);
-    try (KafkaConsumer<byte[], byte[]> consumer = new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+    Map<String, Object> props =
+        Map.of("bootstrap.servers", kafka.bootstrapServers(), "enable.auto.commit", false);
+    try (KafkaConsumer<byte[], byte[]> consumer =
+        new KafkaConsumer<>(props, new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
       TopicPartition tp = new TopicPartition(topic, 0);
       consumer.assign(List.of(tp));
       consumer.seekToBeginning(List.of(tp));
@@ -108,7 +133,8 @@ class CollectorRoundTest {
       List<byte[]> values = new ArrayList<>();
       long deadline = System.currentTimeMillis() + 30_000;
       while (consumer.position(tp) < end && System.currentTimeMillis() < deadline) {
-        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500))) values.add(r.value());
+        for (ConsumerRecord<byte[], byte[]> r : consumer.poll(Duration.ofMillis(500)))
+          values.add(r.value());
       }
       return values;
     }

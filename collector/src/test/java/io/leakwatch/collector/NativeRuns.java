@@ -19,13 +19,16 @@ public final class NativeRuns {
   }
 
   /**
-   * Holds the run directory's collector.lock as a collector does (RingLayout.COLLECTOR_LOCK), so the
-   * shims keep their rings at exit for the test to read. Close to let go.
+   * Holds the run directory's collector.lock as a collector does (RingLayout.COLLECTOR_LOCK), so
+   * the shims keep their rings at exit for the test to read. Close to let go.
    */
   public static AutoCloseable actAsCollector(Path runDir) throws IOException {
     Files.createDirectories(runDir);
-    java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(runDir.resolve(io.leakwatch.collector.ring.RingLayout.COLLECTOR_LOCK),
-        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+    java.nio.channels.FileChannel ch =
+        java.nio.channels.FileChannel.open(
+            runDir.resolve(io.leakwatch.collector.ring.RingLayout.COLLECTOR_LOCK),
+            java.nio.file.StandardOpenOption.CREATE,
+            java.nio.file.StandardOpenOption.WRITE);
     try {
       ch.tryLock();
     } catch (java.nio.channels.OverlappingFileLockException e) {
@@ -44,9 +47,13 @@ public final class NativeRuns {
   }
 
   /** Runs the command with the shim preloaded and these LEAKWATCH_* settings; returns its rings. */
-  public static List<Path> runWithEnv(Path runDir, java.util.Map<String, String> env, String... command)
+  public static List<Path> runWithEnv(
+      Path runDir, java.util.Map<String, String> env, String... command)
       throws IOException, InterruptedException {
-    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    ProcessBuilder pb =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD);
     pb.environment().put("LD_PRELOAD", NATIVE.resolve("libleakwatch.so").toString());
     pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
     pb.environment().putAll(env);
@@ -56,7 +63,8 @@ public final class NativeRuns {
         p.destroyForcibly();
         throw new IllegalStateException("timed out: " + String.join(" ", command));
       }
-      if (p.exitValue() != 0) throw new IllegalStateException("exit " + p.exitValue() + ": " + String.join(" ", command));
+      if (p.exitValue() != 0)
+        throw new IllegalStateException("exit " + p.exitValue() + ": " + String.join(" ", command));
     } catch (IOException | InterruptedException | RuntimeException e) {
       throw e;
     } catch (Exception e) {

@@ -12,21 +12,35 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The ring directory is shared with every tracked user: what the collector refuses to read there. */
+/**
+ * The ring directory is shared with every tracked user: what the collector refuses to read there.
+ */
 class RingTrustTest {
-  @TempDir
-  Path tmp;
+  @TempDir Path tmp;
 
   private Path realRing() throws Exception {
-    List<Path> rings = NativeRuns.run(Files.createDirectories(tmp.resolve("made")), 0, 65536, NativeRuns.churn().toString(), "-t", "1",
-        "-p", "100", "-n", "1", "-s", "10");
+    List<Path> rings =
+        NativeRuns.run(
+            Files.createDirectories(tmp.resolve("made")),
+            0,
+            65536,
+            NativeRuns.churn().toString(),
+            "-t",
+            "1",
+            "-p",
+            "100",
+            "-n",
+            "1",
+            "-s",
+            "10");
     assertThat(rings).hasSize(1);
     return rings.get(0);
   }
 
   private static Collector collector(Path runDir) {
     // No broker is needed: only discovery runs, and the producer connects lazily.
-    return new Collector(CollectorConfig.defaults("127.0.0.1:9").withRunDir(runDir).withHttpPort(0));
+    return new Collector(
+        CollectorConfig.defaults("127.0.0.1:9").withRunDir(runDir).withHttpPort(0));
   }
 
   @Test
@@ -61,8 +75,11 @@ class RingTrustTest {
     // Forge: pid 1 (init, root's) in a ring owned by nobody.
     ByteBuffer.wrap(image).order(ByteOrder.LITTLE_ENDIAN).putInt(RingLayout.OFF_PID, 1);
     Path forged = Files.write(runDir.resolve("leakwatch-1-forged.ring"), image);
-    boolean root = "0".equals(String.valueOf(Files.getAttribute(Path.of("/proc/self"), "unix:uid")));
-    Assumptions.assumeTrue(root, "only root can give a file to another user; as another user, rings of other owners are refused anyway");
+    boolean root =
+        "0".equals(String.valueOf(Files.getAttribute(Path.of("/proc/self"), "unix:uid")));
+    Assumptions.assumeTrue(
+        root,
+        "only root can give a file to another user; as another user, rings of other owners are refused anyway");
     Files.setAttribute(forged, "unix:uid", 65534);
     try (Collector c = collector(runDir)) {
       c.discover();

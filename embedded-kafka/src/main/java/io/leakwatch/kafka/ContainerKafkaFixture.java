@@ -1,12 +1,18 @@
 package io.leakwatch.kafka;
 
-/** Testcontainers' KafkaContainer; only loaded where Testcontainers is on the class path and Docker answers. */
+import org.testcontainers.DockerClientFactory;
+import org.testcontainers.kafka.KafkaContainer;
+
+/**
+ * Testcontainers' KafkaContainer; only loaded where Testcontainers is on the class path and Docker
+ * answers.
+ */
 final class ContainerKafkaFixture implements KafkaFixture {
   static final String IMAGE = "apache/kafka:4.1.0";
-  private final org.testcontainers.kafka.KafkaContainer container;
+  private final KafkaContainer container;
 
   ContainerKafkaFixture() {
-    container = new org.testcontainers.kafka.KafkaContainer(IMAGE);
+    container = new KafkaContainer(IMAGE);
     container.start();
   }
 
@@ -14,8 +20,10 @@ final class ContainerKafkaFixture implements KafkaFixture {
     if (System.getenv("LEAKWATCH_NO_TESTCONTAINERS") != null) return false;
     try {
       Class.forName("org.testcontainers.DockerClientFactory");
-      return org.testcontainers.DockerClientFactory.instance().isDockerAvailable();
-    } catch (Throwable e) { // not on the class path, or no engine: NoClassDefFoundError, IllegalStateException
+      return DockerClientFactory.instance().isDockerAvailable();
+    } catch (
+        Throwable
+            e) { // not on the class path, or no engine: NoClassDefFoundError, IllegalStateException
       return false;
     }
   }

@@ -4,6 +4,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,7 +32,8 @@ public final class EmbeddedKafka implements AutoCloseable {
   private final int port;
   private int saslPort = -1;
 
-  private EmbeddedKafka(KafkaRaftServer server, Properties props, Path dataDir, boolean deleteOnClose, int port) {
+  private EmbeddedKafka(
+      KafkaRaftServer server, Properties props, Path dataDir, boolean deleteOnClose, int port) {
     this.server = server;
     this.props = props;
     this.dataDir = dataDir;
@@ -56,13 +58,24 @@ public final class EmbeddedKafka implements AutoCloseable {
    */
   public static EmbeddedKafka startWithSaslPlain(Map<String, String> users) {
     int sasl = freePort();
-    StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+    StringBuilder jaas =
+        new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
     users.forEach((u, pw) -> jaas.append(" user_").append(u).append("=\"").append(pw).append('"'));
     jaas.append(';');
     try {
       Path dir = Files.createTempDirectory("leakwatch-kafka-sasl-");
-      EmbeddedKafka k = start(dir, 0, true, Map.of("extra.listener", "SASL_PLAINTEXT://127.0.0.1:" + sasl,
-          "sasl.enabled.mechanisms", "PLAIN", "listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.toString()));
+      EmbeddedKafka k =
+          start(
+              dir,
+              0,
+              true,
+              Map.of(
+                  "extra.listener",
+                  "SASL_PLAINTEXT://127.0.0.1:" + sasl,
+                  "sasl.enabled.mechanisms",
+                  "PLAIN",
+                  "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                  jaas.toString()));
       k.saslPort = sasl;
       return k;
     } catch (IOException e) {
@@ -80,14 +93,17 @@ public final class EmbeddedKafka implements AutoCloseable {
    * @param port the client port, 0 for any free one
    * @param overrides broker properties that replace the defaults below
    */
-  public static EmbeddedKafka start(Path dataDir, int port, boolean deleteOnClose, Map<String, String> overrides) {
+  public static EmbeddedKafka start(
+      Path dataDir, int port, boolean deleteOnClose, Map<String, String> overrides) {
     int clientPort = port == 0 ? freePort() : port;
     int controllerPort = freePort();
     Properties props = new Properties();
     props.put("process.roles", "broker,controller");
     props.put("node.id", "1");
     props.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
-    props.put("listeners", "PLAINTEXT://127.0.0.1:" + clientPort + ",CONTROLLER://127.0.0.1:" + controllerPort);
+    props.put(
+        "listeners",
+        "PLAINTEXT://127.0.0.1:" + clientPort + ",CONTROLLER://127.0.0.1:" + controllerPort);
     props.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + clientPort);
     props.put("controller.listener.names", "CONTROLLER");
     props.put("inter.broker.listener.name", "PLAINTEXT");
@@ -109,7 +125,9 @@ public final class EmbeddedKafka implements AutoCloseable {
       String name = extra.substring(0, extra.indexOf(':'));
       props.put("listeners", props.getProperty("listeners") + "," + extra);
       props.put("advertised.listeners", props.getProperty("advertised.listeners") + "," + extra);
-      props.put("listener.security.protocol.map", props.getProperty("listener.security.protocol.map") + "," + name + ":" + name);
+      props.put(
+          "listener.security.protocol.map",
+          props.getProperty("listener.security.protocol.map") + "," + name + ":" + name);
     }
     try {
       Files.createDirectories(dataDir);
@@ -163,15 +181,18 @@ public final class EmbeddedKafka implements AutoCloseable {
 
   private static void format(Path config) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
-    int rc = StorageTool.execute(new String[] {"format", "-t", Uuid.randomUuid().toString(), "-c", config.toString()},
-        new PrintStream(out, true, StandardCharsets.UTF_8));
+    int rc =
+        StorageTool.execute(
+            new String[] {"format", "-t", Uuid.randomUuid().toString(), "-c", config.toString()},
+            new PrintStream(out, true, StandardCharsets.UTF_8));
     if (rc != 0) {
-      throw new IllegalStateException("kafka storage format failed: " + out.toString(StandardCharsets.UTF_8));
+      throw new IllegalStateException(
+          "kafka storage format failed: " + out.toString(StandardCharsets.UTF_8));
     }
   }
 
   static int freePort() {
-    try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
       s.setReuseAddress(true);
       return s.getLocalPort();
     } catch (IOException e) {

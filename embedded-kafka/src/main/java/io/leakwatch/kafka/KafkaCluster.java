@@ -4,18 +4,20 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntFunction;
 import java.util.stream.Collectors;
+import java.util.stream.IntStream;
 import java.util.stream.Stream;
 import kafka.server.KafkaConfig;
 import kafka.server.KafkaRaftServer;
@@ -36,10 +38,14 @@ public final class KafkaCluster implements AutoCloseable {
   private final int[] clientPorts;
   private final List<Path> configs;
   private final Process[] nodes;
-  private final java.util.function.IntFunction<List<String>> launcher;
+  private final IntFunction<List<String>> launcher;
 
-  private KafkaCluster(Path dir, List<String> hosts, int[] clientPorts, List<Path> configs,
-      java.util.function.IntFunction<List<String>> launcher) {
+  private KafkaCluster(
+      Path dir,
+      List<String> hosts,
+      int[] clientPorts,
+      List<Path> configs,
+      IntFunction<List<String>> launcher) {
     this.dir = dir;
     this.hosts = hosts;
     this.clientPorts = clientPorts;
@@ -56,7 +62,7 @@ public final class KafkaCluster implements AutoCloseable {
       client[i] = EmbeddedKafka.freePort();
       controller[i] = EmbeddedKafka.freePort();
     }
-    return start(java.util.Collections.nCopies(n, "127.0.0.1"), client, controller, i -> List.of());
+    return start(Collections.nCopies(n, "127.0.0.1"), client, controller, i -> List.of());
   }
 
   /**
@@ -64,22 +70,24 @@ public final class KafkaCluster implements AutoCloseable {
    * with {@code launcher.apply(i)} before its java command (for example {@code ip netns exec NS}):
    * a cluster of hosts for network fault tests.
    */
-  public static KafkaCluster start(List<String> addresses, java.util.function.IntFunction<List<String>> launcher) {
+  public static KafkaCluster start(List<String> addresses, IntFunction<List<String>> launcher) {
     int n = addresses.size();
     int[] client = new int[n];
     int[] controller = new int[n];
-    java.util.Arrays.fill(client, 9092);
-    java.util.Arrays.fill(controller, 9093);
+    Arrays.fill(client, 9092);
+    Arrays.fill(controller, 9093);
     return start(addresses, client, controller, launcher);
   }
 
-  private static KafkaCluster start(List<String> hosts, int[] client, int[] controller,
-      java.util.function.IntFunction<List<String>> launcher) {
+  private static KafkaCluster start(
+      List<String> hosts, int[] client, int[] controller, IntFunction<List<String>> launcher) {
     int n = hosts.size();
     try {
       Path dir = Files.createTempDirectory("leakwatch-kafka-cluster-");
-      String voters = java.util.stream.IntStream.range(0, n).mapToObj(i -> (i + 1) + "@" + hosts.get(i) + ":" + controller[i])
-          .collect(Collectors.joining(","));
+      String voters =
+          IntStream.range(0, n)
+              .mapToObj(i -> (i + 1) + "@" + hosts.get(i) + ":" + controller[i])
+              .collect(Collectors.joining(","));
       String clusterId = Uuid.randomUuid().toString();
       String rf = Integer.toString(n);
       String minIsr = Integer.toString(Math.max(1, n - 1));
@@ -89,7 +97,16 @@ public final class KafkaCluster implements AutoCloseable {
         p.put("process.roles", "broker,controller");
         p.put("node.id", Integer.toString(i + 1));
         p.put("controller.quorum.voters", voters);
-        p.put("listeners", "PLAINTEXT://" + hosts.get(i) + ":" + client[i] + ",CONTROLLER://" + hosts.get(i) + ":" + controller[i]);
+        p.put(
+            "listeners",
+            "PLAINTEXT://"
+                + hosts.get(i)
+                + ":"
+                + client[i]
+                + ",CONTROLLER://"
+                + hosts.get(i)
+                + ":"
+                + controller[i]);
         p.put("advertised.listeners", "PLAINTEXT://" + hosts.get(i) + ":" + client[i]);
         p.put("controller.listener.names", "CONTROLLER");
         p.put("inter.broker.listener.name", "PLAINTEXT");
@@ -113,9 +130,12 @@ public final class KafkaCluster implements AutoCloseable {
           p.store(out, "leakwatch cluster node " + (i + 1));
         }
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        int rc = StorageTool.execute(new String[] {"format", "-t", clusterId, "-c", config.toString()},
-            new PrintStream(log, true, StandardCharsets.UTF_8));
-        if (rc != 0) throw new IllegalStateException("format failed: " + log.toString(StandardCharsets.UTF_8));
+        int rc =
+            StorageTool.execute(
+                new String[] {"format", "-t", clusterId, "-c", config.toString()},
+                new PrintStream(log, true, StandardCharsets.UTF_8));
+        if (rc != 0)
+          throw new IllegalStateException("format failed: " + log.toString(StandardCharsets.UTF_8));
         configs.add(config);
       }
       KafkaCluster c = new KafkaCluster(dir, List.copyOf(hosts), client, configs, launcher);
@@ -123,7 +143,8 @@ public final class KafkaCluster implements AutoCloseable {
         for (int i = 0; i < n; i++) c.startNode(i);
         c.awaitBrokers(n, 120_000);
       } catch (IOException | RuntimeException e) {
-        c.killNodes(); // no node left running behind a failed start (the logs stay, named in the error)
+        c.killNodes(); // no node left running behind a failed start (the logs stay, named in the
+        // error)
         throw e;
       }
       return c;
@@ -135,23 +156,41 @@ public final class KafkaCluster implements AutoCloseable {
   private void startNode(int i) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
     List<String> command = new ArrayList<>(launcher.apply(i));
-    command.addAll(List.of(java, "-Xmx384m", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"),
-        KafkaCluster.class.getName(), configs.get(i).toString()));
-    nodes[i] = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(dir.resolve("node" + (i + 1) + ".log").toFile()).start();
+    command.addAll(
+        List.of(
+            java,
+            "-Xmx384m",
+            "-XX:+UseSerialGC",
+            "-cp",
+            System.getProperty("java.class.path"),
+            KafkaCluster.class.getName(),
+            configs.get(i).toString()));
+    nodes[i] =
+        new ProcessBuilder(command)
+            .redirectErrorStream(true)
+            .redirectOutput(dir.resolve("node" + (i + 1) + ".log").toFile())
+            .start();
   }
 
   /** Waits until {@code n} brokers are registered and serving. */
   public void awaitBrokers(int n, long timeoutMs) {
     long deadline = System.currentTimeMillis() + timeoutMs;
     while (true) {
-      try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrapServers(), "request.timeout.ms", 5000,
-          "default.api.timeout.ms", 5000))) {
+      try (Admin admin =
+          Admin.create(
+              Map.of(
+                  "bootstrap.servers",
+                  bootstrapServers(),
+                  "request.timeout.ms",
+                  5000,
+                  "default.api.timeout.ms",
+                  5000))) {
         if (admin.describeCluster().nodes().get(5, TimeUnit.SECONDS).size() >= n) return;
       } catch (Exception e) {
         // not up yet
       }
-      if (System.currentTimeMillis() > deadline) throw new IllegalStateException("cluster did not come up; logs in " + dir);
+      if (System.currentTimeMillis() > deadline)
+        throw new IllegalStateException("cluster did not come up; logs in " + dir);
       try {
         Thread.sleep(500);
       } catch (InterruptedException e) {
@@ -162,7 +201,8 @@ public final class KafkaCluster implements AutoCloseable {
   }
 
   public String bootstrapServers() {
-    return java.util.stream.IntStream.range(0, hosts.size()).mapToObj(i -> hosts.get(i) + ":" + clientPorts[i])
+    return IntStream.range(0, hosts.size())
+        .mapToObj(i -> hosts.get(i) + ":" + clientPorts[i])
         .collect(Collectors.joining(","));
   }
 

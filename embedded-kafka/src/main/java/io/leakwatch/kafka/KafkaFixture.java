@@ -23,22 +23,23 @@ public interface KafkaFixture extends AutoCloseable {
     }
     System.out.println("[kafka-fixture] no Docker engine here: using the in-process KRaft broker");
     EmbeddedKafka broker = EmbeddedKafka.start();
-    KafkaFixture f = new KafkaFixture() {
-      @Override
-      public String bootstrapServers() {
-        return broker.bootstrapServers();
-      }
+    KafkaFixture f =
+        new KafkaFixture() {
+          @Override
+          public String bootstrapServers() {
+            return broker.bootstrapServers();
+          }
 
-      @Override
-      public String kind() {
-        return "embedded-kraft";
-      }
+          @Override
+          public String kind() {
+            return "embedded-kraft";
+          }
 
-      @Override
-      public void close() {
-        broker.close();
-      }
-    };
+          @Override
+          public void close() {
+            broker.close();
+          }
+        };
     System.out.println("[kafka-fixture] using " + f.kind() + " at " + f.bootstrapServers());
     return f;
   }

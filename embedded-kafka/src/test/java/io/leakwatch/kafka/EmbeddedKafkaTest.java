@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Properties;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -36,11 +35,13 @@ class EmbeddedKafkaTest {
       c.putAll(common);
       c.put("group.id", "g");
       c.put("auto.offset.reset", "earliest");
-      try (var consumer = new KafkaConsumer<>(c, new StringDeserializer(), new StringDeserializer())) {
+      try (var consumer =
+          new KafkaConsumer<>(c, new StringDeserializer(), new StringDeserializer())) {
         consumer.subscribe(List.of("t"));
         ConsumerRecords<String, String> got = ConsumerRecords.empty();
         long deadline = System.currentTimeMillis() + 30_000;
-        while (got.isEmpty() && System.currentTimeMillis() < deadline) got = consumer.poll(Duration.ofMillis(500));
+        while (got.isEmpty() && System.currentTimeMillis() < deadline)
+          got = consumer.poll(Duration.ofMillis(500));
         assertThat(got.count()).isEqualTo(1);
         assertThat(got.iterator().next().value()).isEqualTo("v");
       }

@@ -2,7 +2,9 @@ package io.leakwatch.schemas;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Map;
 import org.apache.avro.AvroRuntimeException;
+import org.apache.avro.Schema;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.BinaryMessageEncoder;
 import org.apache.avro.specific.SpecificData;
@@ -17,7 +19,8 @@ import org.apache.kafka.common.serialization.Serializer;
  * fingerprint, body). No schema registry: the reader knows every schema it accepts, and a record
  * written with an unknown schema or cut short is a {@link SerializationException}, never a crash.
  */
-public final class AvroSerde<T extends SpecificRecordBase> implements Serde<T>, Serializer<T>, Deserializer<T> {
+public final class AvroSerde<T extends SpecificRecordBase>
+    implements Serde<T>, Serializer<T>, Deserializer<T> {
   static {
     AvroTrust.trustGeneratedClasses();
   }
@@ -29,7 +32,7 @@ public final class AvroSerde<T extends SpecificRecordBase> implements Serde<T>, 
   public AvroSerde(Class<T> type) {
     this.type = type;
     SpecificData model = SpecificData.getForClass(type);
-    org.apache.avro.Schema schema = model.getSchema(type);
+    Schema schema = model.getSchema(type);
     this.encoder = new BinaryMessageEncoder<>(model, schema);
     this.decoder = new BinaryMessageDecoder<>(model, schema);
   }
@@ -63,12 +66,20 @@ public final class AvroSerde<T extends SpecificRecordBase> implements Serde<T>, 
       return decoder.decode(data);
     } catch (IOException | RuntimeException e) {
       throw new SerializationException(
-          "malformed " + type.getSimpleName() + " record (" + data.length + " bytes) on " + topic + ": " + e.getMessage(), e);
+          "malformed "
+              + type.getSimpleName()
+              + " record ("
+              + data.length
+              + " bytes) on "
+              + topic
+              + ": "
+              + e.getMessage(),
+          e);
     }
   }
 
   @Override
-  public void configure(java.util.Map<String, ?> configs, boolean isKey) {}
+  public void configure(Map<String, ?> configs, boolean isKey) {}
 
   @Override
   public void close() {}

@@ -14,13 +14,25 @@ final class AvroTrust {
   static synchronized void trustGeneratedClasses() {
     if (done) return;
     ClassSecurityValidator.Builder ours = ClassSecurityValidator.builder();
-    for (Class<?> c : new Class<?>[] {
-        ProcessMessage.class, EventBatch.class, AllocationEvent.class, EventType.class, AllocationKind.class,
-        ProcessStarted.class, ProcessExited.class, Resync.class, StackDefinition.class, Frame.class, CounterSample.class,
-        ExitReport.class}) {
+    for (Class<?> c :
+        new Class<?>[] {
+          ProcessMessage.class,
+          EventBatch.class,
+          AllocationEvent.class,
+          EventType.class,
+          AllocationKind.class,
+          ProcessStarted.class,
+          ProcessExited.class,
+          Resync.class,
+          StackDefinition.class,
+          Frame.class,
+          CounterSample.class,
+          ExitReport.class
+        }) {
       ours.add(c);
     }
-    ClassSecurityValidator.setGlobal(ClassSecurityValidator.composite(ClassSecurityValidator.getGlobal(), ours.build()));
+    ClassSecurityValidator.setGlobal(
+        ClassSecurityValidator.composite(ClassSecurityValidator.getGlobal(), ours.build()));
     done = true;
   }
 
@@ -28,6 +40,7 @@ final class AvroTrust {
   static synchronized void trust(Class<?>... classes) {
     ClassSecurityValidator.Builder extra = ClassSecurityValidator.builder();
     for (Class<?> c : classes) extra.add(c);
-    ClassSecurityValidator.setGlobal(ClassSecurityValidator.composite(ClassSecurityValidator.getGlobal(), extra.build()));
+    ClassSecurityValidator.setGlobal(
+        ClassSecurityValidator.composite(ClassSecurityValidator.getGlobal(), extra.build()));
   }
 }

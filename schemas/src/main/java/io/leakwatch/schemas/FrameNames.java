@@ -7,15 +7,23 @@ package io.leakwatch.schemas;
 public final class FrameNames {
   /** The module of addresses outside every known ELF object (JIT code, for instance). */
   public static final String UNKNOWN_MODULE = "[unknown]";
-  /** The module of code a JIT generated and named in its perf map (a JVM's compiled Java methods). */
+
+  /**
+   * The module of code a JIT generated and named in its perf map (a JVM's compiled Java methods).
+   */
   public static final String JIT_MODULE = "[jit]";
 
   private FrameNames() {}
 
-  /** For people: {@code module!function+0xoffset}, {@code module+0xoffset}, {@code [unknown]+0xaddress}. */
+  /**
+   * For people: {@code module!function+0xoffset}, {@code module+0xoffset}, {@code
+   * [unknown]+0xaddress}.
+   */
   public static String display(Frame f) {
-    if (f.getFunction() != null) return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
-    if (UNKNOWN_MODULE.equals(f.getModule())) return UNKNOWN_MODULE + "+0x" + Long.toHexString(f.getOffset());
+    if (f.getFunction() != null)
+      return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
+    if (UNKNOWN_MODULE.equals(f.getModule()))
+      return UNKNOWN_MODULE + "+0x" + Long.toHexString(f.getOffset());
     return f.getModule() + "+0x" + Long.toHexString(f.getModuleOffset());
   }
 

@@ -3,25 +3,33 @@ package io.leakwatch.schemas;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.errors.TopicExistsException;
 
 /** Creates the leakwatch topics if they are missing (local mode, tests, first start of a stack). */
 public final class TopicSetup {
   private TopicSetup() {}
 
-  /** A topic of {@code partitions}; {@code replication} below 1 takes the cluster's default.replication.factor. */
+  /**
+   * A topic of {@code partitions}; {@code replication} below 1 takes the cluster's
+   * default.replication.factor.
+   */
   static NewTopic newTopic(String name, int partitions, short replication) {
-    return new NewTopic(name, java.util.Optional.of(partitions),
-        replication > 0 ? java.util.Optional.of(replication) : java.util.Optional.empty());
+    return new NewTopic(
+        name,
+        Optional.of(partitions),
+        replication > 0 ? Optional.of(replication) : Optional.empty());
   }
 
   /** Creates one plain topic if it is missing. */
-  public static void ensureTopic(Map<String, Object> clientConfig, String name, int partitions, short replication) {
+  public static void ensureTopic(
+      Map<String, Object> clientConfig, String name, int partitions, short replication) {
     Properties props = new Properties();
     props.putAll(clientConfig);
     try (Admin admin = Admin.create(props)) {
@@ -33,8 +41,9 @@ public final class TopicSetup {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted creating topics", e);
     } catch (ExecutionException e) {
-      if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) {
-        throw new IllegalStateException("cannot create topic " + name + ": " + e.getCause().getMessage(), e.getCause());
+      if (!(e.getCause() instanceof TopicExistsException)) {
+        throw new IllegalStateException(
+            "cannot create topic " + name + ": " + e.getCause().getMessage(), e.getCause());
       }
     }
   }
@@ -56,12 +65,14 @@ public final class TopicSetup {
       } catch (ExecutionException notYet) {
         // unknown to the broker asked: it has not caught up yet
       }
-      if (System.currentTimeMillis() > deadline) throw new IllegalStateException("topics " + names + " have no leaders after 30 s");
+      if (System.currentTimeMillis() > deadline)
+        throw new IllegalStateException("topics " + names + " have no leaders after 30 s");
       Thread.sleep(100);
     }
   }
 
-  public static void ensureTopics(Map<String, Object> clientConfig, int partitions, short replication) {
+  public static void ensureTopics(
+      Map<String, Object> clientConfig, int partitions, short replication) {
     Properties props = new Properties();
     props.putAll(clientConfig);
     props.putIfAbsent(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 30_000);
@@ -69,8 +80,10 @@ public final class TopicSetup {
       Set<String> existing = admin.listTopics().names().get();
       List<NewTopic> wanted = new ArrayList<>();
       Map<String, String> compacted = Map.of("cleanup.policy", "compact");
-      if (!existing.contains(Topics.EVENTS)) wanted.add(newTopic(Topics.EVENTS, partitions, replication));
-      if (!existing.contains(Topics.COUNTERS)) wanted.add(newTopic(Topics.COUNTERS, partitions, replication));
+      if (!existing.contains(Topics.EVENTS))
+        wanted.add(newTopic(Topics.EVENTS, partitions, replication));
+      if (!existing.contains(Topics.COUNTERS))
+        wanted.add(newTopic(Topics.COUNTERS, partitions, replication));
       if (!existing.contains(Topics.STACKS)) {
         wanted.add(newTopic(Topics.STACKS, partitions, replication).configs(compacted));
       }
@@ -81,7 +94,7 @@ public final class TopicSetup {
         try {
           admin.createTopics(wanted).all().get();
         } catch (ExecutionException e) {
-          if (!(e.getCause() instanceof org.apache.kafka.common.errors.TopicExistsException)) throw e;
+          if (!(e.getCause() instanceof TopicExistsException)) throw e;
         }
         awaitLeaders(admin, wanted.stream().map(NewTopic::name).toList());
       }
@@ -89,7 +102,8 @@ public final class TopicSetup {
       Thread.currentThread().interrupt();
       throw new IllegalStateException("interrupted creating topics", e);
     } catch (ExecutionException e) {
-      throw new IllegalStateException("cannot create leakwatch topics: " + e.getCause().getMessage(), e.getCause());
+      throw new IllegalStateException(
+          "cannot create leakwatch topics: " + e.getCause().getMessage(), e.getCause());
     }
   }
 }

@@ -1,13 +1,18 @@
 package io.leakwatch.schemas;
 
-/** Topic names and key forms: the contract between collectors and the streams-app (docs/records.md). */
+/**
+ * Topic names and key forms: the contract between collectors and the streams-app (docs/records.md).
+ */
 public final class Topics {
   /** ProcessMessage (event batches and lifecycle), keyed by {@link #processKey}. */
   public static final String EVENTS = "leakwatch.events";
+
   /** StackDefinition, keyed by stack id; compacted. */
   public static final String STACKS = "leakwatch.stacks";
+
   /** CounterSample, keyed by {@link #processKey}. */
   public static final String COUNTERS = "leakwatch.counters";
+
   /** ExitReport, keyed by {@link #processKey}; compacted. */
   public static final String EXIT_REPORTS = "leakwatch.exit-reports";
 

@@ -12,11 +12,25 @@ class AvroSerdeTest {
   private final AvroSerde<ProcessMessage> serde = AvroSerde.of(ProcessMessage.class);
 
   private ProcessMessage sample() {
-    AllocationEvent alloc = AllocationEvent.newBuilder().setSeq(64).setType(EventType.ALLOC)
-        .setKind(AllocationKind.HEAP).setAddress(0x7f0000001000L).setSize(422).setWeight(422.0)
-        .setTimestampNs(1L).setStackId(0x1234L).setThreadId(7).build();
-    EventBatch batch = EventBatch.newBuilder().setFirstSeq(64).setEndSeq(128).setLostEvents(0)
-        .setEvents(List.of(alloc)).build();
+    AllocationEvent alloc =
+        AllocationEvent.newBuilder()
+            .setSeq(64)
+            .setType(EventType.ALLOC)
+            .setKind(AllocationKind.HEAP)
+            .setAddress(0x7f0000001000L)
+            .setSize(422)
+            .setWeight(422.0)
+            .setTimestampNs(1L)
+            .setStackId(0x1234L)
+            .setThreadId(7)
+            .build();
+    EventBatch batch =
+        EventBatch.newBuilder()
+            .setFirstSeq(64)
+            .setEndSeq(128)
+            .setLostEvents(0)
+            .setEvents(List.of(alloc))
+            .build();
     return ProcessMessage.newBuilder().setHost("h1").setPid(42).setBody(batch).build();
   }
 
@@ -33,11 +47,21 @@ class AvroSerdeTest {
     byte[] bytes = serde.serialize("t", sample());
     for (int len = 0; len < bytes.length; len++) {
       byte[] cut = java.util.Arrays.copyOf(bytes, len);
-      assertThatThrownBy(() -> serde.deserialize("t", cut)).isInstanceOf(SerializationException.class);
+      assertThatThrownBy(() -> serde.deserialize("t", cut))
+          .isInstanceOf(SerializationException.class);
     }
-    byte[] stack = AvroSerde.of(StackDefinition.class).serialize("t",
-        StackDefinition.newBuilder().setId("00").setAllocator("a").setCulprit("c").setFrames(List.of()).build());
-    assertThatThrownBy(() -> serde.deserialize("t", stack)).isInstanceOf(SerializationException.class);
+    byte[] stack =
+        AvroSerde.of(StackDefinition.class)
+            .serialize(
+                "t",
+                StackDefinition.newBuilder()
+                    .setId("00")
+                    .setAllocator("a")
+                    .setCulprit("c")
+                    .setFrames(List.of())
+                    .build());
+    assertThatThrownBy(() -> serde.deserialize("t", stack))
+        .isInstanceOf(SerializationException.class);
   }
 
   @Test
@@ -47,7 +71,8 @@ class AvroSerdeTest {
     for (int i = 0; i < 20_000; i++) {
       byte[] junk = valid.clone();
       int flips = 1 + random.nextInt(4);
-      for (int f = 0; f < flips; f++) junk[random.nextInt(junk.length)] = (byte) random.nextInt(256);
+      for (int f = 0; f < flips; f++)
+        junk[random.nextInt(junk.length)] = (byte) random.nextInt(256);
       try {
         serde.deserialize("t", junk);
       } catch (SerializationException expected) {

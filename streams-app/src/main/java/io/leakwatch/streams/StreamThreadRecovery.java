@@ -11,8 +11,8 @@ import org.slf4j.LoggerFactory;
  * from the last commit under exactly-once), because the failures a fleet meets are passing ones: a
  * broker cut off mid-transaction leaves the thread's producer in a state it cannot leave
  * (InvalidTxnStateException), and Kafka Streams' default then shuts the whole instance down for
- * good. A failure that keeps coming back (more than {@link #MAX_REPLACEMENTS} in
- * {@link #WINDOW_MS}) is not passing: the instance stops, its liveness endpoint says so, and its
+ * good. A failure that keeps coming back (more than {@link #MAX_REPLACEMENTS} in {@link
+ * #WINDOW_MS}) is not passing: the instance stops, its liveness endpoint says so, and its
  * supervisor restarts it.
  */
 final class StreamThreadRecovery implements StreamsUncaughtExceptionHandler {
@@ -34,11 +34,18 @@ final class StreamThreadRecovery implements StreamsUncaughtExceptionHandler {
     Throwable root = e;
     while (root.getCause() != null && root.getCause() != root) root = root.getCause();
     if (recent.size() >= MAX_REPLACEMENTS) {
-      log.error("stream thread failed again ({}): {} replacements in {} min, stopping this instance", root, recent.size(), WINDOW_MS / 60_000, e);
+      log.error(
+          "stream thread failed again ({}): {} replacements in {} min, stopping this instance",
+          root,
+          recent.size(),
+          WINDOW_MS / 60_000,
+          e);
       return StreamThreadExceptionResponse.SHUTDOWN_CLIENT;
     }
     recent.addLast(now);
-    log.warn("stream thread failed ({}); replacing it, its tasks resume from their last commit", root.toString());
+    log.warn(
+        "stream thread failed ({}); replacing it, its tasks resume from their last commit",
+        root.toString());
     return StreamThreadExceptionResponse.REPLACE_THREAD;
   }
 }

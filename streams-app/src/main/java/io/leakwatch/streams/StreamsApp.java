@@ -1,25 +1,42 @@
 package io.leakwatch.streams;
 
-import io.leakwatch.streams.query.Peers;
-import io.leakwatch.streams.stores.Keys;
-import io.leakwatch.streams.query.QueryService;
-import org.apache.kafka.streams.state.HostInfo;
-import io.leakwatch.streams.topology.TopologyOptions;
-import io.leakwatch.streams.report.ReportBuilder;
-import io.leakwatch.streams.metrics.LeakMetrics;
-import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.schemas.TopicSetup;
+import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.streams.http.HttpApi;
+import io.leakwatch.streams.metrics.LeakMetrics;
+import io.leakwatch.streams.query.Peers;
+import io.leakwatch.streams.query.QueryService;
+import io.leakwatch.streams.report.History;
+import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
+import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.topology.LeakTopology;
+import io.leakwatch.streams.topology.TopologyOptions;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.Properties;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.errors.LogAndContinueExceptionHandler;
+import org.apache.kafka.streams.errors.LogAndContinueProcessingExceptionHandler;
+import org.apache.kafka.streams.state.HostInfo;
 
-/** Wiring: configuration, the KafkaStreams instance running {@link LeakTopology}, metrics and HTTP. */
+/**
+ * Wiring: configuration, the KafkaStreams instance running {@link LeakTopology}, metrics and HTTP.
+ */
 public final class StreamsApp implements AutoCloseable {
   public static final String DEAD_LETTERS = "leakwatch.dead-letters";
 
@@ -30,23 +47,25 @@ public final class StreamsApp implements AutoCloseable {
   private HttpApi http;
   private final int httpPort;
   private final String advertisedHost;
-  private final io.leakwatch.streams.report.History history = new io.leakwatch.streams.report.History();
-  private final java.util.concurrent.ScheduledExecutorService historyTimer =
-      java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "leakwatch-history");
-        t.setDaemon(true);
-        return t;
-      });
+  private final History history = new History();
+  private final ScheduledExecutorService historyTimer =
+      Executors.newSingleThreadScheduledExecutor(
+          r -> {
+            Thread t = new Thread(r, "leakwatch-history");
+            t.setDaemon(true);
+            return t;
+          });
   private long historyTicks;
   private final InstanceHealth health = new InstanceHealth(System::currentTimeMillis);
-  private final java.util.concurrent.atomic.LongAdder malformedStacks = new java.util.concurrent.atomic.LongAdder();
+  private final LongAdder malformedStacks = new LongAdder();
 
   /** The Kafka Streams settings this instance runs with (visible for tests). */
   final Properties properties;
 
   public StreamsApp(StreamsAppConfig config) {
     this.config = config;
-    // Our defaults first, the user's Kafka settings last: theirs win (replication, guarantees, tuning).
+    // Our defaults first, the user's Kafka settings last: theirs win (replication, guarantees,
+    // tuning).
     Properties p = new Properties();
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, config.applicationId());
     p.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
@@ -54,11 +73,15 @@ public final class StreamsApp implements AutoCloseable {
     p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, config.threads());
     p.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) config.replication());
     p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 64L * 1024 * 1024);
-    p.put(StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG, LogAndContinueExceptionHandler.class);
-    // A record that passes deserialization but breaks a processor is skipped too (and dead-lettered):
+    p.put(
+        StreamsConfig.DESERIALIZATION_EXCEPTION_HANDLER_CLASS_CONFIG,
+        LogAndContinueExceptionHandler.class);
+    // A record that passes deserialization but breaks a processor is skipped too (and
+    // dead-lettered):
     // one bad record from one host must not stop the fleet's pipeline.
-    p.put(StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG,
-        org.apache.kafka.streams.errors.LogAndContinueProcessingExceptionHandler.class);
+    p.put(
+        StreamsConfig.PROCESSING_EXCEPTION_HANDLER_CLASS_CONFIG,
+        LogAndContinueProcessingExceptionHandler.class);
     p.put(StreamsConfig.ERRORS_DEAD_LETTER_QUEUE_TOPIC_NAME_CONFIG, DEAD_LETTERS);
     // A record too large for the producer (reports are bounded, but a broker may set a lower limit)
     // is skipped and dead-lettered by key and size: it must not shut the instance down.
@@ -72,31 +95,45 @@ public final class StreamsApp implements AutoCloseable {
     p.put(StreamsConfig.APPLICATION_SERVER_CONFIG, advertisedHost + ":" + Math.max(httpPort, 1));
     p.putAll(config.kafka());
     this.properties = p;
-    this.streams = new KafkaStreams(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)
-        .withStoreKind(config.storeKind()).withMalformedStacks(malformedStacks).withTrendWindowMs(config.trendWindowMs())
-        .withExitRetentionMs(config.exitRetentionMs()).withStaleAfterMs(config.staleAfterMs())), p);
+    this.streams =
+        new KafkaStreams(
+            LeakTopology.build(
+                TopologyOptions.defaults(ReportBuilder::exitReport)
+                    .withStoreKind(config.storeKind())
+                    .withMalformedStacks(malformedStacks)
+                    .withTrendWindowMs(config.trendWindowMs())
+                    .withExitRetentionMs(config.exitRetentionMs())
+                    .withStaleAfterMs(config.staleAfterMs())),
+            p);
     this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
     metrics.useHistory(history);
     // The pipeline's health: consumer lag, commit and process rates, and whether we are running.
-    new io.micrometer.core.instrument.binder.kafka.KafkaStreamsMetrics(streams).bindTo(metrics.registry());
-    io.micrometer.core.instrument.Gauge.builder("leakwatch.streams.running", streams,
+    new KafkaStreamsMetrics(streams).bindTo(metrics.registry());
+    Gauge.builder(
+            "leakwatch.streams.running",
+            streams,
             s -> s.state() == KafkaStreams.State.RUNNING ? 1 : 0)
-        .description("1 while the Kafka Streams instance is RUNNING (0: rebalancing, restoring, stopped)")
+        .description(
+            "1 while the Kafka Streams instance is RUNNING (0: rebalancing, restoring, stopped)")
         .register(metrics.registry());
-    io.micrometer.core.instrument.FunctionCounter.builder("leakwatch.streams.dropped.records", this,
+    FunctionCounter.builder(
+            "leakwatch.streams.dropped.records",
+            this,
             a -> droppedRecords(a.streams) + a.malformedStacks.sum())
-        .description("records skipped as malformed or failing processing; each is also written to " + DEAD_LETTERS
-            + ", except unreadable stack definitions (read by every instance's global store: counted, skipped)")
+        .description(
+            "records skipped as malformed or failing processing; each is also written to "
+                + DEAD_LETTERS
+                + ", except unreadable stack definitions (read by every instance's global store: counted, skipped)")
         .register(metrics.registry());
-    new io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics().bindTo(metrics.registry());
+    new JvmMemoryMetrics().bindTo(metrics.registry());
   }
 
   private static int freePort(String bind) {
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName(bind))) {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(bind))) {
       return s.getLocalPort();
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
     }
   }
 
@@ -104,8 +141,8 @@ public final class StreamsApp implements AutoCloseable {
   private static String advertisedHost(String bind) {
     if (!bind.equals("0.0.0.0") && !bind.equals("::") && !bind.isEmpty()) return bind;
     try {
-      return java.net.InetAddress.getLocalHost().getHostName();
-    } catch (java.net.UnknownHostException e) {
+      return InetAddress.getLocalHost().getHostName();
+    } catch (UnknownHostException e) {
       return "localhost";
     }
   }
@@ -119,7 +156,8 @@ public final class StreamsApp implements AutoCloseable {
   static double droppedRecords(KafkaStreams s) {
     double sum = 0;
     for (var e : s.metrics().entrySet()) {
-      if (e.getKey().name().equals("dropped-records-total") && e.getValue().metricValue() instanceof Number n) sum += n.doubleValue();
+      if (e.getKey().name().equals("dropped-records-total")
+          && e.getValue().metricValue() instanceof Number n) sum += n.doubleValue();
     }
     return sum;
   }
@@ -134,10 +172,12 @@ public final class StreamsApp implements AutoCloseable {
     streams.start();
     long deadline = System.nanoTime() + timeout.toNanos();
     while (streams.state() != KafkaStreams.State.RUNNING) {
-      if (streams.state() == KafkaStreams.State.ERROR || streams.state() == KafkaStreams.State.NOT_RUNNING) {
+      if (streams.state() == KafkaStreams.State.ERROR
+          || streams.state() == KafkaStreams.State.NOT_RUNNING) {
         throw new IllegalStateException("streams stopped: " + streams.state());
       }
-      if (System.nanoTime() > deadline) throw new IllegalStateException("streams not running after " + timeout);
+      if (System.nanoTime() > deadline)
+        throw new IllegalStateException("streams not running after " + timeout);
       try {
         Thread.sleep(50);
       } catch (InterruptedException e) {
@@ -145,17 +185,30 @@ public final class StreamsApp implements AutoCloseable {
         throw new IllegalStateException("interrupted", e);
       }
     }
-    historyTimer.scheduleWithFixedDelay(this::recordHistory, 0, config.historyIntervalMs(), java.util.concurrent.TimeUnit.MILLISECONDS);
-    historyTimer.scheduleWithFixedDelay(this::summarizeHealth, 10, 10, java.util.concurrent.TimeUnit.SECONDS);
+    historyTimer.scheduleWithFixedDelay(
+        this::recordHistory, 0, config.historyIntervalMs(), TimeUnit.MILLISECONDS);
+    historyTimer.scheduleWithFixedDelay(this::summarizeHealth, 10, 10, TimeUnit.SECONDS);
     if (config.httpPort() >= 0) {
-      QueryService queries = new QueryService(reports, new Peers(streams, new HostInfo(advertisedHost, httpPort)));
-      http = new HttpApi(new HttpApi.Options(config.httpBind(), httpPort, reports, metrics, () -> streams.state().name(), history,
-          queries));
+      QueryService queries =
+          new QueryService(reports, new Peers(streams, new HostInfo(advertisedHost, httpPort)));
+      http =
+          new HttpApi(
+              new HttpApi.Options(
+                  config.httpBind(),
+                  httpPort,
+                  reports,
+                  metrics,
+                  () -> streams.state().name(),
+                  history,
+                  queries));
     }
     return this;
   }
 
-  /** One point of history for every process of this instance; every sixth, a snapshot of their top stacks. */
+  /**
+   * One point of history for every process of this instance; every sixth, a snapshot of their top
+   * stacks.
+   */
   private void recordHistory() {
     try {
       if (streams.state() != KafkaStreams.State.RUNNING) return;
@@ -165,7 +218,9 @@ public final class StreamsApp implements AutoCloseable {
       if (historyTicks++ % 6 == 0) {
         for (var p : processes) {
           if (p.exited()) continue;
-          reports.report(p.host(), p.pid()).ifPresent(r -> history.snapshot(now, Keys.process(p.host(), p.pid()), r));
+          reports
+              .report(p.host(), p.pid())
+              .ifPresent(r -> history.snapshot(now, Keys.process(p.host(), p.pid()), r));
         }
       }
     } catch (RuntimeException e) {
@@ -187,13 +242,15 @@ public final class StreamsApp implements AutoCloseable {
     }
     double processed = 0;
     for (var e : streams.metrics().entrySet()) {
-      if (e.getKey().name().equals("process-total") && e.getKey().group().equals("stream-thread-metrics")
+      if (e.getKey().name().equals("process-total")
+          && e.getKey().group().equals("stream-thread-metrics")
           && e.getValue().metricValue() instanceof Number n) processed += n.doubleValue();
     }
-    health.maybeSummarize(processes, exited, processed, droppedRecords(streams) + malformedStacks.sum());
+    health.maybeSummarize(
+        processes, exited, processed, droppedRecords(streams) + malformedStacks.sum());
   }
 
-  public io.leakwatch.streams.report.History history() {
+  public History history() {
     return history;
   }
 

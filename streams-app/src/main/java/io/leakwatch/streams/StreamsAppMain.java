@@ -4,8 +4,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 
 /**
- * Entry point of the streams-app on its own:
- * {@code --bootstrap H:P [--kafka-config FILE] [--http-port P] [--bind ADDR] [--state-dir D]}.
+ * Entry point of the streams-app on its own: {@code --bootstrap H:P [--kafka-config FILE]
+ * [--http-port P] [--bind ADDR] [--state-dir D]}.
  */
 public final class StreamsAppMain {
   private StreamsAppMain() {}
@@ -24,7 +24,8 @@ public final class StreamsAppMain {
         case "--bind" -> bind = args[++i];
         case "--kafka-config" -> kafkaConfig = Path.of(args[++i]);
         default -> {
-          System.err.println("usage: streams --bootstrap H:P [--kafka-config FILE] [--http-port P] [--bind ADDR] [--state-dir D]");
+          System.err.println(
+              "usage: streams --bootstrap H:P [--kafka-config FILE] [--http-port P] [--bind ADDR] [--state-dir D]");
           System.exit(2);
         }
       }
@@ -33,7 +34,8 @@ public final class StreamsAppMain {
       System.err.println("streams: --bootstrap is required");
       System.exit(2);
     }
-    StreamsAppConfig config = StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port).withHttpBind(bind);
+    StreamsAppConfig config =
+        StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port).withHttpBind(bind);
     if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
     run(config);
   }
@@ -41,7 +43,11 @@ public final class StreamsAppMain {
   public static void run(StreamsAppConfig config) throws InterruptedException {
     StreamsApp app = new StreamsApp(config).start(Duration.ofMinutes(5));
     Runtime.getRuntime().addShutdownHook(new Thread(app::close, "streams-shutdown"));
-    System.out.println("leakwatch streams-app: report and /metrics on http://" + config.httpBind() + ":" + app.httpPort());
+    System.out.println(
+        "leakwatch streams-app: report and /metrics on http://"
+            + config.httpBind()
+            + ":"
+            + app.httpPort());
     Thread.currentThread().join();
   }
 }

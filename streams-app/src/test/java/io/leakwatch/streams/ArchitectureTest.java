@@ -27,7 +27,10 @@ class ArchitectureTest {
 
   @BeforeAll
   static void importMainClasses() {
-    classes = new ClassFileImporter().withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS).importPackages(ROOT);
+    classes =
+        new ClassFileImporter()
+            .withImportOption(ImportOption.Predefined.DO_NOT_INCLUDE_TESTS)
+            .importPackages(ROOT);
     System.out.println("streams-app package dependencies (main code):\n" + picture());
   }
 
@@ -40,27 +43,49 @@ class ArchitectureTest {
   void eachLayerUsesOnlyWhatLiesBelowIt() {
     layeredArchitecture()
         .consideringOnlyDependenciesInAnyPackage(ROOT + "..")
-        .layer("wiring").definedBy(ROOT)
-        .layer("http").definedBy(ROOT + ".http..")
-        .layer("query").definedBy(ROOT + ".query..")
-        .layer("metrics").definedBy(ROOT + ".metrics..")
-        .layer("health").definedBy(ROOT + ".health..")
-        .layer("render").definedBy(ROOT + ".render..")
-        .layer("report").definedBy(ROOT + ".report..")
-        .layer("topology").definedBy(ROOT + ".topology..")
-        .layer("score").definedBy(ROOT + ".score..")
-        .layer("stores").definedBy(ROOT + ".stores..")
-        .layer("state").definedBy(ROOT + ".state..")
-        .whereLayer("wiring").mayNotBeAccessedByAnyLayer()
-        .whereLayer("http").mayOnlyBeAccessedByLayers("wiring")
-        .whereLayer("query").mayOnlyBeAccessedByLayers("wiring", "http", "metrics")
-        .whereLayer("metrics").mayOnlyBeAccessedByLayers("wiring", "http")
-        .whereLayer("health").mayOnlyBeAccessedByLayers("wiring", "http")
-        .whereLayer("render").mayOnlyBeAccessedByLayers("wiring", "http")
-        .whereLayer("report").mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "render")
-        .whereLayer("topology").mayOnlyBeAccessedByLayers("wiring", "report", "query")
-        .whereLayer("score").mayOnlyBeAccessedByLayers("wiring", "report", "topology")
-        .whereLayer("stores").mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "render", "report", "topology")
+        .layer("wiring")
+        .definedBy(ROOT)
+        .layer("http")
+        .definedBy(ROOT + ".http..")
+        .layer("query")
+        .definedBy(ROOT + ".query..")
+        .layer("metrics")
+        .definedBy(ROOT + ".metrics..")
+        .layer("health")
+        .definedBy(ROOT + ".health..")
+        .layer("render")
+        .definedBy(ROOT + ".render..")
+        .layer("report")
+        .definedBy(ROOT + ".report..")
+        .layer("topology")
+        .definedBy(ROOT + ".topology..")
+        .layer("score")
+        .definedBy(ROOT + ".score..")
+        .layer("stores")
+        .definedBy(ROOT + ".stores..")
+        .layer("state")
+        .definedBy(ROOT + ".state..")
+        .whereLayer("wiring")
+        .mayNotBeAccessedByAnyLayer()
+        .whereLayer("http")
+        .mayOnlyBeAccessedByLayers("wiring")
+        .whereLayer("query")
+        .mayOnlyBeAccessedByLayers("wiring", "http", "metrics")
+        .whereLayer("metrics")
+        .mayOnlyBeAccessedByLayers("wiring", "http")
+        .whereLayer("health")
+        .mayOnlyBeAccessedByLayers("wiring", "http")
+        .whereLayer("render")
+        .mayOnlyBeAccessedByLayers("wiring", "http")
+        .whereLayer("report")
+        .mayOnlyBeAccessedByLayers("wiring", "http", "query", "metrics", "render")
+        .whereLayer("topology")
+        .mayOnlyBeAccessedByLayers("wiring", "report", "query")
+        .whereLayer("score")
+        .mayOnlyBeAccessedByLayers("wiring", "report", "topology")
+        .whereLayer("stores")
+        .mayOnlyBeAccessedByLayers(
+            "wiring", "http", "query", "metrics", "render", "report", "topology")
         .check(classes);
   }
 
@@ -70,11 +95,14 @@ class ArchitectureTest {
     for (JavaClass c : classes) {
       for (Dependency d : c.getDirectDependenciesFromSelf()) {
         String from = c.getPackageName(), to = d.getTargetClass().getPackageName();
-        if (to.startsWith(ROOT) && !to.equals(from)) deps.computeIfAbsent(short_(from), k -> new TreeSet<>()).add(short_(to));
+        if (to.startsWith(ROOT) && !to.equals(from))
+          deps.computeIfAbsent(short_(from), k -> new TreeSet<>()).add(short_(to));
       }
     }
     StringBuilder b = new StringBuilder();
-    deps.forEach((k, v) -> b.append("  ").append(k).append(" -> ").append(String.join(", ", v)).append('\n'));
+    deps.forEach(
+        (k, v) ->
+            b.append("  ").append(k).append(" -> ").append(String.join(", ", v)).append('\n'));
     return b.toString();
   }
 

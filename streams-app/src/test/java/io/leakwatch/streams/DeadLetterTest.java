@@ -44,7 +44,8 @@ class DeadLetterTest {
     switch (rnd.nextInt(5)) {
       case 0 -> b = java.util.Arrays.copyOf(b, rnd.nextInt(b.length)); // truncated
       case 1 -> { // bytes flipped
-        for (int i = 0; i < 1 + rnd.nextInt(4); i++) b[rnd.nextInt(b.length)] ^= (byte) (1 + rnd.nextInt(255));
+        for (int i = 0; i < 1 + rnd.nextInt(4); i++)
+          b[rnd.nextInt(b.length)] ^= (byte) (1 + rnd.nextInt(255));
       }
       case 2 -> { // garbage
         b = new byte[rnd.nextInt(200)];
@@ -70,7 +71,9 @@ class DeadLetterTest {
     try {
       if (topic.equals(Topics.EVENTS)) {
         ProcessMessage m = AvroSerde.of(ProcessMessage.class).deserialize(topic, b);
-        return m != null && m.getBody() != null && !key.equals(Topics.processKey(m.getHost(), m.getPid()));
+        return m != null
+            && m.getBody() != null
+            && !key.equals(Topics.processKey(m.getHost(), m.getPid()));
       }
       CounterSample c = AvroSerde.of(CounterSample.class).deserialize(topic, b);
       return c != null && !key.equals(Topics.processKey(c.getHost(), c.getPid()));
@@ -89,48 +92,139 @@ class DeadLetterTest {
   }
 
   @Test
-  void malformedRecordsOfEveryTypeAreDeadLetteredAndCountedWhileValidOnesAreProcessed() throws Exception {
+  void malformedRecordsOfEveryTypeAreDeadLetteredAndCountedWhileValidOnesAreProcessed()
+      throws Exception {
     Path state = Files.createTempDirectory("streams-dlq");
     try (KafkaFixture kafka = KafkaFixture.start();
-         StreamsApp app = new StreamsApp(StreamsAppConfig.defaults(kafka.bootstrapServers(), state).withHttpPort(-1))
-             .start(Duration.ofMinutes(2));
-         KafkaProducer<String, byte[]> producer = new KafkaProducer<>(
-             Map.of("bootstrap.servers", kafka.bootstrapServers(), "linger.ms", 20, "enable.idempotence", true),
-             new StringSerializer(), new ByteArraySerializer())) {
+        StreamsApp app =
+            new StreamsApp(
+                    StreamsAppConfig.defaults(kafka.bootstrapServers(), state).withHttpPort(-1))
+                .start(Duration.ofMinutes(2));
+        KafkaProducer<String, byte[]> producer =
+            new KafkaProducer<>(
+                Map.of(
+                    "bootstrap.servers",
+                    kafka.bootstrapServers(),
+                    "linger.ms",
+                    20,
+                    "enable.idempotence",
+                    true),
+                new StringSerializer(),
+                new ByteArraySerializer())) {
       AvroSerde<ProcessMessage> messages = AvroSerde.of(ProcessMessage.class);
       AvroSerde<StackDefinition> stacks = AvroSerde.of(StackDefinition.class);
       AvroSerde<CounterSample> counters = AvroSerde.of(CounterSample.class);
       long stackId = 0x5eed5eed5eedL;
       String goodKey = Topics.processKey("good", 1);
       long now = System.currentTimeMillis();
-      StackDefinition def = StackDefinition.newBuilder().setId(Topics.stackIdHex(stackId)).setAllocator("libgood.so")
-          .setCulprit("svc!leak+0x1").setFrames(List.of(Frame.newBuilder().setModule("libgood.so").setFunction("leak").setOffset(1)
-              .setModuleOffset(0x100).build())).build();
+      StackDefinition def =
+          StackDefinition.newBuilder()
+              .setId(Topics.stackIdHex(stackId))
+              .setAllocator("libgood.so")
+              .setCulprit("svc!leak+0x1")
+              .setFrames(
+                  List.of(
+                      Frame.newBuilder()
+                          .setModule("libgood.so")
+                          .setFunction("leak")
+                          .setOffset(1)
+                          .setModuleOffset(0x100)
+                          .build()))
+              .build();
       List<AllocationEvent> events = new ArrayList<>();
       for (int i = 0; i < 100; i++) {
-        events.add(AllocationEvent.newBuilder().setSeq(i).setType(EventType.ALLOC).setKind(AllocationKind.HEAP).setAddress(0x1000 + i * 64L)
-            .setSize(1000).setWeight(1000).setTimestampNs(now * 1_000_000L).setStackId(stackId).build());
+        events.add(
+            AllocationEvent.newBuilder()
+                .setSeq(i)
+                .setType(EventType.ALLOC)
+                .setKind(AllocationKind.HEAP)
+                .setAddress(0x1000 + i * 64L)
+                .setSize(1000)
+                .setWeight(1000)
+                .setTimestampNs(now * 1_000_000L)
+                .setStackId(stackId)
+                .build());
       }
       for (int i = 0; i < 30; i++) {
-        events.add(AllocationEvent.newBuilder().setSeq(100 + i).setType(EventType.FREE).setKind(AllocationKind.HEAP)
-            .setAddress(0x1000 + i * 64L).setSize(0).setWeight(0).setTimestampNs(0).setStackId(0).build());
+        events.add(
+            AllocationEvent.newBuilder()
+                .setSeq(100 + i)
+                .setType(EventType.FREE)
+                .setKind(AllocationKind.HEAP)
+                .setAddress(0x1000 + i * 64L)
+                .setSize(0)
+                .setWeight(0)
+                .setTimestampNs(0)
+                .setStackId(0)
+                .build());
       }
-      byte[] started = messages.serialize(Topics.EVENTS, ProcessMessage.newBuilder().setHost("good").setPid(1).setProcessStartTicks(5)
-          .setBody(ProcessStarted.newBuilder().setName("good-service").setCommand("good").setPpid(1).setStartedAtMs(now).setSampleBytes(0)
-              .build()).build());
-      byte[] batch = messages.serialize(Topics.EVENTS, ProcessMessage.newBuilder().setHost("good").setPid(1).setProcessStartTicks(5)
-          .setBody(EventBatch.newBuilder().setFirstSeq(0).setEndSeq(130).setLostEvents(0).setEvents(events).build()).build());
-      byte[] exited = messages.serialize(Topics.EVENTS, ProcessMessage.newBuilder().setHost("good").setPid(1).setProcessStartTicks(5)
-          .setBody(ProcessExited.newBuilder().setExitedAtMs(now + 1).setClean(true).setLostEvents(0).build()).build());
+      byte[] started =
+          messages.serialize(
+              Topics.EVENTS,
+              ProcessMessage.newBuilder()
+                  .setHost("good")
+                  .setPid(1)
+                  .setProcessStartTicks(5)
+                  .setBody(
+                      ProcessStarted.newBuilder()
+                          .setName("good-service")
+                          .setCommand("good")
+                          .setPpid(1)
+                          .setStartedAtMs(now)
+                          .setSampleBytes(0)
+                          .build())
+                  .build());
+      byte[] batch =
+          messages.serialize(
+              Topics.EVENTS,
+              ProcessMessage.newBuilder()
+                  .setHost("good")
+                  .setPid(1)
+                  .setProcessStartTicks(5)
+                  .setBody(
+                      EventBatch.newBuilder()
+                          .setFirstSeq(0)
+                          .setEndSeq(130)
+                          .setLostEvents(0)
+                          .setEvents(events)
+                          .build())
+                  .build());
+      byte[] exited =
+          messages.serialize(
+              Topics.EVENTS,
+              ProcessMessage.newBuilder()
+                  .setHost("good")
+                  .setPid(1)
+                  .setProcessStartTicks(5)
+                  .setBody(
+                      ProcessExited.newBuilder()
+                          .setExitedAtMs(now + 1)
+                          .setClean(true)
+                          .setLostEvents(0)
+                          .build())
+                  .build());
       byte[] stack = stacks.serialize(Topics.STACKS, def);
-      byte[] counter = counters.serialize(Topics.COUNTERS, CounterSample.newBuilder().setHost("good").setPid(1).setName("good-service")
-          .setTimestampMs(now).setPrivateBytes(1 << 20).setVirtualBytes(1 << 22).setResidentBytes(1 << 20).setRegions(Map.of()).build());
+      byte[] counter =
+          counters.serialize(
+              Topics.COUNTERS,
+              CounterSample.newBuilder()
+                  .setHost("good")
+                  .setPid(1)
+                  .setName("good-service")
+                  .setTimestampMs(now)
+                  .setPrivateBytes(1 << 20)
+                  .setVirtualBytes(1 << 22)
+                  .setResidentBytes(1 << 20)
+                  .setRegions(Map.of())
+                  .build());
 
       Random rnd = new Random(1234);
       byte[][] eventTemplates = {started, batch, exited};
       long unreadable = 0;
       long unreadableStacks = 0;
-      long misrouted = 0; // readable records that name another process than their key (a forged good/1 exit, say)
+      long misrouted =
+          0; // readable records that name another process than their key (a forged good/1 exit,
+      // say)
       int sent = 0;
       producer.send(new ProducerRecord<>(Topics.STACKS, def.getId(), stack));
       producer.send(new ProducerRecord<>(Topics.EVENTS, goodKey, started));
@@ -141,27 +235,40 @@ class DeadLetterTest {
         byte[] c = mutate(counter, rnd);
         boolean badStack = unreadable(stacks, Topics.STACKS, s);
         unreadableStacks += badStack ? 1 : 0;
-        unreadable += (unreadable(messages, Topics.EVENTS, e) ? 1 : 0) + (badStack ? 1 : 0)
-            + (unreadable(counters, Topics.COUNTERS, c) ? 1 : 0);
-        misrouted += (misrouted(junkKey, Topics.EVENTS, e) ? 1 : 0) + (misrouted(junkKey, Topics.COUNTERS, c) ? 1 : 0);
+        unreadable +=
+            (unreadable(messages, Topics.EVENTS, e) ? 1 : 0)
+                + (badStack ? 1 : 0)
+                + (unreadable(counters, Topics.COUNTERS, c) ? 1 : 0);
+        misrouted +=
+            (misrouted(junkKey, Topics.EVENTS, e) ? 1 : 0)
+                + (misrouted(junkKey, Topics.COUNTERS, c) ? 1 : 0);
         producer.send(new ProducerRecord<>(Topics.EVENTS, junkKey, e));
         producer.send(new ProducerRecord<>(Topics.STACKS, "junk" + i, s));
         producer.send(new ProducerRecord<>(Topics.COUNTERS, junkKey, c));
         sent += 3;
-        if (i == PER_TOPIC / 2) producer.send(new ProducerRecord<>(Topics.EVENTS, goodKey, batch)); // valid ones among them
+        if (i == PER_TOPIC / 2)
+          producer.send(
+              new ProducerRecord<>(Topics.EVENTS, goodKey, batch)); // valid ones among them
       }
       producer.send(new ProducerRecord<>(Topics.COUNTERS, goodKey, counter));
       producer.send(new ProducerRecord<>(Topics.EVENTS, goodKey, exited));
       producer.flush();
-      System.out.println("dead letters: sent " + sent + " hostile records, " + unreadable + " of them unreadable, " + misrouted
-          + " readable but keyed by another process");
+      System.out.println(
+          "dead letters: sent "
+              + sent
+              + " hostile records, "
+              + unreadable
+              + " of them unreadable, "
+              + misrouted
+              + " readable but keyed by another process");
       assertThat(sent).isGreaterThanOrEqualTo(10_000);
       assertThat(unreadable).isGreaterThan(sent / 2);
 
       // The valid process, exact.
       long deadline = System.currentTimeMillis() + 120_000;
       var report = app.reports().report("good", 1);
-      while ((report.isEmpty() || !report.get().process().exited()) && System.currentTimeMillis() < deadline) {
+      while ((report.isEmpty() || !report.get().process().exited())
+          && System.currentTimeMillis() < deadline) {
         Thread.sleep(250);
         report = app.reports().report("good", 1);
       }
@@ -177,25 +284,52 @@ class DeadLetterTest {
         Thread.sleep(250);
       }
       long dead = 0;
-      try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(Map.of("bootstrap.servers", kafka.bootstrapServers(),
-          "group.id", "dlq-count", "auto.offset.reset", "earliest", "isolation.level", "read_committed"),
-          new ByteArrayDeserializer(), new ByteArrayDeserializer())) {
+      try (KafkaConsumer<byte[], byte[]> c =
+          new KafkaConsumer<>(
+              Map.of(
+                  "bootstrap.servers",
+                  kafka.bootstrapServers(),
+                  "group.id",
+                  "dlq-count",
+                  "auto.offset.reset",
+                  "earliest",
+                  "isolation.level",
+                  "read_committed"),
+              new ByteArrayDeserializer(),
+              new ByteArrayDeserializer())) {
         c.subscribe(List.of(StreamsApp.DEAD_LETTERS));
         long quietSince = System.currentTimeMillis();
-        while (System.currentTimeMillis() - quietSince < 5_000 && System.currentTimeMillis() < deadline + 60_000) {
+        while (System.currentTimeMillis() - quietSince < 5_000
+            && System.currentTimeMillis() < deadline + 60_000) {
           int n = 0;
           for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) n++;
           if (n > 0) quietSince = System.currentTimeMillis();
           dead += n;
         }
       }
-      System.out.println("dead letters: " + (long) dropped + " dropped (leakwatch_streams_dropped_records_total), " + dead
-          + " records on " + StreamsApp.DEAD_LETTERS + " (+ " + app.malformedStacks() + " unreadable stack definitions counted),"
-          + " state " + app.streams().state());
-      assertThat((long) dropped).as("every unreadable or misrouted record counted").isEqualTo(unreadable + misrouted);
-      assertThat(app.malformedStacks()).as("stack definitions: counted by the global store's reader").isEqualTo(unreadableStacks);
-      assertThat(dead).as("events and counters dead-lettered").isEqualTo((long) dropped - app.malformedStacks());
-      assertThat(app.streams().state()).isEqualTo(org.apache.kafka.streams.KafkaStreams.State.RUNNING);
+      System.out.println(
+          "dead letters: "
+              + (long) dropped
+              + " dropped (leakwatch_streams_dropped_records_total), "
+              + dead
+              + " records on "
+              + StreamsApp.DEAD_LETTERS
+              + " (+ "
+              + app.malformedStacks()
+              + " unreadable stack definitions counted),"
+              + " state "
+              + app.streams().state());
+      assertThat((long) dropped)
+          .as("every unreadable or misrouted record counted")
+          .isEqualTo(unreadable + misrouted);
+      assertThat(app.malformedStacks())
+          .as("stack definitions: counted by the global store's reader")
+          .isEqualTo(unreadableStacks);
+      assertThat(dead)
+          .as("events and counters dead-lettered")
+          .isEqualTo((long) dropped - app.malformedStacks());
+      assertThat(app.streams().state())
+          .isEqualTo(org.apache.kafka.streams.KafkaStreams.State.RUNNING);
     }
   }
 }

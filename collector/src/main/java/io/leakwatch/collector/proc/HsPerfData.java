@@ -10,8 +10,8 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 
 /**
- * The managed heap of a JVM, read from its hsperfdata file (the shared memory the JVM publishes
- * for jstat; no attach, no safepoint): used = the sum of {@code sun.gc.generation.*.space.*.used},
+ * The managed heap of a JVM, read from its hsperfdata file (the shared memory the JVM publishes for
+ * jstat; no attach, no safepoint): used = the sum of {@code sun.gc.generation.*.space.*.used},
  * committed = the sum of {@code sun.gc.generation.*.capacity}. The file belongs to someone else:
  * every offset and length is checked against the file's size, names are bounded, and anything
  * malformed gives "unknown", never an exception.
@@ -71,7 +71,8 @@ public final class HsPerfData {
       b.order(image[4] == 1 ? ByteOrder.LITTLE_ENDIAN : ByteOrder.BIG_ENDIAN);
       int entryOffset = b.getInt(24);
       int entries = b.getInt(28);
-      if (entryOffset < 32 || entryOffset > image.length || entries < 0 || entries > MAX_ENTRIES) return null;
+      if (entryOffset < 32 || entryOffset > image.length || entries < 0 || entries > MAX_ENTRIES)
+        return null;
       long used = 0, committed = 0;
       boolean found = false;
       int off = entryOffset;
@@ -83,7 +84,12 @@ public final class HsPerfData {
         byte type = b.get(off + 12);
         int dataOffset = b.getInt(off + 16);
         if (length < 20 || length > image.length - off) break;
-        if (type == 'J' && vectorLength == 0 && nameOffset > 0 && nameOffset < length && dataOffset > 0 && dataOffset <= length - 8) {
+        if (type == 'J'
+            && vectorLength == 0
+            && nameOffset > 0
+            && nameOffset < length
+            && dataOffset > 0
+            && dataOffset <= length - 8) {
           String name = name(image, off + nameOffset, off + length);
           if (name.startsWith("sun.gc.generation.")) {
             long v = b.getLong(off + dataOffset);

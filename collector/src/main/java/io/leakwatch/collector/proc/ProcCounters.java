@@ -1,19 +1,22 @@
 package io.leakwatch.collector.proc;
 
+import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.OptionalLong;
+import java.util.TreeMap;
 
 /**
  * perfmon's process counters read from /proc. The files are parsed defensively: a process that
  * exits while being read, a truncated line or a missing field gives "unknown", not an exception.
  *
  * <ul>
- *   <li>private bytes: Private_Clean + Private_Dirty + Swap of smaps_rollup (memory only this process
- *       holds, like Windows' Private Bytes),
+ *   <li>private bytes: Private_Clean + Private_Dirty + Swap of smaps_rollup (memory only this
+ *       process holds, like Windows' Private Bytes),
  *   <li>virtual bytes: VmSize (reserved address space, Virtual Bytes),
  *   <li>resident bytes: VmRSS.
  * </ul>
@@ -41,8 +44,10 @@ public final class ProcCounters {
     long rss = kbField(status, "VmRSS:").orElse(0);
     long priv;
     if (rollup != null) {
-      priv = kbField(rollup, "Private_Clean:").orElse(0) + kbField(rollup, "Private_Dirty:").orElse(0)
-          + kbField(rollup, "Swap:").orElse(0);
+      priv =
+          kbField(rollup, "Private_Clean:").orElse(0)
+              + kbField(rollup, "Private_Dirty:").orElse(0)
+              + kbField(rollup, "Swap:").orElse(0);
     } else {
       priv = kbField(status, "RssAnon:").orElse(0) + kbField(status, "VmSwap:").orElse(0);
     }
@@ -60,16 +65,18 @@ public final class ProcCounters {
    * anonymous (everything else: malloc arenas, mmap, JIT, GC heaps). Read as a stream, bounded; a
    * process that exits mid-read gives what was read, or null.
    */
-  public java.util.Map<String, Region> regions(int pid) {
-    java.util.Map<String, long[]> acc = new java.util.TreeMap<>();
+  public Map<String, Region> regions(int pid) {
+    Map<String, long[]> acc = new TreeMap<>();
     Path file = proc.resolve(Integer.toString(pid)).resolve("smaps");
     long read = 0;
-    try (java.io.BufferedReader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1)) {
+    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1)) {
       String kind = null;
       String line;
       while ((line = in.readLine()) != null && (read += line.length() + 1) < MAX_SMAPS) {
         int colon = line.indexOf(':');
-        boolean header = colon < 0 || (line.indexOf('-') > 0 && line.indexOf('-') < colon && isHex(line.charAt(0)));
+        boolean header =
+            colon < 0
+                || (line.indexOf('-') > 0 && line.indexOf('-') < colon && isHex(line.charAt(0)));
         if (header) {
           kind = classify(line);
           acc.computeIfAbsent(kind, k -> new long[2]);
@@ -83,7 +90,7 @@ public final class ProcCounters {
     } catch (IOException | RuntimeException e) {
       if (acc.isEmpty()) return null;
     }
-    java.util.Map<String, Region> out = new java.util.TreeMap<>();
+    Map<String, Region> out = new TreeMap<>();
     acc.forEach((k, v) -> out.put(k, new Region(v[0], v[1])));
     return out;
   }
@@ -100,7 +107,8 @@ public final class ProcCounters {
     if (path.equals("[heap]")) return "heap";
     if (path.startsWith("[stack")) return "stack";
     if (perms.length() > 3 && perms.charAt(3) == 's') return "shared";
-    if (path.startsWith("/") && !path.startsWith("/memfd:") && !path.endsWith("(deleted)")) return "image";
+    if (path.startsWith("/") && !path.startsWith("/memfd:") && !path.endsWith("(deleted)"))
+      return "image";
     if (path.equals("[vdso]") || path.equals("[vvar]") || path.equals("[vsyscall]")) return "image";
     return "anonymous";
   }
@@ -120,7 +128,10 @@ public final class ProcCounters {
     return v * 1024;
   }
 
-  /** The managed (JVM) heap of pid from its hsperfdata, or null when it is not a JVM that publishes one. */
+  /**
+   * The managed (JVM) heap of pid from its hsperfdata, or null when it is not a JVM that publishes
+   * one.
+   */
   public HsPerfData.Heap managedHeap(int pid) {
     return HsPerfData.heap(proc, pid);
   }
@@ -128,7 +139,8 @@ public final class ProcCounters {
   /** Open file descriptors, or -1 when they cannot be listed. */
   public int openFds(int pid) {
     int n = 0;
-    try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve(Integer.toString(pid)).resolve("fd"))) {
+    try (DirectoryStream<Path> fds =
+        Files.newDirectoryStream(proc.resolve(Integer.toString(pid)).resolve("fd"))) {
       for (Path ignored : fds) n++;
       return n;
     } catch (IOException | RuntimeException e) {
@@ -152,7 +164,9 @@ public final class ProcCounters {
 
   static boolean isZombie(String stat) {
     int close = stat.lastIndexOf(')');
-    return close >= 0 && close + 2 < stat.length() && (stat.charAt(close + 2) == 'Z' || stat.charAt(close + 2) == 'X');
+    return close >= 0
+        && close + 2 < stat.length()
+        && (stat.charAt(close + 2) == 'Z' || stat.charAt(close + 2) == 'X');
   }
 
   static long parseStartTicks(String stat) {
@@ -189,7 +203,8 @@ public final class ProcCounters {
     if (at < 0) return OptionalLong.empty();
     if (at > 0) at++;
     int i = at + name.length();
-    while (i < text.length() && text.charAt(i) == ' ' || i < text.length() && text.charAt(i) == '\t') i++;
+    while (i < text.length() && text.charAt(i) == ' '
+        || i < text.length() && text.charAt(i) == '\t') i++;
     long v = 0;
     int digits = 0;
     while (i < text.length() && Character.isDigit(text.charAt(i)) && digits < 18) {

@@ -1,6 +1,7 @@
 package io.leakwatch.collector.proc;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -10,9 +11,9 @@ import java.util.regex.Pattern;
 
 /**
  * Process names in the style of process-exporter: the executable's base name by default; for a JVM
- * the main class or the jar, so "java" does not name every service on the host. A configuration
- * may add rules; the first rule that matches names the process, and none matching falls back to
- * the default.
+ * the main class or the jar, so "java" does not name every service on the host. A configuration may
+ * add rules; the first rule that matches names the process, and none matching falls back to the
+ * default.
  *
  * <p>A rule matches when every matcher it has agrees: {@code comm} (one of these kernel command
  * names), {@code exe} (one of these executables, by base name or full path), {@code cmdline} (each
@@ -22,13 +23,15 @@ import java.util.regex.Pattern;
  * is accepted) and {@code {{.Default}}}.
  */
 public final class ProcessNames {
-  private static final Pattern PLACEHOLDER = Pattern.compile("\\{\\{\\s*\\.(Comm|ExeBase|ExeFull|Default|Matches\\.(\\w+))\\s*}}");
+  private static final Pattern PLACEHOLDER =
+      Pattern.compile("\\{\\{\\s*\\.(Comm|ExeBase|ExeFull|Default|Matches\\.(\\w+))\\s*}}");
   private static final Pattern GROUP_NAME = Pattern.compile("\\(\\?P?<([a-zA-Z][a-zA-Z0-9]*)>");
 
   /** One naming rule; empty matcher lists match anything. */
   public record Rule(String name, List<String> comm, List<String> exe, List<Pattern> cmdline) {
     public Rule {
-      if (name == null || name.isBlank()) throw new IllegalArgumentException("a naming rule needs a name template");
+      if (name == null || name.isBlank())
+        throw new IllegalArgumentException("a naming rule needs a name template");
       Matcher m = PLACEHOLDER.matcher(name);
       Set<String> groups = new TreeSet<>();
       for (Pattern p : cmdline == null ? List.<Pattern>of() : cmdline) {
@@ -37,8 +40,12 @@ public final class ProcessNames {
       }
       while (m.find()) {
         if (m.group(2) != null && !groups.contains(m.group(2))) {
-          throw new IllegalArgumentException("name template '" + name + "' uses {{.Matches." + m.group(2)
-              + "}} but no cmdline regex has a group of that name");
+          throw new IllegalArgumentException(
+              "name template '"
+                  + name
+                  + "' uses {{.Matches."
+                  + m.group(2)
+                  + "}} but no cmdline regex has a group of that name");
         }
       }
       comm = comm == null ? List.of() : List.copyOf(comm);
@@ -67,12 +74,13 @@ public final class ProcessNames {
   public String name(List<String> cmdline, String comm) {
     String exeFull = cmdline.isEmpty() ? "" : cmdline.get(0);
     String exeBase = baseName(exeFull);
-    String kernelComm = comm != null ? comm : exeBase.length() > 15 ? exeBase.substring(0, 15) : exeBase;
+    String kernelComm =
+        comm != null ? comm : exeBase.length() > 15 ? exeBase.substring(0, 15) : exeBase;
     String joined = String.join(" ", cmdline);
     for (Rule r : rules) {
       if (!r.comm().isEmpty() && !r.comm().contains(kernelComm)) continue;
       if (!r.exe().isEmpty() && !r.exe().contains(exeBase) && !r.exe().contains(exeFull)) continue;
-      Map<String, String> groups = new java.util.HashMap<>();
+      Map<String, String> groups = new HashMap<>();
       boolean all = true;
       for (Pattern p : r.cmdline()) {
         Matcher m = p.matcher(joined);
@@ -90,13 +98,14 @@ public final class ProcessNames {
       Matcher m = PLACEHOLDER.matcher(r.name());
       StringBuilder out = new StringBuilder();
       while (m.find()) {
-        String v = switch (m.group(1)) {
-          case "Comm" -> kernelComm;
-          case "ExeBase" -> exeBase;
-          case "ExeFull" -> exeFull;
-          case "Default" -> defaultName(cmdline);
-          default -> groups.getOrDefault(m.group(2), "");
-        };
+        String v =
+            switch (m.group(1)) {
+              case "Comm" -> kernelComm;
+              case "ExeBase" -> exeBase;
+              case "ExeFull" -> exeFull;
+              case "Default" -> defaultName(cmdline);
+              default -> groups.getOrDefault(m.group(2), "");
+            };
         m.appendReplacement(out, Matcher.quoteReplacement(v));
       }
       m.appendTail(out);
@@ -112,13 +121,20 @@ public final class ProcessNames {
     if (exe.equals("java") || exe.equals("javaw")) {
       for (int i = 1; i < cmdline.size(); i++) {
         String a = cmdline.get(i);
-        if (a.equals("-jar") && i + 1 < cmdline.size()) return sanitize(baseName(cmdline.get(i + 1)));
-        if (a.equals("-cp") || a.equals("-classpath") || a.equals("--class-path") || a.equals("-p")
-            || a.equals("--module-path") || a.equals("--add-opens") || a.equals("--add-exports")) {
+        if (a.equals("-jar") && i + 1 < cmdline.size())
+          return sanitize(baseName(cmdline.get(i + 1)));
+        if (a.equals("-cp")
+            || a.equals("-classpath")
+            || a.equals("--class-path")
+            || a.equals("-p")
+            || a.equals("--module-path")
+            || a.equals("--add-opens")
+            || a.equals("--add-exports")) {
           i++;
           continue;
         }
-        if (a.equals("-m") || a.equals("--module")) return sanitize(i + 1 < cmdline.size() ? cmdline.get(i + 1) : exe);
+        if (a.equals("-m") || a.equals("--module"))
+          return sanitize(i + 1 < cmdline.size() ? cmdline.get(i + 1) : exe);
         if (!a.startsWith("-")) return sanitize(a);
       }
     }

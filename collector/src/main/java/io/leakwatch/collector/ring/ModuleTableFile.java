@@ -25,9 +25,9 @@ import java.util.List;
  * under their function). The collector saves the table here before it releases the records that
  * brought it, so a successor always finds either the records or this file.
  *
- * <p>Threat: the run directory is shared with the shims of other users' processes. The file is
- * read only when it is a regular file (not a link) owned by the collector's own uid, at most
- * {@link #MAX_BYTES} long, and every count and length is checked; anything else reads as no table.
+ * <p>Threat: the run directory is shared with the shims of other users' processes. The file is read
+ * only when it is a regular file (not a link) owned by the collector's own uid, at most {@link
+ * #MAX_BYTES} long, and every count and length is checked; anything else reads as no table.
  */
 public final class ModuleTableFile {
   static final int MAGIC = 0x4c574d54; // "LWMT"
@@ -38,7 +38,9 @@ public final class ModuleTableFile {
 
   private ModuleTableFile() {}
 
-  /** The table's path beside a ring (not matched by the rings' {@code leakwatch-*.ring} pattern). */
+  /**
+   * The table's path beside a ring (not matched by the rings' {@code leakwatch-*.ring} pattern).
+   */
   public static Path of(Path ring) {
     return ring.resolveSibling(ring.getFileName() + ".modules");
   }
@@ -71,7 +73,9 @@ public final class ModuleTableFile {
     }
   }
 
-  /** The saved table of {@code ring}, or an empty list when there is none or it is not trustworthy. */
+  /**
+   * The saved table of {@code ring}, or an empty list when there is none or it is not trustworthy.
+   */
   public static List<RingRecord.Module> load(Path ring) {
     return load(ring, OWN_UID);
   }
@@ -90,7 +94,8 @@ public final class ModuleTableFile {
   static List<RingRecord.Module> load(Path ring, int ownUid) {
     Path p = of(ring);
     try {
-      BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+      BasicFileAttributes a =
+          Files.readAttributes(p, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
       if (!a.isRegularFile() || a.size() > MAX_BYTES) return List.of();
       Object uid = Files.getAttribute(p, "unix:uid", LinkOption.NOFOLLOW_LINKS);
       if (ownUid >= 0 && !(uid instanceof Integer u && u == ownUid)) return List.of();

@@ -20,12 +20,13 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * A mapped ring file with its header validated once. Everything a peer can change later
- * (positions, flags, stats, record bytes) is re-read and re-validated on every use by
- * {@link RingReader}; the identity fields read here are copied, so later scribbles cannot move them.
+ * A mapped ring file with its header validated once. Everything a peer can change later (positions,
+ * flags, stats, record bytes) is re-read and re-validated on every use by {@link RingReader}; the
+ * identity fields read here are copied, so later scribbles cannot move them.
  */
 public final class RingFile implements Closeable {
-  static final VarHandle LONGS = MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+  static final VarHandle LONGS =
+      MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
   private final Path path;
   private final FileChannel channel;
@@ -68,10 +69,13 @@ public final class RingFile implements Closeable {
     if (!Files.isRegularFile(path, LinkOption.NOFOLLOW_LINKS)) {
       throw new RingFormatException(path + " is not a regular file");
     }
-    FileChannel ch = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
+    FileChannel ch =
+        FileChannel.open(
+            path, StandardOpenOption.READ, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
     try {
       long size = ch.size();
-      if (size < HEADER_SIZE + MIN_CAPACITY) throw new RingFormatException("ring too small: " + size + " bytes");
+      if (size < HEADER_SIZE + MIN_CAPACITY)
+        throw new RingFormatException("ring too small: " + size + " bytes");
       MappedByteBuffer head = ch.map(FileChannel.MapMode.READ_ONLY, 0, HEADER_SIZE);
       long capacity = validateHeader(head, size);
       MappedByteBuffer all = ch.map(FileChannel.MapMode.READ_WRITE, 0, HEADER_SIZE + capacity);
@@ -82,9 +86,12 @@ public final class RingFile implements Closeable {
     }
   }
 
-  /** A ring image already in memory (a direct buffer: positions are read with acquire semantics). */
+  /**
+   * A ring image already in memory (a direct buffer: positions are read with acquire semantics).
+   */
   public static RingFile wrap(ByteBuffer direct) throws RingFormatException {
-    if (!direct.isDirect()) throw new IllegalArgumentException("ring images must be direct buffers");
+    if (!direct.isDirect())
+      throw new IllegalArgumentException("ring images must be direct buffers");
     ByteBuffer b = direct.duplicate().clear();
     if (b.capacity() < HEADER_SIZE + MIN_CAPACITY) throw new RingFormatException("ring too small");
     long capacity = validateHeader(b, b.capacity());
@@ -96,13 +103,16 @@ public final class RingFile implements Closeable {
     byte[] magic = new byte[8];
     head.get(0, magic);
     if (!Arrays.equals(magic, MAGIC)) throw new RingFormatException("bad magic");
-    if (head.getInt(OFF_VERSION) != VERSION) throw new RingFormatException("unsupported version " + head.getInt(OFF_VERSION));
-    if (head.getInt(OFF_HEADER_SIZE) != HEADER_SIZE) throw new RingFormatException("bad header size");
+    if (head.getInt(OFF_VERSION) != VERSION)
+      throw new RingFormatException("unsupported version " + head.getInt(OFF_VERSION));
+    if (head.getInt(OFF_HEADER_SIZE) != HEADER_SIZE)
+      throw new RingFormatException("bad header size");
     long capacity = head.getLong(OFF_CAPACITY);
     if (capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || Long.bitCount(capacity) != 1) {
       throw new RingFormatException("bad capacity " + capacity);
     }
-    if (fileSize < HEADER_SIZE + capacity) throw new RingFormatException("file shorter than its capacity");
+    if (fileSize < HEADER_SIZE + capacity)
+      throw new RingFormatException("file shorter than its capacity");
     return capacity;
   }
 
@@ -170,7 +180,7 @@ public final class RingFile implements Closeable {
 
   /** Dormant: the shim records no new allocations (frees of recorded ones still are). */
   public void setDormant(boolean dormant) {
-    java.lang.invoke.VarHandle ints = java.lang.invoke.MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    VarHandle ints = MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
     ints.setRelease(buffer, OFF_CONTROL, dormant ? CONTROL_DORMANT : 0);
   }
 

@@ -1,6 +1,9 @@
 package io.leakwatch.collector.ring;
 
-/** Offsets and limits of the ring file, mirroring collector/src/main/c/shared_ring_buffer.h (docs/ring-format.md). */
+/**
+ * Offsets and limits of the ring file, mirroring collector/src/main/c/shared_ring_buffer.h
+ * (docs/ring-format.md).
+ */
 public final class RingLayout {
   public static final byte[] MAGIC = {'L', 'K', 'W', 'R', 'I', 'N', 'G', '1'};
   public static final int VERSION = 1;
@@ -21,14 +24,17 @@ public final class RingLayout {
   public static final int OFF_CMDLINE_LEN = 60;
   public static final int OFF_WRITE_POS = 64;
   public static final int OFF_READ_POS = 128;
+
   /** The collector's own resume hint (see shared_ring_buffer.h): acknowledged up to here. */
   public static final int OFF_CONSUMED_POS = 136;
+
   public static final int OFF_STATS = 192;
   public static final int CMDLINE_OFFSET = 1024;
   public static final int CMDLINE_MAX = HEADER_SIZE - CMDLINE_OFFSET;
 
   /** Stats block: one u64 per counter, in this order. */
   public static final int STAT_RECORDS_WRITTEN = 0;
+
   public static final int STAT_DROPPED_FULL = 1;
   public static final int STAT_BYTES_DROPPED_FULL = 2;
   public static final int STAT_DROPPED_OVERSIZE = 3;
@@ -49,6 +55,7 @@ public final class RingLayout {
 
   /** Reserved and being written: the length is real, the payload not yet (wire_protocol.h). */
   public static final int TYPE_PENDING = 0;
+
   public static final int TYPE_ALLOC = 1;
   public static final int TYPE_FREE = 2;
   public static final int TYPE_MODULE = 3;
@@ -69,8 +76,10 @@ public final class RingLayout {
   public static final int MAX_FRAMES = 64;
   public static final int RESYNC_MARKER_PAYLOAD = 8;
 
-  /** A collector holds a POSIX lock on this file in the run directory while it runs: a shim that
-   * finds it unlocked at exit removes its ring, which nobody would read. */
+  /**
+   * A collector holds a POSIX lock on this file in the run directory while it runs: a shim that
+   * finds it unlocked at exit removes its ring, which nobody would read.
+   */
   public static final String COLLECTOR_LOCK = "collector.lock";
 
   private RingLayout() {}

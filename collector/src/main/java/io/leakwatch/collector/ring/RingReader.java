@@ -4,14 +4,16 @@ import static io.leakwatch.collector.ring.RingLayout.*;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.HexFormat;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 
 /**
- * Reads records from a {@link RingFile}, treating every byte as written by an untrusted peer:
- * it never reads outside the mapping, never loops without advancing, and never allocates by a size
- * it read (a record is copied into a fixed scratch buffer of {@link RingLayout#MAX_RECORD} bytes,
- * a frame count is bounded by both the record length and {@link RingLayout#MAX_FRAMES}).
+ * Reads records from a {@link RingFile}, treating every byte as written by an untrusted peer: it
+ * never reads outside the mapping, never loops without advancing, and never allocates by a size it
+ * read (a record is copied into a fixed scratch buffer of {@link RingLayout#MAX_RECORD} bytes, a
+ * frame count is bounded by both the record length and {@link RingLayout#MAX_FRAMES}).
  *
  * <p>Reading and releasing are separate so that nothing is lost when the collector dies: {@link
  * #poll} hands records out without freeing their space; {@link #release} (after Kafka acknowledged
@@ -29,12 +31,16 @@ public final class RingReader {
   private long corruptBytes;
   private long unknownRecords;
   private long abandonedRecords;
+
   /** Where the reader met a PENDING header, and since when (System.nanoTime). */
   private long pendingAt = -1;
+
   private long pendingSinceNs;
 
-  /** A record still PENDING after this long was abandoned by its writer (siglongjmp out of a signal
-   * handler that interrupted the write): a write takes nanoseconds. */
+  /**
+   * A record still PENDING after this long was abandoned by its writer (siglongjmp out of a signal
+   * handler that interrupted the write): a write takes nanoseconds.
+   */
   public static final long ABANDONED_AFTER_NS = 5_000_000_000L;
 
   public RingReader(RingFile ring) {
@@ -50,7 +56,8 @@ public final class RingReader {
     this.released = start;
     this.pos = start;
     // A predecessor killed while it released (after Kafka acknowledged its records, before read_pos
-    // moved) left them zeroed at read_pos: resume where it had got to. Its region is zeroed again by
+    // moved) left them zeroed at read_pos: resume where it had got to. Its region is zeroed again
+    // by
     // the first release (released stays at read_pos), so the writers never reuse stale bytes.
     long consumed = ring.consumedPos();
     if (consumed > start && (consumed & 7) == 0 && consumed <= w) this.pos = consumed;
@@ -62,17 +69,19 @@ public final class RingReader {
    * @return the number of records given to the sink
    */
   public int poll(int maxRecords, Consumer<RingRecord> sink) {
-    return pollUntil(maxRecords, r -> {
-      sink.accept(r);
-      return true;
-    });
+    return pollUntil(
+        maxRecords,
+        r -> {
+          sink.accept(r);
+          return true;
+        });
   }
 
   /**
-   * Like {@link #poll(int, Consumer)}, but stops after a record for which {@code sink} returns false
-   * (a resync's end must close the batch it belongs to).
+   * Like {@link #poll(int, Consumer)}, but stops after a record for which {@code sink} returns
+   * false (a resync's end must close the batch it belongs to).
    */
-  public int pollUntil(int maxRecords, java.util.function.Predicate<RingRecord> sink) {
+  public int pollUntil(int maxRecords, Predicate<RingRecord> sink) {
     long w = ring.writePos();
     if (w < pos || w - released > ring.capacity || (w & 7) != 0) {
       skipCorrupt(w, false);
@@ -114,7 +123,9 @@ public final class RingReader {
     return now - pendingSinceNs >= ns;
   }
 
-  /** The next record is reserved but not published (a zero or PENDING header): reading waits on it. */
+  /**
+   * The next record is reserved but not published (a zero or PENDING header): reading waits on it.
+   */
   public boolean blockedOnUnpublished() {
     long w = ring.writePos();
     if (pos >= w || w - pos > ring.capacity) return false;
@@ -132,7 +143,11 @@ public final class RingReader {
     if (w <= pos || w - released > ring.capacity) return;
     long header = (long) RingFile.LONGS.getAcquire(ring.buffer, HEADER_SIZE + (int) (pos & mask));
     long len = header & 0xffffffffL;
-    if ((int) (header >>> 32) == TYPE_PENDING && len >= 16 && len <= MAX_RECORD && (len & 7) == 0 && len <= w - pos) {
+    if ((int) (header >>> 32) == TYPE_PENDING
+        && len >= 16
+        && len <= MAX_RECORD
+        && (len & 7) == 0
+        && len <= w - pos) {
       abandonedRecords++;
       pos += len;
       return;
@@ -162,8 +177,16 @@ public final class RingReader {
         if (nframes > MAX_FRAMES || 8 + ALLOC_PAYLOAD + 8L * nframes > len) return corrupt();
         long[] frames = new long[nframes];
         for (int i = 0; i < nframes; i++) frames[i] = view.getLong(8 + ALLOC_PAYLOAD + 8 * i);
-        return new RingRecord.Alloc(seq, view.getLong(8), view.getLong(16), view.getDouble(24), view.getLong(32),
-            view.getInt(40), scratch[44] & 0xff, scratch[45] != 0, frames);
+        return new RingRecord.Alloc(
+            seq,
+            view.getLong(8),
+            view.getLong(16),
+            view.getDouble(24),
+            view.getLong(32),
+            view.getInt(40),
+            scratch[44] & 0xff,
+            scratch[45] != 0,
+            frames);
       }
       case TYPE_FREE -> {
         if (len < 8 + FREE_PAYLOAD) return corrupt();
@@ -174,17 +197,29 @@ public final class RingReader {
         int buildIdLen = Short.toUnsignedInt(view.getShort(8 + 28));
         int pathLen = Short.toUnsignedInt(view.getShort(8 + 30));
         if (buildIdLen > 32 || 8 + MODULE_PAYLOAD + pathLen > len) return corrupt();
-        String buildId = buildIdLen == 0 ? null : HexFormat.of().formatHex(scratch, 8 + 32, 8 + 32 + buildIdLen);
-        String path = new String(scratch, 8 + MODULE_PAYLOAD, pathLen, java.nio.charset.StandardCharsets.UTF_8);
-        return new RingRecord.Module(seq, view.getLong(8), view.getLong(16), view.getLong(24),
-            (view.getInt(32) & 1) != 0, buildId, path);
+        String buildId =
+            buildIdLen == 0 ? null : HexFormat.of().formatHex(scratch, 8 + 32, 8 + 32 + buildIdLen);
+        String path = new String(scratch, 8 + MODULE_PAYLOAD, pathLen, StandardCharsets.UTF_8);
+        return new RingRecord.Module(
+            seq,
+            view.getLong(8),
+            view.getLong(16),
+            view.getLong(24),
+            (view.getInt(32) & 1) != 0,
+            buildId,
+            path);
       }
       case TYPE_EXIT -> {
         return new RingRecord.Exit(seq, view.getLong(8));
       }
       case TYPE_ALLOCATOR_STATS -> {
         if (len < 8 + ALLOCATOR_STATS_PAYLOAD) return corrupt();
-        return new RingRecord.AllocatorStats(seq, view.getLong(8), view.getLong(16), view.getLong(24), view.getLong(32),
+        return new RingRecord.AllocatorStats(
+            seq,
+            view.getLong(8),
+            view.getLong(16),
+            view.getLong(24),
+            view.getLong(32),
             view.getLong(40));
       }
       case TYPE_RESYNC_BEGIN -> {
@@ -253,7 +288,9 @@ public final class RingReader {
     return corruptBytes;
   }
 
-  /** Records whose writer never finished them (PENDING for longer than {@link #ABANDONED_AFTER_NS}). */
+  /**
+   * Records whose writer never finished them (PENDING for longer than {@link #ABANDONED_AFTER_NS}).
+   */
   public long abandonedRecords() {
     return abandonedRecords;
   }

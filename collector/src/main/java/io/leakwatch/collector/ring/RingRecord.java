@@ -5,14 +5,30 @@ public sealed interface RingRecord {
   long seq();
 
   /** A recorded allocation; frames are raw return addresses, allocation site first. */
-  record Alloc(long seq, long address, long size, double weight, long timestampNs, int threadId, int kind,
-      boolean truncated, long[] frames) implements RingRecord {}
+  record Alloc(
+      long seq,
+      long address,
+      long size,
+      double weight,
+      long timestampNs,
+      int threadId,
+      int kind,
+      boolean truncated,
+      long[] frames)
+      implements RingRecord {}
 
   /** The release of a recorded allocation; for kind mmap, {@code length} bytes from address on. */
   record Free(long seq, long address, int kind, long length) implements RingRecord {}
 
   /** A loaded ELF object: runtime address = ELF virtual address + loadBias. */
-  record Module(long seq, long loadBias, long lo, long hi, boolean mainExecutable, String buildId, String path)
+  record Module(
+      long seq,
+      long loadBias,
+      long lo,
+      long hi,
+      boolean mainExecutable,
+      String buildId,
+      String path)
       implements RingRecord {}
 
   /** A resync begins: the shim lists its live sampled blocks after an overflow. */
@@ -25,7 +41,13 @@ public sealed interface RingRecord {
   record ResyncEnd(long seq, long epoch) implements RingRecord {}
 
   /** glibc's arena statistics (mallinfo2): what the allocator holds, hands out, and holds free. */
-  record AllocatorStats(long seq, long timestampNs, long arenaBytes, long inUseBytes, long freeBytes, long releasableBytes)
+  record AllocatorStats(
+      long seq,
+      long timestampNs,
+      long arenaBytes,
+      long inUseBytes,
+      long freeBytes,
+      long releasableBytes)
       implements RingRecord {}
 
   /** The shim's exit path ran (a clean exit). */

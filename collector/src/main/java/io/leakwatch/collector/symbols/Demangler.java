@@ -15,8 +15,11 @@ import java.util.Map;
  * libstdc++ every name stays as it is.
  */
 public final class Demangler {
-  /** Longer names are left mangled: the demangler recurses on nesting, and we never trust the input. */
+  /**
+   * Longer names are left mangled: the demangler recurses on nesting, and we never trust the input.
+   */
   static final int MAX_MANGLED = 1024;
+
   private static final int CACHE = 50_000;
   private static final Function DEMANGLE;
   private static final Function FREE;
@@ -33,12 +36,13 @@ public final class Demangler {
     FREE = free;
   }
 
-  private final Map<String, String> cache = new LinkedHashMap<>(256, 0.75f, true) {
-    @Override
-    protected boolean removeEldestEntry(Map.Entry<String, String> e) {
-      return size() > CACHE;
-    }
-  };
+  private final Map<String, String> cache =
+      new LinkedHashMap<>(256, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, String> e) {
+          return size() > CACHE;
+        }
+      };
 
   public static boolean available() {
     return DEMANGLE != null;
@@ -46,7 +50,11 @@ public final class Demangler {
 
   /** The readable form of {@code name}, or {@code name} itself. */
   public synchronized String demangle(String name) {
-    if (DEMANGLE == null || name == null || !name.startsWith("_Z") || name.length() > MAX_MANGLED || !plain(name)) return name;
+    if (DEMANGLE == null
+        || name == null
+        || !name.startsWith("_Z")
+        || name.length() > MAX_MANGLED
+        || !plain(name)) return name;
     return cache.computeIfAbsent(name, Demangler::call);
   }
 

@@ -26,7 +26,8 @@ public final class ElfSymbols {
   private static final int MAX_NAME = 4096;
   private static final int MAX_SYMBOLS = 4_000_000;
 
-  public static final ElfSymbols EMPTY = new ElfSymbols(new long[0], new long[0], new String[0], null);
+  public static final ElfSymbols EMPTY =
+      new ElfSymbols(new long[0], new long[0], new String[0], null);
 
   private final long[] starts;
   private final long[] sizes;
@@ -66,12 +67,17 @@ public final class ElfSymbols {
 
   private static ElfSymbols parseChecked(ByteBuffer b) {
     int limit = b.limit();
-    if (limit < 64 || b.get(0) != 0x7f || b.get(1) != 'E' || b.get(2) != 'L' || b.get(3) != 'F') return EMPTY;
+    if (limit < 64 || b.get(0) != 0x7f || b.get(1) != 'E' || b.get(2) != 'L' || b.get(3) != 'F')
+      return EMPTY;
     if (b.get(4) != 2 || b.get(5) != 1) return EMPTY; // 64-bit, little endian only
     long shoff = b.getLong(0x28);
     int shentsize = Short.toUnsignedInt(b.getShort(0x3A));
     int shnum = Short.toUnsignedInt(b.getShort(0x3C));
-    if (shoff <= 0 || shentsize < 64 || shnum == 0 || shoff > limit || (long) shnum * shentsize > limit - shoff) return EMPTY;
+    if (shoff <= 0
+        || shentsize < 64
+        || shnum == 0
+        || shoff > limit
+        || (long) shnum * shentsize > limit - shoff) return EMPTY;
 
     String buildId = null;
     int count = 0;
@@ -123,16 +129,19 @@ public final class ElfSymbols {
     return sorted(starts, sizes, names, count, buildId);
   }
 
-  private static ElfSymbols sorted(long[] starts, long[] sizes, String[] names, int count, String buildId) {
+  private static ElfSymbols sorted(
+      long[] starts, long[] sizes, String[] names, int count, String buildId) {
     Integer[] order = new Integer[count];
     for (int i = 0; i < count; i++) order[i] = i;
     // By address; at equal addresses prefer the sized symbol, then the shorter (un-versioned) name.
-    Arrays.sort(order, (x, y) -> {
-      int c = Long.compareUnsigned(starts[x], starts[y]);
-      if (c != 0) return c;
-      c = Long.compare(sizes[y], sizes[x]);
-      return c != 0 ? c : Integer.compare(names[x].length(), names[y].length());
-    });
+    Arrays.sort(
+        order,
+        (x, y) -> {
+          int c = Long.compareUnsigned(starts[x], starts[y]);
+          if (c != 0) return c;
+          c = Long.compare(sizes[y], sizes[x]);
+          return c != 0 ? c : Integer.compare(names[x].length(), names[y].length());
+        });
     long[] s = new long[count];
     long[] z = new long[count];
     String[] n = new String[count];
@@ -168,8 +177,13 @@ public final class ElfSymbols {
       long desc = name + ((namesz + 3) & ~3L);
       long next = desc + ((descsz + 3) & ~3L);
       if (next > end || next <= p) return null;
-      if (type == 3 && namesz == 4 && b.get((int) name) == 'G' && b.get((int) name + 1) == 'N' && b.get((int) name + 2) == 'U'
-          && descsz > 0 && descsz <= 64) {
+      if (type == 3
+          && namesz == 4
+          && b.get((int) name) == 'G'
+          && b.get((int) name + 1) == 'N'
+          && b.get((int) name + 2) == 'U'
+          && descsz > 0
+          && descsz <= 64) {
         byte[] id = new byte[(int) descsz];
         b.get((int) desc, id);
         return HexFormat.of().formatHex(id);

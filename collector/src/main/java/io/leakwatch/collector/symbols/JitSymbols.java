@@ -10,9 +10,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The names of one JVM's JIT-compiled code. Stacks with frames in no module ask for a fresh perf
- * map; the request runs on the attach executor (never in the drain loop) and at most every
- * {@link #REFRESH_MS} per process, since JIT code keeps appearing while a service warms up. Each new
- * map bumps {@link #generation()}, so stacks named before it can be named again.
+ * map; the request runs on the attach executor (never in the drain loop) and at most every {@link
+ * #REFRESH_MS} per process, since JIT code keeps appearing while a service warms up. Each new map
+ * bumps {@link #generation()}, so stacks named before it can be named again.
  */
 public final class JitSymbols {
   private static final Logger log = LoggerFactory.getLogger(JitSymbols.class);
@@ -45,7 +45,8 @@ public final class JitSymbols {
 
   /** Frames were found in no module: ask for a fresh map if none was asked for lately. */
   public void unresolvedSeen(long nowMs) {
-    if (givenUp || nowMs - lastRequestMs < REFRESH_MS || !pending.compareAndSet(false, true)) return;
+    if (givenUp || nowMs - lastRequestMs < REFRESH_MS || !pending.compareAndSet(false, true))
+      return;
     lastRequestMs = nowMs;
     try {
       executor.execute(this::refresh);
@@ -56,13 +57,17 @@ public final class JitSymbols {
 
   private void refresh() {
     try {
-      // The listener is started by a signal at most once; after that only an existing socket is used.
+      // The listener is started by a signal at most once; after that only an existing socket is
+      // used.
       boolean mayStart = !signalled;
       signalled = true;
       JvmAttach.Reply reply = attach.jcmd(pid, "Compiler.perfmap", mayStart, ATTACH_TIMEOUT_MS);
       if (reply.status() != 0) {
         givenUp = true; // an older JVM without Compiler.perfmap (before 17), or one refusing it
-        log.info("pid {}: Compiler.perfmap refused ({}); JIT frames stay unnamed", pid, reply.output().strip());
+        log.info(
+            "pid {}: Compiler.perfmap refused ({}); JIT frames stay unnamed",
+            pid,
+            reply.output().strip());
         return;
       }
       PerfMap fresh = PerfMap.load(attach.perfMapFile(pid));
@@ -72,7 +77,8 @@ public final class JitSymbols {
       }
     } catch (IOException | RuntimeException e) {
       if (!signalled || e.getMessage() == null || !e.getMessage().contains("no attach listener")) {
-        log.info("pid {}: cannot get a perf map ({}); JIT frames stay unnamed", pid, e.getMessage());
+        log.info(
+            "pid {}: cannot get a perf map ({}); JIT frames stay unnamed", pid, e.getMessage());
       }
       givenUp = true;
     } finally {

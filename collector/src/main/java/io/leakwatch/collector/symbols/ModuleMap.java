@@ -6,8 +6,8 @@ import java.util.List;
 
 /**
  * The ELF objects loaded in one process, from the shim's module records (so frames can be named
- * even after the process is gone). A module that overlaps a newer one (dlclose, then something
- * else mapped there) is replaced by the newer.
+ * even after the process is gone). A module that overlaps a newer one (dlclose, then something else
+ * mapped there) is replaced by the newer.
  */
 public final class ModuleMap {
   private final List<RingRecord.Module> modules = new ArrayList<>();
@@ -17,7 +17,10 @@ public final class ModuleMap {
     for (RingRecord.Module old : modules) {
       if (old.lo() == m.lo() && old.hi() == m.hi() && old.path().equals(m.path())) return;
     }
-    modules.removeIf(old -> Long.compareUnsigned(old.lo(), m.hi()) < 0 && Long.compareUnsigned(m.lo(), old.hi()) < 0);
+    modules.removeIf(
+        old ->
+            Long.compareUnsigned(old.lo(), m.hi()) < 0
+                && Long.compareUnsigned(m.lo(), old.hi()) < 0);
     int i = 0;
     while (i < modules.size() && Long.compareUnsigned(modules.get(i).lo(), m.lo()) < 0) i++;
     modules.add(i, m);

@@ -35,7 +35,9 @@ public final class PerfMap {
 
   public static final PerfMap EMPTY = new PerfMap(new long[0], new long[0], new String[0], 0);
 
-  /** Reads {@code file}; a missing or unreadable file is {@link #EMPTY}. Symlinks are not followed. */
+  /**
+   * Reads {@code file}; a missing or unreadable file is {@link #EMPTY}. Symlinks are not followed.
+   */
   public static PerfMap load(Path file) {
     try (var in = Files.newInputStream(file, LinkOption.NOFOLLOW_LINKS);
         BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
@@ -92,12 +94,15 @@ public final class PerfMap {
       names[m] = nm[i];
       m++;
     }
-    return new PerfMap(Arrays.copyOf(starts, m), Arrays.copyOf(ends, m), Arrays.copyOf(names, m), skipped);
+    return new PerfMap(
+        Arrays.copyOf(starts, m), Arrays.copyOf(ends, m), Arrays.copyOf(names, m), skipped);
   }
 
   /** A hex number of 1-16 digits, with or without 0x; -1 when it is not one. */
   private static long hex(String line, int from, int to) {
-    if (to - from > 2 && line.charAt(from) == '0' && (line.charAt(from + 1) == 'x' || line.charAt(from + 1) == 'X')) from += 2;
+    if (to - from > 2
+        && line.charAt(from) == '0'
+        && (line.charAt(from + 1) == 'x' || line.charAt(from + 1) == 'X')) from += 2;
     if (to <= from || to - from > 16) return -1;
     long v = 0;
     for (int i = from; i < to; i++) {
@@ -108,7 +113,10 @@ public final class PerfMap {
     return v;
   }
 
-  /** Names are printable text of bounded length (they are shown in reports and hashed into stack ids). */
+  /**
+   * Names are printable text of bounded length (they are shown in reports and hashed into stack
+   * ids).
+   */
   private static String clean(String name) {
     StringBuilder b = new StringBuilder(Math.min(name.length(), MAX_NAME));
     for (int i = 0; i < name.length() && b.length() < MAX_NAME; i++) {

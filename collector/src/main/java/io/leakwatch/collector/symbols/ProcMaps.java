@@ -39,7 +39,8 @@ public final class ProcMaps {
     String runPath = null;
     long runLo = 0, runHi = 0;
     boolean runExec = false;
-    try (BufferedReader in = Files.newBufferedReader(dir.resolve("maps"), StandardCharsets.ISO_8859_1)) {
+    try (BufferedReader in =
+        Files.newBufferedReader(dir.resolve("maps"), StandardCharsets.ISO_8859_1)) {
       String line;
       int n = 0;
       while ((line = in.readLine()) != null && n++ < MAX_LINES) {
@@ -81,7 +82,9 @@ public final class ProcMaps {
       long lo = (long) img[1], hi = (long) img[2];
       long firstLoad = firstLoadVaddr(dir.resolve("root").resolve(path.substring(1)));
       if (firstLoad < 0) continue;
-      out.add(new RingRecord.Module(-1, lo - (firstLoad & ~0xfffL), lo, hi, path.equals(exe), null, path));
+      out.add(
+          new RingRecord.Module(
+              -1, lo - (firstLoad & ~0xfffL), lo, hi, path.equals(exe), null, path));
     }
     return out;
   }
@@ -90,7 +93,10 @@ public final class ProcMaps {
   static long firstLoadVaddr(Path file) {
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       ByteBuffer head = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
-      if (ch.read(head, 0) < 64 || head.getInt(0) != 0x464c457f || head.get(4) != 2 || head.get(5) != 1) return -1;
+      if (ch.read(head, 0) < 64
+          || head.getInt(0) != 0x464c457f
+          || head.get(4) != 2
+          || head.get(5) != 1) return -1;
       long phoff = head.getLong(0x20);
       int phentsize = Short.toUnsignedInt(head.getShort(0x36));
       int phnum = Short.toUnsignedInt(head.getShort(0x38));
@@ -98,7 +104,8 @@ public final class ProcMaps {
       ByteBuffer ph = ByteBuffer.allocate(phentsize * phnum).order(ByteOrder.LITTLE_ENDIAN);
       ch.read(ph, phoff);
       for (int i = 0; i < phnum && (i + 1) * phentsize <= ph.position(); i++) {
-        if (ph.getInt(i * phentsize) == 1) return ph.getLong(i * phentsize + 0x10); // PT_LOAD: p_vaddr
+        if (ph.getInt(i * phentsize) == 1)
+          return ph.getLong(i * phentsize + 0x10); // PT_LOAD: p_vaddr
       }
       return -1;
     } catch (IOException | RuntimeException e) {

@@ -18,10 +18,16 @@ import java.util.regex.Pattern;
  */
 public final class StackIdentity {
   /** Libraries that allocate on someone else's behalf; the culprit is never one of them. */
-  private static final Pattern WRAPPER_LIBRARY = Pattern.compile(
-      "(libc\\.so.*|libc-.*|libstdc\\+\\+\\.so.*|libgcc_s\\.so.*|ld-linux.*|libpthread\\.so.*|libdl\\.so.*|libleakwatch\\.so)");
-  /** C++ operator new and new[] in all their variants (mangled or demangled): part of the allocation function. */
-  private static final Pattern ALLOCATION_FUNCTION = Pattern.compile("_Zn[wa][mj].*|operator new(\\[\\])?\\(.*");
+  private static final Pattern WRAPPER_LIBRARY =
+      Pattern.compile(
+          "(libc\\.so.*|libc-.*|libstdc\\+\\+\\.so.*|libgcc_s\\.so.*|ld-linux.*|libpthread\\.so.*|libdl\\.so.*|libleakwatch\\.so)");
+
+  /**
+   * C++ operator new and new[] in all their variants (mangled or demangled): part of the allocation
+   * function.
+   */
+  private static final Pattern ALLOCATION_FUNCTION =
+      Pattern.compile("_Zn[wa][mj].*|operator new(\\[\\])?\\(.*");
 
   private StackIdentity() {}
 
@@ -53,7 +59,8 @@ public final class StackIdentity {
   public static StackDefinition define(List<Frame> frames, Set<String> mainModules) {
     long id = id(frames);
     int site = 0;
-    while (site < frames.size() - 1 && frames.get(site).getFunction() != null
+    while (site < frames.size() - 1
+        && frames.get(site).getFunction() != null
         && ALLOCATION_FUNCTION.matcher(frames.get(site).getFunction()).matches()) {
       site++;
     }
@@ -62,14 +69,20 @@ public final class StackIdentity {
     if (!frames.isEmpty() && !mainModules.contains(allocator)) {
       for (int i = site; i < frames.size(); i++) {
         String module = frames.get(i).getModule();
-        if (!module.equals(allocator) && !isWrapper(module) && !Symbolizer.UNKNOWN_MODULE.equals(module)) {
+        if (!module.equals(allocator)
+            && !isWrapper(module)
+            && !Symbolizer.UNKNOWN_MODULE.equals(module)) {
           culprit = display(frames.get(i));
           break;
         }
       }
     }
-    return StackDefinition.newBuilder().setId(Topics.stackIdHex(id)).setAllocator(allocator).setCulprit(culprit)
-        .setFrames(frames).build();
+    return StackDefinition.newBuilder()
+        .setId(Topics.stackIdHex(id))
+        .setAllocator(allocator)
+        .setCulprit(culprit)
+        .setFrames(frames)
+        .build();
   }
 
   public static boolean isWrapper(String module) {

@@ -2,6 +2,7 @@ package io.leakwatch.collector.symbols;
 
 import io.leakwatch.collector.ring.RingRecord;
 import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.FrameNames;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -10,19 +11,20 @@ import java.util.Map;
 /**
  * Turns return addresses into frames {@code module!function+0xoffset}. Symbol tables are cached by
  * build id (or path when a file has none), so a library shared by every process on the host is
- * parsed once. Where the distribution ships separate debug info under /usr/lib/debug/.build-id,
- * its fuller .symtab is used.
+ * parsed once. Where the distribution ships separate debug info under /usr/lib/debug/.build-id, its
+ * fuller .symtab is used.
  */
 public final class Symbolizer {
-  public static final String UNKNOWN_MODULE = io.leakwatch.schemas.FrameNames.UNKNOWN_MODULE;
+  public static final String UNKNOWN_MODULE = FrameNames.UNKNOWN_MODULE;
   private static final int CACHE_ENTRIES = 512;
 
-  private final Map<String, ElfSymbols> cache = new LinkedHashMap<>(64, 0.75f, true) {
-    @Override
-    protected boolean removeEldestEntry(Map.Entry<String, ElfSymbols> e) {
-      return size() > CACHE_ENTRIES;
-    }
-  };
+  private final Map<String, ElfSymbols> cache =
+      new LinkedHashMap<>(64, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, ElfSymbols> e) {
+          return size() > CACHE_ENTRIES;
+        }
+      };
   private final Demangler demangler = new Demangler();
   private final Path debugRoot;
   private final Path rootPrefix;
@@ -57,10 +59,14 @@ public final class Symbolizer {
 
   private ElfSymbols load(RingRecord.Module m) {
     Path file = Path.of(m.path());
-    if (rootPrefix != null && file.isAbsolute()) file = rootPrefix.resolve(file.toString().substring(1));
+    if (rootPrefix != null && file.isAbsolute())
+      file = rootPrefix.resolve(file.toString().substring(1));
     ElfSymbols own = ElfSymbols.load(file);
     if (m.buildId() != null && m.buildId().length() > 2 && debugRoot != null) {
-      Path debug = debugRoot.resolve(m.buildId().substring(0, 2)).resolve(m.buildId().substring(2) + ".debug");
+      Path debug =
+          debugRoot
+              .resolve(m.buildId().substring(0, 2))
+              .resolve(m.buildId().substring(2) + ".debug");
       if (Files.isRegularFile(debug)) {
         ElfSymbols fuller = ElfSymbols.load(debug);
         if (fuller.size() > own.size()) return fuller;
@@ -80,15 +86,27 @@ public final class Symbolizer {
     if (m == null) {
       PerfMap.Hit hit = jit.lookup(returnAddress - 1);
       if (hit != null) {
-        return Frame.newBuilder().setModule(io.leakwatch.schemas.FrameNames.JIT_MODULE).setFunction(hit.name())
-            .setOffset(hit.offset() + 1).setModuleOffset(returnAddress).build();
+        return Frame.newBuilder()
+            .setModule(FrameNames.JIT_MODULE)
+            .setFunction(hit.name())
+            .setOffset(hit.offset() + 1)
+            .setModuleOffset(returnAddress)
+            .build();
       }
-      return Frame.newBuilder().setModule(UNKNOWN_MODULE).setOffset(returnAddress).setModuleOffset(returnAddress).build();
+      return Frame.newBuilder()
+          .setModule(UNKNOWN_MODULE)
+          .setOffset(returnAddress)
+          .setModuleOffset(returnAddress)
+          .build();
     }
     long vaddr = returnAddress - m.loadBias();
     // A return address points after the call; the call itself (vaddr - 1) is in the caller's body.
     ElfSymbols.Hit hit = symbolsFor(m).lookup(vaddr - 1);
-    Frame.Builder f = Frame.newBuilder().setModule(fileName(m.path())).setBuildId(m.buildId()).setModuleOffset(vaddr);
+    Frame.Builder f =
+        Frame.newBuilder()
+            .setModule(fileName(m.path()))
+            .setBuildId(m.buildId())
+            .setModuleOffset(vaddr);
     if (hit != null) {
       f.setFunction(demangler.demangle(hit.name())).setOffset(hit.offset() + 1);
     } else {

@@ -15,24 +15,39 @@ class HsPerfDataTest {
   @Test
   void managedHeapMatchesJcmdWithinFivePercent() throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process jvm = new ProcessBuilder(java, "-Xmx1g", "-cp", System.getProperty("java.class.path"), HeapHolder.class.getName(), "30000")
-        .redirectErrorStream(true).start();
+    Process jvm =
+        new ProcessBuilder(
+                java,
+                "-Xmx1g",
+                "-cp",
+                System.getProperty("java.class.path"),
+                HeapHolder.class.getName(),
+                "30000")
+            .redirectErrorStream(true)
+            .start();
     try {
       BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
       assertThat(out.readLine()).startsWith("holding");
       Thread.sleep(500);
       HsPerfData.Heap heap = new ProcCounters().managedHeap((int) jvm.pid());
-      Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(), Long.toString(jvm.pid()),
-          "GC.heap_info").redirectErrorStream(true).start();
+      Process jcmd =
+          new ProcessBuilder(
+                  Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
+                  Long.toString(jvm.pid()),
+                  "GC.heap_info")
+              .redirectErrorStream(true)
+              .start();
       String info = new String(jcmd.getInputStream().readAllBytes());
       assertThat(jcmd.waitFor(30, TimeUnit.SECONDS)).isTrue();
       Matcher m = Pattern.compile("total (\\d+)K, used (\\d+)K").matcher(info);
       assertThat(m.find()).as(info).isTrue();
       long jcmdUsed = Long.parseLong(m.group(2)) * 1024;
       long jcmdTotal = Long.parseLong(m.group(1)) * 1024;
-      System.out.printf("managed heap: hsperfdata used %d committed %d; jcmd used %d total %d%n", heap.usedBytes(),
-          heap.committedBytes(), jcmdUsed, jcmdTotal);
-      assertThat((double) heap.usedBytes()).isCloseTo(jcmdUsed, org.assertj.core.data.Percentage.withPercentage(5));
+      System.out.printf(
+          "managed heap: hsperfdata used %d committed %d; jcmd used %d total %d%n",
+          heap.usedBytes(), heap.committedBytes(), jcmdUsed, jcmdTotal);
+      assertThat((double) heap.usedBytes())
+          .isCloseTo(jcmdUsed, org.assertj.core.data.Percentage.withPercentage(5));
       assertThat(heap.usedBytes()).isGreaterThan(200L << 20);
     } finally {
       jvm.destroy();

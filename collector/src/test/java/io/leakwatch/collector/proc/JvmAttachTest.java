@@ -9,15 +9,25 @@ import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
-/** Against real processes: a JVM asked for its perf map, and a process that must never be signalled. */
+/**
+ * Against real processes: a JVM asked for its perf map, and a process that must never be signalled.
+ */
 class JvmAttachTest {
   private final JvmAttach attach = new JvmAttach(Path.of("/proc"));
 
   @Test
   void aRunningJvmWritesItsPerfMapOnRequest() throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process p = new ProcessBuilder(java, "-Xmx512m", "-cp", System.getProperty("java.class.path"), HeapHolder.class.getName(), "30000")
-        .redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder(
+                java,
+                "-Xmx512m",
+                "-cp",
+                System.getProperty("java.class.path"),
+                HeapHolder.class.getName(),
+                "30000")
+            .redirectErrorStream(true)
+            .start();
     try {
       int pid = (int) p.pid();
       // Wait until the JVM has installed its signal handlers (SIGQUIT caught) before asking.
@@ -44,8 +54,10 @@ class JvmAttachTest {
     try {
       int pid = (int) p.pid();
       assertThat(attach.catchesSigquit(pid)).isFalse();
-      assertThatThrownBy(() -> attach.jcmd(pid, "Compiler.perfmap", true, 1_000)).hasMessageContaining("does not catch SIGQUIT");
-      assertThatThrownBy(() -> attach.jcmd(pid, "Compiler.perfmap", false, 1_000)).hasMessageContaining("no attach listener");
+      assertThatThrownBy(() -> attach.jcmd(pid, "Compiler.perfmap", true, 1_000))
+          .hasMessageContaining("does not catch SIGQUIT");
+      assertThatThrownBy(() -> attach.jcmd(pid, "Compiler.perfmap", false, 1_000))
+          .hasMessageContaining("no attach listener");
       Thread.sleep(200);
       assertThat(p.isAlive()).as("SIGQUIT would have killed it").isTrue();
     } finally {

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,13 +17,17 @@ class ProcCountersTest {
     String status = Files.readString(Path.of("/proc/self/status"));
     long vmSize = ProcCounters.kbField(status, "VmSize:").getAsLong();
     long rss = ProcCounters.kbField(status, "VmRSS:").getAsLong();
-    assertThat((double) m.virtualBytes()).isCloseTo(vmSize, org.assertj.core.data.Percentage.withPercentage(5));
-    assertThat((double) m.residentBytes()).isCloseTo(rss, org.assertj.core.data.Percentage.withPercentage(5));
+    assertThat((double) m.virtualBytes())
+        .isCloseTo(vmSize, org.assertj.core.data.Percentage.withPercentage(5));
+    assertThat((double) m.residentBytes())
+        .isCloseTo(rss, org.assertj.core.data.Percentage.withPercentage(5));
     assertThat(m.privateBytes()).isPositive().isLessThanOrEqualTo(m.virtualBytes());
     assertThat(proc.openFds(pid)).isPositive();
     assertThat(proc.startTicks(pid)).isPositive();
     assertThat(proc.alive(pid, proc.startTicks(pid))).isTrue();
-    assertThat(proc.alive(pid, proc.startTicks(pid) + 1)).as("a reused pid is another process").isFalse();
+    assertThat(proc.alive(pid, proc.startTicks(pid) + 1))
+        .as("a reused pid is another process")
+        .isFalse();
   }
 
   @Test
@@ -36,25 +39,46 @@ class ProcCountersTest {
     long committed = regions.values().stream().mapToLong(ProcCounters.Region::committedBytes).sum();
     long reserved = regions.values().stream().mapToLong(ProcCounters.Region::reservedBytes).sum();
     String after = Files.readString(Path.of("/proc/self/status"));
-    // The JVM's memory moves while smaps is read (GC, other tests): compare with status read on both sides.
-    long rss1 = ProcCounters.kbField(before, "VmRSS:").getAsLong(), rss2 = ProcCounters.kbField(after, "VmRSS:").getAsLong();
-    long size1 = ProcCounters.kbField(before, "VmSize:").getAsLong(), size2 = ProcCounters.kbField(after, "VmSize:").getAsLong();
-    assertThat((double) committed).isBetween(Math.min(rss1, rss2) * 0.95, Math.max(rss1, rss2) * 1.05 + (16L << 20));
-    assertThat((double) reserved).isBetween(Math.min(size1, size2) * 0.95, Math.max(size1, size2) * 1.05);
-    assertThat(regions.get("anonymous").committedBytes()).isLessThanOrEqualTo(regions.get("anonymous").reservedBytes());
+    // The JVM's memory moves while smaps is read (GC, other tests): compare with status read on
+    // both sides.
+    long rss1 = ProcCounters.kbField(before, "VmRSS:").getAsLong(),
+        rss2 = ProcCounters.kbField(after, "VmRSS:").getAsLong();
+    long size1 = ProcCounters.kbField(before, "VmSize:").getAsLong(),
+        size2 = ProcCounters.kbField(after, "VmSize:").getAsLong();
+    assertThat((double) committed)
+        .isBetween(Math.min(rss1, rss2) * 0.95, Math.max(rss1, rss2) * 1.05 + (16L << 20));
+    assertThat((double) reserved)
+        .isBetween(Math.min(size1, size2) * 0.95, Math.max(size1, size2) * 1.05);
+    assertThat(regions.get("anonymous").committedBytes())
+        .isLessThanOrEqualTo(regions.get("anonymous").reservedBytes());
   }
 
   @Test
   void regionKindsAndHostileSmaps(@TempDir Path fake) throws Exception {
-    assertThat(ProcCounters.classify("55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0                          [heap]")).isEqualTo("heap");
-    assertThat(ProcCounters.classify("7ffd5d1e1000-7ffd5d202000 rw-p 00000000 00:00 0                          [stack]")).isEqualTo("stack");
-    assertThat(ProcCounters.classify("7f1c2a000000-7f1c2a021000 rw-s 00000000 00:05 1234  /dev/shm/leakwatch-1.ring")).isEqualTo("shared");
-    assertThat(ProcCounters.classify("7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6")).isEqualTo("image");
-    assertThat(ProcCounters.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0")).isEqualTo("anonymous");
+    assertThat(
+            ProcCounters.classify(
+                "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0                          [heap]"))
+        .isEqualTo("heap");
+    assertThat(
+            ProcCounters.classify(
+                "7ffd5d1e1000-7ffd5d202000 rw-p 00000000 00:00 0                          [stack]"))
+        .isEqualTo("stack");
+    assertThat(
+            ProcCounters.classify(
+                "7f1c2a000000-7f1c2a021000 rw-s 00000000 00:05 1234  /dev/shm/leakwatch-1.ring"))
+        .isEqualTo("shared");
+    assertThat(
+            ProcCounters.classify(
+                "7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6"))
+        .isEqualTo("image");
+    assertThat(ProcCounters.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0"))
+        .isEqualTo("anonymous");
     assertThat(ProcCounters.classify("garbage")).isEqualTo("anonymous");
     Path p = Files.createDirectories(fake.resolve("88"));
-    Files.writeString(p.resolve("smaps"), "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0 [heap]\nSize:   132 kB\nRss:  100 kB\n"
-        + "Size: 99999999999999999999999999 kB\nRss:\nnot a line at all\n7f00-7f01 rw-p 0 0 0\nRss: 4"); // cut mid-line
+    Files.writeString(
+        p.resolve("smaps"),
+        "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0 [heap]\nSize:   132 kB\nRss:  100 kB\n"
+            + "Size: 99999999999999999999999999 kB\nRss:\nnot a line at all\n7f00-7f01 rw-p 0 0 0\nRss: 4"); // cut mid-line
     java.util.Map<String, ProcCounters.Region> r = new ProcCounters(fake).regions(88);
     assertThat(r.get("heap").committedBytes()).isEqualTo(100 * 1024);
     assertThat(r.get("anonymous").committedBytes()).isEqualTo(4 * 1024);
@@ -70,16 +94,22 @@ class ProcCountersTest {
 
   @Test
   void hostileStatLinesAndTruncatedFiles(@TempDir Path fake) throws Exception {
-    assertThat(ProcCounters.parseStartTicks("42 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20"))
+    assertThat(
+            ProcCounters.parseStartTicks(
+                "42 (a) b (c)) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20"))
         .isEqualTo(987654);
     assertThat(ProcCounters.parseStartTicks("42 (x) S 1 2")).isEqualTo(-1);
     assertThat(ProcCounters.parseStartTicks("no paren")).isEqualTo(-1);
-    assertThat(ProcCounters.parseStartTicks("1 (x) S 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 notanumber")).isEqualTo(-1);
+    assertThat(
+            ProcCounters.parseStartTicks("1 (x) S 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 notanumber"))
+        .isEqualTo(-1);
     assertThat(ProcCounters.isZombie("7 (sh) Z 1")).isTrue();
     assertThat(ProcCounters.kbField("VmRSS:", "VmRSS:")).isEmpty();
     assertThat(ProcCounters.kbField("VmRSS:\t  99999999999999999999999 kB", "VmRSS:")).isPresent();
     Path p = Files.createDirectories(fake.resolve("77"));
-    Files.writeString(p.resolve("status"), "Name:\tx\nVmSize:\t100 kB\nVmRSS:"); // cut short by an exiting process
+    Files.writeString(
+        p.resolve("status"),
+        "Name:\tx\nVmSize:\t100 kB\nVmRSS:"); // cut short by an exiting process
     ProcCounters.Memory m = new ProcCounters(fake).memory(77);
     assertThat(m.virtualBytes()).isEqualTo(102400);
     assertThat(m.residentBytes()).isZero();

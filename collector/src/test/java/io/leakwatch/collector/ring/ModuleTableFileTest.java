@@ -10,17 +10,29 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The module table a collector keeps beside a ring for its successor: round trip, and hostile files. */
+/**
+ * The module table a collector keeps beside a ring for its successor: round trip, and hostile
+ * files.
+ */
 class ModuleTableFileTest {
-  @TempDir
-  Path dir;
+  @TempDir Path dir;
 
   private static List<RingRecord.Module> table(int n) {
     List<RingRecord.Module> modules = new ArrayList<>();
     for (int i = 0; i < n; i++) {
-      modules.add(new RingRecord.Module(0, 0x7f00_0000_0000L + i * 0x10_0000L, 0x7f00_0000_1000L + i * 0x10_0000L,
-          0x7f00_0000_9000L + i * 0x10_0000L, i == 0, i % 3 == 0 ? "" : i % 3 == 1 ? null : "ab" + i,
-          i % 7 == 6 ? null : "/usr/lib/lib näme " + i + ".so\n")); // null: named from /proc/PID/maps, no build id
+      modules.add(
+          new RingRecord.Module(
+              0,
+              0x7f00_0000_0000L + i * 0x10_0000L,
+              0x7f00_0000_1000L + i * 0x10_0000L,
+              0x7f00_0000_9000L + i * 0x10_0000L,
+              i == 0,
+              i % 3 == 0 ? "" : i % 3 == 1 ? null : "ab" + i,
+              i % 7 == 6
+                  ? null
+                  : "/usr/lib/lib näme "
+                      + i
+                      + ".so\n")); // null: named from /proc/PID/maps, no build id
     }
     return modules;
   }
@@ -30,7 +42,8 @@ class ModuleTableFileTest {
     Path ring = dir.resolve("leakwatch-1-2.ring");
     List<RingRecord.Module> modules = table(300);
     ModuleTableFile.save(ring, modules);
-    assertThat(ModuleTableFile.of(ring).getFileName().toString()).isEqualTo("leakwatch-1-2.ring.modules")
+    assertThat(ModuleTableFile.of(ring).getFileName().toString())
+        .isEqualTo("leakwatch-1-2.ring.modules")
         .doesNotEndWith(".ring"); // the collector's ring pattern must not pick it up
     assertThat(ModuleTableFile.load(ring)).isEqualTo(modules);
     ModuleTableFile.save(ring, modules.subList(0, 2)); // replaced, not appended
@@ -45,9 +58,13 @@ class ModuleTableFileTest {
     ModuleTableFile.save(real, table(3));
     Path ring = dir.resolve("leakwatch-3-4.ring");
     Files.createSymbolicLink(ModuleTableFile.of(ring), ModuleTableFile.of(real));
-    assertThat(ModuleTableFile.load(ring)).as("a symlink planted in the shared run directory").isEmpty();
+    assertThat(ModuleTableFile.load(ring))
+        .as("a symlink planted in the shared run directory")
+        .isEmpty();
     Object owner = Files.getAttribute(ModuleTableFile.of(real), "unix:uid");
-    assertThat(ModuleTableFile.load(real, (Integer) owner + 1)).as("a file someone else wrote").isEmpty();
+    assertThat(ModuleTableFile.load(real, (Integer) owner + 1))
+        .as("a file someone else wrote")
+        .isEmpty();
   }
 
   @Test
@@ -63,7 +80,8 @@ class ModuleTableFileTest {
         case 0 -> b = java.util.Arrays.copyOf(seed, random.nextInt(seed.length + 1)); // truncated
         case 1 -> {
           b = seed.clone();
-          for (int k = 1 + random.nextInt(8); k > 0; k--) b[random.nextInt(b.length)] = (byte) random.nextInt(256);
+          for (int k = 1 + random.nextInt(8); k > 0; k--)
+            b[random.nextInt(b.length)] = (byte) random.nextInt(256);
         }
         case 2 -> {
           b = seed.clone(); // a count or a length made huge or negative

@@ -11,7 +11,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** RingLayout.java against the C headers it mirrors (wire_protocol.h, shared_ring_buffer.h), through wire_layout. */
+/**
+ * RingLayout.java against the C headers it mirrors (wire_protocol.h, shared_ring_buffer.h), through
+ * wire_layout.
+ */
 class RingLayoutTest {
   @Test
   void everyConstantTheCHeadersDefineMatchesTheJavaMirror() throws Exception {
@@ -19,7 +22,8 @@ class RingLayoutTest {
     assertThat(tool).as("built by the native build (make all)").exists();
     Process p = new ProcessBuilder(tool.toString()).redirectErrorStream(true).start();
     Map<String, Long> c = new LinkedHashMap<>();
-    try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+    try (BufferedReader r =
+        new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
       for (String line; (line = r.readLine()) != null; ) {
         int eq = line.indexOf('=');
         c.put(line.substring(0, eq), Long.parseLong(line.substring(eq + 1)));

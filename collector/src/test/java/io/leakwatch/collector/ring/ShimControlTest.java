@@ -14,8 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The dormant switch at run time, and the allocator statistics the shim writes. */
 class ShimControlTest {
-  @TempDir
-  Path runDir;
+  @TempDir Path runDir;
 
   private Path awaitRing() throws Exception {
     long deadline = System.currentTimeMillis() + 10_000;
@@ -30,8 +29,10 @@ class ShimControlTest {
 
   @Test
   void dormantStopsNewRecordsWithoutARestartAndFreesStillFlow() throws Exception {
-    ProcessBuilder pb = new ProcessBuilder(NativeRuns.NATIVE.resolve("leaky-service").toString(), "3", "2000")
-        .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    ProcessBuilder pb =
+        new ProcessBuilder(NativeRuns.NATIVE.resolve("leaky-service").toString(), "3", "2000")
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD);
     pb.environment().put("LD_PRELOAD", NativeRuns.NATIVE.resolve("libleakwatch.so").toString());
     pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
     pb.environment().put("LEAKWATCH_SAMPLE_BYTES", "4096");
@@ -74,48 +75,65 @@ class ShimControlTest {
         }
       }
       for (RingRecord r : records) {
-        if (r instanceof RingRecord.Free f && f.seq() > lastSeqBefore && f.seq() < firstSeqAfter) freesDuring++;
+        if (r instanceof RingRecord.Free f && f.seq() > lastSeqBefore && f.seq() < firstSeqAfter)
+          freesDuring++;
       }
       RingRecord.AllocatorStats last = null;
       for (RingRecord r : records) {
         if (r instanceof RingRecord.AllocatorStats s) {
           stats++;
           assertThat(s.arenaBytes()).isGreaterThanOrEqualTo(s.inUseBytes() - s.releasableBytes());
-          assertThat(s.inUseBytes()).isNotNegative(); // at start nothing may be allocated yet: the shim allocates nothing
+          assertThat(s.inUseBytes())
+              .isNotNegative(); // at start nothing may be allocated yet: the shim allocates nothing
           assertThat(s.freeBytes()).isNotNegative();
           last = s;
         }
       }
       assertThat(last).isNotNull();
       assertThat(last.inUseBytes()).as("at exit the service holds its leaked keys").isPositive();
-      System.out.printf("dormant: %d allocations recorded before, %d during, %d after; %d frees during; %d stats records%n",
+      System.out.printf(
+          "dormant: %d allocations recorded before, %d during, %d after; %d frees during; %d stats records%n",
           before, during, after, freesDuring, stats);
       assertThat(before).isPositive();
       assertThat(during).isZero();
       assertThat(after).isPositive();
-      assertThat(freesDuring).as("frees of blocks recorded earlier still arrive while dormant").isPositive();
-      assertThat(stats).as("at start and at exit (every 60 s while recording)").isGreaterThanOrEqualTo(2);
+      assertThat(freesDuring)
+          .as("frees of blocks recorded earlier still arrive while dormant")
+          .isPositive();
+      assertThat(stats)
+          .as("at start and at exit (every 60 s while recording)")
+          .isGreaterThanOrEqualTo(2);
     }
   }
 
   @Test
   void startDelayRecordsNothingDuringTheWarmUp() throws Exception {
-    List<Path> rings = NativeRuns.runWithEnv(runDir, java.util.Map.of("LEAKWATCH_SAMPLE_BYTES", "0", "LEAKWATCH_START_DELAY", "1"),
-        NativeRuns.NATIVE.resolve("leaky-service").toString(), "2", "500");
+    List<Path> rings =
+        NativeRuns.runWithEnv(
+            runDir,
+            java.util.Map.of("LEAKWATCH_SAMPLE_BYTES", "0", "LEAKWATCH_START_DELAY", "1"),
+            NativeRuns.NATIVE.resolve("leaky-service").toString(),
+            "2",
+            "500");
     try (RingFile ring = RingFile.open(rings.get(0))) {
       RingReader reader = new RingReader(ring);
       long[] first = {Long.MAX_VALUE};
       long[] count = {0};
-      while (reader.poll(10_000, r -> {
-        if (r instanceof RingRecord.Alloc a) {
-          first[0] = Math.min(first[0], a.timestampNs());
-          count[0]++;
-        }
-      }) > 0) {
+      while (reader.poll(
+              10_000,
+              r -> {
+                if (r instanceof RingRecord.Alloc a) {
+                  first[0] = Math.min(first[0], a.timestampNs());
+                  count[0]++;
+                }
+              })
+          > 0) {
         // drain
       }
       assertThat(count[0]).isPositive();
-      assertThat(first[0] - ring.startTimeNs()).as("first allocation recorded after the warm-up").isGreaterThanOrEqualTo(990_000_000L); // the delay starts just before the ring is stamped
+      assertThat(first[0] - ring.startTimeNs())
+          .as("first allocation recorded after the warm-up")
+          .isGreaterThanOrEqualTo(990_000_000L); // the delay starts just before the ring is stamped
     }
   }
 }

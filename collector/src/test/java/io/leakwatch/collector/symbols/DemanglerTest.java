@@ -13,7 +13,8 @@ class DemanglerTest {
     assertThat(Demangler.available()).isTrue();
     assertThat(d.demangle("_ZN8Registry8rememberEv")).isEqualTo("Registry::remember()");
     assertThat(d.demangle("_Znwm")).isEqualTo("operator new(unsigned long)");
-    assertThat(d.demangle("_ZNSt6vectorIiSaIiEE9push_backERKi")).isEqualTo("std::vector<int, std::allocator<int> >::push_back(int const&)");
+    assertThat(d.demangle("_ZNSt6vectorIiSaIiEE9push_backERKi"))
+        .isEqualTo("std::vector<int, std::allocator<int> >::push_back(int const&)");
   }
 
   @Test

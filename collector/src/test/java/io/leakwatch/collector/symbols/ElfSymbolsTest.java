@@ -13,7 +13,8 @@ import org.junit.jupiter.api.Test;
 
 class ElfSymbolsTest {
   private static String readelfBuildId(Path file) throws Exception {
-    Process p = new ProcessBuilder("readelf", "-n", file.toString()).redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder("readelf", "-n", file.toString()).redirectErrorStream(true).start();
     try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
       String line;
       while ((line = r.readLine()) != null) {
@@ -46,7 +47,8 @@ class ElfSymbolsTest {
   @Test
   void notElfOrMissingGivesAnEmptyTable() throws Exception {
     assertThat(ElfSymbols.load(Path.of("/nonexistent/file")).size()).isZero();
-    assertThat(ElfSymbols.parse(ByteBuffer.wrap("#!/bin/sh\necho hi\n".getBytes())).size()).isZero();
+    assertThat(ElfSymbols.parse(ByteBuffer.wrap("#!/bin/sh\necho hi\n".getBytes())).size())
+        .isZero();
     assertThat(ElfSymbols.parse(ByteBuffer.allocate(0)).size()).isZero();
   }
 
@@ -61,14 +63,16 @@ class ElfSymbolsTest {
       byte[] img = original.clone();
       int flips = 1 + rnd.nextInt(8);
       for (int f = 0; f < flips; f++) {
-        int off = switch (rnd.nextInt(3)) {
-          case 0 -> rnd.nextInt(64); // ELF header
-          case 1 -> shoff + rnd.nextInt(Math.max(1, img.length - shoff)); // section headers
-          default -> rnd.nextInt(img.length);
-        };
+        int off =
+            switch (rnd.nextInt(3)) {
+              case 0 -> rnd.nextInt(64); // ELF header
+              case 1 -> shoff + rnd.nextInt(Math.max(1, img.length - shoff)); // section headers
+              default -> rnd.nextInt(img.length);
+            };
         img[off] = (byte) rnd.nextInt(256);
       }
-      if (rnd.nextInt(10) == 0) img = java.util.Arrays.copyOf(img, rnd.nextInt(img.length)); // truncated
+      if (rnd.nextInt(10) == 0)
+        img = java.util.Arrays.copyOf(img, rnd.nextInt(img.length)); // truncated
       ElfSymbols s = ElfSymbols.parse(ByteBuffer.wrap(img));
       if (s.size() > 0) parsed++;
       s.lookup(rnd.nextLong());

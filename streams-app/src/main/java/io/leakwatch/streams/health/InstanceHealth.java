@@ -31,7 +31,9 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
   }
 
   public static boolean live(KafkaStreams.State s) {
-    return s != KafkaStreams.State.ERROR && s != KafkaStreams.State.PENDING_ERROR && s != KafkaStreams.State.NOT_RUNNING
+    return s != KafkaStreams.State.ERROR
+        && s != KafkaStreams.State.PENDING_ERROR
+        && s != KafkaStreams.State.NOT_RUNNING
         && s != KafkaStreams.State.PENDING_SHUTDOWN;
   }
 
@@ -52,29 +54,37 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
   }
 
   @Override
-  public synchronized void onRestoreStart(TopicPartition partition, String store, long startOffset, long endOffset) {
+  public synchronized void onRestoreStart(
+      TopicPartition partition, String store, long startOffset, long endOffset) {
     long n = Math.max(0, endOffset - startOffset);
     restoreTotal += n;
     log.info("restoring {} from {} ({} records)", store, partition, n);
   }
 
   @Override
-  public synchronized void onBatchRestored(TopicPartition partition, String store, long batchEndOffset, long numRestored) {
+  public synchronized void onBatchRestored(
+      TopicPartition partition, String store, long batchEndOffset, long numRestored) {
     restored += numRestored;
     long now = clock.getAsLong();
     if (now - restoreLoggedMs >= RESTORE_PROGRESS_INTERVAL_MS) {
       restoreLoggedMs = now;
-      log.info("restoring: {} of {} records ({}%)", restored, restoreTotal, restoreTotal == 0 ? 100 : restored * 100 / restoreTotal);
+      log.info(
+          "restoring: {} of {} records ({}%)",
+          restored, restoreTotal, restoreTotal == 0 ? 100 : restored * 100 / restoreTotal);
     }
   }
 
   @Override
-  public synchronized void onRestoreEnd(TopicPartition partition, String store, long totalRestored) {
+  public synchronized void onRestoreEnd(
+      TopicPartition partition, String store, long totalRestored) {
     log.info("restored {} from {}: {} records", store, partition, totalRestored);
     if (restored >= restoreTotal) restored = restoreTotal = 0;
   }
 
-  /** The minute's share of a running total; a total that fell (a replaced thread's metrics start again) counts from zero. */
+  /**
+   * The minute's share of a running total; a total that fell (a replaced thread's metrics start
+   * again) counts from zero.
+   */
   private static double since(double total, double before) {
     return total >= before ? total - before : total;
   }
@@ -88,13 +98,20 @@ public final class InstanceHealth implements StateRestoreListener, KafkaStreams.
    * The summary line when it is due (and logged), else null. processedTotal and droppedTotal are
    * this instance's running totals; the line gives the minute's share.
    */
-  public synchronized String maybeSummarize(int processes, int exited, double processedTotal, double droppedTotal) {
+  public synchronized String maybeSummarize(
+      int processes, int exited, double processedTotal, double droppedTotal) {
     long now = clock.getAsLong();
     if (now < summaryDueMs) return null;
     summaryDueMs = now + SUMMARY_INTERVAL_MS;
-    String line = String.format("health: %s, %s; %d processes (%d exited); last minute: %.0f records processed, %.0f dropped",
-        state, ready(state) ? "ready" : live(state) ? "live, not ready" : "stopped", processes, exited,
-        since(processedTotal, lastProcessed), since(droppedTotal, lastDropped));
+    String line =
+        String.format(
+            "health: %s, %s; %d processes (%d exited); last minute: %.0f records processed, %.0f dropped",
+            state,
+            ready(state) ? "ready" : live(state) ? "live, not ready" : "stopped",
+            processes,
+            exited,
+            since(processedTotal, lastProcessed),
+            since(droppedTotal, lastDropped));
     lastProcessed = processedTotal;
     lastDropped = droppedTotal;
     if (failed(state)) log.warn(line);

@@ -2,14 +2,14 @@ package io.leakwatch.streams.http;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import io.leakwatch.streams.render.ReportPage;
 import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.streams.metrics.LeakMetrics;
 import io.leakwatch.streams.query.QueryService;
+import io.leakwatch.streams.render.ReportFormat;
+import io.leakwatch.streams.render.ReportPage;
 import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
-import io.leakwatch.streams.render.ReportFormat;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.ProcessSummary;
 import io.leakwatch.streams.report.model.ReportJson;
@@ -41,11 +41,23 @@ public final class HttpApi implements AutoCloseable {
    * @param history null: no diff page data
    * @param queries which instance answers (a local-only one without peers)
    */
-  public record Options(String bind, int port, ReportService reports, LeakMetrics metrics, Supplier<String> state,
-      History history, QueryService queries) {}
+  public record Options(
+      String bind,
+      int port,
+      ReportService reports,
+      LeakMetrics metrics,
+      Supplier<String> state,
+      History history,
+      QueryService queries) {}
 
-  private static final Map<String, String> STATIC = Map.of("/static/leakwatch.css", "text/css; charset=utf-8",
-      "/static/leakwatch.js", "text/javascript; charset=utf-8", "/static/favicon.svg", "image/svg+xml");
+  private static final Map<String, String> STATIC =
+      Map.of(
+          "/static/leakwatch.css",
+          "text/css; charset=utf-8",
+          "/static/leakwatch.js",
+          "text/javascript; charset=utf-8",
+          "/static/favicon.svg",
+          "image/svg+xml");
 
   /** A request: the exchange and its parsed query. */
   private record Request(HttpExchange ex, Map<String, String> q) {
@@ -63,17 +75,18 @@ public final class HttpApi implements AutoCloseable {
   private final LeakMetrics metrics;
   private final History history;
   private final QueryService queries;
-  private final Map<String, Route> routes = Map.ofEntries(
-      Map.entry("/metrics", this::metrics),
-      Map.entry("/favicon.ico", HttpApi::favicon),
-      Map.entry("/healthz", this::healthz),
-      Map.entry("/readyz", this::readyz),
-      Map.entry("/api/processes", this::processes),
-      Map.entry("/api/fleet", this::fleet),
-      Map.entry("/api/report", this::report),
-      Map.entry("/", this::overview),
-      Map.entry("/process", this::processPage),
-      Map.entry("/diff", this::diff));
+  private final Map<String, Route> routes =
+      Map.ofEntries(
+          Map.entry("/metrics", this::metrics),
+          Map.entry("/favicon.ico", HttpApi::favicon),
+          Map.entry("/healthz", this::healthz),
+          Map.entry("/readyz", this::readyz),
+          Map.entry("/api/processes", this::processes),
+          Map.entry("/api/fleet", this::fleet),
+          Map.entry("/api/report", this::report),
+          Map.entry("/", this::overview),
+          Map.entry("/process", this::processPage),
+          Map.entry("/diff", this::diff));
 
   public HttpApi(Options o) {
     this.state = o.state();
@@ -85,11 +98,14 @@ public final class HttpApi implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot listen on " + o.bind() + ":" + o.port(), e);
     }
-    server.setExecutor(Executors.newFixedThreadPool(4, r -> {
-      Thread t = new Thread(r, "leakwatch-http");
-      t.setDaemon(true);
-      return t;
-    }));
+    server.setExecutor(
+        Executors.newFixedThreadPool(
+            4,
+            r -> {
+              Thread t = new Thread(r, "leakwatch-http");
+              t.setDaemon(true);
+              return t;
+            }));
     server.createContext("/", this::handle);
     server.start();
   }
@@ -114,11 +130,23 @@ public final class HttpApi implements AutoCloseable {
       Request r = new Request(ex, query(ex.getRequestURI().getRawQuery()));
       routes.getOrDefault(ex.getRequestURI().getPath(), HttpApi::staticFile).handle(r);
     } catch (BadRequest e) {
-      send(ex, 400, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.getMessage()) + "}");
+      send(
+          ex,
+          400,
+          "application/json",
+          "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.getMessage()) + "}");
     } catch (InvalidStateStoreException e) {
-      send(ex, 503, "application/json", "{\"error\":\"state is being restored or rebalanced; try again\"}");
+      send(
+          ex,
+          503,
+          "application/json",
+          "{\"error\":\"state is being restored or rebalanced; try again\"}");
     } catch (RuntimeException e) {
-      send(ex, 500, "application/json", "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.toString()) + "}");
+      send(
+          ex,
+          500,
+          "application/json",
+          "{\"error\":" + ReportBuilder.JSON.writeValueAsString(e.toString()) + "}");
     } finally {
       ex.close(); // after the catch blocks, so that they can still answer
     }
@@ -136,13 +164,21 @@ public final class HttpApi implements AutoCloseable {
   /** Liveness (restart me if not): rebalancing or restoring is alive. */
   private void healthz(Request r) throws IOException {
     String s = state.get();
-    send(r.ex(), InstanceHealth.live(KafkaStreams.State.valueOf(s)) ? 200 : 503, "text/plain", s + "\n");
+    send(
+        r.ex(),
+        InstanceHealth.live(KafkaStreams.State.valueOf(s)) ? 200 : 503,
+        "text/plain",
+        s + "\n");
   }
 
   /** Readiness (route to me). */
   private void readyz(Request r) throws IOException {
     String s = state.get();
-    send(r.ex(), InstanceHealth.ready(KafkaStreams.State.valueOf(s)) ? 200 : 503, "text/plain", s + "\n");
+    send(
+        r.ex(),
+        InstanceHealth.ready(KafkaStreams.State.valueOf(s)) ? 200 : 503,
+        "text/plain",
+        s + "\n");
   }
 
   private void processes(Request r) throws IOException {
@@ -151,13 +187,15 @@ public final class HttpApi implements AutoCloseable {
 
   private void fleet(Request r) throws IOException {
     String program = r.q().get("process");
-    if (program == null || program.isEmpty() || program.length() > 255) throw new BadRequest("process (1-255 characters) is required");
+    if (program == null || program.isEmpty() || program.length() > 255)
+      throw new BadRequest("process (1-255 characters) is required");
     send(r.ex(), 200, "application/json", ReportJson.bytes(queries.fleet(program, r.local())));
   }
 
   private void report(Request r) throws IOException {
-    ReportFormat format = ReportFormat.parse(r.q().getOrDefault("format", "json"))
-        .orElseThrow(() -> new BadRequest("format must be " + ReportFormat.choices()));
+    ReportFormat format =
+        ReportFormat.parse(r.q().getOrDefault("format", "json"))
+            .orElseThrow(() -> new BadRequest("format must be " + ReportFormat.choices()));
     Optional<ProcessReport> report = find(r);
     HttpExchange ex = r.ex();
     if (report.isEmpty()) {
@@ -165,15 +203,20 @@ public final class HttpApi implements AutoCloseable {
       return;
     }
     if (format == ReportFormat.PPROF) {
-      ex.getResponseHeaders().set("Content-Disposition", "attachment; filename=\"" + fileName(report.get()) + ".pb.gz\"");
+      ex.getResponseHeaders()
+          .set(
+              "Content-Disposition",
+              "attachment; filename=\"" + fileName(report.get()) + ".pb.gz\"");
     }
-    if (format == ReportFormat.HTML) ex.getResponseHeaders().set("Content-Security-Policy", ReportPage.CSP);
+    if (format == ReportFormat.HTML)
+      ex.getResponseHeaders().set("Content-Security-Policy", ReportPage.CSP);
     send(ex, 200, format.contentType(), format.render(report.get(), history, false));
   }
 
   private void overview(Request r) throws IOException {
     String sort = r.q().getOrDefault("sort", "bytes");
-    if (!sort.equals("bytes") && !sort.equals("growth")) throw new BadRequest("sort must be bytes or growth");
+    if (!sort.equals("bytes") && !sort.equals("growth"))
+      throw new BadRequest("sort must be bytes or growth");
     html(r.ex(), 200, ReportPage.overview(queries.processes(false), history, sort));
   }
 
@@ -183,7 +226,10 @@ public final class HttpApi implements AutoCloseable {
     else html(r.ex(), 200, ReportPage.process(report.get(), history));
   }
 
-  /** What a process holds now against what it held some minutes ago (the history lives with its owner). */
+  /**
+   * What a process holds now against what it held some minutes ago (the history lives with its
+   * owner).
+   */
   private void diff(Request r) throws IOException {
     int m;
     try {
@@ -195,8 +241,16 @@ public final class HttpApi implements AutoCloseable {
     Optional<Target> t = target(r);
     Optional<HostInfo> owner = t.flatMap(x -> queries.remoteOwner(x.host(), x.pid(), r.local()));
     if (owner.isPresent()) {
-      var resp = queries.forward(owner.get(), "/diff?host=" + QueryService.encode(t.get().host()) + "&pid=" + t.get().pid()
-          + "&minutes=" + m + "&local=true");
+      var resp =
+          queries.forward(
+              owner.get(),
+              "/diff?host="
+                  + QueryService.encode(t.get().host())
+                  + "&pid="
+                  + t.get().pid()
+                  + "&minutes="
+                  + m
+                  + "&local=true");
       html(r.ex(), resp.statusCode(), new String(resp.body(), StandardCharsets.UTF_8));
       return;
     }
@@ -206,8 +260,10 @@ public final class HttpApi implements AutoCloseable {
       return;
     }
     long now = System.currentTimeMillis();
-    var then = history == null ? Optional.<History.Snapshot>empty()
-        : history.snapshotAt(Keys.process(t.get().host(), t.get().pid()), now - m * 60_000L);
+    var then =
+        history == null
+            ? Optional.<History.Snapshot>empty()
+            : history.snapshotAt(Keys.process(t.get().host(), t.get().pid()), now - m * 60_000L);
     html(r.ex(), 200, ReportPage.diff(report.get(), then.orElse(null), now));
   }
 
@@ -240,7 +296,8 @@ public final class HttpApi implements AutoCloseable {
     String host = q.get("host");
     String pid = q.get("pid");
     String process = q.get("process");
-    if (host != null && (host.isEmpty() || host.length() > 255)) throw new BadRequest("host must be 1-255 characters");
+    if (host != null && (host.isEmpty() || host.length() > 255))
+      throw new BadRequest("host must be 1-255 characters");
     if (pid != null) {
       if (host == null) throw new BadRequest("pid needs host");
       int p;
@@ -253,7 +310,8 @@ public final class HttpApi implements AutoCloseable {
       return Optional.of(new Target(host, p));
     }
     if (process != null) {
-      if (process.isEmpty() || process.length() > 255) throw new BadRequest("process must be 1-255 characters");
+      if (process.isEmpty() || process.length() > 255)
+        throw new BadRequest("process must be 1-255 characters");
       return ReportService.largestByName(queries.processes(r.local()), host, process)
           .map(x -> new Target(x.host(), x.pid()));
     }
@@ -284,7 +342,9 @@ public final class HttpApi implements AutoCloseable {
 
   /** A download name from the process's name and pid, reduced to safe characters. */
   static String fileName(ProcessReport report) {
-    String name = (report.process().name() == null ? "process" : report.process().name()).replaceAll("[^A-Za-z0-9._-]", "_");
+    String name =
+        (report.process().name() == null ? "process" : report.process().name())
+            .replaceAll("[^A-Za-z0-9._-]", "_");
     if (name.length() > 64) name = name.substring(0, 64);
     return "leakwatch-" + name + "-" + report.process().pid();
   }
@@ -294,11 +354,13 @@ public final class HttpApi implements AutoCloseable {
     send(ex, status, "text/html; charset=utf-8", page);
   }
 
-  private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
+  private static void send(HttpExchange ex, int status, String type, String body)
+      throws IOException {
     send(ex, status, type, body.getBytes(StandardCharsets.UTF_8));
   }
 
-  private static void send(HttpExchange ex, int status, String type, byte[] bytes) throws IOException {
+  private static void send(HttpExchange ex, int status, String type, byte[] bytes)
+      throws IOException {
     ex.getResponseHeaders().set("Content-Type", type);
     ex.getResponseHeaders().set("X-Content-Type-Options", "nosniff");
     if ("HEAD".equals(ex.getRequestMethod())) {

@@ -2,9 +2,12 @@ package io.leakwatch.streams.metrics;
 
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.report.History;
+import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.state.ProcessState;
 import io.leakwatch.streams.stores.Keys;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.MultiGauge;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
@@ -14,24 +17,26 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
 
 /**
- * The Prometheus metrics of DESIGN.md, computed from this instance's stores when scraped. Only
- * keys this instance owns are reported, so Prometheus can sum instances without double counting.
- * Labels are bounded: host, process name, allocator module, and stack ids only for the top K
- * stacks of each process name.
+ * The Prometheus metrics of DESIGN.md, computed from this instance's stores when scraped. Only keys
+ * this instance owns are reported, so Prometheus can sum instances without double counting. Labels
+ * are bounded: host, process name, allocator module, and stack ids only for the top K stacks of
+ * each process name.
  */
 public final class LeakMetrics {
-  private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+  private final PrometheusMeterRegistry registry =
+      new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
   private final ReportService reports;
   private final int topK;
   private final MultiGauge outstandingBytes;
   private final MultiGauge outstandingAllocations;
   private final MultiGauge stackBytes;
   private final MultiGauge suspectScore;
-  private volatile io.leakwatch.streams.report.History history;
+  private volatile History history;
   private final MultiGauge privateBytes;
   private final MultiGauge virtualBytes;
   private final MultiGauge residentBytes;
@@ -41,31 +46,54 @@ public final class LeakMetrics {
   private final MultiGauge fragmentation;
   private final MultiGauge regionBytes;
   private final MultiGauge regionReservedBytes;
+
   /** Counters, not gauges: one per (host, process), removed when the process is gone. */
-  private final Map<Tags, java.util.concurrent.atomic.AtomicLong> lostEvents = new HashMap<>();
-  private final Map<Tags, io.micrometer.core.instrument.FunctionCounter> lostCounters = new HashMap<>();
+  private final Map<Tags, AtomicLong> lostEvents = new HashMap<>();
+
+  private final Map<Tags, FunctionCounter> lostCounters = new HashMap<>();
 
   public LeakMetrics(ReportService reports, int topK) {
     this.reports = reports;
     this.topK = topK;
-    outstandingBytes = gauge("leakwatch.outstanding", "bytes", "unfreed bytes per allocator module (estimate when sampled)");
-    outstandingAllocations = gauge("leakwatch.outstanding.allocations", null, "unfreed allocations per allocator module");
-    stackBytes = gauge("leakwatch.stack.outstanding", "bytes", "unfreed bytes of the top stacks of each process name");
-    suspectScore = MultiGauge.builder("leakwatch.leak.suspect.score")
-        .description("leak score 0-1 (sustained growth x held by old allocations) of the top leak suspects of each process name,"
-            + " ranked by score x outstanding bytes; the highest score among the process's instances")
-        .register(registry);
-    privateBytes = gauge("leakwatch.process.private", "bytes", "private bytes (smaps Private_* + Swap)");
+    outstandingBytes =
+        gauge(
+            "leakwatch.outstanding",
+            "bytes",
+            "unfreed bytes per allocator module (estimate when sampled)");
+    outstandingAllocations =
+        gauge(
+            "leakwatch.outstanding.allocations", null, "unfreed allocations per allocator module");
+    stackBytes =
+        gauge(
+            "leakwatch.stack.outstanding",
+            "bytes",
+            "unfreed bytes of the top stacks of each process name");
+    suspectScore =
+        MultiGauge.builder("leakwatch.leak.suspect.score")
+            .description(
+                "leak score 0-1 (sustained growth x held by old allocations) of the top leak suspects of each process name,"
+                    + " ranked by score x outstanding bytes; the highest score among the process's instances")
+            .register(registry);
+    privateBytes =
+        gauge("leakwatch.process.private", "bytes", "private bytes (smaps Private_* + Swap)");
     virtualBytes = gauge("leakwatch.process.virtual", "bytes", "virtual bytes (VmSize)");
     residentBytes = gauge("leakwatch.process.resident", "bytes", "resident bytes (VmRSS)");
-    managedHeapBytes = gauge("leakwatch.process.managed.heap", "bytes", "managed (JVM) heap in use");
+    managedHeapBytes =
+        gauge("leakwatch.process.managed.heap", "bytes", "managed (JVM) heap in use");
     openFds = gauge("leakwatch.process.open.fds", null, "open file descriptors");
     startTime = gauge("leakwatch.process.start.time", "seconds", "process start, epoch seconds");
-    regionBytes = gauge("leakwatch.process.region", "bytes",
-        "committed bytes (resident + swapped) by region kind: heap, anonymous, image, stack, shared (!address -summary)");
-    regionReservedBytes = gauge("leakwatch.process.region.reserved", "bytes", "reserved address space by region kind");
-    fragmentation = MultiGauge.builder("leakwatch.heap.fragmentation.ratio")
-        .description("free / total bytes in glibc's arenas (mallinfo2)").register(registry);
+    regionBytes =
+        gauge(
+            "leakwatch.process.region",
+            "bytes",
+            "committed bytes (resident + swapped) by region kind: heap, anonymous, image, stack, shared (!address -summary)");
+    regionReservedBytes =
+        gauge(
+            "leakwatch.process.region.reserved", "bytes", "reserved address space by region kind");
+    fragmentation =
+        MultiGauge.builder("leakwatch.heap.fragmentation.ratio")
+            .description("free / total bytes in glibc's arenas (mallinfo2)")
+            .register(registry);
   }
 
   private MultiGauge gauge(String name, String unit, String description) {
@@ -74,8 +102,11 @@ public final class LeakMetrics {
     return b.register(registry);
   }
 
-  /** Where the leak scores come from (the pages' history takes a snapshot of every process's stacks each minute). */
-  public void useHistory(io.leakwatch.streams.report.History h) {
+  /**
+   * Where the leak scores come from (the pages' history takes a snapshot of every process's stacks
+   * each minute).
+   */
+  public void useHistory(History h) {
     this.history = h;
   }
 
@@ -96,8 +127,22 @@ public final class LeakMetrics {
   }
 
   private void clearRows() {
-    for (MultiGauge g : new MultiGauge[] {outstandingBytes, outstandingAllocations, stackBytes, suspectScore, privateBytes, virtualBytes,
-        residentBytes, managedHeapBytes, openFds, startTime, fragmentation, regionBytes, regionReservedBytes}) {
+    for (MultiGauge g :
+        new MultiGauge[] {
+          outstandingBytes,
+          outstandingAllocations,
+          stackBytes,
+          suspectScore,
+          privateBytes,
+          virtualBytes,
+          residentBytes,
+          managedHeapBytes,
+          openFds,
+          startTime,
+          fragmentation,
+          regionBytes,
+          regionReservedBytes
+        }) {
       g.register(List.of(), true);
     }
   }
@@ -115,24 +160,32 @@ public final class LeakMetrics {
       String host = st.getHost();
       String name = st.getName();
       Tags hp = Tags.of("host", host, "process", name);
-      reports.forEachOutstanding(kv.key, row -> {
-        String stack = Keys.parseOutstanding(row.key).stackId();
-        String allocator = allocatorOf.computeIfAbsent(stack, id -> {
-          if (io.leakwatch.streams.report.ReportBuilder.LOST_STACK.equals(id)) {
-            culpritOf.put(id, "[lost]");
-            return "[lost]";
-          }
-          StackDefinition d = reports.stack(id);
-          culpritOf.put(id, d == null ? "[unresolved]" : d.getCulprit());
-          return d == null ? "[unresolved]" : d.getAllocator();
-        });
-        double[] a = byAllocator.computeIfAbsent(hp.and("allocator", allocator), t -> new double[2]);
-        a[0] += row.value.getBytes();
-        a[1] += row.value.getAllocations();
-        stacksByProcess.computeIfAbsent(name, n -> new HashMap<>()).computeIfAbsent(stack, s -> new double[1])[0] +=
-            row.value.getBytes();
-      });
-      // private, virtual, resident, managed, fds, start time, has-sample, has-managed, heap arena, heap free
+      reports.forEachOutstanding(
+          kv.key,
+          row -> {
+            String stack = Keys.parseOutstanding(row.key).stackId();
+            String allocator =
+                allocatorOf.computeIfAbsent(
+                    stack,
+                    id -> {
+                      if (ReportBuilder.LOST_STACK.equals(id)) {
+                        culpritOf.put(id, "[lost]");
+                        return "[lost]";
+                      }
+                      StackDefinition d = reports.stack(id);
+                      culpritOf.put(id, d == null ? "[unresolved]" : d.getCulprit());
+                      return d == null ? "[unresolved]" : d.getAllocator();
+                    });
+            double[] a =
+                byAllocator.computeIfAbsent(hp.and("allocator", allocator), t -> new double[2]);
+            a[0] += row.value.getBytes();
+            a[1] += row.value.getAllocations();
+            stacksByProcess.computeIfAbsent(name, n -> new HashMap<>())
+                    .computeIfAbsent(stack, s -> new double[1])[0] +=
+                row.value.getBytes();
+          });
+      // private, virtual, resident, managed, fds, start time, has-sample, has-managed, heap arena,
+      // heap free
       double[] m = memory.computeIfAbsent(hp, t -> new double[10]);
       CounterSample c = reports.counters(kv.key);
       if (c != null) {
@@ -146,11 +199,16 @@ public final class LeakMetrics {
         if (c.getOpenFds() != null) m[4] += c.getOpenFds();
         if (c.getStartTimeSeconds() != null) m[5] = Math.max(m[5], c.getStartTimeSeconds());
         if (c.getRegions() != null) {
-          c.getRegions().forEach((k, v) -> {
-            boolean reserved = k.endsWith(":reserved");
-            String kind = reserved ? k.substring(0, k.length() - ":reserved".length()) : k;
-            regions.computeIfAbsent(hp.and("region", kind), t -> new double[2])[reserved ? 1 : 0] += v;
-          });
+          c.getRegions()
+              .forEach(
+                  (k, v) -> {
+                    boolean reserved = k.endsWith(":reserved");
+                    String kind = reserved ? k.substring(0, k.length() - ":reserved".length()) : k;
+                    regions
+                            .computeIfAbsent(hp.and("region", kind), t -> new double[2])[
+                            reserved ? 1 : 0] +=
+                        v;
+                  });
         }
         if (c.getHeapArenaBytes() != null && c.getHeapFreeBytes() != null) {
           m[8] += c.getHeapArenaBytes();
@@ -161,70 +219,108 @@ public final class LeakMetrics {
       lostByProcess.computeIfAbsent(hp, t -> new double[1])[0] += st.getLostEvents();
     }
     List<MultiGauge.Row<?>> bytes = new ArrayList<>(), allocs = new ArrayList<>();
-    byAllocator.forEach((tags, v) -> {
-      bytes.add(MultiGauge.Row.of(tags, v[0]));
-      allocs.add(MultiGauge.Row.of(tags, v[1]));
-    });
+    byAllocator.forEach(
+        (tags, v) -> {
+          bytes.add(MultiGauge.Row.of(tags, v[0]));
+          allocs.add(MultiGauge.Row.of(tags, v[1]));
+        });
     outstandingBytes.register(bytes, true);
     outstandingAllocations.register(allocs, true);
 
     List<MultiGauge.Row<?>> stackRows = new ArrayList<>();
-    stacksByProcess.forEach((process, stacks) -> {
-      PriorityQueue<Map.Entry<String, double[]>> top = new PriorityQueue<>((x, y) -> Double.compare(x.getValue()[0], y.getValue()[0]));
-      for (Map.Entry<String, double[]> e : stacks.entrySet()) {
-        top.add(e);
-        if (top.size() > topK) top.poll();
-      }
-      for (Map.Entry<String, double[]> e : top) {
-        stackRows.add(MultiGauge.Row.of(Tags.of("process", process, "stack", e.getKey(), "culprit",
-            culpritOf.getOrDefault(e.getKey(), "[unresolved]")), e.getValue()[0]));
-      }
-    });
+    stacksByProcess.forEach(
+        (process, stacks) -> {
+          PriorityQueue<Map.Entry<String, double[]>> top =
+              new PriorityQueue<>((x, y) -> Double.compare(x.getValue()[0], y.getValue()[0]));
+          for (Map.Entry<String, double[]> e : stacks.entrySet()) {
+            top.add(e);
+            if (top.size() > topK) top.poll();
+          }
+          for (Map.Entry<String, double[]> e : top) {
+            stackRows.add(
+                MultiGauge.Row.of(
+                    Tags.of(
+                        "process",
+                        process,
+                        "stack",
+                        e.getKey(),
+                        "culprit",
+                        culpritOf.getOrDefault(e.getKey(), "[unresolved]")),
+                    e.getValue()[0]));
+          }
+        });
     stackBytes.register(stackRows, true);
 
     // Leak suspects: per process name, the stacks with the highest score x bytes.
-    Map<String, Map<String, double[]>> suspects = new HashMap<>(); // name -> stack -> {score, bytes}
+    Map<String, Map<String, double[]>> suspects =
+        new HashMap<>(); // name -> stack -> {score, bytes}
     Map<String, String> suspectCulprit = new HashMap<>();
-    io.leakwatch.streams.report.History h = history;
+    History h = history;
     if (h != null) {
       for (KeyValue<String, ProcessState> kv : reports.liveProcesses()) {
-        h.latest(kv.key).ifPresent(snap -> snap.stacks().forEach((id, at) -> {
-          if (Double.isNaN(at.score())) return;
-          double[] v = suspects.computeIfAbsent(kv.value.getName(), n -> new HashMap<>()).computeIfAbsent(id, x -> new double[2]);
-          v[0] = Math.max(v[0], at.score());
-          v[1] += at.bytes();
-          suspectCulprit.put(id, at.culprit());
-        }));
+        h.latest(kv.key)
+            .ifPresent(
+                snap ->
+                    snap.stacks()
+                        .forEach(
+                            (id, at) -> {
+                              if (Double.isNaN(at.score())) return;
+                              double[] v =
+                                  suspects
+                                      .computeIfAbsent(kv.value.getName(), n -> new HashMap<>())
+                                      .computeIfAbsent(id, x -> new double[2]);
+                              v[0] = Math.max(v[0], at.score());
+                              v[1] += at.bytes();
+                              suspectCulprit.put(id, at.culprit());
+                            }));
       }
     }
     List<MultiGauge.Row<?>> suspectRows = new ArrayList<>();
-    suspects.forEach((process, stacks) -> {
-      PriorityQueue<Map.Entry<String, double[]>> top = new PriorityQueue<>(
-          (x, y) -> Double.compare(x.getValue()[0] * x.getValue()[1], y.getValue()[0] * y.getValue()[1]));
-      for (Map.Entry<String, double[]> e : stacks.entrySet()) {
-        top.add(e);
-        if (top.size() > topK) top.poll();
-      }
-      for (Map.Entry<String, double[]> e : top) {
-        suspectRows.add(MultiGauge.Row.of(Tags.of("process", process, "stack", e.getKey(), "culprit",
-            suspectCulprit.getOrDefault(e.getKey(), "[unresolved]")), e.getValue()[0]));
-      }
-    });
+    suspects.forEach(
+        (process, stacks) -> {
+          PriorityQueue<Map.Entry<String, double[]>> top =
+              new PriorityQueue<>(
+                  (x, y) ->
+                      Double.compare(
+                          x.getValue()[0] * x.getValue()[1], y.getValue()[0] * y.getValue()[1]));
+          for (Map.Entry<String, double[]> e : stacks.entrySet()) {
+            top.add(e);
+            if (top.size() > topK) top.poll();
+          }
+          for (Map.Entry<String, double[]> e : top) {
+            suspectRows.add(
+                MultiGauge.Row.of(
+                    Tags.of(
+                        "process",
+                        process,
+                        "stack",
+                        e.getKey(),
+                        "culprit",
+                        suspectCulprit.getOrDefault(e.getKey(), "[unresolved]")),
+                    e.getValue()[0]));
+          }
+        });
     suspectScore.register(suspectRows, true);
 
-    List<MultiGauge.Row<?>> priv = new ArrayList<>(), virt = new ArrayList<>(), res = new ArrayList<>(),
-        managed = new ArrayList<>(), fds = new ArrayList<>(), start = new ArrayList<>(), frag = new ArrayList<>();
+    List<MultiGauge.Row<?>> priv = new ArrayList<>(),
+        virt = new ArrayList<>(),
+        res = new ArrayList<>(),
+        managed = new ArrayList<>(),
+        fds = new ArrayList<>(),
+        start = new ArrayList<>(),
+        frag = new ArrayList<>();
     updateLostCounters(lostByProcess);
-    memory.forEach((tags, m) -> {
-      if (m[6] == 0) return; // no counter sample yet
-      priv.add(MultiGauge.Row.of(tags, m[0]));
-      virt.add(MultiGauge.Row.of(tags, m[1]));
-      res.add(MultiGauge.Row.of(tags, m[2]));
-      if (m[7] == 1) managed.add(MultiGauge.Row.of(tags, m[3]));
-      fds.add(MultiGauge.Row.of(tags, m[4]));
-      if (m[5] > 0) start.add(MultiGauge.Row.of(tags, m[5]));
-      if (m[8] > 0) frag.add(MultiGauge.Row.of(tags, m[9] / m[8]));
-    });
+    memory.forEach(
+        (tags, m) -> {
+          if (m[6] == 0) return; // no counter sample yet
+          priv.add(MultiGauge.Row.of(tags, m[0]));
+          virt.add(MultiGauge.Row.of(tags, m[1]));
+          res.add(MultiGauge.Row.of(tags, m[2]));
+          if (m[7] == 1) managed.add(MultiGauge.Row.of(tags, m[3]));
+          fds.add(MultiGauge.Row.of(tags, m[4]));
+          if (m[5] > 0) start.add(MultiGauge.Row.of(tags, m[5]));
+          if (m[8] > 0) frag.add(MultiGauge.Row.of(tags, m[9] / m[8]));
+        });
     privateBytes.register(priv, true);
     virtualBytes.register(virt, true);
     residentBytes.register(res, true);
@@ -233,22 +329,33 @@ public final class LeakMetrics {
     startTime.register(start, true);
     fragmentation.register(frag, true);
     List<MultiGauge.Row<?>> committedRows = new ArrayList<>(), reservedRows = new ArrayList<>();
-    regions.forEach((tags, v) -> {
-      committedRows.add(MultiGauge.Row.of(tags, v[0]));
-      reservedRows.add(MultiGauge.Row.of(tags, v[1]));
-    });
+    regions.forEach(
+        (tags, v) -> {
+          committedRows.add(MultiGauge.Row.of(tags, v[0]));
+          reservedRows.add(MultiGauge.Row.of(tags, v[1]));
+        });
     regionBytes.register(committedRows, true);
     regionReservedBytes.register(reservedRows, true);
   }
 
   private void updateLostCounters(Map<Tags, double[]> current) {
-    current.forEach((tags, v) -> lostEvents.computeIfAbsent(tags, t -> {
-      java.util.concurrent.atomic.AtomicLong holder = new java.util.concurrent.atomic.AtomicLong();
-      lostCounters.put(t, io.micrometer.core.instrument.FunctionCounter
-          .builder("leakwatch.lost.events", holder, java.util.concurrent.atomic.AtomicLong::doubleValue)
-          .description("events dropped before Kafka (cumulative per process)").tags(t).register(registry));
-      return holder;
-    }).set((long) v[0]));
+    current.forEach(
+        (tags, v) ->
+            lostEvents
+                .computeIfAbsent(
+                    tags,
+                    t -> {
+                      AtomicLong holder = new AtomicLong();
+                      lostCounters.put(
+                          t,
+                          FunctionCounter.builder(
+                                  "leakwatch.lost.events", holder, AtomicLong::doubleValue)
+                              .description("events dropped before Kafka (cumulative per process)")
+                              .tags(t)
+                              .register(registry));
+                      return holder;
+                    })
+                .set((long) v[0]));
     for (Tags gone : new ArrayList<>(lostEvents.keySet())) {
       if (!current.containsKey(gone)) {
         registry.remove(lostCounters.remove(gone));

@@ -24,7 +24,8 @@ import org.apache.kafka.streams.state.HostInfo;
 public final class Peers {
   private final KafkaStreams streams;
   private final HostInfo self;
-  private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
+  private final HttpClient http =
+      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
 
   public Peers(KafkaStreams streams, HostInfo self) {
     this.streams = streams;
@@ -34,7 +35,8 @@ public final class Peers {
   /** The instance owning a process key, when it is another one. */
   Optional<HostInfo> remoteOwner(String store, String processKey) {
     KeyQueryMetadata m = streams.queryMetadataForKey(store, processKey, new StringSerializer());
-    if (m == null || m.equals(KeyQueryMetadata.NOT_AVAILABLE) || m.activeHost() == null) return Optional.empty();
+    if (m == null || m.equals(KeyQueryMetadata.NOT_AVAILABLE) || m.activeHost() == null)
+      return Optional.empty();
     HostInfo h = m.activeHost();
     return h.equals(self) || h.port() <= 1 ? Optional.empty() : Optional.of(h);
   }
@@ -51,8 +53,12 @@ public final class Peers {
 
   /** GET path (with its query) from another instance: status and body. */
   HttpResponse<byte[]> get(HostInfo peer, String pathAndQuery) throws IOException {
-    HttpRequest req = HttpRequest.newBuilder(URI.create("http://" + peer.host() + ":" + peer.port() + pathAndQuery))
-        .timeout(Duration.ofSeconds(15)).GET().build();
+    HttpRequest req =
+        HttpRequest.newBuilder(
+                URI.create("http://" + peer.host() + ":" + peer.port() + pathAndQuery))
+            .timeout(Duration.ofSeconds(15))
+            .GET()
+            .build();
     try {
       return http.send(req, HttpResponse.BodyHandlers.ofByteArray());
     } catch (InterruptedException e) {

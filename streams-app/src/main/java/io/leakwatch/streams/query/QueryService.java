@@ -1,15 +1,15 @@
 package io.leakwatch.streams.query;
 
-import java.io.UncheckedIOException;
-import io.leakwatch.streams.report.model.ReportJson;
-import io.leakwatch.streams.report.model.ProcessSummary;
-import io.leakwatch.streams.report.model.ProcessReport;
-import io.leakwatch.streams.report.model.FleetReport;
 import io.leakwatch.streams.report.FleetRollup;
 import io.leakwatch.streams.report.ReportService;
+import io.leakwatch.streams.report.model.FleetReport;
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ProcessSummary;
+import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.stores.StoreNames;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URLEncoder;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
@@ -32,13 +32,17 @@ public final class QueryService {
   private final ReportService reports;
   private final Peers peers;
 
-  /** @param peers the other instances, null when this one answers alone */
+  /**
+   * @param peers the other instances, null when this one answers alone
+   */
   public QueryService(ReportService reports, Peers peers) {
     this.reports = reports;
     this.peers = peers;
   }
 
-  /** The instance that owns a process, when it is another one (and this request may be forwarded). */
+  /**
+   * The instance that owns a process, when it is another one (and this request may be forwarded).
+   */
   public Optional<HostInfo> remoteOwner(String host, int pid, boolean localOnly) {
     if (localOnly || peers == null) return Optional.empty();
     return peers.remoteOwner(StoreNames.PROCESSES, Keys.process(host, pid));
@@ -54,12 +58,16 @@ public final class QueryService {
     Optional<HostInfo> owner = remoteOwner(host, pid, localOnly);
     if (owner.isEmpty()) return reports.report(host, pid);
     try {
-      var resp = forward(owner.get(), "/api/report?host=" + encode(host) + "&pid=" + pid + "&local=true");
+      var resp =
+          forward(owner.get(), "/api/report?host=" + encode(host) + "&pid=" + pid + "&local=true");
       if (resp.statusCode() == 404) return Optional.empty();
-      if (resp.statusCode() != 200) throw new InvalidStateStoreException("owner " + owner.get() + " answered " + resp.statusCode());
+      if (resp.statusCode() != 200)
+        throw new InvalidStateStoreException(
+            "owner " + owner.get() + " answered " + resp.statusCode());
       return Optional.of(ReportJson.read(resp.body(), ProcessReport.class));
     } catch (IOException | UncheckedIOException e) {
-      throw new InvalidStateStoreException("owner " + owner.get() + " unreachable: " + e.getMessage());
+      throw new InvalidStateStoreException(
+          "owner " + owner.get() + " unreachable: " + e.getMessage());
     }
   }
 
@@ -80,7 +88,10 @@ public final class QueryService {
     return all;
   }
 
-  /** One program across the fleet: this instance's processes of that name, merged with the others' roll-ups. */
+  /**
+   * One program across the fleet: this instance's processes of that name, merged with the others'
+   * roll-ups.
+   */
   public FleetReport fleet(String program, boolean localOnly) throws IOException {
     FleetRollup rollup = new FleetRollup(program);
     for (ProcessSummary p : reports.processes()) {
@@ -90,7 +101,8 @@ public final class QueryService {
     if (!localOnly && peers != null) {
       for (HostInfo peer : peers.others()) {
         var resp = forward(peer, "/api/fleet?process=" + encode(program) + "&local=true");
-        if (resp.statusCode() == 200) rollup.addRollup(ReportJson.read(resp.body(), FleetReport.class));
+        if (resp.statusCode() == 200)
+          rollup.addRollup(ReportJson.read(resp.body(), FleetReport.class));
       }
     }
     return rollup.toReport();

@@ -1,15 +1,16 @@
 package io.leakwatch.streams.render;
 
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.WireFormat;
 import io.leakwatch.streams.report.model.FrameRow;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.SizeRow;
 import io.leakwatch.streams.report.model.StackRow;
-import java.time.Instant;
-import com.google.protobuf.ByteString;
-import com.google.protobuf.CodedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -25,12 +26,13 @@ import java.util.zip.GZIPOutputStream;
  * <ul>
  *   <li>sample types {@code inuse_objects/count} and {@code inuse_space/bytes} (the default): the
  *       outstanding allocations, with the sampling weights applied (estimates in sampled mode).
- *       There are no {@code alloc_*} values: leakwatch keeps what is outstanding, not what was freed;
+ *       There are no {@code alloc_*} values: leakwatch keeps what is outstanding, not what was
+ *       freed;
  *   <li>one sample per stack and allocation size, labelled {@code bytes} = the size (pprof's heap
  *       convention, so {@code -tagfocus} works) and {@code allocator}/{@code culprit};
  *   <li>one mapping per module, with its build id; locations at module offsets (each mapping placed
- *       at its own synthetic base, since addresses differ per host), already symbolized
- *       ({@code has_functions}), with file and line where the report has them;
+ *       at its own synthetic base, since addresses differ per host), already symbolized ({@code
+ *       has_functions}), with file and line where the report has them;
  *   <li>{@code period_type space/bytes}, {@code period} the sampling interval; time and duration of
  *       the tracking period.
  * </ul>
@@ -64,18 +66,47 @@ public final class PprofProfile {
     long bytesKey = str("bytes"), allocatorKey = str("allocator"), culpritKey = str("culprit");
     for (StackRow s : r.stacks()) {
       List<Long> locs = new ArrayList<>();
-      if (s.frames() != null) for (FrameRow f : s.frames()) locs.add(location(f)); // leaf first, as pprof wants
+      if (s.frames() != null)
+        for (FrameRow f : s.frames()) locs.add(location(f)); // leaf first, as pprof wants
       long allocator = str(s.allocator());
       long culprit = str(s.culprit());
       if (s.sizes().isEmpty()) {
-        samples.add(sample(locs, s.allocations(), s.bytes(), -1, bytesKey, allocatorKey, allocator, culpritKey, culprit));
+        samples.add(
+            sample(
+                locs,
+                s.allocations(),
+                s.bytes(),
+                -1,
+                bytesKey,
+                allocatorKey,
+                allocator,
+                culpritKey,
+                culprit));
       }
       for (SizeRow z : s.sizes()) {
-        samples.add(sample(locs, z.allocations(), z.bytes(), z.size(), bytesKey, allocatorKey, allocator, culpritKey, culprit));
+        samples.add(
+            sample(
+                locs,
+                z.allocations(),
+                z.bytes(),
+                z.size(),
+                bytesKey,
+                allocatorKey,
+                allocator,
+                culpritKey,
+                culprit));
       }
     }
-    String comment = "leakwatch: " + r.process().name() + " pid " + r.process().pid() + " on " + r.process().host() + ", "
-        + r.tracking().mode() + " tracking";
+    String comment =
+        "leakwatch: "
+            + r.process().name()
+            + " pid "
+            + r.process().pid()
+            + " on "
+            + r.process().host()
+            + ", "
+            + r.tracking().mode()
+            + " tracking";
     long commentId = str(comment);
     long timeNanos = 0;
     try {
@@ -124,10 +155,11 @@ public final class PprofProfile {
   }
 
   private static ByteString valueType(long type, long unit) {
-    return message(out -> {
-      out.writeInt64(1, type);
-      out.writeInt64(2, unit);
-    });
+    return message(
+        out -> {
+          out.writeInt64(1, type);
+          out.writeInt64(2, unit);
+        });
   }
 
   private long mapping(FrameRow f) {
@@ -139,18 +171,20 @@ public final class PprofProfile {
     long n = mappings.size() + 1;
     long start = n * MAPPING_SPAN;
     long file = str(module), build = str(buildId);
-    mappings.add(message(out -> {
-      out.writeUInt64(1, n);
-      out.writeUInt64(2, start);
-      out.writeUInt64(3, start + MAPPING_SPAN - 1);
-      out.writeUInt64(4, 0);
-      out.writeInt64(5, file);
-      out.writeInt64(6, build);
-      out.writeBool(7, true);
-      out.writeBool(8, false);
-      out.writeBool(9, false);
-      out.writeBool(10, false);
-    }));
+    mappings.add(
+        message(
+            out -> {
+              out.writeUInt64(1, n);
+              out.writeUInt64(2, start);
+              out.writeUInt64(3, start + MAPPING_SPAN - 1);
+              out.writeUInt64(4, 0);
+              out.writeInt64(5, file);
+              out.writeInt64(6, build);
+              out.writeBool(7, true);
+              out.writeBool(8, false);
+              out.writeBool(9, false);
+              out.writeBool(10, false);
+            }));
     mappingIds.put(key, n);
     return n;
   }
@@ -164,12 +198,14 @@ public final class PprofProfile {
     if (id != null) return id;
     long n = functions.size() + 1;
     long nameId = str(name), fileId = str(file.isEmpty() ? module : file);
-    functions.add(message(out -> {
-      out.writeUInt64(1, n);
-      out.writeInt64(2, nameId);
-      out.writeInt64(3, nameId);
-      out.writeInt64(4, fileId);
-    }));
+    functions.add(
+        message(
+            out -> {
+              out.writeUInt64(1, n);
+              out.writeInt64(2, nameId);
+              out.writeInt64(3, nameId);
+              out.writeInt64(4, fileId);
+            }));
     functionIds.put(key, n);
     return n;
   }
@@ -184,47 +220,71 @@ public final class PprofProfile {
     long n = locations.size() + 1;
     long fn = function(f);
     long line = f.line() == null ? 0 : f.line();
-    locations.add(message(out -> {
-      out.writeUInt64(1, n);
-      out.writeUInt64(2, mappingId);
-      out.writeUInt64(3, address);
-      out.writeBytes(4, message(l -> {
-        l.writeUInt64(1, fn);
-        if (line > 0) l.writeInt64(2, line);
-      }));
-    }));
+    locations.add(
+        message(
+            out -> {
+              out.writeUInt64(1, n);
+              out.writeUInt64(2, mappingId);
+              out.writeUInt64(3, address);
+              out.writeBytes(
+                  4,
+                  message(
+                      l -> {
+                        l.writeUInt64(1, fn);
+                        if (line > 0) l.writeInt64(2, line);
+                      }));
+            }));
     locationIds.put(key, n);
     return n;
   }
 
-  private static ByteString sample(List<Long> locs, long objects, long bytes, long size, long bytesKey, long allocatorKey,
-      long allocator, long culpritKey, long culprit) {
-    return message(out -> {
-      writePacked(out, 1, locs);
-      writePacked(out, 2, List.of(objects, bytes));
-      if (size >= 0) {
-        out.writeBytes(3, message(l -> {
-          l.writeInt64(1, bytesKey);
-          l.writeInt64(3, size);
-        }));
-      }
-      out.writeBytes(3, message(l -> {
-        l.writeInt64(1, allocatorKey);
-        l.writeInt64(2, allocator);
-      }));
-      out.writeBytes(3, message(l -> {
-        l.writeInt64(1, culpritKey);
-        l.writeInt64(2, culprit);
-      }));
-    });
+  private static ByteString sample(
+      List<Long> locs,
+      long objects,
+      long bytes,
+      long size,
+      long bytesKey,
+      long allocatorKey,
+      long allocator,
+      long culpritKey,
+      long culprit) {
+    return message(
+        out -> {
+          writePacked(out, 1, locs);
+          writePacked(out, 2, List.of(objects, bytes));
+          if (size >= 0) {
+            out.writeBytes(
+                3,
+                message(
+                    l -> {
+                      l.writeInt64(1, bytesKey);
+                      l.writeInt64(3, size);
+                    }));
+          }
+          out.writeBytes(
+              3,
+              message(
+                  l -> {
+                    l.writeInt64(1, allocatorKey);
+                    l.writeInt64(2, allocator);
+                  }));
+          out.writeBytes(
+              3,
+              message(
+                  l -> {
+                    l.writeInt64(1, culpritKey);
+                    l.writeInt64(2, culprit);
+                  }));
+        });
   }
 
   /** A repeated scalar field, packed (the encoding proto3 uses). */
-  private static void writePacked(CodedOutputStream out, int field, List<Long> values) throws IOException {
+  private static void writePacked(CodedOutputStream out, int field, List<Long> values)
+      throws IOException {
     if (values.isEmpty()) return;
     int size = 0;
     for (long v : values) size += CodedOutputStream.computeInt64SizeNoTag(v);
-    out.writeTag(field, com.google.protobuf.WireFormat.WIRETYPE_LENGTH_DELIMITED);
+    out.writeTag(field, WireFormat.WIRETYPE_LENGTH_DELIMITED);
     out.writeUInt32NoTag(size);
     for (long v : values) out.writeInt64NoTag(v);
   }

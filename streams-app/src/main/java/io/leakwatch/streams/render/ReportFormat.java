@@ -1,5 +1,6 @@
 package io.leakwatch.streams.render;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.model.ProcessReport;
@@ -72,9 +73,12 @@ public enum ReportFormat {
   private static byte[] json(ProcessReport report, boolean pretty) {
     if (!pretty) return ReportJson.bytes(report);
     try {
-      return (ReportJson.MAPPER.writer(SerializationFeature.INDENT_OUTPUT).writeValueAsString(report) + "\n")
+      return (ReportJson.MAPPER
+                  .writer(SerializationFeature.INDENT_OUTPUT)
+                  .writeValueAsString(report)
+              + "\n")
           .getBytes(StandardCharsets.UTF_8);
-    } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+    } catch (JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
   }

@@ -32,23 +32,32 @@ import java.util.Optional;
 /**
  * The report pages, rendered on the server from jte templates (src/main/jte), which escape every
  * value by its context: symbol, module, process and host names and command lines are text from
- * someone else's binary. This class gathers what a page shows (the views below); the templates
- * only lay it out. Scripts and styles are served by us from /static (the Content-Security-Policy
- * allows nothing else); the flame graph's data travels as JSON in an attribute.
+ * someone else's binary. This class gathers what a page shows (the views below); the templates only
+ * lay it out. Scripts and styles are served by us from /static (the Content-Security-Policy allows
+ * nothing else); the flame graph's data travels as JSON in an attribute.
  */
 public final class ReportPage {
-  public static final String CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
-      + " base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+  public static final String CSP =
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+          + " base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
   private static final TemplateEngine PAGES =
-      TemplateEngine.createPrecompiled(null, ContentType.Html, null, "io.leakwatch.streams.render.pages");
+      TemplateEngine.createPrecompiled(
+          null, ContentType.Html, null, "io.leakwatch.streams.render.pages");
 
   private ReportPage() {}
 
   // ---------------------------------------------------------------- fleet overview
 
   /** One process on the overview: its figures as shown, and its history as a sparkline. */
-  public record ProcessLine(ProcessSummary p, String link, String outstanding, String managed, String privateBytes,
-      Bar split, String growth, String spark) {}
+  public record ProcessLine(
+      ProcessSummary p,
+      String link,
+      String outstanding,
+      String managed,
+      String privateBytes,
+      Bar split,
+      String growth,
+      String spark) {}
 
   /**
    * Native against managed as two stacked bars (null: native only), or one share bar.
@@ -57,18 +66,26 @@ public final class ReportPage {
    */
   public record Bar(String first, String second, String title, String label) {}
 
-  public record OverviewView(int live, String total, List<Aggregations.ProgramRow> programs, String sort, List<ProcessLine> processes) {
+  public record OverviewView(
+      int live,
+      String total,
+      List<Aggregations.ProgramRow> programs,
+      String sort,
+      List<ProcessLine> processes) {
     public String programLink(Aggregations.ProgramRow row) {
       return "/process?process=" + url(row.program());
     }
   }
 
-  /** @param sort "bytes" or "growth" */
+  /**
+   * @param sort "bytes" or "growth"
+   */
   public static String overview(List<ProcessSummary> processes, History history, String sort) {
     record Row(ProcessSummary p, List<History.Point> pts, double growth) {}
     List<Row> rows = new ArrayList<>();
     for (ProcessSummary p : processes) {
-      List<History.Point> pts = history == null ? List.of() : history.points(Keys.process(p.host(), p.pid()));
+      List<History.Point> pts =
+          history == null ? List.of() : history.points(Keys.process(p.host(), p.pid()));
       rows.add(new Row(p, pts, History.growthPerHour(pts)));
     }
     if ("growth".equals(sort)) rows.sort(Comparator.comparingDouble((Row r) -> -r.growth()));
@@ -85,20 +102,35 @@ public final class ReportPage {
       ProcessSummary p = r.p();
       History.Point last = r.pts().isEmpty() ? null : r.pts().get(r.pts().size() - 1);
       long managed = last == null ? -1 : last.managedHeapBytes();
-      lines.add(new ProcessLine(p, "/process?host=" + url(p.host()) + "&pid=" + p.pid(), Units.bytes(p.outstandingBytes()),
-          managed < 0 ? "-" : Units.bytes(managed), last == null || last.privateBytes() < 0 ? "-" : Units.bytes(last.privateBytes()),
-          splitBar(p.outstandingBytes(), managed), Units.rate(r.growth()), sparkline(r.pts())));
+      lines.add(
+          new ProcessLine(
+              p,
+              "/process?host=" + url(p.host()) + "&pid=" + p.pid(),
+              Units.bytes(p.outstandingBytes()),
+              managed < 0 ? "-" : Units.bytes(managed),
+              last == null || last.privateBytes() < 0 ? "-" : Units.bytes(last.privateBytes()),
+              splitBar(p.outstandingBytes(), managed),
+              Units.rate(r.growth()),
+              sparkline(r.pts())));
     }
     Map<ProcessSummary, Double> growth = new IdentityHashMap<>();
     for (Row r : rows) growth.put(r.p(), r.growth());
-    List<Aggregations.ProgramRow> programs = Aggregations.byProgram(processes, p -> growth.getOrDefault(p, 0.0));
-    return render("overview.jte", new OverviewView(live, Units.bytes(total), programs, sort, lines));
+    List<Aggregations.ProgramRow> programs =
+        Aggregations.byProgram(processes, p -> growth.getOrDefault(p, 0.0));
+    return render(
+        "overview.jte", new OverviewView(live, Units.bytes(total), programs, sort, lines));
   }
 
   // ---------------------------------------------------------------- process page
 
   /** A stack as the page shows it. */
-  public record StackView(StackRow s, String bytes, String age, String score, String change, String sizes,
+  public record StackView(
+      StackRow s,
+      String bytes,
+      String age,
+      String score,
+      String change,
+      String sizes,
       Optional<ReleaseHints.Hint> hint) {}
 
   /** An allocator row: its share of the outstanding bytes and its largest sizes. */
@@ -106,9 +138,20 @@ public final class ReportPage {
 
   public record RegionView(String kind, String committed, String reserved) {}
 
-  public record ProcessView(ProcessReport r, String query, String outstanding, String sampleEvery, String trackedFor,
-      List<String> warnings, List<String> counters, String openFds, String fragmentation, List<RegionView> regions,
-      List<AllocatorView> allocators, String flameJson, List<StackView> stacks) {}
+  public record ProcessView(
+      ProcessReport r,
+      String query,
+      String outstanding,
+      String sampleEvery,
+      String trackedFor,
+      List<String> warnings,
+      List<String> counters,
+      String openFds,
+      String fragmentation,
+      List<RegionView> regions,
+      List<AllocatorView> allocators,
+      String flameJson,
+      List<StackView> stacks) {}
 
   public static String process(ProcessReport r) {
     return process(r, null);
@@ -119,17 +162,31 @@ public final class ReportPage {
     long outstanding = r.outstanding().bytes();
     Counters c = r.counters();
     List<String> counters = new ArrayList<>();
-    for (Long v : new Long[] {c.privateBytes(), c.virtualBytes(), c.residentBytes(), c.managedHeapBytes()}) {
+    for (Long v :
+        new Long[] {c.privateBytes(), c.virtualBytes(), c.residentBytes(), c.managedHeapBytes()}) {
       counters.add(v == null ? "-" : Units.bytes(v));
     }
-    String fragmentation = c.heapFragmentationRatio() == null ? "-" : String.format(Locale.ROOT, "%.0f%% of %s free",
-        100 * c.heapFragmentationRatio(), Units.bytes(c.heapArenaBytes() == null ? 0 : c.heapArenaBytes()));
+    String fragmentation =
+        c.heapFragmentationRatio() == null
+            ? "-"
+            : String.format(
+                Locale.ROOT,
+                "%.0f%% of %s free",
+                100 * c.heapFragmentationRatio(),
+                Units.bytes(c.heapArenaBytes() == null ? 0 : c.heapArenaBytes()));
     List<RegionView> regions = new ArrayList<>();
     if (c.regions() != null) {
       c.regions().entrySet().stream()
-          .sorted(Comparator.comparingLong((Map.Entry<String, Counters.Region> e) -> -orZero(e.getValue().committedBytes())))
-          .forEach(e -> regions.add(new RegionView(e.getKey(), Units.bytes(orZero(e.getValue().committedBytes())),
-              Units.bytes(orZero(e.getValue().reservedBytes())))));
+          .sorted(
+              Comparator.comparingLong(
+                  (Map.Entry<String, Counters.Region> e) -> -orZero(e.getValue().committedBytes())))
+          .forEach(
+              e ->
+                  regions.add(
+                      new RegionView(
+                          e.getKey(),
+                          Units.bytes(orZero(e.getValue().committedBytes())),
+                          Units.bytes(orZero(e.getValue().reservedBytes())))));
     }
     // DebugDiag's top allocating modules, and per module the allocation sizes
     Map<String, List<SizeRow>> sizes = Aggregations.sizesByAllocator(r);
@@ -139,8 +196,12 @@ public final class ReportPage {
       for (SizeRow z : sizes.getOrDefault(a.module(), List.of()).stream().limit(3).toList()) {
         chunks.add(Units.bytes(z.bytes()) + " in " + z.size() + "-byte chunks");
       }
-      allocators.add(new AllocatorView(a, Units.bytes(a.bytes()), shareBar(outstanding > 0 ? (double) a.bytes() / outstanding : 0),
-          String.join("; ", chunks)));
+      allocators.add(
+          new AllocatorView(
+              a,
+              Units.bytes(a.bytes()),
+              shareBar(outstanding > 0 ? (double) a.bytes() / outstanding : 0),
+              String.join("; ", chunks)));
     }
     Map<String, History.StackAt> before = Map.of();
     if (history != null) {
@@ -151,33 +212,77 @@ public final class ReportPage {
     for (StackRow s : r.stacks().stream().limit(25).toList()) {
       History.StackAt then = before.get(s.id());
       StringBuilder z = new StringBuilder();
-      for (SizeRow size : s.sizes().stream().limit(5).toList()) z.append(size.size()).append(" B × ").append(size.allocations()).append("; ");
-      stacks.add(new StackView(s, Units.bytes(s.bytes()), Units.duration(s.oldestAgeSeconds()),
-          s.score() == null ? null : String.format(Locale.ROOT, "%.2f", s.score()),
-          then == null ? null : Units.signedBytes(s.bytes() - then.bytes()), z.toString(), ReleaseHints.forStack(s)));
+      for (SizeRow size : s.sizes().stream().limit(5).toList())
+        z.append(size.size()).append(" B × ").append(size.allocations()).append("; ");
+      stacks.add(
+          new StackView(
+              s,
+              Units.bytes(s.bytes()),
+              Units.duration(s.oldestAgeSeconds()),
+              s.score() == null ? null : String.format(Locale.ROOT, "%.2f", s.score()),
+              then == null ? null : Units.signedBytes(s.bytes() - then.bytes()),
+              z.toString(),
+              ReleaseHints.forStack(s)));
     }
-    return render("process.jte", new ProcessView(r, query, Units.bytes(outstanding),
-        r.tracking().sampleBytes() > 0 ? Units.bytes(r.tracking().sampleBytes()) : null, Units.duration(r.tracking().seconds()),
-        Caveats.of(r), counters, c.openFds() == null ? "-" : String.valueOf(c.openFds()), fragmentation, regions, allocators,
-        ReportJson.write(FlameTree.of(r)), stacks));
+    return render(
+        "process.jte",
+        new ProcessView(
+            r,
+            query,
+            Units.bytes(outstanding),
+            r.tracking().sampleBytes() > 0 ? Units.bytes(r.tracking().sampleBytes()) : null,
+            Units.duration(r.tracking().seconds()),
+            Caveats.of(r),
+            counters,
+            c.openFds() == null ? "-" : String.valueOf(c.openFds()),
+            fragmentation,
+            regions,
+            allocators,
+            ReportJson.write(FlameTree.of(r)),
+            stacks));
   }
 
   // ---------------------------------------------------------------- diff
 
-  /** @param diff null: no earlier snapshot of the process on this instance */
-  public record DiffView(ProcessReport now, String query, String from, String to, String span, ReportDiff diff,
+  /**
+   * @param diff null: no earlier snapshot of the process on this instance
+   */
+  public record DiffView(
+      ProcessReport now,
+      String query,
+      String from,
+      String to,
+      String span,
+      ReportDiff diff,
       List<DiffLine> lines) {}
 
   public record DiffLine(ReportDiff.Change change, String before, String after, String delta) {}
 
   public static String diff(ProcessReport now, History.Snapshot then, long nowMs) {
     String query = "host=" + url(now.process().host()) + "&pid=" + now.process().pid();
-    if (then == null) return render("diff.jte", new DiffView(now, query, null, null, null, null, List.of()));
+    if (then == null)
+      return render("diff.jte", new DiffView(now, query, null, null, null, null, List.of()));
     ReportDiff d = ReportDiff.between(then, now);
-    List<DiffLine> lines = d.changes().stream().map(ch -> new DiffLine(ch, Units.bytes(ch.before()), Units.bytes(ch.after()),
-        Units.signedBytes(ch.delta()) + (ch.before() == 0 ? " (new)" : ""))).toList();
-    return render("diff.jte", new DiffView(now, query, Instant.ofEpochMilli(then.atMs()).toString(),
-        Instant.ofEpochMilli(nowMs).toString(), Units.duration((nowMs - then.atMs()) / 1000.0), d, lines));
+    List<DiffLine> lines =
+        d.changes().stream()
+            .map(
+                ch ->
+                    new DiffLine(
+                        ch,
+                        Units.bytes(ch.before()),
+                        Units.bytes(ch.after()),
+                        Units.signedBytes(ch.delta()) + (ch.before() == 0 ? " (new)" : "")))
+            .toList();
+    return render(
+        "diff.jte",
+        new DiffView(
+            now,
+            query,
+            Instant.ofEpochMilli(then.atMs()).toString(),
+            Instant.ofEpochMilli(nowMs).toString(),
+            Units.duration((nowMs - then.atMs()) / 1000.0),
+            d,
+            lines));
   }
 
   public static String notFound() {
@@ -210,7 +315,8 @@ public final class ReportPage {
     StringBuilder b = new StringBuilder();
     for (History.Point p : pts) {
       double x = t1 > t0 ? (p.atMs() - t0) / (t1 - t0) * w : 0;
-      double y = max > min ? h - 2 - (p.outstandingBytes() - min) / (double) (max - min) * (h - 4) : h / 2;
+      double y =
+          max > min ? h - 2 - (p.outstandingBytes() - min) / (double) (max - min) * (h - 4) : h / 2;
       b.append(String.format(Locale.ROOT, "%.1f,%.1f ", x, y));
     }
     return b.toString().trim();
@@ -221,12 +327,19 @@ public final class ReportPage {
     if (managedBytes < 0) return null;
     double total = Math.max(1, nativeBytes + managedBytes);
     double nw = 100 * nativeBytes / total;
-    return new Bar(String.format(Locale.ROOT, "%.1f", nw), String.format(Locale.ROOT, "%.1f", 100 - nw),
-        "native " + Units.bytes(nativeBytes) + ", managed " + Units.bytes(managedBytes), null);
+    return new Bar(
+        String.format(Locale.ROOT, "%.1f", nw),
+        String.format(Locale.ROOT, "%.1f", 100 - nw),
+        "native " + Units.bytes(nativeBytes) + ", managed " + Units.bytes(managedBytes),
+        null);
   }
 
   private static Bar shareBar(double share) {
-    return new Bar(String.format(Locale.ROOT, "%.1f", 100 * share), null, null, String.format(Locale.ROOT, "%.0f%%", 100 * share));
+    return new Bar(
+        String.format(Locale.ROOT, "%.1f", 100 * share),
+        null,
+        null,
+        String.format(Locale.ROOT, "%.0f%%", 100 * share));
   }
 
   static String url(String s) {

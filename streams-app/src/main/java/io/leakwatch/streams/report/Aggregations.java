@@ -33,24 +33,27 @@ public final class Aggregations {
       }
     }
     Map<String, List<SizeRow>> out = new HashMap<>();
-    sums.forEach((allocator, m) -> {
-      List<SizeRow> rows = new ArrayList<>();
-      m.forEach((size, v) -> rows.add(new SizeRow(size, v[0], v[1])));
-      rows.sort(Comparator.comparingLong((SizeRow z) -> -z.bytes()));
-      out.put(allocator, rows);
-    });
+    sums.forEach(
+        (allocator, m) -> {
+          List<SizeRow> rows = new ArrayList<>();
+          m.forEach((size, v) -> rows.add(new SizeRow(size, v[0], v[1])));
+          rows.sort(Comparator.comparingLong((SizeRow z) -> -z.bytes()));
+          out.put(allocator, rows);
+        });
     return out;
   }
 
   /** One program across the hosts of a process list: the overview's "by program" rows. */
-  public record ProgramRow(String program, int hosts, long processes, long outstandingBytes, double growthPerHour) {}
+  public record ProgramRow(
+      String program, int hosts, long processes, long outstandingBytes, double growthPerHour) {}
 
   /**
    * The running processes of a list, one row per program name, largest first.
    *
    * @param growthPerHour a process's growth in bytes per hour (from the page history)
    */
-  public static List<ProgramRow> byProgram(List<ProcessSummary> processes, ToDoubleFunction<ProcessSummary> growthPerHour) {
+  public static List<ProgramRow> byProgram(
+      List<ProcessSummary> processes, ToDoubleFunction<ProcessSummary> growthPerHour) {
     Map<String, double[]> sums = new TreeMap<>();
     Map<String, TreeSet<String>> hosts = new LinkedHashMap<>();
     for (ProcessSummary p : processes) {
@@ -62,7 +65,9 @@ public final class Aggregations {
       hosts.computeIfAbsent(p.name(), k -> new TreeSet<>()).add(p.host());
     }
     List<ProgramRow> rows = new ArrayList<>();
-    sums.forEach((name, v) -> rows.add(new ProgramRow(name, hosts.get(name).size(), (long) v[2], (long) v[0], v[1])));
+    sums.forEach(
+        (name, v) ->
+            rows.add(new ProgramRow(name, hosts.get(name).size(), (long) v[2], (long) v[0], v[1])));
     rows.sort(Comparator.comparingLong((ProgramRow r) -> -r.outstandingBytes()));
     return rows;
   }

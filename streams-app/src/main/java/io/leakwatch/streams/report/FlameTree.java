@@ -12,7 +12,8 @@ import java.util.List;
  * the allocator at the leaves. Its JSON ({n: name, v: bytes, c: children}) is what the page's
  * script draws.
  */
-public record FlameTree(String n, long v, @JsonInclude(JsonInclude.Include.NON_EMPTY) List<FlameTree> c) {
+public record FlameTree(
+    String n, long v, @JsonInclude(JsonInclude.Include.NON_EMPTY) List<FlameTree> c) {
 
   public static FlameTree of(ProcessReport r) {
     Node root = new Node("all");

@@ -15,8 +15,8 @@ import java.util.TreeSet;
 
 /**
  * One program across the fleet: the same leaking stack on 500 hosts is one row. Stack ids are
- * stable across hosts (hashes of symbolized frames), so rows merge by id. Roll-ups merge too:
- * each instance rolls up the processes it owns, and the instance asked merges their answers.
+ * stable across hosts (hashes of symbolized frames), so rows merge by id. Roll-ups merge too: each
+ * instance rolls up the processes it owns, and the instance asked merges their answers.
  */
 public final class FleetRollup {
   static final int MAX_STACKS = 50;
@@ -64,7 +64,15 @@ public final class FleetRollup {
     hosts.add(host);
     addTotals(r.outstanding(), 1, r.allocators());
     for (StackRow s : r.stacks()) {
-      stacks.computeIfAbsent(s.id(), k -> new StackSum(s.id(), s.allocator(), s.culprit(), s.frames() == null ? List.of() : s.frames()))
+      stacks
+          .computeIfAbsent(
+              s.id(),
+              k ->
+                  new StackSum(
+                      s.id(),
+                      s.allocator(),
+                      s.culprit(),
+                      s.frames() == null ? List.of() : s.frames()))
           .add(s.bytes(), s.allocations(), 1, s.score(), List.of(host));
     }
     return this;
@@ -75,8 +83,10 @@ public final class FleetRollup {
     hosts.addAll(other.hostList());
     addTotals(other.outstanding(), other.processes(), other.allocators());
     for (FleetReport.Stack s : other.stacks()) {
-      String id = s.id() == null ? "" : s.id(); // a peer's row without one (a bug or a forgery) sorts first
-      stacks.computeIfAbsent(id, k -> new StackSum(id, s.allocator(), s.culprit(), s.frames()))
+      String id =
+          s.id() == null ? "" : s.id(); // a peer's row without one (a bug or a forgery) sorts first
+      stacks
+          .computeIfAbsent(id, k -> new StackSum(id, s.allocator(), s.culprit(), s.frames()))
           .add(s.bytes(), s.allocations(), s.processes(), s.maxScore(), s.hostList());
     }
     return this;
@@ -96,14 +106,37 @@ public final class FleetRollup {
   public FleetReport toReport() {
     List<AllocatorRow> allocatorRows = new ArrayList<>();
     allocators.forEach((module, v) -> allocatorRows.add(new AllocatorRow(module, v[0], v[1])));
-    allocatorRows.sort(Comparator.comparingLong((AllocatorRow a) -> -a.bytes()).thenComparing(AllocatorRow::module));
+    allocatorRows.sort(
+        Comparator.comparingLong((AllocatorRow a) -> -a.bytes())
+            .thenComparing(AllocatorRow::module));
     List<StackSum> rows = new ArrayList<>(stacks.values());
     // Ties broken by id: every instance merging the same shares answers the same.
     rows.sort(Comparator.comparingLong((StackSum s) -> -s.bytes).thenComparing(s -> s.id));
-    List<FleetReport.Stack> top = rows.stream().limit(MAX_STACKS).map(s -> new FleetReport.Stack(s.id, s.allocator, s.culprit,
-        s.bytes, s.allocations, s.processes, s.frames, s.maxScore, s.hosts.size(), s.hosts.stream().limit(MAX_HOSTS_LISTED).toList()))
-        .toList();
-    return new FleetReport(program, processes, hosts.size(), hosts.stream().limit(MAX_HOSTS_LISTED).toList(),
-        new Totals(bytes, allocations), allocatorRows, top, Math.max(0, rows.size() - MAX_STACKS));
+    List<FleetReport.Stack> top =
+        rows.stream()
+            .limit(MAX_STACKS)
+            .map(
+                s ->
+                    new FleetReport.Stack(
+                        s.id,
+                        s.allocator,
+                        s.culprit,
+                        s.bytes,
+                        s.allocations,
+                        s.processes,
+                        s.frames,
+                        s.maxScore,
+                        s.hosts.size(),
+                        s.hosts.stream().limit(MAX_HOSTS_LISTED).toList()))
+            .toList();
+    return new FleetReport(
+        program,
+        processes,
+        hosts.size(),
+        hosts.stream().limit(MAX_HOSTS_LISTED).toList(),
+        new Totals(bytes, allocations),
+        allocatorRows,
+        top,
+        Math.max(0, rows.size() - MAX_STACKS));
   }
 }

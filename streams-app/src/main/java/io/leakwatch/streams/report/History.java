@@ -1,11 +1,10 @@
 package io.leakwatch.streams.report;
 
+import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.ProcessSummary;
 import io.leakwatch.streams.report.model.StackRow;
 import io.leakwatch.streams.stores.Keys;
-import java.util.function.Function;
-import io.leakwatch.schemas.CounterSample;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
@@ -14,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * Recent history of this instance's processes, for the pages: a point every sample (outstanding
@@ -32,7 +32,8 @@ public final class History {
   public record Point(long atMs, long outstandingBytes, long managedHeapBytes, long privateBytes) {}
 
   /** A stack's outstanding bytes and allocations at one time, with its culprit for display. */
-  public record StackAt(long bytes, long allocations, String culprit, String allocator, double score) {}
+  public record StackAt(
+      long bytes, long allocations, String culprit, String allocator, double score) {}
 
   /** Every process's top stacks at one time. */
   public record Snapshot(long atMs, Map<String, StackAt> stacks) {}
@@ -40,14 +41,22 @@ public final class History {
   private final Map<String, Deque<Point>> points = new LinkedHashMap<>(16, 0.75f, true);
   private final Map<String, Deque<Snapshot>> snapshots = new HashMap<>();
 
-  /** Records one point per process of {@code processes} (as {@link ReportService#processes} lists them). */
-  public synchronized void record(long nowMs, List<ProcessSummary> processes, Function<String, CounterSample> counters) {
+  /**
+   * Records one point per process of {@code processes} (as {@link ReportService#processes} lists
+   * them).
+   */
+  public synchronized void record(
+      long nowMs, List<ProcessSummary> processes, Function<String, CounterSample> counters) {
     for (ProcessSummary p : processes) {
       if (p.exited()) continue; // an exited process's line ends where it exited
       String pk = Keys.process(p.host(), p.pid());
       CounterSample c = counters.apply(pk);
-      Point pt = new Point(nowMs, p.outstandingBytes(),
-          c == null || c.getManagedHeapBytes() == null ? -1 : c.getManagedHeapBytes(), c == null ? -1 : c.getPrivateBytes());
+      Point pt =
+          new Point(
+              nowMs,
+              p.outstandingBytes(),
+              c == null || c.getManagedHeapBytes() == null ? -1 : c.getManagedHeapBytes(),
+              c == null ? -1 : c.getPrivateBytes());
       Deque<Point> d = points.computeIfAbsent(pk, k -> new ArrayDeque<>());
       d.addLast(pt);
       while (d.size() > MAX_POINTS) d.removeFirst();
@@ -64,7 +73,14 @@ public final class History {
     Map<String, StackAt> top = new LinkedHashMap<>();
     for (StackRow s : report.stacks()) {
       if (top.size() == STACKS_PER_SNAPSHOT) break;
-      top.put(s.id(), new StackAt(s.bytes(), s.allocations(), s.culprit(), s.allocator(), s.score() == null ? Double.NaN : s.score()));
+      top.put(
+          s.id(),
+          new StackAt(
+              s.bytes(),
+              s.allocations(),
+              s.culprit(),
+              s.allocator(),
+              s.score() == null ? Double.NaN : s.score()));
     }
     Deque<Snapshot> d = snapshots.computeIfAbsent(pk, k -> new ArrayDeque<>());
     d.addLast(new Snapshot(nowMs, top));
@@ -97,8 +113,8 @@ public final class History {
   }
 
   /**
-   * Growth of outstanding bytes in bytes per hour: the least-squares slope over the points, or 0 with
-   * fewer than three points.
+   * Growth of outstanding bytes in bytes per hour: the least-squares slope over the points, or 0
+   * with fewer than three points.
    */
   public static double growthPerHour(List<Point> pts) {
     if (pts.size() < 3) return 0;

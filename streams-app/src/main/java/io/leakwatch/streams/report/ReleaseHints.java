@@ -14,8 +14,8 @@ import java.util.Optional;
 
 /**
  * Known allocate/release pairs (release-hints.tsv beside this class): when a leaking stack went
- * through an API whose result has a known release call, the report says which call is missing,
- * the way the seed's reader found CryptDeriveKey without CryptDestroyKey.
+ * through an API whose result has a known release call, the report says which call is missing, the
+ * way the seed's reader found CryptDeriveKey without CryptDestroyKey.
  */
 public final class ReleaseHints {
   /** The allocating API found in a stack, its release call and where it comes from. */
@@ -34,7 +34,9 @@ public final class ReleaseHints {
       while ((line = r.readLine()) != null) {
         if (line.isBlank() || line.startsWith("#")) continue;
         String[] f = line.split("\t");
-        if (f.length >= 2) m.put(f[0].strip(), new Hint(f[0].strip(), f[1].strip(), f.length > 2 ? f[2].strip() : ""));
+        if (f.length >= 2)
+          m.put(
+              f[0].strip(), new Hint(f[0].strip(), f[1].strip(), f.length > 2 ? f[2].strip() : ""));
       }
     } catch (IOException e) {
       throw new UncheckedIOException(e);
@@ -42,13 +44,16 @@ public final class ReleaseHints {
     return m;
   }
 
-  /** The hint for a stack of a report (its frames, leaf first): the allocating API nearest the leaf. */
+  /**
+   * The hint for a stack of a report (its frames, leaf first): the allocating API nearest the leaf.
+   */
   public static Optional<Hint> forStack(StackRow stack) {
     if (stack.frames() == null) return Optional.empty();
     for (FrameRow f : stack.frames()) {
       String fn = f.function() == null ? "" : f.function();
       int paren = fn.indexOf('(');
-      String bare = paren > 0 ? fn.substring(0, paren) : fn; // demangled C++ names carry their parameters
+      String bare =
+          paren > 0 ? fn.substring(0, paren) : fn; // demangled C++ names carry their parameters
       Hint h = PAIRS.get(bare);
       if (h != null) return Optional.of(h);
     }

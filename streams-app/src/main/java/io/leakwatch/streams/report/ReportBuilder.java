@@ -34,26 +34,35 @@ import java.util.function.Function;
 import org.apache.kafka.streams.KeyValue;
 
 /**
- * The report of one process (docs/records.md, DESIGN.md "Report JSON"), in two steps: a
- * {@link ReportSnapshot} of the process's own state (what is outstanding, by stack and size), then
- * a {@link ProcessReport} that names the stacks from the global stack store. Exit reports keep the
- * snapshot and are rendered when asked, so a stack definition that arrived late still names its frames.
+ * The report of one process (docs/records.md, DESIGN.md "Report JSON"), in two steps: a {@link
+ * ReportSnapshot} of the process's own state (what is outstanding, by stack and size), then a
+ * {@link ProcessReport} that names the stacks from the global stack store. Exit reports keep the
+ * snapshot and are rendered when asked, so a stack definition that arrived late still names its
+ * frames.
  */
 public final class ReportBuilder {
   public static final ObjectMapper JSON = ReportJson.MAPPER;
+
   /** Bounds the report for processes with very many distinct stacks; the rest is summed. */
   public static final int MAX_STACKS = 500;
+
   /**
    * A report that travels as one Kafka record (an exit report, and its snapshot in the store's
-   * changelog) stays under this many bytes of JSON: the broker's and producer's default limit is
-   * 1 MiB, and a JVM's exit report with 500 stacks of 48 named frames was 2.5 MB.
+   * changelog) stays under this many bytes of JSON: the broker's and producer's default limit is 1
+   * MiB, and a JVM's exit report with 500 stacks of 48 named frames was 2.5 MB.
    */
   public static final int MAX_RECORD_JSON_BYTES = 768 * 1024;
+
   /** Stack id of allocations a resync restored: their records (and stacks) were dropped. */
   public static final String LOST_STACK = "0000000000000000";
-  /** Distinct allocator modules kept for the stacks a report leaves out; the rest are summed as one. */
+
+  /**
+   * Distinct allocator modules kept for the stacks a report leaves out; the rest are summed as one.
+   */
   static final int MAX_OMITTED_ALLOCATORS = 256;
+
   static final String OTHER_ALLOCATORS = "[other modules]";
+
   /**
    * Left-out stacks whose definition had not arrived when the snapshot was taken (a process's last
    * stacks, published just before it exited) are kept by id, up to this many, and named at
@@ -77,24 +86,50 @@ public final class ReportBuilder {
    *     snapshot keeps their bytes by allocator ({@code omittedAllocators}), so the rendered
    *     allocators list still counts every block
    */
-  public static ReportSnapshot snapshot(ProcessState st, List<KeyValue<String, Outstanding>> rows, StackAges ages,
-      Map<Long, StackTrend> trends, CounterSample counters, long asOfMs, Function<String, String> allocatorOf) {
+  public static ReportSnapshot snapshot(
+      ProcessState st,
+      List<KeyValue<String, Outstanding>> rows,
+      StackAges ages,
+      Map<Long, StackTrend> trends,
+      CounterSample counters,
+      long asOfMs,
+      Function<String, String> allocatorOf) {
     Map<Long, Long> oldestNsByStack = ages.oldestNs();
-    ProcessInfo process = new ProcessInfo(st.getHost(), st.getPid(), st.getName(), st.getCommand(), st.getExited(),
-        st.getExited() ? Instant.ofEpochMilli(st.getExitedAtMs()).toString() : null, st.getExited() ? st.getCleanExit() : null);
-    Tracking tracking = new Tracking(st.getSampleBytes() == 0 ? "exact" : "sampled", st.getSampleBytes(),
-        Instant.ofEpochMilli(st.getStartedAtMs()).toString(),
-        st.getStartedAtMs() > 0 ? Math.max(0, asOfMs - st.getStartedAtMs()) / 1000.0 : 0, st.getLostEvents(), st.getUnknownFrees(),
-        st.getDuplicateEvents(), st.getReplacedAllocations(), st.getResyncs(), st.getResyncedFrees(), st.getResyncedAllocations(),
-        Instant.ofEpochMilli(asOfMs).toString());
+    ProcessInfo process =
+        new ProcessInfo(
+            st.getHost(),
+            st.getPid(),
+            st.getName(),
+            st.getCommand(),
+            st.getExited(),
+            st.getExited() ? Instant.ofEpochMilli(st.getExitedAtMs()).toString() : null,
+            st.getExited() ? st.getCleanExit() : null);
+    Tracking tracking =
+        new Tracking(
+            st.getSampleBytes() == 0 ? "exact" : "sampled",
+            st.getSampleBytes(),
+            Instant.ofEpochMilli(st.getStartedAtMs()).toString(),
+            st.getStartedAtMs() > 0 ? Math.max(0, asOfMs - st.getStartedAtMs()) / 1000.0 : 0,
+            st.getLostEvents(),
+            st.getUnknownFrees(),
+            st.getDuplicateEvents(),
+            st.getReplacedAllocations(),
+            st.getResyncs(),
+            st.getResyncedFrees(),
+            st.getResyncedAllocations(),
+            Instant.ofEpochMilli(asOfMs).toString());
 
     // (kind, stack) -> sizes
     Map<Keys.OutstandingKey, List<SizeAt>> byStack = new LinkedHashMap<>();
     double totalBytes = 0, totalAllocations = 0;
     for (KeyValue<String, Outstanding> kv : rows) {
       Keys.OutstandingKey k = Keys.parseOutstanding(kv.key);
-      byStack.computeIfAbsent(new Keys.OutstandingKey(k.kind(), k.stackId(), 0), x -> new ArrayList<>())
-          .add(new SizeAt(k.size(), kv.value.getBytes(), kv.value.getAllocations(), kv.value.getSamples()));
+      byStack
+          .computeIfAbsent(
+              new Keys.OutstandingKey(k.kind(), k.stackId(), 0), x -> new ArrayList<>())
+          .add(
+              new SizeAt(
+                  k.size(), kv.value.getBytes(), kv.value.getAllocations(), kv.value.getSamples()));
       totalBytes += kv.value.getBytes();
       totalAllocations += kv.value.getAllocations();
     }
@@ -118,16 +153,32 @@ public final class ReportBuilder {
       Long oldest = oldestNsByStack.get(stackId);
       StackTrend trend = trends.get(stackId);
       double score = trend == null ? Double.NaN : LeakScore.score(trend, ages.oldShare(stackId));
-      stacks.add(new StackRow(id, e.getKey().kind() == 1 ? "mmap" : "heap", Math.round(bytes), Math.round(allocations), samples,
-          oldest == null || oldest <= 0 ? 0 : Math.max(0, asOfNs - oldest) / 1e9,
-          Double.isNaN(score) ? null : Math.round(score * 100) / 100.0, sizeRows, null, null, null));
+      stacks.add(
+          new StackRow(
+              id,
+              e.getKey().kind() == 1 ? "mmap" : "heap",
+              Math.round(bytes),
+              Math.round(allocations),
+              samples,
+              oldest == null || oldest <= 0 ? 0 : Math.max(0, asOfNs - oldest) / 1e9,
+              Double.isNaN(score) ? null : Math.round(score * 100) / 100.0,
+              sizeRows,
+              null,
+              null,
+              null));
     }
     stacks.sort(Comparator.comparingLong((StackRow s) -> -s.bytes()));
     Omitted omitted = new Omitted(new LinkedHashMap<>(), new LinkedHashMap<>());
     for (int i = MAX_STACKS; i < stacks.size(); i++) omitted.add(stacks.get(i), allocatorOf);
-    return new ReportSnapshot(process, tracking, new Totals(Math.round(totalBytes), Math.round(totalAllocations)),
-        stacks.subList(0, Math.min(MAX_STACKS, stacks.size())), Math.max(0, stacks.size() - MAX_STACKS), omitted.byAllocator(),
-        omitted.unresolved(), counters(counters));
+    return new ReportSnapshot(
+        process,
+        tracking,
+        new Totals(Math.round(totalBytes), Math.round(totalAllocations)),
+        stacks.subList(0, Math.min(MAX_STACKS, stacks.size())),
+        Math.max(0, stacks.size() - MAX_STACKS),
+        omitted.byAllocator(),
+        omitted.unresolved(),
+        counters(counters));
   }
 
   private static Counters counters(CounterSample c) {
@@ -137,8 +188,10 @@ public final class ReportBuilder {
       fragmentation = (double) c.getHeapFreeBytes() / c.getHeapArenaBytes();
     }
     boolean heap = c.getHeapArenaBytes() != null;
-    String startedAt = c.getStartTimeSeconds() != null && c.getStartTimeSeconds() > 0
-        ? Instant.ofEpochMilli(Math.round(c.getStartTimeSeconds() * 1000)).toString() : null;
+    String startedAt =
+        c.getStartTimeSeconds() != null && c.getStartTimeSeconds() > 0
+            ? Instant.ofEpochMilli(Math.round(c.getStartTimeSeconds() * 1000)).toString()
+            : null;
     Map<String, Counters.Region> regions = null;
     if (c.getRegions() != null && !c.getRegions().isEmpty()) {
       regions = new LinkedHashMap<>();
@@ -147,20 +200,36 @@ public final class ReportBuilder {
         boolean reserved = k.endsWith(":reserved");
         String kind = reserved ? k.substring(0, k.length() - ":reserved".length()) : k;
         Counters.Region r = regions.getOrDefault(kind, new Counters.Region(null, null));
-        regions.put(kind, reserved ? new Counters.Region(r.committedBytes(), e.getValue()) : new Counters.Region(e.getValue(), r.reservedBytes()));
+        regions.put(
+            kind,
+            reserved
+                ? new Counters.Region(r.committedBytes(), e.getValue())
+                : new Counters.Region(e.getValue(), r.reservedBytes()));
       }
     }
-    return new Counters(c.getPrivateBytes(), c.getVirtualBytes(), c.getResidentBytes(), c.getManagedHeapBytes(),
-        c.getOpenFds(), heap ? c.getHeapArenaBytes() : null, heap ? c.getHeapInUseBytes() : null, heap ? c.getHeapFreeBytes() : null,
-        fragmentation, Instant.ofEpochMilli(c.getTimestampMs()).toString(), startedAt, regions);
+    return new Counters(
+        c.getPrivateBytes(),
+        c.getVirtualBytes(),
+        c.getResidentBytes(),
+        c.getManagedHeapBytes(),
+        c.getOpenFds(),
+        heap ? c.getHeapArenaBytes() : null,
+        heap ? c.getHeapInUseBytes() : null,
+        heap ? c.getHeapFreeBytes() : null,
+        fragmentation,
+        Instant.ofEpochMilli(c.getTimestampMs()).toString(),
+        startedAt,
+        regions);
   }
 
-  public static ProcessReport render(String snapshotJson, Function<String, StackDefinition> stacks) {
+  public static ProcessReport render(
+      String snapshotJson, Function<String, StackDefinition> stacks) {
     return render(ReportJson.read(snapshotJson, ReportSnapshot.class), stacks);
   }
 
   /** Names every stack (allocator, culprit, frames) and adds the allocators list. */
-  public static ProcessReport render(ReportSnapshot snapshot, Function<String, StackDefinition> stacks) {
+  public static ProcessReport render(
+      ReportSnapshot snapshot, Function<String, StackDefinition> stacks) {
     Map<String, long[]> allocators = new TreeMap<>();
     // The stacks left out of the snapshot still count under their allocators.
     snapshot.omittedAllocators().forEach((module, a) -> add(allocators, module, a[0], a[1]));
@@ -182,8 +251,16 @@ public final class ReportBuilder {
       } else if (def != null) {
         culprit = def.getCulprit();
         for (Frame f : def.getFrames()) {
-          frames.add(new FrameRow(f.getModule(), f.getFunction(), f.getOffset(), f.getFile(), f.getLine(), f.getModuleOffset(),
-              f.getBuildId(), FrameNames.display(f)));
+          frames.add(
+              new FrameRow(
+                  f.getModule(),
+                  f.getFunction(),
+                  f.getOffset(),
+                  f.getFile(),
+                  f.getLine(),
+                  f.getModuleOffset(),
+                  f.getBuildId(),
+                  FrameNames.display(f)));
         }
       } else {
         complete = false;
@@ -194,11 +271,19 @@ public final class ReportBuilder {
     List<AllocatorRow> list = new ArrayList<>();
     allocators.forEach((module, a) -> list.add(new AllocatorRow(module, a[0], a[1])));
     list.sort(Comparator.comparingLong((AllocatorRow a) -> -a.bytes()));
-    return new ProcessReport(snapshot.process(), snapshot.tracking(), snapshot.outstanding(), list, named,
-        snapshot.stacksOmitted(), snapshot.counters(), complete);
+    return new ProcessReport(
+        snapshot.process(),
+        snapshot.tracking(),
+        snapshot.outstanding(),
+        list,
+        named,
+        snapshot.stacksOmitted(),
+        snapshot.counters(),
+        complete);
   }
 
-  private static void add(Map<String, long[]> allocators, String module, long bytes, long allocations) {
+  private static void add(
+      Map<String, long[]> allocators, String module, long bytes, long allocations) {
     long[] a = allocators.computeIfAbsent(module, k -> new long[2]);
     a[0] += bytes;
     a[1] += allocations;
@@ -210,13 +295,27 @@ public final class ReportBuilder {
    */
   public static ExitReportMaker.ExitReportJson exitReport(ExitReportMaker.ProcessAtExit exit) {
     Function<String, String> allocatorOf = id -> allocatorOf(id, exit.stacks().apply(id));
-    ReportSnapshot snapshot = boundToBytes(snapshot(exit.state(), exit.rows(), exit.ages(), exit.trends(), exit.counters(),
-        exit.exitedAtMs(), allocatorOf), MAX_RECORD_JSON_BYTES, allocatorOf);
+    ReportSnapshot snapshot =
+        boundToBytes(
+            snapshot(
+                exit.state(),
+                exit.rows(),
+                exit.ages(),
+                exit.trends(),
+                exit.counters(),
+                exit.exitedAtMs(),
+                allocatorOf),
+            MAX_RECORD_JSON_BYTES,
+            allocatorOf);
     ProcessReport rendered = boundToBytes(render(snapshot, exit.stacks()), MAX_RECORD_JSON_BYTES);
-    return new ExitReportMaker.ExitReportJson(ReportJson.write(snapshot), ReportJson.write(rendered));
+    return new ExitReportMaker.ExitReportJson(
+        ReportJson.write(snapshot), ReportJson.write(rendered));
   }
 
-  /** The stacks a snapshot leaves out, by allocator (bounded: the rest as one) or, unnamed yet, by id. */
+  /**
+   * The stacks a snapshot leaves out, by allocator (bounded: the rest as one) or, unnamed yet, by
+   * id.
+   */
   private record Omitted(Map<String, long[]> byAllocator, Map<String, long[]> unresolved) {
     void add(StackRow stack, Function<String, String> allocatorOf) {
       String allocator = allocatorOf.apply(stack.id());
@@ -224,7 +323,8 @@ public final class ReportBuilder {
         unresolved.put(stack.id(), new long[] {stack.bytes(), stack.allocations()});
         return;
       }
-      if (!byAllocator.containsKey(allocator) && byAllocator.size() >= MAX_OMITTED_ALLOCATORS) allocator = OTHER_ALLOCATORS;
+      if (!byAllocator.containsKey(allocator) && byAllocator.size() >= MAX_OMITTED_ALLOCATORS)
+        allocator = OTHER_ALLOCATORS;
       long[] a = byAllocator.computeIfAbsent(allocator, k -> new long[2]);
       a[0] += stack.bytes();
       a[1] += stack.allocations();
@@ -246,9 +346,9 @@ public final class ReportBuilder {
   }
 
   /**
-   * Keeps the largest stacks that fit in {@code maxBytes} of JSON and drops the rest (smallest bytes
-   * last), adding them to {@code stacksOmitted}. Totals and the allocators list still count every
-   * stack: a rendered report's allocators list is already complete.
+   * Keeps the largest stacks that fit in {@code maxBytes} of JSON and drops the rest (smallest
+   * bytes last), adding them to {@code stacksOmitted}. Totals and the allocators list still count
+   * every stack: a rendered report's allocators list is already complete.
    */
   public static ProcessReport boundToBytes(ProcessReport report, int maxBytes) {
     byte[] whole = ReportJson.bytes(report);
@@ -260,13 +360,25 @@ public final class ReportBuilder {
    * A snapshot's version of {@link #boundToBytes(ProcessReport, int)}: what it drops is kept by
    * allocator ({@code allocatorOf}: stack id to module), so the rendered allocators still count it.
    */
-  public static ReportSnapshot boundToBytes(ReportSnapshot snapshot, int maxBytes, Function<String, String> allocatorOf) {
+  public static ReportSnapshot boundToBytes(
+      ReportSnapshot snapshot, int maxBytes, Function<String, String> allocatorOf) {
     byte[] whole = ReportJson.bytes(snapshot);
     if (whole.length <= maxBytes) return snapshot;
     int keep = stacksThatFit(snapshot.stacks(), whole.length, maxBytes);
-    Omitted omitted = new Omitted(new LinkedHashMap<>(snapshot.omittedAllocators()), new LinkedHashMap<>(snapshot.omittedUnresolved()));
-    for (int i = keep; i < snapshot.stacks().size(); i++) omitted.add(snapshot.stacks().get(i), allocatorOf);
-    return new ReportSnapshot(snapshot.process(), snapshot.tracking(), snapshot.outstanding(), snapshot.stacks().subList(0, keep),
-        snapshot.stacksOmitted() + snapshot.stacks().size() - keep, omitted.byAllocator(), omitted.unresolved(), snapshot.counters());
+    Omitted omitted =
+        new Omitted(
+            new LinkedHashMap<>(snapshot.omittedAllocators()),
+            new LinkedHashMap<>(snapshot.omittedUnresolved()));
+    for (int i = keep; i < snapshot.stacks().size(); i++)
+      omitted.add(snapshot.stacks().get(i), allocatorOf);
+    return new ReportSnapshot(
+        snapshot.process(),
+        snapshot.tracking(),
+        snapshot.outstanding(),
+        snapshot.stacks().subList(0, keep),
+        snapshot.stacksOmitted() + snapshot.stacks().size() - keep,
+        omitted.byAllocator(),
+        omitted.unresolved(),
+        snapshot.counters());
   }
 }

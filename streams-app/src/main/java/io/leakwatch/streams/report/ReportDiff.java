@@ -31,9 +31,12 @@ public record ReportDiff(long thenMs, List<Change> changes, long grewBytes) {
       History.StackAt t = then.stacks().get(s.id());
       all.add(new Change(s.id(), s.culprit(), s.allocator(), t == null ? 0 : t.bytes(), s.bytes()));
     }
-    then.stacks().forEach((id, t) -> {
-      if (!seen.contains(id)) all.add(new Change(id, t.culprit(), t.allocator(), t.bytes(), 0));
-    });
+    then.stacks()
+        .forEach(
+            (id, t) -> {
+              if (!seen.contains(id))
+                all.add(new Change(id, t.culprit(), t.allocator(), t.bytes(), 0));
+            });
     all.sort(Comparator.comparingLong((Change ch) -> -ch.delta()));
     long grew = 0;
     for (Change ch : all) grew += ch.delta();

@@ -1,20 +1,20 @@
 package io.leakwatch.streams.report;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import io.leakwatch.schemas.CounterSample;
+import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.ProcessSummary;
 import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.report.model.ReportSnapshot;
-import io.leakwatch.streams.state.StackTrend;
-import io.leakwatch.streams.topology.TopologyOptions;
 import io.leakwatch.streams.score.StackAges;
-import io.leakwatch.schemas.CounterSample;
-import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.state.StackTrend;
 import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.stores.StoreNames;
+import io.leakwatch.streams.topology.TopologyOptions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -31,9 +31,10 @@ import org.apache.kafka.streams.state.QueryableStoreTypes;
 import org.apache.kafka.streams.state.ReadOnlyKeyValueStore;
 
 /**
- * Answers report questions from this instance's state stores (interactive queries). A store that
- * is being restored or rebalanced throws {@link org.apache.kafka.streams.errors.InvalidStateStoreException},
- * which the HTTP layer turns into 503 "try again".
+ * Answers report questions from this instance's state stores (interactive queries). A store that is
+ * being restored or rebalanced throws {@link
+ * org.apache.kafka.streams.errors.InvalidStateStoreException}, which the HTTP layer turns into 503
+ * "try again".
  */
 public final class ReportService {
   private static final StringSerializer KEYS = new StringSerializer();
@@ -41,7 +42,10 @@ public final class ReportService {
 
   private long trendWindowMs = TopologyOptions.DEFAULT_TREND_WINDOW_MS;
 
-  /** The window length the topology's trends were built with (the report closes windows up to now with it). */
+  /**
+   * The window length the topology's trends were built with (the report closes windows up to now
+   * with it).
+   */
   public ReportService withTrendWindowMs(long ms) {
     this.trendWindowMs = ms;
     return this;
@@ -52,7 +56,8 @@ public final class ReportService {
   }
 
   private <V> ReadOnlyKeyValueStore<String, V> store(String name) {
-    return streams.store(StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, V>keyValueStore()));
+    return streams.store(
+        StoreQueryParameters.fromNameAndType(name, QueryableStoreTypes.<String, V>keyValueStore()));
   }
 
   public StackDefinition stack(String id) {
@@ -66,7 +71,9 @@ public final class ReportService {
     if (st == null) return Optional.empty();
     if (st.getExited()) {
       String snapshot = this.<String>store(StoreNames.EXIT_REPORTS).get(pk);
-      return snapshot == null ? Optional.empty() : Optional.of(ReportBuilder.render(snapshot, this::stack));
+      return snapshot == null
+          ? Optional.empty()
+          : Optional.of(ReportBuilder.render(snapshot, this::stack));
     }
     return Optional.of(ReportBuilder.render(liveSnapshot(st, pk), this::stack));
   }
@@ -80,18 +87,22 @@ public final class ReportService {
   /** The exit report of a process, once its exit has been processed. */
   public Optional<ProcessReport> exitReport(String host, int pid) {
     String snapshot = this.<String>store(StoreNames.EXIT_REPORTS).get(Keys.process(host, pid));
-    return snapshot == null ? Optional.empty() : Optional.of(ReportBuilder.render(snapshot, this::stack));
+    return snapshot == null
+        ? Optional.empty()
+        : Optional.of(ReportBuilder.render(snapshot, this::stack));
   }
 
   /**
    * Among process entries (as {@link #processes} lists them, from one instance or merged from all):
    * the largest live process of that name (on that host, if given), else the latest to exit.
    */
-  public static Optional<ProcessSummary> largestByName(List<ProcessSummary> processes, String host, String name) {
+  public static Optional<ProcessSummary> largestByName(
+      List<ProcessSummary> processes, String host, String name) {
     return processes.stream()
         .filter(p -> p.name().equals(name) && (host == null || p.host().equals(host)))
-        .max(Comparator.comparing((ProcessSummary p) -> !p.exited())
-            .thenComparingLong(p -> p.exited() ? p.exitedAtMs() : p.outstandingBytes()));
+        .max(
+            Comparator.comparing((ProcessSummary p) -> !p.exited())
+                .thenComparingLong(p -> p.exited() ? p.exitedAtMs() : p.outstandingBytes()));
   }
 
   ReportSnapshot liveSnapshot(ProcessState st, String pk) {
@@ -101,16 +112,19 @@ public final class ReportService {
     Map<Long, StackTrend> trends = new HashMap<>();
     StackAges ages;
     try (KeyValueIterator<String, StackTrend> t =
-             this.<StackTrend>store(StoreNames.TRENDS).prefixScan(Keys.prefix(pk), KEYS);
-         KeyValueIterator<String, LiveAllocation> l = this.<LiveAllocation>store(StoreNames.LIVE).prefixScan(Keys.prefix(pk), KEYS)) {
+            this.<StackTrend>store(StoreNames.TRENDS).prefixScan(Keys.prefix(pk), KEYS);
+        KeyValueIterator<String, LiveAllocation> l =
+            this.<LiveAllocation>store(StoreNames.LIVE).prefixScan(Keys.prefix(pk), KEYS)) {
       ages = StackAges.scan(t, l, now, trendWindowMs, trends);
     }
     CounterSample counters = this.<CounterSample>store(StoreNames.COUNTERS).get(pk);
-    return ReportBuilder.snapshot(st, rows, ages, trends, counters, now, id -> ReportBuilder.allocatorOf(id, stack(id)));
+    return ReportBuilder.snapshot(
+        st, rows, ages, trends, counters, now, id -> ReportBuilder.allocatorOf(id, stack(id)));
   }
 
   public void forEachOutstanding(String pk, Consumer<KeyValue<String, Outstanding>> sink) {
-    try (KeyValueIterator<String, Outstanding> it = this.<Outstanding>store(StoreNames.OUTSTANDING).prefixScan(Keys.prefix(pk), KEYS)) {
+    try (KeyValueIterator<String, Outstanding> it =
+        this.<Outstanding>store(StoreNames.OUTSTANDING).prefixScan(Keys.prefix(pk), KEYS)) {
       it.forEachRemaining(sink);
     }
   }
@@ -119,7 +133,8 @@ public final class ReportService {
   public List<ProcessSummary> processes() {
     List<ProcessSummary> out = new ArrayList<>();
     ReadOnlyKeyValueStore<String, String> exits = store(StoreNames.EXIT_REPORTS);
-    try (KeyValueIterator<String, ProcessState> it = this.<ProcessState>store(StoreNames.PROCESSES).all()) {
+    try (KeyValueIterator<String, ProcessState> it =
+        this.<ProcessState>store(StoreNames.PROCESSES).all()) {
       while (it.hasNext()) {
         KeyValue<String, ProcessState> kv = it.next();
         ProcessState st = kv.value;
@@ -138,8 +153,16 @@ public final class ReportService {
           forEachOutstanding(kv.key, r -> sum[0] += r.value.getBytes());
           bytes = Math.round(sum[0]);
         }
-        out.add(new ProcessSummary(st.getHost(), st.getPid(), st.getName(), st.getExited(), st.getExitedAtMs(),
-            st.getSampleBytes() == 0 ? "exact" : "sampled", st.getLostEvents(), bytes));
+        out.add(
+            new ProcessSummary(
+                st.getHost(),
+                st.getPid(),
+                st.getName(),
+                st.getExited(),
+                st.getExitedAtMs(),
+                st.getSampleBytes() == 0 ? "exact" : "sampled",
+                st.getLostEvents(),
+                bytes));
       }
     }
     out.sort(Comparator.comparingLong((ProcessSummary p) -> -p.outstandingBytes()));
@@ -149,10 +172,12 @@ public final class ReportService {
   /** Live (not exited) process states of this instance. */
   public List<KeyValue<String, ProcessState>> liveProcesses() {
     List<KeyValue<String, ProcessState>> out = new ArrayList<>();
-    try (KeyValueIterator<String, ProcessState> it = this.<ProcessState>store(StoreNames.PROCESSES).all()) {
-      it.forEachRemaining(kv -> {
-        if (!kv.value.getExited()) out.add(kv);
-      });
+    try (KeyValueIterator<String, ProcessState> it =
+        this.<ProcessState>store(StoreNames.PROCESSES).all()) {
+      it.forEachRemaining(
+          kv -> {
+            if (!kv.value.getExited()) out.add(kv);
+          });
     }
     return out;
   }

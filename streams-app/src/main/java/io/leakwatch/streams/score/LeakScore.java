@@ -22,19 +22,29 @@ import java.util.List;
 public final class LeakScore {
   public static final int WINDOWS = 12;
   public static final int MIN_WINDOWS = 3;
+
   /** Growth below this share of the stack's size is noise (sampled estimates wobble). */
   static final double NOISE = 0.01;
 
   private LeakScore() {}
 
-  /** The trend after {@code delta} bytes at stream time {@code nowMs}: completed windows are closed first. */
+  /**
+   * The trend after {@code delta} bytes at stream time {@code nowMs}: completed windows are closed
+   * first.
+   */
   public static StackTrend roll(StackTrend t, double delta, long nowMs, long windowMs) {
-    StackTrend r = t == null ? new StackTrend(0.0, nowMs, nowMs, new ArrayList<>()) : closeWindows(t, nowMs, windowMs);
+    StackTrend r =
+        t == null
+            ? new StackTrend(0.0, nowMs, nowMs, new ArrayList<>())
+            : closeWindows(t, nowMs, windowMs);
     r.setBytes(Math.max(0, r.getBytes() + delta));
     return r;
   }
 
-  /** Closes every window that ended by {@code nowMs}, with the bytes held at its end (flat when nothing happened). */
+  /**
+   * Closes every window that ended by {@code nowMs}, with the bytes held at its end (flat when
+   * nothing happened).
+   */
   public static StackTrend closeWindows(StackTrend t, long nowMs, long windowMs) {
     List<Double> samples = new ArrayList<>(t.getSamples());
     long start = t.getWindowStartMs();
@@ -52,7 +62,10 @@ public final class LeakScore {
     return new StackTrend(t.getBytes(), start, first, samples);
   }
 
-  /** Sustained growth: the share of consecutive windows (and the window in progress) in which bytes grew. */
+  /**
+   * Sustained growth: the share of consecutive windows (and the window in progress) in which bytes
+   * grew.
+   */
   public static double sustained(StackTrend t) {
     List<Double> v = new ArrayList<>(t.getSamples());
     v.add(t.getBytes());
@@ -66,7 +79,8 @@ public final class LeakScore {
   }
 
   /**
-   * @param oldShare share of the stack's live bytes allocated before the midpoint of the trend's span
+   * @param oldShare share of the stack's live bytes allocated before the midpoint of the trend's
+   *     span
    * @return the score, or NaN when the trend is too short to tell
    */
   public static double score(StackTrend t, double oldShare) {

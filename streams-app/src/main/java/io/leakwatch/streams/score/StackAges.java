@@ -1,38 +1,51 @@
 package io.leakwatch.streams.score;
 
-import org.apache.kafka.streams.KeyValue;
-import java.util.Iterator;
-import io.leakwatch.streams.state.StackTrend;
 import io.leakwatch.streams.state.LiveAllocation;
+import io.leakwatch.streams.state.StackTrend;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.Map;
+import org.apache.kafka.streams.KeyValue;
 
-/** Ages of a process's live allocations per stack: the oldest, and the bytes allocated before a given time. */
+/**
+ * Ages of a process's live allocations per stack: the oldest, and the bytes allocated before a
+ * given time.
+ */
 public final class StackAges {
   private final Map<Long, Long> oldestNs = new HashMap<>();
-  private final Map<Long, double[]> bytes = new HashMap<>(); // total, born before the stack's midpoint
+  private final Map<Long, double[]> bytes =
+      new HashMap<>(); // total, born before the stack's midpoint
   private final Map<Long, Long> midpointNs;
 
-  /** @param midpointNs per stack, the time before which a live allocation counts as old (absent: none is old) */
+  /**
+   * @param midpointNs per stack, the time before which a live allocation counts as old (absent:
+   *     none is old)
+   */
   public StackAges(Map<Long, Long> midpointNs) {
     this.midpointNs = midpointNs;
   }
 
   /**
-   * Reads a process's trends (closing their windows up to {@code nowMs}) into {@code trendsOut}, then its
-   * live allocations, each counted old when allocated before the midpoint of its stack's trend.
+   * Reads a process's trends (closing their windows up to {@code nowMs}) into {@code trendsOut},
+   * then its live allocations, each counted old when allocated before the midpoint of its stack's
+   * trend.
    */
-  public static StackAges scan(Iterator<KeyValue<String, StackTrend>> trends,
-      Iterator<KeyValue<String, LiveAllocation>> live, long nowMs, long windowMs,
+  public static StackAges scan(
+      Iterator<KeyValue<String, StackTrend>> trends,
+      Iterator<KeyValue<String, LiveAllocation>> live,
+      long nowMs,
+      long windowMs,
       Map<Long, StackTrend> trendsOut) {
     Map<Long, Long> midpoints = new HashMap<>();
     while (trends.hasNext()) {
       var kv = trends.next();
       String key = kv.key;
       long stack = Long.parseUnsignedLong(key.substring(key.lastIndexOf('/') + 1), 16);
-      var t = LeakScore.closeWindows(kv.value, Math.max(nowMs, kv.value.getWindowStartMs()), windowMs);
+      var t =
+          LeakScore.closeWindows(kv.value, Math.max(nowMs, kv.value.getWindowStartMs()), windowMs);
       trendsOut.put(stack, t);
-      midpoints.put(stack, (t.getFirstWindowMs() + Math.max(nowMs, t.getWindowStartMs())) / 2 * 1_000_000L);
+      midpoints.put(
+          stack, (t.getFirstWindowMs() + Math.max(nowMs, t.getWindowStartMs())) / 2 * 1_000_000L);
     }
     StackAges ages = new StackAges(midpoints);
     while (live.hasNext()) ages.add(live.next().value);

@@ -2,8 +2,8 @@ package io.leakwatch.streams.stores;
 
 /**
  * Store keys. Every key starts with the process key "host/pid/" so one prefix scan finds all of a
- * process's state; addresses, stack ids and sizes are fixed-width hex so keys sort naturally.
- * Host names never contain '/' (the collector replaces it).
+ * process's state; addresses, stack ids and sizes are fixed-width hex so keys sort naturally. Host
+ * names never contain '/' (the collector replaces it).
  */
 public final class Keys {
   private Keys() {}
@@ -19,7 +19,12 @@ public final class Keys {
    */
   public static void requireKeyMatches(String key, String processKey) {
     if (!processKey.equals(key)) {
-      throw new MisroutedRecordException("record keyed '" + abbreviate(key) + "' speaks of process '" + abbreviate(processKey) + "'");
+      throw new MisroutedRecordException(
+          "record keyed '"
+              + abbreviate(key)
+              + "' speaks of process '"
+              + abbreviate(processKey)
+              + "'");
     }
   }
 
@@ -67,7 +72,8 @@ public final class Keys {
     String[] parts = key.split("/");
     int n = parts.length;
     if (n < 5) throw new IllegalArgumentException("not an outstanding key: " + key);
-    return new OutstandingKey(Integer.parseInt(parts[n - 3]), parts[n - 2], Long.parseUnsignedLong(parts[n - 1], 16));
+    return new OutstandingKey(
+        Integer.parseInt(parts[n - 3]), parts[n - 2], Long.parseUnsignedLong(parts[n - 1], 16));
   }
 
   private static final char[] HEX = "0123456789abcdef".toCharArray();

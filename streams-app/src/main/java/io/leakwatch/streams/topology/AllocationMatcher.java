@@ -1,9 +1,5 @@
 package io.leakwatch.streams.topology;
 
-import io.leakwatch.streams.score.StackAges;
-import io.leakwatch.streams.score.LeakScore;
-import io.leakwatch.streams.stores.StoreNames;
-import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.CounterSample;
@@ -15,16 +11,24 @@ import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.streams.score.LeakScore;
+import io.leakwatch.streams.score.StackAges;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
 import io.leakwatch.streams.state.StackTrend;
+import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StoreNames;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
@@ -42,7 +46,8 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * nothing goes negative; an allocation at an address still live means its free was lost, and the
  * old allocation is retired. A process exit keeps a report snapshot and retires the live state.
  */
-public final class AllocationMatcher implements Processor<String, ProcessMessage, String, ExitReport> {
+public final class AllocationMatcher
+    implements Processor<String, ProcessMessage, String, ExitReport> {
   private static final StringSerializer KEYS = new StringSerializer();
 
   private ProcessorContext<String, ExitReport> context;
@@ -77,22 +82,26 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     this.trends = context.getStateStore(StoreNames.TRENDS);
     // Exited processes are forgotten after the retention: a fleet's pids churn for months.
     long every = Math.max(1_000, Math.min(600_000, Math.min(exitRetentionMs, staleAfterMs) / 10));
-    context.schedule(java.time.Duration.ofMillis(every), org.apache.kafka.streams.processor.PunctuationType.WALL_CLOCK_TIME,
-        this::expireExited);
+    context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
   }
 
   /**
    * Deletes exited processes older than the retention, with a tombstone for their exit report, and
-   * retires live ones that went silent (no events, no counters) for longer than the staleness limit.
+   * retires live ones that went silent (no events, no counters) for longer than the staleness
+   * limit.
    */
   void expireExited(long nowMs) {
     List<String> expired = new ArrayList<>();
     List<KeyValue<String, ProcessState>> silent = new ArrayList<>();
     try (KeyValueIterator<String, ProcessState> it = processes.all()) {
-      it.forEachRemaining(kv -> {
-        if (kv.value.getExited() && nowMs - kv.value.getExitedAtMs() > exitRetentionMs) expired.add(kv.key);
-        if (!kv.value.getExited() && kv.value.getLastEventMs() > 0 && nowMs - kv.value.getLastEventMs() > staleAfterMs) silent.add(kv);
-      });
+      it.forEachRemaining(
+          kv -> {
+            if (kv.value.getExited() && nowMs - kv.value.getExitedAtMs() > exitRetentionMs)
+              expired.add(kv.key);
+            if (!kv.value.getExited()
+                && kv.value.getLastEventMs() > 0
+                && nowMs - kv.value.getLastEventMs() > staleAfterMs) silent.add(kv);
+          });
     }
     for (KeyValue<String, ProcessState> kv : silent) {
       retire(kv.key, kv.value, nowMs, false, kv.value.getLostEvents(), nowMs);
@@ -122,7 +131,9 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   }
 
   private void onStarted(String pk, ProcessMessage m, ProcessStarted s, ProcessState state) {
-    if (state != null && state.getProcessStartTicks() == m.getProcessStartTicks() && !state.getExited()) {
+    if (state != null
+        && state.getProcessStartTicks() == m.getProcessStartTicks()
+        && !state.getExited()) {
       // The collector announced this process again (it restarted): refresh what it says about it.
       state.setName(s.getName());
       state.setCommand(s.getCommand());
@@ -144,12 +155,18 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   }
 
   private static ProcessState newState(String pk, ProcessMessage m) {
-    return ProcessState.newBuilder().setHost(m.getHost()).setPid(m.getPid())
-        .setProcessStartTicks(m.getProcessStartTicks()).setLastEventMs(System.currentTimeMillis()).build();
+    return ProcessState.newBuilder()
+        .setHost(m.getHost())
+        .setPid(m.getPid())
+        .setProcessStartTicks(m.getProcessStartTicks())
+        .setLastEventMs(System.currentTimeMillis())
+        .build();
   }
 
-  private void onBatch(String pk, ProcessMessage m, EventBatch batch, ProcessState state, long timestampMs) {
-    if (state == null || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
+  private void onBatch(
+      String pk, ProcessMessage m, EventBatch batch, ProcessState state, long timestampMs) {
+    if (state == null
+        || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
       state = newState(pk, m); // events before (or without) a start announcement
     }
     if (state.getExited()) {
@@ -159,7 +176,7 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     }
     // Heap blocks by address in a Long-keyed overlay (the hot path); mappings in their own, by key.
     Map<Long, LiveAllocation> overlay = new HashMap<>();
-    java.util.Set<Long> inStore = new java.util.HashSet<>(); // addresses the store held before this batch
+    Set<Long> inStore = new HashSet<>(); // addresses the store held before this batch
     Map<String, LiveAllocation> mapOverlay = new HashMap<>();
     Map<Row, double[]> deltas = new HashMap<>();
     long lastSeq = state.getLastSeq();
@@ -203,7 +220,10 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       if (e.getValue() != null) {
         puts.add(KeyValue.pair(Keys.live(pk, e.getKey()), e.getValue()));
       } else if (inStore.contains(e.getKey())) {
-        live.delete(Keys.live(pk, e.getKey())); // born and freed within the batch: never stored, nothing to delete
+        live.delete(
+            Keys.live(
+                pk,
+                e.getKey())); // born and freed within the batch: never stored, nothing to delete
       }
     }
     for (Map.Entry<String, LiveAllocation> e : mapOverlay.entrySet()) {
@@ -254,12 +274,15 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
    * Converges the live store to the shim's list after an overflow: an entry recorded before the
    * list began and not on it was freed (its free was lost); a listed address unknown here was
    * allocated (its allocation was lost: stack id 0, "lost stack"); a listed address known here with
-   * another size was both (the block there was freed and the address reused). Entries after the list began,
-   * and addresses the collector saw touched inside the window, are left to their own events.
+   * another size was both (the block there was freed and the address reused). Entries after the
+   * list began, and addresses the collector saw touched inside the window, are left to their own
+   * events.
    */
-  private void applyResync(String pk, Resync resync, Map<Row, double[]> deltas, ProcessState state) {
+  private void applyResync(
+      String pk, Resync resync, Map<Row, double[]> deltas, ProcessState state) {
     Map<Long, Integer> listed = new HashMap<>();
-    for (int i = 0; i < resync.getAddresses().size(); i++) listed.put(resync.getAddresses().get(i), i);
+    for (int i = 0; i < resync.getAddresses().size(); i++)
+      listed.put(resync.getAddresses().get(i), i);
     String prefix = Keys.prefix(pk);
     List<KeyValue<String, LiveAllocation>> heap = new ArrayList<>();
     try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(prefix, KEYS)) {
@@ -277,10 +300,13 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
       }
       Integer i = listed.get(address);
       if (i != null && resync.getSizes().get(i) == kv.value.getSize()) {
-        listed.remove(address); // on both sides: the same block (or one of the same size, which counts the same)
+        listed.remove(
+            address); // on both sides: the same block (or one of the same size, which counts the
+        // same)
         continue;
       }
-      // Not listed: its free was dropped. Listed with another size: the address was reused while both
+      // Not listed: its free was dropped. Listed with another size: the address was reused while
+      // both
       // the free and the new allocation were dropped; the listed block is restored below.
       live.delete(kv.key);
       addDelta(deltas, kv.value, -1);
@@ -288,9 +314,15 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     }
     for (Map.Entry<Long, Integer> e : listed.entrySet()) {
       int i = e.getValue();
-      LiveAllocation a = LiveAllocation.newBuilder().setStackId(0).setSize(resync.getSizes().get(i))
-          .setWeight(resync.getWeights().get(i)).setKind(0).setTimestampNs(System.currentTimeMillis() * 1_000_000L)
-          .setSeq(resync.getFromSeq()).build();
+      LiveAllocation a =
+          LiveAllocation.newBuilder()
+              .setStackId(0)
+              .setSize(resync.getSizes().get(i))
+              .setWeight(resync.getWeights().get(i))
+              .setKind(0)
+              .setTimestampNs(System.currentTimeMillis() * 1_000_000L)
+              .setSeq(resync.getFromSeq())
+              .build();
       live.put(Keys.live(pk, e.getKey()), a);
       addDelta(deltas, a, +1);
       added++;
@@ -301,15 +333,25 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
   }
 
   private static LiveAllocation allocation(AllocationEvent ev, long size, double weight) {
-    return LiveAllocation.newBuilder().setStackId(ev.getStackId()).setSize(size).setWeight(weight)
-        .setKind(ev.getKind().ordinal()).setTimestampNs(ev.getTimestampNs()).setSeq(ev.getSeq()).build();
+    return LiveAllocation.newBuilder()
+        .setStackId(ev.getStackId())
+        .setSize(size)
+        .setWeight(weight)
+        .setKind(ev.getKind().ordinal())
+        .setTimestampNs(ev.getTimestampNs())
+        .setSeq(ev.getSeq())
+        .build();
   }
 
   /**
    * A mapping or an unmap of a range. An unmap may cover part of a mapping (what is left stays
    * outstanding, as one or two smaller mappings with the original stack and time) or several.
    */
-  private void applyMapping(String pk, AllocationEvent ev, Map<String, LiveAllocation> overlay, Map<Row, double[]> deltas,
+  private void applyMapping(
+      String pk,
+      AllocationEvent ev,
+      Map<String, LiveAllocation> overlay,
+      Map<Row, double[]> deltas,
       long[] counts) {
     if (ev.getType() == EventType.ALLOC) {
       String key = Keys.liveMapping(pk, ev.getAddress());
@@ -326,30 +368,35 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     long start = ev.getAddress();
     long end = start + Math.max(ev.getSize(), 1);
     Map<String, LiveAllocation> mappings = new HashMap<>();
-    try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(Keys.mappingPrefix(pk), KEYS)) {
+    try (KeyValueIterator<String, LiveAllocation> it =
+        live.prefixScan(Keys.mappingPrefix(pk), KEYS)) {
       it.forEachRemaining(kv -> mappings.put(kv.key, kv.value));
     }
     String prefix = Keys.mappingPrefix(pk);
-    overlay.forEach((k, v) -> {
-      if (k.startsWith(prefix)) mappings.put(k, v); // null: unmapped earlier in this batch
-    });
+    overlay.forEach(
+        (k, v) -> {
+          if (k.startsWith(prefix)) mappings.put(k, v); // null: unmapped earlier in this batch
+        });
     boolean hit = false;
     for (Map.Entry<String, LiveAllocation> m : mappings.entrySet()) {
       LiveAllocation a = m.getValue();
       if (a == null) continue;
       long mStart = Long.parseUnsignedLong(m.getKey().substring(prefix.length()), 16);
       long mEnd = mStart + a.getSize();
-      if (Long.compareUnsigned(mStart, end) >= 0 || Long.compareUnsigned(start, mEnd) >= 0) continue;
+      if (Long.compareUnsigned(mStart, end) >= 0 || Long.compareUnsigned(start, mEnd) >= 0)
+        continue;
       hit = true;
       overlay.put(m.getKey(), null);
       addDelta(deltas, a, -1);
       if (Long.compareUnsigned(mStart, start) < 0) { // the part below the unmapped range stays
-        LiveAllocation left = LiveAllocation.newBuilder(a).setSize(start - mStart).setWeight(start - mStart).build();
+        LiveAllocation left =
+            LiveAllocation.newBuilder(a).setSize(start - mStart).setWeight(start - mStart).build();
         overlay.put(Keys.liveMapping(pk, mStart), left);
         addDelta(deltas, left, +1);
       }
       if (Long.compareUnsigned(end, mEnd) < 0) { // and the part above it
-        LiveAllocation right = LiveAllocation.newBuilder(a).setSize(mEnd - end).setWeight(mEnd - end).build();
+        LiveAllocation right =
+            LiveAllocation.newBuilder(a).setSize(mEnd - end).setWeight(mEnd - end).build();
         overlay.put(Keys.liveMapping(pk, end), right);
         addDelta(deltas, right, +1);
       }
@@ -357,20 +404,30 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     if (!hit) counts[1]++;
   }
 
-  /** One row of the outstanding aggregate: kind, stack, size (its store key is built once per batch). */
+  /**
+   * One row of the outstanding aggregate: kind, stack, size (its store key is built once per
+   * batch).
+   */
   record Row(int kind, long stackId, long size) {}
 
   private static void addDelta(Map<Row, double[]> deltas, LiveAllocation a, int sign) {
-    double[] v = deltas.computeIfAbsent(new Row(a.getKind(), a.getStackId(), a.getSize()), k -> new double[3]);
+    double[] v =
+        deltas.computeIfAbsent(
+            new Row(a.getKind(), a.getStackId(), a.getSize()), k -> new double[3]);
     v[0] += sign * a.getWeight();
     v[1] += sign * (a.getSize() > 0 ? a.getWeight() / a.getSize() : 1.0);
     v[2] += sign;
   }
 
-
   private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {
     if (state == null || state.getExited()) return; // never seen, or a repeated exit
-    retire(pk, state, e.getExitedAtMs(), e.getClean(), Math.max(state.getLostEvents(), e.getLostEvents()), timestamp);
+    retire(
+        pk,
+        state,
+        e.getExitedAtMs(),
+        e.getClean(),
+        Math.max(state.getLostEvents(), e.getLostEvents()),
+        timestamp);
   }
 
   /**
@@ -378,7 +435,13 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
    *     taken from the record's body (a host's skewed clock or a corrupt value beyond the broker's
    *     message.timestamp.after.max.ms would get the write refused and stop the instance)
    */
-  private void retire(String pk, ProcessState state, long exitedAtMs, boolean clean, long lost, long recordTimestamp) {
+  private void retire(
+      String pk,
+      ProcessState state,
+      long exitedAtMs,
+      boolean clean,
+      long lost,
+      long recordTimestamp) {
     state.setExited(true);
     state.setExitedAtMs(exitedAtMs);
     state.setCleanExit(clean);
@@ -386,13 +449,19 @@ public final class AllocationMatcher implements Processor<String, ProcessMessage
     Map<Long, StackTrend> byStack = new HashMap<>();
     StackAges ages;
     try (KeyValueIterator<String, StackTrend> t = trends.prefixScan(Keys.prefix(pk), KEYS);
-         KeyValueIterator<String, LiveAllocation> l = live.prefixScan(Keys.prefix(pk), KEYS)) {
+        KeyValueIterator<String, LiveAllocation> l = live.prefixScan(Keys.prefix(pk), KEYS)) {
       ages = StackAges.scan(t, l, recordTimestamp, trendWindowMs, byStack);
     }
-    ExitReportMaker.ExitReportJson made = exitReportMaker.make(
-        new ExitReportMaker.ProcessAtExit(state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs, stacks::get));
+    ExitReportMaker.ExitReportJson made =
+        exitReportMaker.make(
+            new ExitReportMaker.ProcessAtExit(
+                state, rows(pk), ages, byStack, counters.get(pk), exitedAtMs, stacks::get));
     exitReports.put(pk, made.snapshotJson());
-    context.forward(new Record<>(pk, new ExitReport(state.getHost(), state.getPid(), exitedAtMs, made.reportJson()), recordTimestamp));
+    context.forward(
+        new Record<>(
+            pk,
+            new ExitReport(state.getHost(), state.getPid(), exitedAtMs, made.reportJson()),
+            recordTimestamp));
     deletePrefix(live, pk);
     deletePrefix(outstanding, pk);
     deletePrefix(trends, pk);

@@ -17,7 +17,9 @@ import org.apache.kafka.streams.KeyValue;
  * the dependency points from report to topology, not back).
  */
 public interface ExitReportMaker {
-  /** What a process held when it was retired, as read from its stores just before they are cleared. */
+  /**
+   * What a process held when it was retired, as read from its stores just before they are cleared.
+   */
   record ProcessAtExit(
       ProcessState state,
       List<KeyValue<String, Outstanding>> rows,

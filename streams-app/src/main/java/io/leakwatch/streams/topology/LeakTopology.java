@@ -1,7 +1,5 @@
 package io.leakwatch.streams.topology;
 
-import io.leakwatch.streams.stores.StoreNames;
-import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.schemas.AvroSerde;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.ExitReport;
@@ -12,6 +10,11 @@ import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
 import io.leakwatch.streams.state.StackTrend;
+import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StoreNames;
+import java.util.List;
+import java.util.concurrent.atomic.LongAdder;
+import org.apache.kafka.common.serialization.Deserializer;
 import org.apache.kafka.common.serialization.Serde;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.Topology;
@@ -39,46 +42,87 @@ public final class LeakTopology {
   }
 
   /** Which store implementation backs the per-process state (persistent RocksDB by default). */
-  public enum StoreKind { ROCKSDB, IN_MEMORY }
+  public enum StoreKind {
+    ROCKSDB,
+    IN_MEMORY
+  }
 
   private LeakTopology() {}
 
-  /** The topology that {@code options} describe; the only way to build it (tests and the app alike). */
+  /**
+   * The topology that {@code options} describe; the only way to build it (tests and the app alike).
+   */
   public static Topology build(TopologyOptions options) {
     long staleAfterMs = options.staleAfterMs();
     StoreKind kind = options.storeKind();
     Serde<String> keys = Serdes.String();
     Topology t = new Topology();
-    t.addSource("events", keys.deserializer(), AvroSerde.of(ProcessMessage.class).deserializer(), Topics.EVENTS);
-    t.addSource("counters", keys.deserializer(), AvroSerde.of(CounterSample.class).deserializer(), Topics.COUNTERS);
+    t.addSource(
+        "events",
+        keys.deserializer(),
+        AvroSerde.of(ProcessMessage.class).deserializer(),
+        Topics.EVENTS);
+    t.addSource(
+        "counters",
+        keys.deserializer(),
+        AvroSerde.of(CounterSample.class).deserializer(),
+        Topics.COUNTERS);
     t.addProcessor("allocation-matcher", () -> new AllocationMatcher(options), "events");
     t.addProcessor("counter-recorder", () -> new CounterRecorder(staleAfterMs), "counters");
-    t.addSink("exit-reports-sink", Topics.EXIT_REPORTS, keys.serializer(), AvroSerde.of(ExitReport.class).serializer(),
+    t.addSink(
+        "exit-reports-sink",
+        Topics.EXIT_REPORTS,
+        keys.serializer(),
+        AvroSerde.of(ExitReport.class).serializer(),
         "allocation-matcher");
 
-    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.LIVE), keys, AvroSerde.of(LiveAllocation.class)),
+    t.addStateStore(
+        Stores.keyValueStoreBuilder(
+            supplier(kind, StoreNames.LIVE), keys, AvroSerde.of(LiveAllocation.class)),
         "allocation-matcher");
-    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.OUTSTANDING), keys, AvroSerde.of(Outstanding.class)),
+    t.addStateStore(
+        Stores.keyValueStoreBuilder(
+            supplier(kind, StoreNames.OUTSTANDING), keys, AvroSerde.of(Outstanding.class)),
         "allocation-matcher");
-    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.TRENDS), keys,
-        AvroSerde.of(StackTrend.class)), "allocation-matcher");
-    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.PROCESSES), keys, AvroSerde.of(ProcessState.class)),
-        "allocation-matcher", "counter-recorder");
-    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.EXIT_REPORTS), keys, Serdes.String()),
+    t.addStateStore(
+        Stores.keyValueStoreBuilder(
+            supplier(kind, StoreNames.TRENDS), keys, AvroSerde.of(StackTrend.class)),
         "allocation-matcher");
-    t.addStateStore(Stores.keyValueStoreBuilder(supplier(kind, StoreNames.COUNTERS), keys, AvroSerde.of(CounterSample.class)),
-        "allocation-matcher", "counter-recorder");
+    t.addStateStore(
+        Stores.keyValueStoreBuilder(
+            supplier(kind, StoreNames.PROCESSES), keys, AvroSerde.of(ProcessState.class)),
+        "allocation-matcher",
+        "counter-recorder");
+    t.addStateStore(
+        Stores.keyValueStoreBuilder(supplier(kind, StoreNames.EXIT_REPORTS), keys, Serdes.String()),
+        "allocation-matcher");
+    t.addStateStore(
+        Stores.keyValueStoreBuilder(
+            supplier(kind, StoreNames.COUNTERS), keys, AvroSerde.of(CounterSample.class)),
+        "allocation-matcher",
+        "counter-recorder");
 
     t.addGlobalStore(
-        Stores.keyValueStoreBuilder(supplier(kind, StoreNames.STACKS), keys,
-            Serdes.serdeFrom(AvroSerde.of(StackDefinition.class).serializer(), new LenientStackDeserializer(null))).withLoggingDisabled(),
-        "stacks-source", keys.deserializer(), new LenientStackDeserializer(MALFORMED_STACK), Topics.STACKS,
-        "stack-definitions-updater", () -> new StackDefinitionUpdater(options.malformedStacks()));
+        Stores.keyValueStoreBuilder(
+                supplier(kind, StoreNames.STACKS),
+                keys,
+                Serdes.serdeFrom(
+                    AvroSerde.of(StackDefinition.class).serializer(),
+                    new LenientStackDeserializer(null)))
+            .withLoggingDisabled(),
+        "stacks-source",
+        keys.deserializer(),
+        new LenientStackDeserializer(MALFORMED_STACK),
+        Topics.STACKS,
+        "stack-definitions-updater",
+        () -> new StackDefinitionUpdater(options.malformedStacks()));
     return t;
   }
 
   private static KeyValueBytesStoreSupplier supplier(StoreKind kind, String name) {
-    return kind == StoreKind.IN_MEMORY ? Stores.inMemoryKeyValueStore(name) : Stores.persistentKeyValueStore(name);
+    return kind == StoreKind.IN_MEMORY
+        ? Stores.inMemoryKeyValueStore(name)
+        : Stores.persistentKeyValueStore(name);
   }
 
   /** Keeps the latest counter sample of each process. */
@@ -87,7 +131,9 @@ public final class LeakTopology {
     private KeyValueStore<String, CounterSample> counters;
     private KeyValueStore<String, ProcessState> processes;
 
-    /** @param staleAfterMs silence after which a process is retired: refreshes come well within it */
+    /**
+     * @param staleAfterMs silence after which a process is retired: refreshes come well within it
+     */
     CounterRecorder(long staleAfterMs) {
       this.refreshAfterMs = Math.min(60_000, Math.max(1_000, staleAfterMs / 10));
     }
@@ -105,7 +151,8 @@ public final class LeakTopology {
       String pk = Keys.process(c.getHost(), c.getPid());
       Keys.requireKeyMatches(record.key(), pk);
       counters.put(pk, c);
-      // A sample says the process is still there (an idle process sends no events): it is not stale.
+      // A sample says the process is still there (an idle process sends no events): it is not
+      // stale.
       // Refreshed at most once a minute (or a tenth of the silence that retires), to keep the
       // processes changelog quiet.
       ProcessState st = processes.get(pk);
@@ -117,13 +164,20 @@ public final class LeakTopology {
     }
   }
 
-  /** Stands for an unreadable stacks record (null would be a tombstone and delete the key's stack). */
-  static final StackDefinition MALFORMED_STACK = StackDefinition.newBuilder().setId("").setAllocator("").setCulprit("")
-      .setFrames(java.util.List.of()).build();
+  /**
+   * Stands for an unreadable stacks record (null would be a tombstone and delete the key's stack).
+   */
+  static final StackDefinition MALFORMED_STACK =
+      StackDefinition.newBuilder()
+          .setId("")
+          .setAllocator("")
+          .setCulprit("")
+          .setFrames(List.of())
+          .build();
 
   /** Reads stack definitions without ever throwing: unreadable bytes become {@code onMalformed}. */
-  static final class LenientStackDeserializer implements org.apache.kafka.common.serialization.Deserializer<StackDefinition> {
-    private final org.apache.kafka.common.serialization.Deserializer<StackDefinition> strict =
+  static final class LenientStackDeserializer implements Deserializer<StackDefinition> {
+    private final Deserializer<StackDefinition> strict =
         AvroSerde.of(StackDefinition.class).deserializer();
     private final StackDefinition onMalformed;
 
@@ -143,11 +197,12 @@ public final class LeakTopology {
   }
 
   /** Fills the global stack store from the compacted topic (a tombstone removes a stack). */
-  static final class StackDefinitionUpdater implements Processor<String, StackDefinition, Void, Void> {
-    private final java.util.concurrent.atomic.LongAdder malformed;
+  static final class StackDefinitionUpdater
+      implements Processor<String, StackDefinition, Void, Void> {
+    private final LongAdder malformed;
     private KeyValueStore<String, StackDefinition> stacks;
 
-    StackDefinitionUpdater(java.util.concurrent.atomic.LongAdder malformed) {
+    StackDefinitionUpdater(LongAdder malformed) {
       this.malformed = malformed;
     }
 

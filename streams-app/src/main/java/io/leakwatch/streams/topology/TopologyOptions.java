@@ -11,8 +11,8 @@ import java.util.concurrent.atomic.LongAdder;
  *     Kafka Streams' deserialization handler: a global store's thread cannot dead-letter (Kafka
  *     Streams 4.4 fails with a ClassCastException and stops the instance), so they are read
  *     leniently, skipped here and counted.
- * @param trendWindowMs length of one window of the stacks' trends (the leak score looks at
- *     {@link io.leakwatch.streams.score.LeakScore#WINDOWS} of them)
+ * @param trendWindowMs length of one window of the stacks' trends (the leak score looks at {@link
+ *     io.leakwatch.streams.score.LeakScore#WINDOWS} of them)
  * @param exitRetentionMs how long an exited process's state and exit report are kept; then both are
  *     deleted and a tombstone compacts its record out of the exit-reports topic
  * @param staleAfterMs a live process from which neither events nor counter samples arrived for this
@@ -29,33 +29,47 @@ public record TopologyOptions(
     ExitReportMaker exitReports) {
   /** Windows of the leak score's trend: 12 of 5 minutes, the last hour. */
   public static final long DEFAULT_TREND_WINDOW_MS = 300_000;
-  /** A live process silent (no events, no counter samples) for this long is retired as gone: a day. */
+
+  /**
+   * A live process silent (no events, no counter samples) for this long is retired as gone: a day.
+   */
   public static final long DEFAULT_STALE_AFTER_MS = 24L * 3600 * 1000;
+
   /** How long exited processes (and their exit reports) are kept: a week. */
   public static final long DEFAULT_EXIT_RETENTION_MS = 7L * 24 * 3600 * 1000;
 
   public static TopologyOptions defaults(ExitReportMaker exitReports) {
-    return new TopologyOptions(LeakTopology.StoreKind.ROCKSDB, new LongAdder(), DEFAULT_TREND_WINDOW_MS,
-        DEFAULT_EXIT_RETENTION_MS, DEFAULT_STALE_AFTER_MS, exitReports);
+    return new TopologyOptions(
+        LeakTopology.StoreKind.ROCKSDB,
+        new LongAdder(),
+        DEFAULT_TREND_WINDOW_MS,
+        DEFAULT_EXIT_RETENTION_MS,
+        DEFAULT_STALE_AFTER_MS,
+        exitReports);
   }
 
   public TopologyOptions withStoreKind(LeakTopology.StoreKind v) {
-    return new TopologyOptions(v, malformedStacks, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports);
+    return new TopologyOptions(
+        v, malformedStacks, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports);
   }
 
   public TopologyOptions withMalformedStacks(LongAdder v) {
-    return new TopologyOptions(storeKind, v, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports);
+    return new TopologyOptions(
+        storeKind, v, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports);
   }
 
   public TopologyOptions withTrendWindowMs(long v) {
-    return new TopologyOptions(storeKind, malformedStacks, v, exitRetentionMs, staleAfterMs, exitReports);
+    return new TopologyOptions(
+        storeKind, malformedStacks, v, exitRetentionMs, staleAfterMs, exitReports);
   }
 
   public TopologyOptions withExitRetentionMs(long v) {
-    return new TopologyOptions(storeKind, malformedStacks, trendWindowMs, v, staleAfterMs, exitReports);
+    return new TopologyOptions(
+        storeKind, malformedStacks, trendWindowMs, v, staleAfterMs, exitReports);
   }
 
   public TopologyOptions withStaleAfterMs(long v) {
-    return new TopologyOptions(storeKind, malformedStacks, trendWindowMs, exitRetentionMs, v, exitReports);
+    return new TopologyOptions(
+        storeKind, malformedStacks, trendWindowMs, exitRetentionMs, v, exitReports);
   }
 }

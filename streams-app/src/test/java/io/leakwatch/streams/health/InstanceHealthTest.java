@@ -14,7 +14,11 @@ class InstanceHealthTest {
   @Test
   void rebalancingAndRestoringAreAliveButOnlyRunningIsReady() {
     for (State s : State.values()) {
-      boolean stopped = s == State.ERROR || s == State.PENDING_ERROR || s == State.NOT_RUNNING || s == State.PENDING_SHUTDOWN;
+      boolean stopped =
+          s == State.ERROR
+              || s == State.PENDING_ERROR
+              || s == State.NOT_RUNNING
+              || s == State.PENDING_SHUTDOWN;
       assertThat(InstanceHealth.live(s)).as(s.name()).isEqualTo(!stopped);
       assertThat(InstanceHealth.ready(s)).as(s.name()).isEqualTo(s == State.RUNNING);
     }
@@ -25,14 +29,18 @@ class InstanceHealthTest {
     health.onChange(State.REBALANCING, State.CREATED);
     assertThat(health.maybeSummarize(0, 0, 0, 0)).isNull();
     now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
-    assertThat(health.maybeSummarize(-1, 0, 500, 2)).isEqualTo(
-        "health: REBALANCING, live, not ready; -1 processes (0 exited); last minute: 500 records processed, 2 dropped");
+    assertThat(health.maybeSummarize(-1, 0, 500, 2))
+        .isEqualTo(
+            "health: REBALANCING, live, not ready; -1 processes (0 exited); last minute: 500 records processed, 2 dropped");
     health.onChange(State.RUNNING, State.REBALANCING);
     now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
-    assertThat(health.maybeSummarize(12, 3, 1500, 2)).isEqualTo(
-        "health: RUNNING, ready; 12 processes (3 exited); last minute: 1000 records processed, 0 dropped");
+    assertThat(health.maybeSummarize(12, 3, 1500, 2))
+        .isEqualTo(
+            "health: RUNNING, ready; 12 processes (3 exited); last minute: 1000 records processed, 0 dropped");
     now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
-    assertThat(health.maybeSummarize(12, 3, 200, 2)).as("a replaced thread's count starts again").contains("200 records processed");
+    assertThat(health.maybeSummarize(12, 3, 200, 2))
+        .as("a replaced thread's count starts again")
+        .contains("200 records processed");
     health.onChange(State.PENDING_ERROR, State.RUNNING);
     now.addAndGet(InstanceHealth.SUMMARY_INTERVAL_MS);
     assertThat(health.maybeSummarize(12, 3, 1500, 2)).startsWith("health: PENDING_ERROR, stopped;");

@@ -1,19 +1,23 @@
 package io.leakwatch.streams.render;
 
-import io.leakwatch.streams.report.model.ReportJson;
-import io.leakwatch.streams.report.model.ProcessReport;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ReportJson;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.Test;
 
-/** The profile of unusual reports: empty, unnamed frames, names that are not text anyone expects. */
+/**
+ * The profile of unusual reports: empty, unnamed frames, names that are not text anyone expects.
+ */
 class PprofProfileTest {
 
   private static String decompressed(byte[] gz) throws Exception {
-    return new String(new GZIPInputStream(new ByteArrayInputStream(gz)).readAllBytes(), StandardCharsets.ISO_8859_1);
+    return new String(
+        new GZIPInputStream(new ByteArrayInputStream(gz)).readAllBytes(),
+        StandardCharsets.ISO_8859_1);
   }
 
   @Test
@@ -24,7 +28,8 @@ class PprofProfileTest {
 
   @Test
   void unnamedAndHostileFramesAreStillLocations() throws Exception {
-    String report = """
+    String report =
+        """
         {"process": {"name": "x", "pid": 1, "host": "h"}, "tracking": {"mode": "exact", "startedAt": "not a time", "seconds": -5},
          "stacks": [{"id": "1", "allocator": "[unknown]", "culprit": "[unknown]", "bytes": 100, "allocations": 1,
                      "frames": [{"module": "[unknown]", "display": "[unknown]+0x7f00", "moduleOffset": -1},

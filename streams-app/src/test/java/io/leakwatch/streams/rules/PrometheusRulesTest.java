@@ -14,10 +14,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The alert and recording rules checked by the real promtool (Debian's prometheus package, which
- * .ci/run installs): syntax, the Prometheus config, and the rule unit tests in
- * prometheus/tests/ (growth fires; a sawtooth of the same amplitude, a plateauing cache and a
- * fresh restart stay quiet; lost events fire; native growth is told from managed-heap growth).
- * In CI a missing promtool fails the build instead of skipping.
+ * .ci/run installs): syntax, the Prometheus config, and the rule unit tests in prometheus/tests/
+ * (growth fires; a sawtooth of the same amplitude, a plateauing cache and a fresh restart stay
+ * quiet; lost events fire; native growth is told from managed-heap growth). In CI a missing
+ * promtool fails the build instead of skipping.
  */
 class PrometheusRulesTest {
   private static final Path PROMETHEUS = Path.of("..", "prometheus").toAbsolutePath().normalize();
@@ -25,7 +25,10 @@ class PrometheusRulesTest {
   @BeforeAll
   static void needPromtool() {
     boolean present = onPath("promtool");
-    assertThat(present).as("promtool is not installed: ./run-tests installs it (apt-get install prometheus); this test is never skipped").isTrue();
+    assertThat(present)
+        .as(
+            "promtool is not installed: ./run-tests installs it (apt-get install prometheus); this test is never skipped")
+        .isTrue();
   }
 
   private static boolean onPath(String tool) {
@@ -38,7 +41,8 @@ class PrometheusRulesTest {
   private static String promtool(String... args) throws Exception {
     List<String> cmd = new ArrayList<>(List.of("promtool"));
     cmd.addAll(List.of(args));
-    Process p = new ProcessBuilder(cmd).directory(PROMETHEUS.toFile()).redirectErrorStream(true).start();
+    Process p =
+        new ProcessBuilder(cmd).directory(PROMETHEUS.toFile()).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(120, TimeUnit.SECONDS)).isTrue();
     System.out.println("$ " + String.join(" ", cmd) + "\n" + out);
@@ -50,7 +54,9 @@ class PrometheusRulesTest {
   void rulesAndConfigAreValid() throws Exception {
     try (var files = Files.list(PROMETHEUS.resolve("rules"))) {
       List<String> args = new ArrayList<>(List.of("check", "rules"));
-      files.filter(f -> f.toString().endsWith(".yml")).forEach(f -> args.add("rules/" + f.getFileName()));
+      files
+          .filter(f -> f.toString().endsWith(".yml"))
+          .forEach(f -> args.add("rules/" + f.getFileName()));
       assertThat(promtool(args.toArray(String[]::new))).contains("SUCCESS");
     }
     assertThat(promtool("check", "config", "prometheus.yml")).contains("SUCCESS");
@@ -62,7 +68,8 @@ class PrometheusRulesTest {
     assertThat(out).contains("SUCCESS");
     // List the cases that passed, so the build log shows what was covered.
     for (String line : Files.readAllLines(PROMETHEUS.resolve("tests/leakwatch-alerts.test.yml"))) {
-      if (line.trim().startsWith("- name:")) System.out.println("  passed: " + line.trim().substring(8));
+      if (line.trim().startsWith("- name:"))
+        System.out.println("  passed: " + line.trim().substring(8));
     }
   }
 }

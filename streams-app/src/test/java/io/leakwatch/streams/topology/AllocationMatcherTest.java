@@ -1,8 +1,5 @@
 package io.leakwatch.streams.topology;
 
-import io.leakwatch.streams.report.ReportBuilder;
-import io.leakwatch.streams.stores.StoreNames;
-import io.leakwatch.streams.stores.Keys;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -20,9 +17,12 @@ import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.schemas.Topics;
+import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.state.LiveAllocation;
 import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StoreNames;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -64,18 +64,33 @@ class AllocationMatcherTest {
     p.put(StreamsConfig.APPLICATION_ID_CONFIG, "test");
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
-    driver = new TopologyTestDriver(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)), p);
-    events = driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
-    stacks = driver.createInputTopic(Topics.STACKS, Serdes.String().serializer(), AvroSerde.of(StackDefinition.class));
-    exits = driver.createOutputTopic(Topics.EXIT_REPORTS, Serdes.String().deserializer(), AvroSerde.of(ExitReport.class));
+    driver =
+        new TopologyTestDriver(
+            LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)), p);
+    events =
+        driver.createInputTopic(
+            Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+    stacks =
+        driver.createInputTopic(
+            Topics.STACKS, Serdes.String().serializer(), AvroSerde.of(StackDefinition.class));
+    exits =
+        driver.createOutputTopic(
+            Topics.EXIT_REPORTS, Serdes.String().deserializer(), AvroSerde.of(ExitReport.class));
     outstanding = driver.getKeyValueStore(StoreNames.OUTSTANDING);
     live = driver.getKeyValueStore(StoreNames.LIVE);
     processes = driver.getKeyValueStore(StoreNames.PROCESSES);
     seq = 0;
-    stacks.pipeInput(Topics.stackIdHex(STACK_A), stack(STACK_A, "libtoykey.so", "leaky!verify_signature+0x1c"));
+    stacks.pipeInput(
+        Topics.stackIdHex(STACK_A), stack(STACK_A, "libtoykey.so", "leaky!verify_signature+0x1c"));
     stacks.pipeInput(Topics.stackIdHex(STACK_B), stack(STACK_B, "leaky", "leaky!parse+0x10"));
-    send(ProcessStarted.newBuilder().setName("leaky").setCommand("leaky --serve").setPpid(1).setStartedAtMs(1_000)
-        .setSampleBytes(0).build());
+    send(
+        ProcessStarted.newBuilder()
+            .setName("leaky")
+            .setCommand("leaky --serve")
+            .setPpid(1)
+            .setStartedAtMs(1_000)
+            .setSampleBytes(0)
+            .build());
   }
 
   @AfterEach
@@ -87,13 +102,30 @@ class AllocationMatcherTest {
   }
 
   private static StackDefinition stack(long id, String allocator, String culprit) {
-    Frame f = Frame.newBuilder().setModule(allocator).setFunction("fn").setOffset(0x10).setModuleOffset(0x1010).build();
-    return StackDefinition.newBuilder().setId(Topics.stackIdHex(id)).setAllocator(allocator).setCulprit(culprit)
-        .setFrames(List.of(f)).build();
+    Frame f =
+        Frame.newBuilder()
+            .setModule(allocator)
+            .setFunction("fn")
+            .setOffset(0x10)
+            .setModuleOffset(0x1010)
+            .build();
+    return StackDefinition.newBuilder()
+        .setId(Topics.stackIdHex(id))
+        .setAllocator(allocator)
+        .setCulprit(culprit)
+        .setFrames(List.of(f))
+        .build();
   }
 
   private void send(Object body) {
-    events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(77).setBody(body).build());
+    events.pipeInput(
+        PK,
+        ProcessMessage.newBuilder()
+            .setHost(HOST)
+            .setPid(PID)
+            .setProcessStartTicks(77)
+            .setBody(body)
+            .build());
   }
 
   private AllocationEvent alloc(long address, long size, long stack) {
@@ -102,19 +134,39 @@ class AllocationMatcherTest {
 
   private AllocationEvent alloc(long address, long size, long stack, double weight) {
     seq += 64;
-    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.ALLOC).setKind(AllocationKind.HEAP).setAddress(address)
-        .setSize(size).setWeight(weight).setTimestampNs(5_000_000_000L).setStackId(stack).build();
+    return AllocationEvent.newBuilder()
+        .setSeq(seq)
+        .setType(EventType.ALLOC)
+        .setKind(AllocationKind.HEAP)
+        .setAddress(address)
+        .setSize(size)
+        .setWeight(weight)
+        .setTimestampNs(5_000_000_000L)
+        .setStackId(stack)
+        .build();
   }
 
   private AllocationEvent free(long address) {
     seq += 24;
-    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.FREE).setKind(AllocationKind.HEAP).setAddress(address)
-        .setSize(0).setWeight(0).setTimestampNs(0).setStackId(0).build();
+    return AllocationEvent.newBuilder()
+        .setSeq(seq)
+        .setType(EventType.FREE)
+        .setKind(AllocationKind.HEAP)
+        .setAddress(address)
+        .setSize(0)
+        .setWeight(0)
+        .setTimestampNs(0)
+        .setStackId(0)
+        .build();
   }
 
   private EventBatch batch(AllocationEvent... evs) {
-    return EventBatch.newBuilder().setFirstSeq(evs[0].getSeq()).setEndSeq(evs[evs.length - 1].getSeq() + 8).setLostEvents(0)
-        .setEvents(List.of(evs)).build();
+    return EventBatch.newBuilder()
+        .setFirstSeq(evs[0].getSeq())
+        .setEndSeq(evs[evs.length - 1].getSeq() + 8)
+        .setLostEvents(0)
+        .setEvents(List.of(evs))
+        .build();
   }
 
   private double outstandingBytes() {
@@ -164,14 +216,23 @@ class AllocationMatcherTest {
 
   @Test
   void addressReuseAfterFreeWithinOneBatch() {
-    send(batch(alloc(0x1000, 64, STACK_A), free(0x1000), alloc(0x1000, 128, STACK_B), free(0x1000), alloc(0x1000, 32, STACK_A)));
+    send(
+        batch(
+            alloc(0x1000, 64, STACK_A),
+            free(0x1000),
+            alloc(0x1000, 128, STACK_B),
+            free(0x1000),
+            alloc(0x1000, 32, STACK_A)));
     assertThat(outstandingBytes()).isEqualTo(32.0);
     assertThat(live.get(Keys.live(PK, 0x1000)).getStackId()).isEqualTo(STACK_A);
   }
 
   @Test
   void allocationOverALiveAddressRetiresTheOldOne() {
-    send(batch(alloc(0x1000, 64, STACK_A), alloc(0x1000, 128, STACK_B))); // the free in between was lost
+    send(
+        batch(
+            alloc(0x1000, 64, STACK_A),
+            alloc(0x1000, 128, STACK_B))); // the free in between was lost
     assertThat(outstandingBytes()).isEqualTo(128.0);
     assertThat(processes.get(PK).getReplacedAllocations()).isEqualTo(1);
   }
@@ -203,7 +264,12 @@ class AllocationMatcherTest {
 
   @Test
   void exitKeepsAReportAndRetiresLiveState() throws Exception {
-    send(batch(alloc(0x1000, 422, STACK_A), alloc(0x2000, 422, STACK_A), alloc(0x3000, 64, STACK_B), free(0x3000)));
+    send(
+        batch(
+            alloc(0x1000, 422, STACK_A),
+            alloc(0x2000, 422, STACK_A),
+            alloc(0x3000, 64, STACK_B),
+            free(0x3000)));
     send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
     assertThat(rows(live)).isZero();
     assertThat(rows(outstanding)).isZero();
@@ -228,9 +294,21 @@ class AllocationMatcherTest {
   @Test
   void pidReuseRetiresTheOldProcess() {
     send(batch(alloc(0x1000, 100, STACK_A)));
-    events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(99)
-        .setBody(ProcessStarted.newBuilder().setName("other").setCommand("other").setPpid(1).setStartedAtMs(2_000)
-            .setSampleBytes(0).build()).build());
+    events.pipeInput(
+        PK,
+        ProcessMessage.newBuilder()
+            .setHost(HOST)
+            .setPid(PID)
+            .setProcessStartTicks(99)
+            .setBody(
+                ProcessStarted.newBuilder()
+                    .setName("other")
+                    .setCommand("other")
+                    .setPpid(1)
+                    .setStartedAtMs(2_000)
+                    .setSampleBytes(0)
+                    .build())
+            .build());
     assertThat(exits.readValue().getPid()).isEqualTo(PID);
     assertThat(rows(outstanding)).isZero();
     assertThat(processes.get(PK).getName()).isEqualTo("other");
@@ -239,14 +317,30 @@ class AllocationMatcherTest {
 
   private AllocationEvent map(long address, long size, long stack) {
     seq += 64;
-    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.ALLOC).setKind(AllocationKind.MMAP).setAddress(address)
-        .setSize(size).setWeight(size).setTimestampNs(5_000_000_000L).setStackId(stack).build();
+    return AllocationEvent.newBuilder()
+        .setSeq(seq)
+        .setType(EventType.ALLOC)
+        .setKind(AllocationKind.MMAP)
+        .setAddress(address)
+        .setSize(size)
+        .setWeight(size)
+        .setTimestampNs(5_000_000_000L)
+        .setStackId(stack)
+        .build();
   }
 
   private AllocationEvent unmap(long address, long length) {
     seq += 32;
-    return AllocationEvent.newBuilder().setSeq(seq).setType(EventType.FREE).setKind(AllocationKind.MMAP).setAddress(address)
-        .setSize(length).setWeight(0).setTimestampNs(0).setStackId(0).build();
+    return AllocationEvent.newBuilder()
+        .setSeq(seq)
+        .setType(EventType.FREE)
+        .setKind(AllocationKind.MMAP)
+        .setAddress(address)
+        .setSize(length)
+        .setWeight(0)
+        .setTimestampNs(0)
+        .setStackId(0)
+        .build();
   }
 
   @Test
@@ -257,7 +351,10 @@ class AllocationMatcherTest {
     assertThat(outstandingBytes()).isEqualTo(6 * page + 64);
     send(batch(unmap(0x100000, page))); // the first page of the left piece
     assertThat(outstandingBytes()).isEqualTo(5 * page + 64);
-    send(batch(map(0x200000, 2 * page, STACK_B), unmap(0x100000, 0x200000 - 0x100000 + page))); // spans three pieces
+    send(
+        batch(
+            map(0x200000, 2 * page, STACK_B),
+            unmap(0x100000, 0x200000 - 0x100000 + page))); // spans three pieces
     assertThat(outstandingBytes()).isEqualTo(page + 64.0);
     send(batch(unmap(0x900000, page))); // never mapped
     assertThat(processes.get(PK).getUnknownFrees()).isEqualTo(1);
@@ -267,13 +364,20 @@ class AllocationMatcherTest {
 
   @Test
   void aResyncRetiresLostFreesAndRestoresLostAllocations() {
-    send(batch(alloc(0x1000, 100, STACK_A), alloc(0x2000, 200, STACK_A), alloc(0x3000, 300, STACK_B)));
+    send(
+        batch(
+            alloc(0x1000, 100, STACK_A), alloc(0x2000, 200, STACK_A), alloc(0x3000, 300, STACK_B)));
     long listStart = seq + 1;
     // The free of 0x2000 and the allocation of 0x4000 were dropped; 0x5000 was allocated inside the
     // window (its event is in the batch, so the collector left it off the list).
     EventBatch b = batch(alloc(0x5000, 50, STACK_B));
-    Resync r = Resync.newBuilder().setFromSeq(listStart).setAddresses(List.of(0x1000L, 0x3000L, 0x4000L))
-        .setSizes(List.of(100L, 300L, 400L)).setWeights(List.of(100.0, 300.0, 400.0)).build();
+    Resync r =
+        Resync.newBuilder()
+            .setFromSeq(listStart)
+            .setAddresses(List.of(0x1000L, 0x3000L, 0x4000L))
+            .setSizes(List.of(100L, 300L, 400L))
+            .setWeights(List.of(100.0, 300.0, 400.0))
+            .build();
     send(EventBatch.newBuilder(b).setLostEvents(2).setResync(r).build());
     assertThat(outstandingBytes()).isEqualTo(100 + 300 + 400 + 50.0);
     assertThat(live.get(Keys.live(PK, 0x2000))).isNull();
@@ -294,14 +398,25 @@ class AllocationMatcherTest {
   void aResyncReplacesAnEntryWhoseAddressWasReusedByABlockOfAnotherSize() {
     send(batch(alloc(0x1000, 1652, STACK_A), alloc(0x2000, 200, STACK_A)));
     long listStart = seq + 1;
-    Resync r = Resync.newBuilder().setFromSeq(listStart).setAddresses(List.of(0x1000L, 0x2000L))
-        .setSizes(List.of(65536L, 200L)).setWeights(List.of(65536.0, 200.0)).build();
-    send(EventBatch.newBuilder(batch(alloc(0x9000, 8, STACK_B))).setLostEvents(2).setResync(r).build());
+    Resync r =
+        Resync.newBuilder()
+            .setFromSeq(listStart)
+            .setAddresses(List.of(0x1000L, 0x2000L))
+            .setSizes(List.of(65536L, 200L))
+            .setWeights(List.of(65536.0, 200.0))
+            .build();
+    send(
+        EventBatch.newBuilder(batch(alloc(0x9000, 8, STACK_B)))
+            .setLostEvents(2)
+            .setResync(r)
+            .build());
     assertThat(outstandingBytes()).isEqualTo(65536 + 200 + 8.0);
     LiveAllocation replaced = live.get(Keys.live(PK, 0x1000));
     assertThat(replaced.getSize()).isEqualTo(65536);
     assertThat(replaced.getStackId()).as("its stack was in a dropped record").isZero();
-    assertThat(live.get(Keys.live(PK, 0x2000)).getStackId()).as("same block on both sides").isEqualTo(STACK_A);
+    assertThat(live.get(Keys.live(PK, 0x2000)).getStackId())
+        .as("same block on both sides")
+        .isEqualTo(STACK_A);
     ProcessState st = processes.get(PK);
     assertThat(st.getResyncedFrees()).isEqualTo(1);
     assertThat(st.getResyncedAllocations()).isEqualTo(1);
@@ -316,8 +431,8 @@ class AllocationMatcherTest {
   /**
    * A leaking stack and a cache of the same size at the end, told apart by the score: the leak grew
    * in every window and still holds its oldest blocks; the cache filled in its first half hour and
-   * then turned over (evicting its oldest entries) at a constant size; a second cache filled once at
-   * start and never changed. Two hours of minute-by-minute batches, 5-minute trend windows.
+   * then turned over (evicting its oldest entries) at a constant size; a second cache filled once
+   * at start and never changed. Two hours of minute-by-minute batches, 5-minute trend windows.
    */
   @Test
   void aLeakAndAPlateauingCacheOfTheSameSizeAreToldApartByTheScore() throws Exception {
@@ -325,44 +440,74 @@ class AllocationMatcherTest {
     stacks.pipeInput(Topics.stackIdHex(stackC), stack(stackC, "leaky", "leaky!load_config+0x20"));
     long t0 = 1_800_000_000_000L; // ms
     java.util.ArrayDeque<Long> cache = new java.util.ArrayDeque<>();
-    long nextLeak = 0x1000_0000L, nextCache = 0x2000_0000L, nextStatic = 0x3000_0000L; // ranges that never meet
+    long nextLeak = 0x1000_0000L,
+        nextCache = 0x2000_0000L,
+        nextStatic = 0x3000_0000L; // ranges that never meet
     for (int minute = 0; minute <= 120; minute++) {
       long now = t0 + minute * 60_000L;
       List<AllocationEvent> ev = new java.util.ArrayList<>();
-      ev.add(timed(alloc(nextLeak += 0x1000, 1000, STACK_A), now));      // the leak: one block a minute, never freed
+      ev.add(
+          timed(
+              alloc(nextLeak += 0x1000, 1000, STACK_A),
+              now)); // the leak: one block a minute, never freed
       if (minute < 30) {
         for (int k = 0; k < 4; k++) {
-          ev.add(timed(alloc(nextCache += 0x1000, 1000, STACK_B), now)); // the cache fills: 120 entries
+          ev.add(
+              timed(
+                  alloc(nextCache += 0x1000, 1000, STACK_B), now)); // the cache fills: 120 entries
           cache.addLast(nextCache);
         }
       } else {
-        for (int k = 0; k < 4; k++) {                                 // then turns over at a constant size
+        for (int k = 0; k < 4; k++) { // then turns over at a constant size
           ev.add(free(cache.removeFirst()));
           ev.add(timed(alloc(nextCache += 0x1000, 1000, STACK_B), now));
           cache.addLast(nextCache);
         }
       }
       if (minute < 10) {
-        for (int k = 0; k < 12; k++) ev.add(timed(alloc(nextStatic += 0x1000, 1000, stackC), now)); // filled once at start
+        for (int k = 0; k < 12; k++)
+          ev.add(timed(alloc(nextStatic += 0x1000, 1000, stackC), now)); // filled once at start
       }
-      events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(77).setBody(batch(
-          ev.toArray(AllocationEvent[]::new))).build(), now);
+      events.pipeInput(
+          PK,
+          ProcessMessage.newBuilder()
+              .setHost(HOST)
+              .setPid(PID)
+              .setProcessStartTicks(77)
+              .setBody(batch(ev.toArray(AllocationEvent[]::new)))
+              .build(),
+          now);
     }
-    events.pipeInput(PK, ProcessMessage.newBuilder().setHost(HOST).setPid(PID).setProcessStartTicks(77).setBody(
-        ProcessExited.newBuilder().setExitedAtMs(t0 + 121 * 60_000L).setClean(true).setLostEvents(0).build()).build(),
+    events.pipeInput(
+        PK,
+        ProcessMessage.newBuilder()
+            .setHost(HOST)
+            .setPid(PID)
+            .setProcessStartTicks(77)
+            .setBody(
+                ProcessExited.newBuilder()
+                    .setExitedAtMs(t0 + 121 * 60_000L)
+                    .setClean(true)
+                    .setLostEvents(0)
+                    .build())
+            .build(),
         t0 + 121 * 60_000L);
     JsonNode report = new ObjectMapper().readTree(exits.readValue().getReportJson());
     java.util.Map<String, JsonNode> byId = new java.util.HashMap<>();
     for (JsonNode s : report.path("stacks")) byId.put(s.path("id").asText(), s);
-    System.out.println("stacks in exit report: " + byId.keySet() + " outstanding " + report.path("outstanding"));
+    System.out.println(
+        "stacks in exit report: " + byId.keySet() + " outstanding " + report.path("outstanding"));
     JsonNode leak = byId.get(Topics.stackIdHex(STACK_A));
     JsonNode turnover = byId.get(Topics.stackIdHex(STACK_B));
     JsonNode fixed = byId.get(Topics.stackIdHex(stackC));
     assertThat(leak.path("bytes").asLong()).isEqualTo(121_000);
     assertThat(turnover.path("bytes").asLong()).isEqualTo(120_000);
     assertThat(fixed.path("bytes").asLong()).isEqualTo(120_000);
-    System.out.printf("leak score: leak %.2f, turning-over cache %.2f, filled-once cache %.2f%n", leak.path("score").asDouble(),
-        turnover.path("score").asDouble(), fixed.path("score").asDouble());
+    System.out.printf(
+        "leak score: leak %.2f, turning-over cache %.2f, filled-once cache %.2f%n",
+        leak.path("score").asDouble(),
+        turnover.path("score").asDouble(),
+        fixed.path("score").asDouble());
     assertThat(leak.path("score").asDouble()).isGreaterThan(0.9);
     assertThat(turnover.path("score").asDouble()).isLessThan(0.2);
     assertThat(fixed.path("score").asDouble()).isLessThan(0.2);

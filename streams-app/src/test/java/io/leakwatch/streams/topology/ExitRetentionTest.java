@@ -1,8 +1,5 @@
 package io.leakwatch.streams.topology;
 
-import io.leakwatch.streams.report.ReportBuilder;
-import io.leakwatch.streams.stores.StoreNames;
-import io.leakwatch.streams.stores.Keys;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.leakwatch.schemas.AllocationEvent;
@@ -15,7 +12,10 @@ import io.leakwatch.schemas.ProcessExited;
 import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.Topics;
+import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.state.ProcessState;
+import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StoreNames;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,7 +29,10 @@ import org.apache.kafka.streams.TopologyTestDriver;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.junit.jupiter.api.Test;
 
-/** An exited process's report is kept for the retention, then deleted and compacted out of the topic. */
+/**
+ * An exited process's report is kept for the retention, then deleted and compacted out of the
+ * topic.
+ */
 class ExitRetentionTest {
   @Test
   void exitReportsOutliveTheLiveStateUntilTheRetentionEnds() throws Exception {
@@ -39,22 +42,62 @@ class ExitRetentionTest {
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
     long retention = 3_600_000;
-    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)
-        .withStoreKind(LeakTopology.StoreKind.IN_MEMORY).withTrendWindowMs(60_000).withExitRetentionMs(retention)), p)) {
+    try (TopologyTestDriver driver =
+        new TopologyTestDriver(
+            LeakTopology.build(
+                TopologyOptions.defaults(ReportBuilder::exitReport)
+                    .withStoreKind(LeakTopology.StoreKind.IN_MEMORY)
+                    .withTrendWindowMs(60_000)
+                    .withExitRetentionMs(retention)),
+            p)) {
       TestInputTopic<String, ProcessMessage> events =
-          driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+          driver.createInputTopic(
+              Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
       TestOutputTopic<String, ExitReport> exits =
-          driver.createOutputTopic(Topics.EXIT_REPORTS, Serdes.String().deserializer(), AvroSerde.of(ExitReport.class));
+          driver.createOutputTopic(
+              Topics.EXIT_REPORTS, Serdes.String().deserializer(), AvroSerde.of(ExitReport.class));
       KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
       KeyValueStore<String, String> reports = driver.getKeyValueStore(StoreNames.EXIT_REPORTS);
       String pk = Keys.process("h", 7);
       long now = System.currentTimeMillis();
-      events.pipeInput(pk, msg(ProcessStarted.newBuilder().setName("svc").setCommand("svc").setPpid(1).setStartedAtMs(now)
-          .setSampleBytes(0).build()));
-      events.pipeInput(pk, msg(EventBatch.newBuilder().setFirstSeq(64).setEndSeq(128).setLostEvents(0).setEvents(List.of(
-          AllocationEvent.newBuilder().setSeq(64).setType(EventType.ALLOC).setKind(AllocationKind.HEAP).setAddress(0x1000).setSize(422)
-              .setWeight(422).setTimestampNs(now * 1_000_000L).setStackId(9).build())).build()));
-      events.pipeInput(pk, msg(ProcessExited.newBuilder().setExitedAtMs(now).setClean(true).setLostEvents(0).build()));
+      events.pipeInput(
+          pk,
+          msg(
+              ProcessStarted.newBuilder()
+                  .setName("svc")
+                  .setCommand("svc")
+                  .setPpid(1)
+                  .setStartedAtMs(now)
+                  .setSampleBytes(0)
+                  .build()));
+      events.pipeInput(
+          pk,
+          msg(
+              EventBatch.newBuilder()
+                  .setFirstSeq(64)
+                  .setEndSeq(128)
+                  .setLostEvents(0)
+                  .setEvents(
+                      List.of(
+                          AllocationEvent.newBuilder()
+                              .setSeq(64)
+                              .setType(EventType.ALLOC)
+                              .setKind(AllocationKind.HEAP)
+                              .setAddress(0x1000)
+                              .setSize(422)
+                              .setWeight(422)
+                              .setTimestampNs(now * 1_000_000L)
+                              .setStackId(9)
+                              .build()))
+                  .build()));
+      events.pipeInput(
+          pk,
+          msg(
+              ProcessExited.newBuilder()
+                  .setExitedAtMs(now)
+                  .setClean(true)
+                  .setLostEvents(0)
+                  .build()));
       assertThat(exits.readKeyValue().value).isNotNull();
       assertThat(reports.get(pk)).contains("\"bytes\":422");
 
@@ -67,11 +110,16 @@ class ExitRetentionTest {
       assertThat(processes.get(pk)).isNull();
       var tombstone = exits.readKeyValue();
       assertThat(tombstone.key).isEqualTo(pk);
-      assertThat(tombstone.value).as("a tombstone compacts it out of the exit-reports topic").isNull();
+      assertThat(tombstone.value)
+          .as("a tombstone compacts it out of the exit-reports topic")
+          .isNull();
     }
   }
 
-  /** A process whose host vanished (no events, no counters) is retired after the staleness limit, with its report. */
+  /**
+   * A process whose host vanished (no events, no counters) is retired after the staleness limit,
+   * with its report.
+   */
   @Test
   void aSilentProcessIsRetiredButCountersKeepAnIdleOneAlive() throws Exception {
     Path dir = Files.createTempDirectory("ttd-stale");
@@ -80,37 +128,78 @@ class ExitRetentionTest {
     p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
     p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
     long stale = 10 * 60_000L;
-    try (TopologyTestDriver driver = new TopologyTestDriver(LeakTopology.build(TopologyOptions.defaults(ReportBuilder::exitReport)
-        .withStoreKind(LeakTopology.StoreKind.IN_MEMORY).withTrendWindowMs(60_000).withExitRetentionMs(3_600_000).withStaleAfterMs(stale)), p)) {
+    try (TopologyTestDriver driver =
+        new TopologyTestDriver(
+            LeakTopology.build(
+                TopologyOptions.defaults(ReportBuilder::exitReport)
+                    .withStoreKind(LeakTopology.StoreKind.IN_MEMORY)
+                    .withTrendWindowMs(60_000)
+                    .withExitRetentionMs(3_600_000)
+                    .withStaleAfterMs(stale)),
+            p)) {
       TestInputTopic<String, ProcessMessage> events =
-          driver.createInputTopic(Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
-      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters = driver.createInputTopic(Topics.COUNTERS,
-          Serdes.String().serializer(), AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
+          driver.createInputTopic(
+              Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters =
+          driver.createInputTopic(
+              Topics.COUNTERS,
+              Serdes.String().serializer(),
+              AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
       KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
       KeyValueStore<String, String> reports = driver.getKeyValueStore(StoreNames.EXIT_REPORTS);
       for (int pid : new int[] {7, 8}) {
-        events.pipeInput(Keys.process("h", pid), ProcessMessage.newBuilder().setHost("h").setPid(pid).setProcessStartTicks(1).setBody(
-            ProcessStarted.newBuilder().setName("svc").setCommand("svc").setPpid(1).setStartedAtMs(System.currentTimeMillis())
-                .setSampleBytes(0).build()).build());
+        events.pipeInput(
+            Keys.process("h", pid),
+            ProcessMessage.newBuilder()
+                .setHost("h")
+                .setPid(pid)
+                .setProcessStartTicks(1)
+                .setBody(
+                    ProcessStarted.newBuilder()
+                        .setName("svc")
+                        .setCommand("svc")
+                        .setPpid(1)
+                        .setStartedAtMs(System.currentTimeMillis())
+                        .setSampleBytes(0)
+                        .build())
+                .build());
       }
-      // Only pid 8's collector keeps reporting (an idle process: counters, no events). The clock of the
-      // test driver moves, the processors read the wall clock: age the states by hand instead of waiting.
+      // Only pid 8's collector keeps reporting (an idle process: counters, no events). The clock of
+      // the
+      // test driver moves, the processors read the wall clock: age the states by hand instead of
+      // waiting.
       for (String pk : new String[] {Keys.process("h", 7), Keys.process("h", 8)}) {
         ProcessState st = processes.get(pk);
         st.setLastEventMs(System.currentTimeMillis() - 2 * stale);
         processes.put(pk, st);
       }
-      counters.pipeInput(Keys.process("h", 8), io.leakwatch.schemas.CounterSample.newBuilder().setHost("h").setPid(8).setName("svc")
-          .setTimestampMs(System.currentTimeMillis()).setPrivateBytes(1).setVirtualBytes(1).setResidentBytes(1).build());
+      counters.pipeInput(
+          Keys.process("h", 8),
+          io.leakwatch.schemas.CounterSample.newBuilder()
+              .setHost("h")
+              .setPid(8)
+              .setName("svc")
+              .setTimestampMs(System.currentTimeMillis())
+              .setPrivateBytes(1)
+              .setVirtualBytes(1)
+              .setResidentBytes(1)
+              .build());
       driver.advanceWallClockTime(Duration.ofMinutes(2));
       assertThat(processes.get(Keys.process("h", 7)).getExited()).as("silent: retired").isTrue();
       assertThat(processes.get(Keys.process("h", 7)).getCleanExit()).isFalse();
       assertThat(reports.get(Keys.process("h", 7))).as("with its report").isNotNull();
-      assertThat(processes.get(Keys.process("h", 8)).getExited()).as("counters keep an idle process alive").isFalse();
+      assertThat(processes.get(Keys.process("h", 8)).getExited())
+          .as("counters keep an idle process alive")
+          .isFalse();
     }
   }
 
   private static ProcessMessage msg(Object body) {
-    return ProcessMessage.newBuilder().setHost("h").setPid(7).setProcessStartTicks(1).setBody(body).build();
+    return ProcessMessage.newBuilder()
+        .setHost("h")
+        .setPid(7)
+        .setProcessStartTicks(1)
+        .setBody(body)
+        .build();
   }
 }

@@ -9,7 +9,8 @@ import java.util.Map;
  * JVM; the rest is absent when unknown.
  *
  * @param heapFragmentationRatio free share of what glibc's heap holds
- * @param regions committed and reserved bytes by region kind (heap, anonymous, image, stack, shared)
+ * @param regions committed and reserved bytes by region kind (heap, anonymous, image, stack,
+ *     shared)
  */
 public record Counters(
     Long privateBytes,
@@ -26,7 +27,8 @@ public record Counters(
     @JsonInclude(JsonInclude.Include.NON_NULL) Map<String, Region> regions) {
 
   /** No sample yet. */
-  public static final Counters NONE = new Counters(null, null, null, null, null, null, null, null, null, null, null, null);
+  public static final Counters NONE =
+      new Counters(null, null, null, null, null, null, null, null, null, null, null, null);
 
   /** Bytes of one kind of region: committed (Rss + Swap) and reserved (address space). */
   public record Region(

@@ -9,7 +9,8 @@ import java.util.List;
  *
  * @param stacksOmitted stacks left out of {@code stacks} (beyond the bound), still counted in the
  *     totals and the allocators
- * @param stacksResolved every stack (kept or left out) was named; false while definitions are on their way
+ * @param stacksResolved every stack (kept or left out) was named; false while definitions are on
+ *     their way
  */
 public record ProcessReport(
     ProcessInfo process,
@@ -34,7 +35,14 @@ public record ProcessReport(
   /** This report with only its first {@code keep} stacks; the others are counted as omitted. */
   public ProcessReport keepingStacks(int keep) {
     if (keep >= stacks.size()) return this;
-    return new ProcessReport(process, tracking, outstanding, allocators, stacks.subList(0, keep),
-        stacksOmitted + stacks.size() - keep, counters, stacksResolved);
+    return new ProcessReport(
+        process,
+        tracking,
+        outstanding,
+        allocators,
+        stacks.subList(0, keep),
+        stacksOmitted + stacks.size() - keep,
+        counters,
+        stacksResolved);
   }
 }

@@ -11,7 +11,8 @@ import java.util.Map;
  *
  * @param omittedAllocators bytes and allocations ({@code [bytes, allocations]}) of the stacks left
  *     out, by allocator module, so the rendered allocators still count every block
- * @param omittedUnresolved the same by stack id, for stacks left out whose definition had not arrived
+ * @param omittedUnresolved the same by stack id, for stacks left out whose definition had not
+ *     arrived
  */
 public record ReportSnapshot(
     ProcessInfo process,
@@ -28,8 +29,10 @@ public record ReportSnapshot(
     tracking = tracking == null ? Tracking.UNKNOWN : tracking;
     outstanding = outstanding == null ? new Totals(0, 0) : outstanding;
     stacks = stacks == null ? List.of() : List.copyOf(stacks);
-    omittedAllocators = omittedAllocators == null ? Map.of() : new LinkedHashMap<>(omittedAllocators);
-    omittedUnresolved = omittedUnresolved == null ? Map.of() : new LinkedHashMap<>(omittedUnresolved);
+    omittedAllocators =
+        omittedAllocators == null ? Map.of() : new LinkedHashMap<>(omittedAllocators);
+    omittedUnresolved =
+        omittedUnresolved == null ? Map.of() : new LinkedHashMap<>(omittedUnresolved);
     counters = counters == null ? Counters.NONE : counters;
   }
 }

@@ -4,8 +4,8 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.List;
 
 /**
- * What one call stack holds. A snapshot's stack has no names yet (allocator, culprit and frames
- * are null and absent from its JSON); rendering names it.
+ * What one call stack holds. A snapshot's stack has no names yet (allocator, culprit and frames are
+ * null and absent from its JSON); rendering names it.
  *
  * @param kind "heap" or "mmap"
  * @param samples recorded allocations behind the estimate
@@ -31,7 +31,17 @@ public record StackRow(
 
   /** The same stack, named. */
   public StackRow named(String allocator, String culprit, List<FrameRow> frames) {
-    return new StackRow(id, kind, bytes, allocations, samples, oldestAgeSeconds, score, sizes, allocator, culprit,
+    return new StackRow(
+        id,
+        kind,
+        bytes,
+        allocations,
+        samples,
+        oldestAgeSeconds,
+        score,
+        sizes,
+        allocator,
+        culprit,
         List.copyOf(frames));
   }
 }
