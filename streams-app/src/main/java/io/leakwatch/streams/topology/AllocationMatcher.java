@@ -50,6 +50,9 @@ public final class AllocationMatcher
     implements Processor<String, ProcessMessage, String, ExitReport> {
   private static final StringSerializer KEYS = new StringSerializer();
 
+  /** LiveAllocation's kind of a heap block (AllocationKind's ordinal, as stored). */
+  private static final int HEAP = AllocationKind.HEAP.ordinal();
+
   private ProcessorContext<String, ExitReport> context;
   private KeyValueStore<String, LiveAllocation> live;
   private KeyValueStore<String, Outstanding> outstanding;
@@ -142,7 +145,7 @@ public final class AllocationMatcher
     }
     if (state != null && !state.getExited()) {
       // The pid was reused and we never saw the old process exit: retire it as killed.
-      long now = System.currentTimeMillis();
+      long now = context.currentSystemTimeMs();
       retire(pk, state, now, false, state.getLostEvents(), now);
     }
     ProcessState fresh = newState(pk, m);
@@ -154,12 +157,12 @@ public final class AllocationMatcher
     exitReports.delete(pk);
   }
 
-  private static ProcessState newState(String pk, ProcessMessage m) {
+  private ProcessState newState(String pk, ProcessMessage m) {
     return ProcessState.newBuilder()
         .setHost(m.getHost())
         .setPid(m.getPid())
         .setProcessStartTicks(m.getProcessStartTicks())
-        .setLastEventMs(System.currentTimeMillis())
+        .setLastEventMs(context.currentSystemTimeMs())
         .build();
   }
 
@@ -174,59 +177,86 @@ public final class AllocationMatcher
       processes.put(pk, state);
       return;
     }
-    // Heap blocks by address in a Long-keyed overlay (the hot path); mappings in their own, by key.
-    Map<Long, LiveAllocation> overlay = new HashMap<>();
-    Set<Long> inStore = new HashSet<>(); // addresses the store held before this batch
-    Map<String, LiveAllocation> mapOverlay = new HashMap<>();
-    Map<Row, double[]> deltas = new HashMap<>();
-    long lastSeq = state.getLastSeq();
-    long[] counts = new long[3]; // duplicates, unknown frees, replaced allocations
+    LiveOverlay overlay = new LiveOverlay();
+    BatchEffects effects = new BatchEffects();
+    long lastSeq = applyEvents(pk, batch, state.getLastSeq(), overlay, effects);
+    writeLive(pk, overlay);
+    if (batch.getResync() != null) applyResync(pk, batch.getResync(), effects, state);
+    writeOutstanding(pk, effects, timestampMs);
+    state.setLastSeq(lastSeq);
+    state.setDuplicateEvents(state.getDuplicateEvents() + effects.duplicates);
+    state.setUnknownFrees(state.getUnknownFrees() + effects.unknownFrees);
+    state.setReplacedAllocations(state.getReplacedAllocations() + effects.replaced);
+    state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
+    state.setLastEventMs(context.currentSystemTimeMs());
+    processes.put(pk, state);
+  }
+
+  /**
+   * A batch's view of the live store, written once at its end: heap blocks by address in a
+   * Long-keyed map (the hot path), mappings by store key; null marks a block freed in the batch.
+   */
+  private static final class LiveOverlay {
+    final Map<Long, LiveAllocation> heap = new HashMap<>();
+
+    /** Addresses the store held before this batch (only those need a delete). */
+    final Set<Long> inStore = new HashSet<>();
+
+    final Map<String, LiveAllocation> mappings = new HashMap<>();
+  }
+
+  /**
+   * Matches the batch's new events against the live blocks; returns the highest sequence applied.
+   */
+  private long applyEvents(
+      String pk, EventBatch batch, long lastSeq, LiveOverlay overlay, BatchEffects effects) {
     for (AllocationEvent ev : batch.getEvents()) {
       if (ev.getSeq() <= lastSeq) {
-        counts[0]++;
+        effects.duplicates++;
         continue;
       }
       lastSeq = ev.getSeq();
       if (ev.getKind() == AllocationKind.MMAP) {
-        applyMapping(pk, ev, mapOverlay, deltas, counts);
+        applyMapping(pk, ev, overlay.mappings, effects);
         continue;
       }
       Long address = ev.getAddress();
       LiveAllocation current;
-      if (overlay.containsKey(address)) {
-        current = overlay.get(address);
+      if (overlay.heap.containsKey(address)) {
+        current = overlay.heap.get(address);
       } else {
         current = live.get(Keys.live(pk, address));
-        if (current != null) inStore.add(address);
+        if (current != null) overlay.inStore.add(address);
       }
       if (ev.getType() == EventType.ALLOC) {
         if (current != null) {
-          counts[2]++;
-          addDelta(deltas, current, -1);
+          effects.replaced++;
+          effects.add(current, -1);
         }
         LiveAllocation a = allocation(ev, ev.getSize(), ev.getWeight());
-        overlay.put(address, a);
-        addDelta(deltas, a, +1);
+        overlay.heap.put(address, a);
+        effects.add(a, +1);
       } else if (current == null) {
-        counts[1]++;
+        effects.unknownFrees++;
       } else {
-        overlay.put(address, null);
-        addDelta(deltas, current, -1);
+        overlay.heap.put(address, null);
+        effects.add(current, -1);
       }
     }
-    long duplicates = counts[0], unknownFrees = counts[1], replaced = counts[2];
+    return lastSeq;
+  }
+
+  private void writeLive(String pk, LiveOverlay overlay) {
     List<KeyValue<String, LiveAllocation>> puts = new ArrayList<>();
-    for (Map.Entry<Long, LiveAllocation> e : overlay.entrySet()) {
+    for (Map.Entry<Long, LiveAllocation> e : overlay.heap.entrySet()) {
       if (e.getValue() != null) {
         puts.add(KeyValue.pair(Keys.live(pk, e.getKey()), e.getValue()));
-      } else if (inStore.contains(e.getKey())) {
-        live.delete(
-            Keys.live(
-                pk,
-                e.getKey())); // born and freed within the batch: never stored, nothing to delete
+      } else if (overlay.inStore.contains(e.getKey())) {
+        // (one born and freed within the batch was never stored: nothing to delete)
+        live.delete(Keys.live(pk, e.getKey()));
       }
     }
-    for (Map.Entry<String, LiveAllocation> e : mapOverlay.entrySet()) {
+    for (Map.Entry<String, LiveAllocation> e : overlay.mappings.entrySet()) {
       if (e.getValue() == null) {
         live.delete(e.getKey());
       } else {
@@ -234,17 +264,20 @@ public final class AllocationMatcher
       }
     }
     if (!puts.isEmpty()) live.putAll(puts);
-    if (batch.getResync() != null) applyResync(pk, batch.getResync(), deltas, state);
+  }
+
+  /** The outstanding rows the batch changed, then each stack's trend (the leak score's input). */
+  private void writeOutstanding(String pk, BatchEffects effects, long timestampMs) {
     Map<Long, Double> byStack = new HashMap<>();
-    for (Map.Entry<Row, double[]> d : deltas.entrySet()) {
-      double[] v = d.getValue();
-      if (v[2] == 0 && v[0] == 0 && v[1] == 0) continue;
-      Row row = d.getKey();
-      byStack.merge(row.stackId(), v[0], Double::sum);
+    for (Map.Entry<BatchEffects.Row, BatchEffects.Delta> d : effects.deltas.entrySet()) {
+      BatchEffects.Delta v = d.getValue();
+      if (v.isNone()) continue;
+      BatchEffects.Row row = d.getKey();
+      byStack.merge(row.stackId(), v.bytes, Double::sum);
       String key = Keys.outstanding(pk, row.kind(), row.stackId(), row.size());
       Outstanding o = outstanding.get(key);
-      double bytes = v[0], allocations = v[1];
-      long samples = (long) v[2];
+      double bytes = v.bytes, allocations = v.allocations;
+      long samples = v.samples;
       if (o != null) {
         bytes += o.getBytes();
         allocations += o.getAllocations();
@@ -256,18 +289,11 @@ public final class AllocationMatcher
         outstanding.put(key, new Outstanding(bytes, allocations, samples));
       }
     }
-    // The leak score's trend: each stack's outstanding bytes per window of stream time.
+    // Each stack's outstanding bytes per window of stream time.
     for (Map.Entry<Long, Double> e : byStack.entrySet()) {
       String key = Keys.trend(pk, Keys.hex16(e.getKey()));
       trends.put(key, LeakScore.roll(trends.get(key), e.getValue(), timestampMs, trendWindowMs));
     }
-    state.setLastSeq(lastSeq);
-    state.setDuplicateEvents(state.getDuplicateEvents() + duplicates);
-    state.setUnknownFrees(state.getUnknownFrees() + unknownFrees);
-    state.setReplacedAllocations(state.getReplacedAllocations() + replaced);
-    state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
-    state.setLastEventMs(System.currentTimeMillis());
-    processes.put(pk, state);
   }
 
   /**
@@ -278,8 +304,7 @@ public final class AllocationMatcher
    * list began, and addresses the collector saw touched inside the window, are left to their own
    * events.
    */
-  private void applyResync(
-      String pk, Resync resync, Map<Row, double[]> deltas, ProcessState state) {
+  private void applyResync(String pk, Resync resync, BatchEffects effects, ProcessState state) {
     Map<Long, Integer> listed = new HashMap<>();
     for (int i = 0; i < resync.getAddresses().size(); i++)
       listed.put(resync.getAddresses().get(i), i);
@@ -288,7 +313,7 @@ public final class AllocationMatcher
     try (KeyValueIterator<String, LiveAllocation> it = live.prefixScan(prefix, KEYS)) {
       while (it.hasNext()) {
         KeyValue<String, LiveAllocation> kv = it.next();
-        if (kv.value.getKind() == 0 && kv.key.indexOf('/', prefix.length()) < 0) heap.add(kv);
+        if (kv.value.getKind() == HEAP && kv.key.indexOf('/', prefix.length()) < 0) heap.add(kv);
       }
     }
     long freed = 0, added = 0;
@@ -300,16 +325,14 @@ public final class AllocationMatcher
       }
       Integer i = listed.get(address);
       if (i != null && resync.getSizes().get(i) == kv.value.getSize()) {
-        listed.remove(
-            address); // on both sides: the same block (or one of the same size, which counts the
-        // same)
+        // On both sides: the same block (or one of the same size, which counts the same).
+        listed.remove(address);
         continue;
       }
       // Not listed: its free was dropped. Listed with another size: the address was reused while
-      // both
-      // the free and the new allocation were dropped; the listed block is restored below.
+      // both the free and the new allocation were dropped; the listed block is restored below.
       live.delete(kv.key);
-      addDelta(deltas, kv.value, -1);
+      effects.add(kv.value, -1);
       freed++;
     }
     for (Map.Entry<Long, Integer> e : listed.entrySet()) {
@@ -319,12 +342,12 @@ public final class AllocationMatcher
               .setStackId(0)
               .setSize(resync.getSizes().get(i))
               .setWeight(resync.getWeights().get(i))
-              .setKind(0)
-              .setTimestampNs(System.currentTimeMillis() * 1_000_000L)
+              .setKind(HEAP)
+              .setTimestampNs(context.currentSystemTimeMs() * 1_000_000L)
               .setSeq(resync.getFromSeq())
               .build();
       live.put(Keys.live(pk, e.getKey()), a);
-      addDelta(deltas, a, +1);
+      effects.add(a, +1);
       added++;
     }
     state.setResyncs(state.getResyncs() + 1);
@@ -348,21 +371,17 @@ public final class AllocationMatcher
    * outstanding, as one or two smaller mappings with the original stack and time) or several.
    */
   private void applyMapping(
-      String pk,
-      AllocationEvent ev,
-      Map<String, LiveAllocation> overlay,
-      Map<Row, double[]> deltas,
-      long[] counts) {
+      String pk, AllocationEvent ev, Map<String, LiveAllocation> overlay, BatchEffects effects) {
     if (ev.getType() == EventType.ALLOC) {
       String key = Keys.liveMapping(pk, ev.getAddress());
       LiveAllocation current = overlay.containsKey(key) ? overlay.get(key) : live.get(key);
       if (current != null) {
-        counts[2]++;
-        addDelta(deltas, current, -1);
+        effects.replaced++;
+        effects.add(current, -1);
       }
       LiveAllocation a = allocation(ev, ev.getSize(), ev.getSize());
       overlay.put(key, a);
-      addDelta(deltas, a, +1);
+      effects.add(a, +1);
       return;
     }
     long start = ev.getAddress();
@@ -387,36 +406,21 @@ public final class AllocationMatcher
         continue;
       hit = true;
       overlay.put(m.getKey(), null);
-      addDelta(deltas, a, -1);
+      effects.add(a, -1);
       if (Long.compareUnsigned(mStart, start) < 0) { // the part below the unmapped range stays
         LiveAllocation left =
             LiveAllocation.newBuilder(a).setSize(start - mStart).setWeight(start - mStart).build();
         overlay.put(Keys.liveMapping(pk, mStart), left);
-        addDelta(deltas, left, +1);
+        effects.add(left, +1);
       }
       if (Long.compareUnsigned(end, mEnd) < 0) { // and the part above it
         LiveAllocation right =
             LiveAllocation.newBuilder(a).setSize(mEnd - end).setWeight(mEnd - end).build();
         overlay.put(Keys.liveMapping(pk, end), right);
-        addDelta(deltas, right, +1);
+        effects.add(right, +1);
       }
     }
-    if (!hit) counts[1]++;
-  }
-
-  /**
-   * One row of the outstanding aggregate: kind, stack, size (its store key is built once per
-   * batch).
-   */
-  record Row(int kind, long stackId, long size) {}
-
-  private static void addDelta(Map<Row, double[]> deltas, LiveAllocation a, int sign) {
-    double[] v =
-        deltas.computeIfAbsent(
-            new Row(a.getKind(), a.getStackId(), a.getSize()), k -> new double[3]);
-    v[0] += sign * a.getWeight();
-    v[1] += sign * (a.getSize() > 0 ? a.getWeight() / a.getSize() : 1.0);
-    v[2] += sign;
+    if (!hit) effects.unknownFrees++;
   }
 
   private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {

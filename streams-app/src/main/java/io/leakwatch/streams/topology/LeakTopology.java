@@ -130,6 +130,7 @@ public final class LeakTopology {
     private final long refreshAfterMs;
     private KeyValueStore<String, CounterSample> counters;
     private KeyValueStore<String, ProcessState> processes;
+    private ProcessorContext<Void, Void> context;
 
     /**
      * @param staleAfterMs silence after which a process is retired: refreshes come well within it
@@ -140,6 +141,7 @@ public final class LeakTopology {
 
     @Override
     public void init(ProcessorContext<Void, Void> context) {
+      this.context = context;
       counters = context.getStateStore(StoreNames.COUNTERS);
       processes = context.getStateStore(StoreNames.PROCESSES);
     }
@@ -156,7 +158,7 @@ public final class LeakTopology {
       // Refreshed at most once a minute (or a tenth of the silence that retires), to keep the
       // processes changelog quiet.
       ProcessState st = processes.get(pk);
-      long now = System.currentTimeMillis();
+      long now = context.currentSystemTimeMs();
       if (st != null && !st.getExited() && now - st.getLastEventMs() > refreshAfterMs) {
         st.setLastEventMs(now);
         processes.put(pk, st);
