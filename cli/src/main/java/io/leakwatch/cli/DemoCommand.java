@@ -52,7 +52,8 @@ final class DemoCommand implements Callable<Integer> {
     CountDownLatch stop = new CountDownLatch(1);
     Thread hook = new Thread(stop::countDown, "demo-stop");
     Runtime.getRuntime().addShutdownHook(hook);
-    try (LocalStack stack = LocalStack.start(httpPort)) {
+    try (LocalStack stack =
+        LocalStack.start(LocalStack.Options.headless().withHttpPort(httpPort))) {
       ProcessBuilder pb =
           new ProcessBuilder(Home.demoService().toString(), "0", Integer.toString(rate))
               .redirectErrorStream(true)

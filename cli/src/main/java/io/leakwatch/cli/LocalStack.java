@@ -37,26 +37,38 @@ final class LocalStack implements AutoCloseable {
   }
 
   /**
-   * @param httpPort port for /metrics and the report API, -1 for none
+   * What a local stack is started with.
+   *
+   * @param httpPort the streams-app's port for /metrics, the report API and pages; -1 for none, 0
+   *     for any free one
+   * @param collectorPort the collector's own /metrics on 127.0.0.1, 0 for none
+   * @param historyIntervalMs how often the pages' history takes a point
    */
-  static LocalStack start(int httpPort) {
-    return start(httpPort, 0);
+  record Options(int httpPort, int collectorPort, long historyIntervalMs) {
+    /**
+     * No HTTP at all (run, tests that read the stores); local sessions are short: a history point
+     * every 2 s.
+     */
+    static Options headless() {
+      return new Options(-1, 0, 2_000);
+    }
+
+    Options withHttpPort(int port) {
+      return new Options(port, collectorPort, historyIntervalMs);
+    }
+
+    Options withCollectorPort(int port) {
+      return new Options(httpPort, port, historyIntervalMs);
+    }
+
+    Options withHistoryIntervalMs(long ms) {
+      return new Options(httpPort, collectorPort, ms);
+    }
   }
 
-  /**
-   * @param collectorPort port of the collector's own /metrics on 127.0.0.1, 0 for none
-   */
-  static LocalStack start(int httpPort, int collectorPort) {
-    return start(
-        httpPort,
-        collectorPort,
-        2_000); // local sessions are short: a point every 2 s, stack snapshots every 12 s
-  }
-
-  /**
-   * @param historyIntervalMs how often the pages' history takes a point (tests use short ones)
-   */
-  static LocalStack start(int httpPort, int collectorPort, long historyIntervalMs) {
+  static LocalStack start(Options options) {
+    int httpPort = options.httpPort(), collectorPort = options.collectorPort();
+    long historyIntervalMs = options.historyIntervalMs();
     Path work;
     Path run;
     try {

@@ -99,7 +99,7 @@ final class RunCommand implements Callable<Integer> {
 
   private int runLocal(long sample) throws Exception {
     System.err.println("leakwatch: starting local Kafka, streams and collector...");
-    try (LocalStack stack = LocalStack.start(-1)) {
+    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
       Process p = spawn(stack.runDir, sample);
       if (p == null) return 127;
       int status = p.waitFor();

@@ -51,7 +51,11 @@ class DashboardQueriesTest {
             "prometheus is not installed: ./run-tests installs it (apt-get install prometheus); this test is never skipped")
         .isTrue();
     int streamsPort = freePort(), collectorPort = freePort(), promPort = freePort();
-    try (LocalStack stack = LocalStack.start(streamsPort, collectorPort)) {
+    try (LocalStack stack =
+        LocalStack.start(
+            LocalStack.Options.headless()
+                .withHttpPort(streamsPort)
+                .withCollectorPort(collectorPort))) {
       ProcessBuilder demo =
           new ProcessBuilder(Home.demoService().toString(), "120", "2000")
               .redirectErrorStream(true)

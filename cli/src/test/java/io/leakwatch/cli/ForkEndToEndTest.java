@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 class ForkEndToEndTest {
   @Test
   void parentAndForkedChildAreEachExact() throws Exception {
-    try (LocalStack stack = LocalStack.start(-1)) {
+    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
       ProcessBuilder pb =
           new ProcessBuilder(
                   Home.nativeDir().resolve("churn").toString(),

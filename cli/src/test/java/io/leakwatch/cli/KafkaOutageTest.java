@@ -45,7 +45,7 @@ class KafkaOutageTest {
 
   @Test
   void sixtySecondsWithoutKafkaLoseNothingTheRingCanHoldAndCountTheRest() throws Exception {
-    try (LocalStack stack = LocalStack.start(-1)) {
+    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
       Process roomy = leakyService(stack, null); // the exact-mode default ring: 256 MiB
       Process cramped = leakyService(stack, Long.toString(1 << 20));
       try {

@@ -25,7 +25,8 @@ class ReportPageBrowserTest {
 
   @BeforeAll
   static void start() throws Exception {
-    stack = LocalStack.start(0, 0, 1000);
+    stack =
+        LocalStack.start(LocalStack.Options.headless().withHttpPort(0).withHistoryIntervalMs(1000));
     base = "http://127.0.0.1:" + stack.streams.httpPort();
     service = tracked(Home.demoService().toString(), "60", "400");
     hostile = tracked(Home.nativeDir().resolve("hostile-names").toString(), "60");

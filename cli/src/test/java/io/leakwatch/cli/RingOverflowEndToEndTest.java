@@ -16,7 +16,7 @@ class RingOverflowEndToEndTest {
   void dropsAreCountedAndTheResyncRestoresExactTotals() throws Exception {
     long iterations = 20000;
     long leaked = 2 * (iterations / 500) * 65536L;
-    try (LocalStack stack = LocalStack.start(-1)) {
+    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
       ProcessBuilder pb =
           new ProcessBuilder(
                   Home.nativeDir().resolve("ring-overflow").toString(),

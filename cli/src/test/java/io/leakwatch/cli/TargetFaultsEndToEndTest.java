@@ -17,7 +17,7 @@ class TargetFaultsEndToEndTest {
 
   @BeforeAll
   static void start() {
-    stack = LocalStack.start(-1);
+    stack = LocalStack.start(LocalStack.Options.headless());
   }
 
   @AfterAll
