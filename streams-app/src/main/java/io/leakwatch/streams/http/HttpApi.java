@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Executors;
+import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
@@ -79,8 +80,8 @@ public final class HttpApi implements AutoCloseable {
       Map.ofEntries(
           Map.entry("/metrics", this::metrics),
           Map.entry("/favicon.ico", HttpApi::favicon),
-          Map.entry("/healthz", this::healthz),
-          Map.entry("/readyz", this::readyz),
+          Map.entry("/healthz", health(InstanceHealth::live)),
+          Map.entry("/readyz", health(InstanceHealth::ready)),
           Map.entry("/api/processes", this::processes),
           Map.entry("/api/fleet", this::fleet),
           Map.entry("/api/report", this::report),
@@ -161,24 +162,15 @@ public final class HttpApi implements AutoCloseable {
     send(r.ex(), 301, "text/plain", "");
   }
 
-  /** Liveness (restart me if not): rebalancing or restoring is alive. */
-  private void healthz(Request r) throws IOException {
-    String s = state.get();
-    send(
-        r.ex(),
-        InstanceHealth.live(KafkaStreams.State.valueOf(s)) ? 200 : 503,
-        "text/plain",
-        s + "\n");
-  }
-
-  /** Readiness (route to me). */
-  private void readyz(Request r) throws IOException {
-    String s = state.get();
-    send(
-        r.ex(),
-        InstanceHealth.ready(KafkaStreams.State.valueOf(s)) ? 200 : 503,
-        "text/plain",
-        s + "\n");
+  /**
+   * Liveness (/healthz: restart me if not; rebalancing or restoring is alive) or readiness
+   * (/readyz: route to me), with the Kafka Streams state as the body.
+   */
+  private Route health(Predicate<KafkaStreams.State> ok) {
+    return r -> {
+      String s = state.get();
+      send(r.ex(), ok.test(KafkaStreams.State.valueOf(s)) ? 200 : 503, "text/plain", s + "\n");
+    };
   }
 
   private void processes(Request r) throws IOException {
