@@ -1,15 +1,19 @@
 package io.leakwatch.cli;
 
+import io.leakwatch.streams.render.TextReport;
 import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.AllocatorRow;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.StackRow;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -50,6 +54,7 @@ final class DemoCommand implements Callable<Integer> {
     System.out.println(
         "leakwatch demo: starting a Kafka broker, the streams-app and a collector (local mode)...");
     CountDownLatch stop = new CountDownLatch(1);
+    Path serviceOut = Files.createTempFile("leaky-service-", ".out");
     Thread hook = new Thread(stop::countDown, "demo-stop");
     Runtime.getRuntime().addShutdownHook(hook);
     try (LocalStack stack =
@@ -57,7 +62,7 @@ final class DemoCommand implements Callable<Integer> {
       ProcessBuilder pb =
           new ProcessBuilder(Home.demoService().toString(), "0", Integer.toString(rate))
               .redirectErrorStream(true)
-              .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+              .redirectOutput(ProcessBuilder.Redirect.to(serviceOut.toFile()));
       pb.environment().put("LD_PRELOAD", Home.agent().toString());
       pb.environment().put("LEAKWATCH_RUN_DIR", stack.runDir.toString());
       pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(DEMO_SAMPLE_BYTES));
@@ -83,10 +88,12 @@ final class DemoCommand implements Callable<Integer> {
         if (stop.await(wait, TimeUnit.MILLISECONDS)) break;
         printTop(stack, (int) service.pid(), (System.nanoTime() - start) / 1e9);
       }
-      service.destroy();
-      service.waitFor(5, TimeUnit.SECONDS);
+      service.destroy(); // SIGTERM: it finishes its requests and says how many keys it leaked
+      if (!service.waitFor(10, TimeUnit.SECONDS)) service.destroyForcibly();
+      printVerdict(stack, (int) service.pid(), serviceOut);
       System.out.println("leakwatch demo: stopped.");
     } finally {
+      Files.deleteIfExists(serviceOut);
       try {
         Runtime.getRuntime().removeShutdownHook(hook);
       } catch (IllegalStateException shuttingDown) {
@@ -94,6 +101,50 @@ final class DemoCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private static final Pattern LEAKED = Pattern.compile("leaked (\\d+) keys of (\\d+) bytes");
+
+  /**
+   * The final report, and how right it was: the service knows how many keys it leaked, and the
+   * stacks through verify_signature are leakwatch's estimate of them (sampled, so not exact).
+   */
+  private static void printVerdict(LocalStack stack, int pid, Path serviceOut) throws Exception {
+    Optional<ProcessReport> last = Optional.empty();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (System.nanoTime() < deadline) {
+      try {
+        last = stack.streams.reports().report(stack.host, pid);
+      } catch (RuntimeException e) {
+        last = Optional.empty(); // a store between owners: ask again
+      }
+      if (last.isPresent() && last.get().process().exited() && last.get().stacksResolved()) break;
+      Thread.sleep(200);
+    }
+    if (last.isEmpty()) {
+      System.out.println(
+          "leakwatch demo: no final report (the service's exit was not seen in 30 s)");
+      return;
+    }
+    System.out.println();
+    System.out.print(TextReport.render(last.get()));
+    Matcher m = LEAKED.matcher(Files.readString(serviceOut));
+    if (!m.find()) return;
+    long truth = Long.parseLong(m.group(1)) * Long.parseLong(m.group(2));
+    long estimate = 0;
+    for (StackRow s : last.get().stacks()) {
+      if (s.culprit() != null && s.culprit().contains("verify_signature")) estimate += s.bytes();
+    }
+    System.out.printf(
+        Locale.ROOT,
+        "How right was it? The service leaked %s keys of %s bytes: %s. leakwatch estimated %s at"
+            + " verify_signature (%+.1f%%), sampling one allocation per %s on average.%n",
+        m.group(1),
+        m.group(2),
+        bytes(truth),
+        bytes(estimate),
+        truth == 0 ? 0.0 : 100.0 * (estimate - truth) / truth,
+        bytes(DEMO_SAMPLE_BYTES));
   }
 
   private static void printTop(LocalStack stack, int pid, double seconds) {

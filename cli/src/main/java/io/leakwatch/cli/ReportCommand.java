@@ -50,7 +50,11 @@ final class ReportCommand implements Callable<Integer> {
     int[] status = new int[1];
     byte[] body =
         new ReportClient(url)
-            .getBytes("/api/report" + ReportClient.query(host, pid, process, format), status);
+            .getBytes(
+                "/api/report"
+                    + ReportClient.query(host, pid, process, format)
+                    + (chosen.get() == ReportFormat.HTML ? "&standalone=true" : ""),
+                status);
     if (status[0] != 200) {
       System.err.println(
           "leakwatch report: " + status[0] + " " + new String(body, StandardCharsets.UTF_8));

@@ -79,13 +79,14 @@ class DemoEndToEndTest {
       assertThat(top.path("allocator").asText()).as(body).isEqualTo("libtoykey.so");
       assertThat(top.path("culprit").asText()).startsWith("leaky-service!verify_signature+0x");
       assertThat(top.path("sizes").get(0).path("size").asLong()).isEqualTo(422);
-      demo.join(60_000);
+      demo.join(120_000); // 30 s of demo, then the exit report and the verdict
     } finally {
       System.setOut(original);
     }
     assertThat(rc.get()).isZero();
     assertThat(captured.toString(StandardCharsets.UTF_8))
         .contains("verify_signature")
+        .containsPattern("How right was it\\? The service leaked [0-9]+ keys of 422 bytes")
         .contains("leakwatch demo: stopped.");
   }
 

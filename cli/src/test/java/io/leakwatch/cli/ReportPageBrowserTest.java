@@ -3,7 +3,11 @@ package io.leakwatch.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.leakwatch.streams.render.ReportFormat;
+import io.leakwatch.streams.report.model.ProcessReport;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
@@ -151,6 +155,44 @@ class ReportPageBrowserTest {
     JsonNode top = browser.eval("document.querySelector('#diff tr:nth-child(2)').textContent");
     assertThat(top.asText()).contains("verify_signature").contains("+");
     assertThat(browser.problems()).isEmpty();
+  }
+
+  /**
+   * What {@code run --report html --report-file F} writes: one page that opens from disk (style,
+   * script and data inline, no link to a server that is not there), under its own CSP that allows
+   * only our inline style and script, and still inert with hostile names.
+   */
+  @Test
+  void aReportFileStandsAloneAndOpensFromDisk() throws Exception {
+    Path dir = Files.createTempDirectory("leakwatch-page-");
+    for (Process p : List.of(service, hostile)) {
+      ProcessReport report =
+          stack.streams.reports().report(stack.host, (int) p.pid()).orElseThrow();
+      Path file = dir.resolve("report-" + p.pid() + ".html");
+      Files.write(file, ReportFormat.HTML.render(report, null, true));
+      browser.open(file.toUri().toString());
+      if (p == service) browser.screenshot(SHOTS.resolve("report-file.png"));
+      assertThat(browser.eval("document.querySelectorAll('#flame .fr').length").asInt())
+          .as("the flame graph drew from the inline data")
+          .isGreaterThan(1);
+      assertThat(
+              browser
+                  .eval(
+                      "[...document.querySelectorAll('[href],[src]')].map(e => e.getAttribute('href') || e.getAttribute('src')).join(' ')")
+                  .asText())
+          .as("nothing links to a server")
+          .isEmpty();
+      assertThat(browser.eval("document.querySelectorAll('img').length").asInt()).isZero();
+      assertThat(browser.eval("document.querySelectorAll('script').length").asInt())
+          .as("our one inline script")
+          .isEqualTo(1);
+      assertThat(browser.problems()).as("console errors, exceptions, CSP violations").isEmpty();
+    }
+    String text = browser.eval("document.body.textContent").asText();
+    assertThat(text)
+        .contains("<img src=x onerror=alert(1)>")
+        .contains("</script><script>alert(2)</script>");
+    assertThat(browser.dialogs()).isEmpty();
   }
 
   @Test

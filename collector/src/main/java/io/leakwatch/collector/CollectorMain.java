@@ -3,38 +3,47 @@ package io.leakwatch.collector;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 
 /**
- * Entry point of the collector on its own (its container, its systemd unit): {@code [--config FILE]
- * [--bootstrap H:P] [--http-port P] [--bind ADDR] [--run-dir D]}.
+ * Entry point of the collector on its own (its container, its systemd unit), with the same options
+ * as {@code ./leakwatch collector} ({@link CollectorOptions}).
  */
-public final class CollectorMain {
-  private CollectorMain() {}
+@Command(
+    name = "leakwatch-collector",
+    mixinStandardHelpOptions = true,
+    versionProvider = CollectorMain.Version.class,
+    description = "Runs the per-host collector daemon. Options given here beat the config file.")
+public final class CollectorMain implements Callable<Integer> {
+  @Mixin CollectorOptions options = new CollectorOptions();
 
-  public static void main(String[] args) throws InterruptedException {
-    String bootstrap = null;
-    Integer port = null;
-    Path runDir = null;
-    Path configFile = null;
-    String bind = null;
-    try {
-      for (int i = 0; i < args.length; i++) {
-        switch (args[i]) {
-          case "--bootstrap" -> bootstrap = args[++i];
-          case "--http-port" -> port = Integer.parseInt(args[++i]);
-          case "--run-dir" -> runDir = Path.of(args[++i]);
-          case "--bind" -> bind = args[++i];
-          case "--config" -> configFile = Path.of(args[++i]);
-          default -> throw new IllegalArgumentException("unknown option " + args[i]);
-        }
-      }
-      run(configure(configFile, bootstrap, port, bind, runDir));
-    } catch (IllegalArgumentException | ArrayIndexOutOfBoundsException e) {
-      System.err.println("collector: " + e.getMessage());
-      System.err.println(
-          "usage: collector [--config FILE] [--bootstrap H:P] [--http-port P] [--bind ADDR] [--run-dir D]");
-      System.exit(2);
+  /** The version of the build (the jar's manifest), as {@code ./leakwatch --version} says it. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = CollectorMain.class.getPackage().getImplementationVersion();
+      return new String[] {"leakwatch " + (v != null ? v : "(classes, not a packaged build)")};
     }
+  }
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new CollectorMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws InterruptedException {
+    CollectorConfig config;
+    try {
+      config = options.toConfig();
+    } catch (IllegalArgumentException e) {
+      System.err.println("leakwatch-collector: " + e.getMessage() + " (see --help)");
+      return 2;
+    }
+    run(config);
+    return 0;
   }
 
   /**

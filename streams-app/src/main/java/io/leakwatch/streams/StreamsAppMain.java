@@ -1,43 +1,47 @@
 package io.leakwatch.streams;
 
-import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 
 /**
- * Entry point of the streams-app on its own: {@code --bootstrap H:P [--kafka-config FILE]
- * [--http-port P] [--bind ADDR] [--state-dir D]}.
+ * Entry point of the streams-app on its own (its container, its systemd unit), with the same
+ * options as {@code ./leakwatch streams} ({@link StreamsOptions}).
  */
-public final class StreamsAppMain {
-  private StreamsAppMain() {}
+@Command(
+    name = "leakwatch-streams",
+    mixinStandardHelpOptions = true,
+    versionProvider = StreamsAppMain.Version.class,
+    description = "Runs the streams-app: /metrics, report page and API.")
+public final class StreamsAppMain implements Callable<Integer> {
+  @Mixin StreamsOptions options = new StreamsOptions();
 
-  public static void main(String[] args) throws InterruptedException {
-    String bootstrap = null;
-    int port = 8080;
-    Path stateDir = Path.of(System.getProperty("java.io.tmpdir"), "leakwatch-streams");
-    String bind = "127.0.0.1";
-    Path kafkaConfig = null;
-    for (int i = 0; i < args.length; i++) {
-      switch (args[i]) {
-        case "--bootstrap" -> bootstrap = args[++i];
-        case "--http-port" -> port = Integer.parseInt(args[++i]);
-        case "--state-dir" -> stateDir = Path.of(args[++i]);
-        case "--bind" -> bind = args[++i];
-        case "--kafka-config" -> kafkaConfig = Path.of(args[++i]);
-        default -> {
-          System.err.println(
-              "usage: streams --bootstrap H:P [--kafka-config FILE] [--http-port P] [--bind ADDR] [--state-dir D]");
-          System.exit(2);
-        }
-      }
+  /** The version of the build (the jar's manifest), as {@code ./leakwatch --version} says it. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      String v = StreamsAppMain.class.getPackage().getImplementationVersion();
+      return new String[] {"leakwatch " + (v != null ? v : "(classes, not a packaged build)")};
     }
-    if (bootstrap == null) {
-      System.err.println("streams: --bootstrap is required");
-      System.exit(2);
+  }
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new StreamsAppMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() throws InterruptedException {
+    StreamsAppConfig config;
+    try {
+      config = options.toConfig();
+    } catch (IllegalArgumentException e) {
+      System.err.println("leakwatch-streams: " + e.getMessage() + " (see --help)");
+      return 2;
     }
-    StreamsAppConfig config =
-        StreamsAppConfig.defaults(bootstrap, stateDir).withHttpPort(port).withHttpBind(bind);
-    if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
     run(config);
+    return 0;
   }
 
   public static void run(StreamsAppConfig config) throws InterruptedException {
@@ -47,7 +51,9 @@ public final class StreamsAppMain {
         "leakwatch streams-app: report and /metrics on http://"
             + config.httpBind()
             + ":"
-            + app.httpPort());
+            + app.httpPort()
+            + "; state in "
+            + config.stateDir());
     Thread.currentThread().join();
   }
 }

@@ -202,7 +202,11 @@ public final class HttpApi implements AutoCloseable {
     }
     if (format == ReportFormat.HTML)
       ex.getResponseHeaders().set("Content-Security-Policy", ReportPage.CSP);
-    send(ex, 200, format.contentType(), format.render(report.get(), history, false));
+    send(
+        ex,
+        200,
+        format.contentType(),
+        format.render(report.get(), history, "true".equals(r.q().get("standalone"))));
   }
 
   private void overview(Request r) throws IOException {
@@ -262,14 +266,14 @@ public final class HttpApi implements AutoCloseable {
   private static void staticFile(Request r) throws IOException {
     String path = r.ex().getRequestURI().getPath();
     String type = STATIC.get(path);
-    if (type == null) {
+    Optional<byte[]> body =
+        type == null ? Optional.empty() : ReportPage.asset(path.substring("/static/".length()));
+    if (body.isEmpty()) {
       send(r.ex(), 404, "text/plain", "not found\n");
       return;
     }
-    try (var in = HttpApi.class.getResourceAsStream(path.substring(1))) {
-      r.ex().getResponseHeaders().set("Cache-Control", "max-age=300");
-      send(r.ex(), 200, type, in.readAllBytes());
-    }
+    r.ex().getResponseHeaders().set("Cache-Control", "max-age=300");
+    send(r.ex(), 200, type, body.get());
   }
 
   /** The process a request names, and its report from whichever instance owns it. */

@@ -59,13 +59,16 @@ public enum ReportFormat {
    * The report in this form.
    *
    * @param history the page's history (HTML; null when there is none, as in {@code run})
-   * @param pretty indented JSON, for people
+   * @param standalone for a file, not a server's client: indented JSON, and an HTML page with its
+   *     style, script and data inline and no links to the server
    */
-  public byte[] render(ProcessReport report, History history, boolean pretty) {
+  public byte[] render(ProcessReport report, History history, boolean standalone) {
     return switch (this) {
       case TEXT -> TextReport.render(report).getBytes(StandardCharsets.UTF_8);
-      case JSON -> json(report, pretty);
-      case HTML -> ReportPage.process(report, history).getBytes(StandardCharsets.UTF_8);
+      case JSON -> json(report, standalone);
+      case HTML ->
+          (standalone ? ReportPage.standalone(report) : ReportPage.process(report, history))
+              .getBytes(StandardCharsets.UTF_8);
       case PPROF -> PprofProfile.of(report);
     };
   }

@@ -18,10 +18,16 @@ import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.report.model.SizeRow;
 import io.leakwatch.streams.report.model.StackRow;
 import io.leakwatch.streams.stores.Keys;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.Comparator;
 import java.util.IdentityHashMap;
 import java.util.List;
@@ -138,6 +144,53 @@ public final class ReportPage {
 
   public record RegionView(String kind, String committed, String reserved) {}
 
+  /**
+   * The page's own style and script, inlined in a page that stands alone (a report file opened from
+   * disk), with the Content-Security-Policy that allows exactly them by their hashes.
+   */
+  public record Assets(String css, String js, String csp) {}
+
+  private static final Assets INLINE = inlineAssets();
+
+  private static Assets inlineAssets() {
+    String css = new String(asset("leakwatch.css").orElseThrow(), StandardCharsets.UTF_8);
+    String js = new String(asset("leakwatch.js").orElseThrow(), StandardCharsets.UTF_8);
+    if (js.contains("</") || css.contains("</"))
+      throw new IllegalStateException("asset would close its element");
+    return new Assets(
+        css,
+        js,
+        "default-src 'none'; style-src '"
+            + sha256(css)
+            + "'; script-src '"
+            + sha256(js)
+            + "'; img-src data:; base-uri 'none'; form-action 'none'");
+  }
+
+  private static String sha256(String s) {
+    try {
+      return "sha256-"
+          + Base64.getEncoder()
+              .encodeToString(
+                  MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * One of the pages' static files (leakwatch.css, leakwatch.js, favicon.svg), served under
+   * /static.
+   */
+  public static Optional<byte[]> asset(String name) {
+    if (!name.matches("[a-z]+\\.(css|js|svg)")) return Optional.empty();
+    try (InputStream in = ReportPage.class.getResourceAsStream("static/" + name)) {
+      return in == null ? Optional.empty() : Optional.of(in.readAllBytes());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   public record ProcessView(
       ProcessReport r,
       String query,
@@ -151,13 +204,22 @@ public final class ReportPage {
       List<RegionView> regions,
       List<AllocatorView> allocators,
       String flameJson,
-      List<StackView> stacks) {}
+      List<StackView> stacks,
+      Assets inline) {}
 
-  public static String process(ProcessReport r) {
-    return process(r, null);
+  /**
+   * The process page as a file that stands alone: style, script and data inline, no links to a
+   * server that is not there (what {@code run --report html} writes).
+   */
+  public static String standalone(ProcessReport r) {
+    return process(r, null, INLINE);
   }
 
   public static String process(ProcessReport r, History history) {
+    return process(r, history, null);
+  }
+
+  private static String process(ProcessReport r, History history, Assets inline) {
     String query = "host=" + url(r.process().host()) + "&pid=" + r.process().pid();
     long outstanding = r.outstanding().bytes();
     Counters c = r.counters();
@@ -239,7 +301,8 @@ public final class ReportPage {
             regions,
             allocators,
             ReportJson.write(FlameTree.of(r)),
-            stacks));
+            stacks,
+            inline));
   }
 
   // ---------------------------------------------------------------- diff

@@ -42,9 +42,9 @@ public final class TextReport {
     b.append(
         String.format(
             Locale.ROOT,
-            "tracking: %s, %.1f s, %d events lost%s%n",
+            "tracking: %s, %s, %d events lost%s%n",
             mode,
-            t.seconds(),
+            Units.duration(t.seconds()),
             t.lostEvents(),
             t.lostEvents() > 0 ? " (numbers are incomplete)" : ""));
     if (p.exited())
@@ -89,12 +89,12 @@ public final class TextReport {
       b.append(
           String.format(
               Locale.ROOT,
-              "Stack #%d  %s in %,d allocations (%s), oldest %.1f s  [id %s]%n",
+              "Stack #%d  %s in %,d allocations (%s), oldest %s  [id %s]%n",
               i,
               bytes(s.bytes()),
               s.allocations(),
               s.kind(),
-              s.oldestAgeSeconds(),
+              Units.duration(s.oldestAgeSeconds()),
               s.id()));
       b.append("  allocator: ").append(clean(s.allocator())).append('\n');
       b.append("  culprit:   ").append(clean(s.culprit())).append('\n');

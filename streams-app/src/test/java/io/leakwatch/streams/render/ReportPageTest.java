@@ -1,0 +1,68 @@
+package io.leakwatch.streams.render;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.ReportJson;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.Base64;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/** The pages as HTML (Chromium checks them as a browser sees them: ReportPageBrowserTest). */
+class ReportPageTest {
+  private static ProcessReport contractReport() throws Exception {
+    String golden =
+        Files.readString(
+            Path.of("src/test/resources/io/leakwatch/streams/report/report-contract-live.json"));
+    return ReportJson.read(golden.substring(golden.indexOf("report:\n") + 8), ProcessReport.class);
+  }
+
+  private static String sha256(String s) throws Exception {
+    return "sha256-"
+        + Base64.getEncoder()
+            .encodeToString(
+                MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)));
+  }
+
+  @Test
+  void aStandalonePageInlinesItsAssetsUnderAHashPolicyAndLinksNowhere() throws Exception {
+    String page =
+        new String(ReportFormat.HTML.render(contractReport(), null, true), StandardCharsets.UTF_8);
+    assertThat(page).doesNotContain("/static/").doesNotContain("/api/").doesNotContain("href=\"/");
+    Matcher style = Pattern.compile("<style>(.*?)</style>", Pattern.DOTALL).matcher(page);
+    Matcher script = Pattern.compile("<script>(.*?)</script>", Pattern.DOTALL).matcher(page);
+    assertThat(style.find()).isTrue();
+    assertThat(script.find()).isTrue();
+    // (quotes in the attribute are written as &#39;: the browser reads them back as quotes)
+    assertThat(page.replace("&#39;", "'"))
+        .contains("style-src '" + sha256(style.group(1)) + "'")
+        .contains("script-src '" + sha256(script.group(1)) + "'")
+        .contains("data-tree=");
+  }
+
+  @Test
+  void theServerPageLinksItsAssetsAndTheApi() throws Exception {
+    String page =
+        new String(ReportFormat.HTML.render(contractReport(), null, false), StandardCharsets.UTF_8);
+    assertThat(page)
+        .contains("/static/leakwatch.js")
+        .contains("/api/report?host=host-a&amp;pid=4242");
+    assertThat(page).doesNotContain("<style>").doesNotContain("<script>");
+  }
+
+  @Test
+  void binaryUnitsAndHumanDurationsOnThePage() throws Exception {
+    String page =
+        new String(ReportFormat.HTML.render(contractReport(), null, false), StandardCharsets.UTF_8);
+    assertThat(page)
+        .contains("2.4 MiB")
+        .contains("(1 h)")
+        .doesNotContain(" MB")
+        .doesNotContain(" KB");
+  }
+}
