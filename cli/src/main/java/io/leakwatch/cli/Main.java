@@ -22,6 +22,7 @@ import picocli.CommandLine.Command;
       AgentPathCommand.class,
       BenchCommand.class,
       ControlCommand.class,
+      DoctorCommand.class,
       AutoComplete.GenerateCompletion.class
     })
 public final class Main implements Runnable {
