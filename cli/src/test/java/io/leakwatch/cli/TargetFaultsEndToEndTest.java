@@ -53,6 +53,36 @@ class TargetFaultsEndToEndTest {
     return Targets.bytesOfStacksCalling(report, function);
   }
 
+  /** Secrets in a command line are masked by the collector: the report never sees them. */
+  @Test
+  void aPasswordOnTheCommandLineNeverReachesTheReport() throws Exception {
+    // sh ignores the arguments after its script; they stand for a service's options.
+    Process p =
+        tracked(
+                "/bin/sh",
+                "-c",
+                "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done",
+                "service",
+                "--port=8080",
+                "--db-password=hunter2",
+                "--token",
+                "t0k3n",
+                "postgres://app:s3cr3t@db:5432/orders")
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            .start();
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    JsonNode r = exitReport(p.pid());
+    String command = r.path("process").path("command").asText();
+    System.out.println("redacted command line in the report: " + command);
+    assertThat(command)
+        .contains(
+            "--port=8080", "--db-password=***", "--token ***", "postgres://app:***@db:5432/orders")
+        .doesNotContain("hunter2")
+        .doesNotContain("t0k3n")
+        .doesNotContain("s3cr3t");
+    assertThat(r.toString()).doesNotContain("hunter2").doesNotContain("s3cr3t");
+  }
+
   @Test
   void aTargetKilledWithSigkillIsRetiredAndItsExitReportKept() throws Exception {
     Process p =

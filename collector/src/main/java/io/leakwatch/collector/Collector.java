@@ -61,6 +61,7 @@ public final class Collector implements AutoCloseable {
                     ring,
                     config.host(),
                     config.names(),
+                    config.redaction(),
                     config.jvmPerfMaps()
                         ? pid -> new JitSymbols(pid, jvmAttach, attachExecutor)
                         : null));

@@ -1,5 +1,6 @@
 package io.leakwatch.collector;
 
+import io.leakwatch.collector.proc.CommandRedaction;
 import io.leakwatch.collector.proc.ProcessNames;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -31,7 +32,8 @@ public record CollectorConfig(
     int maxBatchEvents,
     ProcessNames names,
     int maxStacksRemembered,
-    boolean jvmPerfMaps) {
+    boolean jvmPerfMaps,
+    CommandRedaction redaction) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
@@ -55,7 +57,8 @@ public record CollectorConfig(
         20_000,
         ProcessNames.DEFAULT,
         100_000,
-        true);
+        true,
+        CommandRedaction.DEFAULT);
   }
 
   public CollectorConfig withKafka(Map<String, Object> settings) {
@@ -70,7 +73,8 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withHost(String h) {
@@ -85,7 +89,8 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withJvmPerfMaps(boolean on) {
@@ -100,7 +105,8 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        on);
+        on,
+        redaction);
   }
 
   public CollectorConfig withNames(ProcessNames n) {
@@ -115,7 +121,8 @@ public record CollectorConfig(
         maxBatchEvents,
         n,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withIntervals(
@@ -131,7 +138,8 @@ public record CollectorConfig(
         batchEvents,
         names,
         stacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withRunDir(Path dir) {
@@ -146,7 +154,8 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withHttpPort(int port) {
@@ -161,7 +170,8 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
@@ -176,7 +186,8 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
   }
 
   public CollectorConfig withHttpBind(String bind) {
@@ -191,7 +202,24 @@ public record CollectorConfig(
         maxBatchEvents,
         names,
         maxStacksRemembered,
-        jvmPerfMaps);
+        jvmPerfMaps,
+        redaction);
+  }
+
+  public CollectorConfig withRedaction(CommandRedaction r) {
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps,
+        r);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.leakwatch.collector.proc.CommandRedaction;
 import io.leakwatch.collector.proc.ProcessNames;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -25,7 +26,16 @@ import java.util.regex.PatternSyntaxException;
  */
 public final class CollectorConfigFile {
   private static final Set<String> TOP =
-      Set.of("host", "runDir", "http", "kafka", "intervals", "limits", "process_names", "symbols");
+      Set.of(
+          "host",
+          "runDir",
+          "http",
+          "kafka",
+          "intervals",
+          "limits",
+          "process_names",
+          "symbols",
+          "redact");
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
   private CollectorConfigFile() {}
@@ -113,7 +123,29 @@ public final class CollectorConfigFile {
       }
     }
     if (root.has("process_names")) c = c.withNames(names(root.get("process_names")));
+    if (root.has("redact")) c = c.withRedaction(redaction(object(root, "redact")));
     return c;
+  }
+
+  /** {@code redact: {patterns: [regex, ...], defaults: true}}: what to mask in command lines. */
+  private static CommandRedaction redaction(JsonNode r) {
+    onlyKeys(r, Set.of("patterns", "defaults"), "redact.");
+    boolean defaults = true;
+    if (r.has("defaults")) {
+      if (!r.get("defaults").isBoolean())
+        throw new IllegalArgumentException("redact.defaults must be true or false");
+      defaults = r.get("defaults").asBoolean();
+    }
+    List<Pattern> patterns = new ArrayList<>();
+    for (String s : strings(r, "patterns", "redact.")) {
+      try {
+        patterns.add(Pattern.compile(s));
+      } catch (PatternSyntaxException e) {
+        throw new IllegalArgumentException(
+            "redact.patterns: bad regex '" + s + "': " + e.getDescription());
+      }
+    }
+    return new CommandRedaction(patterns, defaults);
   }
 
   private static ProcessNames names(JsonNode list) {

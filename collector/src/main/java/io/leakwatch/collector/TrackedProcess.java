@@ -1,5 +1,6 @@
 package io.leakwatch.collector;
 
+import io.leakwatch.collector.proc.CommandRedaction;
 import io.leakwatch.collector.proc.ProcessNames;
 import io.leakwatch.collector.ring.ModuleTableFile;
 import io.leakwatch.collector.ring.RingFile;
@@ -64,8 +65,16 @@ final class TrackedProcess {
    */
   private final Map<RawStack, long[]> provisional = new HashMap<>();
 
+  /**
+   * @param redaction masks secrets in the command line before it leaves the host (the name rules
+   *     see the arguments as they are: a name is chosen here, never published with its secrets)
+   */
   TrackedProcess(
-      RingFile ring, String host, ProcessNames names, IntFunction<JitSymbols> jitFactory) {
+      RingFile ring,
+      String host,
+      ProcessNames names,
+      CommandRedaction redaction,
+      IntFunction<JitSymbols> jitFactory) {
     this.jitFactory = jitFactory;
     this.ring = ring;
     this.reader = new RingReader(ring);
@@ -73,7 +82,7 @@ final class TrackedProcess {
     this.pid = ring.pid();
     List<String> cmd = ring.cmdline();
     this.name = names.name(cmd, kernelComm(pid));
-    this.command = String.join(" ", cmd);
+    this.command = String.join(" ", redaction.redact(cmd));
     // A collector resuming a ring (its predecessor was restarted or killed) finds the shim's module
     // records already consumed: name frames from /proc/PID/maps until the ring brings module
     // records

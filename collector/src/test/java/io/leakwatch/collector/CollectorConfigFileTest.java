@@ -38,6 +38,19 @@ class CollectorConfigFileTest {
     assertThat(c.names().name(List.of("/usr/lib/postgresql/16/bin/postgres"), "postgres"))
         .isEqualTo("postgres");
     assertThat(c.names().name(List.of("/usr/sbin/nginx"), "nginx")).isEqualTo("nginx");
+    assertThat(c.redaction().redact(List.of("app", "--license=AB-12", "--password=x", "--port=1")))
+        .containsExactly("app", "--license=***", "--password=***", "--port=1");
+  }
+
+  @Test
+  void redactionPatternsAreCheckedWhenTheFileIsRead() {
+    assertThatThrownBy(
+            () -> CollectorConfigFile.parse("redact:\n  patterns: ['(unclosed']\n", BASE))
+        .hasMessageContaining("redact.patterns: bad regex");
+    assertThatThrownBy(() -> CollectorConfigFile.parse("redact:\n  defaults: maybe\n", BASE))
+        .hasMessageContaining("redact.defaults must be true or false");
+    CollectorConfig off = CollectorConfigFile.parse("redact:\n  defaults: false\n", BASE);
+    assertThat(off.redaction().redact(List.of("--password=x"))).containsExactly("--password=x");
   }
 
   @Test
