@@ -53,6 +53,18 @@ class ArchitectureTest {
   }
 
   @Test
+  void theWebServerKnowsNothingOfTheDaemons() {
+    noClasses()
+        .that()
+        .resideInAPackage("io.leakwatch.web..")
+        .should()
+        .dependOnClassesThat()
+        .resideInAnyPackage(
+            "io.leakwatch.collector..", "io.leakwatch.streams..", "io.leakwatch.cli..")
+        .check(CLASSES);
+  }
+
+  @Test
   void schemasDependOnNoModule() {
     noClasses()
         .that()

@@ -88,7 +88,8 @@ public final class Collector implements AutoCloseable {
       throw new IllegalStateException("cannot create run directory " + config.runDir(), e);
     }
     runDirLock = RunDirLock.hold(config.runDir());
-    if (config.httpPort() > 0) metrics.serve(config.httpBind(), config.httpPort(), health);
+    if (config.httpPort() > 0)
+      metrics.serve(config.httpBind(), config.httpPort(), config.webConfig(), health);
     thread = new Thread(this::runLoop, "leakwatch-collector");
     thread.setDaemon(true);
     thread.start();

@@ -33,7 +33,8 @@ public record CollectorConfig(
     ProcessNames names,
     int maxStacksRemembered,
     boolean jvmPerfMaps,
-    CommandRedaction redaction) {
+    CommandRedaction redaction,
+    Path webConfig) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
@@ -58,7 +59,8 @@ public record CollectorConfig(
         ProcessNames.DEFAULT,
         100_000,
         true,
-        CommandRedaction.DEFAULT);
+        CommandRedaction.DEFAULT,
+        null);
   }
 
   public CollectorConfig withKafka(Map<String, Object> settings) {
@@ -74,7 +76,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withHost(String h) {
@@ -90,7 +93,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withJvmPerfMaps(boolean on) {
@@ -106,7 +110,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         on,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withNames(ProcessNames n) {
@@ -122,7 +127,8 @@ public record CollectorConfig(
         n,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withIntervals(
@@ -139,7 +145,8 @@ public record CollectorConfig(
         names,
         stacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withRunDir(Path dir) {
@@ -155,7 +162,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withHttpPort(int port) {
@@ -171,7 +179,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
@@ -187,7 +196,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withHttpBind(String bind) {
@@ -203,7 +213,8 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        redaction);
+        redaction,
+        webConfig);
   }
 
   public CollectorConfig withRedaction(CommandRedaction r) {
@@ -219,7 +230,29 @@ public record CollectorConfig(
         names,
         maxStacksRemembered,
         jvmPerfMaps,
-        r);
+        r,
+        webConfig);
+  }
+
+  /**
+   * @param file the web configuration of the collector's HTTP server (TLS, basic auth, roles), null
+   *     for plain HTTP without authentication
+   */
+  public CollectorConfig withWebConfig(Path file) {
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps,
+        redaction,
+        file);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

@@ -76,8 +76,10 @@ public final class CollectorConfigFile {
     if (root.has("runDir")) c = c.withRunDir(Path.of(text(root, "runDir")));
     if (root.has("http")) {
       JsonNode http = object(root, "http");
-      onlyKeys(http, Set.of("bind", "port"), "http.");
+      onlyKeys(http, Set.of("bind", "port", "webConfig"), "http.");
       if (http.has("bind")) c = c.withHttpBind(text(http, "bind"));
+      if (http.has("webConfig"))
+        c = c.withWebConfig(Path.of(text(http, "webConfig")).toAbsolutePath());
       if (http.has("port")) c = c.withHttpPort((int) number(http, "port", 0, 65535));
     }
     if (root.has("kafka")) {

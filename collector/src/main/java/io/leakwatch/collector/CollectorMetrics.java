@@ -1,7 +1,7 @@
 package io.leakwatch.collector;
 
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
+import io.leakwatch.web.WebServer;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -11,10 +11,8 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 
 /**
  * The collector's own health on /metrics (127.0.0.1 unless configured otherwise): what it read,
@@ -26,7 +24,7 @@ public final class CollectorMetrics implements AutoCloseable {
   private final Counter read;
   private final Counter published;
   private final Counter publishFailures;
-  private HttpServer server;
+  private WebServer server;
 
   CollectorMetrics(Collector collector) {
     read =
@@ -74,26 +72,24 @@ public final class CollectorMetrics implements AutoCloseable {
   }
 
   /** /metrics, and /healthz (live) and /readyz (ready) as {@link CollectorHealth} says. */
-  void serve(String bind, int port, CollectorHealth health) {
-    try {
-      server = HttpServer.create(new InetSocketAddress(InetAddress.getByName(bind), port), 16);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot serve collector metrics on " + bind + ":" + port, e);
-    }
-    server.createContext(
-        "/metrics", ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", scrape()));
-    server.createContext(
-        "/healthz",
-        ex ->
-            send(
-                ex,
-                health.live() ? 200 : 503,
-                "text/plain",
-                health.live() ? "live\n" : health.readiness() + "\n"));
-    server.createContext(
-        "/readyz",
-        ex -> send(ex, health.ready() ? 200 : 503, "text/plain", health.readiness() + "\n"));
-    server.start();
+  void serve(String bind, int port, Path webConfig, CollectorHealth health) {
+    server =
+        WebServer.create(new WebServer.Options(bind, port, webConfig, 4, "collector"))
+            .route(
+                "/metrics",
+                ex -> send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", scrape()))
+            .route(
+                "/healthz",
+                ex ->
+                    send(
+                        ex,
+                        health.live() ? 200 : 503,
+                        "text/plain",
+                        health.live() ? "live\n" : health.readiness() + "\n"))
+            .route(
+                "/readyz",
+                ex -> send(ex, health.ready() ? 200 : 503, "text/plain", health.readiness() + "\n"))
+            .start();
   }
 
   private static void send(HttpExchange ex, int status, String type, String text)
@@ -118,6 +114,6 @@ public final class CollectorMetrics implements AutoCloseable {
 
   @Override
   public void close() {
-    if (server != null) server.stop(0);
+    if (server != null) server.close();
   }
 }

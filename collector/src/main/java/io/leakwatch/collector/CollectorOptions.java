@@ -1,5 +1,6 @@
 package io.leakwatch.collector;
 
+import io.leakwatch.web.WebConfig;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
@@ -36,6 +37,14 @@ public final class CollectorOptions {
   Path runDir;
 
   @Option(
+      names = "--web-config",
+      paramLabel = "FILE",
+      description =
+          "TLS, basic auth (bcrypt) and read-only roles for /metrics, in the exporter web configuration format"
+              + " (as Prometheus's --web.config.file); reloaded when it changes")
+  Path webConfig;
+
+  @Option(
       names = "--bind",
       paramLabel = "ADDR",
       description = "HTTP address (default 127.0.0.1; 0.0.0.0 in a container)")
@@ -47,6 +56,11 @@ public final class CollectorOptions {
    * @throws IllegalArgumentException with the reason, for a usage error
    */
   public CollectorConfig toConfig() {
-    return CollectorMain.configure(config, bootstrap, httpPort, bind, runDir);
+    CollectorConfig c = CollectorMain.configure(config, bootstrap, httpPort, bind, runDir);
+    if (webConfig != null) {
+      WebConfig.load(webConfig); // refused at start with the reason, not at the first scrape
+      c = c.withWebConfig(webConfig.toAbsolutePath());
+    }
+    return c;
   }
 }

@@ -12,6 +12,7 @@ import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.topology.LeakTopology;
 import io.leakwatch.streams.topology.TopologyOptions;
+import io.leakwatch.web.WebConfig;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
@@ -26,6 +27,7 @@ import java.util.Properties;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.streams.KafkaStreams;
@@ -189,18 +191,27 @@ public final class StreamsApp implements AutoCloseable {
         this::recordHistory, 0, config.historyIntervalMs(), TimeUnit.MILLISECONDS);
     historyTimer.scheduleWithFixedDelay(this::summarizeHealth, 10, 10, TimeUnit.SECONDS);
     if (config.httpPort() >= 0) {
-      QueryService queries =
-          new QueryService(reports, new Peers(streams, new HostInfo(advertisedHost, httpPort)));
+      // Peers are called as the web configuration in force says (TLS, credentials): read through
+      // the HTTP API once it exists, so a reloaded file applies to forwarded queries too.
+      AtomicReference<HttpApi> api = new AtomicReference<>();
+      Peers peers =
+          new Peers(
+              streams,
+              new HostInfo(advertisedHost, httpPort),
+              () -> api.get() == null ? WebConfig.OPEN : api.get().webConfig());
+      QueryService queries = new QueryService(reports, peers);
       http =
           new HttpApi(
               new HttpApi.Options(
                   config.httpBind(),
                   httpPort,
+                  config.webConfig(),
                   reports,
                   metrics,
                   () -> streams.state().name(),
                   history,
                   queries));
+      api.set(http);
     }
     return this;
   }

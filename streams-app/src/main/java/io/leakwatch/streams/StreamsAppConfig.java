@@ -36,7 +36,8 @@ public record StreamsAppConfig(
     long historyIntervalMs,
     long trendWindowMs,
     long exitRetentionMs,
-    long staleAfterMs) {
+    long staleAfterMs,
+    Path webConfig) {
 
   public static StreamsAppConfig defaults(String bootstrap, Path stateDir) {
     return new StreamsAppConfig(
@@ -53,7 +54,8 @@ public record StreamsAppConfig(
         10_000,
         TopologyOptions.DEFAULT_TREND_WINDOW_MS,
         TopologyOptions.DEFAULT_EXIT_RETENTION_MS,
-        TopologyOptions.DEFAULT_STALE_AFTER_MS);
+        TopologyOptions.DEFAULT_STALE_AFTER_MS,
+        null);
   }
 
   public StreamsAppConfig withHttpPort(int port) {
@@ -71,7 +73,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   public StreamsAppConfig withHttpBind(String bind) {
@@ -89,7 +92,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   /** Kafka client settings on top of the current ones (TLS, SASL, tuning). */
@@ -110,7 +114,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   /**
@@ -150,7 +155,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   /**
@@ -182,7 +188,8 @@ public record StreamsAppConfig(
         ms,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   public StreamsAppConfig withTrendWindowMs(long ms) {
@@ -200,7 +207,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         ms,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   public StreamsAppConfig withExitRetentionMs(long ms) {
@@ -218,7 +226,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         ms,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   public StreamsAppConfig withStoreKind(LeakTopology.StoreKind k) {
@@ -236,7 +245,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   public StreamsAppConfig withThreads(int n) {
@@ -254,7 +264,8 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
   }
 
   public StreamsAppConfig withApplicationId(String id) {
@@ -272,7 +283,50 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        staleAfterMs);
+        staleAfterMs,
+        webConfig);
+  }
+
+  public StreamsAppConfig withStateDir(Path dir) {
+    return new StreamsAppConfig(
+        kafka,
+        applicationId,
+        dir,
+        httpBind,
+        httpPort,
+        threads,
+        partitions,
+        replication,
+        topK,
+        storeKind,
+        historyIntervalMs,
+        trendWindowMs,
+        exitRetentionMs,
+        staleAfterMs,
+        webConfig);
+  }
+
+  /**
+   * @param file the web configuration of the HTTP server (TLS, basic auth, roles; see {@code
+   *     io.leakwatch.web.WebConfig}), null for plain HTTP without authentication
+   */
+  public StreamsAppConfig withWebConfig(Path file) {
+    return new StreamsAppConfig(
+        kafka,
+        applicationId,
+        stateDir,
+        httpBind,
+        httpPort,
+        threads,
+        partitions,
+        replication,
+        topK,
+        storeKind,
+        historyIntervalMs,
+        trendWindowMs,
+        exitRetentionMs,
+        staleAfterMs,
+        file);
   }
 
   public StreamsAppConfig withStaleAfterMs(long ms) {
@@ -290,6 +344,7 @@ public record StreamsAppConfig(
         historyIntervalMs,
         trendWindowMs,
         exitRetentionMs,
-        ms);
+        ms,
+        webConfig);
   }
 }

@@ -1,6 +1,7 @@
 package io.leakwatch.streams;
 
 import io.leakwatch.streams.topology.LeakTopology;
+import io.leakwatch.web.WebConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -40,6 +41,14 @@ public final class StreamsOptions {
           "state stores (default /var/lib/leakwatch/streams as root, else $XDG_STATE_HOME/leakwatch/streams,"
               + " that is ~/.local/state/leakwatch/streams)")
   Path stateDir;
+
+  @Option(
+      names = "--web-config",
+      paramLabel = "FILE",
+      description =
+          "TLS, basic auth (bcrypt) and read-only roles for every HTTP endpoint, in the exporter web configuration"
+              + " format (as Prometheus's --web.config.file); reloaded when it changes")
+  Path webConfig;
 
   @Option(
       names = "--kafka-config",
@@ -137,6 +146,10 @@ public final class StreamsOptions {
     if (commitMs != null)
       config = config.withKafka(Map.of("commit.interval.ms", Long.toString(commitMs)));
     if (kafkaConfig != null) config = config.withKafka(StreamsAppConfig.kafkaSettings(kafkaConfig));
+    if (webConfig != null) {
+      WebConfig.load(webConfig); // refused at start with the reason, not at the first request
+      config = config.withWebConfig(webConfig.toAbsolutePath());
+    }
     return config;
   }
 }

@@ -1,7 +1,6 @@
 package io.leakwatch.streams.http;
 
 import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import io.leakwatch.streams.health.InstanceHealth;
 import io.leakwatch.streams.metrics.LeakMetrics;
 import io.leakwatch.streams.query.QueryService;
@@ -14,17 +13,17 @@ import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.ProcessSummary;
 import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.web.WebConfig;
+import io.leakwatch.web.WebServer;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
-import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.Executors;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 import org.apache.kafka.streams.KafkaStreams;
@@ -38,6 +37,7 @@ import org.apache.kafka.streams.state.HostInfo;
  */
 public final class HttpApi implements AutoCloseable {
   /**
+   * @param webConfig the web configuration file (TLS, basic auth, roles), null for plain HTTP
    * @param state the Kafka Streams state's name, for health
    * @param history null: no diff page data
    * @param queries which instance answers (a local-only one without peers)
@@ -45,6 +45,7 @@ public final class HttpApi implements AutoCloseable {
   public record Options(
       String bind,
       int port,
+      Path webConfig,
       ReportService reports,
       LeakMetrics metrics,
       Supplier<String> state,
@@ -71,7 +72,7 @@ public final class HttpApi implements AutoCloseable {
     void handle(Request r) throws IOException;
   }
 
-  private final HttpServer server;
+  private final WebServer server;
   private final Supplier<String> state;
   private final LeakMetrics metrics;
   private final History history;
@@ -94,25 +95,20 @@ public final class HttpApi implements AutoCloseable {
     this.metrics = o.metrics();
     this.history = o.history();
     this.queries = o.queries() != null ? o.queries() : new QueryService(o.reports(), null);
-    try {
-      server = HttpServer.create(new InetSocketAddress(o.bind(), o.port()), 64);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot listen on " + o.bind() + ":" + o.port(), e);
-    }
-    server.setExecutor(
-        Executors.newFixedThreadPool(
-            4,
-            r -> {
-              Thread t = new Thread(r, "leakwatch-http");
-              t.setDaemon(true);
-              return t;
-            }));
-    server.createContext("/", this::handle);
-    server.start();
+    server =
+        WebServer.create(
+                new WebServer.Options(o.bind(), o.port(), o.webConfig(), 16, "streams-app"))
+            .route("/", this::handle)
+            .start();
+  }
+
+  /** The web configuration in force (TLS, users, roles, how to call peers). */
+  public WebConfig webConfig() {
+    return server.config();
   }
 
   public int port() {
-    return server.getAddress().getPort();
+    return server.port();
   }
 
   static final class BadRequest extends RuntimeException {
@@ -371,6 +367,6 @@ public final class HttpApi implements AutoCloseable {
 
   @Override
   public void close() {
-    server.stop(0);
+    server.close();
   }
 }

@@ -1,5 +1,7 @@
 package io.leakwatch.streams.query;
 
+import io.leakwatch.web.PeerAccess;
+import io.leakwatch.web.WebConfig;
 import java.io.IOException;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -9,6 +11,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Supplier;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyQueryMetadata;
@@ -24,12 +27,34 @@ import org.apache.kafka.streams.state.HostInfo;
 public final class Peers {
   private final KafkaStreams streams;
   private final HostInfo self;
-  private final HttpClient http =
-      HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3)).build();
+  private final Supplier<WebConfig> webConfig;
 
-  public Peers(KafkaStreams streams, HostInfo self) {
+  /** The client for the configuration it was made for (a reload makes a new one). */
+  private record Client(WebConfig config, PeerAccess access, HttpClient http) {}
+
+  private volatile Client client;
+
+  /**
+   * @param webConfig the web configuration in force: peers are called over HTTPS when it serves
+   *     TLS, with the credentials of its {@code leakwatch_peer}
+   */
+  public Peers(KafkaStreams streams, HostInfo self, Supplier<WebConfig> webConfig) {
     this.streams = streams;
     this.self = self;
+    this.webConfig = webConfig;
+  }
+
+  private Client client() {
+    WebConfig config = webConfig.get();
+    Client c = client;
+    if (c == null || c.config() != config) {
+      PeerAccess access = PeerAccess.of(config);
+      HttpClient.Builder b = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(3));
+      if (access.ssl() != null) b.sslContext(access.ssl());
+      c = new Client(config, access, b.build());
+      client = c;
+    }
+    return c;
   }
 
   /** The instance owning a process key, when it is another one. */
@@ -53,14 +78,16 @@ public final class Peers {
 
   /** GET path (with its query) from another instance: status and body. */
   HttpResponse<byte[]> get(HostInfo peer, String pathAndQuery) throws IOException {
-    HttpRequest req =
+    Client c = client();
+    HttpRequest.Builder req =
         HttpRequest.newBuilder(
-                URI.create("http://" + peer.host() + ":" + peer.port() + pathAndQuery))
+                URI.create(
+                    c.access().scheme() + "://" + peer.host() + ":" + peer.port() + pathAndQuery))
             .timeout(Duration.ofSeconds(15))
-            .GET()
-            .build();
+            .GET();
+    if (c.access().authorization() != null) req.header("Authorization", c.access().authorization());
     try {
-      return http.send(req, HttpResponse.BodyHandlers.ofByteArray());
+      return c.http().send(req.build(), HttpResponse.BodyHandlers.ofByteArray());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw new IOException("interrupted", e);
