@@ -43,26 +43,31 @@ final class LocalStack implements AutoCloseable {
    *     for any free one
    * @param collectorPort the collector's own /metrics on 127.0.0.1, 0 for none
    * @param historyIntervalMs how often the pages' history takes a point
+   * @param webConfig the streams-app's web configuration (TLS, basic auth), null for plain HTTP
    */
-  record Options(int httpPort, int collectorPort, long historyIntervalMs) {
+  record Options(int httpPort, int collectorPort, long historyIntervalMs, Path webConfig) {
     /**
      * No HTTP at all (run, tests that read the stores); local sessions are short: a history point
      * every 2 s.
      */
     static Options headless() {
-      return new Options(-1, 0, 2_000);
+      return new Options(-1, 0, 2_000, null);
     }
 
     Options withHttpPort(int port) {
-      return new Options(port, collectorPort, historyIntervalMs);
+      return new Options(port, collectorPort, historyIntervalMs, webConfig);
     }
 
     Options withCollectorPort(int port) {
-      return new Options(httpPort, port, historyIntervalMs);
+      return new Options(httpPort, port, historyIntervalMs, webConfig);
+    }
+
+    Options withWebConfig(Path file) {
+      return new Options(httpPort, collectorPort, historyIntervalMs, file);
     }
 
     Options withHistoryIntervalMs(long ms) {
-      return new Options(httpPort, collectorPort, ms);
+      return new Options(httpPort, collectorPort, ms, webConfig);
     }
   }
 
@@ -90,7 +95,8 @@ final class LocalStack implements AutoCloseable {
               .withHistoryIntervalMs(historyIntervalMs)
               // Local sessions last minutes, not days: 10-second trend windows give a leak score
               // after 30 s.
-              .withTrendWindowMs(10_000);
+              .withTrendWindowMs(10_000)
+              .withWebConfig(options.webConfig());
       streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
       Collector collector =
           new Collector(

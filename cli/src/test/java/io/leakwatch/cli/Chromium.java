@@ -52,23 +52,31 @@ final class Chromium implements AutoCloseable {
   }
 
   Chromium() throws Exception {
+    this(List.of());
+  }
+
+  /**
+   * @param flags more command-line flags (the key of a test server's certificate to trust, for one)
+   */
+  Chromium(List<String> flags) throws Exception {
     profile = Files.createTempDirectory("leakwatch-chromium-");
-    process =
-        new ProcessBuilder(
-                binary(),
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--window-size=1400,1800",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                "--user-data-dir=" + profile,
-                "about:blank")
-            .redirectErrorStream(true)
-            .start();
+    List<String> cmd = new ArrayList<>();
+    cmd.add(binary());
+    cmd.addAll(flags);
+    cmd.addAll(
+        List.of(
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--window-size=1400,1800",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            "--user-data-dir=" + profile,
+            "about:blank"));
+    process = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream()));
     String line;
     String browserWs = null;
@@ -194,6 +202,14 @@ final class Chromium implements AutoCloseable {
     loaded = new CompletableFuture<>();
     call("Page.navigate", JSON.createObjectNode().put("url", url));
     loaded.get(60, TimeUnit.SECONDS);
+  }
+
+  /** Sends these headers with every request of the page from now on (basic auth, for one). */
+  void headers(Map<String, String> headers) throws Exception {
+    call("Network.enable", null);
+    var h = JSON.createObjectNode();
+    headers.forEach(h::put);
+    call("Network.setExtraHTTPHeaders", JSON.createObjectNode().set("headers", h));
   }
 
   /** Evaluates an expression in the page; returns its value (JSON). */
