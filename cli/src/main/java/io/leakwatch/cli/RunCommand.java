@@ -3,6 +3,7 @@ package io.leakwatch.cli;
 import io.leakwatch.collector.Collector;
 import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.streams.render.ReportFormat;
+import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.ProcessReport;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -11,6 +12,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
@@ -121,9 +123,11 @@ final class RunCommand implements Callable<Integer> {
     long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
     long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
     boolean seen = false;
+    DrainProgress progress = new DrainProgress(pid);
     while (System.nanoTime() < deadline) {
+      Optional<ProcessReport> r = Optional.empty();
       try {
-        Optional<ProcessReport> r = stack.streams.reports().report(stack.host, pid);
+        r = stack.streams.reports().report(stack.host, pid);
         if (r.isPresent()) {
           seen = true;
           if (isFinalReport(r.get(), stack.collector.retiredStartMs(pid)))
@@ -132,10 +136,58 @@ final class RunCommand implements Callable<Integer> {
       } catch (InvalidStateStoreException e) {
         // rebalancing: ask again
       }
+      progress.maybeSay(stack.collector.unreadBytes(pid), r);
       if (!seen && System.nanoTime() > noRingDeadline) return Optional.empty();
       Thread.sleep(100);
     }
     return Optional.empty();
+  }
+
+  /**
+   * What a user sees while the pipeline catches up after the command exited (a big exact-mode ring
+   * takes seconds): every 2 s after the first 2, what is left and how soon it should be done.
+   */
+  static final class DrainProgress {
+    private final int pid;
+    private final long start = System.nanoTime();
+    private long lastSaidNs = start;
+    private long lastUnread = -1;
+    private long lastUnreadNs;
+
+    DrainProgress(int pid) {
+      this.pid = pid;
+    }
+
+    void maybeSay(long unread, Optional<ProcessReport> report) {
+      long now = System.nanoTime();
+      if (now - start < 2_000_000_000L || now - lastSaidNs < 2_000_000_000L) return;
+      lastSaidNs = now;
+      String what;
+      if (unread > 0) {
+        what = Units.bytes(unread) + " of events still in its ring";
+        if (lastUnread > unread) {
+          double rate = (lastUnread - unread) / ((now - lastUnreadNs) / 1e9);
+          what +=
+              String.format(
+                  Locale.ROOT,
+                  " (publishing %s/s, about %s left)",
+                  Units.bytes((long) rate),
+                  Units.duration(unread / rate));
+        }
+      } else if (report.isEmpty() || !report.get().process().exited()) {
+        what = "the events are published; the streams-app is applying them";
+      } else {
+        what = "the exit is recorded; naming the last stacks";
+      }
+      lastUnread = unread;
+      lastUnreadNs = now;
+      System.err.printf(
+          Locale.ROOT,
+          "leakwatch: waiting for the report of pid %d (%s): %s%n",
+          pid,
+          Units.duration((now - start) / 1e9),
+          what);
+    }
   }
 
   /**

@@ -112,6 +112,14 @@ public final class Collector implements AutoCloseable {
     return rings.size();
   }
 
+  /**
+   * What is left to publish for a process: bytes written to its rings and not read yet, or -1 when
+   * no ring of it is followed (retired, or not found yet). For progress while a report is awaited.
+   */
+  public synchronized long unreadBytes(int pid) {
+    return rings.followsPid(pid) ? rings.unreadBytes(pid) : -1;
+  }
+
   synchronized double maxRingFill() {
     return rings.maxFill();
   }

@@ -49,6 +49,14 @@ final class TrackedRings {
     return false;
   }
 
+  /** Bytes not yet read from the rings of {@code pid} (several after an exec). */
+  long unreadBytes(int pid) {
+    long sum = 0;
+    for (TrackedProcess tp : List.copyOf(byPath.values()))
+      if (tp.pid == pid) sum += tp.ring.unreadBytes();
+    return sum;
+  }
+
   double maxFill() {
     double max = 0;
     for (TrackedProcess tp : List.copyOf(byPath.values())) max = Math.max(max, tp.ring.fill());

@@ -188,6 +188,12 @@ public final class RingFile implements Closeable {
     return (buffer.getInt(OFF_CONTROL) & CONTROL_DORMANT) != 0;
   }
 
+  /** Bytes written and not yet read (what the collector still has to publish). */
+  public long unreadBytes() {
+    long used = writePos() - readPos();
+    return used < 0 ? 0 : Math.min(used, capacity);
+  }
+
   /** Fill of the ring in [0, 1], for the collector's own metrics. */
   public double fill() {
     long used = writePos() - readPos();
