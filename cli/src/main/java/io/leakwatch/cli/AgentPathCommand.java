@@ -5,6 +5,7 @@ import picocli.CommandLine.Command;
 
 @Command(
     name = "agent-path",
+    footer = {"", "Examples:", "  LD_PRELOAD=$(./leakwatch agent-path) ./my-service"},
     description = "Prints the absolute path of libleakwatch.so (for LD_PRELOAD).")
 final class AgentPathCommand implements Callable<Integer> {
   @Override

@@ -33,6 +33,12 @@ import picocli.CommandLine.Option;
 
 @Command(
     name = "bench",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch bench native --repeat 3",
+      "  ./leakwatch bench pipeline --events 4000000 --batch 40"
+    },
     description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
     subcommands = {BenchCommand.Native.class, BenchCommand.CollectorCpu.class, PipelineBench.class})
 final class BenchCommand implements Runnable {
@@ -50,6 +56,7 @@ final class BenchCommand implements Runnable {
    */
   @Command(
       name = "native",
+      footer = {"", "Examples:", "  ./leakwatch bench native --repeat 3"},
       description =
           "Overhead of the shim on a malloc/free churn (and realloc-, calloc-heavy variants).")
   static final class Native implements Callable<Integer> {
@@ -249,7 +256,10 @@ final class BenchCommand implements Runnable {
    * divided by the events it published in that window (from its /metrics), and reported per 10,000
    * events/s.
    */
-  @Command(name = "collector", description = "Collector CPU per 10,000 events per second.")
+  @Command(
+      name = "collector",
+      footer = {"", "Examples:", "  ./leakwatch bench collector --seconds 30 --rate 20000"},
+      description = "Collector CPU per 10,000 events per second.")
   static final class CollectorCpu implements Callable<Integer> {
     @Option(
         names = "--seconds",

@@ -7,7 +7,14 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-@Command(name = "broker", description = "Runs a standalone single-node KRaft broker on 127.0.0.1.")
+@Command(
+    name = "broker",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch broker --port 9092 --data-dir /var/lib/leakwatch/kafka"
+    },
+    description = "Runs a standalone single-node KRaft broker on 127.0.0.1.")
 final class BrokerCommand implements Callable<Integer> {
   @Option(
       names = "--port",

@@ -10,6 +10,12 @@ import picocli.CommandLine.Mixin;
 /** {@code ./leakwatch collector}: the daemon of {@link CollectorMain}, with the same options. */
 @Command(
     name = "collector",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch collector --bootstrap kafka:9092",
+      "  ./leakwatch collector --config /etc/leakwatch/collector.yml --web-config /etc/leakwatch/web.yml"
+    },
     description = "Runs the per-host collector daemon. Options given here beat the config file.")
 final class CollectorCommand implements Callable<Integer> {
   @Mixin CollectorOptions options = new CollectorOptions();

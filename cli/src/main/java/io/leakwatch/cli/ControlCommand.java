@@ -11,6 +11,12 @@ import picocli.CommandLine.Option;
 
 @Command(
     name = "control",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch control --pid 4242 --dormant on",
+      "  ./leakwatch control --pid 4242 --dormant off"
+    },
     description = "Switches tracking of a running process dormant or active, without a restart.")
 final class ControlCommand implements Callable<Integer> {
   @Option(names = "--pid", required = true, description = "the tracked process")

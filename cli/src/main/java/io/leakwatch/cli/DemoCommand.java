@@ -19,6 +19,12 @@ import picocli.CommandLine.Option;
 
 @Command(
     name = "demo",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch demo",
+      "  ./leakwatch demo --duration 60 --http-port 9090"
+    },
     description = {
       "The main job on one box: a real Kafka broker, the streams-app and a collector in this JVM, tracking a bundled",
       "service that leaks a little per request. Serves the report page and /metrics; prints a live top table."

@@ -49,6 +49,12 @@ import picocli.CommandLine.Option;
  */
 @Command(
     name = "pipeline",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch bench pipeline --events 4000000 --batch 40 --rate 250000",
+      "  ./leakwatch bench pipeline --instances 2"
+    },
     description = "Streams-app throughput and produce-to-visible latency for a simulated fleet.")
 final class PipelineBench implements Callable<Integer> {
   private static final ObjectMapper JSON = new ObjectMapper();

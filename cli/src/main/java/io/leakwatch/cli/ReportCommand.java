@@ -11,6 +11,14 @@ import picocli.CommandLine.Option;
 
 @Command(
     name = "report",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch report --process billing",
+      "  ./leakwatch report --host web-7 --pid 4242 --format json",
+      "  ./leakwatch report --process billing --format html -o billing.html",
+      "  ./leakwatch report --url https://streams:8080 --process billing --format pprof -o p.pb.gz"
+    },
     description = "Prints the report of a process from a running streams-app.")
 final class ReportCommand implements Callable<Integer> {
   @Option(

@@ -24,6 +24,14 @@ import picocli.CommandLine.Parameters;
 
 @Command(
     name = "run",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch run -- ./my-service --port 8080",
+      "  ./leakwatch run --exact --report html --report-file leaks.html -- ./batch-job",
+      "  ./leakwatch run --sample-bytes 4096 --report pprof --report-file p.pb.gz -- python3 app.py",
+      "  ./leakwatch run --bootstrap kafka:9092 --url http://streams:8080 -- ./svc"
+    },
     description = {
       "Runs CMD with allocation tracking and reports what is still outstanding (never freed) when it exits.",
       "Without --bootstrap everything runs in this JVM (a real Kafka broker on loopback); exits with CMD's status."

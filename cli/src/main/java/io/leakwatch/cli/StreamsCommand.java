@@ -8,7 +8,15 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 
 /** {@code ./leakwatch streams}: the daemon of {@link StreamsAppMain}, with the same options. */
-@Command(name = "streams", description = "Runs the streams-app: /metrics, report page and API.")
+@Command(
+    name = "streams",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch streams --bootstrap kafka:9092",
+      "  ./leakwatch streams --bootstrap kafka:9092 --bind 0.0.0.0 --web-config /etc/leakwatch/web.yml"
+    },
+    description = "Runs the streams-app: /metrics, report page and API.")
 final class StreamsCommand implements Callable<Integer> {
   @Mixin StreamsOptions options = new StreamsOptions();
 

@@ -47,6 +47,11 @@ class CommandLineHelpTest {
       assertThat(o.out())
           .as(String.join(" ", args))
           .contains("Usage: leakwatch " + String.join(" ", path));
+      if (path.size() == 1
+          && !path.get(0).equals("generate-completion")
+          && !path.get(0).equals("bench")) {
+        assertThat(o.out()).as(String.join(" ", args) + " shows examples").contains("Examples:");
+      }
     }
   }
 

@@ -14,6 +14,11 @@ import picocli.CommandLine.Mixin;
  */
 @Command(
     name = "leakwatch-collector",
+    footer = {
+      "",
+      "Examples:",
+      "  java -cp 'lib/*' io.leakwatch.collector.CollectorMain --config /etc/leakwatch/collector.yml"
+    },
     mixinStandardHelpOptions = true,
     versionProvider = CollectorMain.Version.class,
     description = "Runs the per-host collector daemon. Options given here beat the config file.")

@@ -12,6 +12,11 @@ import picocli.CommandLine.Mixin;
  */
 @Command(
     name = "leakwatch-streams",
+    footer = {
+      "",
+      "Examples:",
+      "  java -cp 'lib/*' io.leakwatch.streams.StreamsAppMain --bootstrap kafka:9092 --bind 0.0.0.0"
+    },
     mixinStandardHelpOptions = true,
     versionProvider = StreamsAppMain.Version.class,
     description = "Runs the streams-app: /metrics, report page and API.")
