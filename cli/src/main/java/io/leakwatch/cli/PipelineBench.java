@@ -2,6 +2,7 @@ package io.leakwatch.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.leakwatch.collector.ShortLivedPairs;
 import io.leakwatch.kafka.EmbeddedKafka;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AllocationKind;
@@ -29,9 +30,11 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.PriorityQueue;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -124,11 +127,35 @@ final class PipelineBench implements Callable<Integer> {
               + " throughput; the latency is then mostly the backlog)")
   long rate;
 
+  @Option(
+      names = "--lifetimes",
+      defaultValue = "realistic",
+      description =
+          "realistic (default: most blocks freed within milliseconds, some within seconds, 2% never) or"
+              + " pessimistic (frees of random older blocks, mostly in a later batch)")
+  String lifetimes;
+
+  @Option(
+      names = "--pair-grace-ms",
+      defaultValue = "1000",
+      paramLabel = "MS",
+      description =
+          "the collector's grace period: allocations freed within it are dropped with their free before"
+              + " Kafka, by the collector's own code (default ${DEFAULT-VALUE}; 0 publishes every event)")
+  long pairGraceMs;
+
+  /** Pairs the simulated collectors dropped, over the run. */
+  private final LongAdder pairsDropped = new LongAdder();
+
   private static final int PROGRAMS = 5;
   private static final int STACKS_PER_PROGRAM = 2000;
 
   @Override
   public Integer call() throws Exception {
+    if (!lifetimes.equals("realistic") && !lifetimes.equals("pessimistic")) {
+      System.err.println("leakwatch bench pipeline: --lifetimes must be realistic or pessimistic");
+      return 2;
+    }
     Path work = Files.createTempDirectory("leakwatch-bench-pipeline-");
     try (EmbeddedKafka kafka =
         EmbeddedKafka.start(
@@ -219,6 +246,8 @@ final class PipelineBench implements Callable<Integer> {
                   1000 + i % processesPerHost,
                   i % PROGRAMS,
                   new SplittableRandom(i));
+          sims[i].realistic = lifetimes.equals("realistic");
+          sims[i].pairs = new ShortLivedPairs(pairGraceMs * 1_000_000L, pairsDropped);
           producer.send(
               new ProducerRecord<>(
                   Topics.EVENTS,
@@ -260,7 +289,16 @@ final class PipelineBench implements Callable<Integer> {
         List<Long> latencies = Collections.synchronizedList(new ArrayList<>());
         Thread prober =
             new Thread(
-                () -> probe(port, instances > 1, producer, messages, probes, loading, latencies),
+                () ->
+                    probe(
+                        pairGraceMs,
+                        port,
+                        instances > 1,
+                        producer,
+                        messages,
+                        probes,
+                        loading,
+                        latencies),
                 "probe");
         long t0 = System.nanoTime();
         prober.start();
@@ -269,15 +307,27 @@ final class PipelineBench implements Callable<Integer> {
         while (sent < events) {
           Sim s = sims[next];
           next = (next + 1) % processes;
+          long before = s.shimEvents;
           EventBatch b = s.batch(batch);
-          sent += b.getEvents().size();
-          producer.send(
-              new ProducerRecord<>(
-                  Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
+          sent += s.shimEvents - before;
+          if (!b.getEvents().isEmpty()) {
+            producer.send(
+                new ProducerRecord<>(
+                    Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
+          }
           if (rate > 0) {
             long due = t0 + (long) (sent * 1e9 / rate);
             long wait = due - System.nanoTime();
             if (wait > 1_000_000) Thread.sleep(wait / 1_000_000);
+          }
+        }
+        // The processes exit: what the collectors still hold is published.
+        for (Sim s : sims) {
+          EventBatch b = s.flush();
+          if (!b.getEvents().isEmpty()) {
+            producer.send(
+                new ProducerRecord<>(
+                    Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
           }
         }
         producer.flush();
@@ -311,6 +361,17 @@ final class PipelineBench implements Callable<Integer> {
             l.length,
             p50,
             l.length == 0 ? -1 : l[l.length - 1]);
+        long published = 0;
+        for (Sim s : sims) published += s.published;
+        System.out.printf(
+            Locale.ROOT,
+            "collectors: %s lifetimes, grace %d ms: %d shim events, %d pairs dropped, %d events published (%.1f%%)%n",
+            lifetimes,
+            pairGraceMs,
+            sent,
+            pairsDropped.sum(),
+            published,
+            sent == 0 ? 0 : 100.0 * published / sent);
         System.out.printf(
             Locale.ROOT,
             "pipeline: events=%d seconds=%.1f events_per_s=%.0f p99_visible_ms=%d%n",
@@ -341,11 +402,31 @@ final class PipelineBench implements Callable<Integer> {
     long[] live = new long[4096];
     int liveCount;
 
+    /** The collector's holding of short-lived pairs, as the daemon runs it for each process. */
+    ShortLivedPairs pairs = new ShortLivedPairs(0, new LongAdder());
+
+    boolean realistic;
+
+    /** Realistic lifetimes: frees to come, by due time (ns) then address. */
+    final PriorityQueue<long[]> due = new PriorityQueue<>((x, y) -> Long.compare(x[0], y[0]));
+
+    long shimEvents;
+    long published;
+
     Sim(String host, int pid, int program, SplittableRandom rnd) {
       this.host = host;
       this.pid = pid;
       this.program = program;
       this.rnd = rnd;
+    }
+
+    /** A block's life: 80% a few milliseconds, 15% up to 3 s, 3% up to 30 s, 2% never (-1). */
+    long lifetimeNs() {
+      int r = rnd.nextInt(100);
+      if (r < 80) return 1_000_000L + rnd.nextLong(20_000_000L);
+      if (r < 95) return 100_000_000L + rnd.nextLong(2_900_000_000L);
+      if (r < 98) return 5_000_000_000L + rnd.nextLong(25_000_000_000L);
+      return -1;
     }
 
     String key() {
@@ -376,23 +457,32 @@ final class PipelineBench implements Callable<Integer> {
       return Math.max(8, Math.min(65536, Math.round(Math.exp(4.2 + 1.6 * z * 1.4))));
     }
 
+    /**
+     * One poll of this process: {@code n} events at the shim, through the collector's holding of
+     * short-lived pairs; the batch holds what is published now (perhaps nothing).
+     */
     EventBatch batch(int n) {
       long first = seq;
       List<AllocationEvent> ev = new ArrayList<>(n);
+      long nowNs = System.nanoTime();
       long now = System.currentTimeMillis() * 1_000_000L;
       for (int i = 0; i < n; i++) {
-        // Free about half the time while blocks are live; 2% of allocations are leaks (never freed,
-        // not tracked here).
-        if (liveCount > 0 && (rnd.nextInt(100) < 48 || liveCount == live.length)) {
+        long freeAddress = -1;
+        if (realistic) {
+          if (!due.isEmpty() && due.peek()[0] <= nowNs) freeAddress = due.poll()[1];
+        } else if (liveCount > 0 && (rnd.nextInt(100) < 48 || liveCount == live.length)) {
+          // Free about half the time while blocks are live; 2% of allocations are leaks.
           int k = rnd.nextInt(liveCount);
-          long a = live[k];
+          freeAddress = live[k];
           live[k] = live[--liveCount];
+        }
+        if (freeAddress >= 0) {
           ev.add(
               AllocationEvent.newBuilder()
                   .setSeq(seq)
                   .setType(EventType.FREE)
                   .setKind(AllocationKind.HEAP)
-                  .setAddress(a)
+                  .setAddress(freeAddress)
                   .setSize(0)
                   .setWeight(0)
                   .setTimestampNs(0)
@@ -415,20 +505,42 @@ final class PipelineBench implements Callable<Integer> {
                   .setStackId(stack())
                   .build());
           seq += 64;
-          if (rnd.nextInt(100) >= 2) live[liveCount++] = a;
+          if (realistic) {
+            long life = lifetimeNs();
+            if (life >= 0) due.add(new long[] {nowNs + life, a});
+          } else if (rnd.nextInt(100) >= 2) {
+            live[liveCount++] = a;
+          }
         }
       }
-      lastEventSeq = ev.get(ev.size() - 1).getSeq();
+      shimEvents += ev.size();
+      List<AllocationEvent> out = new ArrayList<>();
+      for (AllocationEvent e : ev) pairs.add(e, nowNs);
+      pairs.releaseDue(nowNs, out);
+      return published(first, out);
+    }
+
+    /** Everything still held (the end of the run: the process exits). */
+    EventBatch flush() {
+      List<AllocationEvent> out = new ArrayList<>();
+      pairs.releaseAll(out);
+      return published(seq, out);
+    }
+
+    private EventBatch published(long first, List<AllocationEvent> out) {
+      published += out.size();
+      if (!out.isEmpty()) lastEventSeq = out.get(out.size() - 1).getSeq();
       return EventBatch.newBuilder()
           .setFirstSeq(first)
           .setEndSeq(seq)
           .setLostEvents(0)
-          .setEvents(ev)
+          .setEvents(out)
           .build();
     }
   }
 
   private static void probe(
+      long graceMs,
       int port,
       boolean forwarded,
       KafkaProducer<String, byte[]> producer,
@@ -464,6 +576,14 @@ final class PipelineBench implements Callable<Integer> {
       p.seq += 64;
       p.nextAddress += 0x40;
       long t0 = System.nanoTime();
+      // A collector holds every event for its grace period before publishing: so does the probe,
+      // and
+      // the visibility it measures includes it.
+      try {
+        Thread.sleep(graceMs);
+      } catch (InterruptedException e) {
+        return;
+      }
       producer.send(
           new ProducerRecord<>(
               Topics.EVENTS, p.key(), messages.serialize(Topics.EVENTS, p.message(b))));

@@ -9,6 +9,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -62,6 +63,8 @@ public final class Collector implements AutoCloseable {
                     config.host(),
                     config.names(),
                     config.redaction(),
+                    config.pairGraceMs(),
+                    pairsDropped,
                     config.jvmPerfMaps()
                         ? pid -> new JitSymbols(pid, jvmAttach, attachExecutor)
                         : null));
@@ -102,6 +105,13 @@ public final class Collector implements AutoCloseable {
    */
   public synchronized Optional<Long> retiredStartMs(int pid) {
     return execOrder.retiredStartMs(pid);
+  }
+
+  /** Short-lived allocations dropped with their free before publishing (never sent to Kafka). */
+  private final LongAdder pairsDropped = new LongAdder();
+
+  public long pairsDropped() {
+    return pairsDropped.sum();
   }
 
   public CollectorMetrics metrics() {

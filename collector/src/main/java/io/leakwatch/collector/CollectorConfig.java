@@ -34,7 +34,8 @@ public record CollectorConfig(
     int maxStacksRemembered,
     boolean jvmPerfMaps,
     CommandRedaction redaction,
-    Path webConfig) {
+    Path webConfig,
+    long pairGraceMs) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
@@ -60,7 +61,8 @@ public record CollectorConfig(
         100_000,
         true,
         CommandRedaction.DEFAULT,
-        null);
+        null,
+        DEFAULT_PAIR_GRACE_MS);
   }
 
   public CollectorConfig withKafka(Map<String, Object> settings) {
@@ -77,7 +79,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withHost(String h) {
@@ -94,7 +97,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withJvmPerfMaps(boolean on) {
@@ -111,7 +115,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         on,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withNames(ProcessNames n) {
@@ -128,7 +133,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withIntervals(
@@ -146,7 +152,8 @@ public record CollectorConfig(
         stacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withRunDir(Path dir) {
@@ -163,7 +170,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withHttpPort(int port) {
@@ -180,7 +188,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
@@ -197,7 +206,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withHttpBind(String bind) {
@@ -214,7 +224,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   public CollectorConfig withRedaction(CommandRedaction r) {
@@ -231,7 +242,8 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         r,
-        webConfig);
+        webConfig,
+        pairGraceMs);
   }
 
   /**
@@ -252,7 +264,32 @@ public record CollectorConfig(
         maxStacksRemembered,
         jvmPerfMaps,
         redaction,
-        file);
+        file,
+        pairGraceMs);
+  }
+
+  /**
+   * Allocations freed within this long after the collector read them are dropped with their free
+   * and never published ({@link ShortLivedPairs}); 0 publishes every event.
+   */
+  public static final long DEFAULT_PAIR_GRACE_MS = 1000;
+
+  public CollectorConfig withPairGraceMs(long ms) {
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps,
+        redaction,
+        webConfig,
+        ms);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

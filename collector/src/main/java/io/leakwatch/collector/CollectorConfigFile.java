@@ -103,9 +103,10 @@ public final class CollectorConfigFile {
     int stacks = c.maxStacksRemembered();
     if (root.has("intervals")) {
       JsonNode i = object(root, "intervals");
-      onlyKeys(i, Set.of("pollMs", "countersMs"), "intervals.");
+      onlyKeys(i, Set.of("pollMs", "countersMs", "pairGraceMs"), "intervals.");
       if (i.has("pollMs")) poll = number(i, "pollMs", 10, 10_000);
       if (i.has("countersMs")) counters = number(i, "countersMs", 500, 3_600_000);
+      if (i.has("pairGraceMs")) c = c.withPairGraceMs(number(i, "pairGraceMs", 0, 60_000));
     }
     if (root.has("limits")) {
       JsonNode l = object(root, "limits");

@@ -55,6 +55,10 @@ final class ExitRetirement {
         tp.reader.abandonUnpublished();
         if (!tp.reader.drained()) continue; // what follows the abandoned record is read first
       }
+      if (!tp.pairs.isEmpty()) {
+        tp.releaseAllHeld = true; // published by the next round, then retired
+        continue;
+      }
       tp.reader.release();
       boolean clean = tp.sawExitRecord || tp.ring.exitedFlag();
       futures.add(

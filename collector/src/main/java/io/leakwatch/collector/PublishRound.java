@@ -98,7 +98,7 @@ final class PublishRound {
         // One ring's trouble (a bug, hostile contents) must not stop the rounds of every other
         // ring:
         // this one is read again from where it was next round, and said once in the log.
-        tp.reader.rewind();
+        tp.rewind();
         if (tp.drainFailureLogged++ == 0)
           log.warn("cannot read ring of pid {} ({}); others go on", tp.pid, e.toString());
         continue;
@@ -131,9 +131,9 @@ final class PublishRound {
     for (TrackedProcess tp : sent) {
       if (ok) {
         tp.startAnnounced = true;
-        tp.reader.release();
+        tp.reader.releaseTo(tp.releasablePosition());
       } else {
-        tp.reader.rewind();
+        tp.rewind();
       }
     }
     if (ok) {

@@ -30,6 +30,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntFunction;
 import org.slf4j.LoggerFactory;
 
@@ -65,6 +66,12 @@ final class TrackedProcess {
    */
   private final Map<RawStack, long[]> provisional = new HashMap<>();
 
+  /** Events held for their grace period, short-lived pairs dropped (see ShortLivedPairs). */
+  final ShortLivedPairs pairs;
+
+  /** The process is gone: the next drain publishes everything held (then it can be retired). */
+  boolean releaseAllHeld;
+
   /**
    * @param redaction masks secrets in the command line before it leaves the host (the name rules
    *     see the arguments as they are: a name is chosen here, never published with its secrets)
@@ -74,7 +81,10 @@ final class TrackedProcess {
       String host,
       ProcessNames names,
       CommandRedaction redaction,
+      long pairGraceMs,
+      LongAdder pairsDropped,
       IntFunction<JitSymbols> jitFactory) {
+    this.pairs = new ShortLivedPairs(pairGraceMs * 1_000_000L, pairsDropped);
     this.jitFactory = jitFactory;
     this.ring = ring;
     this.reader = new RingReader(ring);
@@ -142,12 +152,13 @@ final class TrackedProcess {
       Symbolizer symbolizer,
       List<AllocationEvent> events,
       List<StackDefinition> newStacks) {
+    long now = System.nanoTime();
     int n =
         reader.pollUntil(
             max,
             r -> {
               if (r instanceof RingRecord.Alloc a) {
-                events.add(
+                pairs.add(
                     AllocationEvent.newBuilder()
                         .setSeq(a.seq())
                         .setType(EventType.ALLOC)
@@ -158,10 +169,11 @@ final class TrackedProcess {
                         .setTimestampNs(a.timestampNs())
                         .setStackId(stackId(a.frames(), symbolizer, newStacks))
                         .setThreadId(a.threadId())
-                        .build());
+                        .build(),
+                    now);
                 if (resyncFrom >= 0) touchedDuringResync.add(a.address());
               } else if (r instanceof RingRecord.Free f) {
-                events.add(
+                pairs.add(
                     AllocationEvent.newBuilder()
                         .setSeq(f.seq())
                         .setType(EventType.FREE)
@@ -171,7 +183,8 @@ final class TrackedProcess {
                         .setWeight(0)
                         .setTimestampNs(0)
                         .setStackId(0)
-                        .build());
+                        .build(),
+                    now);
                 if (resyncFrom >= 0) touchedDuringResync.add(f.address());
               } else if (r instanceof RingRecord.Module m) {
                 modules.add(m);
@@ -197,6 +210,18 @@ final class TrackedProcess {
               }
               return true;
             });
+    // Everything held goes when a resync ends (it applies after every event before its end), when
+    // the process is gone, and when the ring is half full (holding it longer risks its writers'
+    // records); otherwise what has waited out its grace period.
+    if (completedResync != null
+        || sawExitRecord
+        || releaseAllHeld
+        || ring.exitedFlag()
+        || ring.fill() > 0.5) {
+      pairs.releaseAll(events);
+    } else {
+      pairs.releaseDue(now, events);
+    }
     if (modulesChanged) {
       // Saved before the round releases the records that brought them (see ModuleTableFile).
       try {
@@ -248,6 +273,20 @@ final class TrackedProcess {
         .setSizes(sizes)
         .setWeights(weights)
         .build();
+  }
+
+  /** Where the ring may be released to once this round is acknowledged: the oldest event held. */
+  long releasablePosition() {
+    long held = pairs.oldestHeldSeq();
+    return held >= 0 ? held : reader.position();
+  }
+
+  /**
+   * The round failed: the ring is read again from the oldest held event, so forget what is held.
+   */
+  void rewind() {
+    reader.rewind();
+    pairs.clear();
   }
 
   /** A resync completed by the last drain, once. */

@@ -253,17 +253,26 @@ public final class RingReader {
 
   /** Everything handed out so far is safely elsewhere: free its space for the writers. */
   public void release() {
-    if (pos == released) return;
-    ring.publishConsumedPos(pos); // before the zeroing: see shared_ring_buffer.h
+    releaseTo(pos);
+  }
+
+  /**
+   * The records before {@code upTo} (a record's position, at most {@link #position()}) are safely
+   * elsewhere: free their space. What follows stays in the ring for a successor to read again.
+   */
+  public void releaseTo(long upTo) {
+    long to = Math.min(upTo, pos);
+    if (to <= released) return;
+    ring.publishConsumedPos(to); // before the zeroing: see shared_ring_buffer.h
     long z = released;
-    while (z < pos) {
+    while (z < to) {
       int off = (int) (z & mask);
-      int n = (int) Math.min(Math.min(pos - z, ring.capacity - off), ZEROS.length);
+      int n = (int) Math.min(Math.min(to - z, ring.capacity - off), ZEROS.length);
       ring.buffer.put(HEADER_SIZE + off, ZEROS, 0, n);
       z += n;
     }
-    released = pos;
-    ring.publishReadPos(pos);
+    released = to;
+    ring.publishReadPos(to);
   }
 
   /** Forget what was handed out since the last release: it will be read again. */

@@ -1,0 +1,111 @@
+package io.leakwatch.collector;
+
+import io.leakwatch.schemas.AllocationEvent;
+import io.leakwatch.schemas.AllocationKind;
+import io.leakwatch.schemas.EventType;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Where short-lived allocations die: each event of a process is held here for a grace period before
+ * it is published, and an allocation whose free arrives within it is dropped together with that
+ * free. Most sampled blocks live milliseconds; only what outlives the grace period (what can be a
+ * leak) travels through Kafka and the streams-app.
+ *
+ * <p>Why the totals stay exact: a dropped pair is an allocation and its own free, which add nothing
+ * to what is outstanding at any time after the free; everything else is published unchanged.
+ *
+ * <p>Why nothing is lost when the collector dies: events leave strictly in ring order (the oldest
+ * held event holds back every later one), so what was published is always a prefix of the ring
+ * minus dropped pairs, and the ring is released only up to the oldest event still held ({@link
+ * #oldestHeldSeq}). A successor collector reads from there: every event it sees was never
+ * published, and the streams-app's sequence check drops nothing it should keep.
+ *
+ * <p>Only heap blocks pair up: a mapping can be unmapped in parts.
+ */
+public final class ShortLivedPairs {
+  /** One held event; {@code dropped} once its partner arrived (it stays in the queue, skipped). */
+  private static final class Held {
+    final AllocationEvent event;
+    final long receivedNs;
+    boolean dropped;
+
+    Held(AllocationEvent event, long receivedNs) {
+      this.event = event;
+      this.receivedNs = receivedNs;
+    }
+  }
+
+  private final long graceNs;
+  private final ArrayDeque<Held> queue = new ArrayDeque<>();
+
+  /** Held heap allocations by address (the latest at that address). */
+  private final Map<Long, Held> allocations = new HashMap<>();
+
+  private final LongAdder pairsDropped;
+
+  /**
+   * @param graceNs how long an event waits for its partner (0: no pairing, events pass through)
+   * @param pairsDropped counts the pairs dropped (the collector's, over all its processes)
+   */
+  public ShortLivedPairs(long graceNs, LongAdder pairsDropped) {
+    this.graceNs = graceNs;
+    this.pairsDropped = pairsDropped;
+  }
+
+  /** Takes the next event of the ring, in ring order. */
+  public void add(AllocationEvent ev, long nowNs) {
+    boolean heap = ev.getKind() == AllocationKind.HEAP;
+    if (heap && ev.getType() == EventType.FREE) {
+      Held alloc = allocations.remove(ev.getAddress());
+      if (alloc != null) {
+        alloc.dropped = true;
+        pairsDropped.increment();
+        return;
+      }
+    }
+    Held h = new Held(ev, nowNs);
+    queue.addLast(h);
+    if (heap && ev.getType() == EventType.ALLOC && graceNs > 0) allocations.put(ev.getAddress(), h);
+  }
+
+  /** Moves the events held since before {@code nowNs - grace} to {@code out}, oldest first. */
+  public void releaseDue(long nowNs, List<AllocationEvent> out) {
+    release(nowNs - graceNs, out);
+  }
+
+  /** Moves every held event to {@code out} (a resync ends, the process exits, the ring fills). */
+  public void releaseAll(List<AllocationEvent> out) {
+    release(Long.MAX_VALUE, out);
+  }
+
+  private void release(long receivedBefore, List<AllocationEvent> out) {
+    while (!queue.isEmpty()) {
+      Held h = queue.peekFirst();
+      if (!h.dropped && h.receivedNs > receivedBefore) break;
+      queue.pollFirst();
+      if (h.dropped) continue;
+      if (allocations.get(h.event.getAddress()) == h) allocations.remove(h.event.getAddress());
+      out.add(h.event);
+    }
+  }
+
+  /** The ring position of the oldest event still held, or -1 when none is. */
+  long oldestHeldSeq() {
+    while (!queue.isEmpty() && queue.peekFirst().dropped) queue.pollFirst();
+    return queue.isEmpty() ? -1 : queue.peekFirst().event.getSeq();
+  }
+
+  boolean isEmpty() {
+    return oldestHeldSeq() < 0;
+  }
+
+  /** Forgets everything held: the ring is read again from the oldest held event. */
+  void clear() {
+    queue.clear();
+    allocations.clear();
+  }
+}
