@@ -52,11 +52,13 @@ class ShortLivedPairsTest {
     p.add(fa, 500 * MS); // a dies with its free
     p.add(c, 900 * MS);
     List<AllocationEvent> out = new ArrayList<>();
-    p.releaseDue(1150 * MS, out);
+    p.releaseDue(1650 * MS, out); // b (100 ms) waited a grace and a half: out with what is due
     assertThat(out).containsExactly(b); // c is younger than the grace, and holds nothing back
     assertThat(p.oldestHeldSeq()).isEqualTo(c.getSeq());
     AllocationEvent fb = free(0x20); // b was published: its free goes too
     p.add(fb, 1100 * MS);
+    p.releaseDue(2200 * MS, out); // c (900 ms) has waited a grace but not a grace and a half
+    assertThat(out).containsExactly(b);
     p.releaseDue(2500 * MS, out);
     assertThat(out).containsExactly(b, c, fb);
     assertThat(p.isEmpty()).isTrue();
