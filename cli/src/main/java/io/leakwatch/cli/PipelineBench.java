@@ -17,6 +17,7 @@ import io.leakwatch.schemas.TopicSetup;
 import io.leakwatch.schemas.Topics;
 import io.leakwatch.streams.StreamsApp;
 import io.leakwatch.streams.StreamsAppConfig;
+import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.topology.LeakTopology;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -304,7 +305,17 @@ final class PipelineBench implements Callable<Integer> {
         prober.start();
         long sent = 0;
         int next = 0;
+        long said = System.nanoTime();
         while (sent < events) {
+          if (System.nanoTime() - said > 5_000_000_000L) {
+            said = System.nanoTime();
+            System.err.printf(
+                Locale.ROOT,
+                "bench pipeline: %,d of %,d shim events sent (%s)%n",
+                sent,
+                events,
+                Units.duration((said - t0) / 1e9));
+          }
           Sim s = sims[next];
           next = (next + 1) % processes;
           long before = s.shimEvents;
@@ -656,8 +667,18 @@ final class PipelineBench implements Callable<Integer> {
   /** Waits until the instance that owns each simulated process has applied its last batch. */
   private static void awaitSequences(List<StreamsApp> apps, Sim[] sims) throws Exception {
     long deadline = System.currentTimeMillis() + 1_800_000;
+    long start = System.nanoTime(), said = start;
     int i = 0;
     while (i < sims.length) {
+      if (System.nanoTime() - said > 5_000_000_000L) {
+        said = System.nanoTime();
+        System.err.printf(
+            Locale.ROOT,
+            "bench pipeline: waiting for the streams-app to apply everything: %,d of %,d processes done (%s)%n",
+            i,
+            sims.length,
+            Units.duration((said - start) / 1e9));
+      }
       if (System.currentTimeMillis() > deadline)
         throw new IllegalStateException("pipeline did not drain");
       long applied = -1;
