@@ -112,16 +112,25 @@ final class PublishRound {
       }
       Resync resync = tp.takeResync();
       if (!events.isEmpty() || tp.reader.position() != first || resync != null) {
-        futures.add(
-            publisher.send(
-                tp.message(
-                    EventBatch.newBuilder()
-                        .setFirstSeq(first)
-                        .setEndSeq(tp.reader.position())
-                        .setLostEvents(tp.lostEvents())
-                        .setEvents(events)
-                        .setResync(resync)
-                        .build())));
+        // Held events released together (a resync's end, an exit) can be many: records of at most
+        // maxBatchEvents each, in ring order, the resync with the last (it applies after them all).
+        int chunks = Math.max(1, (events.size() + maxBatchEvents - 1) / maxBatchEvents);
+        for (int c = 0; c < chunks; c++) {
+          boolean last = c == chunks - 1;
+          futures.add(
+              publisher.send(
+                  tp.message(
+                      EventBatch.newBuilder()
+                          .setFirstSeq(first)
+                          .setEndSeq(tp.reader.position())
+                          .setLostEvents(tp.lostEvents())
+                          .setEvents(
+                              events.subList(
+                                  c * maxBatchEvents,
+                                  Math.min(events.size(), (c + 1) * maxBatchEvents)))
+                          .setResync(last ? resync : null)
+                          .build())));
+        }
         metrics.eventsRead(events.size());
         eventsRead += events.size();
       }

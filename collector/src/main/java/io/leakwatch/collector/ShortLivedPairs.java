@@ -48,6 +48,15 @@ public final class ShortLivedPairs {
   private final LongAdder pairsDropped;
 
   /**
+   * Events at or before this ring position are never paired: they may have been published already
+   * (a round that failed after some of its records were sent, or a predecessor collector that died
+   * between sending and releasing the ring), and dropping a published allocation with its later
+   * free would leave the allocation outstanding downstream for ever. They pass through; the
+   * streams-app drops the ones it already applied by their sequence.
+   */
+  private long pairFrom = -1;
+
+  /**
    * @param graceNs how long an event waits for its partner (0: no pairing, events pass through)
    * @param pairsDropped counts the pairs dropped (the collector's, over all its processes)
    */
@@ -58,8 +67,8 @@ public final class ShortLivedPairs {
 
   /** Takes the next event of the ring, in ring order. */
   public void add(AllocationEvent ev, long nowNs) {
-    boolean heap = ev.getKind() == AllocationKind.HEAP;
-    if (heap && ev.getType() == EventType.FREE) {
+    boolean pairable = graceNs > 0 && ev.getKind() == AllocationKind.HEAP && ev.getSeq() > pairFrom;
+    if (pairable && ev.getType() == EventType.FREE) {
       Held alloc = allocations.remove(ev.getAddress());
       if (alloc != null) {
         alloc.dropped = true;
@@ -69,7 +78,17 @@ public final class ShortLivedPairs {
     }
     Held h = new Held(ev, nowNs);
     queue.addLast(h);
-    if (heap && ev.getType() == EventType.ALLOC && graceNs > 0) allocations.put(ev.getAddress(), h);
+    if (pairable && ev.getType() == EventType.ALLOC) {
+      // An allocation at an address whose held allocation had no free: that free was lost (a full
+      // ring). Both go out as they are, so the streams-app retires the old block when it sees the
+      // new one (a "replaced" allocation); pairing the new one would hide that.
+      if (allocations.remove(ev.getAddress()) == null) allocations.put(ev.getAddress(), h);
+    }
+  }
+
+  /** From now on, events up to {@code seq} pass through unpaired (see {@link #pairFrom}). */
+  public void neverPairUpTo(long seq) {
+    pairFrom = Math.max(pairFrom, seq);
   }
 
   /**

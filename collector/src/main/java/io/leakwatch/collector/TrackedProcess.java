@@ -100,6 +100,9 @@ final class TrackedProcess {
     // The table this collector's predecessor saved comes first (it outlives the process, and has
     // the
     // shim's build ids).
+    // A predecessor collector may have sent what it read without releasing the ring: never pair
+    // what was already written when this one started.
+    if (reader.position() > 0) pairs.neverPairUpTo(ring.writePosition());
     if (reader.position() > 0) {
       for (RingRecord.Module m : ModuleTableFile.load(ring.path())) {
         modules.add(m);
@@ -211,13 +214,16 @@ final class TrackedProcess {
               return true;
             });
     // Everything held goes when a resync ends (it applies after every event before its end), when
-    // the process is gone, and when the ring is half full (holding it longer risks its writers'
-    // records); otherwise what has waited out its grace period.
+    // the process is gone, and when the ring is a fifth full: holding longer would risk its
+    // writers'
+    // records, and the shim writes a resync (the repair after an overflow) only while the ring is
+    // at
+    // most a quarter full. Otherwise what has waited out its grace period.
     if (completedResync != null
         || sawExitRecord
         || releaseAllHeld
         || ring.exitedFlag()
-        || ring.fill() > 0.5) {
+        || ring.fill() > 0.2) {
       pairs.releaseAll(events);
     } else {
       pairs.releaseDue(now, events);
@@ -285,6 +291,8 @@ final class TrackedProcess {
    * The round failed: the ring is read again from the oldest held event, so forget what is held.
    */
   void rewind() {
+    // What was read may have been sent: it must not be paired when it is read again.
+    pairs.neverPairUpTo(reader.position());
     reader.rewind();
     pairs.clear();
   }

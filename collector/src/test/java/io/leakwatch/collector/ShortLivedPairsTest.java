@@ -114,6 +114,41 @@ class ShortLivedPairsTest {
   }
 
   /**
+   * Read again after a failed round (or by a successor collector): what may have been sent already
+   * is never paired, so an allocation the streams-app has seen keeps its free.
+   */
+  @Test
+  void eventsThatMayHaveBeenSentAreNeverPaired() {
+    ShortLivedPairs p = new ShortLivedPairs(1000 * MS, new LongAdder());
+    AllocationEvent a = alloc(0x10, 10), f = free(0x10), b = alloc(0x20, 20), fb = free(0x20);
+    p.neverPairUpTo(f.getSeq());
+    p.add(a, 0);
+    p.add(f, 0);
+    p.add(b, 0);
+    p.add(fb, 0); // after the mark: pairs as usual
+    List<AllocationEvent> out = new ArrayList<>();
+    p.releaseAll(out);
+    assertThat(out).containsExactly(a, f);
+  }
+
+  /**
+   * A second allocation at an address whose held allocation had no free (it was lost in a full
+   * ring): both go out, so downstream the new block retires the old one, and a later free is
+   * published rather than paired.
+   */
+  @Test
+  void anAllocationOverAHeldOneWithoutAFreeIsNotPaired() {
+    ShortLivedPairs p = new ShortLivedPairs(1000 * MS, new LongAdder());
+    AllocationEvent a1 = alloc(0x10, 10), a2 = alloc(0x10, 20), f = free(0x10);
+    p.add(a1, 0);
+    p.add(a2, 0);
+    p.add(f, 0);
+    List<AllocationEvent> out = new ArrayList<>();
+    p.releaseAll(out);
+    assertThat(out).containsExactly(a1, a2, f);
+  }
+
+  /**
    * Random allocations and frees with random arrival times: whatever is dropped, the outstanding
    * bytes of what is published equal those of all events, after any release and at the end.
    */

@@ -13,10 +13,10 @@ public enum Role {
 
   /** Paths anyone may ask (health of the instance, no data). */
   public static boolean open(String path) {
-    return path.equals("/healthz") || path.equals("/readyz");
+    return "/healthz".equals(path) || "/readyz".equals(path);
   }
 
   public boolean allows(String path) {
-    return this == READ || open(path) || path.equals("/metrics");
+    return this == READ || open(path) || "/metrics".equals(path);
   }
 }

@@ -186,16 +186,9 @@ public record WebConfig(
   private static Tls tls(JsonNode t, Path dir, List<Path> files) {
     onlyKeys(
         t,
-        Set.of(
-            "cert_file",
-            "key_file",
-            "client_auth_type",
-            "client_ca_file",
-            "min_version",
-            "max_version",
-            "cipher_suites",
-            "prefer_server_cipher_suites",
-            "curve_preferences"),
+        // max_version, cipher_suites, curve_preferences: not supported (the JDK's defaults apply),
+        // so refused rather than silently ignored
+        Set.of("cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version"),
         "tls_server_config.");
     Path cert = file(t, "cert_file", dir, files, "tls_server_config.");
     Path key = file(t, "key_file", dir, files, "tls_server_config.");

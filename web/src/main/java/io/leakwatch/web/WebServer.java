@@ -186,10 +186,13 @@ public final class WebServer implements AutoCloseable {
   void reloadIfChanged() {
     try {
       WebConfig old = current.get();
-      String now = fingerprint(old);
-      if (now.equals(fingerprint)) return;
-      fingerprint = now;
+      String before = fingerprint(old);
+      if (before.equals(fingerprint)) return;
       WebConfig fresh = WebConfig.load(configFile);
+      // A file written while it was read (an editor truncates, then writes) is read again next
+      // time.
+      if (!fingerprint(fresh).equals(before) || !fingerprint(old).equals(before)) return;
+      fingerprint = before;
       if ((fresh.tls() != null) != tls()) {
         log.error(
             "{}: TLS was {} at start and cannot be turned {} without a restart; keeping the configuration in force",
@@ -198,8 +201,15 @@ public final class WebServer implements AutoCloseable {
             tls() ? "off" : "on");
         return;
       }
+      if (old.authenticates() && !fresh.authenticates()) {
+        // A half-written file must never open the reports to everyone: turning authentication off
+        // takes a restart.
+        log.error(
+            "{}: no basic_auth_users any more; authentication cannot be turned off without a restart, keeping the configuration in force",
+            configFile);
+        return;
+      }
       current.set(fresh);
-      fingerprint = fingerprint(fresh);
       verified.clear();
       log.info(
           "{}: reloaded ({} users, TLS {})",
@@ -389,30 +399,32 @@ public final class WebServer implements AutoCloseable {
    * says so.
    */
   private final class CurrentClientCas extends X509ExtendedTrustManager {
-    private volatile WebConfig builtFor;
-    private volatile X509TrustManager pkix;
+    /** The trust manager and the configuration it was built from, swapped together. */
+    private record Built(WebConfig config, X509TrustManager pkix) {}
 
-    private X509TrustManager pkix() throws CertificateException {
-      WebConfig config = current.get();
-      if (builtFor != config) {
-        try {
-          TrustManagerFactory f =
-              TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
-          f.init(PemFiles.trustStore(config.tls().clientCas()));
-          pkix = (X509TrustManager) f.getTrustManagers()[0];
-          builtFor = config;
-        } catch (GeneralSecurityException e) {
-          throw new CertificateException("client CAs: " + e.getMessage(), e);
-        }
+    private final AtomicReference<Built> built = new AtomicReference<>();
+
+    private X509TrustManager pkix(WebConfig config) throws CertificateException {
+      Built b = built.get();
+      if (b != null && b.config() == config) return b.pkix();
+      try {
+        TrustManagerFactory f =
+            TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        f.init(PemFiles.trustStore(config.tls().clientCas()));
+        X509TrustManager tm = (X509TrustManager) f.getTrustManagers()[0];
+        built.set(new Built(config, tm));
+        return tm;
+      } catch (GeneralSecurityException e) {
+        throw new CertificateException("client CAs: " + e.getMessage(), e);
       }
-      return pkix;
     }
 
     private void check(X509Certificate[] chain, String authType) throws CertificateException {
-      WebConfig.Tls tls = current.get().tls();
+      WebConfig config = current.get();
+      WebConfig.Tls tls = config.tls();
       if (!tls.verifiesClients()) return; // RequestClientCert, RequireAnyClientCert: not verified
       if (tls.clientCas().isEmpty()) throw new CertificateException("no client CA configured");
-      pkix().checkClientTrusted(chain, authType);
+      pkix(config).checkClientTrusted(chain, authType);
     }
 
     @Override

@@ -36,6 +36,9 @@ class WebConfigTest {
         "basic_auth_users:\n  alice: " + hash + "\nleakwatch_roles:\n  metrics: [bob]\n",
         "names 'bob', who is not in basic_auth_users");
     refused("basic_auth_user:\n  alice: " + hash + "\n", "unknown setting 'basic_auth_user'");
+    refused(
+        "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [X]\n",
+        "unknown setting 'tls_server_config.cipher_suites'");
     refused("- just\n- a list\n", "the top level must be a mapping");
     refused("tls_server_config: [1]\n", "tls_server_config must be a mapping");
     refused("{{{{", "not a readable YAML");

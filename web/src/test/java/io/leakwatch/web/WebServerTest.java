@@ -200,6 +200,11 @@ class WebServerTest {
             .map(WebServerTest::peerCert)
             .orElseThrow();
     assertThat(after.getSerialNumber()).isNotEqualTo(before.getSerialNumber());
+    // A file without users (half written): authentication is never turned off by a reload.
+    Files.writeString(config, text.substring(0, text.indexOf("basic_auth_users:")));
+    bumpTimes(config);
+    Thread.sleep(4_500);
+    assertThat(status(http, "/api/report", null, null)).isEqualTo(401);
     // A broken file: logged, and the configuration in force stays.
     Files.writeString(config, "basic_auth_users:\n  alice: not-a-hash\n");
     bumpTimes(config);

@@ -148,6 +148,11 @@ public final class RingFile implements Closeable {
     return capacity;
   }
 
+  /** Where the next record will be written (records before it are published or being written). */
+  public long writePosition() {
+    return writePos();
+  }
+
   long writePos() {
     return (long) LONGS.getAcquire(buffer, OFF_WRITE_POS);
   }
