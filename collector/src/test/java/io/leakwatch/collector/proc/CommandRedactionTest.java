@@ -40,6 +40,25 @@ class CommandRedactionTest {
         .isEqualTo("redis-server --requirepass ***");
   }
 
+  /** What a review found getting through, now masked. */
+  @Test
+  void theHarderCases() {
+    assertThat(redact("mysql", "-uroot", "-phunter2", "db")).isEqualTo("mysql -uroot -p*** db");
+    assertThat(redact("redis-cli", "-a", "hunter2", "ping")).isEqualTo("redis-cli -a *** ping");
+    assertThat(redact("sshpass", "-p", "hunter2", "ssh", "h")).isEqualTo("sshpass -p *** ssh h");
+    assertThat(
+            redact(
+                "curl", "-u", "alice:hunter2", "-H", "Authorization: Bearer abc.def", "https://x"))
+        .isEqualTo("curl -u alice:*** -H Authorization: *** https://x");
+    assertThat(redact("curl", "-H", "X-Api-Key: k123")).isEqualTo("curl -H X-Api-Key: ***");
+    assertThat(redact("app", "--password=ab,cd ef")).isEqualTo("app --password=***");
+    assertThat(redact("app", "https://u:p@ss/w@host/db")).isEqualTo("app https://u:***@host/db");
+    assertThat(redact("rsync", "alice:hunter2@backup.example.com:/srv"))
+        .isEqualTo("rsync alice:***@backup.example.com:/srv");
+    assertThat(redact("docker", "login", "--password-stdin", "registry"))
+        .isEqualTo("docker login --password-stdin registry");
+  }
+
   @Test
   void ordinaryArgumentsStayAsTheyAre() {
     assertThat(redact("nginx", "-g", "daemon off;", "--port=8080", "/etc/passwd-backup/file"))
