@@ -45,29 +45,34 @@ final class LocalStack implements AutoCloseable {
    * @param historyIntervalMs how often the pages' history takes a point
    * @param webConfig the streams-app's web configuration (TLS, basic auth), null for plain HTTP
    */
-  record Options(int httpPort, int collectorPort, long historyIntervalMs, Path webConfig) {
+  record Options(
+      int httpPort, int collectorPort, long historyIntervalMs, Path webConfig, long pairGraceMs) {
     /**
      * No HTTP at all (run, tests that read the stores); local sessions are short: a history point
      * every 2 s.
      */
     static Options headless() {
-      return new Options(-1, 0, 2_000, null);
+      return new Options(-1, 0, 2_000, null, CollectorConfig.DEFAULT_PAIR_GRACE_MS);
     }
 
     Options withHttpPort(int port) {
-      return new Options(port, collectorPort, historyIntervalMs, webConfig);
+      return new Options(port, collectorPort, historyIntervalMs, webConfig, pairGraceMs);
     }
 
     Options withCollectorPort(int port) {
-      return new Options(httpPort, port, historyIntervalMs, webConfig);
+      return new Options(httpPort, port, historyIntervalMs, webConfig, pairGraceMs);
+    }
+
+    Options withPairGraceMs(long ms) {
+      return new Options(httpPort, collectorPort, historyIntervalMs, webConfig, ms);
     }
 
     Options withWebConfig(Path file) {
-      return new Options(httpPort, collectorPort, historyIntervalMs, file);
+      return new Options(httpPort, collectorPort, historyIntervalMs, file, pairGraceMs);
     }
 
     Options withHistoryIntervalMs(long ms) {
-      return new Options(httpPort, collectorPort, ms, webConfig);
+      return new Options(httpPort, collectorPort, ms, webConfig, pairGraceMs);
     }
   }
 
@@ -101,6 +106,7 @@ final class LocalStack implements AutoCloseable {
       Collector collector =
           new Collector(
                   CollectorConfig.defaults(kafka.bootstrapServers())
+                      .withPairGraceMs(options.pairGraceMs())
                       .withRunDir(run)
                       .withHttpPort(collectorPort)
                       .withCounterIntervalMs(2000))

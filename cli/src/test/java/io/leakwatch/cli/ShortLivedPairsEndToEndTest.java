@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test;
 class ShortLivedPairsEndToEndTest {
   @Test
   void blocksFreedAroundTheGracePeriodLeaveExactTotals() throws Exception {
-    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
+    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless().withPairGraceMs(1000))) {
       Process p =
           Targets.tracked(stack.runDir, Home.nativeDir().resolve("lifetimes").toString())
               .redirectOutput(ProcessBuilder.Redirect.DISCARD)
