@@ -132,7 +132,7 @@ final class PipelineBench implements Callable<Integer> {
       names = "--lifetimes",
       defaultValue = "realistic",
       description =
-          "realistic (default: most blocks freed within milliseconds, some within seconds, 2% never) or"
+          "realistic (default: most blocks freed within milliseconds, some within seconds, 2%% never) or"
               + " pessimistic (frees of random older blocks, mostly in a later batch)")
   String lifetimes;
 
