@@ -69,6 +69,14 @@ final class TrackedProcess {
   /** Events held for their grace period, short-lived pairs dropped (see ShortLivedPairs). */
   final ShortLivedPairs pairs;
 
+  /** Without a grace period events go straight to the batch: no holding on the hot path. */
+  private final boolean holdsEvents;
+
+  private void accept(AllocationEvent ev, long now, List<AllocationEvent> events) {
+    if (holdsEvents) pairs.add(ev, now);
+    else events.add(ev);
+  }
+
   /** The process is gone: the next drain publishes everything held (then it can be retired). */
   boolean releaseAllHeld;
 
@@ -85,6 +93,7 @@ final class TrackedProcess {
       LongAdder pairsDropped,
       IntFunction<JitSymbols> jitFactory) {
     this.pairs = new ShortLivedPairs(pairGraceMs * 1_000_000L, pairsDropped);
+    this.holdsEvents = pairGraceMs > 0;
     this.jitFactory = jitFactory;
     this.ring = ring;
     this.reader = new RingReader(ring);
@@ -161,7 +170,7 @@ final class TrackedProcess {
             max,
             r -> {
               if (r instanceof RingRecord.Alloc a) {
-                pairs.add(
+                accept(
                     AllocationEvent.newBuilder()
                         .setSeq(a.seq())
                         .setType(EventType.ALLOC)
@@ -173,10 +182,11 @@ final class TrackedProcess {
                         .setStackId(stackId(a.frames(), symbolizer, newStacks))
                         .setThreadId(a.threadId())
                         .build(),
-                    now);
+                    now,
+                    events);
                 if (resyncFrom >= 0) touchedDuringResync.add(a.address());
               } else if (r instanceof RingRecord.Free f) {
-                pairs.add(
+                accept(
                     AllocationEvent.newBuilder()
                         .setSeq(f.seq())
                         .setType(EventType.FREE)
@@ -187,7 +197,8 @@ final class TrackedProcess {
                         .setTimestampNs(0)
                         .setStackId(0)
                         .build(),
-                    now);
+                    now,
+                    events);
                 if (resyncFrom >= 0) touchedDuringResync.add(f.address());
               } else if (r instanceof RingRecord.Module m) {
                 modules.add(m);
