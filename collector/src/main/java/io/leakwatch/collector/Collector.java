@@ -3,6 +3,7 @@ package io.leakwatch.collector;
 import io.leakwatch.collector.proc.JvmAttach;
 import io.leakwatch.collector.proc.ProcCounters;
 import io.leakwatch.collector.symbols.JitSymbols;
+import io.leakwatch.collector.symbols.SourceLines;
 import io.leakwatch.collector.symbols.Symbolizer;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -51,6 +52,11 @@ public final class Collector implements AutoCloseable {
     this.config = config;
     this.publisher = new EventPublisher(config.kafka());
     this.metrics = new CollectorMetrics(this);
+    if (config.sourceLines() != null && config.sourceLines().enabled()) {
+      symbolizer.withSourceLines(
+          new SourceLines(
+              config.sourceLines(), symbolizer.debugFiles(), metrics.sourceLineListener()));
+    }
     ProcCounters proc = new ProcCounters();
     JvmAttach jvmAttach = new JvmAttach(Path.of("/proc"));
     this.discovery =
@@ -91,6 +97,7 @@ public final class Collector implements AutoCloseable {
       throw new IllegalStateException("cannot create run directory " + config.runDir(), e);
     }
     runDirLock = RunDirLock.hold(config.runDir());
+    if (symbolizer.sourceLines() != null) symbolizer.sourceLines().start();
     if (config.httpPort() > 0)
       metrics.serve(config.httpBind(), config.httpPort(), config.webConfig(), health);
     thread = new Thread(this::runLoop, "leakwatch-collector");
@@ -214,6 +221,7 @@ public final class Collector implements AutoCloseable {
       }
     }
     attachExecutor.shutdownNow();
+    if (symbolizer.sourceLines() != null) symbolizer.sourceLines().close();
     metrics.close();
     publisher.close();
   }

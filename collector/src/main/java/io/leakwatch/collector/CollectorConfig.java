@@ -2,6 +2,7 @@ package io.leakwatch.collector;
 
 import io.leakwatch.collector.proc.CommandRedaction;
 import io.leakwatch.collector.proc.ProcessNames;
+import io.leakwatch.collector.symbols.SourceLines;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,6 +21,8 @@ import java.util.Map;
  *     forgotten and seen again is published again, harmless on a compacted topic)
  * @param jvmPerfMaps whether JVMs are asked (through the attach mechanism) for perf maps naming
  *     their JIT-compiled Java methods
+ * @param sourceLines file, line and inlined frames: the symbolizer, debuginfod servers and limits
+ *     (a null symbolizer turns lines off)
  */
 public record CollectorConfig(
     Map<String, Object> kafka,
@@ -35,7 +38,8 @@ public record CollectorConfig(
     boolean jvmPerfMaps,
     CommandRedaction redaction,
     Path webConfig,
-    long pairGraceMs) {
+    long pairGraceMs,
+    SourceLines.Options sourceLines) {
 
   public static final Path DEFAULT_RUN_DIR = Path.of("/dev/shm/leakwatch");
 
@@ -62,7 +66,8 @@ public record CollectorConfig(
         true,
         CommandRedaction.DEFAULT,
         null,
-        DEFAULT_PAIR_GRACE_MS);
+        DEFAULT_PAIR_GRACE_MS,
+        SourceLines.Options.defaults());
   }
 
   public CollectorConfig withKafka(Map<String, Object> settings) {
@@ -80,7 +85,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withHost(String h) {
@@ -98,7 +104,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withJvmPerfMaps(boolean on) {
@@ -116,7 +123,8 @@ public record CollectorConfig(
         on,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withNames(ProcessNames n) {
@@ -134,7 +142,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withIntervals(
@@ -153,7 +162,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withRunDir(Path dir) {
@@ -171,7 +181,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withHttpPort(int port) {
@@ -189,7 +200,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withCounterIntervalMs(long ms) {
@@ -207,7 +219,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withHttpBind(String bind) {
@@ -225,7 +238,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   public CollectorConfig withRedaction(CommandRedaction r) {
@@ -243,7 +257,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         r,
         webConfig,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   /**
@@ -265,7 +280,8 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         file,
-        pairGraceMs);
+        pairGraceMs,
+        sourceLines);
   }
 
   /**
@@ -292,7 +308,27 @@ public record CollectorConfig(
         jvmPerfMaps,
         redaction,
         webConfig,
-        ms);
+        ms,
+        sourceLines);
+  }
+
+  public CollectorConfig withSourceLines(SourceLines.Options lines) {
+    return new CollectorConfig(
+        kafka,
+        runDir,
+        host,
+        httpBind,
+        httpPort,
+        pollIntervalMs,
+        counterIntervalMs,
+        maxBatchEvents,
+        names,
+        maxStacksRemembered,
+        jvmPerfMaps,
+        redaction,
+        webConfig,
+        pairGraceMs,
+        lines);
   }
 
   /** The kernel's host name, made safe for keys ("host/pid") and labels. */

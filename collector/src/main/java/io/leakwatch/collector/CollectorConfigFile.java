@@ -6,9 +6,13 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import io.leakwatch.collector.proc.CommandRedaction;
 import io.leakwatch.collector.proc.ProcessNames;
+import io.leakwatch.collector.symbols.Debuginfod;
+import io.leakwatch.collector.symbols.SourceLines;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -118,16 +122,65 @@ public final class CollectorConfigFile {
     c = c.withIntervals(poll, counters, batch, stacks);
     if (root.has("symbols")) {
       JsonNode sy = object(root, "symbols");
-      onlyKeys(sy, Set.of("jvmPerfMaps"), "symbols.");
-      if (sy.has("jvmPerfMaps")) {
-        if (!sy.get("jvmPerfMaps").isBoolean())
-          throw new IllegalArgumentException("symbols.jvmPerfMaps must be true or false");
-        c = c.withJvmPerfMaps(sy.get("jvmPerfMaps").asBoolean());
-      }
+      onlyKeys(
+          sy,
+          Set.of(
+              "jvmPerfMaps",
+              "lines",
+              "symbolizer",
+              "debuginfodUrls",
+              "debuginfodCache",
+              "debuginfodTimeoutMs",
+              "debuginfodMaxMiB"),
+          "symbols.");
+      if (sy.has("jvmPerfMaps")) c = c.withJvmPerfMaps(bool(sy, "jvmPerfMaps", "symbols."));
+      c = c.withSourceLines(sourceLines(sy, c.sourceLines()));
     }
     if (root.has("process_names")) c = c.withNames(names(root.get("process_names")));
     if (root.has("redact")) c = c.withRedaction(redaction(object(root, "redact")));
     return c;
+  }
+
+  /**
+   * {@code symbols: {lines, symbolizer, debuginfodUrls: [...], debuginfodCache,
+   * debuginfodTimeoutMs, debuginfodMaxMiB}}: file and line resolution ({@code lines: false} turns
+   * it off).
+   */
+  private static SourceLines.Options sourceLines(JsonNode sy, SourceLines.Options lines) {
+    if (sy.has("symbolizer")) lines = lines.withSymbolizer(text(sy, "symbolizer", "symbols."));
+    if (sy.has("lines") && !bool(sy, "lines", "symbols.")) lines = lines.withSymbolizer(null);
+    Debuginfod.Options d = lines.debuginfod();
+    if (sy.has("debuginfodUrls")) {
+      List<URI> urls = new ArrayList<>();
+      for (String u : strings(sy, "debuginfodUrls", "symbols.")) {
+        try {
+          urls.addAll(Debuginfod.Options.parseUrls(u));
+        } catch (IllegalArgumentException e) {
+          throw new IllegalArgumentException("symbols.debuginfodUrls: " + e.getMessage());
+        }
+      }
+      d = d.withServers(urls);
+    }
+    if (sy.has("debuginfodCache"))
+      d = d.withCacheDir(Path.of(text(sy, "debuginfodCache", "symbols.")));
+    Duration timeout = d.timeout();
+    long max = d.maxBytes();
+    if (sy.has("debuginfodTimeoutMs"))
+      timeout = Duration.ofMillis(number(sy, "debuginfodTimeoutMs", 100, 3_600_000));
+    if (sy.has("debuginfodMaxMiB")) max = number(sy, "debuginfodMaxMiB", 1, 65_536) << 20;
+    return lines.withDebuginfod(d.withLimits(timeout, max));
+  }
+
+  private static boolean bool(JsonNode node, String key, String prefix) {
+    if (!node.get(key).isBoolean())
+      throw new IllegalArgumentException(prefix + key + " must be true or false");
+    return node.get(key).asBoolean();
+  }
+
+  private static String text(JsonNode node, String key, String prefix) {
+    if (!node.get(key).isTextual() || node.get(key).asText().isBlank())
+      throw new IllegalArgumentException(prefix + key + " must be a non-empty string");
+    return node.get(key).asText();
   }
 
   /** {@code redact: {patterns: [regex, ...], defaults: true}}: what to mask in command lines. */

@@ -1,6 +1,8 @@
 package io.leakwatch.collector;
 
 import com.sun.net.httpserver.HttpExchange;
+import io.leakwatch.collector.symbols.DebugFiles;
+import io.leakwatch.collector.symbols.SourceLines;
 import io.leakwatch.web.WebServer;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
@@ -13,6 +15,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.Locale;
 
 /**
  * The collector's own health on /metrics (127.0.0.1 unless configured otherwise): what it read,
@@ -51,8 +54,44 @@ public final class CollectorMetrics implements AutoCloseable {
     FunctionCounter.builder(
             "leakwatch.collector.symbol.cache.misses", collector, c -> c.symbolizer().cacheMisses())
         .register(registry);
+    Gauge.builder(
+            "leakwatch.collector.source.lines.pending.stacks",
+            collector,
+            c ->
+                c.symbolizer().sourceLines() == null
+                    ? 0
+                    : c.symbolizer().sourceLines().pendingStacks())
+        .description("stacks published without file and line, waiting for them")
+        .register(registry);
     new JvmMemoryMetrics().bindTo(registry);
     new ProcessorMetrics().bindTo(registry);
+  }
+
+  /**
+   * Counts call sites given file and line, by where the debug info came from, and call sites left
+   * as {@code module!function+0xoffset}, by reason (no_debug_info, debug_file_mismatch,
+   * debuginfod_timeout, symbolizer_crashed, ...).
+   */
+  SourceLines.Listener sourceLineListener() {
+    return new SourceLines.Listener() {
+      @Override
+      public void resolved(DebugFiles.Source source, int sites) {
+        Counter.builder("leakwatch.collector.source.lines.resolved")
+            .description("call sites given file and line, by where the debug info came from")
+            .tag("source", source.name().toLowerCase(Locale.ROOT))
+            .register(registry)
+            .increment(sites);
+      }
+
+      @Override
+      public void failed(String reason, int sites) {
+        Counter.builder("leakwatch.collector.source.lines.failures")
+            .description("call sites left without file and line, by reason")
+            .tag("reason", reason)
+            .register(registry)
+            .increment(sites);
+      }
+    };
   }
 
   void eventsRead(long n) {

@@ -1,5 +1,6 @@
 package io.leakwatch.collector;
 
+import io.leakwatch.collector.symbols.SourceLines;
 import io.leakwatch.collector.symbols.Symbolizer;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.EventBatch;
@@ -136,7 +137,12 @@ final class PublishRound {
       }
       sent.add(tp);
     }
+    // Stacks published earlier whose file and line have been resolved since: again, same id.
+    SourceLines lines = symbolizer.sourceLines();
+    List<StackDefinition> renamed = lines == null ? List.of() : lines.takeNamed();
+    for (StackDefinition s : renamed) futures.add(publisher.send(s));
     boolean ok = publisher.awaitAll(futures);
+    if (!ok && !renamed.isEmpty()) lines.retry(renamed);
     for (TrackedProcess tp : sent) {
       if (ok) {
         tp.startAnnounced = true;

@@ -11,6 +11,7 @@ import io.leakwatch.collector.symbols.JitSymbols;
 import io.leakwatch.collector.symbols.ModuleMap;
 import io.leakwatch.collector.symbols.PerfMap;
 import io.leakwatch.collector.symbols.ProcMaps;
+import io.leakwatch.collector.symbols.SourceLines;
 import io.leakwatch.collector.symbols.StackIdentity;
 import io.leakwatch.collector.symbols.Symbolizer;
 import io.leakwatch.schemas.AllocationEvent;
@@ -368,6 +369,12 @@ final class TrackedProcess {
       named.add(fr);
     }
     StackDefinition def = StackIdentity.define(named, mainModules);
+    SourceLines lines = symbolizer.sourceLines();
+    if (lines != null) {
+      List<SourceLines.Site> sites = new ArrayList<>(frames.length);
+      for (long f : frames) sites.add(symbolizer.site(f, modules));
+      def = lines.annotate(def, sites, Set.copyOf(mainModules));
+    }
     long value = Long.parseUnsignedLong(def.getId(), 16);
     if (stackIds.size() >= STACK_CACHE_ENTRIES) stackIds.clear();
     if (provisional.size() >= STACK_CACHE_ENTRIES) provisional.clear();

@@ -1,7 +1,11 @@
 package io.leakwatch.schemas;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import org.apache.avro.AvroRuntimeException;
 import org.apache.avro.Schema;
@@ -18,6 +22,10 @@ import org.apache.kafka.common.serialization.Serializer;
  * Kafka serde for a generated Avro class in single-object encoding (C3 01, 8-byte schema
  * fingerprint, body). No schema registry: the reader knows every schema it accepts, and a record
  * written with an unknown schema or cut short is a {@link SerializationException}, never a crash.
+ *
+ * <p>The schemas a type had before its current one live in {@code history/NAME.vN.avsc} beside this
+ * class: records written by an older collector during a rolling upgrade are read through Avro's
+ * schema resolution (a field added since gets its default).
  */
 public final class AvroSerde<T extends SpecificRecordBase>
     implements Serde<T>, Serializer<T>, Deserializer<T> {
@@ -35,6 +43,21 @@ public final class AvroSerde<T extends SpecificRecordBase>
     Schema schema = model.getSchema(type);
     this.encoder = new BinaryMessageEncoder<>(model, schema);
     this.decoder = new BinaryMessageDecoder<>(model, schema);
+    for (Schema older : history(type)) decoder.addSchema(older);
+  }
+
+  /** Earlier schemas of {@code type}, oldest first (history/NAME.v1.avsc, v2, ...). */
+  static List<Schema> history(Class<?> type) {
+    List<Schema> older = new ArrayList<>();
+    for (int v = 1; ; v++) {
+      String resource = "history/" + type.getSimpleName() + ".v" + v + ".avsc";
+      try (InputStream in = AvroSerde.class.getResourceAsStream(resource)) {
+        if (in == null) return older;
+        older.add(new Schema.Parser().parse(in));
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot read schema " + resource, e);
+      }
+    }
   }
 
   /** Trusts generated classes outside this module (for example state-store records). */

@@ -17,9 +17,11 @@ public final class FrameNames {
 
   /**
    * For people: {@code module!function+0xoffset}, {@code module+0xoffset}, {@code
-   * [unknown]+0xaddress}.
+   * [unknown]+0xaddress}; a call the compiler inlined has no code of its own, so no offset: {@code
+   * module!function (inlined)}.
    */
   public static String display(Frame f) {
+    if (f.getInlined()) return f.getModule() + "!" + f.getFunction() + " (inlined)";
     if (f.getFunction() != null)
       return f.getModule() + "!" + f.getFunction() + "+0x" + Long.toHexString(f.getOffset());
     if (UNKNOWN_MODULE.equals(f.getModule()))
@@ -30,12 +32,19 @@ public final class FrameNames {
   /**
    * For stack identity: the display form, except that an address outside every module is just
    * {@code [unknown]} and a JIT frame is its method without offset, so that addresses (different on
-   * every host and run) never enter a stack id.
+   * every host and run) never enter a stack id. Inlined frames are not hashed at all (see
+   * StackIdentity): they come from debug info, which may appear later.
    */
   public static String identity(Frame f) {
     if (UNKNOWN_MODULE.equals(f.getModule())) return UNKNOWN_MODULE;
     // JIT code moves (recompilation, another host, another run): a JIT frame is its method's name.
     if (JIT_MODULE.equals(f.getModule())) return JIT_MODULE + "!" + f.getFunction();
     return display(f);
+  }
+
+  /** {@code file:line} of a frame with debug info, else null. */
+  public static String sourceLine(Frame f) {
+    if (f.getFile() == null) return null;
+    return f.getLine() == null || f.getLine() <= 0 ? f.getFile() : f.getFile() + ":" + f.getLine();
   }
 }

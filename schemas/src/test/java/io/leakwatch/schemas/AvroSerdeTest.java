@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.List;
 import java.util.Random;
+import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.message.BinaryMessageEncoder;
 import org.apache.kafka.common.errors.SerializationException;
 import org.junit.jupiter.api.Test;
 
@@ -79,5 +83,32 @@ class AvroSerdeTest {
         // counted as malformed by callers
       }
     }
+  }
+
+  @Test
+  void readsStackDefinitionsWrittenBeforeFramesHadTheInlinedField() throws Exception {
+    // A collector of the previous release, mid rolling upgrade, writes with the v1 schema.
+    Schema v1 = AvroSerde.history(StackDefinition.class).get(0);
+    assertThat(v1.getField("frames").schema().getElementType().getField("inlined")).isNull();
+    GenericRecord frame = new GenericData.Record(v1.getField("frames").schema().getElementType());
+    frame.put("module", "libtoykey.so");
+    frame.put("buildId", null);
+    frame.put("function", "toykey_derive");
+    frame.put("offset", 0x2cL);
+    frame.put("moduleOffset", 0x112cL);
+    frame.put("file", null);
+    frame.put("line", null);
+    GenericRecord def = new GenericData.Record(v1);
+    def.put("id", "00000000000000aa");
+    def.put("allocator", "libc.so.6");
+    def.put("culprit", "libtoykey.so!toykey_derive+0x2c");
+    def.put("frames", List.of(frame));
+    byte[] old = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(def).array();
+
+    StackDefinition read = AvroSerde.of(StackDefinition.class).deserialize("stacks", old);
+
+    assertThat(read.getId()).isEqualTo("00000000000000aa");
+    assertThat(read.getFrames().get(0).getFunction()).isEqualTo("toykey_derive");
+    assertThat(read.getFrames().get(0).getInlined()).isFalse();
   }
 }

@@ -1,5 +1,7 @@
 package io.leakwatch.collector.symbols;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -10,12 +12,15 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.HexFormat;
+import org.tukaani.xz.XZInputStream;
 
 /**
- * The function symbols of one ELF64 little-endian file (.symtab and .dynsym) and its GNU build id.
- * The file is someone else's: every offset, size and count is checked against the file's length
- * before use, names are bounded, and a file that fails a check yields an empty table, never an
- * exception escaping to the caller.
+ * The function symbols of one ELF64 little-endian file (.symtab and .dynsym, and the .symtab inside
+ * an xz-compressed {@code .gnu_debugdata} section, Fedora's MiniDebugInfo), its GNU build id and
+ * where its debug info is ({@code .debug_info} in the file itself, or a {@code .gnu_debuglink} to a
+ * separate file). The file is someone else's: every offset, size and count is checked against the
+ * file's length before use, names are bounded, a compressed section is inflated to a bounded size,
+ * and a file that fails a check yields an empty table, never an exception escaping to the caller.
  */
 public final class ElfSymbols {
   private static final int SHT_SYMTAB = 2;
@@ -25,20 +30,40 @@ public final class ElfSymbols {
   private static final int STT_GNU_IFUNC = 10;
   private static final int MAX_NAME = 4096;
   private static final int MAX_SYMBOLS = 4_000_000;
+  private static final int SHT_NOBITS = 8;
+
+  /** MiniDebugInfo is a small symbol table; more than this compressed or inflated is not one. */
+  static final int MAX_MINI_DEBUG_INFO = 64 << 20;
 
   public static final ElfSymbols EMPTY =
-      new ElfSymbols(new long[0], new long[0], new String[0], null);
+      new ElfSymbols(new long[0], new long[0], new String[0], null, DebugSections.NONE);
+
+  /**
+   * Where this file's debug info is.
+   *
+   * @param hasDwarf the file itself holds .debug_info (or .zdebug_info) with contents
+   * @param debugLink the file name its .gnu_debuglink names, or null
+   * @param debugLinkCrc the CRC-32 that link expects of the separate file
+   * @param miniDebugInfo whether .gnu_debugdata supplied symbols
+   */
+  public record DebugSections(
+      boolean hasDwarf, String debugLink, int debugLinkCrc, boolean miniDebugInfo) {
+    static final DebugSections NONE = new DebugSections(false, null, 0, false);
+  }
 
   private final long[] starts;
   private final long[] sizes;
   private final String[] names;
   private final String buildId;
+  private final DebugSections debug;
 
-  private ElfSymbols(long[] starts, long[] sizes, String[] names, String buildId) {
+  private ElfSymbols(
+      long[] starts, long[] sizes, String[] names, String buildId, DebugSections debug) {
     this.starts = starts;
     this.sizes = sizes;
     this.names = names;
     this.buildId = buildId;
+    this.debug = debug;
   }
 
   /** A symbol and the offset of the address inside it. */
@@ -73,12 +98,25 @@ public final class ElfSymbols {
     long shoff = b.getLong(0x28);
     int shentsize = Short.toUnsignedInt(b.getShort(0x3A));
     int shnum = Short.toUnsignedInt(b.getShort(0x3C));
+    int shstrndx = Short.toUnsignedInt(b.getShort(0x3E));
     if (shoff <= 0
         || shentsize < 64
         || shnum == 0
         || shoff > limit
         || (long) shnum * shentsize > limit - shoff) return EMPTY;
+    long namesOff = -1, namesSize = 0;
+    if (shstrndx < shnum) {
+      int sh = (int) (shoff + (long) shstrndx * shentsize);
+      namesOff = b.getLong(sh + 0x18);
+      namesSize = b.getLong(sh + 0x20);
+      if (namesOff < 0 || namesSize < 0 || namesOff > limit || namesSize > limit - namesOff)
+        namesOff = -1;
+    }
 
+    boolean hasDwarf = false;
+    String debugLink = null;
+    int debugLinkCrc = 0;
+    ElfSymbols mini = null;
     String buildId = null;
     int count = 0;
     long[] starts = new long[1024];
@@ -90,6 +128,24 @@ public final class ElfSymbols {
       long off = b.getLong(sh + 0x18);
       long secSize = b.getLong(sh + 0x20);
       if (off < 0 || secSize < 0 || off > limit || secSize > limit - off) continue;
+      String name = sectionName(b, sh, namesOff, namesSize);
+      if (type != SHT_NOBITS && secSize > 0) {
+        switch (name) {
+          case ".debug_info", ".zdebug_info" -> hasDwarf = true;
+          case ".gnu_debuglink" -> {
+            debugLink = readName(b, (int) off, (int) (off + secSize));
+            long crcAt = off + ((debugLink.getBytes(StandardCharsets.UTF_8).length + 4) & ~3L);
+            if (debugLink.isEmpty() || debugLink.contains("/") || crcAt + 4 > off + secSize)
+              debugLink = null;
+            else debugLinkCrc = b.getInt((int) crcAt);
+          }
+          case ".gnu_debugdata" -> {
+            if (mini == null && secSize <= MAX_MINI_DEBUG_INFO)
+              mini = miniDebugInfo(b.slice((int) off, (int) secSize));
+          }
+          default -> {}
+        }
+      }
       if (type == SHT_NOTE && buildId == null) {
         buildId = findBuildId(b, (int) off, (int) secSize);
       } else if (type == SHT_SYMTAB || type == SHT_DYNSYM) {
@@ -111,8 +167,8 @@ public final class ElfSymbols {
           if ((stype != STT_FUNC && stype != STT_GNU_IFUNC) || shndx == 0 || value == 0) continue;
           long nameOff = Integer.toUnsignedLong(b.getInt(sym));
           if (nameOff >= strSize) continue;
-          String name = readName(b, (int) (strOff + nameOff), (int) (strOff + strSize));
-          if (name.isEmpty()) continue;
+          String symbol = readName(b, (int) (strOff + nameOff), (int) (strOff + strSize));
+          if (symbol.isEmpty()) continue;
           if (count == starts.length) {
             int grow = Math.min(MAX_SYMBOLS, count * 2);
             starts = Arrays.copyOf(starts, grow);
@@ -121,16 +177,60 @@ public final class ElfSymbols {
           }
           starts[count] = value;
           sizes[count] = symSize;
-          names[count] = name;
+          names[count] = symbol;
           count++;
         }
       }
     }
-    return sorted(starts, sizes, names, count, buildId);
+    if (mini != null && mini.size() > 0) {
+      // MiniDebugInfo holds the symbols strip removed (static functions): the union names both.
+      int total = Math.min(MAX_SYMBOLS, count + mini.size());
+      starts = Arrays.copyOf(starts, total);
+      sizes = Arrays.copyOf(sizes, total);
+      names = Arrays.copyOf(names, total);
+      for (int k = 0; count < total; k++, count++) {
+        starts[count] = mini.starts[k];
+        sizes[count] = mini.sizes[k];
+        names[count] = mini.names[k];
+      }
+    }
+    DebugSections debug =
+        new DebugSections(hasDwarf, debugLink, debugLinkCrc, mini != null && mini.size() > 0);
+    return sorted(starts, sizes, names, count, buildId, debug);
+  }
+
+  /** The section's name from .shstrtab, or "" when the file does not give a readable one. */
+  private static String sectionName(ByteBuffer b, int sh, long namesOff, long namesSize) {
+    if (namesOff < 0) return "";
+    long nameOff = Integer.toUnsignedLong(b.getInt(sh));
+    if (nameOff >= namesSize) return "";
+    return readName(b, (int) (namesOff + nameOff), (int) (namesOff + namesSize));
+  }
+
+  /**
+   * The symbols of the ELF file xz-compressed in a .gnu_debugdata section, inflated to at most
+   * {@link #MAX_MINI_DEBUG_INFO} bytes; null when it is not one.
+   */
+  private static ElfSymbols miniDebugInfo(ByteBuffer compressed) {
+    byte[] packed = new byte[compressed.remaining()];
+    compressed.get(packed);
+    try (XZInputStream in =
+        new XZInputStream(new ByteArrayInputStream(packed), MAX_MINI_DEBUG_INFO >> 10)) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream(packed.length * 4);
+      byte[] buf = new byte[65536];
+      for (int n; (n = in.read(buf)) > 0; ) {
+        if (out.size() + n > MAX_MINI_DEBUG_INFO) return null;
+        out.write(buf, 0, n);
+      }
+      ElfSymbols inner = parse(ByteBuffer.wrap(out.toByteArray()));
+      return inner.size() > 0 ? inner : null;
+    } catch (IOException | RuntimeException e) {
+      return null; // corrupt, truncated, or asking for more memory than a symbol table needs
+    }
   }
 
   private static ElfSymbols sorted(
-      long[] starts, long[] sizes, String[] names, int count, String buildId) {
+      long[] starts, long[] sizes, String[] names, int count, String buildId, DebugSections debug) {
     Integer[] order = new Integer[count];
     for (int i = 0; i < count; i++) order[i] = i;
     // By address; at equal addresses prefer the sized symbol, then the shorter (un-versioned) name.
@@ -154,7 +254,8 @@ public final class ElfSymbols {
       n[m] = names[k];
       m++;
     }
-    return new ElfSymbols(Arrays.copyOf(s, m), Arrays.copyOf(z, m), Arrays.copyOf(n, m), buildId);
+    return new ElfSymbols(
+        Arrays.copyOf(s, m), Arrays.copyOf(z, m), Arrays.copyOf(n, m), buildId, debug);
   }
 
   private static String readName(ByteBuffer b, int from, int end) {
@@ -219,6 +320,10 @@ public final class ElfSymbols {
 
   public String buildId() {
     return buildId;
+  }
+
+  public DebugSections debugSections() {
+    return debug;
   }
 
   public int size() {

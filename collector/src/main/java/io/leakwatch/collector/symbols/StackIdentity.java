@@ -40,6 +40,7 @@ public final class StackIdentity {
     try {
       MessageDigest sha = MessageDigest.getInstance("SHA-256");
       for (Frame f : frames) {
+        if (f.getInlined()) continue; // from debug info, which may arrive later: never identity
         sha.update(display(f).getBytes(StandardCharsets.UTF_8));
         sha.update((byte) '\n');
       }
@@ -57,7 +58,21 @@ public final class StackIdentity {
    *     by the application names its own allocation site as the culprit
    */
   public static StackDefinition define(List<Frame> frames, Set<String> mainModules) {
-    long id = id(frames);
+    return define(id(frames), frames, mainModules);
+  }
+
+  /**
+   * The definition {@code named} again with frames that debug info made richer (file, line, inlined
+   * calls, a stripped binary's function names): the same id, so the stack's bytes stay one stack;
+   * allocator and culprit are read again from the richer physical frames.
+   */
+  public static StackDefinition withLines(
+      StackDefinition named, List<Frame> richer, Set<String> mainModules) {
+    return define(Long.parseUnsignedLong(named.getId(), 16), richer, mainModules);
+  }
+
+  private static StackDefinition define(long id, List<Frame> all, Set<String> mainModules) {
+    List<Frame> frames = all.stream().filter(f -> !f.getInlined()).toList();
     int site = 0;
     while (site < frames.size() - 1
         && frames.get(site).getFunction() != null
@@ -81,7 +96,7 @@ public final class StackIdentity {
         .setId(Topics.stackIdHex(id))
         .setAllocator(allocator)
         .setCulprit(culprit)
-        .setFrames(frames)
+        .setFrames(all)
         .build();
   }
 

@@ -3,7 +3,6 @@ package io.leakwatch.collector.symbols;
 import io.leakwatch.collector.ring.RingRecord;
 import io.leakwatch.schemas.Frame;
 import io.leakwatch.schemas.FrameNames;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -11,8 +10,10 @@ import java.util.Map;
 /**
  * Turns return addresses into frames {@code module!function+0xoffset}. Symbol tables are cached by
  * build id (or path when a file has none), so a library shared by every process on the host is
- * parsed once. Where the distribution ships separate debug info under /usr/lib/debug/.build-id, its
- * fuller .symtab is used.
+ * parsed once. The names come from what is on this host's disk: the binary's .symtab and .dynsym,
+ * its MiniDebugInfo, and a separate debug file (its debug link's, or under
+ * /usr/lib/debug/.build-id) when that one is fuller. These names make the stack's identity, so a
+ * debuginfod server's answer (see {@link SourceLines}) only adds to what is shown, never to the id.
  */
 public final class Symbolizer {
   public static final String UNKNOWN_MODULE = FrameNames.UNKNOWN_MODULE;
@@ -26,21 +27,23 @@ public final class Symbolizer {
         }
       };
   private final Demangler demangler = new Demangler();
-  private final Path debugRoot;
+  private final DebugFiles debugFiles;
   private final Path rootPrefix;
   private long hits;
   private long misses;
+  private volatile SourceLines sourceLines;
 
   public Symbolizer() {
-    this(Path.of("/usr/lib/debug/.build-id"), null);
+    this(Path.of("/usr/lib/debug"), null);
   }
 
   /**
+   * @param debugRoot the global debug directory (/usr/lib/debug, with .build-id below it)
    * @param rootPrefix where the target's file system is seen from here (for example /proc/PID/root
    *     or a container's root); null for the same file system
    */
   public Symbolizer(Path debugRoot, Path rootPrefix) {
-    this.debugRoot = debugRoot;
+    this.debugFiles = new DebugFiles(debugRoot);
     this.rootPrefix = rootPrefix;
   }
 
@@ -58,21 +61,49 @@ public final class Symbolizer {
   }
 
   private ElfSymbols load(RingRecord.Module m) {
+    Path file = fileOf(m);
+    ElfSymbols own = ElfSymbols.load(file);
+    ElfSymbols best = own;
+    for (Path separate : debugFiles.separateFiles(file, own)) {
+      ElfSymbols fuller = ElfSymbols.load(separate);
+      boolean belongs =
+          own.buildId() != null
+              ? own.buildId().equals(fuller.buildId())
+              : DebugFiles.crc32(separate)
+                  == Integer.toUnsignedLong(own.debugSections().debugLinkCrc());
+      if (belongs && fuller.size() > best.size()) best = fuller;
+    }
+    return best;
+  }
+
+  /** Where a module's file is seen from the collector (inside the target's root, if it has one). */
+  public Path fileOf(RingRecord.Module m) {
     Path file = Path.of(m.path());
     if (rootPrefix != null && file.isAbsolute())
       file = rootPrefix.resolve(file.toString().substring(1));
-    ElfSymbols own = ElfSymbols.load(file);
-    if (m.buildId() != null && m.buildId().length() > 2 && debugRoot != null) {
-      Path debug =
-          debugRoot
-              .resolve(m.buildId().substring(0, 2))
-              .resolve(m.buildId().substring(2) + ".debug");
-      if (Files.isRegularFile(debug)) {
-        ElfSymbols fuller = ElfSymbols.load(debug);
-        if (fuller.size() > own.size()) return fuller;
-      }
-    }
-    return own;
+    return file;
+  }
+
+  /** Adds file, line and inlined frames to the stacks this symbolizer names (see SourceLines). */
+  public Symbolizer withSourceLines(SourceLines lines) {
+    this.sourceLines = lines;
+    return this;
+  }
+
+  /** Null when lines are off. */
+  public SourceLines sourceLines() {
+    return sourceLines;
+  }
+
+  /** The call site of a return address for line lookup, or null outside every module (JIT code). */
+  public SourceLines.Site site(long returnAddress, ModuleMap modules) {
+    RingRecord.Module m = modules.find(returnAddress);
+    if (m == null) return null;
+    return new SourceLines.Site(m, fileOf(m), returnAddress - m.loadBias() - 1);
+  }
+
+  public DebugFiles debugFiles() {
+    return debugFiles;
   }
 
   /** Names one return address. */

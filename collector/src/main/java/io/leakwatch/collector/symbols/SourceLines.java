@@ -1,0 +1,404 @@
+package io.leakwatch.collector.symbols;
+
+import io.leakwatch.collector.ring.RingRecord;
+import io.leakwatch.schemas.Frame;
+import io.leakwatch.schemas.StackDefinition;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Source file, line and inlined calls for the frames of new stacks, resolved on a thread of its own
+ * so the publishing loop never waits for a debug file, a symbolizer or a debuginfod server.
+ *
+ * <p>A stack whose frames are all resolved already (the usual case once a module has been seen)
+ * gets its lines at once. Otherwise it is published as it is, with function names, and its sites
+ * are queued; when they are resolved, {@link #takeNamed()} gives the definition again under the
+ * same id with file, line and inlined frames, and the collector publishes it over the first (the
+ * stacks topic is compacted by id). A site that cannot be resolved (no debug info anywhere, a
+ * corrupt or foreign file, a server that is slow or down) resolves to nothing: the frame keeps
+ * {@code module!function+0xoffset}, and the reason is counted.
+ */
+public final class SourceLines implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(SourceLines.class);
+  private static final int MAX_ADDRESSES_PER_REQUEST = 512;
+  private static final int MAX_CACHED_SITES = 500_000;
+
+  /**
+   * @param symbolizer the llvm-symbolizer executable, or null for no lines at all
+   * @param timeout the longest one symbolizer request may take
+   * @param maxSymbolizerRssBytes restart the symbolizer when it grows past this
+   * @param debuginfod servers to ask when the host has no debug info (none: an empty list)
+   * @param maxPendingStacks stacks waiting for lines; beyond it the oldest are published without
+   */
+  public record Options(
+      String symbolizer,
+      Duration timeout,
+      long maxSymbolizerRssBytes,
+      Debuginfod.Options debuginfod,
+      int maxPendingStacks) {
+    public boolean enabled() {
+      return symbolizer != null;
+    }
+
+    /**
+     * llvm-symbolizer from PATH (lines off without it), 10 s per request, restarted past 1 GiB;
+     * debuginfod servers from DEBUGINFOD_URLS, cached where debuginfod's own client caches
+     * (DEBUGINFOD_CACHE_PATH, else $XDG_CACHE_HOME or ~/.cache, under leakwatch/debuginfod), 2
+     * minutes and 1 GiB per file, a missing file asked again after 10 minutes.
+     */
+    public static Options defaults() {
+      return new Options(
+          LlvmSymbolizer.findOnPath(),
+          Duration.ofSeconds(10),
+          1L << 30,
+          new Debuginfod.Options(
+              Debuginfod.Options.parseUrlsLeniently(System.getenv("DEBUGINFOD_URLS")),
+              defaultCacheDir(),
+              Duration.ofMinutes(2),
+              1L << 30,
+              Duration.ofMinutes(10)),
+          10_000);
+    }
+
+    public Options withSymbolizer(String executable) {
+      return new Options(executable, timeout, maxSymbolizerRssBytes, debuginfod, maxPendingStacks);
+    }
+
+    public Options withDebuginfod(Debuginfod.Options d) {
+      return new Options(symbolizer, timeout, maxSymbolizerRssBytes, d, maxPendingStacks);
+    }
+
+    static Path defaultCacheDir() {
+      String explicit = System.getenv("DEBUGINFOD_CACHE_PATH");
+      if (explicit != null && !explicit.isBlank()) return Path.of(explicit);
+      String xdg = System.getenv("XDG_CACHE_HOME");
+      Path base =
+          xdg != null && !xdg.isBlank()
+              ? Path.of(xdg)
+              : Path.of(System.getProperty("user.home"), ".cache");
+      return base.resolve("leakwatch").resolve("debuginfod");
+    }
+  }
+
+  /**
+   * A code address to resolve: the call instruction of a return address ({@code vaddr} is the ELF
+   * virtual address in the module's file, already one byte before the return address).
+   */
+  public record Site(RingRecord.Module module, Path file, long vaddr) {
+    String moduleKey() {
+      return module.buildId() != null ? "b:" + module.buildId() : "p:" + file;
+    }
+  }
+
+  /** Told of every site resolved or failed, for the collector's metrics. */
+  public interface Listener {
+    void resolved(DebugFiles.Source source, int sites);
+
+    void failed(String reason, int sites);
+  }
+
+  private record Pending(StackDefinition def, List<Site> sites, Set<String> mainModules) {}
+
+  /**
+   * What is known of a module's debug info; a null file means none was found, and it is looked for
+   * again (new sites of the module only) after {@code retryAtMs}: a server may be back, a debug
+   * package installed.
+   */
+  private record ModuleInfo(Path file, DebugFiles.Source source, long retryAtMs) {}
+
+  private final Options options;
+  private final DebugFiles debugFiles;
+  private final Debuginfod debuginfod;
+  private final LlvmSymbolizer llvm;
+  private final Listener listener;
+
+  // Guarded by this.
+  private final Map<String, Map<Long, List<LlvmSymbolizer.SourceLine>>> lines = new HashMap<>();
+  private int cachedSites;
+  private final Map<String, Site> moduleOf = new HashMap<>();
+  private final Map<String, Set<Long>> wanted = new LinkedHashMap<>();
+  private final LinkedHashMap<String, Pending> pending = new LinkedHashMap<>();
+  private final Map<String, ModuleInfo> modules = new HashMap<>();
+  private long progress;
+  private long progressTaken;
+  private boolean closed;
+
+  private Thread worker;
+
+  public SourceLines(Options options, DebugFiles debugFiles, Listener listener) {
+    this.options = options;
+    this.debugFiles = debugFiles;
+    this.listener = listener;
+    this.debuginfod =
+        new Debuginfod(
+            options.debuginfod() != null
+                ? options.debuginfod()
+                : new Debuginfod.Options(
+                    List.of(), Path.of("/nonexistent"), Duration.ofSeconds(1), 0, Duration.ZERO),
+            System::currentTimeMillis);
+    this.llvm =
+        options.enabled()
+            ? new LlvmSymbolizer(
+                options.symbolizer(), options.timeout(), options.maxSymbolizerRssBytes())
+            : null;
+  }
+
+  public boolean enabled() {
+    return llvm != null;
+  }
+
+  /** Starts the resolving thread (a daemon: it holds nothing a collector must finish). */
+  public synchronized SourceLines start() {
+    if (llvm == null || worker != null) return this;
+    worker = new Thread(this::work, "leakwatch-source-lines");
+    worker.setDaemon(true);
+    worker.setPriority(Thread.MIN_PRIORITY);
+    worker.start();
+    return this;
+  }
+
+  /**
+   * {@code def} with lines when every site is resolved already; otherwise {@code def} as it is, its
+   * sites queued, and the richer definition given later by {@link #takeNamed()}.
+   *
+   * @param sites one per frame of {@code def}, null for frames outside every module (JIT code)
+   */
+  public synchronized StackDefinition annotate(
+      StackDefinition def, List<Site> sites, Set<String> mainModules) {
+    if (llvm == null || closed) return def;
+    boolean complete = true;
+    for (Site s : sites) {
+      if (s == null || known(s)) continue;
+      complete = false;
+      moduleOf.putIfAbsent(s.moduleKey(), s);
+      wanted.computeIfAbsent(s.moduleKey(), k -> new LinkedHashSet<>()).add(s.vaddr());
+    }
+    if (complete) return named(def, sites, mainModules);
+    pending.put(def.getId(), new Pending(def, List.copyOf(sites), mainModules));
+    while (pending.size() > options.maxPendingStacks()) {
+      Iterator<Pending> oldest = pending.values().iterator();
+      oldest.next();
+      oldest.remove();
+      listener.failed("pending_overflow", 1);
+    }
+    notifyAll();
+    return def;
+  }
+
+  /** Definitions whose lines were resolved since the last call, to publish again under their id. */
+  public synchronized List<StackDefinition> takeNamed() {
+    if (progress == progressTaken || pending.isEmpty()) return List.of();
+    progressTaken = progress;
+    List<StackDefinition> named = new ArrayList<>();
+    for (Iterator<Pending> it = pending.values().iterator(); it.hasNext(); ) {
+      Pending p = it.next();
+      boolean complete = true;
+      for (Site s : p.sites()) {
+        if (s != null && !known(s)) {
+          complete = false;
+          break;
+        }
+      }
+      if (!complete) continue;
+      it.remove();
+      StackDefinition richer = named(p.def(), p.sites(), p.mainModules());
+      if (richer != p.def()) named.add(richer); // resolved to nothing: nothing to send again
+    }
+    return named;
+  }
+
+  /** Publishing them failed: they are given again by the next {@link #takeNamed()}. */
+  public synchronized void retry(List<StackDefinition> named) {
+    for (StackDefinition d : named) {
+      // Sites are all known: a pending entry whose sites are empty completes at once.
+      pending.putIfAbsent(d.getId(), new Pending(d, List.of(), Set.of()));
+    }
+    progress++;
+  }
+
+  /** Stacks waiting for lines (a gauge). */
+  public synchronized int pendingStacks() {
+    return pending.size();
+  }
+
+  /** Starts of the llvm-symbolizer process so far (restarts after crashes, timeouts, growth). */
+  public long symbolizerStarts() {
+    return llvm == null ? 0 : llvm.starts();
+  }
+
+  private boolean known(Site s) {
+    Map<Long, List<LlvmSymbolizer.SourceLine>> m = lines.get(s.moduleKey());
+    return m != null && m.containsKey(s.vaddr());
+  }
+
+  private StackDefinition named(StackDefinition def, List<Site> sites, Set<String> mainModules) {
+    if (sites.isEmpty()) return def; // already named (a retry)
+    List<Frame> frames = def.getFrames();
+    List<Frame> richer = new ArrayList<>(frames.size() + 4);
+    boolean any = false;
+    for (int i = 0; i < frames.size(); i++) {
+      Frame f = frames.get(i);
+      Site s = i < sites.size() ? sites.get(i) : null;
+      List<LlvmSymbolizer.SourceLine> at =
+          s == null ? null : lines.get(s.moduleKey()).get(s.vaddr());
+      if (at == null || at.isEmpty()) {
+        richer.add(f);
+        continue;
+      }
+      any = true;
+      richer.addAll(expand(f, at));
+    }
+    return any ? StackIdentity.withLines(def, richer, mainModules) : def;
+  }
+
+  /**
+   * One physical frame as debug info sees it: a frame per inlined call (innermost first, marked
+   * inlined, no offset of its own), then the frame itself with the file and line of its call. A
+   * frame without a function name (a stripped binary) takes the debug info's.
+   */
+  static List<Frame> expand(Frame f, List<LlvmSymbolizer.SourceLine> at) {
+    List<Frame> out = new ArrayList<>(at.size());
+    for (int j = 0; j < at.size() - 1; j++) {
+      LlvmSymbolizer.SourceLine l = at.get(j);
+      out.add(
+          Frame.newBuilder(f)
+              .setFunction(l.function() != null ? l.function() : "??")
+              .setOffset(0)
+              .setFile(l.file())
+              .setLine(l.line())
+              .setInlined(true)
+              .build());
+    }
+    LlvmSymbolizer.SourceLine outer = at.get(at.size() - 1);
+    Frame.Builder physical = Frame.newBuilder(f).setFile(outer.file()).setLine(outer.line());
+    if (f.getFunction() == null && outer.function() != null) {
+      physical.setFunction(outer.function());
+      // The offset was in the module; in the function when debug info says where it begins.
+      long start = outer.start();
+      if (start >= 0 && f.getModuleOffset() > start)
+        physical.setOffset(f.getModuleOffset() - start);
+    }
+    out.add(physical.build());
+    return out;
+  }
+
+  private void work() {
+    while (true) {
+      String key;
+      Site module;
+      long[] addresses;
+      synchronized (this) {
+        while (wanted.isEmpty() && !closed) {
+          try {
+            wait();
+          } catch (InterruptedException e) {
+            return;
+          }
+        }
+        if (closed) return;
+        Iterator<Map.Entry<String, Set<Long>>> it = wanted.entrySet().iterator();
+        Map.Entry<String, Set<Long>> e = it.next();
+        key = e.getKey();
+        module = moduleOf.get(key);
+        Set<Long> all = e.getValue();
+        int n = Math.min(all.size(), MAX_ADDRESSES_PER_REQUEST);
+        addresses = new long[n];
+        Iterator<Long> a = all.iterator();
+        for (int i = 0; i < n; i++) {
+          addresses[i] = a.next();
+          a.remove();
+        }
+        if (all.isEmpty()) it.remove();
+      }
+      List<List<LlvmSymbolizer.SourceLine>> found = resolve(key, module, addresses);
+      synchronized (this) {
+        if (cachedSites + addresses.length > MAX_CACHED_SITES) {
+          // Rare: a host with half a million distinct call sites starts over; what waits asks
+          // again.
+          lines.clear();
+          cachedSites = 0;
+          for (Pending p : pending.values()) {
+            for (Site s : p.sites()) {
+              if (s == null) continue;
+              moduleOf.putIfAbsent(s.moduleKey(), s);
+              wanted.computeIfAbsent(s.moduleKey(), k -> new LinkedHashSet<>()).add(s.vaddr());
+            }
+          }
+        }
+        Map<Long, List<LlvmSymbolizer.SourceLine>> m =
+            lines.computeIfAbsent(key, k -> new HashMap<>());
+        for (int i = 0; i < addresses.length; i++) {
+          if (m.put(addresses[i], found == null ? List.of() : found.get(i)) == null) cachedSites++;
+        }
+        progress++;
+      }
+    }
+  }
+
+  /** Lines of each address, or null when the module has no usable debug info. */
+  private List<List<LlvmSymbolizer.SourceLine>> resolve(String key, Site module, long[] addresses) {
+    ModuleInfo info;
+    synchronized (this) {
+      info = modules.get(key);
+    }
+    if (info == null || (info.file() == null && System.currentTimeMillis() >= info.retryAtMs())) {
+      info = locate(module, addresses.length);
+      synchronized (this) {
+        modules.put(key, info);
+      }
+    }
+    if (info.file() == null) return null;
+    try {
+      List<List<LlvmSymbolizer.SourceLine>> found = llvm.symbolize(info.file(), addresses);
+      int withLines = 0;
+      for (List<LlvmSymbolizer.SourceLine> l : found) if (!l.isEmpty()) withLines++;
+      listener.resolved(info.source(), withLines);
+      if (withLines < found.size())
+        listener.failed("no_line_for_address", found.size() - withLines);
+      return found;
+    } catch (LlvmSymbolizer.Failure f) {
+      listener.failed(f.reason(), addresses.length);
+      log.debug("no lines for {}: {}", info.file(), f.getMessage());
+      return null;
+    }
+  }
+
+  private ModuleInfo locate(Site module, int sites) {
+    ElfSymbols own = ElfSymbols.load(module.file());
+    List<String> mismatches = new ArrayList<>();
+    DebugFiles.Found local = debugFiles.find(module.file(), own, mismatches::add);
+    for (String m : mismatches) listener.failed(m, sites);
+    if (local != null) return new ModuleInfo(local.file(), local.source(), 0);
+    String buildId = module.module().buildId();
+    if (debuginfod.configured() && buildId != null) {
+      try {
+        return new ModuleInfo(debuginfod.debugInfo(buildId), DebugFiles.Source.DEBUGINFOD, 0);
+      } catch (Debuginfod.Failure f) {
+        listener.failed("debuginfod_" + f.reason(), sites);
+        log.debug("debuginfod: {}", f.getMessage());
+      }
+    } else {
+      listener.failed("no_debug_info", sites);
+    }
+    long retry =
+        options.debuginfod() == null ? 600_000 : options.debuginfod().retryAfter().toMillis();
+    return new ModuleInfo(null, null, System.currentTimeMillis() + retry);
+  }
+
+  @Override
+  public synchronized void close() {
+    closed = true;
+    notifyAll();
+    if (llvm != null) llvm.close();
+  }
+}
