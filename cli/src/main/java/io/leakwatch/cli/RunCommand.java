@@ -5,6 +5,7 @@ import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.streams.render.ReportFormat;
 import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.ProcessReport;
+import io.leakwatch.streams.report.model.StackRow;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -132,13 +133,14 @@ final class RunCommand implements Callable<Integer> {
     long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
     boolean seen = false;
     DrainProgress progress = new DrainProgress(pid);
+    LinesSettled lines = new LinesSettled(stack.collector);
     while (System.nanoTime() < deadline) {
       Optional<ProcessReport> r = Optional.empty();
       try {
         r = stack.streams.reports().report(stack.host, pid);
         if (r.isPresent()) {
           seen = true;
-          if (isFinalReport(r.get(), stack.collector.retiredStartMs(pid)))
+          if (lines.complete(r.get(), stack.collector.retiredStartMs(pid)))
             return Optional.of(r.get());
         }
       } catch (InvalidStateStoreException e) {
@@ -202,6 +204,35 @@ final class RunCommand implements Callable<Integer> {
    * The exit report of the command's last image: a command that exec'd has one report per image
    * under the same pid, and only the last one is what it held when it exited.
    */
+  /**
+   * The final report, and with it the file and line of its frames: the collector resolves them off
+   * its publishing loop and sends the stacks again, so a report can be final before its lines are
+   * in. Waits for them up to {@link #LINES_GRACE} after the report is otherwise final (a slow
+   * debuginfod server must not hold the report back for minutes), then takes it as it is.
+   */
+  static final class LinesSettled {
+    static final Duration LINES_GRACE = Duration.ofSeconds(30);
+    private final Collector collector;
+    private long finalSinceNs;
+
+    LinesSettled(Collector collector) {
+      this.collector = collector;
+    }
+
+    boolean complete(ProcessReport r, Optional<Long> lastImageStartMs) {
+      if (!isFinalReport(r, lastImageStartMs)) return false;
+      if (finalSinceNs == 0) finalSinceNs = System.nanoTime();
+      if (System.nanoTime() - finalSinceNs > LINES_GRACE.toNanos()) return true;
+      if (!collector.sourceLinesSettled()) return false;
+      for (StackRow s : r.stacks()) {
+        if (!collector.publishedWithLines(s.id())) continue;
+        if (s.frames() == null || s.frames().stream().noneMatch(f -> f.file() != null))
+          return false; // sent with lines, not in the streams-app's stacks store yet
+      }
+      return true;
+    }
+  }
+
   static boolean isFinalReport(ProcessReport r, Optional<Long> lastImageStartMs) {
     if (!r.process().exited() || !r.stacksResolved()) return false;
     if (lastImageStartMs.isEmpty()) return false;
@@ -216,13 +247,14 @@ final class RunCommand implements Callable<Integer> {
       Process p = spawn(run, sample);
       if (p == null) return 127;
       int status = p.waitFor();
+      LinesSettled lines = new LinesSettled(collector);
       ProcessReport report =
           new ReportClient(url)
               .awaitExitReport(
                   CollectorConfig.localHostName(),
                   (int) p.pid(),
                   Duration.ofSeconds(timeoutSeconds),
-                  r -> isFinalReport(r, collector.retiredStartMs((int) p.pid())));
+                  r -> lines.complete(r, collector.retiredStartMs((int) p.pid())));
       write(report);
       return status;
     }

@@ -141,6 +141,21 @@ public final class Collector implements AutoCloseable {
     return rings.maxFill();
   }
 
+  /**
+   * No stack is waiting for its file and line (or lines are off): what was resolved has been
+   * published. Checked between rounds, so a definition taken for publishing has been acknowledged.
+   */
+  public synchronized boolean sourceLinesSettled() {
+    SourceLines lines = symbolizer.sourceLines();
+    return lines == null || lines.pendingStacks() == 0;
+  }
+
+  /** Whether this collector published stack {@code id} with file and line (recently). */
+  public boolean publishedWithLines(String id) {
+    SourceLines lines = symbolizer.sourceLines();
+    return lines != null && lines.namedWithLines(id);
+  }
+
   Symbolizer symbolizer() {
     return symbolizer;
   }

@@ -131,6 +131,16 @@ public final class SourceLines implements AutoCloseable {
   private final Map<String, ModuleInfo> modules = new HashMap<>();
   private long progress;
   private long progressTaken;
+
+  /** Ids of stacks given lines, most recent last (bounded): for a caller waiting to see them. */
+  private final Map<String, Boolean> withLines =
+      new LinkedHashMap<>(256, 0.75f, false) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
+          return size() > 100_000;
+        }
+      };
+
   private boolean closed;
 
   private Thread worker;
@@ -226,6 +236,11 @@ public final class SourceLines implements AutoCloseable {
     progress++;
   }
 
+  /** Whether stack {@code id} was given file and line (recently). */
+  public synchronized boolean namedWithLines(String id) {
+    return withLines.containsKey(id);
+  }
+
   /** Stacks waiting for lines (a gauge). */
   public synchronized int pendingStacks() {
     return pending.size();
@@ -258,7 +273,9 @@ public final class SourceLines implements AutoCloseable {
       any = true;
       richer.addAll(expand(f, at));
     }
-    return any ? StackIdentity.withLines(def, richer, mainModules) : def;
+    if (!any) return def;
+    withLines.put(def.getId(), Boolean.TRUE);
+    return StackIdentity.withLines(def, richer, mainModules);
   }
 
   /**

@@ -10,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ElfSymbolsTest {
   private static String readelfBuildId(Path file) throws Exception {
@@ -78,5 +79,81 @@ class ElfSymbolsTest {
       s.lookup(rnd.nextLong());
     }
     assertThat(parsed).isPositive();
+  }
+
+  /**
+   * Fedora's MiniDebugInfo: the stripped program with an xz-compressed ELF of its .symtab in a
+   * .gnu_debugdata section, made with the distribution's recipe (objcopy, xz).
+   */
+  private static Path withMiniDebugInfo(Path dir) throws Exception {
+    Path mini = dir.resolve("mini.debug");
+    InlineLeakProgram.run(
+        "objcopy", "--strip-debug", InlineLeakProgram.DEBUG.toString(), mini.toString());
+    InlineLeakProgram.run("xz", "-k", mini.toString());
+    Path binary = dir.resolve("inline-leak");
+    InlineLeakProgram.run(
+        "objcopy",
+        "--add-section",
+        ".gnu_debugdata=" + dir.resolve("mini.debug.xz"),
+        InlineLeakProgram.STRIPPED.toString(),
+        binary.toString());
+    return binary;
+  }
+
+  @Test
+  void aStrippedBinaryNamesItsFunctionsFromMiniDebugInfo(@TempDir Path dir) throws Exception {
+    assertThat(ElfSymbols.load(InlineLeakProgram.STRIPPED).address("open_session")).isEqualTo(-1);
+    long expected = ElfSymbols.load(InlineLeakProgram.PROGRAM).address("open_session");
+
+    ElfSymbols syms = ElfSymbols.load(withMiniDebugInfo(dir));
+
+    assertThat(syms.debugSections().miniDebugInfo()).isTrue();
+    assertThat(syms.address("open_session")).isEqualTo(expected);
+    assertThat(syms.lookup(expected + 0x11)).isEqualTo(new ElfSymbols.Hit("open_session", 0x11));
+    assertThat(syms.buildId()).isEqualTo(InlineLeakProgram.buildId());
+  }
+
+  @Test
+  void whereTheDebugInfoIsSaysDwarfAndDebugLink(@TempDir Path dir) throws Exception {
+    assertThat(ElfSymbols.load(InlineLeakProgram.PROGRAM).debugSections().hasDwarf()).isTrue();
+    assertThat(ElfSymbols.load(InlineLeakProgram.STRIPPED).debugSections().hasDwarf()).isFalse();
+    assertThat(ElfSymbols.load(InlineLeakProgram.DEBUG).debugSections().hasDwarf()).isTrue();
+    Path linked = dir.resolve("linked");
+    InlineLeakProgram.run(
+        "objcopy",
+        "--add-gnu-debuglink=" + InlineLeakProgram.DEBUG,
+        InlineLeakProgram.STRIPPED.toString(),
+        linked.toString());
+    ElfSymbols.DebugSections d = ElfSymbols.load(linked).debugSections();
+    assertThat(d.debugLink()).isEqualTo("inline-leak.debug");
+    assertThat(Integer.toUnsignedLong(d.debugLinkCrc()))
+        .isEqualTo(DebugFiles.crc32(InlineLeakProgram.DEBUG));
+  }
+
+  @Test
+  void corruptMiniDebugInfoNeverThrowsAndKeepsTheDynamicSymbols(@TempDir Path dir)
+      throws Exception {
+    byte[] original = Files.readAllBytes(withMiniDebugInfo(dir));
+    byte[] xz = Files.readAllBytes(dir.resolve("mini.debug.xz"));
+    int at = indexOf(original, xz);
+    assertThat(at).isPositive();
+    SplittableRandom rnd = new SplittableRandom(13);
+    for (int c = 0; c < 2_000; c++) {
+      byte[] img = original.clone();
+      for (int f = 1 + rnd.nextInt(6); f > 0; f--)
+        img[at + rnd.nextInt(xz.length)] = (byte) rnd.nextInt(256);
+      ElfSymbols s = ElfSymbols.parse(ByteBuffer.wrap(img));
+      assertThat(s.buildId()).isEqualTo(InlineLeakProgram.buildId());
+      s.lookup(rnd.nextLong());
+    }
+  }
+
+  private static int indexOf(byte[] hay, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= hay.length; i++) {
+      for (int j = 0; j < needle.length; j++) if (hay[i + j] != needle[j]) continue outer;
+      return i;
+    }
+    return -1;
   }
 }

@@ -19,9 +19,17 @@ import java.util.regex.Pattern;
  * told by binutils' addr2line: tools that share no code with llvm-symbolizer.
  */
 public final class InlineLeakProgram {
-  public static final Path PROGRAM = NativeRuns.NATIVE.resolve("inline-leak");
-  public static final Path STRIPPED = NativeRuns.NATIVE.resolve("inline-leak.stripped");
-  public static final Path DEBUG = NativeRuns.NATIVE.resolve("inline-leak.debug");
+  /** The native build: the collector module's, also from another module's tests. */
+  private static final Path NATIVE =
+      System.getProperty("leakwatch.home") != null
+          ? Path.of(System.getProperty("leakwatch.home"), "collector", "target", "native")
+              .toAbsolutePath()
+              .normalize()
+          : NativeRuns.NATIVE;
+
+  public static final Path PROGRAM = NATIVE.resolve("inline-leak");
+  public static final Path STRIPPED = NATIVE.resolve("inline-leak.stripped");
+  public static final Path DEBUG = NATIVE.resolve("inline-leak.debug");
 
   /** What addr2line -f -i says of one address: innermost inlined call first. */
   public record Addr2line(String function, String file, int line) {}
@@ -47,7 +55,10 @@ public final class InlineLeakProgram {
     throw new IllegalStateException("no call to malloc in open_session");
   }
 
-  /** addr2line -f -i -e FILE ADDRESS, innermost first, discriminators dropped. */
+  /**
+   * addr2line -f -i -e FILE ADDRESS, innermost first, discriminators dropped; empty where it knows
+   * no line.
+   */
   public static List<Addr2line> addr2line(Path file, long address)
       throws IOException, InterruptedException {
     String out =
@@ -56,6 +67,7 @@ public final class InlineLeakProgram {
     List<Addr2line> frames = new ArrayList<>();
     for (int i = 0; i + 1 < lines.length; i += 2) {
       String where = lines[i + 1].replaceAll(" \\(discriminator \\d+\\)$", "");
+      if (where.startsWith("??")) continue; // no line information (start-up code without DWARF)
       int colon = where.lastIndexOf(':');
       frames.add(
           new Addr2line(
@@ -83,7 +95,7 @@ public final class InlineLeakProgram {
     return StackIdentity.define(List.of(f), Set.of(f.getModule()));
   }
 
-  static String run(String... command) throws IOException, InterruptedException {
+  public static String run(String... command) throws IOException, InterruptedException {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes());
     if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0)

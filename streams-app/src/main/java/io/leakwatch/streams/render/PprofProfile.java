@@ -66,8 +66,19 @@ public final class PprofProfile {
     long bytesKey = str("bytes"), allocatorKey = str("allocator"), culpritKey = str("culprit");
     for (StackRow s : r.stacks()) {
       List<Long> locs = new ArrayList<>();
-      if (s.frames() != null)
-        for (FrameRow f : s.frames()) locs.add(location(f)); // leaf first, as pprof wants
+      if (s.frames() != null) {
+        // Leaf first, as pprof wants; inlined frames are Lines of the location they were inlined
+        // into (innermost first, the caller last), so `pprof -lines` shows each with its line.
+        List<FrameRow> inlined = new ArrayList<>();
+        for (FrameRow f : s.frames()) {
+          if (f.inlined()) {
+            inlined.add(f);
+            continue;
+          }
+          locs.add(location(f, inlined));
+          inlined = new ArrayList<>();
+        }
+      }
       long allocator = str(s.allocator());
       long culprit = str(s.culprit());
       if (s.sizes().isEmpty()) {
@@ -210,31 +221,41 @@ public final class PprofProfile {
     return n;
   }
 
-  private long location(FrameRow f) {
+  private long location(FrameRow f, List<FrameRow> inlined) {
     long mappingId = mapping(f);
     long offset = f.moduleOffset();
     long address = mappingId * MAPPING_SPAN + (offset & (MAPPING_SPAN - 1));
-    String key = mappingId + "\0" + offset + "\0" + (f.function() == null ? "" : f.function());
-    Long id = locationIds.get(key);
+    List<FrameRow> lines = new ArrayList<>(inlined);
+    lines.add(f);
+    StringBuilder key = new StringBuilder().append(mappingId).append('\0').append(offset);
+    for (FrameRow l : lines) key.append('\0').append(l.function() == null ? "" : l.function());
+    Long id = locationIds.get(key.toString());
     if (id != null) return id;
     long n = locations.size() + 1;
-    long fn = function(f);
-    long line = f.line() == null ? 0 : f.line();
+    long[] fns = new long[lines.size()];
+    long[] nums = new long[lines.size()];
+    for (int i = 0; i < lines.size(); i++) {
+      fns[i] = function(lines.get(i));
+      nums[i] = lines.get(i).line() == null ? 0 : lines.get(i).line();
+    }
     locations.add(
         message(
             out -> {
               out.writeUInt64(1, n);
               out.writeUInt64(2, mappingId);
               out.writeUInt64(3, address);
-              out.writeBytes(
-                  4,
-                  message(
-                      l -> {
-                        l.writeUInt64(1, fn);
-                        if (line > 0) l.writeInt64(2, line);
-                      }));
+              for (int i = 0; i < fns.length; i++) {
+                long fn = fns[i], line = nums[i];
+                out.writeBytes(
+                    4,
+                    message(
+                        l -> {
+                          l.writeUInt64(1, fn);
+                          if (line > 0) l.writeInt64(2, line);
+                        }));
+              }
             }));
-    locationIds.put(key, n);
+    locationIds.put(key.toString(), n);
     return n;
   }
 

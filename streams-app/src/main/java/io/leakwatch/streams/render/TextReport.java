@@ -125,7 +125,9 @@ public final class TextReport {
           b.append("    ...\n");
           break;
         }
-        b.append("    ").append(clean(fr.display())).append('\n');
+        b.append("    ").append(clean(fr.display()));
+        if (fr.source() != null) b.append("  ").append(clean(fr.source()));
+        b.append('\n');
       }
       b.append('\n');
     }

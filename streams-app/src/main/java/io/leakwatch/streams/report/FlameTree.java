@@ -23,7 +23,11 @@ public record FlameTree(
       List<FrameRow> frames = s.frames() == null ? List.of() : s.frames();
       for (int i = frames.size() - 1; i >= 0; i--) {
         FrameRow f = frames.get(i);
-        node = node.child(f.function() != null ? f.module() + "!" + f.function() : f.display());
+        node =
+            node.child(
+                f.function() != null && !f.inlined()
+                    ? f.module() + "!" + f.function()
+                    : f.display());
         node.v += s.bytes();
       }
     }

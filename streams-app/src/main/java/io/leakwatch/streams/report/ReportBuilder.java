@@ -258,6 +258,7 @@ public final class ReportBuilder {
                   f.getOffset(),
                   f.getFile(),
                   f.getLine(),
+                  f.getInlined(),
                   f.getModuleOffset(),
                   f.getBuildId(),
                   FrameNames.display(f)));

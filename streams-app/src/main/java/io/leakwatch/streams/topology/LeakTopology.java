@@ -3,6 +3,7 @@ package io.leakwatch.streams.topology;
 import io.leakwatch.schemas.AvroSerde;
 import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.schemas.ExitReport;
+import io.leakwatch.schemas.Frame;
 import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.schemas.Topics;
@@ -221,9 +222,19 @@ public final class LeakTopology {
       }
       if (record.value() == null) {
         stacks.delete(record.key());
-      } else {
-        stacks.put(record.key(), record.value());
+        return;
       }
+      // Collectors send a stack again under its id once debug info gave it file and line; a host
+      // without that debug info may send the plain one later. Keep the richer of the two.
+      StackDefinition stored = stacks.get(record.key());
+      if (stored != null && framesWithLines(stored) > framesWithLines(record.value())) return;
+      stacks.put(record.key(), record.value());
+    }
+
+    static int framesWithLines(StackDefinition d) {
+      int n = 0;
+      for (Frame f : d.getFrames()) if (f.getFile() != null) n++;
+      return n;
     }
   }
 }

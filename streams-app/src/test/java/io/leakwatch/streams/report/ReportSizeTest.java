@@ -54,6 +54,7 @@ class ReportSizeTest {
                 0x1234 + f,
                 null,
                 null,
+                false,
                 0,
                 null,
                 "libjvm.so!SomeRatherLongFunctionName+0x" + Integer.toHexString(f)));

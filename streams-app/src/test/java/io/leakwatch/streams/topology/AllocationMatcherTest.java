@@ -189,6 +189,30 @@ class AllocationMatcherTest {
   }
 
   @Test
+  void aDefinitionWithLinesIsNotReplacedByAPlainOneFromAHostWithoutDebugInfo() {
+    KeyValueStore<String, StackDefinition> defs = driver.getKeyValueStore(StoreNames.STACKS);
+    String id = Topics.stackIdHex(STACK_A);
+    StackDefinition plain = stack(STACK_A, "libtoykey.so", "leaky!verify_signature+0x1c");
+    Frame physical = plain.getFrames().get(0);
+    Frame withLine = Frame.newBuilder(physical).setFile("toykey.c").setLine(42).build();
+    Frame inlined =
+        Frame.newBuilder(withLine)
+            .setFunction("derive")
+            .setOffset(0)
+            .setLine(17)
+            .setInlined(true)
+            .build();
+    StackDefinition richer =
+        StackDefinition.newBuilder(plain).setFrames(List.of(inlined, withLine)).build();
+
+    stacks.pipeInput(id, richer); // a host with debug info names it again, same id
+    stacks.pipeInput(id, plain); // another host, without, sends the plain one later
+
+    assertThat(defs.get(id).getFrames()).containsExactly(inlined, withLine);
+    assertThat(defs.get(id).getFrames().get(0).getInlined()).isTrue();
+  }
+
+  @Test
   void allocationThenFreeLeavesNothing() {
     send(batch(alloc(0x1000, 422, STACK_A)));
     assertThat(outstandingBytes()).isEqualTo(422.0);
