@@ -279,9 +279,20 @@ final class BenchCommand implements Runnable {
         description = "the target's sampling (default exact, the heaviest)")
     long sampleBytes;
 
+    @Option(
+        names = "--lines",
+        negatable = true,
+        defaultValue = "true",
+        fallbackValue = "true",
+        description =
+            "file and line through llvm-symbolizer (default on; --no-lines to compare without)")
+    boolean lines;
+
     @Override
     public Integer call() throws Exception {
       Path work = Files.createTempDirectory("leakwatch-bench-collector-");
+      Path config = work.resolve("collector.yml");
+      Files.writeString(config, "symbols:\n  lines: " + lines + "\n");
       Path runDir = Files.createDirectories(work.resolve("rings"));
       int port;
       try (ServerSocket s = new ServerSocket(0)) {
@@ -303,10 +314,13 @@ final class BenchCommand implements Runnable {
                     "--http-port",
                     Integer.toString(port),
                     "--run-dir",
-                    runDir.toString())
+                    runDir.toString(),
+                    "--config",
+                    config.toString())
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .start();
+        double cpuStart = cpuSeconds(collector.pid());
         ProcessBuilder pb =
             new ProcessBuilder(
                     Home.demoService().toString(),
@@ -321,10 +335,12 @@ final class BenchCommand implements Runnable {
         try {
           Thread.sleep(20_000); // JIT warm-up, connections, first symbolization
           double cpu0 = cpuSeconds(collector.pid());
+          double helpers0 = helperCpuSeconds(collector.pid());
           double ev0 = published(port);
           long t0 = System.nanoTime();
           Thread.sleep(seconds * 1000L);
           double cpu1 = cpuSeconds(collector.pid());
+          double helpers1 = helperCpuSeconds(collector.pid());
           double ev1 = published(port);
           double wall = (System.nanoTime() - t0) / 1e9;
           double eventsPerSecond = (ev1 - ev0) / wall;
@@ -349,6 +365,15 @@ final class BenchCommand implements Runnable {
               statusField(status, "RssFile:"),
               statusField(status, "RssShmem:"),
               statusField(status, "VmHWM:"));
+          System.out.printf(
+              Locale.ROOT,
+              "collector lines %s: first 20 s (start, naming the new stacks) %.2f cpu-s;"
+                  + " llvm-symbolizer %.2f cpu-s in all, %.1f%% of one core in the window, resident %s%n",
+              lines ? "on" : "off",
+              cpu0 - cpuStart,
+              helpers1,
+              100 * (helpers1 - helpers0) / wall,
+              helperRss(collector.pid()));
         } finally {
           target.destroy();
           collector.destroy();
@@ -364,6 +389,48 @@ final class BenchCommand implements Runnable {
     private static String statusField(String status, String field) {
       Matcher m = Pattern.compile("(?m)^" + field + "\\s+(\\d+) kB").matcher(status);
       return m.find() ? (Long.parseLong(m.group(1)) / 1024) + " MiB" : "?";
+    }
+
+    /** The collector's child processes (its llvm-symbolizer), from /proc/PID/task/TID/children. */
+    private static List<Long> helpers(long pid) {
+      List<Long> kids = new ArrayList<>();
+      try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+        for (Path t : tasks.toList()) {
+          String children = Files.readString(t.resolve("children")).trim();
+          if (children.isEmpty()) continue;
+          for (String k : children.split("\\s+")) kids.add(Long.parseLong(k));
+        }
+      } catch (IOException | RuntimeException e) {
+        // the collector is gone: no helpers
+      }
+      return kids;
+    }
+
+    private static double helperCpuSeconds(long pid) {
+      double sum = 0;
+      for (long k : helpers(pid)) {
+        try {
+          sum += cpuSeconds(k);
+        } catch (IOException gone) {
+          // exited between the listing and the read
+        }
+      }
+      return sum;
+    }
+
+    private static String helperRss(long pid) {
+      long kb = 0;
+      for (long k : helpers(pid)) {
+        try {
+          Matcher m =
+              Pattern.compile("(?m)^VmRSS:\\s+(\\d+) kB")
+                  .matcher(Files.readString(Path.of("/proc", Long.toString(k), "status")));
+          if (m.find()) kb += Long.parseLong(m.group(1));
+        } catch (IOException gone) {
+          // exited
+        }
+      }
+      return (kb / 1024) + " MiB";
     }
 
     private static double cpuSeconds(long pid) throws IOException {

@@ -1,6 +1,7 @@
 package io.leakwatch.cli;
 
 import io.leakwatch.collector.CollectorConfig;
+import io.leakwatch.collector.symbols.LlvmSymbolizer;
 import io.leakwatch.streams.report.Units;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -108,6 +109,7 @@ final class DoctorCommand implements Callable<Integer> {
     checks.add(collector());
     checks.add(systemPreload());
     checks.add(ptrace());
+    checks.add(sourceLines(LlvmSymbolizer.findOnPath(), System.getenv("DEBUGINFOD_URLS")));
     if (bootstrap != null) checks.addAll(kafka());
     else
       checks.add(
@@ -356,6 +358,20 @@ final class DoctorCommand implements Callable<Integer> {
       return new Check(
           Status.WARN, "ld.so.preload", "cannot read " + preloadFile + ": " + e.getMessage());
     }
+  }
+
+  /** Whether frames will get file and line: llvm-symbolizer, and where debug info may come from. */
+  static Check sourceLines(String symbolizer, String debuginfodUrls) {
+    if (symbolizer == null)
+      return new Check(
+          Status.WARN,
+          "source lines",
+          "no llvm-symbolizer on PATH: frames will have no file and line (apt-get install llvm)");
+    String servers =
+        debuginfodUrls == null || debuginfodUrls.isBlank()
+            ? "no debuginfod server (DEBUGINFOD_URLS unset): only debug info on this host"
+            : "debuginfod: " + debuginfodUrls.strip();
+    return new Check(Status.OK, "source lines", symbolizer + "; " + servers);
   }
 
   /** What attaching to a running process will need (kernel.yama.ptrace_scope). */

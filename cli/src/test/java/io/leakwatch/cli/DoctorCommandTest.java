@@ -62,6 +62,18 @@ class DoctorCommandTest {
   }
 
   @Test
+  void saysWhetherFramesWillHaveFileAndLine() {
+    DoctorCommand.Check none = DoctorCommand.sourceLines(null, null);
+    assertThat(none.status()).isEqualTo(DoctorCommand.Status.WARN);
+    assertThat(none.detail()).contains("apt-get install llvm");
+    DoctorCommand.Check local = DoctorCommand.sourceLines("/usr/bin/llvm-symbolizer", " ");
+    assertThat(local.status()).isEqualTo(DoctorCommand.Status.OK);
+    assertThat(local.detail()).contains("DEBUGINFOD_URLS unset");
+    assertThat(DoctorCommand.sourceLines("/usr/bin/llvm-symbolizer", "https://d.example").detail())
+        .contains("debuginfod: https://d.example");
+  }
+
+  @Test
   void whatIsWrongFailsWithWhatToDo() throws Exception {
     Path run = Files.createDirectory(tmp.resolve("run"));
     Files.setPosixFilePermissions(
