@@ -46,6 +46,16 @@ class ReportPageTest {
   }
 
   @Test
+  void framesWithDebugInfoShowTheirFileAndLineOnThePageAndInTheText() throws Exception {
+    String page =
+        new String(ReportFormat.HTML.render(contractReport(), null, false), StandardCharsets.UTF_8);
+    assertThat(page).contains("<span class=\"src\">toykey.c:42</span>");
+    String text =
+        new String(ReportFormat.TEXT.render(contractReport(), null, false), StandardCharsets.UTF_8);
+    assertThat(text).containsPattern("(?m)^    \\S+!\\S+\\+0x[0-9a-f]+  toykey\\.c:42$");
+  }
+
+  @Test
   void theServerPageLinksItsAssetsAndTheApi() throws Exception {
     String page =
         new String(ReportFormat.HTML.render(contractReport(), null, false), StandardCharsets.UTF_8);
