@@ -3,6 +3,7 @@ package io.leakwatch.cli;
 import io.leakwatch.collector.Collector;
 import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.streams.render.ReportFormat;
+import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.StackRow;
@@ -122,7 +123,7 @@ final class RunCommand implements Callable<Integer> {
                 + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
         return status;
       }
-      write(report.get());
+      write(report.get(), stack.streams.history());
       return status;
     }
   }
@@ -255,7 +256,7 @@ final class RunCommand implements Callable<Integer> {
                   (int) p.pid(),
                   Duration.ofSeconds(timeoutSeconds),
                   r -> lines.complete(r, collector.retiredStartMs((int) p.pid())));
-      write(report);
+      write(report, null); // the remote instance's windows are not known here
       return status;
     }
   }
@@ -286,9 +287,9 @@ final class RunCommand implements Callable<Integer> {
     }
   }
 
-  private void write(ProcessReport report) throws IOException {
+  private void write(ProcessReport report, History history) throws IOException {
     ReportFormat f = ReportFormat.parse(format).orElseThrow();
-    byte[] out = f.render(report, null, true);
+    byte[] out = f.render(report, history, true);
     if (reportFile != null) {
       Files.write(reportFile, out);
       System.err.println(

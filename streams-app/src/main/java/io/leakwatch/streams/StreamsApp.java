@@ -49,7 +49,7 @@ public final class StreamsApp implements AutoCloseable {
   private HttpApi http;
   private final int httpPort;
   private final String advertisedHost;
-  private final History history = new History();
+  private final History history;
   private final ScheduledExecutorService historyTimer =
       Executors.newSingleThreadScheduledExecutor(
           r -> {
@@ -66,6 +66,8 @@ public final class StreamsApp implements AutoCloseable {
 
   public StreamsApp(StreamsAppConfig config) {
     this.config = config;
+    this.history =
+        new History(History.Windows.of(config.historyIntervalMs(), config.trendWindowMs()));
     // Our defaults first, the user's Kafka settings last: theirs win (replication, guarantees,
     // tuning).
     Properties p = new Properties();
@@ -226,7 +228,7 @@ public final class StreamsApp implements AutoCloseable {
       long now = System.currentTimeMillis();
       var processes = reports.processes();
       history.record(now, processes, reports::counters);
-      if (historyTicks++ % 6 == 0) {
+      if (historyTicks++ % History.POINTS_PER_SNAPSHOT == 0) {
         for (var p : processes) {
           if (p.exited()) continue;
           reports

@@ -58,7 +58,8 @@ public enum ReportFormat {
   /**
    * The report in this form.
    *
-   * @param history the page's history (HTML; null when there is none, as in {@code run})
+   * @param history the page's history and windows (HTML; null when there is none, as in a remote
+   *     {@code run})
    * @param standalone for a file, not a server's client: indented JSON, and an HTML page with its
    *     style, script and data inline and no links to the server
    */
@@ -67,7 +68,9 @@ public enum ReportFormat {
       case TEXT -> TextReport.render(report).getBytes(StandardCharsets.UTF_8);
       case JSON -> json(report, standalone);
       case HTML ->
-          (standalone ? ReportPage.standalone(report) : ReportPage.process(report, history))
+          (standalone
+                  ? ReportPage.standalone(report, history)
+                  : ReportPage.process(report, history))
               .getBytes(StandardCharsets.UTF_8);
       case PPROF -> PprofProfile.of(report);
     };

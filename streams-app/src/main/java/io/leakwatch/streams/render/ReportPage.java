@@ -17,6 +17,7 @@ import io.leakwatch.streams.report.model.ProcessSummary;
 import io.leakwatch.streams.report.model.ReportJson;
 import io.leakwatch.streams.report.model.SizeRow;
 import io.leakwatch.streams.report.model.StackRow;
+import io.leakwatch.streams.score.LeakScore;
 import io.leakwatch.streams.stores.Keys;
 import java.io.IOException;
 import java.io.InputStream;
@@ -205,6 +206,8 @@ public final class ReportPage {
       List<AllocatorView> allocators,
       String flameJson,
       List<StackView> stacks,
+      String windowsNote,
+      List<Integer> diffMinutes,
       Assets inline) {}
 
   /**
@@ -212,7 +215,12 @@ public final class ReportPage {
    * server that is not there (what {@code run --report html} writes).
    */
   public static String standalone(ProcessReport r) {
-    return process(r, null, INLINE);
+    return standalone(r, null);
+  }
+
+  /** As {@link #standalone(ProcessReport)}, saying what the windows of {@code history} are. */
+  public static String standalone(ProcessReport r, History history) {
+    return process(r, history, INLINE);
   }
 
   public static String process(ProcessReport r, History history) {
@@ -302,7 +310,32 @@ public final class ReportPage {
             allocators,
             ReportJson.write(FlameTree.of(r)),
             stacks,
+            windowsNote(history == null ? null : history.windows()),
+            (history == null ? History.Windows.FLEET_DEFAULTS : history.windows()).diffMinutes(),
             inline));
+  }
+
+  /**
+   * What the page's leak scores and changes are measured over on this instance, as it really is (a
+   * local session's windows are seconds, a fleet's minutes).
+   */
+  static String windowsNote(History.Windows w) {
+    String score =
+        "Leak score (0 to 1): the share of the last "
+            + LeakScore.WINDOWS
+            + " trend windows"
+            + (w == null ? "" : " of " + Units.duration(w.trendWindowMs() / 1000.0))
+            + " in which the stack's bytes grew, times the share of what it holds that was"
+            + " allocated in the older half of that time (doubled, at most 1); shown once "
+            + LeakScore.MIN_WINDOWS
+            + " windows are seen.";
+    if (w == null) return score;
+    return score
+        + " Changes are against this page's oldest snapshot of the stack: one every "
+        + Units.duration(w.snapshotIntervalMs() / 1000.0)
+        + ", the last "
+        + Units.duration(w.keptMs() / 1000.0)
+        + " kept, in memory (a restarted instance starts again).";
   }
 
   // ---------------------------------------------------------------- diff

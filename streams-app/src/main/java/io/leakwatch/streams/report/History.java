@@ -4,6 +4,7 @@ import io.leakwatch.schemas.CounterSample;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.ProcessSummary;
 import io.leakwatch.streams.report.model.StackRow;
+import io.leakwatch.streams.score.LeakScore;
 import io.leakwatch.streams.stores.Keys;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -37,6 +38,52 @@ public final class History {
 
   /** Every process's top stacks at one time. */
   public record Snapshot(long atMs, Map<String, StackAt> stacks) {}
+
+  /** Every this many points, a snapshot of the top stacks (for the diff). */
+  public static final int POINTS_PER_SNAPSHOT = 6;
+
+  /**
+   * What the pages' time spans really are on this instance, so a page can say so: a local session
+   * keeps minutes, a fleet's instance an hour.
+   *
+   * @param trendWindowMs one window of the leak score (it looks at {@link LeakScore#WINDOWS})
+   * @param snapshotIntervalMs how often the top stacks are snapshotted
+   * @param keptMs the span the kept snapshots cover, at most
+   */
+  public record Windows(long trendWindowMs, long snapshotIntervalMs, long keptMs) {
+    public static final Windows FLEET_DEFAULTS = of(10_000, 300_000);
+
+    public static Windows of(long pointIntervalMs, long trendWindowMs) {
+      long snap = pointIntervalMs * POINTS_PER_SNAPSHOT;
+      return new Windows(trendWindowMs, snap, snap * MAX_SNAPSHOTS);
+    }
+
+    /**
+     * The diff spans worth a link: 5, 15 and 60 minutes where kept, else what is kept (at least one
+     * minute).
+     */
+    public List<Integer> diffMinutes() {
+      List<Integer> m = new ArrayList<>();
+      for (int span : new int[] {5, 15, 60}) if (span * 60_000L <= keptMs) m.add(span);
+      int kept = (int) Math.max(1, keptMs / 60_000);
+      if (kept < 60 && !m.contains(kept)) m.add(kept);
+      return m;
+    }
+  }
+
+  private final Windows windows;
+
+  public History(Windows windows) {
+    this.windows = windows;
+  }
+
+  public History() {
+    this(Windows.FLEET_DEFAULTS);
+  }
+
+  public Windows windows() {
+    return windows;
+  }
 
   private final Map<String, Deque<Point>> points = new LinkedHashMap<>(16, 0.75f, true);
   private final Map<String, Deque<Snapshot>> snapshots = new HashMap<>();

@@ -2,6 +2,7 @@ package io.leakwatch.streams.render;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.ReportJson;
 import java.nio.charset.StandardCharsets;
@@ -53,6 +54,30 @@ class ReportPageTest {
     String text =
         new String(ReportFormat.TEXT.render(contractReport(), null, false), StandardCharsets.UTF_8);
     assertThat(text).containsPattern("(?m)^    \\S+!\\S+\\+0x[0-9a-f]+  toykey\\.c:42$");
+  }
+
+  @Test
+  void thePageSaysWhatItsWindowsReallyAre() throws Exception {
+    // A local session (run, demo): 2 s history points, 10 s trend windows.
+    History local = new History(History.Windows.of(2_000, 10_000));
+    String page =
+        new String(
+            ReportFormat.HTML.render(contractReport(), local, false), StandardCharsets.UTF_8);
+    assertThat(page)
+        .contains("the last 12 trend windows of 10 s")
+        .contains("one every 12 s, the last 12 min kept");
+    // Only diffs the kept snapshots can answer: 5 min and the 12 kept, not 15 or 60.
+    assertThat(page).contains("minutes=5\">").contains("minutes=12\">last 12 min");
+    assertThat(page).doesNotContain("minutes=15").doesNotContain("minutes=60");
+
+    String fleet =
+        new String(
+            ReportFormat.HTML.render(contractReport(), new History(), false),
+            StandardCharsets.UTF_8);
+    assertThat(fleet)
+        .contains("trend windows of 5 min")
+        .contains("one every 1 min, the last 1 h kept")
+        .contains("minutes=60");
   }
 
   @Test
