@@ -307,6 +307,11 @@ final class TrackedProcess {
     pairs.neverPairUpTo(reader.position());
     reader.rewind();
     pairs.clear();
+    // The stacks defined while reading it went out in the same failed round: forget them, so
+    // reading again defines them again and the round sends them again (a stack id in a batch whose
+    // definition never reached the stacks topic stays unnamed for good).
+    stackIds.clear();
+    provisional.clear();
   }
 
   /** A resync completed by the last drain, once. */
