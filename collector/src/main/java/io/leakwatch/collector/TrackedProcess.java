@@ -260,6 +260,7 @@ final class TrackedProcess {
   }
 
   private boolean saveFailureLogged;
+  private boolean linesFailureLogged;
 
   /** Rounds in which draining this ring failed (logged the first time). */
   int drainFailureLogged;
@@ -376,9 +377,19 @@ final class TrackedProcess {
     StackDefinition def = StackIdentity.define(named, mainModules);
     SourceLines lines = symbolizer.sourceLines();
     if (lines != null) {
-      List<SourceLines.Site> sites = new ArrayList<>(frames.length);
-      for (long f : frames) sites.add(symbolizer.site(f, modules));
-      def = lines.annotate(def, sites, Set.copyOf(mainModules));
+      try {
+        List<SourceLines.Site> sites = new ArrayList<>(frames.length);
+        for (long f : frames) sites.add(symbolizer.site(f, modules));
+        def = lines.annotate(def, sites, Set.copyOf(mainModules));
+      } catch (RuntimeException e) {
+        // Lines are a nicety: a bug there must never hold the ring (the drain would fail, rewind
+        // and fail again on the same record for ever). The stack goes out with its names.
+        if (!linesFailureLogged) {
+          linesFailureLogged = true;
+          LoggerFactory.getLogger(TrackedProcess.class)
+              .warn("no source lines for the stacks of pid {}: {}", pid, e.toString());
+        }
+      }
     }
     long value = Long.parseUnsignedLong(def.getId(), 16);
     if (stackIds.size() >= STACK_CACHE_ENTRIES) stackIds.clear();

@@ -194,7 +194,8 @@ public final class SourceLines implements AutoCloseable {
       wanted.computeIfAbsent(s.moduleKey(), k -> new LinkedHashSet<>()).add(s.vaddr());
     }
     if (complete) return named(def, sites, mainModules);
-    pending.put(def.getId(), new Pending(def, List.copyOf(sites), mainModules));
+    // (null sites, for JIT frames, are kept: List.copyOf would refuse them)
+    pending.put(def.getId(), new Pending(def, new ArrayList<>(sites), mainModules));
     while (pending.size() > options.maxPendingStacks()) {
       Iterator<Pending> oldest = pending.values().iterator();
       oldest.next();

@@ -153,6 +153,37 @@ class SourceLinesTest {
   }
 
   @Test
+  void aStackWithJitFramesGetsLinesForItsNativeFramesOnly() throws Exception {
+    SourceLines lines = lines(tmp.resolve("no-debug-root"), server(null, Duration.ofSeconds(5), 1));
+    List<SourceLines.Site> sites = new ArrayList<>();
+    StackDefinition native1 =
+        InlineLeakProgram.stack(InlineLeakProgram.PROGRAM, returnAddress, sites);
+    Frame jit =
+        Frame.newBuilder()
+            .setModule(FrameNames.JIT_MODULE)
+            .setFunction("void ZipLeak.leakSome()")
+            .setOffset(0x40)
+            .setModuleOffset(0x7f0000001000L)
+            .build();
+    List<Frame> frames = new ArrayList<>(native1.getFrames());
+    frames.add(jit);
+    sites.add(null); // a JIT frame has no module, so no site
+    StackDefinition def = StackIdentity.define(frames, Set.of("inline-leak"));
+
+    assertThat(lines.annotate(def, sites, Set.of("inline-leak"))).isSameAs(def);
+    StackDefinition named = null;
+    for (int i = 0; i < 3000 && named == null; i++) {
+      List<StackDefinition> done = lines.takeNamed();
+      if (!done.isEmpty()) named = done.get(0);
+      else Thread.sleep(20);
+    }
+    assertThat(named).isNotNull();
+    assertThat(named.getId()).isEqualTo(def.getId());
+    assertThat(named.getFrames()).hasSize(3); // inlined, open_session, the JIT frame as it was
+    assertThat(named.getFrames().get(2)).isEqualTo(jit);
+  }
+
+  @Test
   void aStrippedProgramWhoseDebugInfoIsOnlyOnADebuginfodServer() throws Exception {
     Path served = Files.createDirectories(tmp.resolve("served"));
     Files.copy(InlineLeakProgram.DEBUG, served.resolve("inline-leak.debug"));
