@@ -37,10 +37,16 @@ import picocli.CommandLine.Option;
       "",
       "Examples:",
       "  ./leakwatch bench native --repeat 3",
+      "  ./leakwatch bench run --repeat 7",
       "  ./leakwatch bench pipeline --events 4000000 --batch 40"
     },
     description = "Benchmarks; each prints ratios against a baseline measured in the same run.",
-    subcommands = {BenchCommand.Native.class, BenchCommand.CollectorCpu.class, PipelineBench.class})
+    subcommands = {
+      BenchCommand.Native.class,
+      RunBench.class,
+      BenchCommand.CollectorCpu.class,
+      PipelineBench.class
+    })
 final class BenchCommand implements Runnable {
   @Override
   public void run() {
