@@ -74,7 +74,12 @@ public final class LlvmSymbolizer implements AutoCloseable {
    *     large DWARF files grow with every module it has seen)
    */
   public LlvmSymbolizer(String executable, Duration timeout, long maxRssBytes) {
-    this.command =
+    List<String> cmd = new ArrayList<>();
+    // Background work on someone's server: at the lowest CPU priority, it never competes with the
+    // services (or, in a local run, with the pipeline that applies their events).
+    if (Files.isExecutable(Path.of("/usr/bin/nice")))
+      cmd.addAll(List.of("/usr/bin/nice", "-n", "19"));
+    cmd.addAll(
         List.of(
             executable,
             "--output-style=JSON",
@@ -82,7 +87,8 @@ public final class LlvmSymbolizer implements AutoCloseable {
             "--demangle",
             "--functions=linkage",
             // The collector chose the file that has DWARF; the symbolizer must not go looking.
-            "--debug-file-directory=/nonexistent");
+            "--debug-file-directory=/nonexistent"));
+    this.command = List.copyOf(cmd);
     this.timeout = timeout;
     this.maxRssBytes = maxRssBytes;
   }
@@ -187,7 +193,7 @@ public final class LlvmSymbolizer implements AutoCloseable {
     try {
       process = pb.start();
     } catch (IOException e) {
-      throw new Failure("symbolizer_missing", command.get(0) + ": " + e.getMessage());
+      throw new Failure("symbolizer_missing", String.join(" ", command) + ": " + e.getMessage());
     }
     restarts++;
     stdin = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8);

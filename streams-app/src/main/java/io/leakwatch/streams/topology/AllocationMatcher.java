@@ -11,6 +11,7 @@ import io.leakwatch.schemas.ProcessMessage;
 import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
+import io.leakwatch.schemas.Topics;
 import io.leakwatch.streams.score.LeakScore;
 import io.leakwatch.streams.score.StackAges;
 import io.leakwatch.streams.state.LiveAllocation;
@@ -23,6 +24,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -66,6 +68,23 @@ public final class AllocationMatcher
   private final long staleAfterMs;
   private final ExitReportMaker exitReportMaker;
 
+  /**
+   * How long an exit waits for the definitions of the process's stacks. They come on another topic,
+   * applied by another thread (the global store's), so an exit can be applied before the last of
+   * them; its report snapshot is made once, and a stack unnamed then is named later only for the
+   * first few thousand (the snapshot is bounded). So the exit waits a little, while stacks are
+   * missing, then is applied as it is.
+   */
+  static final long EXIT_WAITS_FOR_STACKS_MS = 15_000;
+
+  /** Stack id 0: blocks a resync restored, whose stack was never seen (never defined). */
+  private static final String NO_STACK = Topics.stackIdHex(0);
+
+  /** An exit waiting for stack definitions (in memory: after a restart it is applied at once). */
+  private record DeferredExit(ProcessExited exit, long recordTimestamp, long sinceMs) {}
+
+  private final Map<String, DeferredExit> deferredExits = new LinkedHashMap<>();
+
   public AllocationMatcher(TopologyOptions options) {
     this.exitReportMaker = options.exitReports();
     this.trendWindowMs = options.trendWindowMs();
@@ -86,6 +105,33 @@ public final class AllocationMatcher
     // Exited processes are forgotten after the retention: a fleet's pids churn for months.
     long every = Math.max(1_000, Math.min(600_000, Math.min(exitRetentionMs, staleAfterMs) / 10));
     context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
+    context.schedule(
+        Duration.ofMillis(250), PunctuationType.WALL_CLOCK_TIME, this::applyDeferredExits);
+  }
+
+  /** Applies the exits whose stacks are all named now, or that have waited long enough. */
+  void applyDeferredExits(long nowMs) {
+    if (deferredExits.isEmpty()) return;
+    for (String pk : List.copyOf(deferredExits.keySet())) {
+      DeferredExit d = deferredExits.get(pk);
+      if (nowMs - d.sinceMs() < EXIT_WAITS_FOR_STACKS_MS && stacksMissing(pk) > 0) continue;
+      deferredExits.remove(pk);
+      ProcessState state = processes.get(pk);
+      if (state != null) applyExit(pk, d.exit(), state, d.recordTimestamp());
+    }
+  }
+
+  /** Distinct stacks with outstanding bytes in {@code pk} whose definition has not arrived. */
+  private int stacksMissing(String pk) {
+    Set<String> missing = new HashSet<>();
+    try (KeyValueIterator<String, Outstanding> it = outstanding.prefixScan(Keys.prefix(pk), KEYS)) {
+      while (it.hasNext()) {
+        String id = Keys.parseOutstanding(it.next().key).stackId();
+        if (!missing.contains(id) && !NO_STACK.equals(id) && stacks.get(id) == null)
+          missing.add(id);
+      }
+    }
+    return missing.size();
   }
 
   /**
@@ -122,6 +168,12 @@ public final class AllocationMatcher
     if (m == null || m.getBody() == null) return;
     String pk = Keys.process(m.getHost(), m.getPid());
     Keys.requireKeyMatches(record.key(), pk);
+    DeferredExit deferred = deferredExits.remove(pk);
+    if (deferred != null) {
+      // Anything after an exit (a new image under the same pid): the waiting exit goes first.
+      ProcessState waiting = processes.get(pk);
+      if (waiting != null) applyExit(pk, deferred.exit(), waiting, deferred.recordTimestamp());
+    }
     ProcessState state = processes.get(pk);
     Object body = m.getBody();
     if (body instanceof ProcessStarted s) {
@@ -425,6 +477,15 @@ public final class AllocationMatcher
 
   private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {
     if (state == null || state.getExited()) return; // never seen, or a repeated exit
+    if (stacksMissing(pk) > 0) {
+      deferredExits.put(pk, new DeferredExit(e, timestamp, context.currentSystemTimeMs()));
+      return;
+    }
+    applyExit(pk, e, state, timestamp);
+  }
+
+  private void applyExit(String pk, ProcessExited e, ProcessState state, long timestamp) {
+    if (state.getExited()) return;
     retire(
         pk,
         state,

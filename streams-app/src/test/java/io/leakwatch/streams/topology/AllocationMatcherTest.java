@@ -25,6 +25,7 @@ import io.leakwatch.streams.stores.Keys;
 import io.leakwatch.streams.stores.StoreNames;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
@@ -313,6 +314,35 @@ class AllocationMatcherTest {
     send(ProcessExited.newBuilder().setExitedAtMs(9_500).setClean(true).setLostEvents(0).build());
     assertThat(rows(outstanding)).isZero();
     assertThat(exits.isEmpty()).isTrue();
+  }
+
+  @Test
+  void anExitWaitsForTheDefinitionsOfItsStacksThenReportsThemNamed() throws Exception {
+    long stackC = 0x3333L; // its definition is still on its way (another topic, another thread)
+    send(batch(alloc(0x1000, 422, STACK_A), alloc(0x2000, 4096, stackC)));
+    send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
+    assertThat(exits.isEmpty()).as("no report while a stack is unnamed").isTrue();
+    assertThat(processes.get(PK).getExited()).isFalse();
+
+    stacks.pipeInput(Topics.stackIdHex(stackC), stack(stackC, "libcrypto.so", "leaky!derive+0x8"));
+    driver.advanceWallClockTime(Duration.ofMillis(300));
+
+    JsonNode report = new ObjectMapper().readTree(exits.readValue().getReportJson());
+    assertThat(report.path("stacks").get(0).path("culprit").asText()).isEqualTo("leaky!derive+0x8");
+    assertThat(report.path("allocators").get(0).path("module").asText()).isEqualTo("libcrypto.so");
+    assertThat(processes.get(PK).getExited()).isTrue();
+  }
+
+  @Test
+  void anExitWhoseStackDefinitionsNeverComeIsAppliedAfterItsWait() throws Exception {
+    send(batch(alloc(0x1000, 64, 0x4444L)));
+    send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
+    driver.advanceWallClockTime(Duration.ofMillis(AllocationMatcher.EXIT_WAITS_FOR_STACKS_MS / 2));
+    assertThat(exits.isEmpty()).isTrue();
+    driver.advanceWallClockTime(Duration.ofMillis(AllocationMatcher.EXIT_WAITS_FOR_STACKS_MS));
+    JsonNode report = new ObjectMapper().readTree(exits.readValue().getReportJson());
+    assertThat(report.path("outstanding").path("bytes").asLong()).isEqualTo(64);
+    assertThat(rows(live)).isZero();
   }
 
   @Test
