@@ -286,12 +286,11 @@ public record CollectorConfig(
 
   /**
    * Allocations freed within this long after the collector read them are dropped with their free
-   * and never published ({@link ShortLivedPairs}); 0 (the default for now) publishes every event.
-   * Off by default until the multi-host fleet test passes with it: its last run with a 1 s grace
-   * left one burst held and never published (see the session note of 2026-12-05); opt in with
-   * {@code intervals.pairGraceMs: 1000}.
+   * and never published ({@link ShortLivedPairs}); 0 publishes every event. On by default since the
+   * multi-host fleet test passes with it (its earlier failure was a stack definition lost in a
+   * round Kafka did not acknowledge, fixed in TrackedProcess.rewind).
    */
-  public static final long DEFAULT_PAIR_GRACE_MS = 0;
+  public static final long DEFAULT_PAIR_GRACE_MS = 1000;
 
   public CollectorConfig withPairGraceMs(long ms) {
     return new CollectorConfig(
