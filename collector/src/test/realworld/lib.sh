@@ -13,6 +13,9 @@ if [ -z "${LEAKWATCH:-}" ]; then
   LEAKWATCH="java -Xmx1g -Dleakwatch.home=$LEAKWATCH_HOME -cp $LEAKWATCH_HOME/cli/target/leakwatch-cli-0.1.0-SNAPSHOT.jar:$LEAKWATCH_HOME/cli/target/lib/* io.leakwatch.cli.Main"
 fi
 RW_AGENT="$LEAKWATCH_HOME/collector/target/native/libleakwatch.so"
+# RW_RUN_DIR (set by `leakwatch bench realworld`): a run directory that a real, long-running collector
+# already serves (it holds collector.lock and drains the rings into Kafka, as on a fleet's host);
+# then no stand-in is started. Otherwise each run has its own, under RW_WORK.
 
 # rw_init PROGRAM MODE: checks the mode, makes RW_WORK, starts the clock.
 rw_init() {
@@ -29,6 +32,7 @@ rw_init() {
   RW_WORK="${RW_WORK:-$(mktemp -d "/tmp/rw-$RW_PROGRAM-$RW_MODE-XXXXXX")}"
   mkdir -p "$RW_WORK"
   RW_REPORT="$RW_WORK/report.json"
+  RW_RUN="${RW_RUN_DIR:-$RW_WORK/run}"
   rm -f "$RW_REPORT"
   RW_LOST=-; RW_TOP=-; RW_TOP_BYTES=-; RW_RINGS=-; RW_METRIC=-; RW_TRACKED_SECONDS=-
   RW_T0=$(date +%s.%N)
@@ -126,10 +130,10 @@ rw_kill_tree() {
 # rw_preload_env: the environment (as `env` arguments) that preloads the shim directly for the mode,
 # with its rings in $RW_WORK/run (made world-writable: servers drop privileges in their children).
 rw_preload_env() {
-  mkdir -p "$RW_WORK/run"
-  chmod 1777 "$RW_WORK/run"
+  mkdir -p "$RW_RUN"
+  chmod 1777 "$RW_RUN"
   local sb; sb="$(rw_mode_sample_bytes)"
-  echo "LD_PRELOAD=$RW_AGENT LEAKWATCH_RUN_DIR=$RW_WORK/run${sb:+ LEAKWATCH_SAMPLE_BYTES=$sb}"
+  echo "LD_PRELOAD=$RW_AGENT LEAKWATCH_RUN_DIR=$RW_RUN${sb:+ LEAKWATCH_SAMPLE_BYTES=$sb}"
 }
 
 # rw_standin_start: holds the POSIX lock on collector.lock in $RW_WORK/run, as a collector does, so
@@ -139,6 +143,7 @@ rw_preload_env() {
 rw_standin_start() {
   RW_STANDIN_PID=""
   [ "${RW_STANDIN:-1}" = 1 ] || return 0
+  [ -n "${RW_RUN_DIR:-}" ] && return 0 # a real collector serves it
   mkdir -p "$RW_WORK/run"
   python3 -c '
 import fcntl, os, sys, time
@@ -169,15 +174,17 @@ rw_ring_coverage() {
     grep -q libleakwatch "/proc/$p/maps" 2>/dev/null && shim=$((shim + 1))
     grep -q '/leakwatch-[0-9-]*\.ring' "/proc/$p/maps" 2>/dev/null && ringed=$((ringed + 1))
   done
-  RW_COVERAGE="procs:$procs,shim:$shim,ringed:$ringed,ringfiles:$(find "$RW_WORK/run" -maxdepth 1 -name '*.ring' 2>/dev/null | wc -l)"
+  RW_COVERAGE="procs:$procs,shim:$shim,ringed:$ringed,ringfiles:$(find "$RW_RUN" -maxdepth 1 -name '*.ring' 2>/dev/null | wc -l)"
 }
 
 # Sets RW_RINGS: the coverage under load (rw_ring_coverage) and the ring files left after the run.
 rw_count_rings() {
-  RW_RINGS="${RW_COVERAGE:-}${RW_COVERAGE:+,}left:$(find "$RW_WORK/run" -maxdepth 1 -name '*.ring' 2>/dev/null | wc -l)"
-  [ "${RW_STANDIN:-1}" = 1 ] && RW_RINGS="standin,$RW_RINGS"
-  # ring files are 256 MiB each (sparse): do not keep them in the matrix's work dir
-  rm -f "$RW_WORK"/run/*.ring
+  RW_RINGS="${RW_COVERAGE:-}${RW_COVERAGE:+,}left:$(find "$RW_RUN" -maxdepth 1 -name '*.ring' 2>/dev/null | wc -l)"
+  [ "${RW_STANDIN:-1}" = 1 ] && [ -z "${RW_RUN_DIR:-}" ] && RW_RINGS="standin,$RW_RINGS"
+  # ring files are 256 MiB each (sparse): do not keep them in the matrix's work dir (a real
+  # collector removes the rings it has drained itself)
+  [ -z "${RW_RUN_DIR:-}" ] && rm -f "$RW_WORK"/run/*.ring
+  return 0
 }
 
 # Reads events lost and the top stack from the report (when the run went through `leakwatch run`).

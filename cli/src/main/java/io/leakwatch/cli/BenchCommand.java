@@ -44,6 +44,7 @@ import picocli.CommandLine.Option;
     subcommands = {
       BenchCommand.Native.class,
       RunBench.class,
+      RealWorldBench.class,
       BenchCommand.CollectorCpu.class,
       PipelineBench.class
     })

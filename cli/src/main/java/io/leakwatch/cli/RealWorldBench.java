@@ -1,0 +1,228 @@
+package io.leakwatch.cli;
+
+import io.leakwatch.kafka.EmbeddedKafka;
+import io.leakwatch.schemas.TopicSetup;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * Real servers' throughput and real programs' wall time, bare and tracked, from the real-software
+ * scripts (collector/src/test/realworld): pgbench's transactions/s against PostgreSQL and wrk's
+ * requests/s against nginx with the shim preloaded into every server process and one real,
+ * long-running collector draining their rings into Kafka (as on a fleet's host; the broker runs in
+ * this JVM, on the same cores, which a fleet's host does not pay); perl, gcc, a JVM, CPython and a
+ * shell pipeline through {@code leakwatch run}. Runs are interleaved (bare, then each mode, then
+ * the next round), medians reported.
+ */
+@Command(
+    name = "realworld",
+    footer = {
+      "",
+      "Examples:",
+      "  ./leakwatch bench realworld --repeat 3 --programs postgres,nginx",
+      "  ./leakwatch bench realworld --programs perl,gcc,jvm --modes default"
+    },
+    description =
+        "Real servers and programs (PostgreSQL, nginx, perl, gcc, a JVM, CPython), bare vs tracked.")
+final class RealWorldBench implements Callable<Integer> {
+  @Option(
+      names = "--repeat",
+      defaultValue = "3",
+      description = "rounds, each program in every mode (default ${DEFAULT-VALUE})")
+  int repeat;
+
+  @Option(
+      names = "--programs",
+      defaultValue = "postgres,nginx,perl,gcc,jvm,cpython",
+      split = ",",
+      description = "of the real-software scripts (default ${DEFAULT-VALUE})")
+  List<String> programs;
+
+  @Option(
+      names = "--modes",
+      defaultValue = "default,exact",
+      split = ",",
+      description = "default (sampling), sample4k, exact (default ${DEFAULT-VALUE})")
+  List<String> modes;
+
+  /** One outcome line of a script: wall seconds and, for servers, their throughput. */
+  record Result(double seconds, double throughput, String outcome) {}
+
+  @Override
+  public Integer call() throws Exception {
+    Path scripts = Home.root().resolve("collector/src/test/realworld");
+    List<String> all = new ArrayList<>(List.of("bare"));
+    all.addAll(modes);
+    Map<String, Map<String, List<Result>>> results = new LinkedHashMap<>();
+    Path work = Files.createTempDirectory("leakwatch-bench-realworld-");
+    // Servers drop root (postgres runs as nobody): they must reach their directories below this.
+    Files.setPosixFilePermissions(work, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Path runDir = Files.createTempDirectory(Path.of("/dev/shm"), "leakwatch-bench-rings-");
+    Files.setPosixFilePermissions(runDir, PosixFilePermissions.fromString("rwxrwxrwx"));
+    System.out.printf(
+        Locale.ROOT,
+        "realworld: %s in modes %s, %d round(s), interleaved; servers with a real collector draining%n",
+        programs,
+        all,
+        repeat);
+    Process collector = null;
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      TopicSetup.ensureTopics(Map.of("bootstrap.servers", kafka.bootstrapServers()), 4, (short) 1);
+      collector = startCollector(kafka.bootstrapServers(), runDir, work);
+      for (int r = 0; r < repeat; r++) {
+        for (String program : programs) {
+          for (String mode : all) {
+            Path dir = Files.createDirectories(work.resolve(program + "-" + mode + "-" + r));
+            Result res = runOnce(scripts, program, mode, dir, runDir);
+            results
+                .computeIfAbsent(program, k -> new LinkedHashMap<>())
+                .computeIfAbsent(mode, k -> new ArrayList<>())
+                .add(res);
+            System.out.printf(
+                Locale.ROOT,
+                "  round %d %-9s %-8s %7.1f s%s %s%n",
+                r + 1,
+                program,
+                mode,
+                res.seconds(),
+                res.throughput() > 0
+                    ? String.format(Locale.ROOT, " %,.0f/s", res.throughput())
+                    : "",
+                res.outcome());
+            LocalStack.delete(dir);
+          }
+        }
+      }
+    } finally {
+      if (collector != null) {
+        collector.destroy();
+        collector.waitFor(10, TimeUnit.SECONDS);
+      }
+      LocalStack.delete(work);
+      LocalStack.delete(runDir);
+    }
+    System.out.printf(
+        Locale.ROOT,
+        "%nservers: throughput, tracked / bare (1.00x = no cost); programs: wall time, tracked / bare%n");
+    for (var byProgram : results.entrySet()) {
+      Map<String, List<Result>> byMode = byProgram.getValue();
+      boolean server = median(byMode.get("bare"), true) > 0;
+      double bare = median(byMode.get("bare"), server);
+      StringBuilder line =
+          new StringBuilder(
+              String.format(
+                  Locale.ROOT,
+                  "%-9s bare %s",
+                  byProgram.getKey(),
+                  server
+                      ? String.format(Locale.ROOT, "%,10.0f/s", bare)
+                      : String.format(Locale.ROOT, "%9.1f s", bare)));
+      for (String mode : modes) {
+        double m = median(byMode.get(mode), server);
+        line.append(
+            String.format(
+                Locale.ROOT,
+                "   %s %s (%.2fx %s)",
+                mode,
+                server
+                    ? String.format(Locale.ROOT, "%,.0f/s", m)
+                    : String.format(Locale.ROOT, "%.1f s", m),
+                server ? m / bare : m / bare,
+                server ? "throughput" : "time"));
+      }
+      System.out.println(line);
+    }
+    System.out.println(
+        "target (issue 18): default sampling costs servers at most 2% of their throughput (>= 0.98x)");
+    return 0;
+  }
+
+  /**
+   * The host's collector, started once and left running as on a fleet's host (its JVM warmed up
+   * before the first measured run), serving the run directory every tracked server uses.
+   */
+  private static Process startCollector(String bootstrap, Path runDir, Path work) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Process p =
+        new ProcessBuilder(
+                java,
+                "-Xmx256m",
+                "-cp",
+                System.getProperty("java.class.path"),
+                "io.leakwatch.collector.CollectorMain",
+                "--bootstrap",
+                bootstrap,
+                "--run-dir",
+                runDir.toString(),
+                "--http-port",
+                "0")
+            .redirectErrorStream(true)
+            .redirectOutput(work.resolve("collector.log").toFile())
+            .start();
+    Path lock = runDir.resolve("collector.lock");
+    for (int i = 0; i < 300 && !Files.exists(lock); i++) Thread.sleep(100);
+    if (!Files.exists(lock)) throw new IllegalStateException("the collector did not start");
+    // Servers that dropped root test the lock read-only.
+    Files.setPosixFilePermissions(lock, PosixFilePermissions.fromString("rw-r--r--"));
+    Thread.sleep(15_000); // start-up and JIT: a host's collector has been running for days
+    return p;
+  }
+
+  private static Result runOnce(Path scripts, String program, String mode, Path dir, Path runDir)
+      throws Exception {
+    ProcessBuilder pb =
+        new ProcessBuilder("bash", scripts.resolve(program + ".sh").toString(), mode)
+            .redirectErrorStream(true);
+    pb.environment().put("RW_WORK", dir.toString());
+    pb.environment().put("RW_RUN_DIR", runDir.toString());
+    pb.environment().put("LEAKWATCH_HOME", Home.root().toString());
+    // A quick, CPU-bound slice of CPython's tests: a workload, not the safety suite.
+    pb.environment().putIfAbsent("RW_CPYTHON_TESTS", "test_json test_re test_dict test_set");
+    Process p = pb.start();
+    String rw = null;
+    try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
+      for (String line; (line = out.readLine()) != null; ) if (line.startsWith("RW\t")) rw = line;
+    }
+    if (!p.waitFor(60, TimeUnit.MINUTES) || rw == null)
+      throw new IllegalStateException(program + " " + mode + ": no outcome line");
+    Map<String, String> f = new LinkedHashMap<>();
+    for (String part : rw.split("\t")) {
+      int eq = part.indexOf('=');
+      if (eq > 0) f.put(part.substring(0, eq), part.substring(eq + 1));
+    }
+    double seconds = parse(f.get("seconds"));
+    String metric = f.getOrDefault("metric", "-");
+    double throughput = metric.contains(":") ? parse(metric.substring(metric.indexOf(':') + 1)) : 0;
+    String outcome = f.getOrDefault("outcome", "?");
+    return new Result(
+        seconds, throughput, outcome.length() > 60 ? outcome.substring(0, 60) + "..." : outcome);
+  }
+
+  private static double parse(String s) {
+    try {
+      return s == null ? 0 : Double.parseDouble(s);
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
+  private static double median(List<Result> rs, boolean throughput) {
+    if (rs == null || rs.isEmpty()) return 0;
+    double[] v = rs.stream().mapToDouble(r -> throughput ? r.throughput() : r.seconds()).toArray();
+    Arrays.sort(v);
+    return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+  }
+}
