@@ -222,6 +222,10 @@ public final class SourceLines implements AutoCloseable {
       }
       if (!complete) continue;
       it.remove();
+      if (p.sites().isEmpty()) {
+        named.add(p.def()); // given back by retry(): already named, send it again
+        continue;
+      }
       StackDefinition richer = named(p.def(), p.sites(), p.mainModules());
       if (richer != p.def()) named.add(richer); // resolved to nothing: nothing to send again
     }

@@ -145,6 +145,11 @@ class SourceLinesTest {
     assertThat(resolved.get(DebugFiles.Source.BINARY)).hasValue(1);
     assertThat(def.getCulprit()).isEqualTo(before.getCulprit());
 
+    // Kafka did not take it: given back, it comes out of takeNamed again, the same.
+    lines.retry(List.of(def));
+    assertThat(lines.takeNamed()).containsExactly(def);
+    assertThat(lines.pendingStacks()).isZero();
+
     // Seen again (another process, a forgotten stack): lines at once, no second wait.
     List<SourceLines.Site> again = new ArrayList<>();
     StackDefinition second =
