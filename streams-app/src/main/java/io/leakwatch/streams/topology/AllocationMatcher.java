@@ -80,10 +80,12 @@ public final class AllocationMatcher
   /** Stack id 0: blocks a resync restored, whose stack was never seen (never defined). */
   private static final String NO_STACK = Topics.stackIdHex(0);
 
-  /** An exit waiting for stack definitions (in memory: after a restart it is applied at once). */
-  private record DeferredExit(ProcessExited exit, long recordTimestamp, long sinceMs) {}
-
-  private final Map<String, DeferredExit> deferredExits = new LinkedHashMap<>();
+  /**
+   * Processes whose exit waits for stack definitions, and since when (wall clock). The exit itself
+   * is kept in the process's state (exitDeferred*), so a restart or a rebalance does not lose it:
+   * this index is rebuilt from the store in {@link #init}.
+   */
+  private final Map<String, Long> deferredExits = new LinkedHashMap<>();
 
   public AllocationMatcher(TopologyOptions options) {
     this.exitReportMaker = options.exitReports();
@@ -107,17 +109,22 @@ public final class AllocationMatcher
     context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
     context.schedule(
         Duration.ofMillis(250), PunctuationType.WALL_CLOCK_TIME, this::applyDeferredExits);
+    try (KeyValueIterator<String, ProcessState> it = processes.all()) {
+      it.forEachRemaining(
+          kv -> {
+            if (!kv.value.getExited() && kv.value.getExitDeferredAtMs() > 0)
+              deferredExits.put(kv.key, kv.value.getExitDeferredAtMs());
+          });
+    }
   }
 
   /** Applies the exits whose stacks are all named now, or that have waited long enough. */
   void applyDeferredExits(long nowMs) {
     if (deferredExits.isEmpty()) return;
     for (String pk : List.copyOf(deferredExits.keySet())) {
-      DeferredExit d = deferredExits.get(pk);
-      if (nowMs - d.sinceMs() < EXIT_WAITS_FOR_STACKS_MS && stacksMissing(pk) > 0) continue;
-      deferredExits.remove(pk);
-      ProcessState state = processes.get(pk);
-      if (state != null) applyExit(pk, d.exit(), state, d.recordTimestamp());
+      long since = deferredExits.get(pk);
+      if (nowMs - since < EXIT_WAITS_FOR_STACKS_MS && stacksMissing(pk) > 0) continue;
+      applyDeferredExit(pk);
     }
   }
 
@@ -168,12 +175,8 @@ public final class AllocationMatcher
     if (m == null || m.getBody() == null) return;
     String pk = Keys.process(m.getHost(), m.getPid());
     Keys.requireKeyMatches(record.key(), pk);
-    DeferredExit deferred = deferredExits.remove(pk);
-    if (deferred != null) {
-      // Anything after an exit (a new image under the same pid): the waiting exit goes first.
-      ProcessState waiting = processes.get(pk);
-      if (waiting != null) applyExit(pk, deferred.exit(), waiting, deferred.recordTimestamp());
-    }
+    // Anything after an exit (a new image under the same pid): the waiting exit goes first.
+    if (deferredExits.containsKey(pk)) applyDeferredExit(pk);
     ProcessState state = processes.get(pk);
     Object body = m.getBody();
     if (body instanceof ProcessStarted s) {
@@ -477,15 +480,18 @@ public final class AllocationMatcher
 
   private void onExited(String pk, ProcessExited e, ProcessState state, long timestamp) {
     if (state == null || state.getExited()) return; // never seen, or a repeated exit
+    if (state.getExitDeferredAtMs() > 0) return; // a repeated exit while the first one waits
     if (stacksMissing(pk) > 0) {
-      deferredExits.put(pk, new DeferredExit(e, timestamp, context.currentSystemTimeMs()));
+      long now = context.currentSystemTimeMs();
+      state.setExitDeferredAtMs(now);
+      state.setDeferredExitedAtMs(e.getExitedAtMs());
+      state.setDeferredClean(e.getClean());
+      state.setDeferredLostEvents(e.getLostEvents());
+      state.setDeferredRecordTimestamp(timestamp);
+      processes.put(pk, state);
+      deferredExits.put(pk, now);
       return;
     }
-    applyExit(pk, e, state, timestamp);
-  }
-
-  private void applyExit(String pk, ProcessExited e, ProcessState state, long timestamp) {
-    if (state.getExited()) return;
     retire(
         pk,
         state,
@@ -493,6 +499,21 @@ public final class AllocationMatcher
         e.getClean(),
         Math.max(state.getLostEvents(), e.getLostEvents()),
         timestamp);
+  }
+
+  /** Applies the exit that waited in {@code pk}'s state. */
+  private void applyDeferredExit(String pk) {
+    deferredExits.remove(pk);
+    ProcessState state = processes.get(pk);
+    if (state == null || state.getExited() || state.getExitDeferredAtMs() == 0) return;
+    state.setExitDeferredAtMs(0);
+    retire(
+        pk,
+        state,
+        state.getDeferredExitedAtMs(),
+        state.getDeferredClean(),
+        Math.max(state.getLostEvents(), state.getDeferredLostEvents()),
+        state.getDeferredRecordTimestamp());
   }
 
   /**

@@ -323,6 +323,9 @@ class AllocationMatcherTest {
     send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
     assertThat(exits.isEmpty()).as("no report while a stack is unnamed").isTrue();
     assertThat(processes.get(PK).getExited()).isFalse();
+    // The waiting exit is in the process's state, so a restart or a rebalance cannot lose it.
+    assertThat(processes.get(PK).getExitDeferredAtMs()).isPositive();
+    assertThat(processes.get(PK).getDeferredExitedAtMs()).isEqualTo(9_000);
 
     stacks.pipeInput(Topics.stackIdHex(stackC), stack(stackC, "libcrypto.so", "leaky!derive+0x8"));
     driver.advanceWallClockTime(Duration.ofMillis(300));
