@@ -99,7 +99,7 @@ final class BenchCommand implements Runnable {
     @Override
     public Integer call() throws Exception {
       Path churn = Home.nativeDir().resolve("churn");
-      boolean heaptrack = onPath("heaptrack");
+      boolean heaptrack = BenchSupport.onPath("heaptrack");
       List<Mode> modes =
           new ArrayList<>(
               List.of(
@@ -152,7 +152,7 @@ final class BenchCommand implements Runnable {
           if (!m.name().equals("bare")) System.out.printf(Locale.ROOT, " %16s", m.name());
         System.out.println();
         for (Map.Entry<String, Map<String, double[]>> e : results.entrySet()) {
-          double bare = median(e.getValue().get("bare"));
+          double bare = BenchSupport.median(e.getValue().get("bare"));
           double bareMin = Arrays.stream(e.getValue().get("bare")).min().orElse(bare);
           System.out.printf(Locale.ROOT, "%-9s %9.3fs", e.getKey(), bare);
           for (Mode m : modes) {
@@ -161,7 +161,7 @@ final class BenchCommand implements Runnable {
             System.out.printf(
                 Locale.ROOT,
                 " %7.2fx (%5.2fx)",
-                median(v) / bare,
+                BenchSupport.median(v) / bare,
                 Arrays.stream(v).min().orElse(0) / bareMin);
           }
           System.out.println();
@@ -242,19 +242,6 @@ final class BenchCommand implements Runnable {
       }
       return dropped;
     }
-
-    private static double median(double[] v) {
-      double[] s = v.clone();
-      Arrays.sort(s);
-      return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-    }
-
-    private static boolean onPath(String tool) {
-      for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-        if (Files.isExecutable(Path.of(dir, tool))) return true;
-      }
-      return false;
-    }
   }
 
   /**
@@ -308,25 +295,9 @@ final class BenchCommand implements Runnable {
       try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
         TopicSetup.ensureTopics(
             Map.of("bootstrap.servers", kafka.bootstrapServers()), 4, (short) 1);
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         Process collector =
-            new ProcessBuilder(
-                    java,
-                    "-Xmx256m",
-                    "-cp",
-                    System.getProperty("java.class.path"),
-                    "io.leakwatch.collector.CollectorMain",
-                    "--bootstrap",
-                    kafka.bootstrapServers(),
-                    "--http-port",
-                    Integer.toString(port),
-                    "--run-dir",
-                    runDir.toString(),
-                    "--config",
-                    config.toString())
-                .redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
-                .start();
+            BenchSupport.startCollector(
+                kafka.bootstrapServers(), runDir, port, null, "--config", config.toString());
         double cpuStart = cpuSeconds(collector.pid());
         ProcessBuilder pb =
             new ProcessBuilder(

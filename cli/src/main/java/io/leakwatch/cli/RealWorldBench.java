@@ -155,23 +155,7 @@ final class RealWorldBench implements Callable<Integer> {
    * before the first measured run), serving the run directory every tracked server uses.
    */
   private static Process startCollector(String bootstrap, Path runDir, Path work) throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process p =
-        new ProcessBuilder(
-                java,
-                "-Xmx256m",
-                "-cp",
-                System.getProperty("java.class.path"),
-                "io.leakwatch.collector.CollectorMain",
-                "--bootstrap",
-                bootstrap,
-                "--run-dir",
-                runDir.toString(),
-                "--http-port",
-                "0")
-            .redirectErrorStream(true)
-            .redirectOutput(work.resolve("collector.log").toFile())
-            .start();
+    Process p = BenchSupport.startCollector(bootstrap, runDir, 0, work.resolve("collector.log"));
     Path lock = runDir.resolve("collector.lock");
     for (int i = 0; i < 300 && !Files.exists(lock); i++) Thread.sleep(100);
     if (!Files.exists(lock)) throw new IllegalStateException("the collector did not start");

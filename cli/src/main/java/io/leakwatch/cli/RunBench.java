@@ -6,7 +6,6 @@ import java.io.InputStreamReader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -63,7 +62,7 @@ final class RunBench implements Callable<Integer> {
     Path launcher = Home.root().resolve("leakwatch");
     List<String> all = new ArrayList<>(List.of("bare"));
     for (String m : modes) {
-      if (m.equals("heaptrack") && !onPath("heaptrack")) {
+      if (m.equals("heaptrack") && !BenchSupport.onPath("heaptrack")) {
         System.out.println("(heaptrack not installed: apt-get install heaptrack for its column)");
         continue;
       }
@@ -116,8 +115,8 @@ final class RunBench implements Callable<Integer> {
     } finally {
       LocalStack.delete(work);
     }
-    double bare = median(loop.get("bare"));
-    double bareMin = min(loop.get("bare"));
+    double bare = BenchSupport.median(loop.get("bare"));
+    double bareMin = BenchSupport.min(loop.get("bare"));
     System.out.printf(
         Locale.ROOT,
         "%n%-10s %12s %16s %14s%n",
@@ -130,10 +129,10 @@ final class RunBench implements Callable<Integer> {
           Locale.ROOT,
           "%-10s %11.3fs %7.2fx (%5.2fx) %13.1fs%n",
           m,
-          median(loop.get(m)),
-          median(loop.get(m)) / bare,
-          min(loop.get(m)) / bareMin,
-          median(wall.get(m)));
+          BenchSupport.median(loop.get(m)),
+          BenchSupport.median(loop.get(m)) / bare,
+          BenchSupport.min(loop.get(m)) / bareMin,
+          BenchSupport.median(wall.get(m)));
     }
     System.out.println(
         "targets (issue 18): default sampling <= 1.05x, exact <= 6x, through ./leakwatch run");
@@ -157,22 +156,5 @@ final class RunBench implements Callable<Integer> {
     if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || seconds < 0)
       throw new IllegalStateException(mode + " run failed: " + String.join(" ", cmd) + "\n" + tail);
     return seconds;
-  }
-
-  private static double median(double[] v) {
-    double[] s = v.clone();
-    Arrays.sort(s);
-    return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  }
-
-  private static double min(double[] v) {
-    return Arrays.stream(v).min().orElse(0);
-  }
-
-  private static boolean onPath(String tool) {
-    for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
-      if (Files.isExecutable(Path.of(dir, tool))) return true;
-    }
-    return false;
   }
 }

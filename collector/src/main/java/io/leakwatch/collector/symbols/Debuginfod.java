@@ -30,20 +30,6 @@ import java.util.function.LongSupplier;
  * caller. Runs on the line-resolution thread, never on the publishing loop.
  */
 public final class Debuginfod {
-  /** Why a build id's debug info did not come from any server. */
-  public static final class Failure extends Exception {
-    private final String reason;
-
-    Failure(String reason, String detail) {
-      super(reason + ": " + detail, null, false, false);
-      this.reason = reason;
-    }
-
-    /** A metric label: not_found, unreachable, timeout, too_large, wrong_build_id, http_error. */
-    public String reason() {
-      return reason;
-    }
-  }
 
   /**
    * @param servers base URLs, tried in order (DEBUGINFOD_URLS is a space-separated list of them)
@@ -108,19 +94,19 @@ public final class Debuginfod {
   }
 
   /** The cached debug file of {@code buildId}, fetching it first when it is not cached yet. */
-  public Path debugInfo(String buildId) throws Failure {
+  public Path debugInfo(String buildId) throws LookupFailure {
     if (buildId == null || !buildId.matches("[0-9a-f]{4,128}"))
-      throw new Failure("no_build_id", "a module without a usable build id");
+      throw new LookupFailure("no_build_id", "a module without a usable build id");
     Path cached = options.cacheDir().resolve(buildId).resolve("debuginfo");
     if (Files.isRegularFile(cached)) return cached;
     Long until = failedUntilMs.get(buildId);
     if (until != null && clockMs.getAsLong() < until)
-      throw new Failure("not_found", "asked recently, " + buildId);
-    Failure last = new Failure("not_found", "no server configured");
+      throw new LookupFailure("not_found", "asked recently, " + buildId);
+    LookupFailure last = new LookupFailure("not_found", "no server configured");
     for (URI server : options.servers()) {
       try {
         return fetch(server, buildId, cached);
-      } catch (Failure f) {
+      } catch (LookupFailure f) {
         last = f;
       }
     }
@@ -128,7 +114,7 @@ public final class Debuginfod {
     throw last;
   }
 
-  private Path fetch(URI server, String buildId, Path cached) throws Failure {
+  private Path fetch(URI server, String buildId, Path cached) throws LookupFailure {
     long deadline = System.nanoTime() + options.timeout().toNanos();
     URI uri = URI.create(server + "/buildid/" + buildId + "/debuginfo");
     int timeoutMs = (int) Math.max(1, Math.min(Integer.MAX_VALUE, options.timeout().toMillis()));
@@ -140,11 +126,11 @@ public final class Debuginfod {
       c.setReadTimeout(timeoutMs);
       c.setRequestProperty("User-Agent", "leakwatch-collector");
       int status = c.getResponseCode();
-      if (status == 404) throw new Failure("not_found", uri.toString());
-      if (status != 200) throw new Failure("http_error", "HTTP " + status + " from " + uri);
+      if (status == 404) throw new LookupFailure("not_found", uri.toString());
+      if (status != 200) throw new LookupFailure("http_error", "HTTP " + status + " from " + uri);
       long declared = c.getContentLengthLong();
       if (declared > options.maxBytes())
-        throw new Failure("too_large", declared + " bytes from " + uri);
+        throw new LookupFailure("too_large", declared + " bytes from " + uri);
       Files.createDirectories(cached.getParent());
       partial = Files.createTempFile(cached.getParent(), "debuginfo", ".part");
       long total = 0;
@@ -154,16 +140,16 @@ public final class Debuginfod {
         for (int n; (n = in.read(buf)) >= 0; ) {
           total += n;
           if (total > options.maxBytes())
-            throw new Failure(
+            throw new LookupFailure(
                 "too_large", "more than " + options.maxBytes() + " bytes from " + uri);
           if (System.nanoTime() > deadline)
-            throw new Failure("timeout", "slower than " + options.timeout() + " from " + uri);
+            throw new LookupFailure("timeout", "slower than " + options.timeout() + " from " + uri);
           out.write(buf, 0, n);
         }
       }
       String got = ElfSymbols.load(partial).buildId();
       if (!buildId.equals(got))
-        throw new Failure(
+        throw new LookupFailure(
             "wrong_build_id",
             uri + " answered with " + (got == null ? "a file without a build id" : got));
       try {
@@ -174,9 +160,9 @@ public final class Debuginfod {
       partial = null;
       return cached;
     } catch (SocketTimeoutException e) {
-      throw new Failure("timeout", uri + ": " + e.getMessage());
+      throw new LookupFailure("timeout", uri + ": " + e.getMessage());
     } catch (IOException | IllegalArgumentException e) {
-      throw new Failure("unreachable", uri + ": " + e);
+      throw new LookupFailure("unreachable", uri + ": " + e);
     } finally {
       if (c != null) c.disconnect();
       if (partial != null) {

@@ -40,21 +40,6 @@ public final class LlvmSymbolizer implements AutoCloseable {
     }
   }
 
-  /** Why a request got no answer: the reason is a metric label. */
-  public static final class Failure extends Exception {
-    private final String reason;
-
-    Failure(String reason, String detail) {
-      super(reason + ": " + detail, null, false, false);
-      this.reason = reason;
-    }
-
-    /** symbolizer_timeout, symbolizer_crashed, symbolizer_missing, symbolizer_garbled. */
-    public String reason() {
-      return reason;
-    }
-  }
-
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final int MAX_LINE_CHARS = 1 << 20;
   private static final String EOF = "\0eof";
@@ -113,10 +98,11 @@ public final class LlvmSymbolizer implements AutoCloseable {
    * Source lines of each address (ELF virtual addresses in {@code file}); an address without debug
    * info gets an empty list. {@code file} must be a path without a double quote or line break.
    */
-  public synchronized List<List<SourceLine>> symbolize(Path file, long[] addresses) throws Failure {
+  public synchronized List<List<SourceLine>> symbolize(Path file, long[] addresses)
+      throws LookupFailure {
     String name = file.toString();
     if (name.indexOf('"') >= 0 || name.indexOf('\n') >= 0 || name.indexOf('\r') >= 0)
-      throw new Failure("unusable_path", name);
+      throw new LookupFailure("unusable_path", name);
     if (addresses.length == 0) return List.of();
     ensureStarted();
     long deadline = System.nanoTime() + timeout.toNanos();
@@ -132,21 +118,22 @@ public final class LlvmSymbolizer implements AutoCloseable {
         String answer = left > 0 ? answers.poll(left, TimeUnit.NANOSECONDS) : null;
         if (answer == null) {
           stop();
-          throw new Failure("symbolizer_timeout", "no answer within " + timeout + " for " + name);
+          throw new LookupFailure(
+              "symbolizer_timeout", "no answer within " + timeout + " for " + name);
         }
         if (answer == EOF) {
           stop();
-          throw new Failure("symbolizer_crashed", "llvm-symbolizer ended on " + name);
+          throw new LookupFailure("symbolizer_crashed", "llvm-symbolizer ended on " + name);
         }
         out.add(parse(answer));
       }
     } catch (IOException e) {
       stop();
-      throw new Failure("symbolizer_crashed", "llvm-symbolizer: " + e.getMessage());
+      throw new LookupFailure("symbolizer_crashed", "llvm-symbolizer: " + e.getMessage());
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       stop();
-      throw new Failure("symbolizer_timeout", "interrupted");
+      throw new LookupFailure("symbolizer_timeout", "interrupted");
     }
     if (rssBytes() > maxRssBytes) stop(); // started afresh by the next request
     return out;
@@ -186,14 +173,15 @@ public final class LlvmSymbolizer implements AutoCloseable {
     return s == null || s.length() <= 4096 ? s : s.substring(0, 4096);
   }
 
-  private void ensureStarted() throws Failure {
+  private void ensureStarted() throws LookupFailure {
     if (process != null && process.isAlive()) return;
     stop();
     ProcessBuilder pb = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.DISCARD);
     try {
       process = pb.start();
     } catch (IOException e) {
-      throw new Failure("symbolizer_missing", String.join(" ", command) + ": " + e.getMessage());
+      throw new LookupFailure(
+          "symbolizer_missing", String.join(" ", command) + ": " + e.getMessage());
     }
     restarts++;
     stdin = new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8);

@@ -388,7 +388,7 @@ public final class SourceLines implements AutoCloseable {
       if (withLines < found.size())
         listener.failed("no_line_for_address", found.size() - withLines);
       return found;
-    } catch (LlvmSymbolizer.Failure f) {
+    } catch (LookupFailure f) {
       listener.failed(f.reason(), addresses.length);
       log.debug("no lines for {}: {}", info.file(), f.getMessage());
       return null;
@@ -405,7 +405,7 @@ public final class SourceLines implements AutoCloseable {
     if (debuginfod.configured() && buildId != null) {
       try {
         return new ModuleInfo(debuginfod.debugInfo(buildId), DebugFiles.Source.DEBUGINFOD, 0);
-      } catch (Debuginfod.Failure f) {
+      } catch (LookupFailure f) {
         listener.failed("debuginfod_" + f.reason(), sites);
         log.debug("debuginfod: {}", f.getMessage());
       }

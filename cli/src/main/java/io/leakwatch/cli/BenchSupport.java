@@ -1,0 +1,60 @@
+package io.leakwatch.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/** What the benchmarks share: their statistics, tool lookup, and a collector of their own. */
+final class BenchSupport {
+  private BenchSupport() {}
+
+  static double median(double[] v) {
+    double[] s = v.clone();
+    Arrays.sort(s);
+    return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  }
+
+  static double min(double[] v) {
+    return Arrays.stream(v).min().orElse(0);
+  }
+
+  static boolean onPath(String tool) {
+    for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+      if (Files.isExecutable(Path.of(dir, tool))) return true;
+    }
+    return false;
+  }
+
+  /**
+   * A collector in a JVM of its own, as on a host, publishing to {@code bootstrap}.
+   *
+   * @param extra more collector options (--config F, ...)
+   * @param log where its output goes (null: discarded)
+   */
+  static Process startCollector(
+      String bootstrap, Path runDir, int httpPort, Path log, String... extra) throws IOException {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                java,
+                "-Xmx256m",
+                "-cp",
+                System.getProperty("java.class.path"),
+                "io.leakwatch.collector.CollectorMain",
+                "--bootstrap",
+                bootstrap,
+                "--http-port",
+                Integer.toString(httpPort),
+                "--run-dir",
+                runDir.toString()));
+    cmd.addAll(List.of(extra));
+    ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+    pb.redirectOutput(
+        log == null ? ProcessBuilder.Redirect.DISCARD : ProcessBuilder.Redirect.to(log.toFile()));
+    return pb.start();
+  }
+}
