@@ -41,10 +41,4 @@ public final class FrameNames {
     if (JIT_MODULE.equals(f.getModule())) return JIT_MODULE + "!" + f.getFunction();
     return display(f);
   }
-
-  /** {@code file:line} of a frame with debug info, else null. */
-  public static String sourceLine(Frame f) {
-    if (f.getFile() == null) return null;
-    return f.getLine() == null || f.getLine() <= 0 ? f.getFile() : f.getFile() + ":" + f.getLine();
-  }
 }
