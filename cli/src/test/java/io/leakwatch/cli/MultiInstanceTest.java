@@ -104,6 +104,23 @@ class MultiInstanceTest {
     return sum;
   }
 
+  /**
+   * The exit reports of {@code pid} from both instances, read again until they agree (or for a
+   * minute). Source lines reach each instance as a second definition of a stack a moment after its
+   * names, so two reports read a few milliseconds apart may differ only in that.
+   */
+  private static JsonNode[] exitReports(int portA, int portB, String host, long pid)
+      throws Exception {
+    long deadline = System.currentTimeMillis() + 60_000;
+    while (true) {
+      JsonNode fromA = exitReport(portA, host, pid);
+      JsonNode fromB = exitReport(portB, host, pid);
+      if (fromA.equals(fromB) || System.currentTimeMillis() > deadline)
+        return new JsonNode[] {fromA, fromB};
+      Thread.sleep(250);
+    }
+  }
+
   private static double awaitSummedHostile(int a, int b, double expected) throws Exception {
     long deadline = System.currentTimeMillis() + 120_000;
     double last = -1;
@@ -167,8 +184,8 @@ class MultiInstanceTest {
         // The same report from either instance, whoever owns the process.
         for (int i = 0; i < shortRuns.size(); i++) {
           long pid = shortRuns.get(i).pid();
-          JsonNode fromA = exitReport(portA, host, pid);
-          JsonNode fromB = exitReport(portB, host, pid);
+          JsonNode[] reports = exitReports(portA, portB, host, pid);
+          JsonNode fromA = reports[0], fromB = reports[1];
           assertThat(fromB).isEqualTo(fromA);
           assertThat(Targets.bytesOfStacksCalling(fromA, "leak_blocks"))
               .isEqualTo(10L * (i + 1) * 100);
@@ -202,8 +219,8 @@ class MultiInstanceTest {
         awaitHealthy(portB);
 
         long leaked = Targets.leakedKeys(service);
-        JsonNode fromA = exitReport(portA, host, service.pid());
-        JsonNode fromB = exitReport(portB, host, service.pid());
+        JsonNode[] reports = exitReports(portA, portB, host, service.pid());
+        JsonNode fromA = reports[0], fromB = reports[1];
         System.out.println(
             "multi-instance: leaked " + leaked + " keys; tracking " + fromA.path("tracking"));
         assertThat(fromB).isEqualTo(fromA);
