@@ -34,7 +34,8 @@ void lw_config_read(lw_config *c) {
   if (ring > (1u << 30)) ring = 1u << 30;
   while (ring & (ring - 1)) ring &= ring - 1; /* round down to 2^k */
   c->ring_bytes = ring;
-  c->ring_populate = env_u64("LEAKWATCH_RING_POPULATE", 0) != 0;
+  uint64_t populate = env_u64("LEAKWATCH_RING_POPULATE", 0);
+  c->ring_populate = populate == 1 || (populate > 1 && populate == (uint64_t)syscall(SYS_getppid));
   uint64_t delay = env_u64("LEAKWATCH_START_DELAY", 0);
   c->start_delay_ns = delay > 86400u * 365 ? 86400ull * 365 * 1000000000ull : delay * 1000000000ull;
   const char *uw = secure_getenv("LEAKWATCH_UNWIND");

@@ -8,7 +8,10 @@
  *   LEAKWATCH_START_DELAY      seconds before anything is recorded (DebugDiag's warm-up)
  *   LEAKWATCH_MAX_FRAMES       stack depth limit (48, at most 64)
  *   LEAKWATCH_RING_BYTES       ring data bytes, rounded down to a power of two (8 MiB sampled, 256 MiB exact)
- *   LEAKWATCH_RING_POPULATE    1: reserve and fault in the whole ring at start
+ *   LEAKWATCH_RING_POPULATE    1: reserve and fault in the whole ring at start, in every exec'd program;
+ *                              a pid P > 1: only in a process whose parent is P (what `leakwatch run`
+ *                              starts, not the children it forks or execs, which would each commit a
+ *                              whole ring: 256 MiB per child in exact mode)
  *   LEAKWATCH_UNWIND           dwarf (default), fp, libgcc (DWARF without the rule cache) or check
  *                              (tests: both DWARF walks on every stack, compared, counts at exit)
  *   LEAKWATCH_LIVE_SET_BITS    log2 of the live-set slots (16)
@@ -27,7 +30,7 @@ typedef struct {
   uint64_t sample_bytes;
   int max_frames;
   uint64_t ring_bytes;
-  int ring_populate;
+  int ring_populate;              /* fault the ring in at start (in this process) */
   uint64_t start_delay_ns;
   enum lw_unwinder unwinder;
   int live_set_bits;

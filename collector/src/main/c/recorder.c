@@ -218,7 +218,7 @@ static int served_at_start;
 
 static int open_ring(int child) {
   if (lw_ring_create(&lw_the_ring, config.run_dir, config.ring_bytes, (uint32_t)syscall(SYS_getpid),
-                     (uint32_t)syscall(SYS_getppid), now_ns(), lw_sample_bytes, config.ring_populate) != 0)
+                     (uint32_t)syscall(SYS_getppid), now_ns(), lw_sample_bytes, config.ring_populate && !child) != 0)
     return -1;
   if (child) {
     lw_modules_write_known(&lw_the_ring);

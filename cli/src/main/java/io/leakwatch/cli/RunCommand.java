@@ -282,10 +282,12 @@ final class RunCommand implements Callable<Integer> {
     env.put("LEAKWATCH_RUN_DIR", runDir.toString());
     env.put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sample));
     // Exact mode's 256 MiB ring faulted in at start, in one go, instead of a page fault on every
-    // new
-    // 4 KiB while the program runs (65,536 of them in the first lap): the zeroing is the same, the
-    // per-fault cost is not, and it is paid before main() rather than in the middle of the work.
-    if (sample == 0) env.putIfAbsent("LEAKWATCH_RING_POPULATE", "1");
+    // new 4 KiB while the program runs (65,536 of them in the first lap): the zeroing is the same,
+    // the per-fault cost is not, and it is paid before main() rather than in the middle of the
+    // work. Only in the process started here (its parent is this JVM): every child it forks or
+    // execs would otherwise commit a whole ring too (CPython's test_subprocess: hundreds).
+    if (sample == 0)
+      env.putIfAbsent("LEAKWATCH_RING_POPULATE", Long.toString(ProcessHandle.current().pid()));
     String exe = Path.of(command.get(0)).getFileName().toString();
     if (exe.equals("java")) {
       // Frame pointers in JIT-compiled code let the shim's unwinder walk through Java frames to the
