@@ -10,8 +10,31 @@
 
 #include "live_set.h"
 
+/* Where settings come from: the environment (preloaded), or the text `leakwatch attach` passed in
+ * (NAME=VALUE lines; a value is returned in a static buffer, valid until the next lookup). */
+static const char *settings_text;
+
+static const char *setting(const char *name) {
+  if (!settings_text) return secure_getenv(name);
+  static char value[LW_RUN_DIR_MAX];
+  size_t n = strlen(name);
+  for (const char *line = settings_text; *line;) {
+    const char *end = strchr(line, '\n');
+    if (!end) end = line + strlen(line);
+    if ((size_t)(end - line) > n && strncmp(line, name, n) == 0 && line[n] == '=') {
+      size_t len = (size_t)(end - line) - n - 1;
+      if (len >= sizeof value) return NULL;
+      memcpy(value, line + n + 1, len);
+      value[len] = 0;
+      return value;
+    }
+    line = *end ? end + 1 : end;
+  }
+  return NULL;
+}
+
 static uint64_t env_u64(const char *name, uint64_t dflt) {
-  const char *v = secure_getenv(name);
+  const char *v = setting(name);
   if (!v || !*v) return dflt;
   uint64_t x = 0;
   for (; *v; v++) {
@@ -20,6 +43,12 @@ static uint64_t env_u64(const char *name, uint64_t dflt) {
     x = x * 10 + (uint64_t)(*v - '0');
   }
   return x;
+}
+
+void lw_config_read_text(lw_config *c, const char *text) {
+  settings_text = text;
+  lw_config_read(c);
+  settings_text = NULL;
 }
 
 void lw_config_read(lw_config *c) {
@@ -38,7 +67,7 @@ void lw_config_read(lw_config *c) {
   c->ring_populate = populate == 1 || (populate > 1 && populate == (uint64_t)syscall(SYS_getppid));
   uint64_t delay = env_u64("LEAKWATCH_START_DELAY", 0);
   c->start_delay_ns = delay > 86400u * 365 ? 86400ull * 365 * 1000000000ull : delay * 1000000000ull;
-  const char *uw = secure_getenv("LEAKWATCH_UNWIND");
+  const char *uw = setting("LEAKWATCH_UNWIND");
   c->unwinder = uw && strcmp(uw, "fp") == 0      ? LW_UNWIND_FP
                 : uw && strcmp(uw, "check") == 0 ? LW_UNWIND_CHECK
                 : uw && strcmp(uw, "libgcc") == 0 ? LW_UNWIND_LIBGCC
@@ -46,7 +75,7 @@ void lw_config_read(lw_config *c) {
   c->live_set_bits = (int)env_u64("LEAKWATCH_LIVE_SET_BITS", LW_LIVE_SET_DEFAULT_BITS);
   uint64_t stats = env_u64("LEAKWATCH_ALLOCATOR_STATS_SECONDS", 60);
   c->allocator_stats_interval_ns = stats > 86400 ? 86400ull * 1000000000ull : stats * 1000000000ull;
-  const char *dir = secure_getenv("LEAKWATCH_RUN_DIR");
+  const char *dir = setting("LEAKWATCH_RUN_DIR");
   strcpy(c->run_dir, "/dev/shm/leakwatch");
   if (dir && *dir == '/' && strlen(dir) < sizeof c->run_dir) strcpy(c->run_dir, dir);
 }

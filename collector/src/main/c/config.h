@@ -39,6 +39,9 @@ typedef struct {
 } lw_config;
 
 void lw_config_read(lw_config *c);
+/* The same settings from NAME=VALUE lines instead of the environment (an attach: the program's
+ * environment was fixed when it started). */
+void lw_config_read_text(lw_config *c, const char *text);
 
 /*
  * Creates the run directory (0700) if it is missing and says whether rings may be written there: it

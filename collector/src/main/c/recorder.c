@@ -150,6 +150,8 @@ __attribute__((noinline)) void lw_record_alloc(void *p, uint64_t n, double weigh
     if (truncated) atomic_fetch_add_explicit(&lw_the_ring.hdr->stats.stacks_truncated, 1, memory_order_relaxed);
     if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
     maybe_new_modules(frames, nf, ts); /* before the ALLOC: the collector reads the module first */
+    if (__builtin_expect(atomic_load_explicit(&lw_attached, memory_order_relaxed), 0) && !forked_child)
+      lw_attach_poll(ts);
     lw_alloc_payload a = {(uint64_t)(uintptr_t)p, n, weight, ts, tl_tid, (uint8_t)kind, (uint8_t)truncated, (uint16_t)nf};
     /* Dropped or not, a sampled block stays listed: the resync that follows the overflow restores it. */
     int written = lw_ring_write(&lw_the_ring, LW_REC_ALLOC, &a, sizeof a, frames, (uint32_t)nf * 8u) != UINT64_MAX;
@@ -263,22 +265,62 @@ __attribute__((noinline)) void lw_child_open(void) {
   lw_tl_busy = was_busy;
 }
 
-void lw_recorder_start(uintptr_t self_probe) {
+/* The start shared by a preloaded shim (settings from the environment) and an attach (from text). */
+static int start_recording(uintptr_t self_probe, const char *settings) {
+  static int once;
   lw_tl_busy = 1;
-  lw_config_read(&config);
+  if (settings) lw_config_read_text(&config, settings);
+  else lw_config_read(&config);
   lw_sample_bytes = config.sample_bytes;
   record_after_ns = now_ns() + config.start_delay_ns;
-  uintptr_t lo = 0, hi = 0;
-  lw_modules_range_of(self_probe, &lo, &hi);
-  lw_unwind_init(lo, hi, config.unwinder);
-  owner_init();
+  if (!once) {
+    uintptr_t lo = 0, hi = 0;
+    lw_modules_range_of(self_probe, &lo, &hi);
+    lw_unwind_init(lo, hi, config.unwinder);
+    owner_init();
+  }
   owner_claim();
+  int ok = 0;
   if (lw_config_check_run_dir(config.run_dir) == 0 &&
-      (lw_sample_bytes == 0 || lw_live_set_init(config.live_set_bits) == 0) && open_ring(0) == 0) {
-    pthread_atfork(NULL, NULL, after_fork_in_child);
-    atomic_store(&lw_active, 1);
+      (lw_sample_bytes == 0 || lw_live_set_init(config.live_set_bits) == 0)) {
+    lw_live_set_clear(); /* an earlier attach's blocks: that ring is closed */
+    lw_resync_reset();
+    if (open_ring(0) == 0) {
+      if (settings) lw_the_ring.hdr->flags |= LW_FLAG_ATTACHED;
+      if (!once) pthread_atfork(NULL, NULL, after_fork_in_child);
+      once = 1;
+      atomic_store(&lw_active, 1);
+      ok = 1;
+    }
   }
   lw_tl_busy = 0;
+  return ok ? 0 : -1;
+}
+
+void lw_recorder_start(uintptr_t self_probe) { start_recording(self_probe, NULL); }
+
+int lw_recorder_attach(uintptr_t self_probe, const char *settings) {
+  if (atomic_load(&lw_active)) return -1;
+  return start_recording(self_probe, settings);
+}
+
+/* The last records of an attach: what an exit writes, with the ring marked detached (the process
+ * goes on; its collector retires the ring once drained). Recording stops first: a thread inside
+ * the shim right now may still finish its record after these, and the collector ignores it. */
+int lw_recorder_detach(void) {
+  if (!atomic_load(&lw_active) || !owner_ok()) return -1;
+  int was_busy = lw_tl_busy;
+  lw_tl_busy = 1;
+  atomic_store(&lw_active, 0);
+  lw_modules_write_new(&lw_the_ring);
+  write_allocator_stats();
+  lw_exit_payload e = {now_ns()};
+  lw_ring_write(&lw_the_ring, LW_REC_EXIT, &e, sizeof e, NULL, 0);
+  lw_the_ring.hdr->flags |= LW_FLAG_EXITED | LW_FLAG_DETACHED;
+  if (!collector_present() && !served_at_start && atomic_load(&lw_the_ring.hdr->read_pos) == 0)
+    unlink(lw_the_ring.path);
+  lw_tl_busy = was_busy;
+  return 0;
 }
 
 /*

@@ -36,6 +36,13 @@ void lw_child_open(void);
 /* Constructor and destructor work, and the fork child handler. */
 void lw_recorder_start(uintptr_t self_probe);
 void lw_recorder_exit(void);
+/* An attach (the shim dlopen'd into a running process): start recording with these NAME=VALUE
+ * settings. -1 when already recording or when the ring cannot be made. */
+int lw_recorder_attach(uintptr_t self_probe, const char *settings);
+/* Ends an attach's recording: the ring's last records and its DETACHED flag. -1 when not recording. */
+int lw_recorder_detach(void);
+extern _Atomic int lw_attached; /* attach.c: recording in a process it was dlopen'd into */
+void lw_attach_poll(uint64_t now_ns);
 
 /* Should a new block of n bytes be recorded? Consumes the thread's sampling countdown. */
 static inline int lw_want_record(size_t n, double *weight) {

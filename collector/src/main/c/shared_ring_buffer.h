@@ -96,7 +96,9 @@ typedef struct {
 
 #define LW_CONTROL_DORMANT 1u /* record no new allocations (frees of recorded ones still are) */
 
-#define LW_FLAG_EXITED 1u /* the shim ran its exit path; nothing more will be written */
+#define LW_FLAG_EXITED 1u   /* the shim ran its exit path; nothing more will be written */
+#define LW_FLAG_DETACHED 2u /* with EXITED: `leakwatch detach` ended the recording; the process runs on */
+#define LW_FLAG_ATTACHED 4u /* made by `leakwatch attach`: blocks from before start_time_ns are unknown */
 
 _Static_assert(offsetof(lw_ring_header, write_pos) == 64, "write_pos offset");
 _Static_assert(offsetof(lw_ring_header, read_pos) == 128, "read_pos offset");

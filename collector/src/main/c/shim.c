@@ -63,22 +63,29 @@ static void *bootstrap_alloc(size_t n, size_t align) {
   }
 }
 
+/* Preloaded, the real functions come next in lookup order (RTLD_NEXT). Attached (dlopen'd into a
+ * running process, behind libc), they are what the process itself calls: the first definition in
+ * the global scope (RTLD_DEFAULT), libc's or a preloaded malloc's, never this library's. */
+static void resolve_in(void *where) {
+  atomic_store(&resolving, 1);
+  real_malloc = dlsym(where, "malloc");
+  real_calloc = dlsym(where, "calloc");
+  real_realloc = dlsym(where, "realloc");
+  real_posix_memalign = dlsym(where, "posix_memalign");
+  real_aligned_alloc = dlsym(where, "aligned_alloc");
+  real_memalign = dlsym(where, "memalign");
+  real_valloc = dlsym(where, "valloc");
+  real_pvalloc = dlsym(where, "pvalloc");
+  real_mmap = dlsym(where, "mmap");
+  real_munmap = dlsym(where, "munmap");
+  real_mremap = dlsym(where, "mremap");
+  real_free = dlsym(where, "free");
+  atomic_store(&resolving, 0);
+}
+
 static void resolve_real(void) {
   if (real_free) return;
-  atomic_store(&resolving, 1);
-  real_malloc = dlsym(RTLD_NEXT, "malloc");
-  real_calloc = dlsym(RTLD_NEXT, "calloc");
-  real_realloc = dlsym(RTLD_NEXT, "realloc");
-  real_posix_memalign = dlsym(RTLD_NEXT, "posix_memalign");
-  real_aligned_alloc = dlsym(RTLD_NEXT, "aligned_alloc");
-  real_memalign = dlsym(RTLD_NEXT, "memalign");
-  real_valloc = dlsym(RTLD_NEXT, "valloc");
-  real_pvalloc = dlsym(RTLD_NEXT, "pvalloc");
-  real_mmap = dlsym(RTLD_NEXT, "mmap");
-  real_munmap = dlsym(RTLD_NEXT, "munmap");
-  real_mremap = dlsym(RTLD_NEXT, "mremap");
-  real_free = dlsym(RTLD_NEXT, "free");
-  atomic_store(&resolving, 0);
+  resolve_in(RTLD_NEXT);
 }
 
 /* True while the real functions are being looked up (the caller is then served from the arena). */
@@ -88,8 +95,18 @@ static inline int resolving_now(void) {
   return 0;
 }
 
+/* Preloaded: the process's malloc is this library's. Otherwise it was dlopen'd (by `leakwatch
+ * attach`, or by a program that should not have) and stays a bystander until leakwatch_attach. */
+int lw_preloaded;
+extern void *lw_own_malloc(size_t) __attribute__((visibility("hidden")));
+
 __attribute__((constructor)) static void leakwatch_init(void) {
   resolve_real();
+  lw_preloaded = dlsym(RTLD_DEFAULT, "malloc") == (void *)&lw_own_malloc;
+  if (!lw_preloaded) {
+    resolve_in(RTLD_DEFAULT);
+    return;
+  }
   lw_recorder_start((uintptr_t)&leakwatch_init);
 }
 
@@ -247,3 +264,21 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
   }
   return p;
 }
+
+/* This library's own entry points, for got_patch (attach.c): `malloc` named from here resolves to
+ * whichever definition comes first in the process, libc's when attached. */
+#define LW_OWN(name) extern __typeof(name) lw_own_##name __attribute__((alias(#name), copy(name), visibility("hidden")));
+LW_OWN(malloc)
+LW_OWN(calloc)
+LW_OWN(realloc)
+LW_OWN(reallocarray)
+LW_OWN(free)
+LW_OWN(posix_memalign)
+LW_OWN(aligned_alloc)
+LW_OWN(memalign)
+LW_OWN(valloc)
+LW_OWN(pvalloc)
+LW_OWN(mmap)
+LW_OWN(mmap64)
+LW_OWN(munmap)
+LW_OWN(mremap)

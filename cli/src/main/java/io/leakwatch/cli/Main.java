@@ -14,6 +14,8 @@ import picocli.CommandLine.Command;
         "Finds native memory leaks: tracks allocations with call stacks and reports what is never freed.",
     subcommands = {
       RunCommand.class,
+      AttachCommand.class,
+      DetachCommand.class,
       DemoCommand.class,
       BrokerCommand.class,
       CollectorCommand.class,

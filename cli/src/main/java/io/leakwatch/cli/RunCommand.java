@@ -116,7 +116,7 @@ final class RunCommand implements Callable<Integer> {
       if (p == null) return 127;
       yieldTo(sample);
       int status = p.waitFor();
-      Optional<ProcessReport> report = awaitLocalReport(stack, (int) p.pid());
+      Optional<ProcessReport> report = awaitLocalReport(stack, (int) p.pid(), timeoutSeconds);
       if (report.isEmpty()) {
         System.err.println(
             "leakwatch: no report for pid "
@@ -124,12 +124,13 @@ final class RunCommand implements Callable<Integer> {
                 + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
         return status;
       }
-      write(report.get(), stack.streams.history());
+      writeReport(report.get(), stack.streams.history(), format, reportFile);
       return status;
     }
   }
 
-  private Optional<ProcessReport> awaitLocalReport(LocalStack stack, int pid)
+  /** The final report of pid from a local stack, once its lines are in (or empty). */
+  static Optional<ProcessReport> awaitLocalReport(LocalStack stack, int pid, int timeoutSeconds)
       throws InterruptedException {
     long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
     long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
@@ -258,7 +259,7 @@ final class RunCommand implements Callable<Integer> {
                   (int) p.pid(),
                   Duration.ofSeconds(timeoutSeconds),
                   r -> lines.complete(r, collector.retiredStartMs((int) p.pid())));
-      write(report, null); // the remote instance's windows are not known here
+      writeReport(report, null, format, reportFile); // the remote instance's windows are unknown
       return status;
     }
   }
@@ -305,7 +306,8 @@ final class RunCommand implements Callable<Integer> {
     }
   }
 
-  private void write(ProcessReport report, History history) throws IOException {
+  static void writeReport(ProcessReport report, History history, String format, Path reportFile)
+      throws IOException {
     ReportFormat f = ReportFormat.parse(format).orElseThrow();
     byte[] out = f.render(report, history, true);
     if (reportFile != null) {

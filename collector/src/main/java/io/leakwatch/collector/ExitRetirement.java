@@ -37,6 +37,15 @@ final class ExitRetirement {
     this.publisher = publisher;
   }
 
+  /** Checked every 2 s per attached ring: a maps file is read for it. */
+  private boolean attachedAndExeced(TrackedProcess tp) {
+    if (!tp.ring.attachedFlag()) return false;
+    long now = System.currentTimeMillis();
+    if (now - tp.mapsCheckedAtMs < 2_000) return false;
+    tp.mapsCheckedAtMs = now;
+    return !proc.maps(tp.pid, tp.ring.path());
+  }
+
   /**
    * Throws when Kafka did not acknowledge the exits: those rings stay followed and are tried again.
    */
@@ -47,7 +56,12 @@ final class ExitRetirement {
       TrackedProcess tp = e.getValue();
       if (!tp.startAnnounced) continue;
       // Gone, or replaced by exec: the new image's shim made a newer ring for the same process.
-      if (proc.alive(tp.pid, tp.ring.procStartTicks()) && !execOrder.hasNewerImage(tp)) continue;
+      // An attached recording also ends at its detach, or at an exec (the new program has no shim
+      // and makes no ring: the old one is simply no longer mapped).
+      if (proc.alive(tp.pid, tp.ring.procStartTicks())
+          && !execOrder.hasNewerImage(tp)
+          && !tp.ring.detachedFlag()
+          && !attachedAndExeced(tp)) continue;
       // Dead and drained as far as published records go; a record reserved but never published
       // by a writer that died with the process (or left by a siglongjmp) is given up and counted.
       if (!tp.reader.drained()) {

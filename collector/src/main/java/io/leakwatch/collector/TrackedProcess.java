@@ -55,6 +55,7 @@ final class TrackedProcess {
   RingRecord.AllocatorStats allocatorStats;
   boolean startAnnounced;
   boolean sawExitRecord;
+  long mapsCheckedAtMs; // ExitRetirement: an attached ring's process still maps it (no exec)
   long lastCountersMs;
 
   /** Set when the process turns out to be a JVM (libjvm.so loaded) and perf maps are wanted. */

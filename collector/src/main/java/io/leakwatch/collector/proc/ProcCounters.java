@@ -162,6 +162,16 @@ public final class ProcCounters {
     return now >= 0 && (startTicks <= 0 || now == startTicks);
   }
 
+  /**
+   * Whether the process still maps {@code file}. An attached shim's ring stops being mapped when
+   * the process execs (the new program starts without the shim): nothing else says the recording
+   * ended. Unknown (an unreadable maps file) counts as mapped.
+   */
+  public boolean maps(int pid, Path file) {
+    String maps = read(proc.resolve(Integer.toString(pid)).resolve("maps"), MAX_SMAPS);
+    return maps == null || maps.contains(file.toString());
+  }
+
   static boolean isZombie(String stat) {
     int close = stat.lastIndexOf(')');
     return close >= 0
@@ -216,8 +226,12 @@ public final class ProcCounters {
   }
 
   static String read(Path file) {
+    return read(file, MAX_FILE);
+  }
+
+  static String read(Path file, long max) {
     try (var in = Files.newInputStream(file)) {
-      byte[] data = in.readNBytes(MAX_FILE);
+      byte[] data = in.readNBytes((int) Math.min(max, Integer.MAX_VALUE - 8));
       return new String(data, StandardCharsets.UTF_8);
     } catch (IOException | RuntimeException e) {
       return null;

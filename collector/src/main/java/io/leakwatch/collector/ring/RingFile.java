@@ -178,6 +178,16 @@ public final class RingFile implements Closeable {
     return (buffer.getInt(OFF_FLAGS) & FLAG_EXITED) != 0;
   }
 
+  /** {@code leakwatch detach} ended this ring's recording (the process may still run). */
+  public boolean detachedFlag() {
+    return (buffer.getInt(OFF_FLAGS) & FLAG_DETACHED) != 0;
+  }
+
+  /** Made by {@code leakwatch attach} in a process that was already running. */
+  public boolean attachedFlag() {
+    return (buffer.getInt(OFF_FLAGS) & FLAG_ATTACHED) != 0;
+  }
+
   /** A counter of the shim's stats block; a peer may have scribbled it, so it is only reported. */
   public long stat(int index) {
     return (long) LONGS.getOpaque(buffer, OFF_STATS + 8 * index);

@@ -53,6 +53,12 @@ public final class RingLayout {
 
   public static final int FLAG_EXITED = 1;
 
+  /** With EXITED: {@code leakwatch detach} ended the recording; the process runs on. */
+  public static final int FLAG_DETACHED = 2;
+
+  /** Made by {@code leakwatch attach}: blocks from before the ring's start are unknown. */
+  public static final int FLAG_ATTACHED = 4;
+
   /** Reserved and being written: the length is real, the payload not yet (wire_protocol.h). */
   public static final int TYPE_PENDING = 0;
 

@@ -1,0 +1,176 @@
+package io.leakwatch.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code leakwatch attach} on a process started without the shim, through the real CLI in a JVM of
+ * its own: what it leaked before the attach is not counted, what it leaked after is, exactly, with
+ * its culprit; after the detach its cost per allocation is back to bare.
+ */
+class AttachEndToEndTest {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Pattern CPU = Pattern.compile("cpu_ns_per_op ([0-9.]+)");
+  private static final Pattern PAUSED = Pattern.compile("it paused ([0-9.]+) ms");
+  private static final int BLOCKS = 100; // per request, 4242 bytes each (attach_target.c)
+
+  @TempDir Path tmp;
+
+  /** The target's output, line by line, as it comes. */
+  static final class Output {
+    final List<String> lines = new CopyOnWriteArrayList<>();
+
+    Output(Process p) {
+      Thread t =
+          new Thread(
+              () -> {
+                try (BufferedReader r =
+                    new BufferedReader(
+                        new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                  for (String l; (l = r.readLine()) != null; ) lines.add(l);
+                } catch (Exception e) {
+                  // the process ended
+                }
+              });
+      t.setDaemon(true);
+      t.start();
+    }
+
+    /** Waits for n more "ops" lines after the current ones; returns their median CPU per op. */
+    double medianCpuPerOp(int n) throws InterruptedException {
+      int from = lines.size();
+      long deadline = System.currentTimeMillis() + 30_000L + 2_000L * n;
+      List<Double> cpu = new ArrayList<>();
+      while (cpu.size() < n && System.currentTimeMillis() < deadline) {
+        cpu.clear();
+        for (String l : lines.subList(from, lines.size())) {
+          Matcher m = CPU.matcher(l);
+          if (m.find()) cpu.add(Double.parseDouble(m.group(1)));
+        }
+        Thread.sleep(200);
+      }
+      assertThat(cpu).hasSizeGreaterThanOrEqualTo(n);
+      Collections.sort(cpu);
+      return cpu.get(cpu.size() / 2);
+    }
+
+    void await(String prefix, int count) throws InterruptedException {
+      long deadline = System.currentTimeMillis() + 30_000;
+      while (System.currentTimeMillis() < deadline) {
+        if (lines.stream().filter(l -> l.startsWith(prefix)).count() >= count) return;
+        Thread.sleep(50);
+      }
+      throw new AssertionError("no " + prefix + " (" + count + ") in " + lines);
+    }
+  }
+
+  static Process cli(Path log, String... args) throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    List<String> cmd = new ArrayList<>();
+    cmd.addAll(
+        List.of(
+            java,
+            "-Xmx512m",
+            "-Dleakwatch.home=" + Home.root(),
+            "-cp",
+            System.getProperty("java.class.path"),
+            Main.class.getName()));
+    cmd.addAll(List.of(args));
+    return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+  }
+
+  static void signal(Process p, String sig) throws Exception {
+    new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).start().waitFor();
+  }
+
+  @Test
+  void attachCountsExactlyWhatLeaksAfterItAndDetachLeavesItAsFastAsBare() throws Exception {
+    Process target =
+        new ProcessBuilder(
+                Home.nativeDir().resolve("attach-target").toString(),
+                Integer.toString(BLOCKS),
+                "20000")
+            .redirectErrorStream(true)
+            .start();
+    Output out = new Output(target);
+    try {
+      out.await("ready", 1);
+      double bare = out.medianCpuPerOp(5);
+      signal(target, "USR1"); // leaked before the attach: not the attach's to report
+      out.await("leaked", 1);
+
+      Path log = tmp.resolve("attach.log");
+      Path report = tmp.resolve("report.json");
+      Process attach =
+          cli(
+              log,
+              "attach",
+              "--pid",
+              Long.toString(target.pid()),
+              "--exact",
+              "--duration",
+              "12",
+              "--report",
+              "json",
+              "--report-file",
+              report.toString());
+      long deadline = System.currentTimeMillis() + 120_000;
+      while (!Files.readString(log).contains("attached to pid")
+          && System.currentTimeMillis() < deadline) {
+        assertThat(attach.isAlive()).as(Files.readString(log)).isTrue();
+        Thread.sleep(100);
+      }
+      assertThat(Files.readString(log)).contains("attached to pid " + target.pid());
+      double attached = out.medianCpuPerOp(2);
+      signal(target, "USR1");
+      out.await("leaked", 2);
+      signal(target, "USR1");
+      out.await("leaked", 3);
+
+      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      String said = Files.readString(log);
+      assertThat(attach.exitValue()).as(said).isZero();
+      assertThat(said).contains("detached from pid " + target.pid());
+      double after = out.medianCpuPerOp(5);
+
+      JsonNode r = JSON.readTree(Files.readString(report));
+      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      assertThat(Targets.bytesOfStacksCalling(r, "open_session_key"))
+          .as("the two requests after the attach, not the one before")
+          .isEqualTo(2L * BLOCKS * 4242);
+      assertThat(r.path("stacks").get(0).path("culprit").asText())
+          .startsWith("attach-target!open_session_key");
+      assertThat(r.path("tracking").path("unknownFrees").asLong())
+          .as("blocks from before the attach freed while attached")
+          .isPositive();
+      Matcher paused = PAUSED.matcher(said);
+      List<String> pauses = new ArrayList<>();
+      while (paused.find()) pauses.add(paused.group(1) + " ms");
+      System.out.printf(
+          "attach: cpu per malloc/free pair bare %.1f ns, attached (exact) %.1f ns, after detach"
+              + " %.1f ns; target paused %s%n",
+          bare, attached, after, pauses);
+      assertThat(attached).as("the shim was in the path while attached").isGreaterThan(bare);
+      assertThat(after).as("back to bare after the detach").isLessThan(bare * 1.35);
+      assertThat(target.isAlive()).isTrue();
+    } finally {
+      target.destroyForcibly();
+    }
+  }
+}

@@ -1,0 +1,430 @@
+/*
+ * leakwatch-inject: loads the shim into a running process and starts or ends its recording there
+ * (`leakwatch attach` / `detach` run it; it is a separate program because ptrace belongs to the
+ * thread that attached, and a JVM is a poor place for that).
+ *
+ *   leakwatch-inject attach PID SHIM SETTINGS     SETTINGS: NAME=VALUE lines (config.h's names)
+ *   leakwatch-inject detach PID SHIM
+ *
+ * How: PTRACE_SEIZE one thread of the target, PTRACE_INTERRUPT it, and run three calls on it with
+ * the registers it had saved aside: dlopen(SHIM) (glibc >= 2.34 has it in libc.so.6),
+ * dlsym(handle, "leakwatch_attach"|"leakwatch_detach"), then that function. Each call returns to
+ * address 0; the fault there is the tracer's signal that it is done (the SIGSEGV is never
+ * delivered). Then the registers and the extended (AVX) state go back, and the thread is released.
+ * Only that one thread stops; the others run on.
+ *
+ * Where a thread is hijacked matters: the calls allocate and take the loader's lock. A thread
+ * stopped inside libc or the loader (in user code there), or in one of the system calls malloc
+ * makes (brk, mmap, munmap, mremap, mprotect, madvise), may hold an arena or loader lock that the
+ * calls would wait on for ever; it is let go for a millisecond and stopped again, up to 200 times,
+ * then the next thread is tried. A thread stopped in any other system call or in the program's own
+ * code holds neither.
+ *
+ * Safety: the target is never killed and never left stopped: fatal signals to this program are
+ * blocked while a call runs (SIGKILL cannot be: a kill -9 of this program in the milliseconds a call
+ * runs leaves that thread returning to address 0, which faults). A signal that arrives for the
+ * hijacked thread during a call is delivered to it there, as any signal interrupts any code; a
+ * group stop (SIGSTOP, SIGTSTP) seen meanwhile is sent again after the release.
+ *
+ * Exit status: 0 done, 2 usage, 3 refused (reason on stderr), 4 no permission to trace,
+ * 5 the process is gone, 6 the call failed in the target, 7 no safe point found.
+ * On success stdout has one line: "ok tid=T paused_us=P stops=S".
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { OK = 0, USAGE = 2, REFUSED = 3, NO_PERMISSION = 4, GONE = 5, FAILED = 6, NO_SAFE_POINT = 7 };
+
+static pid_t target;
+
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "leakwatch-inject: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(code);
+}
+
+static uint64_t mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- the target's memory map ------------------------------------------------------------------- */
+
+typedef struct {
+  uintptr_t lo, hi;
+} range;
+
+typedef struct {
+  uintptr_t libc_base;
+  unsigned long libc_dev_major, libc_dev_minor, libc_inode;
+  char libc_path[4096];
+  range code[64]; /* executable ranges of libc and the loader */
+  int ncode;
+  int has_shim;
+} map_info;
+
+static int is_libc(const char *path) {
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  return strncmp(b, "libc.so", 7) == 0 || (strncmp(b, "libc-", 5) == 0 && strstr(b, ".so"));
+}
+
+static int is_loader(const char *path) {
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  return strncmp(b, "ld-linux", 8) == 0 || strncmp(b, "ld-2.", 5) == 0;
+}
+
+static int read_maps(pid_t pid, const char *shim, map_info *m) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  memset(m, 0, sizeof *m);
+  char line[8192];
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi, off, major, minor, inode;
+    char perms[8];
+    int n = 0;
+    if (sscanf(line, "%lx-%lx %7s %lx %lx:%lx %lu %n", &lo, &hi, perms, &off, &major, &minor, &inode, &n) < 7) continue;
+    char *p = line + n;
+    p[strcspn(p, "\n")] = 0;
+    if (*p != '/') continue;
+    if (shim && strcmp(p, shim) == 0) m->has_shim = 1;
+    if (is_libc(p) && off == 0 && !m->libc_base) {
+      m->libc_base = lo;
+      m->libc_dev_major = major;
+      m->libc_dev_minor = minor;
+      m->libc_inode = inode;
+      snprintf(m->libc_path, sizeof m->libc_path, "%s", p);
+    }
+    if ((is_libc(p) || is_loader(p)) && perms[2] == 'x' && m->ncode < 64) m->code[m->ncode++] = (range){lo, hi};
+  }
+  fclose(f);
+  return 0;
+}
+
+static int in_code(const map_info *m, uintptr_t pc) {
+  for (int i = 0; i < m->ncode; i++)
+    if (pc >= m->code[i].lo && pc < m->code[i].hi) return 1;
+  return 0;
+}
+
+/* ---- ptrace ------------------------------------------------------------------------------------ */
+
+typedef struct {
+  struct user_regs_struct regs;
+  uint8_t xstate[16384]; /* XSAVE area: SSE/AVX registers the calls may clobber */
+  size_t xstate_len;
+} thread_state;
+
+static int save_state(pid_t tid, thread_state *s) {
+  if (ptrace(PTRACE_GETREGS, tid, 0, &s->regs) != 0) return -1;
+  struct iovec iov = {s->xstate, sizeof s->xstate};
+  if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_X86_XSTATE, &iov) == 0) {
+    s->xstate_len = iov.iov_len;
+  } else {
+    struct user_fpregs_struct *fp = (struct user_fpregs_struct *)s->xstate;
+    if (ptrace(PTRACE_GETFPREGS, tid, 0, fp) != 0) return -1;
+    s->xstate_len = 0;
+  }
+  return 0;
+}
+
+static int restore_state(pid_t tid, thread_state *s) {
+  int rc = ptrace(PTRACE_SETREGS, tid, 0, &s->regs);
+  if (s->xstate_len) {
+    struct iovec iov = {s->xstate, s->xstate_len};
+    rc |= ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov);
+  } else {
+    rc |= ptrace(PTRACE_SETFPREGS, tid, 0, (struct user_fpregs_struct *)s->xstate);
+  }
+  return rc;
+}
+
+static int write_mem(pid_t pid, uintptr_t addr, const void *buf, size_t len) {
+  struct iovec local = {(void *)buf, len}, remote = {(void *)addr, len};
+  if (process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len) return 0;
+  /* process_vm_writev honours page protection; stacks are writable, so this is for odd kernels. */
+  for (size_t i = 0; i < len; i += sizeof(long)) {
+    long word = 0;
+    size_t n = len - i < sizeof word ? len - i : sizeof word;
+    if (n < sizeof word) {
+      errno = 0;
+      word = ptrace(PTRACE_PEEKDATA, pid, (void *)(addr + i), 0);
+      if (errno) return -1;
+    }
+    memcpy(&word, (const uint8_t *)buf + i, n);
+    if (ptrace(PTRACE_POKEDATA, pid, (void *)(addr + i), (void *)word) != 0) return -1;
+  }
+  return 0;
+}
+
+static int read_mem(pid_t pid, uintptr_t addr, void *buf, size_t len) {
+  struct iovec local = {buf, len}, remote = {(void *)addr, len};
+  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int group_stop_seen;
+
+/* Waits for the next stop of tid; passes on signals that are not ours. Returns the stop status, or
+ * -1 when the thread is gone. `call`: a remote call is running (signals are delivered into it). */
+static int wait_stop(pid_t tid, int call) {
+  for (;;) {
+    int st;
+    pid_t r = waitpid(tid, &st, __WALL);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (WIFEXITED(st) || WIFSIGNALED(st)) return -1;
+    if (!WIFSTOPPED(st)) continue;
+    int sig = WSTOPSIG(st);
+    int event = st >> 16;
+    if (event == PTRACE_EVENT_STOP) {
+      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+        group_stop_seen = sig; /* a group stop: resent after the release */
+        if (call) {
+          ptrace(PTRACE_CONT, tid, 0, 0);
+          continue;
+        }
+      }
+      return st; /* our PTRACE_INTERRUPT */
+    }
+    if (call && sig == SIGSEGV) {
+      struct user_regs_struct regs;
+      if (ptrace(PTRACE_GETREGS, tid, 0, &regs) == 0 && regs.rip == 0) return st; /* the call returned */
+    }
+    if (!call) return st; /* a signal-delivery stop before a call: the caller passes it on */
+    ptrace(PTRACE_CONT, tid, 0, (void *)(long)sig); /* delivered where it would have been */
+  }
+}
+
+/* Runs fn(a, b) on the stopped thread with the state `saved`; data already below its stack. */
+static int remote_call(pid_t tid, const thread_state *saved, uintptr_t stack_top, uintptr_t fn, uintptr_t a,
+                       uintptr_t b, uintptr_t *result) {
+  struct user_regs_struct regs = saved->regs;
+  uintptr_t sp = (stack_top - 256) & ~(uintptr_t)15;
+  sp -= 8;
+  uintptr_t zero = 0;
+  if (write_mem(tid, sp, &zero, sizeof zero) != 0) return -1;
+  regs.rsp = sp;
+  regs.rip = fn;
+  regs.rdi = a;
+  regs.rsi = b;
+  regs.rax = 0;
+  regs.orig_rax = (unsigned long)-1; /* no system call restart on resume */
+  if (ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0) return -1;
+  if (ptrace(PTRACE_CONT, tid, 0, 0) != 0) return -1;
+  if (wait_stop(tid, 1) < 0) return -2;
+  if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) return -1;
+  *result = regs.rax;
+  return 0;
+}
+
+static const uint16_t MALLOC_SYSCALLS[] = {SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise};
+
+static int safe_point(const map_info *m, const struct user_regs_struct *r) {
+  long nr = (long)r->orig_rax;
+  if (nr < 0) return !in_code(m, r->rip); /* in user code: outside libc and the loader */
+  for (size_t i = 0; i < sizeof MALLOC_SYSCALLS / sizeof MALLOC_SYSCALLS[0]; i++)
+    if (nr == MALLOC_SYSCALLS[i]) return 0;
+  return 1;
+}
+
+static uintptr_t our_libc_offset(const map_info *self, const char *sym) {
+  void *p = dlsym(RTLD_DEFAULT, sym);
+  if (!p) die(REFUSED, "this program's libc has no %s (glibc older than 2.34?)", sym);
+  return (uintptr_t)p - self->libc_base;
+}
+
+static void same_file_or_die(const char *shim) {
+  struct stat ours, theirs;
+  char path[4200];
+  if (stat(shim, &ours) != 0) die(REFUSED, "no shim at %s: %s", shim, strerror(errno));
+  snprintf(path, sizeof path, "/proc/%d/root%s", target, shim);
+  if (stat(path, &theirs) != 0 || ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino)
+    die(REFUSED,
+        "pid %d sees no %s of its own at that path (another mount namespace, a container?): "
+        "install leakwatch at the same path inside it",
+        target, shim);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 4 || (strcmp(argv[1], "attach") != 0 && strcmp(argv[1], "detach") != 0) ||
+      (strcmp(argv[1], "attach") == 0 && argc < 5)) {
+    fprintf(stderr, "usage: leakwatch-inject attach PID SHIM SETTINGS | detach PID SHIM\n");
+    return USAGE;
+  }
+  int attach = strcmp(argv[1], "attach") == 0;
+  char *end;
+  long pidl = strtol(argv[2], &end, 10);
+  if (*end || pidl <= 0) die(USAGE, "not a pid: %s", argv[2]);
+  target = (pid_t)pidl;
+  const char *shim = argv[3];
+  const char *settings = attach ? argv[4] : "";
+  if (kill(target, 0) != 0 && errno == ESRCH) die(GONE, "no process %d", target);
+
+  map_info theirs, ours;
+  if (read_maps(target, shim, &theirs) != 0) die(errno == ENOENT ? GONE : NO_PERMISSION, "cannot read /proc/%d/maps: %s", target, strerror(errno));
+  if (read_maps(getpid(), NULL, &ours) != 0 || !ours.libc_base) die(FAILED, "cannot read this program's own maps");
+  if (!theirs.libc_base)
+    die(REFUSED, "pid %d has no glibc loaded (statically linked, or another C library): nothing to load the shim with", target);
+  if (theirs.libc_inode != ours.libc_inode || theirs.libc_dev_major != ours.libc_dev_major ||
+      theirs.libc_dev_minor != ours.libc_dev_minor)
+    die(REFUSED, "pid %d runs with another C library (%s) than leakwatch's (%s): a different libc or a container",
+        target, theirs.libc_path, ours.libc_path);
+  if (!attach && !theirs.has_shim)
+    die(REFUSED, "pid %d has no leakwatch in it (never attached, or it exec'd since: the recording ended then)", target);
+  same_file_or_die(shim);
+
+  uintptr_t r_dlopen = theirs.libc_base + our_libc_offset(&ours, "dlopen");
+  uintptr_t r_dlsym = theirs.libc_base + our_libc_offset(&ours, "dlsym");
+  uintptr_t r_dlerror = theirs.libc_base + our_libc_offset(&ours, "dlerror");
+
+  sigset_t fatal, old;
+  sigemptyset(&fatal);
+  int blocked[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM};
+  for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) sigaddset(&fatal, blocked[i]);
+  sigprocmask(SIG_BLOCK, &fatal, &old);
+
+  /* Threads to try: the main one first. */
+  pid_t tids[256];
+  int ntids = 0;
+  tids[ntids++] = target;
+  char taskdir[64];
+  snprintf(taskdir, sizeof taskdir, "/proc/%d/task", target);
+  DIR *d = opendir(taskdir);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d)) && ntids < 256) {
+      long t = strtol(e->d_name, &end, 10);
+      if (*end || t <= 0 || t == target) continue;
+      tids[ntids++] = (pid_t)t;
+    }
+    closedir(d);
+  }
+
+  uint64_t paused_us = 0;
+  int stops = 0;
+  for (int ti = 0; ti < ntids; ti++) {
+    pid_t tid = tids[ti];
+    if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0) {
+      if (errno == EPERM) {
+        FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+        int scope = -1;
+        if (f) {
+          if (fscanf(f, "%d", &scope) != 1) scope = -1;
+          fclose(f);
+        }
+        die(NO_PERMISSION,
+            "not allowed to trace pid %d (%s%s): run as root or as its user%s", target,
+            geteuid() == 0 ? "even as root: a seccomp or LSM policy, or it is being traced already" : "another user's process, or not dumpable",
+            "", scope >= 1 ? "; kernel.yama.ptrace_scope is 1 or more, so only root (CAP_SYS_PTRACE) may" : "");
+      }
+      continue; /* a thread that ended meanwhile */
+    }
+    for (int attempt = 0; attempt < 200; attempt++) {
+      if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) break;
+      int st = wait_stop(tid, 0);
+      if (st < 0) break;
+      uint64_t t0 = mono_us();
+      stops++;
+      if ((st >> 16) != PTRACE_EVENT_STOP) { /* a signal on its way: let it through, try again */
+        ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st));
+        continue;
+      }
+      thread_state saved;
+      if (save_state(tid, &saved) != 0) {
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        break;
+      }
+      if (!safe_point(&theirs, &saved.regs)) {
+        paused_us += mono_us() - t0;
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        continue;
+      }
+      /* Strings below the red zone of its stack; the calls' frames below them. */
+      size_t slen = strlen(shim) + 1, tlen = strlen(settings) + 1;
+      uintptr_t data = (saved.regs.rsp - 128 - slen - tlen - 64) & ~(uintptr_t)15;
+      uintptr_t r_shim = data, r_settings = data + slen;
+      const char *fn_name = attach ? "leakwatch_attach" : "leakwatch_detach";
+      uintptr_t r_name = r_settings + tlen;
+      uintptr_t result = 0, handle = 0, fn = 0;
+      int rc = write_mem(tid, data, shim, slen) | write_mem(tid, r_settings, settings, tlen) |
+               write_mem(tid, r_name, fn_name, strlen(fn_name) + 1);
+      /* the name sits past the strings: move the frames below it */
+      uintptr_t top = data - 64;
+      const char *failure = NULL;
+      char err[512] = "";
+      if (rc != 0) failure = "cannot write to its stack";
+      if (!failure) {
+        int c = remote_call(tid, &saved, top, r_dlopen, r_shim, RTLD_NOW | (attach ? 0 : RTLD_NOLOAD), &handle);
+        if (c == -2) die(GONE, "pid %d exited during the attach", target);
+        if (c != 0) failure = "the call to dlopen could not run";
+        else if (!handle) {
+          uintptr_t msg = 0;
+          if (remote_call(tid, &saved, top, r_dlerror, 0, 0, &msg) == 0 && msg) read_mem(tid, msg, err, sizeof err - 1);
+          failure = "dlopen failed in the target";
+        }
+      }
+      if (!failure) {
+        int c = remote_call(tid, &saved, top, r_dlsym, handle, r_name, &fn);
+        if (c == -2) die(GONE, "pid %d exited during the attach", target);
+        if (c != 0 || !fn) failure = "the shim has no entry point (an older libleakwatch.so?)";
+      }
+      if (!failure) {
+        int c = remote_call(tid, &saved, top, fn, r_settings, 0, &result);
+        if (c == -2) die(GONE, "pid %d exited during the attach", target);
+        if (c != 0) failure = "the call into the shim could not run";
+      }
+      int restored = restore_state(tid, &saved) == 0;
+      paused_us += mono_us() - t0;
+      ptrace(PTRACE_DETACH, tid, 0, 0);
+      if (group_stop_seen) kill(target, group_stop_seen);
+      sigprocmask(SIG_SETMASK, &old, NULL);
+      if (!restored) die(FAILED, "could not restore thread %d's registers", tid);
+      if (failure) die(FAILED, "%s%s%s", failure, *err ? ": " : "", err);
+      switch ((int)result) {
+        case 0: break;
+        case 1: die(REFUSED, "pid %d was started with the shim preloaded: it is tracked already", target);
+        case 2: die(REFUSED, "pid %d is attached already (leakwatch detach --pid %d first)", target, target);
+        case 3: die(FAILED, "the shim in pid %d could not make its ring (the run directory: permissions, space?)", target);
+        case 4: die(REFUSED, "pid %d is not attached", target);
+        case 5: die(FAILED, "pid %d was busy attaching or detaching; try again", target);
+        default: die(FAILED, "unexpected answer %ld from the shim", (long)result);
+      }
+      printf("ok tid=%d paused_us=%llu stops=%d\n", tid, (unsigned long long)paused_us, stops);
+      return OK;
+    }
+    ptrace(PTRACE_DETACH, tid, 0, 0);
+    if (kill(target, 0) != 0) die(GONE, "pid %d exited during the attach", target);
+  }
+  sigprocmask(SIG_SETMASK, &old, NULL);
+  die(NO_SAFE_POINT, "no thread of pid %d could be stopped outside the allocator and the loader (%d stops); try again", target, stops);
+}
