@@ -255,6 +255,20 @@ static int safe_point(const map_info *m, const struct user_regs_struct *r) {
   return 1;
 }
 
+static void no_permission(void) __attribute__((noreturn));
+static void no_permission(void) {
+  FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+  int scope = -1;
+  if (f) {
+    if (fscanf(f, "%d", &scope) != 1) scope = -1;
+    fclose(f);
+  }
+  die(NO_PERMISSION, "not allowed to trace pid %d (%s): run as root or as its user%s", target,
+      geteuid() == 0 ? "even as root: a seccomp or LSM policy, or it is being traced already"
+                     : "another user's process, or one that is not dumpable",
+      scope >= 1 ? "; kernel.yama.ptrace_scope is 1 or more, so only root (CAP_SYS_PTRACE) may" : "");
+}
+
 static uintptr_t our_libc_offset(const map_info *self, const char *sym) {
   void *p = dlsym(RTLD_DEFAULT, sym);
   if (!p) die(REFUSED, "this program's libc has no %s (glibc older than 2.34?)", sym);
@@ -289,7 +303,10 @@ int main(int argc, char **argv) {
   if (kill(target, 0) != 0 && errno == ESRCH) die(GONE, "no process %d", target);
 
   map_info theirs, ours;
-  if (read_maps(target, shim, &theirs) != 0) die(errno == ENOENT ? GONE : NO_PERMISSION, "cannot read /proc/%d/maps: %s", target, strerror(errno));
+  if (read_maps(target, shim, &theirs) != 0) {
+    if (errno == EACCES || errno == EPERM) no_permission();
+    die(GONE, "no process %d (cannot read /proc/%d/maps: %s)", target, target, strerror(errno));
+  }
   if (read_maps(getpid(), NULL, &ours) != 0 || !ours.libc_base) die(FAILED, "cannot read this program's own maps");
   if (!theirs.libc_base)
     die(REFUSED, "pid %d has no glibc loaded (statically linked, or another C library): nothing to load the shim with", target);
@@ -333,18 +350,7 @@ int main(int argc, char **argv) {
   for (int ti = 0; ti < ntids; ti++) {
     pid_t tid = tids[ti];
     if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0) {
-      if (errno == EPERM) {
-        FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
-        int scope = -1;
-        if (f) {
-          if (fscanf(f, "%d", &scope) != 1) scope = -1;
-          fclose(f);
-        }
-        die(NO_PERMISSION,
-            "not allowed to trace pid %d (%s%s): run as root or as its user%s", target,
-            geteuid() == 0 ? "even as root: a seccomp or LSM policy, or it is being traced already" : "another user's process, or not dumpable",
-            "", scope >= 1 ? "; kernel.yama.ptrace_scope is 1 or more, so only root (CAP_SYS_PTRACE) may" : "");
-      }
+      if (errno == EPERM) no_permission();
       continue; /* a thread that ended meanwhile */
     }
     for (int attempt = 0; attempt < 200; attempt++) {

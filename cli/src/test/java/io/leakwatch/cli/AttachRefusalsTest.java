@@ -1,0 +1,190 @@
+package io.leakwatch.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.leakwatch.collector.NativeRuns;
+import io.leakwatch.collector.ring.RingFile;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * What `attach` and `detach` do when they cannot or should not: each ends with one clear line and
+ * leaves the process running as it was. Fleet mode (`--fleet --run-dir`) keeps these fast: no local
+ * pipeline.
+ */
+class AttachRefusalsTest {
+  @TempDir Path tmp;
+  private final List<Process> started = new ArrayList<>();
+
+  @AfterEach
+  void stop() {
+    for (Process p : started) p.destroyForcibly();
+  }
+
+  private Process start(ProcessBuilder pb) throws Exception {
+    Process p =
+        pb.redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+    started.add(p);
+    Thread.sleep(300);
+    return p;
+  }
+
+  private Process target() throws Exception {
+    return start(new ProcessBuilder(Home.nativeDir().resolve("attach-target").toString(), "10"));
+  }
+
+  record Said(int status, String text) {}
+
+  private Said cli(String... args) throws Exception {
+    Path log = tmp.resolve("cli-" + System.nanoTime() + ".log");
+    Process p = AttachEndToEndTest.cli(log, args);
+    assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    return new Said(p.exitValue(), Files.readString(log).trim());
+  }
+
+  private Said attach(Process p) throws Exception {
+    return cli(
+        "attach",
+        "--pid",
+        Long.toString(p.pid()),
+        "--fleet",
+        "--run-dir",
+        tmp.resolve("rings").toString());
+  }
+
+  private Said detach(Process p) throws Exception {
+    return cli("detach", "--pid", Long.toString(p.pid()));
+  }
+
+  @Test
+  void aSecondAttachIsRefusedAndDetachThenAttachAgainWorks() throws Exception {
+    // holding collector.lock as a collector does: the shim keeps a detached ring for it to drain
+    AutoCloseable collector = NativeRuns.actAsCollector(tmp.resolve("rings"));
+    Process p = target();
+    Said first = attach(p);
+    assertThat(first.status()).as(first.text()).isZero();
+    assertThat(first.text()).contains("attached to pid " + p.pid());
+    Said second = attach(p);
+    assertThat(second.status()).isEqualTo(1);
+    assertThat(second.text())
+        .contains("pid " + p.pid() + " is attached already (leakwatch detach --pid");
+    Said off = detach(p);
+    assertThat(off.status()).as(off.text()).isZero();
+    Said again = detach(p);
+    assertThat(again.status()).isEqualTo(1);
+    assertThat(again.text()).contains("is not attached");
+    Said reattached = attach(p);
+    assertThat(reattached.status()).as(reattached.text()).isZero();
+    List<RingFile> rings = new ArrayList<>();
+    try (DirectoryStream<Path> d =
+        Files.newDirectoryStream(tmp.resolve("rings"), "leakwatch-" + p.pid() + "-*.ring")) {
+      for (Path r : d) rings.add(RingFile.open(r));
+    }
+    assertThat(rings).hasSize(2);
+    assertThat(rings).allMatch(RingFile::attachedFlag);
+    assertThat(rings.stream().filter(RingFile::detachedFlag).count())
+        .as("the first recording ended, the second runs")
+        .isEqualTo(1);
+    for (RingFile r : rings) r.close();
+    assertThat(detach(p).status()).isZero();
+    assertThat(p.isAlive()).isTrue();
+    collector.close();
+  }
+
+  @Test
+  void aStaticProgramAndAPreloadedOneAreRefusedWithTheReason() throws Exception {
+    Said stat =
+        attach(start(new ProcessBuilder(Home.nativeDir().resolve("static-target").toString())));
+    assertThat(stat.status()).isEqualTo(1);
+    assertThat(stat.text()).contains("has no glibc loaded (statically linked");
+
+    ProcessBuilder pb = new ProcessBuilder(Home.nativeDir().resolve("attach-target").toString());
+    pb.environment().put("LD_PRELOAD", Home.agent().toString());
+    pb.environment().put("LEAKWATCH_RUN_DIR", tmp.resolve("preloaded").toString());
+    Said pre = attach(start(pb));
+    assertThat(pre.status()).isEqualTo(1);
+    assertThat(pre.text()).contains("was started with the shim preloaded: it is tracked already");
+  }
+
+  @Test
+  void aDetachAfterTheTargetExecdSaysTheRecordingEndedThen() throws Exception {
+    Process sh = start(new ProcessBuilder("bash", "-c", "sleep 2; exec sleep 60"));
+    Said on = attach(sh);
+    assertThat(on.status()).as(on.text()).isZero();
+    Thread.sleep(3_000); // bash has exec'd sleep
+    Said off = detach(sh);
+    assertThat(off.status()).isEqualTo(1);
+    assertThat(off.text())
+        .contains(
+            "has no leakwatch in it (never attached, or it exec'd since: the recording ended then)");
+    assertThat(sh.isAlive()).isTrue();
+  }
+
+  @Test
+  void aTargetThatDiesAroundTheAttachEndsWithAClearMessage() throws Exception {
+    Path inject = Injector.binary();
+    int done = 0, gone = 0;
+    for (int i = 0; i < 20; i++) {
+      Process p = new ProcessBuilder("sleep", "0." + (i % 5)).start();
+      Thread.sleep(i % 7 * 20);
+      Process in =
+          new ProcessBuilder(
+                  inject.toString(),
+                  "attach",
+                  Long.toString(p.pid()),
+                  Home.agent().toString(),
+                  "LEAKWATCH_RUN_DIR=" + tmp.resolve("short"))
+              .redirectErrorStream(true)
+              .start();
+      assertThat(in.waitFor(30, TimeUnit.SECONDS)).as("never hangs").isTrue();
+      String said = new String(in.getInputStream().readAllBytes()).trim();
+      if (in.exitValue() == 0) done++;
+      else {
+        assertThat(in.exitValue()).as(said).isEqualTo(5);
+        assertThat(said).containsAnyOf("exited during the attach", "no process", "cannot read");
+        gone++;
+      }
+      assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("never left stopped").isTrue();
+      assertThat(p.exitValue()).as("never killed").isZero();
+    }
+    System.out.println("attach to dying processes: " + done + " attached, " + gone + " gone first");
+    assertThat(gone).isPositive();
+  }
+
+  @Test
+  void anotherUsersProcessIsRefusedForLackOfPermission() throws Exception {
+    Process root = target();
+    Path dir = Files.createDirectories(tmp.resolve("bin"));
+    Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Path inject = dir.resolve("leakwatch-inject");
+    Files.copy(Injector.binary(), inject);
+    Path shim = dir.resolve("libleakwatch.so");
+    Files.copy(Home.agent(), shim);
+    Process in =
+        new ProcessBuilder(
+                "runuser",
+                "-u",
+                "nobody",
+                "--",
+                inject.toString(),
+                "attach",
+                Long.toString(root.pid()),
+                shim.toString(),
+                "LEAKWATCH_RUN_DIR=/tmp")
+            .redirectErrorStream(true)
+            .start();
+    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    String said = new String(in.getInputStream().readAllBytes()).trim();
+    assertThat(in.exitValue()).as(said).isEqualTo(4);
+    assertThat(said).contains("not allowed to trace pid " + root.pid());
+    assertThat(root.isAlive()).isTrue();
+  }
+}
