@@ -173,4 +173,69 @@ class AttachEndToEndTest {
       target.destroyForcibly();
     }
   }
+
+  @Test
+  void aJvmAttachedAfterStartShowsTheInflatersItLeaksAfterwards() throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    String classes =
+        Path.of(
+                InflaterLeakProgram.class
+                    .getProtectionDomain()
+                    .getCodeSource()
+                    .getLocation()
+                    .toURI())
+            .toString();
+    Path trigger = tmp.resolve("leak-now");
+    Process jvm =
+        new ProcessBuilder(
+                java, "-cp", classes, InflaterLeakProgram.class.getName(), trigger.toString())
+            .redirectErrorStream(true)
+            .start();
+    Output out = new Output(jvm);
+    try {
+      out.await("ready", 1);
+      Path log = tmp.resolve("attach-jvm.log");
+      Path report = tmp.resolve("jvm.json");
+      Process attach =
+          cli(
+              log,
+              "attach",
+              "--pid",
+              Long.toString(jvm.pid()),
+              "--exact",
+              "--duration",
+              "12",
+              "--report",
+              "json",
+              "--report-file",
+              report.toString());
+      long deadline = System.currentTimeMillis() + 120_000;
+      while (!Files.readString(log).contains("attached to pid")
+          && System.currentTimeMillis() < deadline) {
+        assertThat(attach.isAlive()).as(Files.readString(log)).isTrue();
+        Thread.sleep(100);
+      }
+      Files.writeString(trigger, "50");
+      out.await("leaked 50", 1);
+      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      assertThat(attach.exitValue()).as(Files.readString(log)).isZero();
+
+      JsonNode r = JSON.readTree(Files.readString(report));
+      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      JsonNode leak = null;
+      for (JsonNode s : r.path("stacks"))
+        if (s.path("culprit").asText().startsWith("libzip.so!Java_java_util_zip_Inflater_init")
+            && s.path("allocator").asText().startsWith("libz.so")) leak = s;
+      assertThat(leak).as("the Inflaters' zlib state, under libzip's JNI code").isNotNull();
+      assertThat(leak.path("allocations").asLong()).isEqualTo(50);
+      List<String> frames = new ArrayList<>();
+      for (JsonNode f : leak.path("frames")) frames.add(f.path("display").asText());
+      assertThat(frames)
+          .as("Java frames named as under run")
+          .anyMatch(f -> f.startsWith("[jit]!") && f.contains("java.util.zip.Inflater.<init>"));
+      assertThat(jvm.isAlive()).isTrue();
+    } finally {
+      jvm.destroyForcibly();
+    }
+  }
 }
