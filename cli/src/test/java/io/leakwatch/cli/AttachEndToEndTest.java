@@ -159,6 +159,10 @@ class AttachEndToEndTest {
       assertThat(r.path("tracking").path("unknownFrees").asLong())
           .as("blocks from before the attach freed while attached")
           .isPositive();
+      assertThat(r.path("tracking").path("attached").asBoolean()).isTrue();
+      assertThat(r.path("process").path("detached").asBoolean())
+          .as("the recording ended at the detach; the process ran on")
+          .isTrue();
       Matcher paused = PAUSED.matcher(said);
       List<String> pauses = new ArrayList<>();
       while (paused.find()) pauses.add(paused.group(1) + " ms");

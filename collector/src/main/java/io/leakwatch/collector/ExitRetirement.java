@@ -37,6 +37,11 @@ final class ExitRetirement {
     this.publisher = publisher;
   }
 
+  /** An attached recording whose process exec'd: it ended there, the process runs on. */
+  private boolean attachedAndGone(TrackedProcess tp) {
+    return tp.ring.attachedFlag() && proc.alive(tp.pid, tp.ring.procStartTicks());
+  }
+
   /** Checked every 2 s per attached ring: a maps file is read for it. */
   private boolean attachedAndExeced(TrackedProcess tp) {
     if (!tp.ring.attachedFlag()) return false;
@@ -82,6 +87,7 @@ final class ExitRetirement {
                       .setExitedAtMs(System.currentTimeMillis())
                       .setClean(clean)
                       .setLostEvents(tp.lostEvents())
+                      .setDetached(tp.ring.detachedFlag() || attachedAndGone(tp))
                       .build())));
       done.add(e);
     }

@@ -89,6 +89,7 @@ final class PublishRound {
                         .setPpid(tp.ring.ppid())
                         .setStartedAtMs(tp.ring.startTimeNs() / 1_000_000)
                         .setSampleBytes(tp.ring.sampleBytes())
+                        .setAttached(tp.ring.attachedFlag())
                         .build())));
       }
       long first = tp.reader.position();

@@ -47,7 +47,15 @@ public final class TextReport {
             Units.duration(t.seconds()),
             t.lostEvents(),
             t.lostEvents() > 0 ? " (numbers are incomplete)" : ""));
-    if (p.exited())
+    if (t.attached())
+      b.append(
+          String.format(
+              Locale.ROOT,
+              "attached at %s: blocks from before are not counted (%,d frees of them seen)%n",
+              t.startedAt(),
+              t.unknownFrees()));
+    if (p.detached()) b.append("state at detach (the process ran on)\n");
+    else if (p.exited())
       b.append("state at exit")
           .append(Boolean.TRUE.equals(p.cleanExit()) ? "" : " (not a clean exit)")
           .append('\n');

@@ -103,7 +103,8 @@ public final class ReportBuilder {
             st.getCommand(),
             st.getExited(),
             st.getExited() ? Instant.ofEpochMilli(st.getExitedAtMs()).toString() : null,
-            st.getExited() ? st.getCleanExit() : null);
+            st.getExited() ? st.getCleanExit() : null,
+            st.getExited() && st.getDetached());
     Tracking tracking =
         new Tracking(
             st.getSampleBytes() == 0 ? "exact" : "sampled",
@@ -117,7 +118,8 @@ public final class ReportBuilder {
             st.getResyncs(),
             st.getResyncedFrees(),
             st.getResyncedAllocations(),
-            Instant.ofEpochMilli(asOfMs).toString());
+            Instant.ofEpochMilli(asOfMs).toString(),
+            st.getAttached());
 
     // (kind, stack) -> sizes
     Map<Keys.OutstandingKey, List<SizeAt>> byStack = new LinkedHashMap<>();

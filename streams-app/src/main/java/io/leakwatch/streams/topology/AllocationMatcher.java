@@ -208,6 +208,7 @@ public final class AllocationMatcher
     fresh.setCommand(s.getCommand());
     fresh.setStartedAtMs(s.getStartedAtMs());
     fresh.setSampleBytes(s.getSampleBytes());
+    fresh.setAttached(s.getAttached());
     processes.put(pk, fresh);
     exitReports.delete(pk);
   }
@@ -487,11 +488,13 @@ public final class AllocationMatcher
       state.setDeferredExitedAtMs(e.getExitedAtMs());
       state.setDeferredClean(e.getClean());
       state.setDeferredLostEvents(e.getLostEvents());
+      state.setDeferredDetached(e.getDetached());
       state.setDeferredRecordTimestamp(timestamp);
       processes.put(pk, state);
       deferredExits.put(pk, now);
       return;
     }
+    state.setDetached(e.getDetached());
     retire(
         pk,
         state,
@@ -507,6 +510,7 @@ public final class AllocationMatcher
     ProcessState state = processes.get(pk);
     if (state == null || state.getExited() || state.getExitDeferredAtMs() == 0) return;
     state.setExitDeferredAtMs(0);
+    state.setDetached(state.getDeferredDetached());
     retire(
         pk,
         state,

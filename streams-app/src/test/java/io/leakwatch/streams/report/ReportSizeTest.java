@@ -111,7 +111,7 @@ class ReportSizeTest {
     // budget cuts
     ReportSnapshot snapshot =
         new ReportSnapshot(
-            new ProcessInfo("h", 1, "p", "", false, null, null),
+            new ProcessInfo("h", 1, "p", "", false, null, null, false),
             null,
             null,
             stacks,
