@@ -5,8 +5,9 @@
  *
  *   attach_target [BLOCKS_PER_REQUEST [OPS_PER_SECOND]]   (100, 20000; 0: flat out)
  *
- * Prints "ready", then each second "ops N/s cpu_ns_per_op C" (its CPU time per malloc/free pair,
- * which the shim's cost raises whatever the pace) and "leaked N" after each request.
+ * Prints "ready", then each second "ops N/s cpu_ns_per_op C rt_signals R" (its CPU time per
+ * malloc/free pair, which the shim's cost raises whatever the pace; the SIGRTMIN+1 signals it has
+ * handled) and "leaked N" after each request.
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -21,9 +22,16 @@ static volatile sig_atomic_t requests;
 static void *held[256]; /* from start: freed on requests, a few at a time */
 static int next_held;
 
+static volatile sig_atomic_t rt_signals; /* SIGRTMIN+1: queued, never merged: none may be lost */
+
 static void on_usr1(int sig) {
   (void)sig;
   requests++;
+}
+
+static void on_rt(int sig) {
+  (void)sig;
+  rt_signals++;
 }
 
 __attribute__((noinline)) static void *open_session_key(void) {
@@ -52,6 +60,11 @@ int main(int argc, char **argv) {
   int blocks = argc > 1 ? atoi(argv[1]) : 100;
   long rate = argc > 2 ? atol(argv[2]) : 20000;
   signal(SIGUSR1, on_usr1);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_rt;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGRTMIN + 1, &sa, NULL);
   for (int i = 0; i < 256; i++) held[i] = malloc(64 + i);
   setvbuf(stdout, NULL, _IOLBF, 0);
   printf("ready\n");
@@ -74,7 +87,8 @@ int main(int argc, char **argv) {
       double t = now_s();
       if (t - last >= 1.0) {
         double cpu = clock_s(CLOCK_THREAD_CPUTIME_ID);
-        printf("ops %.0f/s cpu_ns_per_op %.1f\n", ops / (t - last), (cpu - last_cpu) * 1e9 / ops);
+        printf("ops %.0f/s cpu_ns_per_op %.1f rt_signals %d\n", ops / (t - last), (cpu - last_cpu) * 1e9 / ops,
+               (int)rt_signals);
         ops = 0;
         last = t;
         last_cpu = cpu;

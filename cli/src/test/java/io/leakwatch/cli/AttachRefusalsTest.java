@@ -187,4 +187,96 @@ class AttachRefusalsTest {
     assertThat(said).contains("not allowed to trace pid " + root.pid());
     assertThat(root.isAlive()).isTrue();
   }
+
+  @Test
+  void signalsSentDuringAttachAndDetachAreAllDelivered() throws Exception {
+    AutoCloseable collector = NativeRuns.actAsCollector(tmp.resolve("rings"));
+    Process p =
+        new ProcessBuilder(Home.nativeDir().resolve("attach-target").toString(), "10")
+            .redirectErrorStream(true)
+            .start();
+    started.add(p);
+    AttachEndToEndTest.Output out = new AttachEndToEndTest.Output(p);
+    out.await("ready", 1);
+    int sent = 400;
+    Process sender =
+        new ProcessBuilder(
+                "bash",
+                "-c",
+                "for i in $(seq " + sent + "); do kill -s RTMIN+1 " + p.pid() + "; sleep 0.005; done")
+            .start();
+    List<Double> pauses = new ArrayList<>();
+    java.util.regex.Pattern paused = java.util.regex.Pattern.compile("paused_us=(\\d+)");
+    while (sender.isAlive() || pauses.size() < 10) {
+      for (String op : List.of("attach", "detach")) {
+        Process in =
+            new ProcessBuilder(
+                    Injector.binary().toString(),
+                    op,
+                    Long.toString(p.pid()),
+                    Home.agent().toString(),
+                    "LEAKWATCH_SAMPLE_BYTES=4096\nLEAKWATCH_RUN_DIR=" + tmp.resolve("rings"))
+                .redirectErrorStream(true)
+                .start();
+        assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        String said = new String(in.getInputStream().readAllBytes()).trim();
+        assertThat(in.exitValue()).as(said).isZero();
+        java.util.regex.Matcher m = paused.matcher(said);
+        if (m.find()) pauses.add(Long.parseLong(m.group(1)) / 1000.0);
+      }
+    }
+    assertThat(sender.exitValue()).isZero();
+    long deadline = System.currentTimeMillis() + 10_000;
+    String last = "";
+    while (System.currentTimeMillis() < deadline && !last.contains("rt_signals " + sent)) {
+      for (String l : out.lines) if (l.contains("rt_signals")) last = l;
+      Thread.sleep(200);
+    }
+    java.util.Collections.sort(pauses);
+    System.out.printf(
+        "attach/detach under a signal storm: %d cycles, target paused median %.2f ms, max %.2f ms%n",
+        pauses.size() / 2, pauses.get(pauses.size() / 2), pauses.get(pauses.size() - 1));
+    assertThat(pauses.size()).isGreaterThanOrEqualTo(2);
+    assertThat(last).as("every queued signal handled").contains("rt_signals " + sent);
+    assertThat(p.isAlive()).isTrue();
+    collector.close();
+  }
+
+  @Test
+  void aProcessInAnotherMountNamespaceOrWithAnotherLibcIsRefused() throws Exception {
+    Path copy = Files.createDirectories(tmp.resolve("ns")).resolve("attach-target");
+    Files.copy(Home.nativeDir().resolve("attach-target"), copy);
+    // the shim's directory hidden under an empty tmpfs in its own mount namespace
+    Said hidden =
+        attach(
+            start(
+                new ProcessBuilder(
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    "mount -t tmpfs tmpfs " + Home.nativeDir() + " && exec " + copy + " 10")));
+    assertThat(hidden.status()).as(hidden.text()).isEqualTo(1);
+    assertThat(hidden.text()).contains("sees no " + Home.agent() + " of its own at that path");
+
+    // a copy of libc bound over the real one: another file, as in a container's image
+    Path libc = Path.of("/lib/x86_64-linux-gnu/libc.so.6").toRealPath();
+    Path otherLibc = tmp.resolve("ns").resolve("libc.so.6");
+    Files.copy(libc, otherLibc);
+    Said other =
+        attach(
+            start(
+                new ProcessBuilder(
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    "mount --bind " + otherLibc + " " + libc + " && exec " + copy + " 10")));
+    assertThat(other.status()).as(other.text()).isEqualTo(1);
+    assertThat(other.text()).contains("runs with another C library");
+  }
 }
