@@ -203,7 +203,11 @@ class AttachRefusalsTest {
         new ProcessBuilder(
                 "bash",
                 "-c",
-                "for i in $(seq " + sent + "); do kill -s RTMIN+1 " + p.pid() + "; sleep 0.005; done")
+                "for i in $(seq "
+                    + sent
+                    + "); do kill -s RTMIN+1 "
+                    + p.pid()
+                    + "; sleep 0.005; done")
             .start();
     List<Double> pauses = new ArrayList<>();
     java.util.regex.Pattern paused = java.util.regex.Pattern.compile("paused_us=(\\d+)");
@@ -278,5 +282,60 @@ class AttachRefusalsTest {
                     "mount --bind " + otherLibc + " " + libc + " && exec " + copy + " 10")));
     assertThat(other.status()).as(other.text()).isEqualTo(1);
     assertThat(other.text()).contains("runs with another C library");
+  }
+
+  @Test
+  void threadsBusyInTheAllocatorAreAttachedAtASafePoint() throws Exception {
+    AutoCloseable collector = NativeRuns.actAsCollector(tmp.resolve("rings"));
+    // Threads that do nothing but malloc and free: churn's two (its main thread waits for them),
+    // and a single-threaded loop whose only thread is nearly always inside malloc or free.
+    Process churn =
+        start(
+            new ProcessBuilder(
+                Home.nativeDir().resolve("churn").toString(),
+                "-t",
+                "2",
+                "-p",
+                "2000000000",
+                "-n",
+                "0"));
+    Process loop =
+        start(new ProcessBuilder(Home.nativeDir().resolve("attach-target").toString(), "10", "0"));
+    java.util.regex.Pattern stopsSaid = java.util.regex.Pattern.compile("stops=(\\d+)");
+    for (Process busy : List.of(churn, loop)) {
+      int cycles = 0, stops = 0;
+      for (int i = 0; i < 20; i++) {
+        for (String op : List.of("attach", "detach")) {
+          Process in =
+              new ProcessBuilder(
+                      Injector.binary().toString(),
+                      op,
+                      Long.toString(busy.pid()),
+                      Home.agent().toString(),
+                      "LEAKWATCH_SAMPLE_BYTES=65536\nLEAKWATCH_RUN_DIR=" + tmp.resolve("rings"))
+                  .redirectErrorStream(true)
+                  .start();
+          assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+          String said = new String(in.getInputStream().readAllBytes()).trim();
+          assertThat(in.exitValue()).as(said).isZero();
+          java.util.regex.Matcher m = stopsSaid.matcher(said);
+          if (m.find()) stops += Integer.parseInt(m.group(1));
+        }
+        cycles++;
+        assertThat(busy.isAlive()).isTrue();
+      }
+      System.out.printf(
+          "attach/detach of %s: %d cycles, %d stops (a stop inside the allocator or the loader is"
+              + " let go and tried again)%n",
+          busy == churn ? "churn -t 2" : "a single thread in a malloc/free loop", cycles, stops);
+      Thread.sleep(300);
+      assertThat(busy.isAlive()).as("still running, not deadlocked or crashed").isTrue();
+      long before = busy.info().totalCpuDuration().orElseThrow().toMillis();
+      Thread.sleep(500);
+      assertThat(busy.info().totalCpuDuration().orElseThrow().toMillis())
+          .as("still making progress")
+          .isGreaterThan(before);
+    }
+    collector.close();
   }
 }
