@@ -338,4 +338,41 @@ class AttachRefusalsTest {
     }
     collector.close();
   }
+
+  @Test
+  void aProcessOfTheSameUserIsAttachedAndDetachedWithoutRoot() throws Exception {
+    Path dir = Files.createDirectories(tmp.resolve("user"));
+    Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+    Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+    for (String f : List.of("leakwatch-inject", "libleakwatch.so", "attach-target"))
+      Files.copy(Home.nativeDir().resolve(f), dir.resolve(f));
+    Path rings = Files.createDirectories(dir.resolve("rings"));
+    new ProcessBuilder("chown", "nobody", rings.toString()).start().waitFor();
+    Process runuser =
+        start(
+            new ProcessBuilder(
+                "runuser", "-u", "nobody", "--", dir.resolve("attach-target").toString(), "10"));
+    ProcessHandle target =
+        runuser.children().findFirst().orElse(runuser.toHandle()); // runuser may fork or exec
+    for (String op : List.of("attach", "detach")) {
+      Process in =
+          new ProcessBuilder(
+                  "runuser",
+                  "-u",
+                  "nobody",
+                  "--",
+                  dir.resolve("leakwatch-inject").toString(),
+                  op,
+                  Long.toString(target.pid()),
+                  dir.resolve("libleakwatch.so").toString(),
+                  "LEAKWATCH_SAMPLE_BYTES=0\nLEAKWATCH_RUN_DIR=" + rings)
+              .redirectErrorStream(true)
+              .start();
+      assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+      String said = new String(in.getInputStream().readAllBytes()).trim();
+      assertThat(in.exitValue()).as(op + " as nobody: " + said).isZero();
+      assertThat(said).startsWith("ok tid=");
+    }
+    assertThat(target.isAlive()).isTrue();
+  }
 }
