@@ -298,7 +298,9 @@ int main(int argc, char **argv) {
   long pidl = strtol(argv[2], &end, 10);
   if (*end || pidl <= 0) die(USAGE, "not a pid: %s", argv[2]);
   target = (pid_t)pidl;
-  const char *shim = argv[3];
+  /* The target resolves the path against its own root and working directory: give it ours, whole. */
+  static char shim[4096];
+  if (!realpath(argv[3], shim)) die(REFUSED, "no shim at %s: %s", argv[3], strerror(errno));
   const char *settings = attach ? argv[4] : "";
   if (kill(target, 0) != 0 && errno == ESRCH) die(GONE, "no process %d", target);
 
