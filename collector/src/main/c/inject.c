@@ -205,14 +205,13 @@ static int wait_stop(pid_t tid, int call) {
     int sig = WSTOPSIG(st);
     int event = st >> 16;
     if (event == PTRACE_EVENT_STOP) {
-      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
         group_stop_seen = sig; /* a group stop: resent after the release */
-        if (call) {
-          ptrace(PTRACE_CONT, tid, 0, 0);
-          continue;
-        }
+      if (call) { /* only the fault at address 0 ends a call: a stop here is not its end */
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        continue;
       }
-      return st; /* our PTRACE_INTERRUPT */
+      return st; /* our PTRACE_INTERRUPT (or a group stop: as good a place to stop) */
     }
     if (call && sig == SIGSEGV) {
       struct user_regs_struct regs;
@@ -361,7 +360,9 @@ int main(int argc, char **argv) {
       if (st < 0) break;
       uint64_t t0 = mono_us();
       stops++;
-      if ((st >> 16) != PTRACE_EVENT_STOP) { /* a signal on its way: let it through, try again */
+      if ((st >> 16) != PTRACE_EVENT_STOP) {
+        /* A signal on its way stopped it first: let it through and interrupt again. An interrupt
+         * left over may stop it during a call later: wait_stop resumes it there. */
         ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st));
         continue;
       }

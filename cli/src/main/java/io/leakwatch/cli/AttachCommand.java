@@ -1,7 +1,6 @@
 package io.leakwatch.cli;
 
 import io.leakwatch.collector.CollectorConfig;
-import io.leakwatch.streams.render.ReportFormat;
 import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.ProcessReport;
 import java.nio.file.Files;
@@ -10,8 +9,8 @@ import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import sun.misc.Signal;
 
@@ -35,28 +34,13 @@ final class AttachCommand implements Callable<Integer> {
   @Option(names = "--pid", required = true, paramLabel = "P", description = "the process")
   long pid;
 
-  @ArgGroup(exclusive = true)
-  RunCommand.Mode mode = new RunCommand.Mode();
+  @Mixin TrackingOptions tracking = new TrackingOptions();
 
   @Option(
       names = "--duration",
       paramLabel = "S",
       description = "detach after S seconds (default: at its exit, Ctrl-C or leakwatch detach)")
   Long durationSeconds;
-
-  @Option(
-      names = "--report",
-      defaultValue = "text",
-      paramLabel = "FORMAT",
-      description = "text, json, html or pprof (default ${DEFAULT-VALUE})",
-      completionCandidates = ReportFormats.class)
-  String format;
-
-  @Option(
-      names = "--report-file",
-      paramLabel = "F",
-      description = "write the report to F instead of standard output")
-  Path reportFile;
 
   @Option(
       names = "--fleet",
@@ -79,20 +63,12 @@ final class AttachCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Optional<ReportFormat> chosen = ReportFormat.parse(format);
-    if (chosen.isEmpty()) {
-      System.err.println("leakwatch attach: --report must be " + ReportFormat.choices());
+    String problem = tracking.problem();
+    if (problem != null) {
+      System.err.println("leakwatch attach: " + problem);
       return 2;
     }
-    if (chosen.get().binary() && reportFile == null) {
-      System.err.println("leakwatch attach: --report pprof needs --report-file F (it is binary)");
-      return 2;
-    }
-    long sample = mode.exact ? 0 : mode.sampleBytes != null ? mode.sampleBytes : 524288;
-    if (sample < 0) {
-      System.err.println("leakwatch attach: --sample-bytes must be positive");
-      return 2;
-    }
+    long sample = tracking.sampleBytes();
     Optional<ProcessHandle> target = ProcessHandle.of(pid);
     if (target.isEmpty() || !target.get().isAlive()) {
       System.err.println("leakwatch attach: no process " + pid);
@@ -169,7 +145,7 @@ final class AttachCommand implements Callable<Integer> {
             "leakwatch attach: no report for pid " + pid + " (its ring was never read)");
         return 1;
       }
-      RunCommand.writeReport(report.get(), stack.streams.history(), format, reportFile);
+      tracking.write(report.get(), stack.streams.history());
       return 0;
     }
   }

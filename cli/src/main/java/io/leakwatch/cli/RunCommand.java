@@ -2,8 +2,6 @@ package io.leakwatch.cli;
 
 import io.leakwatch.collector.Collector;
 import io.leakwatch.collector.CollectorConfig;
-import io.leakwatch.streams.render.ReportFormat;
-import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.StackRow;
@@ -19,8 +17,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.apache.kafka.streams.errors.InvalidStateStoreException;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -39,35 +37,7 @@ import picocli.CommandLine.Parameters;
       "Without --bootstrap everything runs in this JVM (a real Kafka broker on loopback); exits with CMD's status."
     })
 final class RunCommand implements Callable<Integer> {
-  static final class Mode {
-    @Option(
-        names = "--exact",
-        description = "record every allocation (exact numbers, higher overhead)")
-    boolean exact;
-
-    @Option(
-        names = "--sample-bytes",
-        paramLabel = "N",
-        description = "Poisson sampling, one sample per N bytes on average (default 524288)")
-    Long sampleBytes;
-  }
-
-  @ArgGroup(exclusive = true)
-  Mode mode = new Mode();
-
-  @Option(
-      names = "--report",
-      defaultValue = "text",
-      paramLabel = "FORMAT",
-      description = "text, json, html or pprof (default ${DEFAULT-VALUE})",
-      completionCandidates = ReportFormats.class)
-  String format;
-
-  @Option(
-      names = "--report-file",
-      paramLabel = "F",
-      description = "write the report to F instead of standard output")
-  Path reportFile;
+  @Mixin TrackingOptions tracking = new TrackingOptions();
 
   @Option(
       names = "--bootstrap",
@@ -92,20 +62,12 @@ final class RunCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Optional<ReportFormat> chosen = ReportFormat.parse(format);
-    if (chosen.isEmpty()) {
-      System.err.println("leakwatch run: --report must be " + ReportFormat.choices());
+    String problem = tracking.problem();
+    if (problem != null) {
+      System.err.println("leakwatch run: " + problem);
       return 2;
     }
-    if (chosen.get().binary() && reportFile == null) {
-      System.err.println("leakwatch run: --report pprof needs --report-file F (it is binary)");
-      return 2;
-    }
-    long sample = mode.exact ? 0 : mode.sampleBytes != null ? mode.sampleBytes : 524288;
-    if (sample < 0) {
-      System.err.println("leakwatch run: --sample-bytes must be positive");
-      return 2;
-    }
+    long sample = tracking.sampleBytes();
     return bootstrap == null ? runLocal(sample) : runRemote(sample);
   }
 
@@ -124,7 +86,7 @@ final class RunCommand implements Callable<Integer> {
                 + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
         return status;
       }
-      writeReport(report.get(), stack.streams.history(), format, reportFile);
+      tracking.write(report.get(), stack.streams.history());
       return status;
     }
   }
@@ -259,7 +221,7 @@ final class RunCommand implements Callable<Integer> {
                   (int) p.pid(),
                   Duration.ofSeconds(timeoutSeconds),
                   r -> lines.complete(r, collector.retiredStartMs((int) p.pid())));
-      writeReport(report, null, format, reportFile); // the remote instance's windows are unknown
+      tracking.write(report, null); // the remote instance's windows are unknown
       return status;
     }
   }
@@ -303,26 +265,6 @@ final class RunCommand implements Callable<Integer> {
     } catch (IOException e) {
       System.err.println("leakwatch run: cannot start " + command.get(0) + ": " + e.getMessage());
       return null;
-    }
-  }
-
-  static void writeReport(ProcessReport report, History history, String format, Path reportFile)
-      throws IOException {
-    ReportFormat f = ReportFormat.parse(format).orElseThrow();
-    byte[] out = f.render(report, history, true);
-    if (reportFile != null) {
-      Files.write(reportFile, out);
-      System.err.println(
-          f == ReportFormat.PPROF
-              ? "leakwatch: pprof profile written to "
-                  + reportFile
-                  + " (go tool pprof -top "
-                  + reportFile
-                  + ")"
-              : "leakwatch: report written to " + reportFile);
-    } else {
-      System.out.write(out);
-      System.out.flush();
     }
   }
 }

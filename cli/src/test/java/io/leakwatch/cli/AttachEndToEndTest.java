@@ -95,6 +95,31 @@ class AttachEndToEndTest {
     return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
   }
 
+  /** `leakwatch attach --exact --duration 12` with a JSON report, once it said it is attached. */
+  static Process attachFor12s(long pid, Path log, Path report) throws Exception {
+    Process attach =
+        cli(
+            log,
+            "attach",
+            "--pid",
+            Long.toString(pid),
+            "--exact",
+            "--duration",
+            "12",
+            "--report",
+            "json",
+            "--report-file",
+            report.toString());
+    long deadline = System.currentTimeMillis() + 120_000;
+    while (!Files.readString(log).contains("attached to pid")
+        && System.currentTimeMillis() < deadline) {
+      assertThat(attach.isAlive()).as(Files.readString(log)).isTrue();
+      Thread.sleep(100);
+    }
+    assertThat(Files.readString(log)).contains("attached to pid " + pid);
+    return attach;
+  }
+
   static void signal(Process p, String sig) throws Exception {
     new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).start().waitFor();
   }
@@ -117,25 +142,7 @@ class AttachEndToEndTest {
 
       Path log = tmp.resolve("attach.log");
       Path report = tmp.resolve("report.json");
-      Process attach =
-          cli(
-              log,
-              "attach",
-              "--pid",
-              Long.toString(target.pid()),
-              "--exact",
-              "--duration",
-              "12",
-              "--report",
-              "json",
-              "--report-file",
-              report.toString());
-      long deadline = System.currentTimeMillis() + 120_000;
-      while (!Files.readString(log).contains("attached to pid")
-          && System.currentTimeMillis() < deadline) {
-        assertThat(attach.isAlive()).as(Files.readString(log)).isTrue();
-        Thread.sleep(100);
-      }
+      Process attach = attachFor12s(target.pid(), log, report);
       assertThat(Files.readString(log)).contains("attached to pid " + target.pid());
       double attached = out.medianCpuPerOp(2);
       signal(target, "USR1");
@@ -200,25 +207,7 @@ class AttachEndToEndTest {
       out.await("ready", 1);
       Path log = tmp.resolve("attach-jvm.log");
       Path report = tmp.resolve("jvm.json");
-      Process attach =
-          cli(
-              log,
-              "attach",
-              "--pid",
-              Long.toString(jvm.pid()),
-              "--exact",
-              "--duration",
-              "12",
-              "--report",
-              "json",
-              "--report-file",
-              report.toString());
-      long deadline = System.currentTimeMillis() + 120_000;
-      while (!Files.readString(log).contains("attached to pid")
-          && System.currentTimeMillis() < deadline) {
-        assertThat(attach.isAlive()).as(Files.readString(log)).isTrue();
-        Thread.sleep(100);
-      }
+      Process attach = attachFor12s(jvm.pid(), log, report);
       Files.writeString(trigger, "50");
       out.await("leaked 50", 1);
       assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
