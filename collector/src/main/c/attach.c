@@ -73,9 +73,11 @@ enum { ATTACHED = 0, ALREADY_PRELOADED = 1, ALREADY_ATTACHED = 2, NO_RING = 3, N
 static int patch_new(void) {
   int idle = 0;
   if (!atomic_compare_exchange_strong(&patching, &idle, 1)) return 0;
-  lw_got_stats s = lw_got_patch_new(hooks, NHOOKS, (uintptr_t)&patch_new);
+  /* Checked under the flag: a poll that raced a detach must not route everything here again. */
+  int slots = 0;
+  if (atomic_load(&lw_attached)) slots = (int)lw_got_patch_new(hooks, NHOOKS, (uintptr_t)&patch_new).slots;
   atomic_store(&patching, 0);
-  return (int)s.slots;
+  return slots;
 }
 
 /* From the recording path (attached only): route libraries loaded since, at most every 100 ms. */

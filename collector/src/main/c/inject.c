@@ -244,6 +244,18 @@ static int remote_call(pid_t tid, const thread_state *saved, uintptr_t stack_top
   return 0;
 }
 
+/* Lets go of a thread that may be running: PTRACE_DETACH needs it stopped, and a thread left
+ * traced would stop at its next signal with nobody to resume it. */
+static void release_running(pid_t tid) {
+  if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) return;
+  for (;;) {
+    int st;
+    if (waitpid(tid, &st, __WALL) < 0 || !WIFSTOPPED(st)) return;
+    int sig = (st >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(st); /* a signal stop: deliver it */
+    if (ptrace(PTRACE_DETACH, tid, 0, (void *)(long)sig) == 0) return;
+  }
+}
+
 static const uint16_t MALLOC_SYSCALLS[] = {SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise};
 
 static int safe_point(const map_info *m, const struct user_regs_struct *r) {
@@ -431,7 +443,7 @@ int main(int argc, char **argv) {
       printf("ok tid=%d paused_us=%llu stops=%d\n", tid, (unsigned long long)paused_us, stops);
       return OK;
     }
-    ptrace(PTRACE_DETACH, tid, 0, 0);
+    release_running(tid);
     if (kill(target, 0) != 0) die(GONE, "pid %d exited during the attach", target);
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
