@@ -95,8 +95,8 @@ class AttachEndToEndTest {
     return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
   }
 
-  /** `leakwatch attach --exact --duration 12` with a JSON report, once it said it is attached. */
-  static Process attachFor12s(long pid, Path log, Path report) throws Exception {
+  /** `leakwatch attach --exact --duration S` with a JSON report, once it said it is attached. */
+  static Process attachFor(long pid, int seconds, Path log, Path report) throws Exception {
     Process attach =
         cli(
             log,
@@ -105,7 +105,7 @@ class AttachEndToEndTest {
             Long.toString(pid),
             "--exact",
             "--duration",
-            "12",
+            Integer.toString(seconds),
             "--report",
             "json",
             "--report-file",
@@ -142,7 +142,7 @@ class AttachEndToEndTest {
 
       Path log = tmp.resolve("attach.log");
       Path report = tmp.resolve("report.json");
-      Process attach = attachFor12s(target.pid(), log, report);
+      Process attach = attachFor(target.pid(), 12, log, report);
       assertThat(Files.readString(log)).contains("attached to pid " + target.pid());
       double attached = out.medianCpuPerOp(2);
       signal(target, "USR1");
@@ -207,7 +207,7 @@ class AttachEndToEndTest {
       out.await("ready", 1);
       Path log = tmp.resolve("attach-jvm.log");
       Path report = tmp.resolve("jvm.json");
-      Process attach = attachFor12s(jvm.pid(), log, report);
+      Process attach = attachFor(jvm.pid(), 12, log, report);
       Files.writeString(trigger, "50");
       out.await("leaked 50", 1);
       assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
@@ -229,6 +229,35 @@ class AttachEndToEndTest {
       assertThat(jvm.isAlive()).isTrue();
     } finally {
       jvm.destroyForcibly();
+    }
+  }
+
+  @Test
+  void aRecordingEndsWhenTheAttachedProcessExecs() throws Exception {
+    // bash becomes another program when told (SIGUSR1): the shim is gone with its old image.
+    Process sh =
+        new ProcessBuilder("bash", "-c", "trap 'exec sleep 60' USR1; while :; do sleep 0.2; done")
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            .start();
+    try {
+      Path log = tmp.resolve("attach-exec.log");
+      Path report = tmp.resolve("exec.json");
+      Process attach = attachFor(sh.pid(), 120, log, report);
+      Thread.sleep(1_000);
+      signal(sh, "USR1");
+      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      String said = Files.readString(log);
+      assertThat(attach.exitValue()).as(said).isZero();
+      assertThat(said).doesNotContain("detached from pid");
+      JsonNode r = JSON.readTree(Files.readString(report));
+      assertThat(r.path("process").path("detached").asBoolean())
+          .as("the exec ended the recording, long before --duration")
+          .isTrue();
+      assertThat(r.path("tracking").path("seconds").asDouble()).isLessThan(60);
+      assertThat(sh.isAlive()).as("the new program runs on").isTrue();
+    } finally {
+      sh.destroyForcibly();
     }
   }
 }
