@@ -374,25 +374,37 @@ final class DoctorCommand implements Callable<Integer> {
     return new Check(Status.OK, "source lines", symbolizer + "; " + servers);
   }
 
-  /** What attaching to a running process will need (kernel.yama.ptrace_scope). */
+  /**
+   * What `leakwatch attach` will be able to do here: its injector built, and whom ptrace lets this
+   * user trace (kernel.yama.ptrace_scope, root or not).
+   */
   static Check ptrace() {
-    Path scope = Path.of("/proc/sys/kernel/yama/ptrace_scope");
-    try {
-      String v = Files.readString(scope).strip();
-      String meaning =
-          switch (v) {
-            case "0" -> "any process of the same user may be traced";
-            case "1" -> "only descendants, or as root / with CAP_SYS_PTRACE";
-            case "2" -> "only with CAP_SYS_PTRACE";
-            default -> "no process may be traced";
-          };
-      return new Check(Status.INFO, "ptrace", "kernel.yama.ptrace_scope = " + v + ": " + meaning);
-    } catch (IOException e) {
+    Path inject = Home.nativeDir().resolve("leakwatch-inject");
+    if (!Files.isExecutable(inject))
       return new Check(
-          Status.INFO,
-          "ptrace",
-          "no Yama (" + scope + " absent): the same user may trace its processes");
+          Status.WARN,
+          "attach",
+          "leakwatch-inject not built at " + inject + ": run ./leakwatch once");
+    boolean root = "root".equals(System.getProperty("user.name"));
+    Path scope = Path.of("/proc/sys/kernel/yama/ptrace_scope");
+    String v;
+    try {
+      v = Files.readString(scope).strip();
+    } catch (IOException e) {
+      v = null;
     }
+    String who;
+    if (v == null || v.equals("0"))
+      who = root ? "any process" : "this user's own processes (other users' need root)";
+    else if (v.equals("1") || v.equals("2"))
+      who =
+          root
+              ? "any process"
+              : "none: ptrace_scope " + v + " lets only root (CAP_SYS_PTRACE) attach";
+    else who = "none: ptrace_scope " + v + " forbids ptrace for everyone";
+    String yama = v == null ? "no Yama" : "kernel.yama.ptrace_scope = " + v;
+    Status status = who.startsWith("none") ? Status.WARN : Status.OK;
+    return new Check(status, "attach", "can attach to " + who + " (" + yama + ")");
   }
 
   /**

@@ -62,6 +62,17 @@ class DoctorCommandTest {
   }
 
   @Test
+  void saysWhomAttachCanReach() {
+    DoctorCommand.Check attach = DoctorCommand.ptrace();
+    assertThat(attach.status()).as(attach.toString()).isEqualTo(DoctorCommand.Status.OK);
+    assertThat(attach.detail())
+        .contains(
+            "root".equals(System.getProperty("user.name"))
+                ? "can attach to any process"
+                : "can attach to this user's own processes");
+  }
+
+  @Test
   void saysWhetherFramesWillHaveFileAndLine() {
     DoctorCommand.Check none = DoctorCommand.sourceLines(null, null);
     assertThat(none.status()).isEqualTo(DoctorCommand.Status.WARN);
