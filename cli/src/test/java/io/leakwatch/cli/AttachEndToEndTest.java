@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -258,6 +259,74 @@ class AttachEndToEndTest {
       assertThat(sh.isAlive()).as("the new program runs on").isTrue();
     } finally {
       sh.destroyForcibly();
+    }
+  }
+
+  @Test
+  void inFleetModeTheHostsCollectorPublishesTheAttachedProcessUntilItsDetach() throws Exception {
+    try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
+      Process target =
+          new ProcessBuilder(
+                  Home.nativeDir().resolve("attach-target").toString(),
+                  Integer.toString(BLOCKS),
+                  "20000")
+              .redirectErrorStream(true)
+              .start();
+      Output out = new Output(target);
+      try {
+        out.await("ready", 1);
+        Path log = tmp.resolve("fleet-attach.log");
+        Process attach =
+            cli(
+                log,
+                "attach",
+                "--pid",
+                Long.toString(target.pid()),
+                "--exact",
+                "--fleet",
+                "--run-dir",
+                stack.runDir.toString());
+        assertThat(attach.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(attach.exitValue()).as(Files.readString(log)).isZero();
+        assertThat(Files.readString(log)).contains("this host's collector publishes its ring");
+        signal(target, "USR1");
+        out.await("leaked", 1);
+        // While attached, the streams-app follows it as a running process.
+        long until = System.currentTimeMillis() + 60_000;
+        Optional<? extends JsonNode> running = Optional.empty();
+        while (running.isEmpty() && System.currentTimeMillis() < until) {
+          running =
+              stack
+                  .streams
+                  .reports()
+                  .report(stack.host, (int) target.pid())
+                  .map(Targets::json)
+                  .filter(j -> Targets.bytesOfStacksCalling(j, "open_session_key") > 0);
+          Thread.sleep(200);
+        }
+        assertThat(running).isPresent();
+        assertThat(running.get().path("process").path("exited").asBoolean()).isFalse();
+        Path off = tmp.resolve("fleet-detach.log");
+        Process detach = cli(off, "detach", "--pid", Long.toString(target.pid()));
+        assertThat(detach.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(detach.exitValue()).as(Files.readString(off)).isZero();
+        JsonNode r =
+            Targets.awaitExitReport(
+                () ->
+                    stack
+                        .streams
+                        .reports()
+                        .report(stack.host, (int) target.pid())
+                        .map(Targets::json),
+                120_000);
+        assertThat(r).as("a final report once the collector retired the detached ring").isNotNull();
+        assertThat(r.path("process").path("detached").asBoolean()).isTrue();
+        assertThat(r.path("tracking").path("attached").asBoolean()).isTrue();
+        assertThat(Targets.bytesOfStacksCalling(r, "open_session_key")).isEqualTo(BLOCKS * 4242L);
+        assertThat(target.isAlive()).isTrue();
+      } finally {
+        target.destroyForcibly();
+      }
     }
   }
 }
