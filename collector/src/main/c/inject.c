@@ -20,6 +20,9 @@
  * then the next thread is tried. A thread stopped in any other system call or in the program's own
  * code holds neither.
  *
+ * A process under a seccomp filter is refused (unless LEAKWATCH_ATTACH_SECCOMP is set): the shim's
+ * loading makes system calls its filter may answer with a kill.
+ *
  * Safety: the target is never killed and never left stopped: fatal signals to this program are
  * blocked while a call runs (SIGKILL cannot be: a kill -9 of this program in the milliseconds a call
  * runs leaves that thread returning to address 0, which faults). A signal that arrives for the
@@ -266,6 +269,19 @@ static int safe_point(const map_info *m, const struct user_regs_struct *r) {
   return 1;
 }
 
+/* Seccomp mode 2 (a filter): a system call outside its list may be refused or kill the process. */
+static int seccomp_filtered(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int mode = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "Seccomp: %d", &mode) == 1) break;
+  fclose(f);
+  return mode == 2;
+}
+
 static void no_permission(void) __attribute__((noreturn));
 static void no_permission(void) {
   FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
@@ -330,6 +346,11 @@ int main(int argc, char **argv) {
   if (!attach && !theirs.has_shim)
     die(REFUSED, "pid %d has no leakwatch in it (never attached, or it exec'd since: the recording ended then)", target);
   same_file_or_die(shim);
+  if (attach && seccomp_filtered(target) && !getenv("LEAKWATCH_ATTACH_SECCOMP"))
+    die(REFUSED,
+        "pid %d runs under a seccomp filter: loading the shim (openat, mmap, mkdir, fallocate) could be "
+        "refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
+        target);
 
   uintptr_t r_dlopen = theirs.libc_base + our_libc_offset(&ours, "dlopen");
   uintptr_t r_dlsym = theirs.libc_base + our_libc_offset(&ours, "dlsym");

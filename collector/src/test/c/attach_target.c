@@ -4,13 +4,17 @@
  * before any attach and frees some of them when told (frees the shim never saw the allocation of).
  *
  *   attach_target [BLOCKS_PER_REQUEST [OPS_PER_SECOND]]   (100, 20000; 0: flat out)
+ *   ATTACH_TARGET_SECCOMP=1: under a seccomp filter (one that allows everything)
  *
  * Prints "ready", then each second "ops N/s cpu_ns_per_op C rt_signals R" (its CPU time per
  * malloc/free pair, which the shim's cost raises whatever the pace; the SIGRTMIN+1 signals it has
  * handled) and "leaked N" after each request.
  */
 #define _GNU_SOURCE
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +61,12 @@ static double clock_s(clockid_t c) {
 static double now_s(void) { return clock_s(CLOCK_MONOTONIC); }
 
 int main(int argc, char **argv) {
+  if (getenv("ATTACH_TARGET_SECCOMP")) { /* an allow-everything filter: seccomp mode 2, harmless */
+    struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    struct sock_fprog prog = {1, &allow};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+      return 3;
+  }
   int blocks = argc > 1 ? atoi(argv[1]) : 100;
   long rate = argc > 2 ? atol(argv[2]) : 20000;
   signal(SIGUSR1, on_usr1);

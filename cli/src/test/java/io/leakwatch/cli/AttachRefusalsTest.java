@@ -376,4 +376,28 @@ class AttachRefusalsTest {
     }
     assertThat(target.isAlive()).isTrue();
   }
+
+  @Test
+  void aProcessUnderASeccompFilterIsRefusedUnlessAllowed() throws Exception {
+    ProcessBuilder pb =
+        new ProcessBuilder(Home.nativeDir().resolve("attach-target").toString(), "10");
+    pb.environment().put("ATTACH_TARGET_SECCOMP", "1");
+    Process p = start(pb);
+    Said refused = attach(p);
+    assertThat(refused.status()).isEqualTo(1);
+    assertThat(refused.text()).contains("runs under a seccomp filter");
+    ProcessBuilder in =
+        new ProcessBuilder(
+                Injector.binary().toString(),
+                "attach",
+                Long.toString(p.pid()),
+                Home.agent().toString(),
+                "LEAKWATCH_RUN_DIR=" + tmp.resolve("rings"))
+            .redirectErrorStream(true);
+    in.environment().put("LEAKWATCH_ATTACH_SECCOMP", "allow");
+    Process run = in.start();
+    assertThat(run.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(run.exitValue()).as(new String(run.getInputStream().readAllBytes())).isZero();
+    assertThat(p.isAlive()).isTrue();
+  }
 }
