@@ -259,6 +259,24 @@ static void release_running(pid_t tid) {
   }
 }
 
+/* Room below rsp in the mapping that holds it: dlopen and the shim's start need some tens of KiB.
+ * The main thread's [stack] grows on demand. */
+static int stack_room_ok(pid_t pid, uintptr_t rsp) {
+  char path[64], line[512];
+  snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int ok = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || rsp < lo || rsp >= hi) continue;
+    ok = strstr(line, "[stack]") != NULL || rsp - lo >= 128 * 1024;
+    break;
+  }
+  fclose(f);
+  return ok;
+}
+
 static const uint16_t MALLOC_SYSCALLS[] = {SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise};
 
 static int safe_point(const map_info *m, const struct user_regs_struct *r) {
@@ -401,6 +419,11 @@ int main(int argc, char **argv) {
       }
       thread_state saved;
       if (save_state(tid, &saved) != 0) {
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        break;
+      }
+      if (!stack_room_ok(target, saved.regs.rsp)) { /* a small stack (or a sigaltstack): the next thread */
+        paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
         break;
       }
