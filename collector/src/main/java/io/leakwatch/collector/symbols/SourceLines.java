@@ -109,6 +109,9 @@ public final class SourceLines implements AutoCloseable {
 
   private record Pending(StackDefinition def, List<Site> sites, Set<String> mainModules) {}
 
+  /** After a symbolizer failure on a module's sites, when they are asked again. */
+  private static final long SYMBOLIZER_RETRY_MS = 60_000;
+
   /**
    * What is known of a module's debug info; a null file means none was found, and it is looked for
    * again (new sites of the module only) after {@code retryAtMs}: a server may be back, a debug
@@ -129,6 +132,15 @@ public final class SourceLines implements AutoCloseable {
   private final Map<String, Set<Long>> wanted = new LinkedHashMap<>();
   private final LinkedHashMap<String, Pending> pending = new LinkedHashMap<>();
   private final Map<String, ModuleInfo> modules = new HashMap<>();
+
+  /**
+   * Modules whose sites resolved to nothing for a reason that may pass (no debug file yet, a
+   * debuginfod server down, a symbolizer that failed), and when to ask again; the stacks that got
+   * no line because of them wait in {@link #deferred} to be named again then.
+   */
+  private final Map<String, Long> retryModules = new HashMap<>();
+
+  private final LinkedHashMap<String, Pending> deferred = new LinkedHashMap<>();
   private long progress;
   private long progressTaken;
 
@@ -227,9 +239,62 @@ public final class SourceLines implements AutoCloseable {
         continue;
       }
       StackDefinition richer = named(p.def(), p.sites(), p.mainModules());
-      if (richer != p.def()) named.add(richer); // resolved to nothing: nothing to send again
+      if (richer != p.def()) named.add(richer);
+      else if (waitsForRetry(p)) defer(p); // resolved to nothing for now: asked again later
     }
     return named;
+  }
+
+  private boolean waitsForRetry(Pending p) {
+    for (Site s : p.sites()) if (s != null && retryModules.containsKey(s.moduleKey())) return true;
+    return false;
+  }
+
+  private void defer(Pending p) {
+    deferred.put(p.def().getId(), p);
+    while (deferred.size() > options.maxPendingStacks()) {
+      Iterator<Pending> oldest = deferred.values().iterator();
+      oldest.next();
+      oldest.remove();
+    }
+  }
+
+  /**
+   * Modules due for another try: their unresolved sites are forgotten and wanted again, and the
+   * stacks deferred on them wait for lines again. Returns ms until the next is due (0: none).
+   */
+  private long requeueDue(long now) {
+    long next = 0;
+    for (Iterator<Map.Entry<String, Long>> it = retryModules.entrySet().iterator();
+        it.hasNext(); ) {
+      Map.Entry<String, Long> e = it.next();
+      if (e.getValue() > now) {
+        next = next == 0 ? e.getValue() - now : Math.min(next, e.getValue() - now);
+        continue;
+      }
+      it.remove();
+      String key = e.getKey();
+      Map<Long, List<LlvmSymbolizer.SourceLine>> m = lines.get(key);
+      if (m != null) {
+        int before = m.size();
+        m.values().removeIf(List::isEmpty);
+        cachedSites -= before - m.size();
+      }
+      for (Iterator<Pending> d = deferred.values().iterator(); d.hasNext(); ) {
+        Pending p = d.next();
+        boolean onIt = false;
+        for (Site s : p.sites()) {
+          if (s == null || !s.moduleKey().equals(key)) continue;
+          onIt = true;
+          moduleOf.putIfAbsent(key, s);
+          wanted.computeIfAbsent(key, k -> new LinkedHashSet<>()).add(s.vaddr());
+        }
+        if (!onIt) continue;
+        d.remove();
+        pending.putIfAbsent(p.def().getId(), p);
+      }
+    }
+    return next;
   }
 
   /** Publishing them failed: they are given again by the next {@link #takeNamed()}. */
@@ -321,13 +386,16 @@ public final class SourceLines implements AutoCloseable {
       long[] addresses;
       synchronized (this) {
         while (wanted.isEmpty() && !closed) {
+          long due = requeueDue(System.currentTimeMillis());
+          if (!wanted.isEmpty()) break;
           try {
-            wait();
+            wait(due == 0 ? 0 : Math.max(1, due));
           } catch (InterruptedException e) {
             return;
           }
         }
         if (closed) return;
+        requeueDue(System.currentTimeMillis()); // also on a host that always has new sites
         Iterator<Map.Entry<String, Set<Long>>> it = wanted.entrySet().iterator();
         Map.Entry<String, Set<Long>> e = it.next();
         key = e.getKey();
@@ -361,6 +429,16 @@ public final class SourceLines implements AutoCloseable {
             lines.computeIfAbsent(key, k -> new HashMap<>());
         for (int i = 0; i < addresses.length; i++) {
           if (m.put(addresses[i], found == null ? List.of() : found.get(i)) == null) cachedSites++;
+        }
+        if (found == null) {
+          // No debug file, a server down or a symbolizer that failed: ask again when the module
+          // is looked for again (a new debug package, the server back).
+          ModuleInfo info = modules.get(key);
+          long at =
+              info != null && info.file() == null
+                  ? info.retryAtMs()
+                  : System.currentTimeMillis() + SYMBOLIZER_RETRY_MS;
+          retryModules.merge(key, at, Math::min);
         }
         progress++;
       }

@@ -26,10 +26,18 @@ public final class DebuginfodServer implements AutoCloseable {
    * server indexes the directory in the background after it starts).
    */
   public static DebuginfodServer serving(Path dir, Path work, String buildId) throws Exception {
-    int port;
+    return serving(dir, work, buildId, freePort());
+  }
+
+  public static int freePort() throws IOException {
     try (ServerSocket s = new ServerSocket(0)) {
-      port = s.getLocalPort();
+      return s.getLocalPort();
     }
+  }
+
+  /** The same on a given port (a server that comes up where clients already look). */
+  public static DebuginfodServer serving(Path dir, Path work, String buildId, int port)
+      throws Exception {
     Files.createDirectories(work);
     Process p =
         new ProcessBuilder(

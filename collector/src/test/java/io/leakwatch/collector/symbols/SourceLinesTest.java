@@ -189,6 +189,38 @@ class SourceLinesTest {
   }
 
   @Test
+  void stacksNamedWhileTheServerWasDownGetTheirLinesWhenItIsBack() throws Exception {
+    int port = DebuginfodServer.freePort();
+    URI url = URI.create("http://127.0.0.1:" + port);
+    SourceLines lines =
+        lines(
+            tmp.resolve("no-debug-root"),
+            new Debuginfod.Options(
+                List.of(url),
+                tmp.resolve("cache"),
+                Duration.ofSeconds(2),
+                1 << 30,
+                Duration.ofSeconds(1)));
+    StackDefinition meanwhile = resolve(lines, InlineLeakProgram.STRIPPED);
+    assertThat(meanwhile.getFrames().get(0).getLine()).as("the server is down").isNull();
+    assertThat(failures).containsKey("debuginfod_unreachable");
+
+    Path served = Files.createDirectories(tmp.resolve("served"));
+    Files.copy(InlineLeakProgram.DEBUG, served.resolve("inline-leak.debug"));
+    closing.add(
+        DebuginfodServer.serving(served, tmp.resolve("server"), InlineLeakProgram.buildId(), port));
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    List<StackDefinition> again = List.of();
+    while (again.isEmpty() && System.nanoTime() < deadline) {
+      again = lines.takeNamed();
+      Thread.sleep(50);
+    }
+    assertThat(again).as("named again once the server answers").hasSize(1);
+    assertThat(again.get(0).getId()).isEqualTo(meanwhile.getId());
+    assertThat(again.get(0).getFrames().get(0).getLine()).isNotNull();
+  }
+
+  @Test
   void aStrippedProgramWhoseDebugInfoIsOnlyOnADebuginfodServer() throws Exception {
     Path served = Files.createDirectories(tmp.resolve("served"));
     Files.copy(InlineLeakProgram.DEBUG, served.resolve("inline-leak.debug"));
