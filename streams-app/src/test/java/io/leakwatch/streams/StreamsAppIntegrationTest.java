@@ -135,6 +135,56 @@ class StreamsAppIntegrationTest {
   }
 
   @Test
+  void aRestoredStacksStoreKeepsTheRicherDefinitionWhateverCameLast() throws Exception {
+    Frame plain =
+        Frame.newBuilder()
+            .setModule("svc")
+            .setFunction("open_session")
+            .setOffset(0x10)
+            .setModuleOffset(0x3010)
+            .build();
+    StackDefinition withoutLines =
+        StackDefinition.newBuilder()
+            .setId("00000000restored")
+            .setAllocator("svc")
+            .setCulprit("svc!open_session+0x10")
+            .setFrames(List.of(plain))
+            .build();
+    StackDefinition withLines =
+        StackDefinition.newBuilder(withoutLines)
+            .setFrames(List.of(Frame.newBuilder(plain).setFile("svc.c").setLine(21).build()))
+            .build();
+    // The collector that resolved lines, then one (restarted, or on a host without the debug
+    // file) that sent the plain definition again: the compacted topic's latest is the poorer one.
+    AvroSerde<StackDefinition> serde = AvroSerde.of(StackDefinition.class);
+    send(Topics.STACKS, withLines.getId(), serde.serialize(Topics.STACKS, withLines));
+    send(Topics.STACKS, withoutLines.getId(), serde.serialize(Topics.STACKS, withoutLines));
+
+    // A new instance builds its global store from the topic (a restore): the same rule applies.
+    Path fresh = Files.createTempDirectory("streams-it-restore");
+    try (StreamsApp second =
+        new StreamsApp(
+                StreamsAppConfig.defaults(kafka.bootstrapServers(), fresh)
+                    .withHttpPort(0)
+                    .withApplicationId("leakwatch-restore-check"))
+            .start(Duration.ofMinutes(2))) {
+      StackDefinition restored = null;
+      long deadline = System.currentTimeMillis() + 60_000;
+      while (restored == null && System.currentTimeMillis() < deadline) {
+        try {
+          restored = second.reports().stack(withLines.getId());
+        } catch (RuntimeException e) {
+          // the store is not queryable yet
+        }
+        Thread.sleep(100);
+      }
+      assertThat(restored).isNotNull();
+      assertThat(restored.getFrames().get(0).getLine()).isEqualTo(21);
+    }
+    assertThat(app.reports().stack(withLines.getId()).getFrames().get(0).getLine()).isEqualTo(21);
+  }
+
+  @Test
   void eventsBecomeMetricsAndAReport() throws Exception {
     long stack = 0x0123456789abcdefL;
     StackDefinition def =

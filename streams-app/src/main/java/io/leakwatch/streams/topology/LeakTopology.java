@@ -199,7 +199,11 @@ public final class LeakTopology {
     }
   }
 
-  /** Fills the global stack store from the compacted topic (a tombstone removes a stack). */
+  /**
+   * Fills the global stack store from the compacted topic (a tombstone removes a stack). Kafka
+   * Streams 4.4 runs it when it restores the store from the topic too, so the richer-of-two rule
+   * holds for an instance that starts afresh (StreamsAppIntegrationTest pins that).
+   */
   static final class StackDefinitionUpdater
       implements Processor<String, StackDefinition, Void, Void> {
     private final LongAdder malformed;
