@@ -111,4 +111,37 @@ class AvroSerdeTest {
     assertThat(read.getFrames().get(0).getFunction()).isEqualTo("toykey_derive");
     assertThat(read.getFrames().get(0).getInlined()).isFalse();
   }
+
+  @Test
+  void readsProcessMessagesWrittenBeforeAttachAndDetach() throws Exception {
+    Schema v1 = AvroSerde.history(ProcessMessage.class).get(0);
+    Schema body = v1.getField("body").schema();
+    Schema exitedV1 =
+        body.getTypes().stream()
+            .filter(t -> t.getName().equals("ProcessExited"))
+            .findFirst()
+            .orElseThrow();
+    assertThat(exitedV1.getField("detached")).isNull();
+    GenericRecord exited = new GenericData.Record(exitedV1);
+    exited.put("exitedAtMs", 1_700_000_000_000L);
+    exited.put("clean", true);
+    exited.put("lostEvents", 3L);
+    GenericRecord m = new GenericData.Record(v1);
+    for (Schema.Field f : v1.getFields()) {
+      switch (f.name()) {
+        case "host" -> m.put("host", "h1");
+        case "pid" -> m.put("pid", 42);
+        case "processStartTicks" -> m.put("processStartTicks", 7L);
+        case "body" -> m.put("body", exited);
+        default -> m.put(f.name(), f.defaultVal());
+      }
+    }
+    byte[] old = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(m).array();
+
+    ProcessMessage read = AvroSerde.of(ProcessMessage.class).deserialize("events", old);
+
+    assertThat(read.getBody()).isInstanceOf(ProcessExited.class);
+    assertThat(((ProcessExited) read.getBody()).getLostEvents()).isEqualTo(3L);
+    assertThat(((ProcessExited) read.getBody()).getDetached()).isFalse();
+  }
 }
