@@ -103,9 +103,12 @@ EXPORT int leakwatch_attach(const char *settings) {
 
 EXPORT int leakwatch_detach(void) {
   if (!atomic_load(&lw_attached)) return lw_preloaded ? ALREADY_PRELOADED : NOT_ATTACHED;
-  int idle = 0;
-  while (!atomic_compare_exchange_weak(&patching, &idle, 1)) { /* a poll in progress: microseconds */
+  /* A poll in progress takes microseconds; never wait for ever (the thread running this call may be
+   * the very one that was stopped inside that poll). */
+  int idle = 0, tries = 0;
+  while (!atomic_compare_exchange_weak(&patching, &idle, 1)) {
     idle = 0;
+    if (++tries > 1000) return BUSY;
     struct timespec pause = {0, 100000};
     nanosleep(&pause, NULL);
   }

@@ -14,7 +14,8 @@
  * Only that one thread stops; the others run on.
  *
  * Where a thread is hijacked matters: the calls allocate and take the loader's lock. A thread
- * stopped inside libc or the loader (in user code there), or in one of the system calls malloc
+ * stopped inside libc, the loader, libgcc_s or the shim (in user code there), or in one of the
+ * system calls malloc
  * makes (brk, mmap, munmap, mremap, mprotect, madvise), may hold an arena or loader lock that the
  * calls would wait on for ever; it is let go for a millisecond and stopped again, up to 200 times,
  * then the next thread is tried. A thread stopped in any other system call or in the program's own
@@ -124,7 +125,10 @@ static int read_maps(pid_t pid, const char *shim, map_info *m) {
       m->libc_inode = inode;
       snprintf(m->libc_path, sizeof m->libc_path, "%s", p);
     }
-    if ((is_libc(p) || is_loader(p)) && perms[2] == 'x' && m->ncode < 64) m->code[m->ncode++] = (range){lo, hi};
+    /* Code that may hold a lock the calls need: libc (malloc's arenas), the loader, libgcc_s (its
+     * unwinder's object list) and the shim itself (it walks the loaded objects while recording). */
+    int locks = is_libc(p) || is_loader(p) || strstr(p, "/libgcc_s.so") || (shim && strcmp(p, shim) == 0);
+    if (locks && perms[2] == 'x' && m->ncode < 64) m->code[m->ncode++] = (range){lo, hi};
   }
   fclose(f);
   return 0;

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -65,27 +66,41 @@ static void *bootstrap_alloc(size_t n, size_t align) {
 
 /* Preloaded, the real functions come next in lookup order (RTLD_NEXT). Attached (dlopen'd into a
  * running process, behind libc), they are what the process itself calls: the first definition in
- * the global scope (RTLD_DEFAULT), libc's or a preloaded malloc's, never this library's. */
-static void resolve_in(void *where) {
+ * the global scope, libc's or a preloaded malloc's (see attached_real), never this library's. */
+static void resolve_with(void *(*lookup)(const char *)) {
   atomic_store(&resolving, 1);
-  real_malloc = dlsym(where, "malloc");
-  real_calloc = dlsym(where, "calloc");
-  real_realloc = dlsym(where, "realloc");
-  real_posix_memalign = dlsym(where, "posix_memalign");
-  real_aligned_alloc = dlsym(where, "aligned_alloc");
-  real_memalign = dlsym(where, "memalign");
-  real_valloc = dlsym(where, "valloc");
-  real_pvalloc = dlsym(where, "pvalloc");
-  real_mmap = dlsym(where, "mmap");
-  real_munmap = dlsym(where, "munmap");
-  real_mremap = dlsym(where, "mremap");
-  real_free = dlsym(where, "free");
+  real_malloc = lookup("malloc");
+  real_calloc = lookup("calloc");
+  real_realloc = lookup("realloc");
+  real_posix_memalign = lookup("posix_memalign");
+  real_aligned_alloc = lookup("aligned_alloc");
+  real_memalign = lookup("memalign");
+  real_valloc = lookup("valloc");
+  real_pvalloc = lookup("pvalloc");
+  real_mmap = lookup("mmap");
+  real_munmap = lookup("munmap");
+  real_mremap = lookup("mremap");
+  real_free = lookup("free");
   atomic_store(&resolving, 0);
+}
+
+static void *next_after_us(const char *name) { return dlsym(RTLD_NEXT, name); }
+
+/* The definition the process's calls reach. dlsym(RTLD_DEFAULT) may answer with a non-PIE
+ * executable's PLT entry (its canonical address for the function, which only jumps through its GOT,
+ * which the attach rewrites to this library: calling it would recurse): an address that is not a
+ * definition of `name` is not taken, and libc's (next after this library) is. */
+static void *attached_real(const char *name) {
+  void *p = dlsym(RTLD_DEFAULT, name);
+  Dl_info info;
+  if (p && dladdr(p, &info) && info.dli_sname && strcmp(info.dli_sname, name) == 0 && info.dli_saddr == p)
+    return p;
+  return dlsym(RTLD_NEXT, name);
 }
 
 static void resolve_real(void) {
   if (real_free) return;
-  resolve_in(RTLD_NEXT);
+  resolve_with(next_after_us);
 }
 
 /* True while the real functions are being looked up (the caller is then served from the arena). */
@@ -95,16 +110,41 @@ static inline int resolving_now(void) {
   return 0;
 }
 
-/* Preloaded: the process's malloc is this library's. Otherwise it was dlopen'd (by `leakwatch
- * attach`, or by a program that should not have) and stays a bystander until leakwatch_attach. */
+/* Preloaded (LD_PRELOAD or /etc/ld.so.preload): loaded before libc, and the process's malloc is
+ * this library's. Otherwise it was dlopen'd (by `leakwatch attach`, or by a program that should not
+ * have) and stays a bystander until leakwatch_attach. Told apart by the order of the loaded objects
+ * (not by comparing dlsym's answer for malloc: a non-PIE executable answers with its PLT entry). */
 int lw_preloaded;
-extern void *lw_own_malloc(size_t) __attribute__((visibility("hidden")));
+
+typedef struct {
+  uintptr_t self;
+  int index, self_index, libc_index;
+} load_order;
+
+static int find_order(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  load_order *o = arg;
+  const char *name = info->dlpi_name ? info->dlpi_name : "";
+  const char *base = strrchr(name, '/');
+  base = base ? base + 1 : name;
+  if (o->libc_index < 0 && strncmp(base, "libc.so", 7) == 0) o->libc_index = o->index;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type == PT_LOAD && o->self >= info->dlpi_addr + ph->p_vaddr &&
+        o->self < info->dlpi_addr + ph->p_vaddr + ph->p_memsz)
+      o->self_index = o->index;
+  }
+  o->index++;
+  return 0;
+}
 
 __attribute__((constructor)) static void leakwatch_init(void) {
   resolve_real();
-  lw_preloaded = dlsym(RTLD_DEFAULT, "malloc") == (void *)&lw_own_malloc;
+  load_order o = {(uintptr_t)&leakwatch_init, 0, -1, -1};
+  dl_iterate_phdr(find_order, &o);
+  lw_preloaded = o.self_index >= 0 && (o.libc_index < 0 || o.self_index < o.libc_index);
   if (!lw_preloaded) {
-    resolve_in(RTLD_DEFAULT);
+    resolve_with(attached_real);
     return;
   }
   lw_recorder_start((uintptr_t)&leakwatch_init);
