@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_OBJECTS 4096
@@ -158,30 +160,24 @@ lw_got_stats lw_got_patch_new(const lw_got_hook *hooks, int nhooks, uintptr_t se
   return stats;
 }
 
-/* Which patched objects are still loaded where they were. */
-static int mark_loaded(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  uint8_t *loaded = arg;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_DYNAMIC) continue;
-    uintptr_t dyn = info->dlpi_addr + ph->p_vaddr;
-    for (uint32_t k = 0; k < nobjects; k++)
-      if (objects[k].base == info->dlpi_addr && objects[k].dynamic == dyn) loaded[k] = 1;
-  }
-  return 0;
+/* Reads a slot without trusting that it is still mapped (its object may have been dlclosed):
+ * process_vm_readv on ourselves answers EFAULT where a load would fault. */
+static int read_slot(const uintptr_t *slot, uintptr_t *value) {
+  struct iovec local = {value, sizeof *value}, remote = {(void *)slot, sizeof *value};
+  return syscall(SYS_process_vm_readv, syscall(SYS_getpid), &local, 1UL, &remote, 1UL, 0UL) == (long)sizeof *value ? 0 : -1;
 }
 
 uint32_t lw_got_restore_all(void) {
   if (!objects) return 0;
-  static uint8_t loaded[MAX_OBJECTS];
-  memset(loaded, 0, sizeof loaded);
-  dl_iterate_phdr(mark_loaded, loaded);
+  /* No dl_iterate_phdr here: detach may run on a thread stopped inside a walk of the loaded objects
+   * (the shim's own, while it recorded), whose lock it would wait on for ever. A slot is restored
+   * where it is still mapped and still holds the hook: a dlclosed object's page, unmapped or
+   * reused, does not hold this library's address by chance. */
   uint32_t restored = 0;
   for (uint32_t i = 0; i < nslots; i++) {
     patched_slot *s = &slots[i];
-    if (!loaded[s->object]) continue;
-    if (__atomic_load_n(s->slot, __ATOMIC_ACQUIRE) != s->hook) continue;
+    uintptr_t now;
+    if (read_slot(s->slot, &now) != 0 || now != s->hook) continue;
     write_slot(s->slot, s->old, s->relro_lo, s->relro_hi);
     restored++;
   }

@@ -88,6 +88,7 @@ typedef struct {
   range code[64]; /* executable ranges of libc and the loader */
   int ncode;
   int has_shim;
+  uintptr_t shim_base; /* where its first mapping (file offset 0) starts */
 } map_info;
 
 static int is_libc(const char *path) {
@@ -117,7 +118,10 @@ static int read_maps(pid_t pid, const char *shim, map_info *m) {
     char *p = line + n;
     p[strcspn(p, "\n")] = 0;
     if (*p != '/') continue;
-    if (shim && strcmp(p, shim) == 0) m->has_shim = 1;
+    if (shim && strcmp(p, shim) == 0) {
+      m->has_shim = 1;
+      if (off == 0 && !m->shim_base) m->shim_base = lo;
+    }
     if (is_libc(p) && off == 0 && !m->libc_base) {
       m->libc_base = lo;
       m->libc_dev_major = major;
@@ -126,8 +130,9 @@ static int read_maps(pid_t pid, const char *shim, map_info *m) {
       snprintf(m->libc_path, sizeof m->libc_path, "%s", p);
     }
     /* Code that may hold a lock the calls need: libc (malloc's arenas), the loader, libgcc_s (its
-     * unwinder's object list) and the shim itself (it walks the loaded objects while recording). */
-    int locks = is_libc(p) || is_loader(p) || strstr(p, "/libgcc_s.so") || (shim && strcmp(p, shim) == 0);
+     * unwinder's object list). (The shim's own code may be inside a walk of the loaded objects: so
+     * detach calls into it directly, without dlopen, and takes no loader lock.) */
+    int locks = is_libc(p) || is_loader(p) || strstr(p, "/libgcc_s.so");
     if (locks && perms[2] == 'x' && m->ncode < 64) m->code[m->ncode++] = (range){lo, hi};
   }
   fclose(f);
@@ -374,6 +379,17 @@ int main(int argc, char **argv) {
         "refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
         target);
 
+  /* Detach calls leakwatch_detach directly: its offset in the shim, from a copy loaded here (it
+   * stays a bystander: not preloaded, nothing recorded). No dlopen in the target then. */
+  uintptr_t r_detach = 0;
+  if (!attach) {
+    void *h = dlopen(shim, RTLD_LAZY | RTLD_LOCAL);
+    void *f = h ? dlsym(h, "leakwatch_detach") : NULL;
+    Dl_info info;
+    if (!f || !dladdr(f, &info) || !theirs.shim_base)
+      die(FAILED, "cannot find leakwatch_detach in %s: %s", shim, h ? "no such symbol" : dlerror());
+    r_detach = theirs.shim_base + ((uintptr_t)f - (uintptr_t)info.dli_fbase);
+  }
   uintptr_t r_dlopen = theirs.libc_base + our_libc_offset(&ours, "dlopen");
   uintptr_t r_dlsym = theirs.libc_base + our_libc_offset(&ours, "dlsym");
   uintptr_t r_dlerror = theirs.libc_base + our_libc_offset(&ours, "dlerror");
@@ -452,8 +468,13 @@ int main(int argc, char **argv) {
       const char *failure = NULL;
       char err[512] = "";
       if (rc != 0) failure = "cannot write to its stack";
-      if (!failure) {
-        int c = remote_call(tid, &saved, top, r_dlopen, r_shim, RTLD_NOW | (attach ? 0 : RTLD_NOLOAD), &handle);
+      if (!failure && !attach) {
+        int c = remote_call(tid, &saved, top, r_detach, 0, 0, &result);
+        if (c == -2) die(GONE, "pid %d exited during the detach", target);
+        if (c != 0) failure = "the call into the shim could not run";
+      }
+      if (!failure && attach) {
+        int c = remote_call(tid, &saved, top, r_dlopen, r_shim, RTLD_NOW, &handle);
         if (c == -2) die(GONE, "pid %d exited during the attach", target);
         if (c != 0) failure = "the call to dlopen could not run";
         else if (!handle) {
@@ -462,15 +483,24 @@ int main(int argc, char **argv) {
           failure = "dlopen failed in the target";
         }
       }
-      if (!failure) {
+      if (!failure && attach) {
         int c = remote_call(tid, &saved, top, r_dlsym, handle, r_name, &fn);
         if (c == -2) die(GONE, "pid %d exited during the attach", target);
         if (c != 0 || !fn) failure = "the shim has no entry point (an older libleakwatch.so?)";
       }
-      if (!failure) {
+      if (!failure && attach) {
         int c = remote_call(tid, &saved, top, fn, r_settings, 0, &result);
         if (c == -2) die(GONE, "pid %d exited during the attach", target);
         if (c != 0) failure = "the call into the shim could not run";
+      }
+      if (!failure && (int)result == 5 && attempt + 1 < 200) {
+        /* BUSY: it was stopped inside the shim's own patching; let it finish and stop it again */
+        restore_state(tid, &saved);
+        paused_us += mono_us() - t0;
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        continue;
       }
       int restored = restore_state(tid, &saved) == 0;
       paused_us += mono_us() - t0;

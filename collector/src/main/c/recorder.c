@@ -312,7 +312,8 @@ int lw_recorder_detach(void) {
   int was_busy = lw_tl_busy;
   lw_tl_busy = 1;
   atomic_store(&lw_active, 0);
-  lw_modules_write_new(&lw_the_ring);
+  /* (no lw_modules_write_new: it walks the loaded objects under the loader's lock, which the thread
+   * running this may have been stopped holding; modules were written as frames needed them) */
   write_allocator_stats();
   lw_exit_payload e = {now_ns()};
   lw_ring_write(&lw_the_ring, LW_REC_EXIT, &e, sizeof e, NULL, 0);

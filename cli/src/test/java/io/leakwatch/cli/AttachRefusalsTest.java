@@ -400,4 +400,45 @@ class AttachRefusalsTest {
     assertThat(run.exitValue()).as(new String(run.getInputStream().readAllBytes())).isZero();
     assertThat(p.isAlive()).isTrue();
   }
+
+  @Test
+  void cpythonAllocatingFlatOutIsAttachedAndDetachedAgainAndAgain() throws Exception {
+    // Debian's python3.11: a non-PIE executable (its PLT entry is malloc's canonical address), in
+    // an allocation loop that keeps its only thread in malloc, free or the shim most of the time.
+    AutoCloseable collector = NativeRuns.actAsCollector(tmp.resolve("rings"));
+    Process py =
+        new ProcessBuilder(
+                "/usr/bin/python3.11",
+                "-c",
+                "import time\n"
+                    + "t = time.time(); n = 0\n"
+                    + "while time.time() - t < 12:\n"
+                    + "    x = [bytes(600 + i) for i in range(1000)]; n += 1\n"
+                    + "print('rounds', n > 0)\n")
+            .redirectErrorStream(true)
+            .start();
+    started.add(py);
+    Thread.sleep(500);
+    for (int i = 0; i < 5; i++) {
+      injectOk("attach", py.pid(), 0);
+      Thread.sleep(300);
+      long written = 0;
+      try (DirectoryStream<Path> d =
+          Files.newDirectoryStream(tmp.resolve("rings"), "leakwatch-" + py.pid() + "-*.ring")) {
+        for (Path r : d)
+          try (RingFile ring = RingFile.open(r)) {
+            if (!ring.detachedFlag()) written = ring.writePosition();
+          }
+      }
+      assertThat(written)
+          .as("its allocations reach the shim while attached")
+          .isGreaterThan(1 << 20);
+      injectOk("detach", py.pid(), 0);
+      Thread.sleep(200);
+    }
+    assertThat(py.waitFor(60, TimeUnit.SECONDS)).isTrue();
+    assertThat(new String(py.getInputStream().readAllBytes()).trim()).isEqualTo("rounds True");
+    assertThat(py.exitValue()).isZero();
+    collector.close();
+  }
 }
