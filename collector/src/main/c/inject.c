@@ -296,6 +296,40 @@ static int safe_point(const map_info *m, const struct user_regs_struct *r) {
   return 1;
 }
 
+/* Alive and not a zombie (a dying process's maps are already empty). */
+static int alive(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *close = strrchr(buf, ')');
+  return close && close[1] == ' ' && close[2] != 'Z' && close[2] != 'X';
+}
+
+/* Whether its program asks for a dynamic loader (PT_INTERP): then a missing libc means it is
+ * still starting, not that it has none. */
+static int dynamically_linked(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/exe", pid);
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  Elf64_Ehdr eh;
+  int interp = 0;
+  if (fread(&eh, sizeof eh, 1, f) == 1 && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+      eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 256) {
+    for (int i = 0; i < eh.e_phnum && !interp; i++) {
+      Elf64_Phdr ph;
+      if (fseek(f, (long)(eh.e_phoff + (uint64_t)i * sizeof ph), SEEK_SET) != 0 || fread(&ph, sizeof ph, 1, f) != 1) break;
+      interp = ph.p_type == PT_INTERP;
+    }
+  }
+  fclose(f);
+  return interp;
+}
+
 /* Seccomp mode 2 (a filter): a system call outside its list may be refused or kill the process. */
 static int seccomp_filtered(pid_t pid) {
   char path[64], line[256];
@@ -364,8 +398,12 @@ int main(int argc, char **argv) {
     die(GONE, "no process %d (cannot read /proc/%d/maps: %s)", target, target, strerror(errno));
   }
   if (read_maps(getpid(), NULL, &ours) != 0 || !ours.libc_base) die(FAILED, "cannot read this program's own maps");
-  if (!theirs.libc_base)
+  if (!theirs.libc_base) {
+    if (!alive(target)) die(GONE, "pid %d exited during the attach", target);
+    if (dynamically_linked(target))
+      die(REFUSED, "pid %d has not loaded its C library yet (it is starting): try again", target);
     die(REFUSED, "pid %d has no glibc loaded (statically linked, or another C library): nothing to load the shim with", target);
+  }
   if (theirs.libc_inode != ours.libc_inode || theirs.libc_dev_major != ours.libc_dev_major ||
       theirs.libc_dev_minor != ours.libc_dev_minor)
     die(REFUSED, "pid %d runs with another C library (%s) than leakwatch's (%s): a different libc or a container",
