@@ -48,6 +48,9 @@ class FleetNetnsTest {
   /** Silence after which a host's processes are retired as gone; longer than the 60 s cut. */
   private static final int RETIRE_SILENT_AFTER_S = 120;
 
+  /** How long exact totals may take to come back after a fault (see the first use). */
+  private static final long RECOVERY_MS = 360_000;
+
   @TempDir Path tmp;
 
   private FleetNetwork net;
@@ -547,7 +550,11 @@ class FleetNetnsTest {
       burst(APPS);
       Thread.sleep(Math.max(0, 60_000 - (System.currentTimeMillis() - cutAt)));
       net.reconnect("app1");
-      ms = checkExact("streams1", APPS, 240_000);
+      // 6 minutes after each fault: while the 100,000-stack process's state (about 500,000
+      // changelog records) is restored and moved between the instances, recovery on this 2-core VM
+      // varies from 1 to over 4 minutes (runs 10-15; the streams-app's cost for it is issue 18's).
+      // The table prints the time taken; exactness is what is asserted.
+      ms = checkExact("streams1", APPS, RECOVERY_MS);
       row(
           "app1 cut off for 60 s, then reconnected",
           "app1's collector kept its rings and published when back",
@@ -579,7 +586,7 @@ class FleetNetnsTest {
           });
       List<String> live = List.of("app1", "app2", "app3");
       burst(live);
-      checkExact("streams1", live, 240_000);
+      checkExact("streams1", live, RECOVERY_MS);
       row(
           "app4 gone for good",
           "its processes retired as gone after "
@@ -614,7 +621,7 @@ class FleetNetnsTest {
       net.cut("kafka3");
       long brokerAt = System.currentTimeMillis();
       burst(live);
-      ms = checkExact("streams1", live, 240_000);
+      ms = checkExact("streams1", live, RECOVERY_MS);
       row(
           "kafka3 cut off",
           "two brokers carried on (replication 3, min.insync 2)",
@@ -629,7 +636,7 @@ class FleetNetnsTest {
       int streams2LinesBefore = Files.readAllLines(tmp.resolve("streams2.log")).size();
       net.cut("streams1");
       burst(live);
-      ms = checkExact("streams2", live, 300_000);
+      ms = checkExact("streams2", live, RECOVERY_MS);
       waitFor(
           "app4's exit reports from the remaining instance",
           60_000,
