@@ -305,8 +305,8 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
   return p;
 }
 
-/* This library's own entry points, for got_patch (attach.c): `malloc` named from here resolves to
- * whichever definition comes first in the process, libc's when attached. */
+/* This library's own entry points, for got_patch (attach.c): hidden aliases name these definitions
+ * whatever the process's lookup order (attached, `malloc` looked up by name is libc's). */
 #define LW_OWN(name) extern __typeof(name) lw_own_##name __attribute__((alias(#name), copy(name), visibility("hidden")));
 LW_OWN(malloc)
 LW_OWN(calloc)
