@@ -347,31 +347,47 @@ class FleetNetnsTest {
     long start = System.currentTimeMillis();
     Map<String, Long> expected = said(liveHosts);
     final HostView[] last = new HostView[1];
-    waitFor(
-        "report API exact for " + liveHosts + " via " + via + ": expected " + expected,
-        timeoutMs,
-        () -> {
-          HostView v = view(via);
-          last[0] = v;
-          return v != null
-              && v.lost() == 0
-              && v.leaked().keySet().containsAll(liveHosts)
-              && liveHosts.stream().allMatch(h -> expected.get(h).equals(v.leaked().get(h)));
-        });
+    final int[] unanswered = new int[1];
+    try {
+      waitFor(
+          "report API exact for " + liveHosts + " via " + via + ": expected " + expected,
+          timeoutMs,
+          () -> {
+            HostView v = view(via);
+            last[0] = v;
+            if (v == null) unanswered[0]++;
+            return v != null
+                && v.lost() == 0
+                && v.leaked().keySet().containsAll(liveHosts)
+                && liveHosts.stream().allMatch(h -> expected.get(h).equals(v.leaked().get(h)));
+          });
+    } catch (AssertionError e) {
+      // What it saw last, and how often the API did not answer, tell a slow pipeline from a wrong
+      // one.
+      throw new AssertionError(
+          e.getMessage() + "; saw last " + last[0] + "; unanswered views " + unanswered[0], e);
+    }
     final Map<String, Long>[] prom = new Map[1];
-    waitFor(
-        "Prometheus agrees with the report API",
-        timeoutMs,
-        () -> {
-          HostView v = view(via);
-          prom[0] = prometheusByHost();
-          return v != null
-              && liveHosts.stream()
-                  .allMatch(
-                      h ->
-                          v.outstanding().get(h) != null
-                              && v.outstanding().get(h).equals(prom[0].get(h)));
-        });
+    final HostView[] seen = new HostView[1];
+    try {
+      waitFor(
+          "Prometheus agrees with the report API",
+          timeoutMs,
+          () -> {
+            HostView v = view(via);
+            seen[0] = v;
+            prom[0] = prometheusByHost();
+            return v != null
+                && liveHosts.stream()
+                    .allMatch(
+                        h ->
+                            v.outstanding().get(h) != null
+                                && v.outstanding().get(h).equals(prom[0].get(h)));
+          });
+    } catch (AssertionError e) {
+      throw new AssertionError(
+          e.getMessage() + "; Prometheus " + prom[0] + ", report API " + seen[0], e);
+    }
     return System.currentTimeMillis() - start;
   }
 

@@ -114,16 +114,32 @@ public final class LeakMetrics {
     return registry;
   }
 
-  /** Recomputes every row from the stores, then renders the exposition. */
-  public synchronized String scrape() {
-    try {
-      refresh();
-    } catch (InvalidStateStoreException e) {
-      // Rebalancing or restoring: report nothing rather than rows for partitions that may have
-      // moved to another instance (Prometheus would sum both). The next scrape fills in again.
-      clearRows();
+  /** When the latest refresh began (System.nanoTime), and what it rendered. */
+  private long refreshBeganNs;
+
+  private String lastExposition;
+
+  /**
+   * Recomputes every row from the stores, then renders the exposition. Scrapes that arrive while
+   * one is computing take the result of the next one to begin after they arrived, never an older
+   * one, so concurrent scrapers (two Prometheus servers, a retrying client) cost one computation,
+   * not one each in a queue that grows while a big process makes each computation slow.
+   */
+  public String scrape() {
+    long arrived = System.nanoTime();
+    synchronized (this) {
+      if (lastExposition != null && refreshBeganNs - arrived >= 0) return lastExposition;
+      refreshBeganNs = System.nanoTime();
+      try {
+        refresh();
+      } catch (InvalidStateStoreException e) {
+        // Rebalancing or restoring: report nothing rather than rows for partitions that may have
+        // moved to another instance (Prometheus would sum both). The next scrape fills in again.
+        clearRows();
+      }
+      lastExposition = registry.scrape();
+      return lastExposition;
     }
-    return registry.scrape();
   }
 
   private void clearRows() {

@@ -129,7 +129,10 @@ public final class ReportService {
     }
   }
 
-  /** Every process this instance holds state for, with its outstanding total. */
+  /**
+   * Every process this instance holds state for, with its outstanding total: kept in its state, or
+   * (a state from before totals were kept) summed from its rows or read from its exit snapshot.
+   */
   public List<ProcessSummary> processes() {
     List<ProcessSummary> out = new ArrayList<>();
     ReadOnlyKeyValueStore<String, String> exits = store(StoreNames.EXIT_REPORTS);
@@ -139,7 +142,9 @@ public final class ReportService {
         KeyValue<String, ProcessState> kv = it.next();
         ProcessState st = kv.value;
         long bytes = 0;
-        if (st.getExited()) {
+        if (st.getTotalsKept()) {
+          bytes = Math.round(st.getOutstandingBytes());
+        } else if (st.getExited()) {
           String snap = exits.get(kv.key);
           if (snap != null) {
             try {

@@ -39,4 +39,27 @@ class StateSchemaHistoryTest {
     assertThat(read.getLastSeq()).isEqualTo(4096L);
     assertThat(read.getExitDeferredAtMs()).isZero();
   }
+
+  @Test
+  void aProcessStateWrittenBeforeTotalsWereKeptSaysSo() throws Exception {
+    Schema v3;
+    try (InputStream in = AvroSerde.class.getResourceAsStream("history/ProcessState.v3.avsc")) {
+      v3 = new Schema.Parser().parse(in);
+    }
+    assertThat(v3.getField("totalsKept")).isNull();
+    GenericRecord old = new GenericData.Record(v3);
+    for (Schema.Field f : v3.getFields())
+      if (f.hasDefaultValue()) old.put(f.name(), GenericData.get().getDefaultValue(f));
+    old.put("host", "h1");
+    old.put("pid", 42);
+    byte[] bytes =
+        new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v3).encode(old).array();
+
+    AvroSerde.trust(ProcessState.class);
+    ProcessState read = AvroSerde.of(ProcessState.class).deserialize("changelog", bytes);
+
+    // Its listing total is summed from its rows, not read as zero.
+    assertThat(read.getTotalsKept()).isFalse();
+    assertThat(read.getOutstandingBytes()).isZero();
+  }
 }

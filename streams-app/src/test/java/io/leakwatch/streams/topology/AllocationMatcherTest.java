@@ -1,6 +1,7 @@
 package io.leakwatch.streams.topology;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -170,12 +171,90 @@ class AllocationMatcherTest {
         .build();
   }
 
+  /** The sum of the outstanding rows, checked against the totals the process's state keeps. */
   private double outstandingBytes() {
-    double sum = 0;
+    double sum = 0, allocations = 0;
     try (KeyValueIterator<String, Outstanding> it = outstanding.all()) {
-      while (it.hasNext()) sum += it.next().value.getBytes();
+      while (it.hasNext()) {
+        Outstanding o = it.next().value;
+        sum += o.getBytes();
+        allocations += o.getAllocations();
+      }
+    }
+    ProcessState st = processes.get(PK);
+    if (st != null && !st.getExited()) {
+      assertThat(st.getTotalsKept()).isTrue();
+      assertThat(st.getOutstandingBytes()).as("kept total bytes").isCloseTo(sum, within(1e-6));
+      assertThat(st.getOutstandingAllocations())
+          .as("kept total allocations")
+          .isCloseTo(allocations, within(1e-6));
     }
     return sum;
+  }
+
+  /**
+   * The totals kept in the process's state follow its rows through random allocations, frees,
+   * reallocs over live addresses, duplicates, mappings, partial unmaps and resyncs, and stay at
+   * what the rows held once the process exits (the process listing reads them there).
+   */
+  @Test
+  void theKeptTotalsAreTheSumOfTheRowsWhateverHappens() throws Exception {
+    java.util.Random r = new java.util.Random(20261205);
+    List<Long> addresses = new ArrayList<>();
+    for (int round = 0; round < 300; round++) {
+      List<AllocationEvent> evs = new ArrayList<>();
+      int n = 1 + r.nextInt(40);
+      for (int i = 0; i < n; i++) {
+        int what = r.nextInt(10);
+        long address = 0x10000L + 16L * r.nextInt(200);
+        if (what < 5) {
+          evs.add(
+              alloc(
+                  address,
+                  1 + r.nextInt(500),
+                  r.nextBoolean() ? STACK_A : STACK_B,
+                  r.nextDouble() * 900));
+          addresses.add(address);
+        } else if (what < 8) {
+          evs.add(free(addresses.isEmpty() ? address : addresses.get(r.nextInt(addresses.size()))));
+        } else if (what == 8) {
+          evs.add(map(0x40000000L + 4096L * r.nextInt(64), 4096L * (1 + r.nextInt(8)), STACK_B));
+        } else {
+          evs.add(unmap(0x40000000L + 4096L * r.nextInt(64), 4096L * (1 + r.nextInt(4))));
+        }
+      }
+      EventBatch b = batch(evs.toArray(AllocationEvent[]::new));
+      if (r.nextInt(20) == 0) {
+        List<Long> listed = new ArrayList<>(), sizes = new ArrayList<>();
+        List<Double> weights = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+          listed.add(0x10000L + 16L * r.nextInt(200));
+          sizes.add(8L + r.nextInt(100));
+          weights.add(100.0);
+        }
+        b =
+            EventBatch.newBuilder(b)
+                .setResync(
+                    Resync.newBuilder()
+                        .setFromSeq(seq + 1)
+                        .setAddresses(listed)
+                        .setSizes(sizes)
+                        .setWeights(weights)
+                        .build())
+                .build();
+      }
+      send(b);
+      if (r.nextInt(10) == 0) send(b); // a collector re-sent it: duplicates change nothing
+      outstandingBytes();
+    }
+    double atExit = outstandingBytes();
+    assertThat(atExit).isPositive();
+    send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
+    ProcessState st = processes.get(PK);
+    assertThat(st.getExited()).isTrue();
+    assertThat(st.getOutstandingBytes()).isCloseTo(atExit, within(1e-6));
+    JsonNode report = new ObjectMapper().readTree(exits.readValue().getReportJson());
+    assertThat(report.path("outstanding").path("bytes").asLong()).isEqualTo(Math.round(atExit));
   }
 
   private long rows(KeyValueStore<String, ?> store) {
