@@ -10,6 +10,7 @@ import io.leakwatch.streams.report.History;
 import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StackNames;
 import io.leakwatch.streams.topology.LeakTopology;
 import io.leakwatch.streams.topology.TopologyOptions;
 import io.leakwatch.web.WebConfig;
@@ -61,6 +62,9 @@ public final class StreamsApp implements AutoCloseable {
   private final InstanceHealth health = new InstanceHealth(System::currentTimeMillis);
   private final LongAdder malformedStacks = new LongAdder();
 
+  /** Stacks' names as scrapes and reports read them, kept current by the stacks store's updater. */
+  private final StackNames stackNames = new StackNames();
+
   /** The Kafka Streams settings this instance runs with (visible for tests). */
   final Properties properties;
 
@@ -105,11 +109,12 @@ public final class StreamsApp implements AutoCloseable {
                 TopologyOptions.defaults(ReportBuilder::exitReport)
                     .withStoreKind(config.storeKind())
                     .withMalformedStacks(malformedStacks)
+                    .withStackNames(stackNames)
                     .withTrendWindowMs(config.trendWindowMs())
                     .withExitRetentionMs(config.exitRetentionMs())
                     .withStaleAfterMs(config.staleAfterMs())),
             p);
-    this.reports = new ReportService(streams).withTrendWindowMs(config.trendWindowMs());
+    this.reports = new ReportService(streams, stackNames).withTrendWindowMs(config.trendWindowMs());
     this.metrics = new LeakMetrics(reports, config.topK());
     metrics.useHistory(history);
     // The pipeline's health: consumer lag, commit and process rates, and whether we are running.

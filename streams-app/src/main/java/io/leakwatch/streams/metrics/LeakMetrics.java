@@ -1,9 +1,7 @@
 package io.leakwatch.streams.metrics;
 
 import io.leakwatch.schemas.CounterSample;
-import io.leakwatch.schemas.StackDefinition;
 import io.leakwatch.streams.report.History;
-import io.leakwatch.streams.report.ReportBuilder;
 import io.leakwatch.streams.report.ReportService;
 import io.leakwatch.streams.state.ProcessState;
 import io.leakwatch.streams.stores.Keys;
@@ -184,13 +182,8 @@ public final class LeakMetrics {
                 allocatorOf.computeIfAbsent(
                     stack,
                     id -> {
-                      if (ReportBuilder.LOST_STACK.equals(id)) {
-                        culpritOf.put(id, "[lost]");
-                        return "[lost]";
-                      }
-                      StackDefinition d = reports.stack(id);
-                      culpritOf.put(id, d == null ? "[unresolved]" : d.getCulprit());
-                      return d == null ? "[unresolved]" : d.getAllocator();
+                      culpritOf.put(id, reports.culpritOf(id));
+                      return reports.allocatorOf(id);
                     });
             double[] a =
                 byAllocator.computeIfAbsent(hp.and("allocator", allocator), t -> new double[2]);

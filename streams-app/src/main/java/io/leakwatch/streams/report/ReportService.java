@@ -13,6 +13,7 @@ import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
 import io.leakwatch.streams.state.StackTrend;
 import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StackNames;
 import io.leakwatch.streams.stores.StoreNames;
 import io.leakwatch.streams.topology.TopologyOptions;
 import java.util.ArrayList;
@@ -52,7 +53,31 @@ public final class ReportService {
   }
 
   public ReportService(KafkaStreams streams) {
+    this(streams, new StackNames());
+  }
+
+  /**
+   * @param names the cache of stacks' names that the topology's stack updater keeps current
+   */
+  public ReportService(KafkaStreams streams, StackNames names) {
     this.streams = streams;
+    this.names = names;
+  }
+
+  private final StackNames names;
+
+  /** The allocator a stack is counted under (see {@link ReportBuilder#allocatorOf}). */
+  public String allocatorOf(String id) {
+    if (ReportBuilder.LOST_STACK.equals(id)) return "[lost]";
+    StackNames.Names n = names.get(id, this::stack);
+    return n == null ? "[unresolved]" : n.allocator();
+  }
+
+  /** The culprit frame a stack is labelled with: "[lost]" or "[unresolved]" when it has none. */
+  public String culpritOf(String id) {
+    if (ReportBuilder.LOST_STACK.equals(id)) return "[lost]";
+    StackNames.Names n = names.get(id, this::stack);
+    return n == null ? "[unresolved]" : n.culprit();
   }
 
   private <V> ReadOnlyKeyValueStore<String, V> store(String name) {
@@ -118,8 +143,7 @@ public final class ReportService {
       ages = StackAges.scan(t, l, now, trendWindowMs, trends);
     }
     CounterSample counters = this.<CounterSample>store(StoreNames.COUNTERS).get(pk);
-    return ReportBuilder.snapshot(
-        st, rows, ages, trends, counters, now, id -> ReportBuilder.allocatorOf(id, stack(id)));
+    return ReportBuilder.snapshot(st, rows, ages, trends, counters, now, this::allocatorOf);
   }
 
   public void forEachOutstanding(String pk, Consumer<KeyValue<String, Outstanding>> sink) {

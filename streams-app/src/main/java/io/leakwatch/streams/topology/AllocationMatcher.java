@@ -95,6 +95,22 @@ public final class AllocationMatcher
    */
   private final Map<String, Set<String>> stillMissing = new HashMap<>();
 
+  /**
+   * Rows deleted per punctuation (and at a retirement itself) for a retired process. A process's
+   * rows are deleted a bounded number at a time because a task's work between two commits must stay
+   * well inside the transaction timeout (10 s by default under exactly-once): deleting a
+   * 100,000-stack process's 300,000 rows in the call that retired it took longer than that on a
+   * 2-core VM, the broker aborted the transaction, the task restarted from its last commit and did
+   * it again (FleetNetnsTest: InvalidProducerEpochException, then minutes of recovery).
+   */
+  static final int ROWS_DELETED_PER_ROUND = 20_000;
+
+  /**
+   * Retired processes whose rows are still being deleted. Kept in their state too (rowsLeft), so a
+   * restart or a rebalance carries on: this index is rebuilt from the store in {@link #init}.
+   */
+  private final Set<String> rowsLeft = new java.util.LinkedHashSet<>();
+
   public AllocationMatcher(TopologyOptions options) {
     this.exitReportMaker = options.exitReports();
     this.trendWindowMs = options.trendWindowMs();
@@ -117,13 +133,52 @@ public final class AllocationMatcher
     context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
     context.schedule(
         Duration.ofMillis(250), PunctuationType.WALL_CLOCK_TIME, this::applyDeferredExits);
+    context.schedule(
+        Duration.ofMillis(100), PunctuationType.WALL_CLOCK_TIME, now -> deleteRetiredRows());
     try (KeyValueIterator<String, ProcessState> it = processes.all()) {
       it.forEachRemaining(
           kv -> {
             if (!kv.value.getExited() && kv.value.getExitDeferredAtMs() > 0)
               deferredExits.put(kv.key, kv.value.getExitDeferredAtMs());
+            if (kv.value.getExited() && kv.value.getRowsLeft()) rowsLeft.add(kv.key);
           });
     }
+  }
+
+  /** Deletes up to {@link #ROWS_DELETED_PER_ROUND} rows of retired processes. */
+  void deleteRetiredRows() {
+    int budget = ROWS_DELETED_PER_ROUND;
+    for (String pk : List.copyOf(rowsLeft)) {
+      if (budget <= 0) return;
+      budget -= deleteRows(pk, budget);
+    }
+  }
+
+  /**
+   * Deletes up to {@code budget} of {@code pk}'s rows; when none are left, says so in its state.
+   * Returns how many it deleted.
+   */
+  private int deleteRows(String pk, int budget) {
+    int deleted = 0;
+    for (KeyValueStore<String, ?> store : List.of(live, outstanding, trends)) {
+      deleted += deletePrefix(store, pk, budget - deleted);
+      if (deleted >= budget) return deleted;
+    }
+    rowsLeft.remove(pk);
+    ProcessState st = processes.get(pk);
+    if (st != null && st.getRowsLeft()) {
+      st.setRowsLeft(false);
+      processes.put(pk, st);
+    }
+    return deleted;
+  }
+
+  /**
+   * A new process takes {@code pk} (a reused pid): what is left of the retired one's rows goes
+   * first, whatever it costs, so the two are never mixed.
+   */
+  private void deleteLeftRows(String pk) {
+    if (rowsLeft.contains(pk)) deleteRows(pk, Integer.MAX_VALUE);
   }
 
   /** Applies the exits whose stacks are all named now, or that have waited long enough. */
@@ -178,6 +233,7 @@ public final class AllocationMatcher
       retire(kv.key, kv.value, nowMs, false, kv.value.getLostEvents(), nowMs);
     }
     for (String pk : expired) {
+      deleteLeftRows(pk);
       processes.delete(pk);
       exitReports.delete(pk);
       context.forward(new Record<String, ExitReport>(pk, null, nowMs));
@@ -218,6 +274,7 @@ public final class AllocationMatcher
       long now = context.currentSystemTimeMs();
       retire(pk, state, now, false, state.getLostEvents(), now);
     }
+    deleteLeftRows(pk);
     ProcessState fresh = newState(pk, m);
     fresh.setName(s.getName());
     fresh.setCommand(s.getCommand());
@@ -242,6 +299,7 @@ public final class AllocationMatcher
       String pk, ProcessMessage m, EventBatch batch, ProcessState state, long timestampMs) {
     if (state == null
         || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
+      deleteLeftRows(pk);
       state = newState(pk, m); // events before (or without) a start announcement
     }
     if (state.getExited()) {
@@ -586,11 +644,13 @@ public final class AllocationMatcher
             pk,
             new ExitReport(state.getHost(), state.getPid(), exitedAtMs, made.reportJson()),
             recordTimestamp));
-    deletePrefix(live, pk);
-    deletePrefix(outstanding, pk);
-    deletePrefix(trends, pk);
     counters.delete(pk);
+    // Its rows go a bounded number at a time (see ROWS_DELETED_PER_ROUND); nothing reads the rows
+    // of an exited process (its report is the snapshot, its total is in its state).
+    state.setRowsLeft(true);
     processes.put(pk, state);
+    rowsLeft.add(pk);
+    deleteRows(pk, ROWS_DELETED_PER_ROUND);
   }
 
   private List<KeyValue<String, Outstanding>> rows(String pk) {
@@ -601,11 +661,13 @@ public final class AllocationMatcher
     return out;
   }
 
-  private static <V> void deletePrefix(KeyValueStore<String, V> store, String pk) {
+  /** Deletes up to {@code max} of {@code pk}'s rows in {@code store}; returns how many. */
+  private static <V> int deletePrefix(KeyValueStore<String, V> store, String pk, int max) {
     List<String> keys = new ArrayList<>();
     try (KeyValueIterator<String, V> it = store.prefixScan(Keys.prefix(pk), KEYS)) {
-      it.forEachRemaining(kv -> keys.add(kv.key));
+      while (keys.size() < max && it.hasNext()) keys.add(it.next().key);
     }
     keys.forEach(store::delete);
+    return keys.size();
   }
 }

@@ -12,6 +12,7 @@ import io.leakwatch.streams.state.Outstanding;
 import io.leakwatch.streams.state.ProcessState;
 import io.leakwatch.streams.state.StackTrend;
 import io.leakwatch.streams.stores.Keys;
+import io.leakwatch.streams.stores.StackNames;
 import io.leakwatch.streams.stores.StoreNames;
 import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
@@ -116,7 +117,7 @@ public final class LeakTopology {
         new LenientStackDeserializer(MALFORMED_STACK),
         Topics.STACKS,
         "stack-definitions-updater",
-        () -> new StackDefinitionUpdater(options.malformedStacks()));
+        () -> new StackDefinitionUpdater(options.malformedStacks(), options.stackNames()));
     return t;
   }
 
@@ -207,10 +208,12 @@ public final class LeakTopology {
   static final class StackDefinitionUpdater
       implements Processor<String, StackDefinition, Void, Void> {
     private final LongAdder malformed;
+    private final StackNames names;
     private KeyValueStore<String, StackDefinition> stacks;
 
-    StackDefinitionUpdater(LongAdder malformed) {
+    StackDefinitionUpdater(LongAdder malformed, StackNames names) {
       this.malformed = malformed;
+      this.names = names;
     }
 
     @Override
@@ -226,6 +229,7 @@ public final class LeakTopology {
       }
       if (record.value() == null) {
         stacks.delete(record.key());
+        names.changed(record.key());
         return;
       }
       // Collectors send a stack again under its id once debug info gave it file and line; a host
@@ -233,6 +237,7 @@ public final class LeakTopology {
       StackDefinition stored = stacks.get(record.key());
       if (stored != null && framesWithLines(stored) > framesWithLines(record.value())) return;
       stacks.put(record.key(), record.value());
+      names.changed(record.key()); // after the write: see StackNames
     }
 
     static int framesWithLines(StackDefinition d) {

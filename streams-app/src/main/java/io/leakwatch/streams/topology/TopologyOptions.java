@@ -1,5 +1,6 @@
 package io.leakwatch.streams.topology;
 
+import io.leakwatch.streams.stores.StackNames;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -19,6 +20,8 @@ import java.util.concurrent.atomic.LongAdder;
  *     long is retired as gone (its host vanished, its collector never came back): not clean, with
  *     its exit report
  * @param exitReports makes the exit report of a retired process (the report package's)
+ * @param stackNames told of every change to a stack's definition, so its readers (scrapes, live
+ *     reports) may keep the names they read
  */
 public record TopologyOptions(
     LeakTopology.StoreKind storeKind,
@@ -26,7 +29,8 @@ public record TopologyOptions(
     long trendWindowMs,
     long exitRetentionMs,
     long staleAfterMs,
-    ExitReportMaker exitReports) {
+    ExitReportMaker exitReports,
+    StackNames stackNames) {
   /** Windows of the leak score's trend: 12 of 5 minutes, the last hour. */
   public static final long DEFAULT_TREND_WINDOW_MS = 300_000;
 
@@ -45,31 +49,37 @@ public record TopologyOptions(
         DEFAULT_TREND_WINDOW_MS,
         DEFAULT_EXIT_RETENTION_MS,
         DEFAULT_STALE_AFTER_MS,
-        exitReports);
+        exitReports,
+        new StackNames());
   }
 
   public TopologyOptions withStoreKind(LeakTopology.StoreKind v) {
     return new TopologyOptions(
-        v, malformedStacks, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports);
+        v, malformedStacks, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports, stackNames);
   }
 
   public TopologyOptions withMalformedStacks(LongAdder v) {
     return new TopologyOptions(
-        storeKind, v, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports);
+        storeKind, v, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports, stackNames);
   }
 
   public TopologyOptions withTrendWindowMs(long v) {
     return new TopologyOptions(
-        storeKind, malformedStacks, v, exitRetentionMs, staleAfterMs, exitReports);
+        storeKind, malformedStacks, v, exitRetentionMs, staleAfterMs, exitReports, stackNames);
   }
 
   public TopologyOptions withExitRetentionMs(long v) {
     return new TopologyOptions(
-        storeKind, malformedStacks, trendWindowMs, v, staleAfterMs, exitReports);
+        storeKind, malformedStacks, trendWindowMs, v, staleAfterMs, exitReports, stackNames);
   }
 
   public TopologyOptions withStaleAfterMs(long v) {
     return new TopologyOptions(
-        storeKind, malformedStacks, trendWindowMs, exitRetentionMs, v, exitReports);
+        storeKind, malformedStacks, trendWindowMs, exitRetentionMs, v, exitReports, stackNames);
+  }
+
+  public TopologyOptions withStackNames(StackNames v) {
+    return new TopologyOptions(
+        storeKind, malformedStacks, trendWindowMs, exitRetentionMs, staleAfterMs, exitReports, v);
   }
 }

@@ -427,6 +427,60 @@ class AllocationMatcherTest {
     assertThat(rows(live)).isZero();
   }
 
+  /** Sends {@code n} live allocations of 32 bytes, alternating two stacks, in batches. */
+  private void allocateMany(int n, long base) {
+    List<AllocationEvent> evs = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      evs.add(alloc(base + 16L * i, 32, i % 2 == 0 ? STACK_A : STACK_B));
+      if (evs.size() == 2_000) {
+        send(batch(evs.toArray(AllocationEvent[]::new)));
+        evs.clear();
+      }
+    }
+    if (!evs.isEmpty()) send(batch(evs.toArray(AllocationEvent[]::new)));
+  }
+
+  /**
+   * A big process's rows go a bounded number per round, so no task's work between commits outlives
+   * the transaction timeout; its report and its total are whole at once.
+   */
+  @Test
+  void aBigProcesssRowsAreDeletedABoundedNumberAtATime() throws Exception {
+    int n = AllocationMatcher.ROWS_DELETED_PER_ROUND + 5_000;
+    allocateMany(n, 0x100000);
+    send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
+    JsonNode report = new ObjectMapper().readTree(exits.readValue().getReportJson());
+    assertThat(report.path("outstanding").path("bytes").asLong()).isEqualTo(32L * n);
+    assertThat(rows(live)).as("left after the exit's own round").isEqualTo(5_000);
+    assertThat(processes.get(PK).getRowsLeft()).isTrue();
+
+    driver.advanceWallClockTime(Duration.ofMillis(150));
+    assertThat(rows(live)).isZero();
+    assertThat(rows(outstanding)).isZero();
+    assertThat(processes.get(PK).getRowsLeft()).isFalse();
+    assertThat(processes.get(PK).getOutstandingBytes()).as("its total at exit").isEqualTo(32.0 * n);
+  }
+
+  /** A reused pid while the old process's rows are still going: the two are never mixed. */
+  @Test
+  void aReusedPidWaitsForNothingAndMixesNothing() {
+    int n = AllocationMatcher.ROWS_DELETED_PER_ROUND + 5_000;
+    allocateMany(n, 0x100000);
+    send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
+    assertThat(rows(live)).isPositive();
+    events.pipeInput(
+        PK,
+        ProcessMessage.newBuilder()
+            .setHost(HOST)
+            .setPid(PID)
+            .setProcessStartTicks(99)
+            .setBody(EventBatch.newBuilder(batch(alloc(0x100000, 48, STACK_B))).build())
+            .build());
+    assertThat(rows(live)).isEqualTo(1);
+    assertThat(outstandingBytes()).isEqualTo(48.0);
+    assertThat(processes.get(PK).getExited()).isFalse();
+  }
+
   @Test
   void pidReuseRetiresTheOldProcess() {
     send(batch(alloc(0x1000, 100, STACK_A)));
