@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Real programs nobody here wrote (CPython's regression tests, PostgreSQL with pgbench, nginx under
- * wrk, a shell pipeline, perl) run bare and under the shim in every mode, through {@code
+ * wrk, a shell pipeline, perl) run bare, sampled (the default rate) and exact, through {@code
  * collector/src/test/realworld/matrix.sh --quick}: every tracked outcome must equal the bare one.
  * The matrix's table is the failure message.
  */
