@@ -120,12 +120,17 @@ class AllocationMatcherTest {
   }
 
   private void send(Object body) {
+    sendFromProcessStartedAt(77, body);
+  }
+
+  /** A message of the process under PID that started at {@code startTicks} (77: the first one). */
+  private void sendFromProcessStartedAt(long startTicks, Object body) {
     events.pipeInput(
         PK,
         ProcessMessage.newBuilder()
             .setHost(HOST)
             .setPid(PID)
-            .setProcessStartTicks(77)
+            .setProcessStartTicks(startTicks)
             .setBody(body)
             .build());
   }
@@ -468,14 +473,7 @@ class AllocationMatcherTest {
     allocateMany(n, 0x100000);
     send(ProcessExited.newBuilder().setExitedAtMs(9_000).setClean(true).setLostEvents(0).build());
     assertThat(rows(live)).isPositive();
-    events.pipeInput(
-        PK,
-        ProcessMessage.newBuilder()
-            .setHost(HOST)
-            .setPid(PID)
-            .setProcessStartTicks(99)
-            .setBody(EventBatch.newBuilder(batch(alloc(0x100000, 48, STACK_B))).build())
-            .build());
+    sendFromProcessStartedAt(99, batch(alloc(0x100000, 48, STACK_B)));
     assertThat(rows(live)).isEqualTo(1);
     assertThat(outstandingBytes()).isEqualTo(48.0);
     assertThat(processes.get(PK).getExited()).isFalse();
@@ -484,20 +482,14 @@ class AllocationMatcherTest {
   @Test
   void pidReuseRetiresTheOldProcess() {
     send(batch(alloc(0x1000, 100, STACK_A)));
-    events.pipeInput(
-        PK,
-        ProcessMessage.newBuilder()
-            .setHost(HOST)
-            .setPid(PID)
-            .setProcessStartTicks(99)
-            .setBody(
-                ProcessStarted.newBuilder()
-                    .setName("other")
-                    .setCommand("other")
-                    .setPpid(1)
-                    .setStartedAtMs(2_000)
-                    .setSampleBytes(0)
-                    .build())
+    sendFromProcessStartedAt(
+        99,
+        ProcessStarted.newBuilder()
+            .setName("other")
+            .setCommand("other")
+            .setPpid(1)
+            .setStartedAtMs(2_000)
+            .setSampleBytes(0)
             .build());
     assertThat(exits.readValue().getPid()).isEqualTo(PID);
     assertThat(rows(outstanding)).isZero();
