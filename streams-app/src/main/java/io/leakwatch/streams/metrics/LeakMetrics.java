@@ -128,6 +128,7 @@ public final class LeakMetrics {
     synchronized (this) {
       if (lastExposition != null && refreshBeganNs - arrived >= 0) return lastExposition;
       refreshBeganNs = System.nanoTime();
+      lastExposition = null; // a refresh that fails hands nothing to the scrapes waiting for it
       try {
         refresh();
       } catch (InvalidStateStoreException e) {

@@ -22,7 +22,12 @@ public final class StackNames {
   /** Kept entries beyond which the cache starts over (about 150 bytes each). */
   static final int CAPACITY = 1 << 18;
 
+  /** How often a full cache may start over (more often, lookups past the capacity go uncached). */
+  static final long CLEAR_AT_MOST_EVERY_NS = 10L * 60 * 1_000_000_000;
+
   private final ConcurrentHashMap<String, Names> byId = new ConcurrentHashMap<>();
+
+  private volatile long clearedAtNs = System.nanoTime() - CLEAR_AT_MOST_EVERY_NS;
 
   /**
    * The names of {@code id}, from the cache or {@code lookup}; null while the stack has no
@@ -31,13 +36,20 @@ public final class StackNames {
   public Names get(String id, Function<String, StackDefinition> lookup) {
     Names n = byId.get(id);
     if (n != null) return n;
-    if (byId.size() >= CAPACITY) byId.clear();
-    return byId.computeIfAbsent(
-        id,
-        k -> {
-          StackDefinition d = lookup.apply(k);
-          return d == null ? null : new Names(d.getAllocator(), d.getCulprit());
-        });
+    if (byId.size() >= CAPACITY) {
+      // More stacks than it holds: start over now and then (stacks of exited processes go), but
+      // not on every scrape, where an instance with more live stacks than the capacity would clear
+      // it each time and never hit.
+      long now = System.nanoTime();
+      if (now - clearedAtNs < CLEAR_AT_MOST_EVERY_NS) return names(lookup.apply(id));
+      clearedAtNs = now;
+      byId.clear();
+    }
+    return byId.computeIfAbsent(id, k -> names(lookup.apply(k)));
+  }
+
+  private static Names names(StackDefinition d) {
+    return d == null ? null : new Names(d.getAllocator(), d.getCulprit());
   }
 
   /** The definition of {@code id} was written or deleted: forget what was read of it. */

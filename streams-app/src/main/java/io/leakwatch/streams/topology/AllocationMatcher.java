@@ -106,6 +106,15 @@ public final class AllocationMatcher
   static final int ROWS_DELETED_PER_ROUND = 20_000;
 
   /**
+   * Deletions left until the next round: a retirement between two rounds (an exit, or many
+   * processes of a lost host retired in one expiry) uses what the last round left, the rest waits.
+   * One exception is unbounded: a pid reused while its old process's rows are still being deleted
+   * (within about 1.5 s of a 100,000-stack process's exit) deletes them at once, so that the two
+   * processes' rows never mix.
+   */
+  private int deletionsLeft = ROWS_DELETED_PER_ROUND;
+
+  /**
    * Retired processes whose rows are still being deleted. Kept in their state too (rowsLeft), so a
    * restart or a rebalance carries on: this index is rebuilt from the store in {@link #init}.
    */
@@ -128,6 +137,12 @@ public final class AllocationMatcher
     this.exitReports = context.getStateStore(StoreNames.EXIT_REPORTS);
     this.stacks = context.getStateStore(StoreNames.STACKS);
     this.trends = context.getStateStore(StoreNames.TRENDS);
+    // Kafka Streams may init this same instance again (a task revived after a failed transaction,
+    // its stores rolled back to the last commit): what the indexes held may no longer be true.
+    deferredExits.clear();
+    stillMissing.clear();
+    rowsLeft.clear();
+    deletionsLeft = ROWS_DELETED_PER_ROUND;
     // Exited processes are forgotten after the retention: a fleet's pids churn for months.
     long every = Math.max(1_000, Math.min(600_000, Math.min(exitRetentionMs, staleAfterMs) / 10));
     context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
@@ -145,12 +160,15 @@ public final class AllocationMatcher
     }
   }
 
-  /** Deletes up to {@link #ROWS_DELETED_PER_ROUND} rows of retired processes. */
+  /**
+   * A round: {@link #ROWS_DELETED_PER_ROUND} deletions, for the rows of retired processes now and
+   * for retirements until the next round.
+   */
   void deleteRetiredRows() {
-    int budget = ROWS_DELETED_PER_ROUND;
+    deletionsLeft = ROWS_DELETED_PER_ROUND;
     for (String pk : List.copyOf(rowsLeft)) {
-      if (budget <= 0) return;
-      budget -= deleteRows(pk, budget);
+      if (deletionsLeft <= 0) break;
+      deletionsLeft -= deleteRows(pk, deletionsLeft);
     }
   }
 
@@ -159,17 +177,20 @@ public final class AllocationMatcher
    * Returns how many it deleted.
    */
   private int deleteRows(String pk, int budget) {
+    ProcessState st = processes.get(pk);
+    if (st == null || !st.getExited() || !st.getRowsLeft()) {
+      // Not (or no longer) a retired process with rows to go: never delete a live one's.
+      rowsLeft.remove(pk);
+      return 0;
+    }
     int deleted = 0;
     for (KeyValueStore<String, ?> store : List.of(live, outstanding, trends)) {
       deleted += deletePrefix(store, pk, budget - deleted);
       if (deleted >= budget) return deleted;
     }
     rowsLeft.remove(pk);
-    ProcessState st = processes.get(pk);
-    if (st != null && st.getRowsLeft()) {
-      st.setRowsLeft(false);
-      processes.put(pk, st);
-    }
+    st.setRowsLeft(false);
+    processes.put(pk, st);
     return deleted;
   }
 
@@ -650,7 +671,7 @@ public final class AllocationMatcher
     state.setRowsLeft(true);
     processes.put(pk, state);
     rowsLeft.add(pk);
-    deleteRows(pk, ROWS_DELETED_PER_ROUND);
+    if (deletionsLeft > 0) deletionsLeft -= deleteRows(pk, deletionsLeft);
   }
 
   private List<KeyValue<String, Outstanding>> rows(String pk) {
