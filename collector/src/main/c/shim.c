@@ -89,11 +89,16 @@ static void *next_after_us(const char *name) { return dlsym(RTLD_NEXT, name); }
 /* The definition the process's calls reach. dlsym(RTLD_DEFAULT) may answer with a non-PIE
  * executable's PLT entry (its canonical address for the function, which only jumps through its GOT,
  * which the attach rewrites to this library: calling it would recurse): an address that is not a
- * definition of `name` is not taken, and libc's (next after this library) is. */
+ * definition of `name` is not taken, and libc's (next after this library) is. dladdr alone does not
+ * tell: glibc names a PLT entry after the undefined symbol whose canonical address it is, so the
+ * symbol itself must be defined (a CPython attached five times crashed in malloc -> malloc@plt ->
+ * malloc until its stack ran out). */
 static void *attached_real(const char *name) {
   void *p = dlsym(RTLD_DEFAULT, name);
   Dl_info info;
-  if (p && dladdr(p, &info) && info.dli_sname && strcmp(info.dli_sname, name) == 0 && info.dli_saddr == p)
+  const ElfW(Sym) *sym = NULL;
+  if (p && dladdr1(p, &info, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_shndx != SHN_UNDEF &&
+      info.dli_sname && strcmp(info.dli_sname, name) == 0 && info.dli_saddr == p)
     return p;
   return dlsym(RTLD_NEXT, name);
 }
