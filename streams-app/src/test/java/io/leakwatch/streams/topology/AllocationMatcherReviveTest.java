@@ -84,12 +84,16 @@ class AllocationMatcherReviveTest {
   }
 
   private void send(AllocationMatcher m, Object body) {
+    send(m, PID, body);
+  }
+
+  private void send(AllocationMatcher m, int pid, Object body) {
     m.process(
         new Record<>(
-            PK,
+            Keys.process(HOST, pid),
             ProcessMessage.newBuilder()
                 .setHost(HOST)
-                .setPid(PID)
+                .setPid(pid)
                 .setProcessStartTicks(5)
                 .setBody(body)
                 .build(),
@@ -98,8 +102,13 @@ class AllocationMatcherReviveTest {
 
   /** A started process with {@code n} live blocks (no stack definitions: none are needed). */
   private void bigProcess(AllocationMatcher m, int n) {
+    bigProcess(m, PID, n);
+  }
+
+  private void bigProcess(AllocationMatcher m, int pid, int n) {
     send(
         m,
+        pid,
         ProcessStarted.newBuilder()
             .setName("big")
             .setCommand("big")
@@ -123,6 +132,7 @@ class AllocationMatcherReviveTest {
     }
     send(
         m,
+        pid,
         EventBatch.newBuilder()
             .setFirstSeq(1)
             .setEndSeq(seq + 1)
@@ -132,7 +142,14 @@ class AllocationMatcherReviveTest {
   }
 
   private void exit(AllocationMatcher m) {
-    send(m, ProcessExited.newBuilder().setExitedAtMs(9).setClean(true).setLostEvents(0).build());
+    exit(m, PID);
+  }
+
+  private void exit(AllocationMatcher m, int pid) {
+    send(
+        m,
+        pid,
+        ProcessExited.newBuilder().setExitedAtMs(9).setClean(true).setLostEvents(0).build());
   }
 
   /** Runs the latest-scheduled deletion round (every 100 ms). */
@@ -197,52 +214,8 @@ class AllocationMatcherReviveTest {
     assertThat(liveRows()).isZero();
 
     // A second process of the same pid would delete the first's rows at once; another pid waits.
-    String other = Keys.process(HOST, PID + 1);
-    m.process(
-        new Record<>(
-            other,
-            ProcessMessage.newBuilder()
-                .setHost(HOST)
-                .setPid(PID + 1)
-                .setProcessStartTicks(5)
-                .setBody(
-                    EventBatch.newBuilder()
-                        .setFirstSeq(1)
-                        .setEndSeq(5_001)
-                        .setLostEvents(0)
-                        .setEvents(
-                            java.util.stream.IntStream.range(0, 5_000)
-                                .mapToObj(
-                                    i ->
-                                        AllocationEvent.newBuilder()
-                                            .setSeq(i + 1)
-                                            .setType(EventType.ALLOC)
-                                            .setKind(AllocationKind.HEAP)
-                                            .setAddress(0x900000L + 16L * i)
-                                            .setSize(16)
-                                            .setWeight(16)
-                                            .setTimestampNs(1)
-                                            .setStackId(0)
-                                            .build())
-                                .toList())
-                        .build())
-                .build(),
-            1_000L));
-    m.process(
-        new Record<>(
-            other,
-            ProcessMessage.newBuilder()
-                .setHost(HOST)
-                .setPid(PID + 1)
-                .setProcessStartTicks(5)
-                .setBody(
-                    ProcessExited.newBuilder()
-                        .setExitedAtMs(9)
-                        .setClean(true)
-                        .setLostEvents(0)
-                        .build())
-                .build(),
-            1_000L));
+    bigProcess(m, PID + 1, 5_000);
+    exit(m, PID + 1);
     assertThat(liveRows()).as("the second retirement had what the first left").isGreaterThan(3_000);
     deletionRound();
     assertThat(liveRows()).isZero();
