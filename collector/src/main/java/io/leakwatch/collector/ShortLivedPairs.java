@@ -131,8 +131,7 @@ public final class ShortLivedPairs {
       if (!h.dropped && h.receivedNs > receivedBefore) break;
       queue.pollFirst();
       if (h.dropped) continue;
-      Long key = key(h.event.getAddress());
-      if (allocations.get(key) == h) allocations.remove(key);
+      allocations.remove(key(h.event.getAddress()), h); // Held has identity equality
       out.add(h.event);
     }
   }
