@@ -112,7 +112,8 @@ class AttachEndToEndTest {
             "--report-file",
             report.toString());
     long deadline = System.currentTimeMillis() + 120_000;
-    while (!Files.readString(log).contains("attached to pid")
+    // the whole line: a printf reaches the file in pieces, and CI once read "attached to pid "
+    while (!Files.readString(log).matches("(?s).*attached to pid \\d+[^\n]*\n.*")
         && System.currentTimeMillis() < deadline) {
       assertThat(attach.isAlive()).as(Files.readString(log)).isTrue();
       Thread.sleep(100);
