@@ -135,6 +135,15 @@ class ReportPageBrowserTest {
                     + ".find(e => e.dataset.name.includes('verify_signature')); f.click(); return f.dataset.name; })()")
             .asText();
     assertThat(clicked).contains("verify_signature");
+    // the box names the line to open (the demo is built with -g): in its text and its title
+    JsonNode box =
+        browser.eval(
+            "(() => { const f = [...document.querySelectorAll('#flame .fr')]"
+                + ".find(e => e.dataset.name.includes('verify_signature'));"
+                + " return [f.dataset.source || '', f.textContent, f.title]; })()");
+    assertThat(box.get(0).asText()).matches("(?s).*leaky_service\\.c:\\d+.*");
+    assertThat(box.get(1).asText()).containsPattern("leaky_service\\.c:\\d+ \\(");
+    assertThat(box.get(2).asText()).contains(box.get(0).asText());
     assertThat(browser.eval("document.getElementById('flame').dataset.zoom").asText())
         .isEqualTo(clicked);
     assertThat(browser.eval("document.querySelector('#flame .fr.root').dataset.name").asText())

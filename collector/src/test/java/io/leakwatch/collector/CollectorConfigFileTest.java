@@ -43,6 +43,36 @@ class CollectorConfigFileTest {
   }
 
   @Test
+  void theSymbolsSectionSetsTheSymbolizerAndTheDebuginfodServersInOrder() {
+    CollectorConfig c =
+        CollectorConfigFile.parse(
+            "symbols:\n"
+                + "  symbolizer: /opt/llvm/bin/llvm-symbolizer\n"
+                + "  debuginfodUrls: [http://127.0.0.1:8002, 'https://a.example https://b.example/d']\n"
+                + "  debuginfodCache: /var/cache/lw-debuginfod\n"
+                + "  debuginfodTimeoutMs: 1500\n"
+                + "  debuginfodMaxMiB: 3\n",
+            BASE);
+    assertThat(c.sourceLines().symbolizer()).isEqualTo("/opt/llvm/bin/llvm-symbolizer");
+    assertThat(c.sourceLines().debuginfod().servers())
+        .extracting(java.net.URI::toString)
+        .containsExactly("http://127.0.0.1:8002", "https://a.example", "https://b.example/d");
+    assertThat(c.sourceLines().debuginfod().cacheDir())
+        .isEqualTo(Path.of("/var/cache/lw-debuginfod"));
+    assertThat(c.sourceLines().debuginfod().timeout()).hasMillis(1500);
+    assertThat(c.sourceLines().debuginfod().maxBytes()).isEqualTo(3L << 20);
+    assertThat(
+            CollectorConfigFile.parse("symbols:\n  lines: false\n", BASE).sourceLines().enabled())
+        .isFalse();
+    assertThatThrownBy(
+            () -> CollectorConfigFile.parse("symbols:\n  debuginfodUrls: [ftp://x]\n", BASE))
+        .hasMessageContaining("symbols.debuginfodUrls");
+    assertThatThrownBy(
+            () -> CollectorConfigFile.parse("symbols:\n  debuginfodTimeoutMs: 5\n", BASE))
+        .hasMessageContaining("debuginfodTimeoutMs");
+  }
+
+  @Test
   void redactionPatternsAreCheckedWhenTheFileIsRead() {
     assertThatThrownBy(
             () -> CollectorConfigFile.parse("redact:\n  patterns: ['(unclosed']\n", BASE))

@@ -308,6 +308,73 @@ class SourceLinesTest {
   }
 
   @Test
+  void aDebuglinkWhoseCrcDoesNotMatchIsNotUsedAndOneThatMatchesIs() throws Exception {
+    // Without a build id the CRC-32 in .gnu_debuglink is all that ties a debug file to its binary.
+    Path dir = Files.createDirectories(tmp.resolve("app"));
+    Path noId = tmp.resolve("inline-leak.no-build-id");
+    InlineLeakProgram.run(
+        "objcopy",
+        "--remove-section=.note.gnu.build-id",
+        InlineLeakProgram.STRIPPED.toString(),
+        noId.toString());
+    Path debug = dir.resolve("inline-leak.debug");
+    Files.copy(InlineLeakProgram.DEBUG, debug);
+    Path binary = dir.resolve("inline-leak");
+    InlineLeakProgram.run(
+        "objcopy", "--add-gnu-debuglink=" + debug, noId.toString(), binary.toString());
+    assertThat(ElfSymbols.load(binary).buildId()).isNull();
+    List<SourceLines.Site> sites = new ArrayList<>();
+    StackDefinition before = InlineLeakProgram.stack(binary, returnAddress, sites);
+
+    assertMatchesAddr2line(
+        resolve(
+            lines(tmp.resolve("no-debug-root"), server(null, Duration.ofSeconds(5), 1)), binary),
+        before);
+    assertThat(resolved.get(DebugFiles.Source.DEBUGLINK)).hasValue(1);
+
+    // The debug file rebuilt since (one byte of its DWARF differs): its CRC no longer matches.
+    byte[] changed = Files.readAllBytes(debug);
+    changed[changed.length / 2] ^= 0x5a;
+    Files.write(debug, changed);
+    // Neither its lines nor its function names are used: the frame is the stripped binary's.
+    StackDefinition stale = InlineLeakProgram.stack(binary, returnAddress, new ArrayList<>());
+    assertThat(stale.getFrames().get(0).getFunction()).isNull();
+    StackDefinition def =
+        resolve(
+            lines(tmp.resolve("no-debug-root"), server(null, Duration.ofSeconds(5), 1)), binary);
+    assertThat(def).as("failures %s, resolved %s", failures, resolved).isEqualTo(stale);
+    assertThat(failures).containsKey("debug_file_mismatch");
+    assertThat(resolved.get(DebugFiles.Source.DEBUGLINK)).hasValue(1); // not a second time
+  }
+
+  @Test
+  void aTruncatedDebugFileDegradesToTheFunctionNameAndSaysWhy() throws Exception {
+    // A download or a package unpack cut short: every length from a few bytes to nearly whole.
+    byte[] whole = Files.readAllBytes(InlineLeakProgram.DEBUG);
+    String id = InlineLeakProgram.buildId();
+    for (double fraction : new double[] {0.001, 0.05, 0.3, 0.6, 0.9, 0.999}) {
+      failures.clear();
+      Path root = tmp.resolve("usr-lib-debug-" + fraction);
+      Path file =
+          root.resolve(".build-id").resolve(id.substring(0, 2)).resolve(id.substring(2) + ".debug");
+      Files.createDirectories(file.getParent());
+      Files.write(file, java.util.Arrays.copyOf(whole, (int) (whole.length * fraction)));
+      List<SourceLines.Site> sites = new ArrayList<>();
+      StackDefinition before =
+          InlineLeakProgram.stack(InlineLeakProgram.STRIPPED, returnAddress, sites);
+
+      StackDefinition def =
+          resolve(lines(root, server(null, Duration.ofSeconds(5), 1)), InlineLeakProgram.STRIPPED);
+      Frame physical = def.getFrames().get(def.getFrames().size() - 1);
+      assertThat(FrameNames.display(physical))
+          .as("cut at %s", fraction)
+          .isEqualTo(FrameNames.display(before.getFrames().get(0)));
+      assertThat(def.getId()).isEqualTo(before.getId());
+      assertThat(failures).as("cut at %s: the reason is counted", fraction).isNotEmpty();
+    }
+  }
+
+  @Test
   void corruptDwarfNeverStopsTheCollectorAndTheFrameKeepsItsName() throws Exception {
     byte[] image = Files.readAllBytes(InlineLeakProgram.PROGRAM);
     String sections =

@@ -1,6 +1,6 @@
 // leakwatch report page: the icicle graph of outstanding bytes by call stack.
 // The tree comes as JSON in the data-tree attribute of #flame ({n: name, v: bytes,
-// c: children}); names are text from others' binaries, so they only ever go through textContent
+// s: the source lines merged into the box, c: children}); names are text from others' binaries, so they only ever go through textContent
 // and title, never through innerHTML.
 "use strict";
 (function () {
@@ -41,9 +41,13 @@
       div.style.top = (level * ROW) + "px";
       div.style.width = w + "px";
       if (!isRoot) div.style.background = colour(node.n);
-      div.textContent = node.n + " (" + fmt(node.v) + ")";
-      div.title = node.n + "\n" + fmt(node.v);
+      const sources = node.s || [];
+      // the box names the line to open when it has one; the title lists every line merged into it
+      const line = sources.length === 1 ? "  " + sources[0].replace(/^.*\//, "") : "";
+      div.textContent = node.n + line + " (" + fmt(node.v) + ")";
+      div.title = [node.n].concat(sources).concat([fmt(node.v)]).join("\n");
       div.dataset.name = node.n;
+      if (sources.length) div.dataset.source = sources.join("\n");
       div.addEventListener("click", function (e) {
         e.stopPropagation();
         if (isRoot && path.length) {
