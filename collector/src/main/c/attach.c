@@ -13,7 +13,10 @@
  *
  * Libraries loaded after the attach are routed too, within 100 ms of a recorded allocation: the
  * library does not wrap dlopen (glibc resolves $ORIGIN and the namespace from the caller's return
- * address, which a wrapper would change).
+ * address, which a wrapper would change). The limit this leaves: a program that loads a library and
+ * then allocates only through it (or through an allocator of its own, as CPython does for blocks
+ * under 512 bytes) gives the shim no recorded allocation to poll from, and the new library's first
+ * allocations pass unrecorded until one comes (AttachEndToEndTest showed 35 of 100 recorded).
  */
 #define _GNU_SOURCE
 #include <stdatomic.h>

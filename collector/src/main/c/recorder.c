@@ -180,6 +180,20 @@ void lw_record_still_live(void *p, uint64_t size) {
   lw_record_alloc(p, size, lw_sampler_weight(size, lw_sample_bytes), LW_KIND_HEAP);
 }
 
+__attribute__((noinline)) void lw_on_alloc_slow(void *p, size_t n) {
+  if (lw_sample_bytes == 0) {
+    if (p && lw_recording_allowed()) lw_record_alloc(p, n, (double)n, LW_KIND_HEAP);
+    return;
+  }
+  /* The countdown ran out: every way out of here re-arms it. */
+  double weight;
+  if (!p || !lw_recording_allowed()) {
+    lw_sampler_rearm(&lw_tl_sampler, lw_sample_bytes);
+    return;
+  }
+  if (lw_sampler_reached(&lw_tl_sampler, lw_sample_bytes, n, &weight)) lw_record_alloc(p, n, weight, LW_KIND_HEAP);
+}
+
 void lw_on_map(void *p, size_t len) {
   if (p == MAP_FAILED || !atomic_load_explicit(&lw_active, memory_order_relaxed) || lw_tl_busy) return;
   lw_record_alloc(p, len, (double)len, LW_KIND_MMAP);

@@ -44,8 +44,9 @@ int lw_recorder_detach(void);
 extern _Atomic int lw_attached; /* attach.c: recording in a process it was dlopen'd into */
 void lw_attach_poll(uint64_t now_ns);
 
-/* Should a new block of n bytes be recorded? Consumes the thread's sampling countdown. */
-static inline int lw_want_record(size_t n, double *weight) {
+/* May this thread record now? (Recording on and not dormant, not inside the shim; a forked child
+ * makes its ring here.) Asked once per sample point in sampled mode, at every allocation in exact. */
+static inline int lw_recording_allowed(void) {
   if (__builtin_expect(!atomic_load_explicit(&lw_active, memory_order_relaxed), 0)) {
     if (!atomic_load_explicit(&lw_child_pending, memory_order_relaxed) || lw_tl_busy) return 0;
     lw_child_open();
@@ -58,7 +59,7 @@ static inline int lw_want_record(size_t n, double *weight) {
     atomic_fetch_add_explicit(&lw_the_ring.hdr->stats.reentrant_calls, 1, memory_order_relaxed);
     return 0;
   }
-  return lw_sampler_should_record(&lw_tl_sampler, lw_sample_bytes, n, weight);
+  return 1;
 }
 
 /* Slow paths. */
@@ -66,10 +67,16 @@ void lw_record_alloc(void *p, uint64_t n, double weight, int kind);
 int lw_record_free(void *p, uint64_t *size);
 int lw_record_unmap(void *addr, uint64_t len);
 
-/* After a heap allocation returned p (NULL: nothing to do). */
+/* lw_on_alloc's slow path: a sample point was reached, or exact mode. */
+void lw_on_alloc_slow(void *p, size_t n);
+
+/* After a heap allocation returned p (NULL: nothing to record). Sampled, the path every unsampled
+ * allocation takes is the countdown alone, inlined into the entry point: whether recording is on,
+ * dormant or re-entered is asked only at a sample point (a countdown spent on bytes that are then
+ * not recorded changes nothing, the countdown being memoryless). */
 static inline void lw_on_alloc(void *p, size_t n) {
-  double weight;
-  if (p && lw_want_record(n, &weight)) lw_record_alloc(p, n, weight, LW_KIND_HEAP);
+  if (__builtin_expect(lw_sample_bytes != 0, 1) && lw_sampler_skip(&lw_tl_sampler, n)) return;
+  lw_on_alloc_slow(p, n);
 }
 
 /* Before p goes back to the allocator. Returns 1 when its free was recorded (its size in *size). */

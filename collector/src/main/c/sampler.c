@@ -34,3 +34,20 @@ double lw_sampler_weight(uint64_t size, uint64_t sample_bytes) {
   double p = -expm1(-(double)size / (double)sample_bytes);
   return (double)size / p;
 }
+
+int lw_sampler_reached(lw_sampler *s, uint64_t sample_bytes, uint64_t size, double *weight) {
+  int64_t clamped = size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
+  if (__builtin_expect(!s->seeded, 0)) {
+    /* A new thread's countdown is zero: draw its first interval instead of sampling this one. The
+     * countdown is in [0, 9e18] after the draw, so subtracting at most INT64_MAX cannot overflow. */
+    s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - clamped;
+    if (s->bytes_until_sample > 0) return 0;
+  }
+  s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes);
+  *weight = lw_sampler_weight(size, sample_bytes);
+  return 1;
+}
+
+void lw_sampler_rearm(lw_sampler *s, uint64_t sample_bytes) {
+  s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes);
+}

@@ -7,7 +7,8 @@
  *
  * The countdown to the next sample point is thread-local and drawn from an exponential with mean
  * R; by memorylessness a fresh draw after each sample keeps the process Poisson. An unsampled
- * allocation costs one subtraction and one compare.
+ * allocation costs one subtraction and one compare (lw_sampler_skip, inlined into the entry points);
+ * everything else happens once per sample point (lw_sampler_reached).
  */
 #ifndef LEAKWATCH_SAMPLER_H
 #define LEAKWATCH_SAMPLER_H
@@ -20,32 +21,35 @@ typedef struct {
   int seeded;
 } lw_sampler;
 
-/* Returns 0 when the allocation is not recorded, else stores its weight (bytes it stands for). */
-static inline int lw_sampler_should_record(lw_sampler *s, uint64_t sample_bytes, uint64_t size,
-                                           double *weight);
+/* The fast half: takes size bytes off the countdown; 1 while no sample point was reached (then the
+ * allocation is not recorded and nothing else needs doing). A size of 2^63 or more would turn
+ * negative and push the countdown back: such a request (it will fail anyway) always reaches one. */
+static inline int lw_sampler_skip(lw_sampler *s, uint64_t size) {
+  s->bytes_until_sample -= size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
+  return __builtin_expect(s->bytes_until_sample > 0, 1);
+}
 
-double lw_sampler_weight(uint64_t size, uint64_t sample_bytes);
-int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes);
+/* The slow half, after lw_sampler_skip returned 0: re-arms the countdown and returns 1 with the
+ * allocation's weight (bytes it stands for) when it is recorded. A new thread's countdown starts at
+ * zero: its first interval is drawn instead of sampling that allocation. */
+int lw_sampler_reached(lw_sampler *s, uint64_t sample_bytes, uint64_t size, double *weight);
 
+/* A reached sample point that will not be recorded (recording off, dormant, re-entered): re-arm.
+ * By memorylessness the next bytes' sampling is as if the skipped ones had never been counted. */
+void lw_sampler_rearm(lw_sampler *s, uint64_t sample_bytes);
+
+/* Both halves: 0 when the allocation is not recorded, else 1 with its weight. */
 static inline int lw_sampler_should_record(lw_sampler *s, uint64_t sample_bytes, uint64_t size,
                                            double *weight) {
   if (sample_bytes == 0) {
     *weight = (double)size;
     return 1;
   }
-  /* A size of 2^63 or more would turn negative and push the countdown back: such a request (it will
-   * fail anyway) always contains a sample point. The countdown is in [0, 9e18] here, so subtracting
-   * at most INT64_MAX cannot overflow. */
-  s->bytes_until_sample -= size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
-  if (__builtin_expect(s->bytes_until_sample > 0, 1)) return 0;
-  if (__builtin_expect(!s->seeded, 0)) {
-    /* A new thread's countdown is zero: draw its first interval instead of sampling this one. */
-    s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - (size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size);
-    if (s->bytes_until_sample > 0) return 0;
-  }
-  s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes);
-  *weight = lw_sampler_weight(size, sample_bytes);
-  return 1;
+  if (lw_sampler_skip(s, size)) return 0;
+  return lw_sampler_reached(s, sample_bytes, size, weight);
 }
+
+double lw_sampler_weight(uint64_t size, uint64_t sample_bytes);
+int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes);
 
 #endif

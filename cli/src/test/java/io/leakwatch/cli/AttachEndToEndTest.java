@@ -234,6 +234,84 @@ class AttachEndToEndTest {
     }
   }
 
+  /**
+   * CPython, attached, then told to load two libraries it never had (ctypes: libtoykey.so, and
+   * libstdc++ for C++'s operator new) and leak through them: a module loaded after the attach is
+   * routed too (within 100 ms of the next recorded allocation), and so is C++'s new, whose malloc
+   * goes through libstdc++'s own GOT slot. The program keeps allocating through malloc meanwhile,
+   * as a server does: blocks under 512 bytes would come from CPython's own allocator, the shim
+   * would record nothing, and the new library's first calls would pass unrouted (attach.c says so).
+   */
+  @Test
+  void librariesLoadedAfterTheAttachAndCxxNewAreRecorded() throws Exception {
+    Path trigger = tmp.resolve("leak-now");
+    String script =
+        String.join(
+            "\n",
+            "import ctypes, os, sys, time",
+            "print('ready', flush=True)",
+            "junk = []",
+            "while not os.path.exists(sys.argv[1]):",
+            "    junk = [bytearray(4096) for _ in range(50)]  # through malloc, as a server does",
+            "    time.sleep(0.01)",
+            "toy = ctypes.CDLL(sys.argv[2])",
+            "toy.toy_derive_key.restype = ctypes.c_void_p",
+            "cxx = ctypes.CDLL('libstdc++.so.6')",
+            "cxx._Znwm.restype = ctypes.c_void_p",
+            "cxx._Znwm.argtypes = [ctypes.c_size_t]",
+            "time.sleep(0.5)  # loaded; routed at the next recorded allocation's poll",
+            "for _ in range(40):",
+            "    junk = [bytearray(4096) for _ in range(50)]",
+            "    time.sleep(0.01)",
+            "keys = [toy.toy_derive_key(b'secret', 6) for _ in range(100)]",
+            "news = [cxx._Znwm(3000) for _ in range(50)]",
+            "print('leaked', flush=True)",
+            "while True:",
+            "    time.sleep(0.1)",
+            "");
+    Path py = Files.writeString(tmp.resolve("late_libraries.py"), script);
+    Process python =
+        new ProcessBuilder(
+                "python3",
+                py.toString(),
+                trigger.toString(),
+                Home.nativeDir().resolve("libtoykey.so").toString())
+            .redirectErrorStream(true)
+            .start();
+    Output out = new Output(python);
+    try {
+      out.await("ready", 1);
+      Path log = tmp.resolve("attach-late.log");
+      Path report = tmp.resolve("late.json");
+      Process attach = attachFor(python.pid(), 10, log, report);
+      Files.writeString(trigger, "now");
+      out.await("leaked", 1);
+      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      assertThat(attach.exitValue()).as(Files.readString(log)).isZero();
+
+      JsonNode r = JSON.readTree(Files.readString(report));
+      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      assertThat(Targets.bytesOfStacksCalling(r, "toy_derive_key"))
+          .as("100 keys of 422 bytes from a library dlopen'd after the attach")
+          .isEqualTo(100L * 422);
+      long cxxNew = 0; // stacks through libstdc++: nothing else in this python uses it
+      for (JsonNode st : r.path("stacks")) {
+        for (JsonNode f : st.path("frames")) {
+          if (f.path("module").asText().startsWith("libstdc++")) {
+            cxxNew += st.path("bytes").asLong();
+            break;
+          }
+        }
+      }
+      assertThat(cxxNew)
+          .as("50 operator new(3000) through libstdc++, loaded after the attach")
+          .isEqualTo(50L * 3000);
+      assertThat(python.isAlive()).isTrue();
+    } finally {
+      python.destroyForcibly();
+    }
+  }
+
   @Test
   void aRecordingEndsWhenTheAttachedProcessExecs() throws Exception {
     // bash becomes another program when told (SIGUSR1): the shim is gone with its old image.
