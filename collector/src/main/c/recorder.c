@@ -180,22 +180,26 @@ void lw_record_still_live(void *p, uint64_t size) {
   lw_record_alloc(p, size, lw_sampler_weight(size, lw_sample_bytes), LW_KIND_HEAP);
 }
 
-__attribute__((noinline)) void lw_on_alloc_slow(void *p, size_t n) {
-  if (lw_sample_bytes == 0) {
+__attribute__((noinline)) void lw_on_alloc_slow(void *p, size_t n, uint64_t sample_bytes) {
+  if (sample_bytes == 0) {
     if (p && lw_recording_allowed()) lw_record_alloc(p, n, (double)n, LW_KIND_HEAP);
     return;
   }
   /* The countdown ran out: every way out of here re-arms it. */
   double weight;
   if (!p || !lw_recording_allowed()) {
-    lw_sampler_rearm(&lw_tl_sampler, lw_sample_bytes);
+    lw_sampler_rearm(&lw_tl_sampler, sample_bytes);
     return;
   }
-  if (lw_sampler_reached(&lw_tl_sampler, lw_sample_bytes, n, &weight)) lw_record_alloc(p, n, weight, LW_KIND_HEAP);
+  if (lw_sampler_reached(&lw_tl_sampler, sample_bytes, n, &weight)) lw_record_alloc(p, n, weight, LW_KIND_HEAP);
 }
 
 void lw_on_map(void *p, size_t len) {
-  if (p == MAP_FAILED || !atomic_load_explicit(&lw_active, memory_order_relaxed) || lw_tl_busy) return;
+  if (p == MAP_FAILED || lw_tl_busy) return;
+  /* A forked child's ring opens at its first recorded event: a heap one waits for a sample point. */
+  if (!atomic_load_explicit(&lw_active, memory_order_relaxed) && atomic_load_explicit(&lw_child_pending, memory_order_relaxed))
+    lw_child_open();
+  if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return;
   lw_record_alloc(p, len, (double)len, LW_KIND_MMAP);
 }
 
@@ -264,6 +268,10 @@ static void after_fork_in_child(void) {
   lw_resync_reset();
   lw_ring_detach(&lw_the_ring);
   lw_live_set_clear();
+  /* The child would draw the very intervals its parent draws (same generator state): pre-forked
+   * workers would sample in lockstep. It reseeds from its own thread id at its next allocation. */
+  lw_tl_sampler.seeded = 0;
+  lw_tl_sampler.bytes_until_sample = 0;
   atomic_store(&lw_child_pending, 1);
   lw_tl_busy = 0;
 }

@@ -67,16 +67,18 @@ void lw_record_alloc(void *p, uint64_t n, double weight, int kind);
 int lw_record_free(void *p, uint64_t *size);
 int lw_record_unmap(void *addr, uint64_t len);
 
-/* lw_on_alloc's slow path: a sample point was reached, or exact mode. */
-void lw_on_alloc_slow(void *p, size_t n);
+/* lw_on_alloc's slow path: a sample point was reached, or exact mode (sample_bytes as lw_on_alloc
+ * read it: an attach changing the setting meanwhile cannot mix the two). */
+void lw_on_alloc_slow(void *p, size_t n, uint64_t sample_bytes);
 
 /* After a heap allocation returned p (NULL: nothing to record). Sampled, the path every unsampled
  * allocation takes is the countdown alone, inlined into the entry point: whether recording is on,
  * dormant or re-entered is asked only at a sample point (a countdown spent on bytes that are then
  * not recorded changes nothing, the countdown being memoryless). */
 static inline void lw_on_alloc(void *p, size_t n) {
-  if (__builtin_expect(lw_sample_bytes != 0, 1) && lw_sampler_skip(&lw_tl_sampler, n)) return;
-  lw_on_alloc_slow(p, n);
+  uint64_t sample_bytes = lw_sample_bytes;
+  if (__builtin_expect(sample_bytes != 0, 1) && lw_sampler_skip(&lw_tl_sampler, n)) return;
+  lw_on_alloc_slow(p, n, sample_bytes);
 }
 
 /* Before p goes back to the allocator. Returns 1 when its free was recorded (its size in *size). */

@@ -24,6 +24,7 @@ int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes) {
   /* u in (0, 1]: 53 random bits, never zero, so log(u) is finite. */
   double u = ((double)(splitmix64(&s->rng) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
   double interval = -log(u) * (double)sample_bytes;
+  s->armed_for = sample_bytes;
   if (interval < 1.0) interval = 1.0;
   if (interval > 9.0e18) interval = 9.0e18;
   return (int64_t)interval;
@@ -37,9 +38,10 @@ double lw_sampler_weight(uint64_t size, uint64_t sample_bytes) {
 
 int lw_sampler_reached(lw_sampler *s, uint64_t sample_bytes, uint64_t size, double *weight) {
   int64_t clamped = size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
-  if (__builtin_expect(!s->seeded, 0)) {
-    /* A new thread's countdown is zero: draw its first interval instead of sampling this one. The
-     * countdown is in [0, 9e18] after the draw, so subtracting at most INT64_MAX cannot overflow. */
+  if (__builtin_expect(!s->seeded || s->armed_for != sample_bytes, 0)) {
+    /* A new thread's countdown is zero, or it was drawn for another R: a fresh interval decides this
+     * allocation (P = 1 - e^(-size/R) either way). It is in [1, 9e18] after the draw, so subtracting
+     * at most INT64_MAX cannot overflow. */
     s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - clamped;
     if (s->bytes_until_sample > 0) return 0;
   }

@@ -18,6 +18,7 @@
 typedef struct {
   int64_t bytes_until_sample;
   uint64_t rng;
+  uint64_t armed_for; /* the R the countdown was drawn with: a countdown of another R is redrawn */
   int seeded;
 } lw_sampler;
 
@@ -25,13 +26,19 @@ typedef struct {
  * allocation is not recorded and nothing else needs doing). A size of 2^63 or more would turn
  * negative and push the countdown back: such a request (it will fail anyway) always reaches one. */
 static inline int lw_sampler_skip(lw_sampler *s, uint64_t size) {
-  s->bytes_until_sample -= size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
-  return __builtin_expect(s->bytes_until_sample > 0, 1);
+  int64_t left;
+  /* A countdown left spent by a signal handler's allocation, then a huge request: never wrap. */
+  if (__builtin_expect(__builtin_sub_overflow(s->bytes_until_sample, size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size, &left), 0))
+    left = INT64_MIN;
+  s->bytes_until_sample = left;
+  return __builtin_expect(left > 0, 1);
 }
 
 /* The slow half, after lw_sampler_skip returned 0: re-arms the countdown and returns 1 with the
  * allocation's weight (bytes it stands for) when it is recorded. A new thread's countdown starts at
- * zero: its first interval is drawn instead of sampling that allocation. */
+ * zero, and a countdown drawn for another R (one armed before the settings were read, or by an
+ * earlier attach) would give the wrong weight: for both, a fresh interval is drawn and decides this
+ * allocation instead. */
 int lw_sampler_reached(lw_sampler *s, uint64_t sample_bytes, uint64_t size, double *weight);
 
 /* A reached sample point that will not be recorded (recording off, dormant, re-entered): re-arm.

@@ -56,7 +56,7 @@ typedef struct {
   _Atomic uint64_t bytes_dropped_full;
   _Atomic uint64_t records_dropped_oversize;
   _Atomic uint64_t live_set_full;         /* a sampled allocation not remembered: its free is lost */
-  _Atomic uint64_t reentrant_calls;       /* allocator called from inside the shim: passed through */
+  _Atomic uint64_t reentrant_calls;       /* a sample point (exact: any allocation) inside the shim: passed through */
   _Atomic uint64_t stacks_truncated;      /* stack deeper than the depth limit */
   _Atomic uint64_t corrupt_positions;     /* read_pos found outside [write_pos - cap, write_pos] */
   _Atomic uint64_t bootstrap_allocations; /* served from the static arena before dlsym resolved */

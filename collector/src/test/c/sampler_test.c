@@ -86,6 +86,17 @@ int main(void) {
            app_bytes, app_est, zm);
     if (fabs(zm) > 4) return 1;
   }
+  /* A countdown drawn for another R (armed before the settings were read, or by an earlier attach
+   * with other settings) does not decide an allocation under the new R: drawn for 64 bytes, it would
+   * sample nearly every 128-byte block; under R = 2^40 about none may be. */
+  int stale_sampled = 0;
+  for (int t = 0; t < 10000; t++) {
+    lw_sampler stale = {0};
+    lw_sampler_rearm(&stale, 64);
+    stale_sampled += lw_sampler_should_record(&stale, (uint64_t)1 << 40, 128, &w);
+  }
+  printf("sampler_test: countdowns drawn for R=64 sampled %d of 10000 blocks under R=2^40 (expect 0)\n", stale_sampled);
+  if (stale_sampled > 2) return 1;
   puts("sampler_test: ok");
   return 0;
 }
