@@ -37,6 +37,9 @@ if [ -n "$RENDER" ]; then
 else
   WORK="${WORK:-$(mktemp -d /tmp/rw-matrix-XXXXXX)}"
   mkdir -p "$WORK"
+  # The servers run as nobody (postgres, nginx's workers): they must reach their cells (mktemp's 0700
+  # failed every postgres and nginx cell, bare ones too, when run outside RealSoftwareTest).
+  chmod 755 "$WORK"
   TABLE="${TABLE:-$WORK/table.txt}"
   RESULTS="${RESULTS:-$WORK/results.tsv}"
   : >"$RESULTS"
