@@ -122,6 +122,27 @@ class AttachEndToEndTest {
     return attach;
   }
 
+  /**
+   * Once {@code target} said "ready": attach for {@code seconds} in exact mode, write {@code what}
+   * to its trigger file, wait for its {@code said} line and for the attach to end; the report, with
+   * nothing lost.
+   */
+  private JsonNode attachThenTrigger(
+      Process target, Output out, String name, int seconds, Path trigger, String what, String said)
+      throws Exception {
+    out.await("ready", 1);
+    Path log = tmp.resolve("attach-" + name + ".log");
+    Path report = tmp.resolve(name + ".json");
+    Process attach = attachFor(target.pid(), seconds, log, report);
+    Files.writeString(trigger, what);
+    out.await(said, 1);
+    assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
+    assertThat(attach.exitValue()).as(Files.readString(log)).isZero();
+    JsonNode r = JSON.readTree(Files.readString(report));
+    assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+    return r;
+  }
+
   static void signal(Process p, String sig) throws Exception {
     new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).start().waitFor();
   }
@@ -206,17 +227,7 @@ class AttachEndToEndTest {
             .start();
     Output out = new Output(jvm);
     try {
-      out.await("ready", 1);
-      Path log = tmp.resolve("attach-jvm.log");
-      Path report = tmp.resolve("jvm.json");
-      Process attach = attachFor(jvm.pid(), 12, log, report);
-      Files.writeString(trigger, "50");
-      out.await("leaked 50", 1);
-      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
-      assertThat(attach.exitValue()).as(Files.readString(log)).isZero();
-
-      JsonNode r = JSON.readTree(Files.readString(report));
-      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      JsonNode r = attachThenTrigger(jvm, out, "jvm", 12, trigger, "50", "leaked 50");
       JsonNode leak = null;
       for (JsonNode s : r.path("stacks"))
         if (s.path("culprit").asText().startsWith("libzip.so!Java_java_util_zip_Inflater_init")
@@ -280,17 +291,7 @@ class AttachEndToEndTest {
             .start();
     Output out = new Output(python);
     try {
-      out.await("ready", 1);
-      Path log = tmp.resolve("attach-late.log");
-      Path report = tmp.resolve("late.json");
-      Process attach = attachFor(python.pid(), 10, log, report);
-      Files.writeString(trigger, "now");
-      out.await("leaked", 1);
-      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
-      assertThat(attach.exitValue()).as(Files.readString(log)).isZero();
-
-      JsonNode r = JSON.readTree(Files.readString(report));
-      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      JsonNode r = attachThenTrigger(python, out, "late", 10, trigger, "now", "leaked");
       assertThat(Targets.bytesOfStacksCalling(r, "toy_derive_key"))
           .as("100 keys of 422 bytes from a library dlopen'd after the attach")
           .isEqualTo(100L * 422);
