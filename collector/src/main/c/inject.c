@@ -18,8 +18,9 @@
  * system calls malloc
  * makes (brk, mmap, munmap, mremap, mprotect, madvise), may hold an arena or loader lock that the
  * calls would wait on for ever; it is let go for a millisecond and stopped again, up to 200 times,
- * then the next thread is tried. A thread stopped in any other system call or in the program's own
- * code holds neither.
+ * then the next thread is tried. So is a thread running a signal handler that interrupted such
+ * code (the handler is the program's, but malloc may be half done under it). A thread stopped in any
+ * other system call or in the program's own code holds neither.
  *
  * A process under a seccomp filter is refused (unless LEAKWATCH_ATTACH_SECCOMP is set): the shim's
  * loading makes system calls its filter may answer with a kill.
@@ -51,6 +52,8 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <stddef.h>
+#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -256,6 +259,27 @@ static int remote_call(pid_t tid, const thread_state *saved, uintptr_t stack_top
   return 0;
 }
 
+/* Lets a seized thread run for a millisecond. Being traced, it stops at every signal it is sent:
+ * each is passed on at once, so a program under a storm of signals runs its handlers and gets back
+ * to its own code instead of waiting in a signal stop for the next attempt (which would find it at
+ * the next handler's entry, with the allocator interrupted under it, again and again). */
+static void let_run(pid_t tid) {
+  uint64_t until = mono_us() + 1000;
+  while (mono_us() < until) {
+    int st;
+    pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+    if (w < 0) return;
+    if (w == tid && WIFSTOPPED(st)) {
+      int sig = (st >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(st);
+      ptrace(PTRACE_CONT, tid, 0, (void *)(long)sig);
+      continue;
+    }
+    if (w == tid) return; /* exited: the next attempt finds out */
+    struct timespec pause = {0, 50000};
+    nanosleep(&pause, NULL);
+  }
+}
+
 /* Lets go of a thread that may be running: PTRACE_DETACH needs it stopped, and a thread left
  * traced would stop at its next signal with nobody to resume it. */
 static void release_running(pid_t tid) {
@@ -288,12 +312,47 @@ static int stack_room_ok(pid_t pid, uintptr_t rsp) {
 
 static const uint16_t MALLOC_SYSCALLS[] = {SYS_brk, SYS_mmap, SYS_munmap, SYS_mremap, SYS_mprotect, SYS_madvise};
 
-static int safe_point(const map_info *m, const struct user_regs_struct *r) {
+/* glibc's signal trampoline (__restore_rt, not exported): the return address the kernel gives every
+ * handler installed through glibc's sigaction. Read back from a handler installed here for a moment;
+ * the target's libc is the same file, so the offset is the same there. 0 when it cannot be had. */
+static void ignore_signal(int sig) { (void)sig; }
+static uintptr_t our_restorer_offset(const map_info *self) {
+  struct sigaction mine, now, before;
+  memset(&mine, 0, sizeof mine);
+  mine.sa_handler = ignore_signal;
+  if (sigaction(SIGWINCH, &mine, &before) != 0) return 0;
+  int ok = sigaction(SIGWINCH, NULL, &now) == 0;
+  sigaction(SIGWINCH, &before, NULL);
+  uintptr_t r = ok ? (uintptr_t)now.sa_restorer : 0;
+  return r > self->libc_base ? r - self->libc_base : 0;
+}
+
+/* Is this thread running a signal handler that interrupted libc, the loader or libgcc_s (found by
+ * the handler frames' return address, the trampoline, on its stack)? The handler is the program's
+ * own code and looks safe, but the interrupted code may be inside malloc: the calls would re-enter
+ * the allocator under its feet ("corrupted double-linked list" under a signal storm, seen). A stale
+ * trampoline address on the stack reads a garbage "interrupted pc" that is almost never in libc: at
+ * worst a retry a millisecond later. */
+static int handler_interrupted_code(pid_t tid, const map_info *m, uintptr_t rsp, uintptr_t restorer) {
+  static uint64_t words[64 * 1024 / 8];
+  if (!restorer) return 0;
+  struct iovec local = {words, sizeof words}, remote = {(void *)rsp, sizeof words};
+  ssize_t got = process_vm_readv(tid, &local, 1, &remote, 1, 0); /* up to the end of its stack */
+  if (got <= 0) return 0;
+  size_t n = (size_t)got / 8;
+  /* The frame: the trampoline's address, then the ucontext whose saved rip is the interrupted pc. */
+  size_t rip_at = (8 + offsetof(ucontext_t, uc_mcontext.gregs) + REG_RIP * sizeof(greg_t)) / 8;
+  for (size_t i = 0; i + rip_at < n; i++)
+    if (words[i] == restorer && in_code(m, words[i + rip_at])) return 1;
+  return 0;
+}
+
+static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struct *r, uintptr_t restorer) {
   long nr = (long)r->orig_rax;
-  if (nr < 0) return !in_code(m, r->rip); /* in user code: outside libc and the loader */
-  for (size_t i = 0; i < sizeof MALLOC_SYSCALLS / sizeof MALLOC_SYSCALLS[0]; i++)
+  if (nr < 0 && in_code(m, r->rip)) return 0; /* in libc or the loader: may hold their locks */
+  for (size_t i = 0; nr >= 0 && i < sizeof MALLOC_SYSCALLS / sizeof MALLOC_SYSCALLS[0]; i++)
     if (nr == MALLOC_SYSCALLS[i]) return 0;
-  return 1;
+  return !handler_interrupted_code(tid, m, r->rsp, restorer);
 }
 
 /* Alive and not a zombie (a dying process's maps are already empty). */
@@ -431,6 +490,8 @@ int main(int argc, char **argv) {
   uintptr_t r_dlopen = theirs.libc_base + our_libc_offset(&ours, "dlopen");
   uintptr_t r_dlsym = theirs.libc_base + our_libc_offset(&ours, "dlsym");
   uintptr_t r_dlerror = theirs.libc_base + our_libc_offset(&ours, "dlerror");
+  uintptr_t restorer_offset = our_restorer_offset(&ours);
+  uintptr_t r_restorer = restorer_offset ? theirs.libc_base + restorer_offset : 0;
 
   sigset_t fatal, old;
   sigemptyset(&fatal);
@@ -470,9 +531,10 @@ int main(int argc, char **argv) {
       uint64_t t0 = mono_us();
       stops++;
       if ((st >> 16) != PTRACE_EVENT_STOP) {
-        /* A signal on its way stopped it first: let it through and interrupt again. An interrupt
-         * left over may stop it during a call later: wait_stop resumes it there. */
+        /* A signal on its way stopped it first: let it through, let its handler run, and interrupt
+         * again. An interrupt left over may stop it during a call later: wait_stop resumes it there. */
         ptrace(PTRACE_CONT, tid, 0, (void *)(long)WSTOPSIG(st));
+        let_run(tid);
         continue;
       }
       thread_state saved;
@@ -485,11 +547,10 @@ int main(int argc, char **argv) {
         ptrace(PTRACE_CONT, tid, 0, 0);
         break;
       }
-      if (!safe_point(&theirs, &saved.regs)) {
+      if (!safe_point(tid, &theirs, &saved.regs, r_restorer)) {
         paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
+        let_run(tid);
         continue;
       }
       /* Strings below the red zone of its stack; the calls' frames below them. */

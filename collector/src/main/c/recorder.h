@@ -77,7 +77,12 @@ void lw_on_alloc_slow(void *p, size_t n, uint64_t sample_bytes);
  * not recorded changes nothing, the countdown being memoryless). */
 static inline void lw_on_alloc(void *p, size_t n) {
   uint64_t sample_bytes = lw_sample_bytes;
-  if (__builtin_expect(sample_bytes != 0, 1) && lw_sampler_skip(&lw_tl_sampler, n)) return;
+  if (__builtin_expect(sample_bytes != 0, 1)) {
+    if (lw_sampler_skip(&lw_tl_sampler, n)) return;
+  } else if (!atomic_load_explicit(&lw_active, memory_order_relaxed) &&
+             !atomic_load_explicit(&lw_child_pending, memory_order_relaxed)) {
+    return; /* exact mode, not recording (after a detach): a plain pass-through */
+  }
   lw_on_alloc_slow(p, n, sample_bytes);
 }
 
