@@ -195,11 +195,7 @@ __attribute__((noinline)) void lw_on_alloc_slow(void *p, size_t n, uint64_t samp
 }
 
 void lw_on_map(void *p, size_t len) {
-  if (p == MAP_FAILED || lw_tl_busy) return;
-  /* A forked child's ring opens at its first recorded event: a heap one waits for a sample point. */
-  if (!atomic_load_explicit(&lw_active, memory_order_relaxed) && atomic_load_explicit(&lw_child_pending, memory_order_relaxed))
-    lw_child_open();
-  if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return;
+  if (p == MAP_FAILED || lw_tl_busy || !lw_ring_ready()) return;
   lw_record_alloc(p, len, (double)len, LW_KIND_MMAP);
 }
 

@@ -44,14 +44,19 @@ int lw_recorder_detach(void);
 extern _Atomic int lw_attached; /* attach.c: recording in a process it was dlopen'd into */
 void lw_attach_poll(uint64_t now_ns);
 
-/* May this thread record now? (Recording on and not dormant, not inside the shim; a forked child
- * makes its ring here.) Asked once per sample point in sampled mode, at every allocation in exact. */
+/* Is the ring there to record into? A forked child makes its own here, at its first recorded
+ * event (heap or mmap), unless this thread is inside the shim. */
+static inline int lw_ring_ready(void) {
+  if (__builtin_expect(atomic_load_explicit(&lw_active, memory_order_relaxed), 1)) return 1;
+  if (!atomic_load_explicit(&lw_child_pending, memory_order_relaxed) || lw_tl_busy) return 0;
+  lw_child_open();
+  return atomic_load_explicit(&lw_active, memory_order_relaxed);
+}
+
+/* May this thread record now? (The ring ready, not dormant, not inside the shim.) Asked once per
+ * sample point in sampled mode, at every allocation in exact. */
 static inline int lw_recording_allowed(void) {
-  if (__builtin_expect(!atomic_load_explicit(&lw_active, memory_order_relaxed), 0)) {
-    if (!atomic_load_explicit(&lw_child_pending, memory_order_relaxed) || lw_tl_busy) return 0;
-    lw_child_open();
-    if (!atomic_load_explicit(&lw_active, memory_order_relaxed)) return 0;
-  }
+  if (!lw_ring_ready()) return 0;
   /* The control word shares no line with the hot positions: it stays cached until someone flips it. */
   if (__builtin_expect(atomic_load_explicit(&lw_the_ring.hdr->control, memory_order_relaxed) & LW_CONTROL_DORMANT, 0))
     return 0;

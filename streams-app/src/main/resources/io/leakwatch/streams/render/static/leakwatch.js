@@ -1,7 +1,7 @@
 // leakwatch report page: the icicle graph of outstanding bytes by call stack.
-// The tree comes as JSON in the data-tree attribute of #flame ({n: name, v: bytes,
-// s: the source lines merged into the box, c: children}); names are text from others' binaries, so they only ever go through textContent
-// and title, never through innerHTML.
+// The tree comes as JSON in the data-tree attribute of #flame ({n: name, v: bytes, s: the source
+// lines merged into the box, c: children}); names are text from others' binaries, so they only ever
+// go through textContent and title, never through innerHTML.
 "use strict";
 (function () {
   const ROW = 20;
