@@ -23,6 +23,20 @@ final class LocalStack implements AutoCloseable {
   final StreamsApp streams;
   final Collector collector;
   final Path runDir;
+
+  /**
+   * A private run directory on tmpfs (/dev/shm), where rings live in production: on a disk file
+   * system (/tmp is ext4 on many hosts) every first write to a ring page is a fault that marks it
+   * for writeback, and the kernel writes the ring to disk. Under {@code fallback} where there is no
+   * writable /dev/shm.
+   */
+  static Path privateRunDir(Path fallback) throws IOException {
+    Path shm = Path.of("/dev/shm");
+    return Files.isDirectory(shm) && Files.isWritable(shm)
+        ? Files.createTempDirectory(shm, "leakwatch-run-")
+        : Files.createDirectories(fallback.resolve("run"));
+  }
+
   final Path workDir;
   final String host;
 
@@ -83,11 +97,7 @@ final class LocalStack implements AutoCloseable {
     Path run;
     try {
       work = Files.createTempDirectory("leakwatch-local-");
-      Path shm = Path.of("/dev/shm");
-      run =
-          Files.isDirectory(shm) && Files.isWritable(shm)
-              ? Files.createTempDirectory(shm, "leakwatch-run-")
-              : Files.createDirectories(work.resolve("run"));
+      run = privateRunDir(work);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -205,7 +205,8 @@ final class RunCommand implements Callable<Integer> {
   }
 
   private int runRemote(long sample) throws Exception {
-    Path run = Files.createTempDirectory("leakwatch-run-");
+    Path work = Files.createTempDirectory("leakwatch-run-");
+    Path run = LocalStack.privateRunDir(work);
     try (Collector collector =
         new Collector(CollectorConfig.defaults(bootstrap).withRunDir(run).withHttpPort(0))
             .start()) {
@@ -223,16 +224,19 @@ final class RunCommand implements Callable<Integer> {
                   r -> lines.complete(r, collector.retiredStartMs((int) p.pid())));
       tracking.write(report, null); // the remote instance's windows are unknown
       return status;
+    } finally {
+      LocalStack.delete(run);
+      LocalStack.delete(work);
     }
   }
 
   /**
-   * With sampling, our threads step aside for the program while it runs (see {@link
-   * YieldToTarget}). Not in exact mode: there every event must be drained before the ring fills, so
-   * the collector keeps an equal share of the cores and the numbers stay exact.
+   * Our threads step aside for the program while it runs (see {@link YieldToTarget}). In exact mode
+   * the collector's ring drain keeps its share: every event must be read before the ring fills.
    */
   private static void yieldTo(long sample) {
     if (sample > 0) YieldToTarget.lowerOwnPriority(10);
+    else YieldToTarget.lowerOwnPriority(10, YieldToTarget::drainsOrStopsTheDrain);
   }
 
   private Process spawn(Path runDir, long sample) throws IOException {
