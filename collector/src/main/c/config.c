@@ -65,6 +65,8 @@ void lw_config_read(lw_config *c) {
   c->ring_bytes = ring;
   uint64_t populate = env_u64("LEAKWATCH_RING_POPULATE", 0);
   c->ring_populate = populate == 1 || (populate > 1 && populate == (uint64_t)syscall(SYS_getppid));
+  uint64_t wait_ms = env_u64("LEAKWATCH_RING_FULL_WAIT_MS", 0);
+  c->ring_full_wait_ns = (wait_ms > 600000 ? 600000 : wait_ms) * 1000000ull;
   uint64_t delay = env_u64("LEAKWATCH_START_DELAY", 0);
   c->start_delay_ns = delay > 86400u * 365 ? 86400ull * 365 * 1000000000ull : delay * 1000000000ull;
   const char *uw = setting("LEAKWATCH_UNWIND");

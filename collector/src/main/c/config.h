@@ -12,6 +12,10 @@
  *                              a pid P > 1: only in a process whose parent is P (what `leakwatch run`
  *                              starts, not the children it forks or execs, which would each commit a
  *                              whole ring: 256 MiB per child in exact mode)
+ *   LEAKWATCH_RING_FULL_WAIT_MS  0 (default): a full ring drops new records, counted. N > 0: a write
+ *                              finding the ring full sleeps while the collector makes room, giving
+ *                              up (dropping) after N ms without the collector moving: exact numbers
+ *                              at the collector's pace (`leakwatch run --exact` sets 5000)
  *   LEAKWATCH_UNWIND           dwarf (default), fp, libgcc (DWARF without the rule cache) or check
  *                              (tests: both DWARF walks on every stack, compared, counts at exit)
  *   LEAKWATCH_LIVE_SET_BITS    log2 of the live-set slots (16)
@@ -31,6 +35,7 @@ typedef struct {
   int max_frames;
   uint64_t ring_bytes;
   int ring_populate;              /* fault the ring in at start (in this process) */
+  uint64_t ring_full_wait_ns;     /* 0: a full ring drops; else wait while the reader moves this often */
   uint64_t start_delay_ns;
   enum lw_unwinder unwinder;
   int live_set_bits;

@@ -236,6 +236,7 @@ static int open_ring(int child) {
   if (lw_ring_create(&lw_the_ring, config.run_dir, config.ring_bytes, (uint32_t)syscall(SYS_getpid),
                      (uint32_t)syscall(SYS_getppid), now_ns(), lw_sample_bytes, config.ring_populate && !child) != 0)
     return -1;
+  lw_the_ring.full_wait_ns = config.ring_full_wait_ns;
   if (child) {
     lw_modules_write_known(&lw_the_ring);
     atomic_store(&next_stats_ns, config.allocator_stats_interval_ns ? now_ns() + config.allocator_stats_interval_ns : UINT64_MAX);

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* System calls through syscall(): none of them is a cancellation point, so a thread cancelled while
@@ -141,6 +142,8 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   ring->chunk = chunk;
   atomic_store(&ring->extending, 0);
   atomic_store(&ring->reserve_failed, 0);
+  ring->full_wait_ns = 0;
+  atomic_store(&ring->gave_up_at, UINT64_MAX);
   ring->dev = st.st_dev;
   ring->ino = st.st_ino;
   memcpy(ring->path, final_path, sizeof ring->path);
@@ -209,8 +212,54 @@ static inline uint64_t drop(_Atomic uint64_t *why, lw_ring_header *h, uint32_t l
   return UINT64_MAX;
 }
 
+static __thread __attribute__((tls_model("initial-exec"))) int tl_write_depth;
+
+static inline uint64_t mono_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The ring is full with the reader at r. A ring told to wait sleeps until the reader moves (returns 1:
+ * look again) or until it has not moved for full_wait_ns (returns 0: drop, and every write drops at
+ * once until it moves). Sleeps are short system calls (no lock, no allocation, async-signal-safe);
+ * the caller holds no reservation, so the reader is never waiting on this thread.
+ */
+__attribute__((noinline)) static int wait_for_room(lw_ring *ring, uint64_t r) {
+  if (ring->full_wait_ns == 0 || tl_write_depth > 1) return 0;
+  if (atomic_load_explicit(&ring->gave_up_at, memory_order_relaxed) == r) return 0;
+  lw_ring_header *h = ring->hdr;
+  uint64_t start = mono_now_ns(), now = start;
+  int moved = 0;
+  while (now - start < ring->full_wait_ns) {
+    struct timespec pause = {0, 50 * 1000}; /* 50 us: the reader drains ~100 KiB meanwhile */
+    syscall(SYS_nanosleep, &pause, NULL);
+    now = mono_now_ns();
+    if (atomic_load_explicit(&h->read_pos, memory_order_acquire) != r) {
+      moved = 1;
+      break;
+    }
+  }
+  atomic_fetch_add_explicit(&h->stats.full_waits, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->stats.full_wait_ns, now - start, memory_order_relaxed);
+  if (!moved) atomic_store_explicit(&ring->gave_up_at, r, memory_order_relaxed);
+  return moved;
+}
+
+static uint64_t ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_len, const void *b,
+                           uint32_t b_len);
+
 uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_len, const void *b,
                        uint32_t b_len) {
+  tl_write_depth++;
+  uint64_t at = ring_write(ring, type, a, a_len, b, b_len);
+  tl_write_depth--;
+  return at;
+}
+
+static uint64_t ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_len, const void *b,
+                           uint32_t b_len) {
   lw_ring_header *h = ring->hdr;
   if (!h) return UINT64_MAX;
   uint32_t len = (8u + a_len + b_len + 7u) & ~7u;
@@ -232,7 +281,15 @@ uint64_t lw_ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t a_l
       atomic_fetch_add_explicit(&h->stats.corrupt_positions, 1, memory_order_relaxed);
       return drop(&h->stats.records_dropped_full, h, len);
     }
-    if (cap - (w - r) < len) return drop(&h->stats.records_dropped_full, h, len);
+    if (cap - (w - r) < len) {
+      /* Waiting is not a failed try. The wait is bounded by the reader: each one ends when it moves
+       * or gives up after full_wait_ns without it moving. */
+      if (wait_for_room(ring, r)) {
+        tries = -1;
+        continue;
+      }
+      return drop(&h->stats.records_dropped_full, h, len);
+    }
     /* First lap: past `reserved` the file is sparse. The next chunk is reserved a chunk ahead, so a
      * writer that finds another (or its own interrupted self, from a signal handler) extending still
      * has room and does not drop. */

@@ -6,14 +6,18 @@
  *     them, and only then publishes the 8-byte record header with a release store. A reader that
  *     sees a zero header at its position stops there: the record is still being written.
  *   - New writes are dropped when the ring is full; the drop is counted in the stats block and
- *     the writer never waits, spins on the reader, or calls into the allocator.
+ *     the writer never calls into the allocator. By default it never waits either. A ring told to
+ *     wait (full_wait_ns, LEAKWATCH_RING_FULL=wait: exact numbers for one program under `leakwatch
+ *     run`) sleeps while the reader is making room, and only while it is: after full_wait_ns without
+ *     the reader moving it drops, and drops at once until the reader moves again. A write nested in
+ *     another write of the same thread (a signal handler) never waits.
  *   - The reader sees records in reservation order. The reservation position (the byte offset of
  *     the record in the endless stream, write_pos before the CAS) is the per-process sequence
  *     number: a free reserves before the real free runs, an allocation after the real call
  *     returns, so an address reused by another thread is always seen after its free.
  *
  *   - A write never faults: the bytes it stores were reserved on the filesystem first (a full
- *     tmpfs makes records drop, counted, never a SIGBUS), and it never waits: a reservation CAS
+ *     tmpfs makes records drop, counted, never a SIGBUS), and never spins: a reservation CAS
  *     that keeps failing gives up after LW_RING_MAX_TRIES.
  *
  * Threat model
@@ -67,6 +71,8 @@ typedef struct {
   _Atomic uint64_t frees_reentrant;       /* frees recorded from inside the shim (a signal handler) */
   _Atomic uint64_t freed_elsewhere;       /* a sampled address allocated again: its free bypassed the shim */
   _Atomic uint64_t live_set_busy;         /* a sample not remembered: the set was being compacted */
+  _Atomic uint64_t full_waits;            /* writes that waited for the reader to make room (not drops) */
+  _Atomic uint64_t full_wait_ns;          /* the time those writes waited, in all */
 } lw_ring_stats;
 
 typedef struct {
@@ -118,6 +124,10 @@ typedef struct {
   uint64_t chunk; /* reservation step: capacity / 16, at least LW_RING_RESERVE_CHUNK (a power of two) */
   _Atomic int extending;
   _Atomic int reserve_failed;
+  /* 0: a full ring drops. Otherwise a write waits for room while the reader moves at least this
+   * often. Set by the owner after lw_ring_create. */
+  uint64_t full_wait_ns;
+  _Atomic uint64_t gave_up_at; /* read_pos when a wait last gave up: no waiting until it moves */
   dev_t dev;
   ino_t ino;
   char path[LW_RING_PATH_MAX];

@@ -44,6 +44,8 @@ int main(void) {
   STAT("STAT_FREES_REENTRANT", frees_reentrant);
   STAT("STAT_FREED_ELSEWHERE", freed_elsewhere);
   STAT("STAT_LIVE_SET_BUSY", live_set_busy);
+  STAT("STAT_FULL_WAITS", full_waits);
+  STAT("STAT_FULL_WAIT_NS", full_wait_ns);
   P("FLAG_EXITED", LW_FLAG_EXITED);
   P("CONTROL_DORMANT", LW_CONTROL_DORMANT);
   P("TYPE_PENDING", LW_REC_PENDING);

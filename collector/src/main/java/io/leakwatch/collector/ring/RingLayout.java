@@ -51,6 +51,11 @@ public final class RingLayout {
   public static final int STAT_FREED_ELSEWHERE = 14;
   public static final int STAT_LIVE_SET_BUSY = 15;
 
+  /** Writes that waited for room (a ring told to wait when full; not losses) and their time. */
+  public static final int STAT_FULL_WAITS = 16;
+
+  public static final int STAT_FULL_WAIT_NS = 17;
+
   public static final int FLAG_EXITED = 1;
 
   /** With EXITED: {@code leakwatch detach} ended the recording; the process runs on. */
