@@ -90,13 +90,13 @@ void lw_attach_poll(uint64_t now_ns) {
   patch_new();
 }
 
-EXPORT int leakwatch_attach(const char *settings) {
+static int attach_now(const char *settings) {
   if (lw_preloaded) return ALREADY_PRELOADED;
   if (atomic_load(&lw_attached)) return ALREADY_ATTACHED;
   int idle = 0;
   if (!atomic_compare_exchange_strong(&patching, &idle, 1)) return BUSY;
   atomic_store(&patching, 0);
-  if (lw_recorder_attach((uintptr_t)&leakwatch_attach, settings ? settings : "") != 0) return NO_RING;
+  if (lw_recorder_attach((uintptr_t)&attach_now, settings ? settings : "") != 0) return NO_RING;
   atomic_store(&lw_attached, 1);
   lw_tl_busy = 1; /* got_patch's own tables are mmap'd through this library: not the program's */
   patch_new();
@@ -104,7 +104,16 @@ EXPORT int leakwatch_attach(const char *settings) {
   return ATTACHED;
 }
 
-EXPORT int leakwatch_detach(void) {
+/* The injector's entry points. `result`, when given, receives the answer too: the injector returns
+ * from its calls through a signal frame that restores every register (so that the process survives
+ * the injector's death in the middle of a call), and the return value in rax does not survive that. */
+EXPORT int leakwatch_attach(const char *settings, volatile int *result) {
+  int r = attach_now(settings);
+  if (result) *result = r;
+  return r;
+}
+
+static int detach_now(void) {
   if (!atomic_load(&lw_attached)) return lw_preloaded ? ALREADY_PRELOADED : NOT_ATTACHED;
   /* A poll in progress takes microseconds; never wait for ever (the thread running this call may be
    * the very one that was stopped inside that poll). */
@@ -123,4 +132,10 @@ EXPORT int leakwatch_detach(void) {
   atomic_store(&patching, 0);
   lw_recorder_detach();
   return ATTACHED;
+}
+
+EXPORT int leakwatch_detach(volatile int *result) {
+  int r = detach_now();
+  if (result) *result = r;
+  return r;
 }

@@ -6,13 +6,14 @@
  *   leakwatch-inject attach PID SHIM SETTINGS     SETTINGS: NAME=VALUE lines (config.h's names)
  *   leakwatch-inject detach PID SHIM
  *
- * How: PTRACE_SEIZE one thread of the target, PTRACE_INTERRUPT it, and run three calls on it with
- * the registers it had saved aside: dlopen(SHIM) (glibc >= 2.34 has it in libc.so.6),
- * dlsym(handle, "leakwatch_attach"|"leakwatch_detach"), then that function. Each call returns to
- * address 0; the fault there is the tracer's signal that it is done (the SIGSEGV is never
- * delivered). Then the registers and the extended (AVX) state go back, and the thread is released.
- * Only that one thread stops; the others run on.
- *
+ * How: PTRACE_SEIZE one thread of the target, PTRACE_INTERRUPT it, and run two calls on it with
+ * the registers it had saved aside: dlopen(SHIM) (glibc >= 2.34 has it in libc.so.6), then
+ * leakwatch_attach(SETTINGS, &answer) (its address from the shim's offset in a copy loaded here).
+ * Each call returns into glibc's signal trampoline over a signal frame built from the thread's
+ * saved state (remote_call_restoring): while this program lives it catches that rt_sigreturn and
+ * restores the thread itself; if it dies in the middle of a call, the frame restores it. Only that
+ * one thread stops; the others run on.
+
  * Where a thread is hijacked matters: the calls allocate and take the loader's lock. A thread
  * stopped inside libc, the loader, libgcc_s or the shim (in user code there), or in one of the
  * system calls malloc
@@ -26,8 +27,9 @@
  * loading makes system calls its filter may answer with a kill.
  *
  * Safety: the target is never killed and never left stopped: fatal signals to this program are
- * blocked while a call runs (SIGKILL cannot be: a kill -9 of this program in the milliseconds a call
- * runs leaves that thread returning to address 0, which faults). A signal that arrives for the
+ * blocked while a call runs, and a kill -9 of it in the middle of a call leaves the thread to
+ * return through its signal frame (where glibc's trampoline is not the expected one, or there is no
+ * XSAVE area, calls return to address 0 as before, and a kill -9 then faults it). A signal that arrives for the
  * hijacked thread during a call is delivered to it there, as any signal interrupts any code; a
  * group stop (SIGSTOP, SIGTSTP) seen meanwhile is sent again after the release.
  *
@@ -259,6 +261,135 @@ static int remote_call(pid_t tid, const thread_state *saved, uintptr_t stack_top
   return 0;
 }
 
+/*
+ * A call that leaves the thread as it was even if this program dies in the middle of it. The call
+ * returns into glibc's signal trampoline (__restore_rt: rt_sigreturn) on top of a signal frame built
+ * here from the thread's saved state: its registers (with a system call it was stopped in set up to
+ * restart, as the kernel does for a handler), its XSAVE area, its signal mask. The kernel restores
+ * all of it, so the thread goes back to where it was stopped whether or not anyone is tracing it
+ * then. The return value does not survive the trampoline: answers come through memory. The end of
+ * the call is seen as the trampoline's rt_sigreturn from this frame (the thread runs under
+ * PTRACE_SYSCALL): while this program lives, it skips that system call and restores the thread as
+ * before (the registers it saved, a system call it was stopped in set up to restart); the frame
+ * does it only when nobody is left to.
+ *
+ * The frame's alternate signal stack is an invalid one: the kernel ignores it (it squashes the
+ * error) and the thread keeps its own, which cannot be read from here.
+ */
+#define RESTORER_LEN 9 /* mov $15,%rax; syscall */
+static const uint8_t RESTORER_CODE[RESTORER_LEN] = {0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05};
+#ifndef FP_XSTATE_MAGIC2
+#define FP_XSTATE_MAGIC2 0x46505845u
+#endif
+#define ERESTARTSYS_ 512
+#define ERESTARTNOINTR_ 513
+#define ERESTARTNOHAND_ 514
+#define ERESTART_RESTARTBLOCK_ 516
+
+static int test_die_in_call; /* LEAKWATCH_INJECT_TEST_DIE_IN_CALL=N: SIGKILL this program in call N */
+static int calls_made;
+
+static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t sigmask, uintptr_t stack_top,
+                                 uintptr_t fn, uintptr_t a, uintptr_t b, uintptr_t restorer) {
+  if (!saved->xstate_len) return -1; /* no XSAVE area to hand the kernel: the caller falls back */
+  /* The XSAVE area (64-byte aligned) with its trailing magic, then the frame below it. */
+  uintptr_t xs = (stack_top - saved->xstate_len - 4) & ~(uintptr_t)63;
+  uint32_t magic2 = FP_XSTATE_MAGIC2;
+  ucontext_t uc;
+  memset(&uc, 0, sizeof uc);
+  uintptr_t frame = ((xs - 8 - sizeof uc - 128) & ~(uintptr_t)15) - 8; /* the call's rsp: 8 mod 16 */
+  const struct user_regs_struct *r = &saved->regs;
+  uint64_t rip = r->rip, rax = r->rax;
+  if ((long)r->orig_rax >= 0) { /* stopped in a system call: resume as the kernel would, by restarting */
+    long err = -(long)r->rax;
+    if (err == ERESTARTSYS_ || err == ERESTARTNOINTR_ || err == ERESTARTNOHAND_) {
+      rax = r->orig_rax;
+      rip -= 2;
+    } else if (err == ERESTART_RESTARTBLOCK_) {
+      rax = SYS_restart_syscall;
+      rip -= 2;
+    }
+  }
+  greg_t *g = uc.uc_mcontext.gregs;
+  g[REG_R8] = (greg_t)r->r8, g[REG_R9] = (greg_t)r->r9, g[REG_R10] = (greg_t)r->r10, g[REG_R11] = (greg_t)r->r11;
+  g[REG_R12] = (greg_t)r->r12, g[REG_R13] = (greg_t)r->r13, g[REG_R14] = (greg_t)r->r14, g[REG_R15] = (greg_t)r->r15;
+  g[REG_RDI] = (greg_t)r->rdi, g[REG_RSI] = (greg_t)r->rsi, g[REG_RBP] = (greg_t)r->rbp, g[REG_RBX] = (greg_t)r->rbx;
+  g[REG_RDX] = (greg_t)r->rdx, g[REG_RAX] = (greg_t)rax, g[REG_RCX] = (greg_t)r->rcx, g[REG_RSP] = (greg_t)r->rsp;
+  g[REG_RIP] = (greg_t)rip, g[REG_EFL] = (greg_t)r->eflags;
+  /* cs, gs, fs, ss as four u16 (gs and fs are not restored on x86-64) */
+  g[REG_CSGSFS] = (greg_t)((r->cs & 0xffff) | ((r->ss & 0xffff) << 48));
+  uc.uc_mcontext.fpregs = (fpregset_t)xs;
+  uc.uc_flags = 1 | 2 | 4; /* UC_FP_XSTATE | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS */
+  uc.uc_stack.ss_flags = 3; /* invalid: the thread's own alternate stack stays */
+  memcpy(&uc.uc_sigmask, &sigmask, sizeof sigmask);
+  /* The XSAVE area as a signal frame carries it: ptrace leaves the software-reserved bytes (which
+   * say an extended area follows, its size and features) unset, and without them the kernel would
+   * restore only the SSE part and reset the rest (the upper halves of the AVX registers). */
+  static uint8_t area[sizeof saved->xstate];
+  memcpy(area, saved->xstate, saved->xstate_len);
+  struct _fpx_sw_bytes sw;
+  memset(&sw, 0, sizeof sw);
+  uint32_t xcr0_lo, xcr0_hi;
+  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  sw.magic1 = FP_XSTATE_MAGIC1;
+  sw.extended_size = (uint32_t)saved->xstate_len + 4;
+  sw.xstate_bv = ((uint64_t)xcr0_hi << 32) | xcr0_lo; /* every feature this machine enables */
+  sw.xstate_size = (uint32_t)saved->xstate_len;
+  memcpy(area + 464, &sw, sizeof sw);
+  uint64_t ret = restorer;
+  if (write_mem(tid, xs, area, saved->xstate_len) != 0 ||
+      write_mem(tid, xs + saved->xstate_len, &magic2, sizeof magic2) != 0 ||
+      write_mem(tid, frame, &ret, sizeof ret) != 0 || write_mem(tid, frame + 8, &uc, sizeof uc) != 0)
+    return -1;
+  struct user_regs_struct regs = *r;
+  regs.rsp = frame;
+  regs.rip = fn;
+  regs.rdi = a;
+  regs.rsi = b;
+  regs.rax = 0;
+  regs.orig_rax = (unsigned long)-1; /* no system call restart on resume */
+  if (ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0) return -1;
+  if (ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return -1;
+  if (++calls_made == test_die_in_call) kill(getpid(), SIGKILL);
+  for (;;) {
+    int st;
+    pid_t w = waitpid(tid, &st, __WALL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -2;
+    }
+    if (WIFEXITED(st) || WIFSIGNALED(st)) return -2;
+    if (!WIFSTOPPED(st)) continue;
+    int sig = WSTOPSIG(st), event = st >> 16;
+    if (sig == (SIGTRAP | 0x80)) { /* a system call stop (PTRACE_O_TRACESYSGOOD) */
+      struct user_regs_struct now;
+      if (ptrace(PTRACE_GETREGS, tid, 0, &now) == 0 && now.orig_rax == SYS_rt_sigreturn &&
+          now.rip == restorer + RESTORER_LEN && now.rsp == frame + 8) {
+        /* The entry of the trampoline's rt_sigreturn from our frame (a handler's is elsewhere). We
+         * are alive: skip it (orig_rax -1) and put the registers back ourselves, as a detach from
+         * here leaves them; the frame was only for the case we are not. */
+        struct user_regs_struct back = *r;
+        back.rip = rip;
+        back.rax = rax;
+        back.orig_rax = (unsigned long)-1;
+        struct iovec iov = {(void *)saved->xstate, saved->xstate_len};
+        if (ptrace(PTRACE_SETREGS, tid, 0, &back) != 0 ||
+            ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) != 0)
+          return -1;
+        return 0;
+      }
+      if (ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return -1;
+      continue;
+    }
+    if (event == PTRACE_EVENT_STOP) {
+      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) group_stop_seen = sig;
+      if (ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return -1;
+      continue;
+    }
+    if (ptrace(PTRACE_SYSCALL, tid, 0, (void *)(long)sig) != 0) return -1; /* delivered where it was due */
+  }
+}
+
 /* Lets a seized thread run for a millisecond. Being traced, it stops at every signal it is sent:
  * each is passed on at once, so a program under a storm of signals runs its handlers and gets back
  * to its own code instead of waiting in a signal stop for the next attempt (which would find it at
@@ -476,22 +607,33 @@ int main(int argc, char **argv) {
         "refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
         target);
 
-  /* Detach calls leakwatch_detach directly: its offset in the shim, from a copy loaded here (it
-   * stays a bystander: not preloaded, nothing recorded). No dlopen in the target then. */
+  /* The shim's entry points by their offsets in a copy loaded here (it stays a bystander: not
+   * preloaded, nothing recorded); detach then needs no dlopen in the target, and attach no dlsym. */
+  void *own_shim = dlopen(shim, RTLD_LAZY | RTLD_LOCAL);
+  uintptr_t attach_offset = 0, detach_offset = 0;
+  {
+    Dl_info info;
+    void *fa = own_shim ? dlsym(own_shim, "leakwatch_attach") : NULL;
+    void *fd = own_shim ? dlsym(own_shim, "leakwatch_detach") : NULL;
+    if (!fa || !fd || !dladdr(fa, &info))
+      die(FAILED, "cannot find leakwatch_attach/leakwatch_detach in %s: %s", shim,
+          own_shim ? "no such symbol" : dlerror());
+    attach_offset = (uintptr_t)fa - (uintptr_t)info.dli_fbase;
+    detach_offset = (uintptr_t)fd - (uintptr_t)info.dli_fbase;
+  }
   uintptr_t r_detach = 0;
   if (!attach) {
-    void *h = dlopen(shim, RTLD_LAZY | RTLD_LOCAL);
-    void *f = h ? dlsym(h, "leakwatch_detach") : NULL;
-    Dl_info info;
-    if (!f || !dladdr(f, &info) || !theirs.shim_base)
-      die(FAILED, "cannot find leakwatch_detach in %s: %s", shim, h ? "no such symbol" : dlerror());
-    r_detach = theirs.shim_base + ((uintptr_t)f - (uintptr_t)info.dli_fbase);
+    if (!theirs.shim_base) die(FAILED, "cannot find where the shim is mapped in pid %d", target);
+    r_detach = theirs.shim_base + detach_offset;
   }
+  const char *die_in = getenv("LEAKWATCH_INJECT_TEST_DIE_IN_CALL");
+  test_die_in_call = die_in ? atoi(die_in) : 0;
   uintptr_t r_dlopen = theirs.libc_base + our_libc_offset(&ours, "dlopen");
-  uintptr_t r_dlsym = theirs.libc_base + our_libc_offset(&ours, "dlsym");
   uintptr_t r_dlerror = theirs.libc_base + our_libc_offset(&ours, "dlerror");
   uintptr_t restorer_offset = our_restorer_offset(&ours);
   uintptr_t r_restorer = restorer_offset ? theirs.libc_base + restorer_offset : 0;
+  /* Calls that survive our death need the trampoline to be what it is in this glibc. */
+  int restoring = r_restorer && memcmp((const void *)(ours.libc_base + restorer_offset), RESTORER_CODE, RESTORER_LEN) == 0;
 
   sigset_t fatal, old;
   sigemptyset(&fatal);
@@ -520,7 +662,7 @@ int main(int argc, char **argv) {
   int stops = 0;
   for (int ti = 0; ti < ntids; ti++) {
     pid_t tid = tids[ti];
-    if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0) {
+    if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) != 0) {
       if (errno == EPERM) no_permission();
       continue; /* a thread that ended meanwhile */
     }
@@ -553,55 +695,69 @@ int main(int argc, char **argv) {
         let_run(tid);
         continue;
       }
-      /* Strings below the red zone of its stack; the calls' frames below them. */
+      /* The answer slot and the strings below the red zone of its stack; the calls' frames below. */
       size_t slen = strlen(shim) + 1, tlen = strlen(settings) + 1;
-      uintptr_t data = (saved.regs.rsp - 128 - slen - tlen - 64) & ~(uintptr_t)15;
-      uintptr_t r_shim = data, r_settings = data + slen;
-      const char *fn_name = attach ? "leakwatch_attach" : "leakwatch_detach";
-      uintptr_t r_name = r_settings + tlen;
-      uintptr_t result = 0, handle = 0, fn = 0;
-      int rc = write_mem(tid, data, shim, slen) | write_mem(tid, r_settings, settings, tlen) |
-               write_mem(tid, r_name, fn_name, strlen(fn_name) + 1);
-      /* the name sits past the strings: move the frames below it */
+      uintptr_t data = (saved.regs.rsp - 128 - 16 - slen - tlen) & ~(uintptr_t)15;
+      uintptr_t r_result = data, r_shim = data + 16, r_settings = r_shim + slen;
       uintptr_t top = data - 64;
+      uintptr_t result = 0, handle = 0;
+      int32_t unanswered = -1;
+      int rc = write_mem(tid, r_result, &unanswered, sizeof unanswered) | write_mem(tid, r_shim, shim, slen) |
+               write_mem(tid, r_settings, settings, tlen);
       const char *failure = NULL;
       char err[512] = "";
+      uint64_t sigmask = 0;
+      /* With the trampoline, each call restores the thread itself; else (an unknown glibc, no XSAVE)
+       * each returns to address 0 and this program restores it, as long as it lives. */
+      int safe = restoring && saved.xstate_len && ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof sigmask, &sigmask) == 0;
       if (rc != 0) failure = "cannot write to its stack";
-      if (!failure && !attach) {
-        int c = remote_call(tid, &saved, top, r_detach, 0, 0, &result);
-        if (c == -2) die(GONE, "pid %d exited during the detach", target);
-        if (c != 0) failure = "the call into the shim could not run";
+      if (!failure) {
+        uintptr_t fn = attach ? r_dlopen : r_detach, arg0 = attach ? r_shim : r_result, arg1 = attach ? RTLD_NOW : 0;
+        int c = safe ? remote_call_restoring(tid, &saved, sigmask, top, fn, arg0, arg1, r_restorer)
+                     : remote_call(tid, &saved, top, fn, arg0, arg1, &handle);
+        if (c == -2) die(GONE, "pid %d exited during the %s", target, attach ? "attach" : "detach");
+        if (c != 0) failure = attach ? "the call to dlopen could not run" : "the call into the shim could not run";
       }
+      uintptr_t r_attach = 0;
       if (!failure && attach) {
-        int c = remote_call(tid, &saved, top, r_dlopen, r_shim, RTLD_NOW, &handle);
-        if (c == -2) die(GONE, "pid %d exited during the attach", target);
-        if (c != 0) failure = "the call to dlopen could not run";
-        else if (!handle) {
+        map_info after;
+        if (read_maps(target, shim, &after) == 0 && after.has_shim && after.shim_base)
+          r_attach = after.shim_base + attach_offset;
+        if (!safe && !handle) r_attach = 0;
+        if (!r_attach) {
+          /* dlerror's answer, by the old kind of call (microseconds): from the registers it has now */
+          thread_state now = saved;
           uintptr_t msg = 0;
-          if (remote_call(tid, &saved, top, r_dlerror, 0, 0, &msg) == 0 && msg) read_mem(tid, msg, err, sizeof err - 1);
+          if (ptrace(PTRACE_GETREGS, tid, 0, &now.regs) == 0 &&
+              remote_call(tid, &now, top, r_dlerror, 0, 0, &msg) == 0 && msg)
+            read_mem(tid, msg, err, sizeof err - 1);
+          if (safe) restore_state(tid, &now); /* the thread's own registers, as the trampoline left them */
           failure = "dlopen failed in the target";
         }
       }
       if (!failure && attach) {
-        int c = remote_call(tid, &saved, top, r_dlsym, handle, r_name, &fn);
-        if (c == -2) die(GONE, "pid %d exited during the attach", target);
-        if (c != 0 || !fn) failure = "the shim has no entry point (an older libleakwatch.so?)";
-      }
-      if (!failure && attach) {
-        int c = remote_call(tid, &saved, top, fn, r_settings, 0, &result);
+        int c = safe ? remote_call_restoring(tid, &saved, sigmask, top, r_attach, r_settings, r_result, r_restorer)
+                     : remote_call(tid, &saved, top, r_attach, r_settings, r_result, &result);
         if (c == -2) die(GONE, "pid %d exited during the attach", target);
         if (c != 0) failure = "the call into the shim could not run";
       }
+      if (!failure && safe) {
+        int32_t answer = -1;
+        if (read_mem(tid, r_result, &answer, sizeof answer) != 0 || answer < 0) failure = "the shim did not answer";
+        result = (uintptr_t)(uint32_t)answer;
+      }
       if (!failure && (int)result == 5 && attempt + 1 < 200) {
         /* BUSY: it was stopped inside the shim's own patching; let it finish and stop it again */
-        restore_state(tid, &saved);
+        if (!safe) restore_state(tid, &saved);
         paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
         continue;
       }
-      int restored = restore_state(tid, &saved) == 0;
+      /* A restoring call has put every register back already (and set up the restart of a system
+       * call it was stopped in, which restoring `saved` now would undo). */
+      int restored = safe ? 1 : restore_state(tid, &saved) == 0;
       paused_us += mono_us() - t0;
       ptrace(PTRACE_DETACH, tid, 0, 0);
       if (group_stop_seen) kill(target, group_stop_seen);

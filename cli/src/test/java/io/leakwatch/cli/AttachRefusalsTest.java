@@ -148,6 +148,76 @@ class AttachRefusalsTest {
     assertThat(sh.isAlive()).isTrue();
   }
 
+  /** registers-target, its output in a file: it checks sixteen AVX and five general registers. */
+  private Process registersTarget(Path out) throws Exception {
+    Process p =
+        new ProcessBuilder(Home.nativeDir().resolve("registers-target").toString())
+            .redirectErrorStream(true)
+            .redirectOutput(out.toFile())
+            .start();
+    started.add(p);
+    long until = System.currentTimeMillis() + 10_000;
+    while (!Files.readString(out).contains("ready") && System.currentTimeMillis() < until)
+      Thread.sleep(20);
+    return p;
+  }
+
+  /** The injector run with its test hook: it kills itself (SIGKILL) right after starting call n. */
+  private int injectDyingInCall(long pid, int n) throws Exception {
+    ProcessBuilder pb =
+        new ProcessBuilder(
+                Injector.binary().toString(),
+                "attach",
+                Long.toString(pid),
+                Home.agent().toString(),
+                "LEAKWATCH_SAMPLE_BYTES=0\nLEAKWATCH_RUN_DIR=" + tmp.resolve("rings"))
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+    pb.environment().put("LEAKWATCH_INJECT_TEST_DIE_IN_CALL", Integer.toString(n));
+    Process in = pb.start();
+    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    return in.exitValue();
+  }
+
+  @Test
+  void theBorrowedThreadGetsEveryRegisterBackAvxIncluded() throws Exception {
+    Path out = tmp.resolve("registers.log");
+    Process p = registersTarget(out);
+    for (int i = 0; i < 10; i++) {
+      injectOk("attach", p.pid(), 0);
+      injectOk("detach", p.pid(), 0);
+    }
+    Thread.sleep(1_200); // a round or more after the last detach
+    assertThat(Files.readString(out)).doesNotContain("CORRUPT");
+    assertThat(p.isAlive()).isTrue();
+  }
+
+  /**
+   * The injector killed (kill -9) in the middle of its calls into the target: the borrowed thread
+   * returns through a signal frame that gives it every register back (it used to return to address
+   * 0 and crash the process). Killed in the dlopen, the shim is loaded and idle; killed in the call
+   * that starts the recording, the recording runs (the call completed) and a detach ends it.
+   */
+  @Test
+  void theTargetSurvivesTheInjectorKilledInTheMiddleOfACall() throws Exception {
+    Path out = tmp.resolve("registers.log");
+    Process p = registersTarget(out);
+    for (int round = 0; round < 3; round++) {
+      assertThat(injectDyingInCall(p.pid(), 1)).as("killed in dlopen").isEqualTo(128 + 9);
+      Thread.sleep(300);
+      assertThat(p.isAlive()).isTrue();
+      assertThat(injectDyingInCall(p.pid(), 2)).as("killed in leakwatch_attach").isEqualTo(128 + 9);
+      Thread.sleep(300);
+      assertThat(p.isAlive()).isTrue();
+      assertThat(injectOk("detach", p.pid(), 0)).startsWith("ok");
+    }
+    injectOk("attach", p.pid(), 0);
+    injectOk("detach", p.pid(), 0);
+    Thread.sleep(1_200);
+    assertThat(Files.readString(out)).doesNotContain("CORRUPT").contains("rounds");
+    assertThat(p.isAlive()).isTrue();
+  }
+
   @Test
   void aTargetThatDiesAroundTheAttachEndsWithAClearMessage() throws Exception {
     Path inject = Injector.binary();
