@@ -53,6 +53,7 @@
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <cpuid.h>
 #include <dirent.h>
 #include <stddef.h>
 #include <ucontext.h>
@@ -289,6 +290,31 @@ static const uint8_t RESTORER_CODE[RESTORER_LEN] = {0x48, 0xc7, 0xc0, 0x0f, 0x00
 static int test_die_in_call; /* LEAKWATCH_INJECT_TEST_DIE_IN_CALL=N: SIGKILL this program in call N */
 static int calls_made;
 
+/*
+ * The XSAVE size and features a signal frame may carry: the features this machine enables (XCR0)
+ * but those enabled per process on request (XFD: AMX's tile data), whose space a process that never
+ * asked for them does not have; ptrace's area includes them, and a frame that size would be taken
+ * for a legacy one (the AVX upper halves reset). The standard-format size is the end of the last
+ * such component. 0 when CPUID cannot say.
+ */
+static uint32_t sigframe_xstate_size(uint64_t *features) {
+  uint32_t lo, hi, a, b, c, d;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  uint64_t xcr0 = ((uint64_t)hi << 32) | lo, keep = xcr0 & 3; /* x87 and SSE live in the legacy area */
+  uint32_t end = 512 + 64;                                      /* legacy area and XSAVE header */
+  if (__get_cpuid_max(0, NULL) < 0xd) return 0;
+  for (int i = 2; i < 63; i++) {
+    if (!(xcr0 & (1ull << i))) continue;
+    __cpuid_count(0xd, i, a, b, c, d);
+    (void)d;
+    if (c & 4) continue; /* XFD: enabled per process */
+    keep |= 1ull << i;
+    if (b + a > end) end = b + a;
+  }
+  *features = keep;
+  return end;
+}
+
 static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t sigmask, uintptr_t stack_top,
                                  uintptr_t fn, uintptr_t a, uintptr_t b, uintptr_t restorer) {
   if (!saved->xstate_len) return -1; /* no XSAVE area to hand the kernel: the caller falls back */
@@ -329,16 +355,17 @@ static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t 
   memcpy(area, saved->xstate, saved->xstate_len);
   struct _fpx_sw_bytes sw;
   memset(&sw, 0, sizeof sw);
-  uint32_t xcr0_lo, xcr0_hi;
-  __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  uint64_t features;
+  uint32_t size = sigframe_xstate_size(&features);
+  if (!size || size > saved->xstate_len) return -1;
   sw.magic1 = FP_XSTATE_MAGIC1;
-  sw.extended_size = (uint32_t)saved->xstate_len + 4;
-  sw.xstate_bv = ((uint64_t)xcr0_hi << 32) | xcr0_lo; /* every feature this machine enables */
-  sw.xstate_size = (uint32_t)saved->xstate_len;
+  sw.extended_size = size + 4;
+  sw.xstate_bv = features;
+  sw.xstate_size = size;
   memcpy(area + 464, &sw, sizeof sw);
   uint64_t ret = restorer;
   if (write_mem(tid, xs, area, saved->xstate_len) != 0 ||
-      write_mem(tid, xs + saved->xstate_len, &magic2, sizeof magic2) != 0 ||
+      write_mem(tid, xs + size, &magic2, sizeof magic2) != 0 ||
       write_mem(tid, frame, &ret, sizeof ret) != 0 || write_mem(tid, frame + 8, &uc, sizeof uc) != 0)
     return -1;
   struct user_regs_struct regs = *r;
@@ -373,8 +400,10 @@ static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t 
         back.rax = rax;
         back.orig_rax = (unsigned long)-1;
         struct iovec iov = {(void *)saved->xstate, saved->xstate_len};
-        if (ptrace(PTRACE_SETREGS, tid, 0, &back) != 0 ||
-            ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) != 0)
+        /* The vector state first: until SETREGS skips the rt_sigreturn, a death here still leaves
+         * the frame to restore everything. */
+        if (ptrace(PTRACE_SETREGSET, tid, (void *)NT_X86_XSTATE, &iov) != 0 ||
+            ptrace(PTRACE_SETREGS, tid, 0, &back) != 0)
           return -1;
         return 0;
       }
@@ -480,6 +509,7 @@ static int handler_interrupted_code(pid_t tid, const map_info *m, uintptr_t rsp,
 
 static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struct *r, uintptr_t restorer) {
   long nr = (long)r->orig_rax;
+  if (r->cs != 0x33) return 0; /* running 32-bit code: a 64-bit call cannot be made from there */
   if (nr < 0 && in_code(m, r->rip)) return 0; /* in libc or the loader: may hold their locks */
   for (size_t i = 0; nr >= 0 && i < sizeof MALLOC_SYSCALLS / sizeof MALLOC_SYSCALLS[0]; i++)
     if (nr == MALLOC_SYSCALLS[i]) return 0;
@@ -521,6 +551,20 @@ static int dynamically_linked(pid_t pid) {
 }
 
 /* Seccomp mode 2 (a filter): a system call outside its list may be refused or kill the process. */
+/* Runs with user shadow stacks (Linux 6.6+ CET): a call whose return the shadow stack does not
+ * hold faults there, and a signal frame without its token is refused. */
+static int shadow_stack_on(pid_t pid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int on = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "x86_Thread_features:", 20) == 0 && strstr(line + 20, "shstk")) on = 1;
+  fclose(f);
+  return on;
+}
+
 static int seccomp_filtered(pid_t pid) {
   char path[64], line[256];
   snprintf(path, sizeof path, "/proc/%d/status", pid);
@@ -601,7 +645,10 @@ int main(int argc, char **argv) {
   if (!attach && !theirs.has_shim)
     die(REFUSED, "pid %d has no leakwatch in it (never attached, or it exec'd since: the recording ended then)", target);
   same_file_or_die(shim);
-  if (attach && seccomp_filtered(target) && !getenv("LEAKWATCH_ATTACH_SECCOMP"))
+  if (shadow_stack_on(target))
+    die(REFUSED, "pid %d runs with shadow stacks (CET): a call made into it would fault", target);
+  int under_seccomp = seccomp_filtered(target);
+  if (attach && under_seccomp && !getenv("LEAKWATCH_ATTACH_SECCOMP"))
     die(REFUSED,
         "pid %d runs under a seccomp filter: loading the shim (openat, mmap, mkdir, fallocate) could be "
         "refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
@@ -633,7 +680,9 @@ int main(int argc, char **argv) {
   uintptr_t restorer_offset = our_restorer_offset(&ours);
   uintptr_t r_restorer = restorer_offset ? theirs.libc_base + restorer_offset : 0;
   /* Calls that survive our death need the trampoline to be what it is in this glibc. */
-  int restoring = r_restorer && memcmp((const void *)(ours.libc_base + restorer_offset), RESTORER_CODE, RESTORER_LEN) == 0;
+  /* Not under a seccomp filter: it would see the skipped rt_sigreturn as system call -1, and one
+   * that answers with an error would overwrite the restored rax. */
+  int restoring = !under_seccomp && r_restorer && memcmp((const void *)(ours.libc_base + restorer_offset), RESTORER_CODE, RESTORER_LEN) == 0;
 
   sigset_t fatal, old;
   sigemptyset(&fatal);
