@@ -56,6 +56,12 @@ final class RunBench implements Callable<Integer> {
 
   private static final Pattern SECONDS = Pattern.compile("churn: .* seconds=([0-9.]+)");
 
+  /** The report's tracking line: a run that lost events measured less work than it claims. */
+  private static final Pattern LOST = Pattern.compile("tracking: .*, ([0-9,]+) events lost");
+
+  /** Events lost by each mode's runs, from the reports (heaptrack and bare have none). */
+  private final Map<String, Long> lost = new LinkedHashMap<>();
+
   @Override
   public Integer call() throws Exception {
     Path churn = Home.nativeDir().resolve("churn");
@@ -107,7 +113,7 @@ final class RunBench implements Callable<Integer> {
                   "-s",
                   "100"));
           long t0 = System.nanoTime();
-          loop.get(m)[r] = loopSeconds(cmd, m);
+          loop.get(m)[r] = loopSeconds(cmd, m, lost);
           wall.get(m)[r] = (System.nanoTime() - t0) / 1e9;
           System.out.printf(Locale.ROOT, "  run %d %-9s loop %.3f s%n", r + 1, m, loop.get(m)[r]);
         }
@@ -119,27 +125,29 @@ final class RunBench implements Callable<Integer> {
     double bareMin = BenchSupport.min(loop.get("bare"));
     System.out.printf(
         Locale.ROOT,
-        "%n%-10s %12s %16s %14s%n",
+        "%n%-10s %12s %16s %14s %14s%n",
         "mode",
         "loop median",
         "ratio (min/min)",
-        "wall median");
+        "wall median",
+        "events lost");
     for (String m : all) {
       System.out.printf(
           Locale.ROOT,
-          "%-10s %11.3fs %7.2fx (%5.2fx) %13.1fs%n",
+          "%-10s %11.3fs %7.2fx (%5.2fx) %13.1fs %14s%n",
           m,
           BenchSupport.median(loop.get(m)),
           BenchSupport.median(loop.get(m)) / bare,
           BenchSupport.min(loop.get(m)) / bareMin,
-          BenchSupport.median(wall.get(m)));
+          BenchSupport.median(wall.get(m)),
+          lost.containsKey(m) ? String.format(Locale.ROOT, "%,d", lost.get(m)) : "-");
     }
     System.out.println(
         "targets (issue 18): default sampling <= 1.05x, exact <= 6x, through ./leakwatch run");
     return 0;
   }
 
-  private static double loopSeconds(List<String> cmd, String mode)
+  private static double loopSeconds(List<String> cmd, String mode, Map<String, Long> lost)
       throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     Process p = pb.start();
@@ -149,6 +157,8 @@ final class RunBench implements Callable<Integer> {
       for (String line; (line = out.readLine()) != null; ) {
         Matcher mm = SECONDS.matcher(line);
         if (mm.find()) seconds = Double.parseDouble(mm.group(1));
+        Matcher ml = LOST.matcher(line);
+        if (ml.find()) lost.merge(mode, Long.parseLong(ml.group(1).replace(",", "")), Long::sum);
         tail.append(line).append('\n');
         if (tail.length() > 4000) tail.delete(0, tail.length() - 4000);
       }
