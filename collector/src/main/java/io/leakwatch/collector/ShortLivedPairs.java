@@ -76,17 +76,25 @@ public final class ShortLivedPairs {
     this.pairsDropped = pairsDropped;
   }
 
+  /**
+   * The next event of the ring is a heap free at {@code address}: if it ends a held allocation,
+   * both are dropped and true is returned (the free need not be built at all: in an exact-mode
+   * flood most frees end here). Otherwise nothing changes and the caller {@link #add}s it.
+   */
+  public boolean dropsFree(long seq, long address) {
+    if (graceNs <= 0 || seq <= pairFrom) return false;
+    Held alloc = allocations.remove(key(address));
+    if (alloc == null) return false;
+    alloc.dropped = true;
+    pairsDropped.increment();
+    return true;
+  }
+
   /** Takes the next event of the ring, in ring order. */
   public void add(AllocationEvent ev, long nowNs) {
     boolean pairable = graceNs > 0 && ev.getKind() == AllocationKind.HEAP && ev.getSeq() > pairFrom;
-    if (pairable && ev.getType() == EventType.FREE) {
-      Held alloc = allocations.remove(key(ev.getAddress()));
-      if (alloc != null) {
-        alloc.dropped = true;
-        pairsDropped.increment();
-        return;
-      }
-    }
+    if (pairable && ev.getType() == EventType.FREE && dropsFree(ev.getSeq(), ev.getAddress()))
+      return;
     Held h = new Held(ev, nowNs);
     queue.addLast(h);
     if (pairable && ev.getType() == EventType.ALLOC) {
@@ -94,7 +102,7 @@ public final class ShortLivedPairs {
       // ring). Both go out as they are, so the streams-app retires the old block when it sees the
       // new one (a "replaced" allocation); pairing the new one would hide that.
       Long key = key(ev.getAddress());
-      if (allocations.remove(key) == null) allocations.put(key, h);
+      if (allocations.put(key, h) != null) allocations.remove(key); // one map operation when new
     }
   }
 

@@ -189,6 +189,12 @@ final class TrackedProcess {
                     events);
                 if (resyncFrom >= 0) touchedDuringResync.add(a.address());
               } else if (r instanceof RingRecord.Free f) {
+                if (holdsEvents
+                    && kind(f.kind()) == AllocationKind.HEAP
+                    && pairs.dropsFree(f.seq(), f.address())) {
+                  if (resyncFrom >= 0) touchedDuringResync.add(f.address());
+                  return true;
+                }
                 accept(
                     new AllocationEvent(
                         f.seq(),

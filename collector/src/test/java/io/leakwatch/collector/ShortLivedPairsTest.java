@@ -39,6 +39,26 @@ class ShortLivedPairsTest {
     return ev(EventType.FREE, address, 0, AllocationKind.HEAP);
   }
 
+  /** The drain asks before it builds a free's event: the answer must be what add would do. */
+  @Test
+  void aFreeAskedAboutBeforeItIsBuiltDropsOnlyAHeldAllocationAfterPairFrom() {
+    LongAdder dropped = new LongAdder();
+    ShortLivedPairs p = new ShortLivedPairs(1000 * MS, dropped);
+    AllocationEvent a = alloc(0x10, 100), b = alloc(0x20, 200);
+    p.add(a, 0);
+    p.add(b, 0);
+    assertThat(p.dropsFree(seq + 64, 0x30)).as("nothing held there").isFalse();
+    assertThat(p.dropsFree(seq + 64, 0x10)).isTrue();
+    assertThat(p.dropsFree(seq + 64, 0x10)).as("already dropped").isFalse();
+    p.neverPairUpTo(seq + 128);
+    assertThat(p.dropsFree(seq + 64, 0x20)).as("at or before pairFrom").isFalse();
+    assertThat(new ShortLivedPairs(0, dropped).dropsFree(1, 0x20)).as("no grace").isFalse();
+    List<AllocationEvent> out = new ArrayList<>();
+    p.releaseAll(out);
+    assertThat(out).containsExactly(b);
+    assertThat(dropped.sum()).isEqualTo(1);
+  }
+
   @Test
   void aPairInsideTheGraceDiesAndTheRestLeavesInRingOrder() {
     LongAdder dropped = new LongAdder();
