@@ -509,7 +509,7 @@ static int handler_interrupted_code(pid_t tid, const map_info *m, uintptr_t rsp,
 
 static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struct *r, uintptr_t restorer) {
   long nr = (long)r->orig_rax;
-  if (r->cs != 0x33) return 0; /* running 32-bit code: a 64-bit call cannot be made from there */
+  if (r->cs == 0x23) return 0; /* running 32-bit code (__USER32_CS): no 64-bit call from there */
   if (nr < 0 && in_code(m, r->rip)) return 0; /* in libc or the loader: may hold their locks */
   for (size_t i = 0; nr >= 0 && i < sizeof MALLOC_SYSCALLS / sizeof MALLOC_SYSCALLS[0]; i++)
     if (nr == MALLOC_SYSCALLS[i]) return 0;
