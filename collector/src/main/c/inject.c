@@ -206,20 +206,42 @@ static int read_mem(pid_t pid, uintptr_t addr, void *buf, size_t len) {
   return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
 }
 
+/* Sets the stopped thread up to run fn(a, b) with its return address at sp (written by the caller)
+ * and resumes it with `how` (PTRACE_CONT or PTRACE_SYSCALL). */
+static int start_call(pid_t tid, const struct user_regs_struct *base, uintptr_t sp, uintptr_t fn, uintptr_t a,
+                      uintptr_t b, enum __ptrace_request how) {
+  struct user_regs_struct regs = *base;
+  regs.rsp = sp;
+  regs.rip = fn;
+  regs.rdi = a;
+  regs.rsi = b;
+  regs.rax = 0;
+  regs.orig_rax = (unsigned long)-1; /* no system call restart on resume */
+  if (ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0) return -1;
+  return ptrace(how, tid, 0, 0) != 0 ? -1 : 0;
+}
+
+/* The next stop of tid: its waitpid status, or -1 when the thread is gone. */
+static int next_stop(pid_t tid) {
+  for (;;) {
+    int st;
+    if (waitpid(tid, &st, __WALL) < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (WIFEXITED(st) || WIFSIGNALED(st)) return -1;
+    if (WIFSTOPPED(st)) return st;
+  }
+}
+
 static int group_stop_seen;
 
 /* Waits for the next stop of tid; passes on signals that are not ours. Returns the stop status, or
  * -1 when the thread is gone. `call`: a remote call is running (signals are delivered into it). */
 static int wait_stop(pid_t tid, int call) {
   for (;;) {
-    int st;
-    pid_t r = waitpid(tid, &st, __WALL);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    if (WIFEXITED(st) || WIFSIGNALED(st)) return -1;
-    if (!WIFSTOPPED(st)) continue;
+    int st = next_stop(tid);
+    if (st < 0) return -1;
     int sig = WSTOPSIG(st);
     int event = st >> 16;
     if (event == PTRACE_EVENT_STOP) {
@@ -243,20 +265,12 @@ static int wait_stop(pid_t tid, int call) {
 /* Runs fn(a, b) on the stopped thread with the state `saved`; data already below its stack. */
 static int remote_call(pid_t tid, const thread_state *saved, uintptr_t stack_top, uintptr_t fn, uintptr_t a,
                        uintptr_t b, uintptr_t *result) {
-  struct user_regs_struct regs = saved->regs;
-  uintptr_t sp = (stack_top - 256) & ~(uintptr_t)15;
-  sp -= 8;
+  uintptr_t sp = ((stack_top - 256) & ~(uintptr_t)15) - 8;
   uintptr_t zero = 0;
   if (write_mem(tid, sp, &zero, sizeof zero) != 0) return -1;
-  regs.rsp = sp;
-  regs.rip = fn;
-  regs.rdi = a;
-  regs.rsi = b;
-  regs.rax = 0;
-  regs.orig_rax = (unsigned long)-1; /* no system call restart on resume */
-  if (ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0) return -1;
-  if (ptrace(PTRACE_CONT, tid, 0, 0) != 0) return -1;
+  if (start_call(tid, &saved->regs, sp, fn, a, b, PTRACE_CONT) != 0) return -1;
   if (wait_stop(tid, 1) < 0) return -2;
+  struct user_regs_struct regs;
   if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) return -1;
   *result = regs.rax;
   return 0;
@@ -368,25 +382,11 @@ static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t 
       write_mem(tid, xs + size, &magic2, sizeof magic2) != 0 ||
       write_mem(tid, frame, &ret, sizeof ret) != 0 || write_mem(tid, frame + 8, &uc, sizeof uc) != 0)
     return -1;
-  struct user_regs_struct regs = *r;
-  regs.rsp = frame;
-  regs.rip = fn;
-  regs.rdi = a;
-  regs.rsi = b;
-  regs.rax = 0;
-  regs.orig_rax = (unsigned long)-1; /* no system call restart on resume */
-  if (ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0) return -1;
-  if (ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return -1;
+  if (start_call(tid, r, frame, fn, a, b, PTRACE_SYSCALL) != 0) return -1;
   if (++calls_made == test_die_in_call) kill(getpid(), SIGKILL);
   for (;;) {
-    int st;
-    pid_t w = waitpid(tid, &st, __WALL);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return -2;
-    }
-    if (WIFEXITED(st) || WIFSIGNALED(st)) return -2;
-    if (!WIFSTOPPED(st)) continue;
+    int st = next_stop(tid);
+    if (st < 0) return -2;
     int sig = WSTOPSIG(st), event = st >> 16;
     if (sig == (SIGTRAP | 0x80)) { /* a system call stop (PTRACE_O_TRACESYSGOOD) */
       struct user_regs_struct now;

@@ -35,6 +35,14 @@ class RunEndToEndTest {
     return JSON.readTree(Files.readString(out));
   }
 
+  /** Nothing outstanding was allocated through {@code function} (the churn's freed pairs). */
+  private static void assertNoStackThrough(JsonNode report, String function) {
+    for (JsonNode s : report.path("stacks")) {
+      for (JsonNode f : s.path("frames"))
+        assertThat(f.path("function").asText()).isNotEqualTo(function);
+    }
+  }
+
   private static JsonNode stackWithFunction(JsonNode report, String function) {
     for (JsonNode s : report.path("stacks")) {
       for (JsonNode f : s.path("frames")) {
@@ -87,10 +95,7 @@ class RunEndToEndTest {
         .startsWith("libtoykey.so!cont_alloc+0x");
 
     // Nothing from the 400,000 churned pairs (with their reallocs) is left over.
-    for (JsonNode s : r.path("stacks")) {
-      for (JsonNode f : s.path("frames"))
-        assertThat(f.path("function").asText()).isNotEqualTo("worker");
-    }
+    assertNoStackThrough(r, "worker");
   }
 
   /**
@@ -120,10 +125,7 @@ class RunEndToEndTest {
     JsonNode leak = stackWithFunction(r, "leak_blocks");
     assertThat(leak.path("bytes").asLong()).isEqualTo(n * size);
     assertThat(leak.path("allocations").asLong()).isEqualTo(n);
-    for (JsonNode s : r.path("stacks")) {
-      for (JsonNode f : s.path("frames"))
-        assertThat(f.path("function").asText()).isNotEqualTo("worker");
-    }
+    assertNoStackThrough(r, "worker");
   }
 
   /**
