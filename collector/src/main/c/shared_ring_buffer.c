@@ -231,7 +231,7 @@ __attribute__((noinline)) static int wait_for_room(lw_ring *ring, uint64_t r) {
   if (atomic_load_explicit(&ring->gave_up_at, memory_order_relaxed) == r) return 0;
   lw_ring_header *h = ring->hdr;
   uint64_t start = mono_now_ns(), now = start;
-  int moved = 0;
+  int moved = 0, saved_errno = errno; /* a signal may end a sleep with EINTR: the program's errno stays */
   while (now - start < ring->full_wait_ns) {
     struct timespec pause = {0, 50 * 1000}; /* 50 us: the reader drains ~100 KiB meanwhile */
     syscall(SYS_nanosleep, &pause, NULL);
@@ -244,6 +244,7 @@ __attribute__((noinline)) static int wait_for_room(lw_ring *ring, uint64_t r) {
   atomic_fetch_add_explicit(&h->stats.full_waits, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&h->stats.full_wait_ns, now - start, memory_order_relaxed);
   if (!moved) atomic_store_explicit(&ring->gave_up_at, r, memory_order_relaxed);
+  errno = saved_errno;
   return moved;
 }
 

@@ -6,6 +6,7 @@
  *   - A ring not told to wait (the default) drops at once. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -143,8 +144,10 @@ int main(void) {
   struct itimerval it = {{0, 0}, {0, 50000}}; /* 50 ms into the wait */
   setitimer(ITIMER_REAL, &it, NULL);
   t0 = now_ns();
+  errno = 4242;
   CHECK(lw_ring_write(&ring, LW_REC_FREE, payload, sizeof payload, NULL, 0) == UINT64_MAX);
   uint64_t outer = now_ns() - t0;
+  CHECK(errno == 4242); /* the sleep the signal cut short (EINTR) leaves the program's errno alone */
   CHECK(handler_result == UINT64_MAX);
   CHECK(handler_ns < 20000000ull);
   CHECK(outer >= 200000000ull);
