@@ -550,31 +550,34 @@ static int dynamically_linked(pid_t pid) {
   return interp;
 }
 
-/* Seccomp mode 2 (a filter): a system call outside its list may be refused or kill the process. */
+/* The value of a /proc/PID/status line ("Name:\tvalue"), into out; 0 when there is none. */
+static int status_field(pid_t pid, const char *name, char *out, size_t n) {
+  char path[64], line[512];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t len = strlen(name);
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) {
+    if (strncmp(line, name, len) != 0 || line[len] != ':') continue;
+    snprintf(out, n, "%s", line + len + 1);
+    found = 1;
+  }
+  fclose(f);
+  return found;
+}
+
 /* Runs with user shadow stacks (Linux 6.6+ CET): a call whose return the shadow stack does not
  * hold faults there, and a signal frame without its token is refused. */
 static int shadow_stack_on(pid_t pid) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  int on = 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "x86_Thread_features:", 20) == 0 && strstr(line + 20, "shstk")) on = 1;
-  fclose(f);
-  return on;
+  char v[256];
+  return status_field(pid, "x86_Thread_features", v, sizeof v) && strstr(v, "shstk") != NULL;
 }
 
+/* Seccomp mode 2 (a filter): a system call outside its list may be refused or kill the process. */
 static int seccomp_filtered(pid_t pid) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  int mode = 0;
-  while (fgets(line, sizeof line, f))
-    if (sscanf(line, "Seccomp: %d", &mode) == 1) break;
-  fclose(f);
-  return mode == 2;
+  char v[64];
+  return status_field(pid, "Seccomp", v, sizeof v) && atoi(v) == 2;
 }
 
 static void no_permission(void) __attribute__((noreturn));
