@@ -682,9 +682,9 @@ int main(int argc, char **argv) {
   uintptr_t r_dlerror = theirs.libc_base + our_libc_offset(&ours, "dlerror");
   uintptr_t restorer_offset = our_restorer_offset(&ours);
   uintptr_t r_restorer = restorer_offset ? theirs.libc_base + restorer_offset : 0;
-  /* Calls that survive our death need the trampoline to be what it is in this glibc. */
-  /* Not under a seccomp filter: it would see the skipped rt_sigreturn as system call -1, and one
-   * that answers with an error would overwrite the restored rax. */
+  /* Calls that survive our death need the trampoline to be what it is in this glibc, and no seccomp
+   * filter (it would see the skipped rt_sigreturn as system call -1, and one that answers with an
+   * error would overwrite the restored rax). */
   int restoring = !under_seccomp && r_restorer && memcmp((const void *)(ours.libc_base + restorer_offset), RESTORER_CODE, RESTORER_LEN) == 0;
 
   sigset_t fatal, old;

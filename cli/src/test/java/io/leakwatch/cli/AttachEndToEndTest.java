@@ -161,26 +161,22 @@ class AttachEndToEndTest {
     new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).start().waitFor();
   }
 
+  /** attach-target at 20,000 malloc/free pairs a second, leaking BLOCKS blocks per request. */
+  private static Process attachTarget() throws Exception {
+    return new ProcessBuilder(
+            Home.nativeDir().resolve("attach-target").toString(), Integer.toString(BLOCKS), "20000")
+        .redirectErrorStream(true)
+        .start();
+  }
+
   @Test
   void attachCountsExactlyWhatLeaksAfterItAndDetachLeavesItAsFastAsBare() throws Exception {
-    Process target =
-        new ProcessBuilder(
-                Home.nativeDir().resolve("attach-target").toString(),
-                Integer.toString(BLOCKS),
-                "20000")
-            .redirectErrorStream(true)
-            .start();
+    Process target = attachTarget();
     Output out = new Output(target);
     // A twin never attached: after the detach both are measured over the same seconds, so noise
     // from this VM's other tenant or the test JVM weighs on both (a clean-clone run measured the
     // target at 1.57x its earlier bare for 5 s on end while nothing of ours ran).
-    Process twin =
-        new ProcessBuilder(
-                Home.nativeDir().resolve("attach-target").toString(),
-                Integer.toString(BLOCKS),
-                "20000")
-            .redirectErrorStream(true)
-            .start();
+    Process twin = attachTarget();
     Output twinOut = new Output(twin);
     try {
       out.await("ready", 1);
