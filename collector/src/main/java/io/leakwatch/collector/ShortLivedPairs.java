@@ -1,12 +1,11 @@
 package io.leakwatch.collector;
 
+import com.carrotsearch.hppc.LongObjectHashMap;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.EventType;
 import java.util.ArrayDeque;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -42,19 +41,14 @@ public final class ShortLivedPairs {
   private final long graceNs;
   private final ArrayDeque<Held> queue = new ArrayDeque<>();
 
-  /** Held heap allocations by {@link #key} of their address (the latest at that address). */
-  private final Map<Long, Held> allocations = new HashMap<>();
-
   /**
-   * An address spread over all 64 bits (multiplying by an odd constant is a bijection, so no two
-   * addresses share a key). Heap addresses are 16-byte aligned and clustered in a few regions:
-   * {@code Long.hashCode} of the raw address put a process's held blocks in a sixteenth of
-   * HashMap's buckets, which turned into trees (a profile of {@code bench pipeline}: 13% of the
-   * collector's time in HashMap.remove and TreeNode operations).
+   * Held heap allocations by address (the latest at that address). A primitive-keyed map: with
+   * {@code HashMap<Long, Held>} boxing and node churn were a quarter of the drain's time in an
+   * exact-mode flood (a JFR profile of {@code run --exact}, 3M pairs), where every event passes
+   * through here. HPPC mixes the key bits itself (heap addresses are 16-byte aligned and clustered,
+   * which {@code Long.hashCode} once turned into a sixteenth of the buckets).
    */
-  private static Long key(long address) {
-    return address * 0x9E3779B97F4A7C15L;
-  }
+  private final LongObjectHashMap<Held> allocations = new LongObjectHashMap<>();
 
   private final LongAdder pairsDropped;
 
@@ -83,7 +77,7 @@ public final class ShortLivedPairs {
    */
   public boolean dropsFree(long seq, long address) {
     if (graceNs <= 0 || seq <= pairFrom) return false;
-    Held alloc = allocations.remove(key(address));
+    Held alloc = allocations.remove(address);
     if (alloc == null) return false;
     alloc.dropped = true;
     pairsDropped.increment();
@@ -101,8 +95,8 @@ public final class ShortLivedPairs {
       // An allocation at an address whose held allocation had no free: that free was lost (a full
       // ring). Both go out as they are, so the streams-app retires the old block when it sees the
       // new one (a "replaced" allocation); pairing the new one would hide that.
-      Long key = key(ev.getAddress());
-      if (allocations.put(key, h) != null) allocations.remove(key); // one map operation when new
+      long address = ev.getAddress(); // one map operation when the address is new:
+      if (allocations.put(address, h) != null) allocations.remove(address);
     }
   }
 
@@ -139,9 +133,18 @@ public final class ShortLivedPairs {
       if (!h.dropped && h.receivedNs > receivedBefore) break;
       queue.pollFirst();
       if (h.dropped) continue;
-      allocations.remove(key(h.event.getAddress()), h); // Held has identity equality
+      removeIfHeld(h);
       out.add(h.event);
     }
+  }
+
+  /** Forgets {@code h}'s address unless a later allocation at it took its place. */
+  private void removeIfHeld(Held h) {
+    if (h.event.getType() != EventType.ALLOC) return;
+    long address = h.event.getAddress();
+    int slot = allocations.indexOf(address);
+    if (allocations.indexExists(slot) && allocations.indexGet(slot) == h)
+      allocations.indexRemove(slot);
   }
 
   /** The ring position of the oldest event still held, or -1 when none is. */
