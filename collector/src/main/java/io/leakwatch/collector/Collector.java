@@ -176,7 +176,7 @@ public final class Collector implements AutoCloseable {
         // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to
         // move.
         // A ring filling up is drained at once whatever the round moved: a full ring drops events.
-        if (moved < config.maxBatchEvents() && maxRingFill() < 0.25)
+        if (moved < config.maxBatchEvents() && maxRingFill() < PublishRound.FLOOD_FILL)
           Thread.sleep(config.pollIntervalMs());
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();

@@ -64,6 +64,23 @@ final class PublishRound {
         };
   }
 
+  /** A ring at least a quarter full is read ten batches at a time (see {@link #recordsToRead}). */
+  static final double FLOOD_FILL = 0.25;
+
+  static final int FLOOD_BATCHES = 10;
+
+  /**
+   * How many records of {@code tp}'s ring this round reads: one batch, or ten when the ring is
+   * filling. A round ends in a Kafka round trip whatever it moves; in a flood (an exact-mode
+   * program outrunning the collector, whose writers wait for room under {@code run --exact}) most
+   * records are short-lived pairs dropped here, so a round of one batch was mostly that round trip.
+   * Ten batches hold at most ten batches' worth of ring space until Kafka acknowledges them, and
+   * leave as records of one batch each.
+   */
+  int recordsToRead(TrackedProcess tp) {
+    return tp.ring.fill() >= FLOOD_FILL ? maxBatchEvents * FLOOD_BATCHES : maxBatchEvents;
+  }
+
   /**
    * Publishes a batch of every ring (the exec order indexed for this round) and waits for Kafka;
    * returns the number of records moved. Throws when Kafka did not acknowledge: the records stay in
@@ -95,7 +112,7 @@ final class PublishRound {
       long first = tp.reader.position();
       int n;
       try {
-        n = tp.drain(maxBatchEvents, symbolizer, events, newStacks);
+        n = tp.drain(recordsToRead(tp), symbolizer, events, newStacks);
       } catch (RuntimeException e) {
         // One ring's trouble (a bug, hostile contents) must not stop the rounds of every other
         // ring:

@@ -3,6 +3,7 @@ package io.leakwatch.collector;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.leakwatch.collector.ring.RingFile;
+import io.leakwatch.collector.ring.RingLayout;
 import io.leakwatch.kafka.EmbeddedKafka;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AvroSerde;
@@ -118,6 +119,89 @@ class CollectorRoundTest {
       }
       assertThat(allocs).isPositive();
       assertThat(((ProcessExited) bodies.get(bodies.size() - 1)).getClean()).isTrue();
+    }
+  }
+
+  /**
+   * A ring a quarter full or more (a flood) is read ten batches a round, not one: a round costs a
+   * Kafka round trip whatever it moves. What it publishes is still records of at most one batch,
+   * every event once, in ring order, and the pairs dropped with the events published account for
+   * every allocation and free the program made.
+   */
+  @Test
+  void aFillingRingIsReadTenBatchesARoundAndPublishedInRecordsOfOneBatch() throws Exception {
+    int pairs = 300_000;
+    List<Path> made =
+        NativeRuns.run(
+            Files.createDirectories(tmp.resolve("made")),
+            0,
+            64L << 20,
+            NativeRuns.churn().toString(),
+            "-t",
+            "1",
+            "-p",
+            Integer.toString(pairs),
+            "-n",
+            "1",
+            "-s",
+            "10");
+    assertThat(made).hasSize(1);
+    Path runDir = Files.createDirectories(tmp.resolve("run"));
+    Path ring = Files.copy(made.get(0), runDir.resolve(made.get(0).getFileName()));
+    int pid;
+    try (RingFile r = RingFile.open(ring)) {
+      pid = r.pid();
+      assertThat(r.fill())
+          .as("the ring is filling")
+          .isGreaterThanOrEqualTo(PublishRound.FLOOD_FILL);
+      assertThat(r.stat(RingLayout.STAT_DROPPED_FULL))
+          .as("the program's events all in the ring")
+          .isZero();
+    }
+
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      createTopics(kafka);
+      CollectorConfig config =
+          CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
+      int batch = config.maxBatchEvents();
+      long pairsDropped;
+      try (Collector c = new Collector(config)) {
+        int firstRound = c.round();
+        assertThat(firstRound)
+            .as("records read by the first round of a filling ring")
+            .isEqualTo(batch * PublishRound.FLOOD_BATCHES);
+        for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) c.round();
+        assertThat(c.retiredStartMs(pid)).isPresent();
+        pairsDropped = c.pairsDropped();
+      }
+
+      long events = 0, lastSeq = -1;
+      for (byte[] v : readAll(kafka, Topics.EVENTS)) {
+        ProcessMessage m = AvroSerde.of(ProcessMessage.class).deserialize(Topics.EVENTS, v);
+        if (m.getPid() != pid || !(m.getBody() instanceof EventBatch b)) continue;
+        assertThat(b.getEvents().size()).as("events in one record").isLessThanOrEqualTo(batch);
+        for (AllocationEvent e : b.getEvents()) {
+          assertThat(e.getSeq()).as("every event once, in ring order").isGreaterThan(lastSeq);
+          lastSeq = e.getSeq();
+          events++;
+        }
+      }
+      // the churn's pairs, plus the few blocks the C library and the program allocate themselves
+      assertThat(events + 2 * pairsDropped).isBetween(2L * pairs, 2L * pairs + 200);
+      assertThat(pairsDropped).as("short-lived pairs dropped in the flood").isPositive();
+    }
+  }
+
+  private static void createTopics(EmbeddedKafka kafka) throws Exception {
+    try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+      admin
+          .createTopics(
+              List.of(
+                  new NewTopic(Topics.EVENTS, 1, (short) 1),
+                  new NewTopic(Topics.STACKS, 1, (short) 1),
+                  new NewTopic(Topics.COUNTERS, 1, (short) 1)))
+          .all()
+          .get(30, TimeUnit.SECONDS);
     }
   }
 
