@@ -7,7 +7,7 @@
  *     sees a zero header at its position stops there: the record is still being written.
  *   - New writes are dropped when the ring is full; the drop is counted in the stats block and
  *     the writer never calls into the allocator. By default it never waits either. A ring told to
- *     wait (full_wait_ns, LEAKWATCH_RING_FULL=wait: exact numbers for one program under `leakwatch
+ *     wait (full_wait_ns, LEAKWATCH_RING_FULL_WAIT_MS: exact numbers for one program under `leakwatch
  *     run`) sleeps while the reader is making room, and only while it is: after full_wait_ns without
  *     the reader moving it drops, and drops at once until the reader moves again. A write nested in
  *     another write of the same thread (a signal handler) never waits.
