@@ -22,6 +22,18 @@ static known_module *known;
  * write_new (one at a time). A reader racing a write may get a wrong answer, never a bad index. */
 static struct { uint64_t lo, hi; } ranges[MAX_MODULES];
 static _Atomic uint32_t nranges;
+/* Odd while write_new inserts into ranges (a reader's search may then give a wrong answer). */
+static _Atomic uint32_t ranges_seq;
+
+/* Return addresses found in a module written so far, by hash of the address. Every recorded stack
+ * asks about its first frames (a library loaded since?), and a binary search of the ranges per frame
+ * was a tenth of exact mode's instructions per allocation (callgrind, churn); the same few return
+ * addresses come again and again. Ranges only ever grow, so an address once found stays found.
+ * Shared by every thread without a lock: an entry is one aligned 8-byte store of an address the
+ * ranges held (a search that raced an insert is not cached), and a slot taken by another address is
+ * only a miss. */
+#define KNOWN_PC_BITS 10
+static _Atomic uint64_t known_pcs[1u << KNOWN_PC_BITS];
 static char *paths;
 static uint32_t nknown, paths_used;
 static _Atomic int busy;
@@ -108,6 +120,7 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg) {
     paths_used += (uint32_t)len;
     nknown++;
     uint32_t n = atomic_load(&nranges), at = n;
+    atomic_fetch_add(&ranges_seq, 1); /* odd: inserting */
     while (at > 0 && ranges[at - 1].lo > m.lo) {
       ranges[at] = ranges[at - 1];
       at--;
@@ -115,6 +128,7 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg) {
     ranges[at].lo = m.lo;
     ranges[at].hi = m.hi;
     atomic_store(&nranges, n + 1);
+    atomic_fetch_add(&ranges_seq, 1); /* even: settled */
   }
   lw_ring_write(ring, LW_REC_MODULE, &m, sizeof m, path, (uint32_t)len);
   return 0;
@@ -134,6 +148,9 @@ void lw_modules_write_known(lw_ring *ring) {
 }
 
 int lw_modules_contains(uintptr_t pc) {
+  _Atomic uint64_t *slot = &known_pcs[((uint64_t)pc * 0x9E3779B97F4A7C15ull) >> (64 - KNOWN_PC_BITS)];
+  if (pc != 0 && atomic_load_explicit(slot, memory_order_relaxed) == pc) return 1;
+  uint32_t seq = atomic_load_explicit(&ranges_seq, memory_order_acquire);
   uint32_t n = atomic_load_explicit(&nranges, memory_order_acquire);
   if (n > MAX_MODULES) n = MAX_MODULES;
   uint32_t lo = 0, hi = n;
@@ -142,7 +159,11 @@ int lw_modules_contains(uintptr_t pc) {
     if (ranges[mid].lo <= pc) lo = mid + 1;
     else hi = mid;
   }
-  return lo > 0 && pc < ranges[lo - 1].hi;
+  int found = lo > 0 && pc < ranges[lo - 1].hi;
+  atomic_thread_fence(memory_order_acquire); /* the search's reads before the second look at seq */
+  if (found && pc != 0 && !(seq & 1) && atomic_load_explicit(&ranges_seq, memory_order_relaxed) == seq)
+    atomic_store_explicit(slot, pc, memory_order_relaxed);
+  return found;
 }
 
 struct range_probe {
