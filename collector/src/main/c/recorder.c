@@ -130,7 +130,14 @@ static int write_free(uint64_t addr, int kind, uint64_t len) {
 
 /* ---- recording --------------------------------------------------------------------------------- */
 
+static void record_alloc_from(const lw_walk_start *from, void *p, uint64_t n, double weight, int kind);
+
 __attribute__((noinline)) void lw_record_alloc(void *p, uint64_t n, double weight, int kind) {
+  record_alloc_from(NULL, p, n, weight, kind);
+}
+
+__attribute__((noinline)) static void record_alloc_from(const lw_walk_start *from, void *p, uint64_t n, double weight,
+                                                        int kind) {
   if (!owner_ok()) return;
   lw_tl_busy = 1;
   uint64_t ts = event_ns();
@@ -155,7 +162,7 @@ __attribute__((noinline)) void lw_record_alloc(void *p, uint64_t n, double weigh
   {
     uint64_t frames[LW_MAX_FRAMES];
     int truncated = 0;
-    int nf = lw_unwind(frames, config.max_frames, &truncated);
+    int nf = lw_unwind_from(from, frames, config.max_frames, &truncated);
     if (truncated) atomic_fetch_add_explicit(&lw_the_ring.hdr->stats.stacks_truncated, 1, memory_order_relaxed);
     if (!tl_tid) tl_tid = (uint32_t)syscall(SYS_gettid);
     maybe_new_modules(frames, nf, ts); /* before the ALLOC: the collector reads the module first */
@@ -189,9 +196,14 @@ void lw_record_still_live(void *p, uint64_t size) {
   lw_record_alloc(p, size, lw_sampler_weight(size, lw_sample_bytes), LW_KIND_HEAP);
 }
 
+/* Called by the entry points (lw_on_alloc, inlined into them): the walk starts at that call, not
+ * four shim frames below it. __builtin_frame_address gives this function a frame pointer, so the
+ * caller's rbp is saved at fp[0] and its return address at fp[1]. */
 __attribute__((noinline)) void lw_on_alloc_slow(void *p, size_t n, uint64_t sample_bytes) {
+  const uintptr_t *fp = __builtin_frame_address(0);
+  lw_walk_start from = {fp[1], (uintptr_t)(fp + 2), fp[0]};
   if (sample_bytes == 0) {
-    if (p && lw_recording_allowed()) lw_record_alloc(p, n, (double)n, LW_KIND_HEAP);
+    if (p && lw_recording_allowed()) record_alloc_from(&from, p, n, (double)n, LW_KIND_HEAP);
     return;
   }
   /* The countdown ran out: every way out of here re-arms it. */
@@ -200,7 +212,7 @@ __attribute__((noinline)) void lw_on_alloc_slow(void *p, size_t n, uint64_t samp
     lw_sampler_rearm(&lw_tl_sampler, sample_bytes);
     return;
   }
-  if (lw_sampler_reached(&lw_tl_sampler, sample_bytes, n, &weight)) lw_record_alloc(p, n, weight, LW_KIND_HEAP);
+  if (lw_sampler_reached(&lw_tl_sampler, sample_bytes, n, &weight)) record_alloc_from(&from, p, n, weight, LW_KIND_HEAP);
 }
 
 void lw_on_map(void *p, size_t len) {

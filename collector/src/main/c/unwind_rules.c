@@ -391,17 +391,25 @@ int lw_unwind_rules_init(void) {
   return 0;
 }
 
-__attribute__((noinline)) int lw_unwind_rules_walk(uint64_t *frames, int max_frames, int *truncated, uintptr_t skip_lo,
-                                                   uintptr_t skip_hi, uintptr_t stack_lo, uintptr_t stack_hi,
-                                                   uintptr_t *last_bp) {
+__attribute__((noinline)) int lw_unwind_rules_walk(const lw_walk_start *from, uint64_t *frames, int max_frames,
+                                                   int *truncated, uintptr_t skip_lo, uintptr_t skip_hi,
+                                                   uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *last_bp) {
   *truncated = 0;
   if (!cache) return -1;
   uintptr_t pc, sp, bp;
-  __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+  int n = 0, at_return_address;
+  if (from) {
+    pc = from->pc, sp = from->sp, bp = from->bp;
+    at_return_address = 1;
+    /* A return address outside the shim (the entry point tail-called the shim) is the first frame. */
+    if (pc >= 4096 && !(pc >= skip_lo && pc < skip_hi) && max_frames > 0) frames[n++] = pc;
+  } else {
+    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(sp), "=r"(bp));
+    at_return_address = 0; /* pc is this instruction, not a return address */
+  }
   if (sp < stack_lo || sp >= stack_hi) return -1; /* on another stack (sigaltstack, a coroutine) */
-  int n = 0;
   for (int depth = 0; depth < 512; depth++) {
-    uint64_t rule = rule_for(depth == 0 ? pc : pc - 1);
+    uint64_t rule = rule_for(depth == 0 && !at_return_address ? pc : pc - 1);
     int kind = RULE_KIND(rule);
     if (kind == RULE_END) break;
     if (kind == RULE_NO_INFO) {
@@ -451,9 +459,9 @@ void lw_unwind_rules_counts(uint64_t *m, uint64_t *u) {
 #else /* not x86-64: the fast path is off, libgcc walks every stack */
 
 int lw_unwind_rules_init(void) { return -1; }
-int lw_unwind_rules_walk(uint64_t *frames, int max_frames, int *truncated, uintptr_t skip_lo, uintptr_t skip_hi,
-                         uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *last_bp) {
-  (void)frames, (void)max_frames, (void)truncated, (void)skip_lo, (void)skip_hi, (void)stack_lo, (void)stack_hi, (void)last_bp;
+int lw_unwind_rules_walk(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated, uintptr_t skip_lo,
+                         uintptr_t skip_hi, uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *last_bp) {
+  (void)from, (void)frames, (void)max_frames, (void)truncated, (void)skip_lo, (void)skip_hi, (void)stack_lo, (void)stack_hi, (void)last_bp;
   return -1;
 }
 int lw_unwind_rules_describe(uintptr_t pc, int *a, int32_t *b, int *c, int32_t *d) {

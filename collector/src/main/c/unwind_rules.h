@@ -31,13 +31,21 @@
  * available (x86-64 with glibc's _dl_find_object), -1 otherwise. */
 int lw_unwind_rules_init(void);
 
-/* Walks the calling thread's stack from the caller of this function.
+/* Where a walk may start instead of at its own frame: the state at a call into the shim, taken by
+ * the callee (pc: its return address, sp: its CFA, the caller's stack pointer once it returns, bp:
+ * rbp at the call). Starting there skips the shim's own frames below the call (most of exact mode's
+ * walk: the entry point's stack is a handful of frames, the shim's own four). */
+typedef struct {
+  uintptr_t pc, sp, bp;
+} lw_walk_start;
+
+/* Walks the calling thread's stack from `from` when given, else from the caller of this function.
  * Returns the number of frames written (after skipping those with pc in [skip_lo, skip_hi) at the
  * top), or -1 when some frame's rule is unsupported or a read would leave [stack_lo, stack_hi):
  * the caller then walks with libgcc. *last_bp is the rbp of the last frame (to walk on through JIT
  * code by frame pointers). */
-int lw_unwind_rules_walk(uint64_t *frames, int max_frames, int *truncated, uintptr_t skip_lo, uintptr_t skip_hi,
-                         uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *last_bp);
+int lw_unwind_rules_walk(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated, uintptr_t skip_lo,
+                         uintptr_t skip_hi, uintptr_t stack_lo, uintptr_t stack_hi, uintptr_t *last_bp);
 
 /* Rules parsed for one pc (for tests): 1 and the rule's fields when supported, 0 when unsupported,
  * -1 when the pc is in no object with unwind tables. */

@@ -88,13 +88,13 @@ static int unwind_libgcc(uint64_t *frames, int max_frames, int *truncated) {
 }
 
 /* The cached-rule walk; -1 when it cannot do this stack (the caller takes libgcc's). */
-static int unwind_rules(uint64_t *frames, int max_frames, int *truncated) {
+static int unwind_rules(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated) {
   if (!rules_ok || !tl_cfa_hi) return -1; /* libgcc walks first and learns the bound */
   uintptr_t last_bp = 0;
   uintptr_t here = (uintptr_t)__builtin_frame_address(0);
   /* Reads stay between this frame (less a margin for the walker's own) and the highest CFA libgcc
    * met: the live stack a correct walk reads anyway. A frame beyond it is walked by libgcc. */
-  int n = lw_unwind_rules_walk(frames, max_frames, truncated, self_lo, self_hi, here - 65536, tl_cfa_hi, &last_bp);
+  int n = lw_unwind_rules_walk(from, frames, max_frames, truncated, self_lo, self_hi, here - 65536, tl_cfa_hi, &last_bp);
   if (n <= 0) return -1;
   if (!*truncated && lw_unwind_stopped_early(frames[n - 1])) {
     struct backtrace_state b = {frames, max_frames, n, 0, last_bp};
@@ -105,17 +105,17 @@ static int unwind_rules(uint64_t *frames, int max_frames, int *truncated) {
   return n;
 }
 
-static int unwind_dwarf(uint64_t *frames, int max_frames, int *truncated) {
-  int n = unwind_rules(frames, max_frames, truncated);
+static int unwind_dwarf(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated) {
+  int n = unwind_rules(from, frames, max_frames, truncated);
   return n >= 0 ? n : unwind_libgcc(frames, max_frames, truncated);
 }
 
 /* Both walks; libgcc's answer is returned, the difference counted. */
-static int unwind_check(uint64_t *frames, int max_frames, int *truncated) {
+static int unwind_check(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated) {
   uint64_t fast[LW_MAX_FRAMES];
   int fast_truncated = 0;
   int max = max_frames < LW_MAX_FRAMES ? max_frames : LW_MAX_FRAMES;
-  int nf = unwind_rules(fast, max, &fast_truncated);
+  int nf = unwind_rules(from, fast, max, &fast_truncated);
   int n = unwind_libgcc(frames, max_frames, truncated);
   atomic_fetch_add_explicit(&checked, 1, memory_order_relaxed);
   if (nf < 0) {
@@ -213,11 +213,13 @@ __attribute__((noinline)) static int unwind_fp(uint64_t *frames, int max_frames,
   return out;
 }
 
-int lw_unwind(uint64_t *frames, int max_frames, int *truncated) {
+int lw_unwind_from(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated) {
   switch (unwinder) {
     case LW_UNWIND_FP: return unwind_fp(frames, max_frames, truncated);
     case LW_UNWIND_LIBGCC: return unwind_libgcc(frames, max_frames, truncated);
-    case LW_UNWIND_CHECK: return unwind_check(frames, max_frames, truncated);
-    default: return unwind_dwarf(frames, max_frames, truncated);
+    case LW_UNWIND_CHECK: return unwind_check(from, frames, max_frames, truncated);
+    default: return unwind_dwarf(from, frames, max_frames, truncated);
   }
 }
+
+int lw_unwind(uint64_t *frames, int max_frames, int *truncated) { return lw_unwind_from(NULL, frames, max_frames, truncated); }

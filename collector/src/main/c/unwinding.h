@@ -23,6 +23,8 @@
 
 #include <stdint.h>
 
+#include "unwind_rules.h"
+
 #define LW_MAX_FRAMES 64
 
 enum lw_unwinder { LW_UNWIND_DWARF = 0, LW_UNWIND_FP = 1, LW_UNWIND_LIBGCC = 2, LW_UNWIND_CHECK = 3 };
@@ -35,6 +37,9 @@ void lw_unwind_after_fork(void);
 const char *lw_unwind_name(void);
 /* Fills up to max_frames addresses; sets *truncated when the stack was deeper. */
 int lw_unwind(uint64_t *frames, int max_frames, int *truncated);
+/* The same, the DWARF walks starting at `from` (a call into the shim, see unwind_rules.h; NULL: here).
+ * The frames are the same either way: the shim's own are never reported. */
+int lw_unwind_from(const lw_walk_start *from, uint64_t *frames, int max_frames, int *truncated);
 /* In check mode: writes to stderr how many stacks both DWARF walks saw and how many differed. */
 void lw_unwind_report(void);
 
