@@ -2,7 +2,6 @@ package io.leakwatch.cli;
 
 import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.streams.report.Units;
-import io.leakwatch.streams.report.model.ProcessReport;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -58,7 +57,9 @@ final class AttachCommand implements Callable<Integer> {
   @Option(
       names = "--timeout",
       defaultValue = "120",
-      description = "seconds to wait for the report after the detach (default ${DEFAULT-VALUE})")
+      description =
+          "seconds to wait for the report after the detach without the pipeline moving (default"
+              + " ${DEFAULT-VALUE})")
   int timeoutSeconds;
 
   @Override
@@ -138,14 +139,17 @@ final class AttachCommand implements Callable<Integer> {
       } else if (!target.isAlive()) {
         System.err.println("leakwatch: pid " + pid + " exited");
       }
-      Optional<ProcessReport> report =
-          RunCommand.awaitLocalReport(stack, (int) pid, timeoutSeconds);
-      if (report.isEmpty()) {
+      RunCommand.Awaited awaited = RunCommand.awaitLocalReport(stack, (int) pid, timeoutSeconds);
+      if (awaited.report().isEmpty()) {
         System.err.println(
-            "leakwatch attach: no report for pid " + pid + " (its ring was never read)");
+            "leakwatch attach: no report for pid "
+                + pid
+                + (awaited.whyNot().startsWith("the shim did not load")
+                    ? " (its ring was never read)"
+                    : ": " + awaited.whyNot()));
         return 1;
       }
-      tracking.write(report.get(), stack.streams.history());
+      tracking.write(awaited.report().get(), stack.streams.history());
       return 0;
     }
   }

@@ -54,7 +54,9 @@ final class RunCommand implements Callable<Integer> {
   @Option(
       names = "--timeout",
       defaultValue = "120",
-      description = "seconds to wait for the report after CMD exits (default ${DEFAULT-VALUE})")
+      description =
+          "seconds to wait for the report after CMD exits without the pipeline moving (default"
+              + " ${DEFAULT-VALUE}): a big exact-mode backlog is waited for while it drains")
   int timeoutSeconds;
 
   @Parameters(arity = "1..*", paramLabel = "CMD", description = "the command to run, after --")
@@ -78,44 +80,69 @@ final class RunCommand implements Callable<Integer> {
       if (p == null) return 127;
       yieldTo(sample);
       int status = p.waitFor();
-      Optional<ProcessReport> report = awaitLocalReport(stack, (int) p.pid(), timeoutSeconds);
-      if (report.isEmpty()) {
-        System.err.println(
-            "leakwatch: no report for pid "
-                + p.pid()
-                + ": the shim did not load (a static binary or a setuid program?) or the command exec'd something else");
+      Awaited awaited = awaitLocalReport(stack, (int) p.pid(), timeoutSeconds);
+      if (awaited.report().isEmpty()) {
+        System.err.println("leakwatch: no report for pid " + p.pid() + ": " + awaited.whyNot());
         return status;
       }
-      tracking.write(report.get(), stack.streams.history());
+      tracking.write(awaited.report().get(), stack.streams.history());
       return status;
     }
   }
 
-  /** The final report of pid from a local stack, once its lines are in (or empty). */
-  static Optional<ProcessReport> awaitLocalReport(LocalStack stack, int pid, int timeoutSeconds)
+  /** The final report, or why there is none (for the user: one line). */
+  record Awaited(Optional<ProcessReport> report, String whyNot) {}
+
+  /**
+   * The final report of pid from a local stack, once its lines are in. Waits while the pipeline
+   * moves (bytes leave the ring, the report changes as the streams-app applies the events): an
+   * exact-mode program's backlog can take minutes to apply, and giving up on a clock while it
+   * drains would throw the work away. Gives up after {@code timeoutSeconds} without movement.
+   */
+  static Awaited awaitLocalReport(LocalStack stack, int pid, int timeoutSeconds)
       throws InterruptedException {
-    long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
-    long noRingDeadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+    long stallNs = Duration.ofSeconds(timeoutSeconds).toNanos();
+    long start = System.nanoTime(), lastMoveNs = start;
+    long noRingDeadline = start + Duration.ofSeconds(15).toNanos();
     boolean seen = false;
+    Object lastState = null;
     DrainProgress progress = new DrainProgress(pid);
     LinesSettled lines = new LinesSettled(stack.collector);
-    while (System.nanoTime() < deadline) {
+    while (System.nanoTime() - lastMoveNs < stallNs) {
       Optional<ProcessReport> r = Optional.empty();
       try {
         r = stack.streams.reports().report(stack.host, pid);
         if (r.isPresent()) {
           seen = true;
           if (lines.complete(r.get(), stack.collector.retiredStartMs(pid)))
-            return Optional.of(r.get());
+            return new Awaited(Optional.of(r.get()), null);
         }
       } catch (InvalidStateStoreException e) {
         // rebalancing: ask again
       }
-      progress.maybeSay(stack.collector.unreadBytes(pid), r);
-      if (!seen && System.nanoTime() > noRingDeadline) return Optional.empty();
+      long unread = stack.collector.unreadBytes(pid);
+      progress.maybeSay(unread, r);
+      Object state = List.of(unread, r.map(x -> (Object) x.outstanding()).orElse("none"));
+      if (!state.equals(lastState)) {
+        lastState = state;
+        lastMoveNs = System.nanoTime();
+      }
+      if (!seen && System.nanoTime() > noRingDeadline)
+        return new Awaited(
+            Optional.empty(),
+            "the shim did not load (a static binary or a setuid program?) or the command exec'd"
+                + " something else");
       Thread.sleep(100);
     }
-    return Optional.empty();
+    return new Awaited(
+        Optional.empty(),
+        "nothing moved for "
+            + Units.duration(timeoutSeconds)
+            + " after "
+            + Units.duration((System.nanoTime() - start) / 1e9)
+            + " of waiting ("
+            + (seen ? "its report was not final" : "no report of it")
+            + "; --timeout waits longer)");
   }
 
   /**
