@@ -829,8 +829,10 @@ int main(int argc, char **argv) {
       return OK;
     }
     release_running(tid);
-    if (kill(target, 0) != 0) die(GONE, "pid %d exited during the attach", target);
+    /* A zombie still answers kill(pid, 0) until its parent reaps it, and none of its threads stop. */
+    if (!alive(target)) die(GONE, "pid %d exited during the attach", target);
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
+  if (!alive(target)) die(GONE, "pid %d exited during the attach", target);
   die(NO_SAFE_POINT, "no thread of pid %d could be stopped outside the allocator and the loader (%d stops); try again", target, stops);
 }
