@@ -42,23 +42,8 @@ class CollectorRoundTest {
 
   @Test
   void aRingOfAnExitedProcessIsPublishedInOrderAndRetired() throws Exception {
-    List<Path> made =
-        NativeRuns.run(
-            Files.createDirectories(tmp.resolve("made")),
-            0,
-            1 << 20,
-            NativeRuns.churn().toString(),
-            "-t",
-            "1",
-            "-p",
-            "2000",
-            "-n",
-            "1",
-            "-s",
-            "10");
-    assertThat(made).hasSize(1);
     Path runDir = Files.createDirectories(tmp.resolve("run"));
-    Path ring = Files.copy(made.get(0), runDir.resolve(made.get(0).getFileName()));
+    Path ring = churnRing(runDir, 1 << 20, 2000);
     int pid;
     long startMs;
     try (RingFile r = RingFile.open(ring)) {
@@ -67,16 +52,7 @@ class CollectorRoundTest {
     }
 
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
-      try (Admin admin = Admin.create(Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
-        admin
-            .createTopics(
-                List.of(
-                    new NewTopic(Topics.EVENTS, 1, (short) 1),
-                    new NewTopic(Topics.STACKS, 1, (short) 1),
-                    new NewTopic(Topics.COUNTERS, 1, (short) 1)))
-            .all()
-            .get(30, TimeUnit.SECONDS);
-      }
+      createTopics(kafka);
       CollectorConfig config =
           CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
       try (Collector c = new Collector(config)) {
@@ -131,23 +107,8 @@ class CollectorRoundTest {
   @Test
   void aFillingRingIsReadTenBatchesARoundAndPublishedInRecordsOfOneBatch() throws Exception {
     int pairs = 300_000;
-    List<Path> made =
-        NativeRuns.run(
-            Files.createDirectories(tmp.resolve("made")),
-            0,
-            64L << 20,
-            NativeRuns.churn().toString(),
-            "-t",
-            "1",
-            "-p",
-            Integer.toString(pairs),
-            "-n",
-            "1",
-            "-s",
-            "10");
-    assertThat(made).hasSize(1);
     Path runDir = Files.createDirectories(tmp.resolve("run"));
-    Path ring = Files.copy(made.get(0), runDir.resolve(made.get(0).getFileName()));
+    Path ring = churnRing(runDir, 64L << 20, pairs);
     int pid;
     try (RingFile r = RingFile.open(ring)) {
       pid = r.pid();
@@ -190,6 +151,26 @@ class CollectorRoundTest {
       assertThat(events + 2 * pairsDropped).isBetween(2L * pairs, 2L * pairs + 200);
       assertThat(pairsDropped).as("short-lived pairs dropped in the flood").isPositive();
     }
+  }
+
+  /** The ring of a churn run (exact mode) of {@code pairs} pairs, copied into {@code runDir}. */
+  private Path churnRing(Path runDir, long ringBytes, int pairs) throws Exception {
+    List<Path> made =
+        NativeRuns.run(
+            Files.createDirectories(tmp.resolve("made")),
+            0,
+            ringBytes,
+            NativeRuns.churn().toString(),
+            "-t",
+            "1",
+            "-p",
+            Integer.toString(pairs),
+            "-n",
+            "1",
+            "-s",
+            "10");
+    assertThat(made).hasSize(1);
+    return Files.copy(made.get(0), runDir.resolve(made.get(0).getFileName()));
   }
 
   private static void createTopics(EmbeddedKafka kafka) throws Exception {
