@@ -144,9 +144,7 @@ final class AttachCommand implements Callable<Integer> {
         System.err.println(
             "leakwatch attach: no report for pid "
                 + pid
-                + (awaited.whyNot().startsWith("the shim did not load")
-                    ? " (its ring was never read)"
-                    : ": " + awaited.whyNot()));
+                + (awaited.neverSeen() ? " (its ring was never read)" : ": " + awaited.whyNot()));
         return 1;
       }
       tracking.write(awaited.report().get(), stack.streams.history());

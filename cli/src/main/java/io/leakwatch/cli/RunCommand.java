@@ -90,8 +90,11 @@ final class RunCommand implements Callable<Integer> {
     }
   }
 
-  /** The final report, or why there is none (for the user: one line). */
-  record Awaited(Optional<ProcessReport> report, String whyNot) {}
+  /**
+   * The final report, or why there is none (for the user: one line); {@code neverSeen} when the
+   * process never showed up at all (no ring read).
+   */
+  record Awaited(Optional<ProcessReport> report, String whyNot, boolean neverSeen) {}
 
   /**
    * The final report of pid from a local stack, once its lines are in. Waits while the pipeline
@@ -115,7 +118,7 @@ final class RunCommand implements Callable<Integer> {
         if (r.isPresent()) {
           seen = true;
           if (lines.complete(r.get(), stack.collector.retiredStartMs(pid)))
-            return new Awaited(Optional.of(r.get()), null);
+            return new Awaited(Optional.of(r.get()), null, false);
         }
       } catch (InvalidStateStoreException e) {
         // rebalancing: ask again
@@ -127,11 +130,12 @@ final class RunCommand implements Callable<Integer> {
         lastState = state;
         lastMoveNs = System.nanoTime();
       }
-      if (!seen && System.nanoTime() > noRingDeadline)
+      if (!seen && unread < 0 && System.nanoTime() > noRingDeadline)
         return new Awaited(
             Optional.empty(),
             "the shim did not load (a static binary or a setuid program?) or the command exec'd"
-                + " something else");
+                + " something else",
+            true);
       Thread.sleep(100);
     }
     return new Awaited(
@@ -142,7 +146,8 @@ final class RunCommand implements Callable<Integer> {
             + Units.duration((System.nanoTime() - start) / 1e9)
             + " of waiting ("
             + (seen ? "its report was not final" : "no report of it")
-            + "; --timeout waits longer)");
+            + "; --timeout waits longer)",
+        !seen);
   }
 
   /**
