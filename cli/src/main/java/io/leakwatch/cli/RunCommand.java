@@ -5,6 +5,7 @@ import io.leakwatch.collector.CollectorConfig;
 import io.leakwatch.streams.report.Units;
 import io.leakwatch.streams.report.model.ProcessReport;
 import io.leakwatch.streams.report.model.StackRow;
+import io.leakwatch.streams.report.model.Totals;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -96,6 +97,9 @@ final class RunCommand implements Callable<Integer> {
    */
   record Awaited(Optional<ProcessReport> report, String whyNot, boolean neverSeen) {}
 
+  /** What changes while the pipeline works on a process: its unread ring bytes, its totals. */
+  private record Movement(long unreadBytes, Totals outstanding) {}
+
   /**
    * The final report of pid from a local stack, once its lines are in. Waits while the pipeline
    * moves (bytes leave the ring, the report changes as the streams-app applies the events): an
@@ -108,7 +112,7 @@ final class RunCommand implements Callable<Integer> {
     long start = System.nanoTime(), lastMoveNs = start;
     long noRingDeadline = start + Duration.ofSeconds(15).toNanos();
     boolean seen = false;
-    Object lastState = null;
+    Movement last = null;
     DrainProgress progress = new DrainProgress(pid);
     LinesSettled lines = new LinesSettled(stack.collector);
     while (System.nanoTime() - lastMoveNs < stallNs) {
@@ -125,9 +129,9 @@ final class RunCommand implements Callable<Integer> {
       }
       long unread = stack.collector.unreadBytes(pid);
       progress.maybeSay(unread, r);
-      Object state = List.of(unread, r.map(x -> (Object) x.outstanding()).orElse("none"));
-      if (!state.equals(lastState)) {
-        lastState = state;
+      Movement now = new Movement(unread, r.map(ProcessReport::outstanding).orElse(null));
+      if (!now.equals(last)) {
+        last = now;
         lastMoveNs = System.nanoTime();
       }
       if (!seen && unread < 0 && System.nanoTime() > noRingDeadline)
