@@ -15,6 +15,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
+import java.util.function.ToDoubleFunction;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -58,8 +59,22 @@ final class RealWorldBench implements Callable<Integer> {
       description = "default (sampling), sample4k, exact (default ${DEFAULT-VALUE})")
   List<String> modes;
 
-  /** One outcome line of a script: wall seconds and, for servers, their throughput. */
-  record Result(double seconds, double throughput, String outcome) {}
+  /**
+   * One outcome line of a script: wall seconds and, for servers, their throughput; and the CPU
+   * seconds our own processes took meanwhile: the host's collector, and this JVM (the broker, which
+   * a fleet's host does not run).
+   */
+  record Result(
+      double seconds, double throughput, String outcome, double collectorCpu, double brokerCpu) {
+    Result withCpu(double collector, double broker) {
+      return new Result(seconds, throughput, outcome, collector, broker);
+    }
+  }
+
+  /** CPU seconds (user and system) a process has used so far; 0 where the kernel does not say. */
+  static double cpuSeconds(ProcessHandle p) {
+    return p.info().totalCpuDuration().map(d -> d.toNanos() / 1e9).orElse(0.0);
+  }
 
   @Override
   public Integer call() throws Exception {
@@ -86,14 +101,20 @@ final class RealWorldBench implements Callable<Integer> {
         for (String program : programs) {
           for (String mode : all) {
             Path dir = Files.createDirectories(work.resolve(program + "-" + mode + "-" + r));
-            Result res = runOnce(scripts, program, mode, dir, runDir);
+            double collectorBefore = cpuSeconds(collector.toHandle());
+            double brokerBefore = cpuSeconds(ProcessHandle.current());
+            Result res =
+                runOnce(scripts, program, mode, dir, runDir)
+                    .withCpu(
+                        cpuSeconds(collector.toHandle()) - collectorBefore,
+                        cpuSeconds(ProcessHandle.current()) - brokerBefore);
             results
                 .computeIfAbsent(program, k -> new LinkedHashMap<>())
                 .computeIfAbsent(mode, k -> new ArrayList<>())
                 .add(res);
             System.out.printf(
                 Locale.ROOT,
-                "  round %d %-9s %-8s %7.1f s%s %s%n",
+                "  round %d %-9s %-8s %7.1f s%s  cpu: collector %.1f s, broker %.1f s  %s%n",
                 r + 1,
                 program,
                 mode,
@@ -101,6 +122,8 @@ final class RealWorldBench implements Callable<Integer> {
                 res.throughput() > 0
                     ? String.format(Locale.ROOT, " %,.0f/s", res.throughput())
                     : "",
+                res.collectorCpu(),
+                res.brokerCpu(),
                 res.outcome());
             LocalStack.delete(dir);
           }
@@ -142,6 +165,25 @@ final class RealWorldBench implements Callable<Integer> {
                     : String.format(Locale.ROOT, "%.1f s", m),
                 server ? m / bare : m / bare,
                 server ? "throughput" : "time"));
+      }
+      System.out.println(line);
+    }
+    System.out.printf(
+        Locale.ROOT,
+        "%nour own processes' CPU while each ran (median, %% of one core over its wall time):"
+            + " the host's collector, and the broker (in this JVM; not on a fleet's host)%n");
+    for (var byProgram : results.entrySet()) {
+      StringBuilder line =
+          new StringBuilder(String.format(Locale.ROOT, "%-9s", byProgram.getKey()));
+      for (String mode : all) {
+        List<Result> rs = byProgram.getValue().get(mode);
+        line.append(
+            String.format(
+                Locale.ROOT,
+                "   %s collector %.1f%% broker %.1f%%",
+                mode,
+                medianOf(rs, r -> r.seconds() > 0 ? 100 * r.collectorCpu() / r.seconds() : 0),
+                medianOf(rs, r -> r.seconds() > 0 ? 100 * r.brokerCpu() / r.seconds() : 0)));
       }
       System.out.println(line);
     }
@@ -192,7 +234,11 @@ final class RealWorldBench implements Callable<Integer> {
     double throughput = metric.contains(":") ? parse(metric.substring(metric.indexOf(':') + 1)) : 0;
     String outcome = f.getOrDefault("outcome", "?");
     return new Result(
-        seconds, throughput, outcome.length() > 60 ? outcome.substring(0, 60) + "..." : outcome);
+        seconds,
+        throughput,
+        outcome.length() > 60 ? outcome.substring(0, 60) + "..." : outcome,
+        0,
+        0);
   }
 
   private static double parse(String s) {
@@ -204,8 +250,12 @@ final class RealWorldBench implements Callable<Integer> {
   }
 
   private static double median(List<Result> rs, boolean throughput) {
+    return medianOf(rs, r -> throughput ? r.throughput() : r.seconds());
+  }
+
+  private static double medianOf(List<Result> rs, ToDoubleFunction<Result> f) {
     if (rs == null || rs.isEmpty()) return 0;
-    double[] v = rs.stream().mapToDouble(r -> throughput ? r.throughput() : r.seconds()).toArray();
+    double[] v = rs.stream().mapToDouble(f).toArray();
     Arrays.sort(v);
     return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
   }
