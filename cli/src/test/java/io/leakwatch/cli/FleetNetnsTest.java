@@ -634,10 +634,30 @@ class FleetNetnsTest {
           System.currentTimeMillis() - manyExitedAt);
 
       // 3. a broker host cut off: the cluster carries on with two.
+      // Its recovery varies from about 30 s to over 2 min between runs: what the streams-apps said
+      // meanwhile goes into the output (fenced producers, replaced threads, restorations).
+      Map<String, Integer> linesBeforeBrokerCut = new LinkedHashMap<>();
+      for (String s : List.of("streams1", "streams2"))
+        linesBeforeBrokerCut.put(s, Files.readAllLines(tmp.resolve(s + ".log")).size());
       net.cut("kafka3");
       long brokerAt = System.currentTimeMillis();
       burst(live);
       ms = checkExact("streams1", live, RECOVERY_MS);
+      List<String> brokerCutSaid = new ArrayList<>();
+      for (var e : linesBeforeBrokerCut.entrySet()) {
+        List<String> lines = Files.readAllLines(tmp.resolve(e.getKey() + ".log"));
+        lines.subList(Math.min(lines.size(), e.getValue()), lines.size()).stream()
+            .filter(
+                l ->
+                    l.contains("Kafka Streams")
+                        || l.contains("replacing")
+                        || l.contains("enced")
+                        || l.contains("imeout")
+                        || l.contains("restoring"))
+            .filter(l -> !l.contains("stack-definitions"))
+            .limit(15)
+            .forEach(l -> brokerCutSaid.add(e.getKey() + ": " + l));
+      }
       row(
           "kafka3 cut off",
           "two brokers carried on (replication 3, min.insync 2)",
@@ -686,6 +706,8 @@ class FleetNetnsTest {
       System.out.println();
       System.out.println("collector on app1 during its cut (its log):");
       quoted.stream().limit(12).forEach(l -> System.out.println("    " + l));
+      System.out.println("the streams-apps while kafka3 was cut off (their logs):");
+      brokerCutSaid.forEach(l -> System.out.println("    " + l));
       System.out.println("streams2 when streams1 was cut off (its log):");
       List<String> streams2Lines =
           logLines(tmp.resolve("streams2.log"), "Kafka Streams", "restor", "health:", "replacing");
