@@ -474,8 +474,14 @@ class FleetNetnsTest {
   }
 
   private static List<String> logLines(Path log, String... needles) throws Exception {
+    return logLines(log, 0, needles);
+  }
+
+  /** The lines of {@code log} from line {@code from} on that contain one of {@code needles}. */
+  private static List<String> logLines(Path log, int from, String... needles) throws Exception {
     List<String> out = new ArrayList<>();
-    for (String line : Files.readAllLines(log)) {
+    List<String> all = Files.readAllLines(log);
+    for (String line : all.subList(Math.min(all.size(), from), all.size())) {
       for (String n : needles) {
         if (line.contains(n)) {
           out.add(line);
@@ -645,15 +651,15 @@ class FleetNetnsTest {
       ms = checkExact("streams1", live, RECOVERY_MS);
       List<String> brokerCutSaid = new ArrayList<>();
       for (var e : linesBeforeBrokerCut.entrySet()) {
-        List<String> lines = Files.readAllLines(tmp.resolve(e.getKey() + ".log"));
-        lines.subList(Math.min(lines.size(), e.getValue()), lines.size()).stream()
-            .filter(
-                l ->
-                    l.contains("Kafka Streams")
-                        || l.contains("replacing")
-                        || l.contains("enced")
-                        || l.contains("imeout")
-                        || l.contains("restoring"))
+        logLines(
+                tmp.resolve(e.getKey() + ".log"),
+                e.getValue(),
+                "Kafka Streams",
+                "replacing",
+                "enced",
+                "imeout",
+                "restoring")
+            .stream()
             .filter(l -> !l.contains("stack-definitions"))
             .limit(15)
             .forEach(l -> brokerCutSaid.add(e.getKey() + ": " + l));
