@@ -103,30 +103,34 @@ final class RealWorldBench implements Callable<Integer> {
       // the first tracked mode compiles them.
       if (!modes.isEmpty()) {
         for (String program : programs) {
-          Path dir = Files.createDirectories(work.resolve(program + "-warmup"));
-          double before = cpuSeconds(collector.toHandle());
-          Result warm = runOnce(scripts, program, modes.get(0), dir, runDir);
+          Result warm =
+              runCounted(
+                  scripts,
+                  program,
+                  modes.get(0),
+                  work.resolve(program + "-warmup"),
+                  runDir,
+                  collector);
           System.out.printf(
               Locale.ROOT,
               "  warm-up %-9s %-8s %7.1f s  cpu: collector %.1f s (not counted)%n",
               program,
               modes.get(0),
               warm.seconds(),
-              cpuSeconds(collector.toHandle()) - before);
-          LocalStack.delete(dir);
+              warm.collectorCpu());
         }
       }
       for (int r = 0; r < repeat; r++) {
         for (String program : programs) {
           for (String mode : all) {
-            Path dir = Files.createDirectories(work.resolve(program + "-" + mode + "-" + r));
-            double collectorBefore = cpuSeconds(collector.toHandle());
-            double brokerBefore = cpuSeconds(ProcessHandle.current());
             Result res =
-                runOnce(scripts, program, mode, dir, runDir)
-                    .withCpu(
-                        cpuSeconds(collector.toHandle()) - collectorBefore,
-                        cpuSeconds(ProcessHandle.current()) - brokerBefore);
+                runCounted(
+                    scripts,
+                    program,
+                    mode,
+                    work.resolve(program + "-" + mode + "-" + r),
+                    runDir,
+                    collector);
             results
                 .computeIfAbsent(program, k -> new LinkedHashMap<>())
                 .computeIfAbsent(mode, k -> new ArrayList<>())
@@ -144,7 +148,6 @@ final class RealWorldBench implements Callable<Integer> {
                 res.collectorCpu(),
                 res.brokerCpu(),
                 res.outcome());
-            LocalStack.delete(dir);
           }
         }
       }
@@ -224,6 +227,23 @@ final class RealWorldBench implements Callable<Integer> {
     Files.setPosixFilePermissions(lock, PosixFilePermissions.fromString("rw-r--r--"));
     Thread.sleep(15_000); // start-up and JIT: a host's collector has been running for days
     return p;
+  }
+
+  /** One run in its own directory (removed after it), with our processes' CPU meanwhile. */
+  private static Result runCounted(
+      Path scripts, String program, String mode, Path dir, Path runDir, Process collector)
+      throws Exception {
+    Files.createDirectories(dir);
+    double collectorBefore = cpuSeconds(collector.toHandle());
+    double brokerBefore = cpuSeconds(ProcessHandle.current());
+    try {
+      return runOnce(scripts, program, mode, dir, runDir)
+          .withCpu(
+              cpuSeconds(collector.toHandle()) - collectorBefore,
+              cpuSeconds(ProcessHandle.current()) - brokerBefore);
+    } finally {
+      LocalStack.delete(dir);
+    }
   }
 
   private static Result runOnce(Path scripts, String program, String mode, Path dir, Path runDir)
