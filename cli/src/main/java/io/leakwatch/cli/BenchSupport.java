@@ -29,6 +29,14 @@ final class BenchSupport {
   }
 
   /**
+   * The JVM options of a host's collector: the launcher's default for {@code leakwatch collector},
+   * collector/Dockerfile and the systemd unit in docs/operations.md (HostCollectorJvmTest keeps
+   * them equal). A benchmark of the collector beside a service measures it as a host runs it.
+   */
+  static final List<String> HOST_COLLECTOR_JVM =
+      List.of("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1");
+
+  /**
    * A collector in a JVM of its own, as on a host, publishing to {@code bootstrap}.
    *
    * @param extra more collector options (--config F, ...)
@@ -37,20 +45,19 @@ final class BenchSupport {
   static Process startCollector(
       String bootstrap, Path runDir, int httpPort, Path log, String... extra) throws IOException {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    List<String> cmd =
-        new ArrayList<>(
-            List.of(
-                java,
-                "-Xmx256m",
-                "-cp",
-                System.getProperty("java.class.path"),
-                "io.leakwatch.collector.CollectorMain",
-                "--bootstrap",
-                bootstrap,
-                "--http-port",
-                Integer.toString(httpPort),
-                "--run-dir",
-                runDir.toString()));
+    List<String> cmd = new ArrayList<>(List.of(java));
+    cmd.addAll(HOST_COLLECTOR_JVM);
+    cmd.addAll(
+        List.of(
+            "-cp",
+            System.getProperty("java.class.path"),
+            "io.leakwatch.collector.CollectorMain",
+            "--bootstrap",
+            bootstrap,
+            "--http-port",
+            Integer.toString(httpPort),
+            "--run-dir",
+            runDir.toString()));
     cmd.addAll(List.of(extra));
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     pb.redirectOutput(
