@@ -36,6 +36,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
+import java.util.function.LongUnaryOperator;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
@@ -145,6 +146,28 @@ final class PipelineBench implements Callable<Integer> {
               + " Kafka, by the collector's own code (default ${DEFAULT-VALUE}; 0 publishes every event)")
   long pairGraceMs;
 
+  @Option(
+      names = "--generate",
+      defaultValue = "ahead",
+      paramLabel = "WHEN",
+      description =
+          "ahead (default: the collectors' records are made through their own code before the clock"
+              + " starts, as a fleet's collectors run on their own hosts; the events' clock runs at"
+              + " --rate, or at 250,000 events/s flat out) or inline (made while the pipeline runs, on"
+              + " the same cores as the broker and the streams-app)")
+  String generate;
+
+  /** The events' clock when records are made ahead and no --rate is given: the target's rate. */
+  static final long AHEAD_CLOCK_EVENTS_PER_S = 250_000;
+
+  /** A record as a collector publishes it, made ahead: when (on the events' clock) and what. */
+  private record Outgoing(long offsetNs, long shimEventsSoFar, String key, byte[] value) {}
+
+  /** Where the simulated collectors' records go: to the broker now, or into a list for later. */
+  private interface RecordSink {
+    void accept(long offsetNs, long shimEventsSoFar, String key, byte[] value) throws Exception;
+  }
+
   /** Pairs the simulated collectors dropped, over the run. */
   private final LongAdder pairsDropped = new LongAdder();
 
@@ -155,6 +178,10 @@ final class PipelineBench implements Callable<Integer> {
   public Integer call() throws Exception {
     if (!lifetimes.equals("realistic") && !lifetimes.equals("pessimistic")) {
       System.err.println("leakwatch bench pipeline: --lifetimes must be realistic or pessimistic");
+      return 2;
+    }
+    if (!generate.equals("ahead") && !generate.equals("inline")) {
+      System.err.println("leakwatch bench pipeline: --generate must be ahead or inline");
       return 2;
     }
     Path work = Files.createTempDirectory("leakwatch-bench-pipeline-");
@@ -301,45 +328,52 @@ final class PipelineBench implements Callable<Integer> {
                         loading,
                         latencies),
                 "probe");
-        long t0 = System.nanoTime();
-        prober.start();
-        long sent = 0;
-        int next = 0;
-        long said = System.nanoTime();
-        while (sent < events) {
-          if (System.nanoTime() - said > 5_000_000_000L) {
-            said = System.nanoTime();
-            System.err.printf(
-                Locale.ROOT,
-                "bench pipeline: %,d of %,d shim events sent (%s)%n",
-                sent,
-                events,
-                Units.duration((said - t0) / 1e9));
+        long sent;
+        long t0;
+        if (generate.equals("ahead")) {
+          List<Outgoing> records = new ArrayList<>();
+          long clockRate = rate > 0 ? rate : AHEAD_CLOCK_EVENTS_PER_S;
+          long base = System.nanoTime();
+          long made = System.nanoTime();
+          sent =
+              generate(
+                  sims,
+                  n -> base + (long) (n * 1e9 / clockRate),
+                  base,
+                  (offset, soFar, key, value) ->
+                      records.add(new Outgoing(offset, soFar, key, value)));
+          System.err.printf(
+              Locale.ROOT,
+              "bench pipeline: the collectors' %,d records (%,d shim events, %s on the events' clock"
+                  + " at %,d events/s) made ahead in %s%n",
+              records.size(),
+              sent,
+              Units.duration(sent / (double) clockRate),
+              clockRate,
+              Units.duration((System.nanoTime() - made) / 1e9));
+          t0 = System.nanoTime();
+          prober.start();
+          Progress progress = new Progress(t0, events);
+          for (Outgoing o : records) {
+            progress.maybeSay(o.shimEventsSoFar());
+            if (rate > 0) pace(t0 + o.offsetNs());
+            producer.send(new ProducerRecord<>(Topics.EVENTS, o.key(), o.value()));
           }
-          Sim s = sims[next];
-          next = (next + 1) % processes;
-          long before = s.shimEvents;
-          EventBatch b = s.batch(batch);
-          sent += s.shimEvents - before;
-          if (!b.getEvents().isEmpty()) {
-            producer.send(
-                new ProducerRecord<>(
-                    Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
-          }
-          if (rate > 0) {
-            long due = t0 + (long) (sent * 1e9 / rate);
-            long wait = due - System.nanoTime();
-            if (wait > 1_000_000) Thread.sleep(wait / 1_000_000);
-          }
-        }
-        // The processes exit: what the collectors still hold is published.
-        for (Sim s : sims) {
-          EventBatch b = s.flush();
-          if (!b.getEvents().isEmpty()) {
-            producer.send(
-                new ProducerRecord<>(
-                    Topics.EVENTS, s.key(), messages.serialize(Topics.EVENTS, s.message(b))));
-          }
+        } else {
+          t0 = System.nanoTime();
+          long start = t0;
+          prober.start();
+          Progress progress = new Progress(t0, events);
+          sent =
+              generate(
+                  sims,
+                  n -> System.nanoTime(),
+                  t0,
+                  (offset, soFar, key, value) -> {
+                    progress.maybeSay(soFar);
+                    producer.send(new ProducerRecord<>(Topics.EVENTS, key, value));
+                    if (rate > 0) pace(start + (long) (soFar * 1e9 / rate));
+                  });
         }
         producer.flush();
         double produceSeconds = (System.nanoTime() - t0) / 1e9;
@@ -376,7 +410,8 @@ final class PipelineBench implements Callable<Integer> {
         for (Sim s : sims) published += s.published;
         System.out.printf(
             Locale.ROOT,
-            "collectors: %s lifetimes, grace %d ms: %d shim events, %d pairs dropped, %d events published (%.1f%%)%n",
+            "collectors (records made %s): %s lifetimes, grace %d ms: %d shim events, %d pairs dropped, %d events published (%.1f%%)%n",
+            generate,
             lifetimes,
             pairGraceMs,
             sent,
@@ -395,6 +430,68 @@ final class PipelineBench implements Callable<Integer> {
       LocalStack.delete(work);
     }
     return 0;
+  }
+
+  /**
+   * The simulated collectors' polls, round robin over the processes, until {@code events} shim
+   * events: each poll's record (if it holds anything after the pairing) goes to {@code sink}, then
+   * the processes exit and what their collectors still hold goes too. {@code clock} gives the time
+   * (System.nanoTime's scale) after n shim events; {@code base} is that clock's start. Returns the
+   * shim events made.
+   */
+  private long generate(Sim[] sims, LongUnaryOperator clock, long base, RecordSink sink)
+      throws Exception {
+    AvroSerde<ProcessMessage> messages = AvroSerde.of(ProcessMessage.class);
+    long epochBase = System.currentTimeMillis() * 1_000_000L;
+    long sent = 0;
+    int next = 0;
+    while (sent < events) {
+      Sim s = sims[next];
+      next = (next + 1) % sims.length;
+      long now = clock.applyAsLong(sent);
+      long before = s.shimEvents;
+      EventBatch b = s.batch(batch, now, epochBase + (now - base));
+      sent += s.shimEvents - before;
+      if (!b.getEvents().isEmpty())
+        sink.accept(now - base, sent, s.key(), messages.serialize(Topics.EVENTS, s.message(b)));
+    }
+    long end = clock.applyAsLong(sent) - base;
+    for (Sim s : sims) {
+      EventBatch b = s.flush();
+      if (!b.getEvents().isEmpty())
+        sink.accept(end, sent, s.key(), messages.serialize(Topics.EVENTS, s.message(b)));
+    }
+    return sent;
+  }
+
+  /** Sleeps until System.nanoTime() reaches {@code dueNs} (to the millisecond). */
+  private static void pace(long dueNs) throws InterruptedException {
+    long wait = dueNs - System.nanoTime();
+    if (wait > 1_000_000) Thread.sleep(wait / 1_000_000);
+  }
+
+  /** "N of M shim events sent", every 5 s. */
+  private static final class Progress {
+    private final long t0;
+    private final long total;
+    private long said;
+
+    Progress(long t0, long total) {
+      this.t0 = t0;
+      this.total = total;
+      this.said = t0;
+    }
+
+    void maybeSay(long sent) {
+      if (System.nanoTime() - said <= 5_000_000_000L) return;
+      said = System.nanoTime();
+      System.err.printf(
+          Locale.ROOT,
+          "bench pipeline: %,d of %,d shim events sent (%s)%n",
+          sent,
+          total,
+          Units.duration((said - t0) / 1e9));
+    }
   }
 
   private static long stackId(int program, int stack) {
@@ -469,14 +566,14 @@ final class PipelineBench implements Callable<Integer> {
     }
 
     /**
-     * One poll of this process: {@code n} events at the shim, through the collector's holding of
+     * One poll of this process at {@code nowNs} (System.nanoTime's scale; {@code epochNs} the same
+     * instant since the epoch): {@code n} events at the shim, through the collector's holding of
      * short-lived pairs; the batch holds what is published now (perhaps nothing).
      */
-    EventBatch batch(int n) {
+    EventBatch batch(int n, long nowNs, long epochNs) {
       long first = seq;
       List<AllocationEvent> ev = new ArrayList<>(n);
-      long nowNs = System.nanoTime();
-      long now = System.currentTimeMillis() * 1_000_000L;
+      long now = epochNs;
       for (int i = 0; i < n; i++) {
         long freeAddress = -1;
         if (realistic) {
