@@ -90,6 +90,8 @@ final class PublishRound {
     int moved = 0;
     long eventsRead = 0;
     List<TrackedProcess> sent = new ArrayList<>();
+    List<TrackedProcess> published = new ArrayList<>();
+    List<Long> lostSent = new ArrayList<>();
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     List<StackDefinition> stacksThisRound = new ArrayList<>();
     for (TrackedProcess tp : rings.processes()) {
@@ -109,7 +111,8 @@ final class PublishRound {
                         .setAttached(tp.ring.attachedFlag())
                         .build())));
       }
-      long first = tp.reader.position();
+      if (tp.unpublishedFrom < 0) tp.unpublishedFrom = tp.reader.position();
+      long first = tp.unpublishedFrom;
       int n;
       try {
         n = tp.drain(recordsToRead(tp), symbolizer, events, newStacks);
@@ -130,7 +133,13 @@ final class PublishRound {
         }
       }
       Resync resync = tp.takeResync();
-      if (!events.isEmpty() || tp.reader.position() != first || resync != null) {
+      long lost = tp.lostEvents();
+      // Only what the streams-app needs: events, a resync, or a new loss. Most rounds of a sampled
+      // process read only events held for their grace; a record saying so (one per process and
+      // poll) cost the producer, the broker and the streams-app a record each for nothing (an
+      // idle process's liveness comes from its counter samples).
+      boolean publish = !events.isEmpty() || resync != null || lost != tp.lostPublished;
+      if (publish) {
         // Held events released together (a resync's end, an exit) can be many: records of at most
         // maxBatchEvents each, in ring order, the resync with the last (it applies after them all).
         int chunks = Math.max(1, (events.size() + maxBatchEvents - 1) / maxBatchEvents);
@@ -142,7 +151,7 @@ final class PublishRound {
                       EventBatch.newBuilder()
                           .setFirstSeq(first)
                           .setEndSeq(tp.reader.position())
-                          .setLostEvents(tp.lostEvents())
+                          .setLostEvents(lost)
                           .setEvents(
                               events.subList(
                                   c * maxBatchEvents,
@@ -152,6 +161,8 @@ final class PublishRound {
         }
         metrics.eventsRead(events.size());
         eventsRead += events.size();
+        published.add(tp);
+        lostSent.add(lost);
       }
       sent.add(tp);
     }
@@ -170,6 +181,10 @@ final class PublishRound {
       }
     }
     if (ok) {
+      for (int i = 0; i < published.size(); i++) {
+        published.get(i).unpublishedFrom = -1;
+        published.get(i).lostPublished = lostSent.get(i);
+      }
       for (StackDefinition s : stacksThisRound) publishedStacks.put(s.getId(), Boolean.TRUE);
       metrics.eventsPublished(moved);
       health.roundAcknowledged(eventsRead, moved);

@@ -54,6 +54,16 @@ final class TrackedProcess {
   private Resync completedResync;
   RingRecord.AllocatorStats allocatorStats;
   boolean startAnnounced;
+
+  /**
+   * PublishRound: the ring position from which no record has been published yet (-1: none read
+   * since the last), and the loss count the streams-app was last told. A round whose events are all
+   * held for their grace publishes nothing; the next record covers its stretch of the ring.
+   */
+  long unpublishedFrom = -1;
+
+  long lostPublished;
+
   boolean sawExitRecord;
   long mapsCheckedAtMs; // ExitRetirement: an attached ring's process still maps it (no exec)
   long lastCountersMs;
@@ -312,6 +322,7 @@ final class TrackedProcess {
    * The round failed: the ring is read again from the oldest held event, so forget what is held.
    */
   void rewind() {
+    unpublishedFrom = -1; // the next record covers the ring from where reading starts again
     // What was read may have been sent: it must not be paired when it is read again.
     pairs.neverPairUpTo(reader.position());
     reader.rewind();
