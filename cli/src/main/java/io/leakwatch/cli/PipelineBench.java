@@ -334,7 +334,6 @@ final class PipelineBench implements Callable<Integer> {
           List<Outgoing> records = new ArrayList<>();
           long clockRate = rate > 0 ? rate : AHEAD_CLOCK_EVENTS_PER_S;
           long base = System.nanoTime();
-          long made = System.nanoTime();
           sent =
               generate(
                   sims,
@@ -350,7 +349,7 @@ final class PipelineBench implements Callable<Integer> {
               sent,
               Units.duration(sent / (double) clockRate),
               clockRate,
-              Units.duration((System.nanoTime() - made) / 1e9));
+              Units.duration((System.nanoTime() - base) / 1e9));
           t0 = System.nanoTime();
           prober.start();
           Progress progress = new Progress(t0, events);
