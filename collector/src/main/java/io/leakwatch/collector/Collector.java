@@ -170,7 +170,9 @@ public final class Collector implements AutoCloseable {
     while (running) {
       try {
         int moved = round();
-        backoff = 0;
+        // Kafka took the round (or there was nothing to give it): the next failure starts the
+        // backoff afresh. A round that only waited for re-read events' grace proves nothing.
+        if (health.ready()) backoff = 0;
         health.maybeSummarize(this::followed, this::maxRingFill);
         // Go again at once only when a ring had more than a batch: a trickle of samples is gathered
         // for a poll interval, so rounds (each a Kafka round trip) stay few when there is little to

@@ -13,7 +13,8 @@ import org.slf4j.LoggerFactory;
  * dead or wedged loop is what a restart fixes. Ready: the last round was acknowledged by Kafka, so
  * what the shims write now reaches the pipeline; a collector that cannot reach Kafka stays live
  * (its rings hold the records) but is not ready. A round with nothing to publish counts as
- * acknowledged: an idle collector does not contact Kafka, and says so by staying ready.
+ * acknowledged when nothing is held for later: an idle collector does not contact Kafka, and says
+ * so by staying ready (see {@link #roundSentNothing}).
  */
 final class CollectorHealth {
   static final long STALLED_MS = 5 * 60_000;
@@ -38,6 +39,17 @@ final class CollectorHealth {
     read += eventsRead;
     published += eventsPublished;
     lastRoundAcknowledged = true;
+    lastRoundEndMs = clock.getAsLong();
+  }
+
+  /**
+   * A round that sent Kafka nothing. An idle collector is ready; but after a failed round, events
+   * held for their grace (read again after the rewind) have not reached Kafka yet, and a round that
+   * merely waits for them says nothing about the pipeline: the verdict stays.
+   */
+  synchronized void roundSentNothing(boolean eventsHeld) {
+    rounds++;
+    if (!eventsHeld) lastRoundAcknowledged = true;
     lastRoundEndMs = clock.getAsLong();
   }
 

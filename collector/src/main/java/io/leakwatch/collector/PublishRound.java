@@ -187,7 +187,13 @@ final class PublishRound {
       }
       for (StackDefinition s : stacksThisRound) publishedStacks.put(s.getId(), Boolean.TRUE);
       metrics.eventsPublished(moved);
-      health.roundAcknowledged(eventsRead, moved);
+      if (futures.isEmpty()) {
+        boolean held = false;
+        for (TrackedProcess tp : sent) held |= !tp.pairs.isEmpty();
+        health.roundSentNothing(held);
+      } else {
+        health.roundAcknowledged(eventsRead, moved);
+      }
     } else {
       metrics.publishFailed();
       throw new IllegalStateException(

@@ -58,7 +58,8 @@ final class TrackedProcess {
   /**
    * PublishRound: the ring position from which no record has been published yet (-1: none read
    * since the last), and the loss count the streams-app was last told. A round whose events are all
-   * held for their grace publishes nothing; the next record covers its stretch of the ring.
+   * held for their grace publishes nothing; the next record covers its stretch of the ring (a
+   * successor collector starts where the ring was released to, which may be past it).
    */
   long unpublishedFrom = -1;
 
@@ -322,10 +323,12 @@ final class TrackedProcess {
    * The round failed: the ring is read again from the oldest held event, so forget what is held.
    */
   void rewind() {
-    unpublishedFrom = -1; // the next record covers the ring from where reading starts again
     // What was read may have been sent: it must not be paired when it is read again.
     pairs.neverPairUpTo(reader.position());
     reader.rewind();
+    // Rounds that published nothing may have released ring space past the last record's end: the
+    // next record still covers the ring from there (or from further back, where reading restarts).
+    if (unpublishedFrom >= 0) unpublishedFrom = Math.min(unpublishedFrom, reader.position());
     pairs.clear();
     // The stacks defined while reading it went out in the same failed round: forget them, so
     // reading again defines them again and the round sends them again (a stack id in a batch whose

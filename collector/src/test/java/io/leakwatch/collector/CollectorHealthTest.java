@@ -25,6 +25,31 @@ class CollectorHealthTest {
     assertThat(health.ready()).isTrue();
   }
 
+  /**
+   * After a failed round the rewound events are read again and held for their grace: the rounds
+   * that only wait for them send Kafka nothing, and must not say the pipeline is back.
+   */
+  @Test
+  void roundsThatSendNothingKeepTheVerdictWhileEventsWaitAndAnIdleCollectorIsReady() {
+    health.roundSentNothing(false);
+    assertThat(health.ready()).as("idle from the start: ready").isTrue();
+    health.roundFailed("broker down");
+    health.roundSentNothing(true);
+    assertThat(health.ready()).as("events held, Kafka not tried yet").isFalse();
+    assertThat(health.readiness()).isEqualTo("not ready: broker down");
+    now.addAndGet(1_000);
+    health.roundSentNothing(true);
+    assertThat(health.live()).isTrue();
+    assertThat(health.ready()).isFalse();
+    health.roundAcknowledged(40, 40);
+    assertThat(health.ready()).isTrue();
+    health.roundSentNothing(true);
+    assertThat(health.ready()).as("a good verdict stays too").isTrue();
+    health.roundFailed("broker down");
+    health.roundSentNothing(false);
+    assertThat(health.ready()).as("nothing held: idle, as before").isTrue();
+  }
+
   @Test
   void aLoopThatFinishesNoRoundForFiveMinutesIsNotLive() {
     health.roundAcknowledged(1, 1);
