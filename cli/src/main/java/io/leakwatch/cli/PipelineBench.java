@@ -339,6 +339,7 @@ final class PipelineBench implements Callable<Integer> {
                   sims,
                   n -> base + (long) (n * 1e9 / clockRate),
                   base,
+                  messages,
                   (offset, soFar, key, value) ->
                       records.add(new Outgoing(offset, soFar, key, value)));
           System.err.printf(
@@ -368,6 +369,7 @@ final class PipelineBench implements Callable<Integer> {
                   sims,
                   n -> System.nanoTime(),
                   t0,
+                  messages,
                   (offset, soFar, key, value) -> {
                     progress.maybeSay(soFar);
                     producer.send(new ProducerRecord<>(Topics.EVENTS, key, value));
@@ -438,9 +440,13 @@ final class PipelineBench implements Callable<Integer> {
    * (System.nanoTime's scale) after n shim events; {@code base} is that clock's start. Returns the
    * shim events made.
    */
-  private long generate(Sim[] sims, LongUnaryOperator clock, long base, RecordSink sink)
+  private long generate(
+      Sim[] sims,
+      LongUnaryOperator clock,
+      long base,
+      AvroSerde<ProcessMessage> messages,
+      RecordSink sink)
       throws Exception {
-    AvroSerde<ProcessMessage> messages = AvroSerde.of(ProcessMessage.class);
     long epochBase = System.currentTimeMillis() * 1_000_000L;
     long sent = 0;
     int next = 0;

@@ -8,6 +8,7 @@ import io.leakwatch.schemas.ProcessStarted;
 import io.leakwatch.schemas.Resync;
 import io.leakwatch.schemas.StackDefinition;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -90,8 +91,7 @@ final class PublishRound {
     int moved = 0;
     long eventsRead = 0;
     List<TrackedProcess> sent = new ArrayList<>();
-    List<TrackedProcess> published = new ArrayList<>();
-    List<Long> lostSent = new ArrayList<>();
+    Map<TrackedProcess, Long> lostPublishedNow = new HashMap<>();
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     List<StackDefinition> stacksThisRound = new ArrayList<>();
     for (TrackedProcess tp : rings.processes()) {
@@ -161,8 +161,7 @@ final class PublishRound {
         }
         metrics.eventsRead(events.size());
         eventsRead += events.size();
-        published.add(tp);
-        lostSent.add(lost);
+        lostPublishedNow.put(tp, lost);
       }
       sent.add(tp);
     }
@@ -181,10 +180,11 @@ final class PublishRound {
       }
     }
     if (ok) {
-      for (int i = 0; i < published.size(); i++) {
-        published.get(i).unpublishedFrom = -1;
-        published.get(i).lostPublished = lostSent.get(i);
-      }
+      lostPublishedNow.forEach(
+          (tp, lost) -> {
+            tp.unpublishedFrom = -1;
+            tp.lostPublished = lost;
+          });
       for (StackDefinition s : stacksThisRound) publishedStacks.put(s.getId(), Boolean.TRUE);
       metrics.eventsPublished(moved);
       if (futures.isEmpty()) {
