@@ -2,7 +2,8 @@
 # CPython's own regression tests (Debian's libpython3.11-testsuite) under `python3 -m test`.
 # Outcome: the regrtest main process's status, then one token per test module: MODULE=pass|fail|
 # skip|envchanged|crash|timeout|notrun (a module that the run never reported, e.g. after a hang).
-# usage: cpython.sh MODE [--quick]      (RW_CPYTHON_TESTS="test_a test_b" overrides the module list)
+# usage: cpython.sh MODE [--quick]      (RW_CPYTHON_TESTS="test_a test_b" overrides the module list;
+#        RW_CPYTHON_INPROCESS=1 runs them all in one process, as heaptrack mode needs)
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rw_init cpython "${1:-}"
@@ -33,8 +34,14 @@ IGNORE=(-i test_siginterrupt_off)
 mkdir -p "$RW_WORK/tmp"
 cd "$RW_WORK"
 # -j1: every module in its own worker process, one at a time, so a crash is that module's result.
+# RW_CPYTHON_INPROCESS=1 (bench realworld): the modules run in the process started, the only one
+# heaptrack records (it follows no child), and then in every mode alike.
+JOBS=(-j1)
+[ "${RW_CPYTHON_INPROCESS:-0}" = 1 ] && JOBS=()
+[ "$RW_MODE" = heaptrack ] && [ ${#JOBS[@]} -gt 0 ] && rw_not_for_heaptrack "each module runs in a worker process (RW_CPYTHON_INPROCESS=1 runs them in one)"
+# Python is the command itself (TMPDIR set for the call, no `env` in between): see jvm.sh.
 # shellcheck disable=SC2086
-rw_run "$LIMIT" env TMPDIR="$RW_WORK/tmp" "$PY" -m test -j1 --timeout 300 "${IGNORE[@]}" $TESTS >"$RW_WORK/regrtest.log" 2>&1
+TMPDIR="$RW_WORK/tmp" rw_run "$LIMIT" "$PY" -m test "${JOBS[@]}" --timeout 300 "${IGNORE[@]}" $TESTS >"$RW_WORK/regrtest.log" 2>&1
 status=$RW_STATUS
 
 outcome=$("$PY" - "$RW_WORK/regrtest.log" $TESTS <<'PY'
@@ -55,6 +62,32 @@ for line in open(log, errors="replace"):
     elif rest.startswith("interrupted"): r = "interrupted"
     else: r = "other"
     res[name] = r
+# Run in one process (RW_CPYTHON_INPROCESS=1), regrtest names each module as it starts and gives the
+# results only in its closing summary: "All 4 tests OK.", "1 test failed:" then indented names.
+started, section, ok_rest = [], None, False
+summary = {"failed": "fail", "skipped": "skip", "altered the execution environment": "envchanged",
+           "run no tests": "skip", "crashed": "crash", "timed out": "timeout", "interrupted": "interrupted"}
+for line in open(log, errors="replace"):
+    line = line.rstrip("\n")
+    m = re.search(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+)$", line)
+    if m:
+        started.append(m.group(1))
+        continue
+    m = re.match(r"^\d+ tests? (failed|skipped|altered the execution environment|run no tests|crashed|timed out|interrupted)", line)
+    if m:
+        section = summary[m.group(1)]
+        continue
+    if re.match(r"^(All )?\d+ tests? OK\.$", line):
+        ok_rest, section = True, None
+        continue
+    if section and line.startswith("    "):
+        for name in line.split():
+            res.setdefault(name, section)
+    elif line.strip():
+        section = None
+if ok_rest:
+    for name in started:
+        res.setdefault(name, "pass")
 print(" ".join("%s=%s" % (t, res.get(t, "notrun")) for t in tests))
 PY
 )

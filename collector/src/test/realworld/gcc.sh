@@ -6,6 +6,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rw_init gcc "${1:-}"
+rw_not_for_heaptrack "the driver execs cc1, as and ld"
 rw_need gcc gcc
 LIMIT="${RW_TIMEOUT:-600}"
 N=1500; [ "${2:-}" = --quick ] && N=300

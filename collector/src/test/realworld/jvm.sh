@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A JVM: `java -version`, then a program that deflates and inflates through java.util.zip (zlib,
-# allocated natively) on several threads, with GC churn. Run as one `bash -c` that execs the second
-# java, so the report is that JVM's.
+# allocated natively) on several threads, with GC churn. `java -version` runs bare, before the clock's
+# program; the second JVM is the command run (tracked, or under heaptrack), so the report is its.
 # Outcome: the status, java -version's first line, and the program's (deterministic) output digest.
 # usage: jvm.sh MODE [--quick]
 set -uo pipefail
@@ -52,6 +52,8 @@ public class ZipChurn {
 }
 JAVA
 javac -d "$RW_WORK/classes" "$RW_WORK/ZipChurn.java" || { rw_result "status=javac-failed"; exit 1; }
-rw_run "$LIMIT" bash -c 'java -version 2>&1 | head -1; exec java -Xmx256m -cp "$1" ZipChurn "$2"' jvm "$RW_WORK/classes" "$ROUNDS" \
-  >"$RW_WORK/out.txt" 2>"$RW_WORK/err.txt"
+java -version 2>&1 | head -1 >"$RW_WORK/out.txt"
+# The JVM is the command itself (no shell in between): the process that `leakwatch run` and heaptrack
+# start is the one that works.
+rw_run "$LIMIT" java -Xmx256m -cp "$RW_WORK/classes" ZipChurn "$ROUNDS" >>"$RW_WORK/out.txt" 2>"$RW_WORK/err.txt"
 rw_result "status=$(rw_status_word "$RW_STATUS") version=$(head -1 "$RW_WORK/out.txt" | tr -c 'A-Za-z0-9.\n' '_' | head -c 60) sha=$(sha256sum <"$RW_WORK/out.txt" | cut -c1-16)"

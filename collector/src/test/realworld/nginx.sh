@@ -10,6 +10,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rw_init nginx "${1:-}"
+rw_not_for_heaptrack "workers are forked from the master"
 rw_need nginx nginx
 rw_need wrk wrk
 SECS=10; [ "${2:-}" = --quick ] && SECS=5

@@ -5,6 +5,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rw_init perl "${1:-}"
+rw_not_for_heaptrack "four forked children do most of the work"
 rw_need perl perl
 LIMIT="${RW_TIMEOUT:-300}"
 N=200000; [ "${2:-}" = --quick ] && N=60000

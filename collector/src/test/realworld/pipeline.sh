@@ -6,6 +6,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rw_init pipeline "${1:-}"
+rw_not_for_heaptrack "every tool is exec'd by the shell"
 LIMIT="${RW_TIMEOUT:-300}"
 SRC=/usr/include; [ "${2:-}" = --quick ] && SRC=/usr/include/linux
 

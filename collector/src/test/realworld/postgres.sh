@@ -9,6 +9,7 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rw_init postgres "${1:-}"
+rw_not_for_heaptrack "backends are forked from the postmaster"
 BIN=/usr/lib/postgresql/15/bin
 rw_need "$BIN/postgres" postgresql
 rw_need "$BIN/pgbench" postgresql

@@ -25,8 +25,9 @@ import picocli.CommandLine.Option;
  * requests/s against nginx with the shim preloaded into every server process and one real,
  * long-running collector draining their rings into Kafka (as on a fleet's host; the broker runs in
  * this JVM, on the same cores, which a fleet's host does not pay); perl, gcc, a JVM, CPython and a
- * shell pipeline through {@code leakwatch run}. Runs are interleaved (every mode once per round,
- * each round starting one mode later), medians reported.
+ * shell pipeline through {@code leakwatch run}; heaptrack beside them where it records the work (it
+ * follows neither fork nor exec: the JVM, and CPython's tests run in one process). Runs are
+ * interleaved (every mode once per round, each round starting one mode later), medians reported.
  */
 @Command(
     name = "realworld",
@@ -54,9 +55,11 @@ final class RealWorldBench implements Callable<Integer> {
 
   @Option(
       names = "--modes",
-      defaultValue = "default,exact",
+      defaultValue = "default,exact,heaptrack",
       split = ",",
-      description = "default (sampling), sample4k, exact (default ${DEFAULT-VALUE})")
+      description =
+          "default (sampling), sample4k, exact, heaptrack (where it records the work; default"
+              + " ${DEFAULT-VALUE})")
   List<String> modes;
 
   /**
@@ -79,8 +82,15 @@ final class RealWorldBench implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Path scripts = Home.root().resolve("collector/src/test/realworld");
+    modes = new ArrayList<>(modes);
+    if (modes.contains("heaptrack") && !BenchSupport.onPath("heaptrack")) {
+      modes.remove("heaptrack");
+      System.out.println("(heaptrack not installed: apt-get install heaptrack for its column)");
+    }
     List<String> all = new ArrayList<>(List.of("bare"));
     all.addAll(modes);
+    // program -> why heaptrack cannot measure it (the script says so at its first run)
+    Map<String, String> unsupported = new LinkedHashMap<>();
     Map<String, Map<String, List<Result>>> results = new LinkedHashMap<>();
     Path work = Files.createTempDirectory("leakwatch-bench-realworld-");
     // Servers drop root (postgres runs as nobody): they must reach their directories below this.
@@ -101,21 +111,17 @@ final class RealWorldBench implements Callable<Integer> {
       // Idle, they are not (the first tracked PostgreSQL round cost the collector 4.8 s of CPU,
       // 2.9 s of it in the JIT compilers, against 2.0 s in the next): one unmeasured round in
       // the first tracked mode compiles them.
-      if (!modes.isEmpty()) {
+      String warmMode = modes.stream().filter(m -> !m.equals("heaptrack")).findFirst().orElse(null);
+      if (warmMode != null) {
         for (String program : programs) {
           Result warm =
               runCounted(
-                  scripts,
-                  program,
-                  modes.get(0),
-                  work.resolve(program + "-warmup"),
-                  runDir,
-                  collector);
+                  scripts, program, warmMode, work.resolve(program + "-warmup"), runDir, collector);
           System.out.printf(
               Locale.ROOT,
               "  warm-up %-9s %-8s %7.1f s  cpu: collector %.1f s (not counted)%n",
               program,
-              modes.get(0),
+              warmMode,
               warm.seconds(),
               warm.collectorCpu());
         }
@@ -126,6 +132,7 @@ final class RealWorldBench implements Callable<Integer> {
           // behind for the next one (page cache, a warmer collector) is not always on one side.
           for (int i = 0; i < all.size(); i++) {
             String mode = all.get((i + r) % all.size());
+            if (mode.equals("heaptrack") && unsupported.containsKey(program)) continue;
             Result res =
                 runCounted(
                     scripts,
@@ -134,6 +141,16 @@ final class RealWorldBench implements Callable<Integer> {
                     work.resolve(program + "-" + mode + "-" + r),
                     runDir,
                     collector);
+            if (res.outcome().startsWith("unsupported:")) {
+              unsupported.put(program, res.outcome().substring("unsupported:".length()));
+              System.out.printf(
+                  Locale.ROOT,
+                  "  %-9s %-8s not measured: %s%n",
+                  program,
+                  mode,
+                  unsupported.get(program));
+              continue;
+            }
             results
                 .computeIfAbsent(program, k -> new LinkedHashMap<>())
                 .computeIfAbsent(mode, k -> new ArrayList<>())
@@ -179,6 +196,10 @@ final class RealWorldBench implements Callable<Integer> {
                       ? String.format(Locale.ROOT, "%,10.0f/s", bare)
                       : String.format(Locale.ROOT, "%9.1f s", bare)));
       for (String mode : modes) {
+        if (byMode.get(mode) == null) {
+          line.append(String.format(Locale.ROOT, "   %s -", mode));
+          continue;
+        }
         double m = median(byMode.get(mode), server);
         line.append(
             String.format(
@@ -202,6 +223,7 @@ final class RealWorldBench implements Callable<Integer> {
           new StringBuilder(String.format(Locale.ROOT, "%-9s", byProgram.getKey()));
       for (String mode : all) {
         List<Result> rs = byProgram.getValue().get(mode);
+        if (rs == null) continue;
         line.append(
             String.format(
                 Locale.ROOT,
@@ -212,6 +234,12 @@ final class RealWorldBench implements Callable<Integer> {
       }
       System.out.println(line);
     }
+    for (var u : unsupported.entrySet())
+      System.out.printf(
+          Locale.ROOT,
+          "heaptrack not measured for %s: %s (heaptrack follows neither fork nor exec)%n",
+          u.getKey(),
+          u.getValue());
     System.out.println(
         "target (issue 18): default sampling costs servers at most 2% of their throughput (>= 0.98x)");
     return 0;
@@ -259,6 +287,8 @@ final class RealWorldBench implements Callable<Integer> {
     pb.environment().put("LEAKWATCH_HOME", Home.root().toString());
     // A quick, CPU-bound slice of CPython's tests: a workload, not the safety suite.
     pb.environment().putIfAbsent("RW_CPYTHON_TESTS", "test_json test_re test_dict test_set");
+    // In one process, in every mode: the only process heaptrack records is the one it starts.
+    pb.environment().putIfAbsent("RW_CPYTHON_INPROCESS", "1");
     Process p = pb.start();
     String rw = null;
     try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
