@@ -111,6 +111,7 @@ final class LocalStack implements AutoCloseable {
               // Local sessions last minutes, not days: 10-second trend windows give a leak score
               // after 30 s.
               .withTrendWindowMs(10_000)
+              .withPartitions(1)
               .withWebConfig(options.webConfig());
       streams = new StreamsApp(sc).start(Duration.ofMinutes(2));
       Collector collector =

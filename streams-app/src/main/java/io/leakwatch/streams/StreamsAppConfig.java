@@ -268,6 +268,26 @@ public record StreamsAppConfig(
         webConfig);
   }
 
+  /** Partitions of the leakwatch topics when this app creates them (existing topics keep theirs). */
+  public StreamsAppConfig withPartitions(int n) {
+    return new StreamsAppConfig(
+        kafka,
+        applicationId,
+        stateDir,
+        httpBind,
+        httpPort,
+        threads,
+        n,
+        replication,
+        topK,
+        storeKind,
+        historyIntervalMs,
+        trendWindowMs,
+        exitRetentionMs,
+        staleAfterMs,
+        webConfig);
+  }
+
   public StreamsAppConfig withApplicationId(String id) {
     return new StreamsAppConfig(
         kafka,
