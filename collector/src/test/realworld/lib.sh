@@ -10,7 +10,12 @@
 RW_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LEAKWATCH_HOME="${LEAKWATCH_HOME:-$(cd "$RW_DIR/../../../.." && pwd)}"
 if [ -z "${LEAKWATCH:-}" ]; then
-  LEAKWATCH="java -Xmx1g -Dleakwatch.home=$LEAKWATCH_HOME -cp $LEAKWATCH_HOME/cli/target/leakwatch-cli-0.1.0-SNAPSHOT.jar:$LEAKWATCH_HOME/cli/target/lib/* io.leakwatch.cli.Main"
+  # The class-data archive the launcher makes (./leakwatch), when there is one: users' `run` starts
+  # with it. A JVM whose jars changed since ignores it.
+  RW_CDS=""
+  [ -f "$LEAKWATCH_HOME/cli/target/leakwatch-classes.jsa" ] \
+    && RW_CDS="-XX:SharedArchiveFile=$LEAKWATCH_HOME/cli/target/leakwatch-classes.jsa -Xlog:cds*=off"
+  LEAKWATCH="java -Xmx1g $RW_CDS -Dleakwatch.home=$LEAKWATCH_HOME -cp $LEAKWATCH_HOME/cli/target/leakwatch-cli-0.1.0-SNAPSHOT.jar:$LEAKWATCH_HOME/cli/target/lib/* io.leakwatch.cli.Main"
 fi
 RW_AGENT="$LEAKWATCH_HOME/collector/target/native/libleakwatch.so"
 # RW_RUN_DIR (set by `leakwatch bench realworld`): a run directory that a real, long-running collector
