@@ -11,8 +11,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import org.apache.kafka.clients.admin.Admin;
 
 /**
  * Local mode: a real KRaft broker, the streams-app and a collector, all in this JVM on loopback,
@@ -103,6 +105,13 @@ final class LocalStack implements AutoCloseable {
     }
     EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, Map.of());
     StreamsApp streams = null;
+    // The broker makes its consumer-offsets and transaction-state topics at the first request for a
+    // coordinator; the streams-app's group join and its transactional producer would each wait for
+    // one in turn. Asked now, they are made while the streams-app creates its topics.
+    Admin warm =
+        Admin.create(Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()));
+    warm.describeConsumerGroups(List.of("leakwatch-streams"));
+    warm.describeTransactions(List.of("leakwatch-local-warm-up"));
     try {
       StreamsAppConfig sc =
           StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams"))
@@ -125,8 +134,11 @@ final class LocalStack implements AutoCloseable {
       return new LocalStack(kafka, streams, collector, run, work);
     } catch (RuntimeException e) {
       if (streams != null) streams.close();
+      warm.close(Duration.ZERO);
       kafka.close();
       throw e;
+    } finally {
+      warm.close(Duration.ZERO);
     }
   }
 
