@@ -134,7 +134,6 @@ final class LocalStack implements AutoCloseable {
       return new LocalStack(kafka, streams, collector, run, work);
     } catch (RuntimeException e) {
       if (streams != null) streams.close();
-      warm.close(Duration.ZERO);
       kafka.close();
       throw e;
     } finally {
