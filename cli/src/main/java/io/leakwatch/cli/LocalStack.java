@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import org.apache.kafka.clients.admin.Admin;
+import org.rocksdb.RocksDB;
 
 /**
  * Local mode: a real KRaft broker, the streams-app and a collector, all in this JVM on loopback,
@@ -103,6 +104,11 @@ final class LocalStack implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    // RocksDB's native library is unpacked from its jar on first use (0.2 s here), which the
+    // streams-app's first task would wait for: done beside the broker's start instead.
+    Thread rocksDb = new Thread(RocksDB::loadLibrary, "leakwatch-rocksdb-load");
+    rocksDb.setDaemon(true);
+    rocksDb.start();
     EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, Map.of());
     StreamsApp streams = null;
     // The broker makes its consumer-offsets and transaction-state topics at the first request for a
