@@ -47,31 +47,34 @@ status=$RW_STATUS
 outcome=$("$PY" - "$RW_WORK/regrtest.log" $TESTS <<'PY'
 import re, sys
 log, tests = sys.argv[1], sys.argv[2:]
-res = {}
-for line in open(log, errors="replace"):
-    m = re.search(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+) (.*)$", line.rstrip())
-    if not m:
-        continue
-    name, rest = m.group(1), m.group(2)
-    if rest.startswith("passed"): r = "pass"
-    elif rest.startswith("failed (env changed)"): r = "envchanged"
-    elif rest.startswith("failed"): r = "fail"
-    elif rest.startswith("skipped") or rest.startswith("run no tests"): r = "skip"
-    elif rest.startswith("crashed"): r = "crash"
-    elif rest.startswith("timed out") or "timeout" in rest: r = "timeout"
-    elif rest.startswith("interrupted"): r = "interrupted"
-    else: r = "other"
-    res[name] = r
-# Run in one process (RW_CPYTHON_INPROCESS=1), regrtest names each module as it starts and gives the
-# results only in its closing summary: "All 4 tests OK.", "1 test failed:" then indented names.
-started, section, ok_rest = [], None, False
+def result(rest):
+    if rest.startswith("passed"): return "pass"
+    if rest.startswith("failed (env changed)"): return "envchanged"
+    if rest.startswith("failed"): return "fail"
+    if rest.startswith("skipped") or rest.startswith("run no tests"): return "skip"
+    if rest.startswith("crashed"): return "crash"
+    if rest.startswith("timed out") or "timeout" in rest: return "timeout"
+    if rest.startswith("interrupted"): return "interrupted"
+    return "other"
+# Progress lines. With -j1 each module's result follows its name: "[1/4] test_json passed". In one
+# process (RW_CPYTHON_INPROCESS=1) a line names the module starting, and says how the one before
+# ended only when that is worth saying (not passed, or slow): "[2/4] test_re -- test_json passed in
+# 31.0 sec"; the rest is in the closing summary: "All 4 tests OK.", "1 test failed:" then indented
+# names.
+res, started, section, ok_rest = {}, [], None, False
 summary = {"failed": "fail", "skipped": "skip", "altered the execution environment": "envchanged",
            "run no tests": "skip", "crashed": "crash", "timed out": "timeout", "interrupted": "interrupted"}
 for line in open(log, errors="replace"):
     line = line.rstrip("\n")
-    m = re.search(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+)$", line)
+    m = re.search(r"\[\s*\d+/\d+(?:/\d+)?\] (test_\w+)(.*)$", line)
     if m:
-        started.append(m.group(1))
+        name, rest = m.group(1), m.group(2).strip()
+        started.append(name)
+        before = re.match(r"-- (test_\w+) (.*)$", rest)
+        if before:
+            res[before.group(1)] = result(before.group(2))
+        elif rest:
+            res[name] = result(rest)
         continue
     m = re.match(r"^\d+ tests? (failed|skipped|altered the execution environment|run no tests|crashed|timed out|interrupted)", line)
     if m:

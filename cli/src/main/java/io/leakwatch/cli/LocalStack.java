@@ -106,7 +106,16 @@ final class LocalStack implements AutoCloseable {
     }
     // RocksDB's native library is unpacked from its jar on first use (0.2 s here), which the
     // streams-app's first task would wait for: done beside the broker's start instead.
-    Thread rocksDb = new Thread(RocksDB::loadLibrary, "leakwatch-rocksdb-load");
+    Thread rocksDb =
+        new Thread(
+            () -> {
+              try {
+                RocksDB.loadLibrary();
+              } catch (Throwable e) {
+                // the streams-app's first store says what is wrong, in its own words
+              }
+            },
+            "leakwatch-rocksdb-load");
     rocksDb.setDaemon(true);
     rocksDb.start();
     EmbeddedKafka kafka = EmbeddedKafka.start(work.resolve("kafka"), 0, false, Map.of());
@@ -114,11 +123,11 @@ final class LocalStack implements AutoCloseable {
     // The broker makes its consumer-offsets and transaction-state topics at the first request for a
     // coordinator; the streams-app's group join and its transactional producer would each wait for
     // one in turn. Asked now, they are made while the streams-app creates its topics.
-    Admin warm =
-        Admin.create(Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()));
-    warm.describeConsumerGroups(List.of("leakwatch-streams"));
-    warm.describeTransactions(List.of("leakwatch-local-warm-up"));
+    Admin warm = null;
     try {
+      warm = Admin.create(Map.<String, Object>of("bootstrap.servers", kafka.bootstrapServers()));
+      warm.describeConsumerGroups(List.of("leakwatch-streams"));
+      warm.describeTransactions(List.of("leakwatch-local-warm-up"));
       StreamsAppConfig sc =
           StreamsAppConfig.defaults(kafka.bootstrapServers(), work.resolve("streams"))
               .withHttpPort(httpPort)
@@ -139,11 +148,12 @@ final class LocalStack implements AutoCloseable {
               .start();
       return new LocalStack(kafka, streams, collector, run, work);
     } catch (RuntimeException e) {
+      if (warm != null) warm.close(Duration.ZERO);
       if (streams != null) streams.close();
       kafka.close();
       throw e;
     } finally {
-      warm.close(Duration.ZERO);
+      if (warm != null) warm.close(Duration.ZERO); // closing twice is harmless
     }
   }
 

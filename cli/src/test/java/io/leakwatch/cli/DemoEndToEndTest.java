@@ -91,7 +91,9 @@ class DemoEndToEndTest {
                 + " deviation at that rate: [0-9.]+%")
         .contains("leakwatch demo: stopped.");
     // The estimate against the service's own count: within four standard deviations of sampling
-    // (a false alarm about once in 16,000 runs; a weighting error of 20% fails it).
+    // (a false alarm about once in 16,000 runs). 30 s leak about 6,000 keys: one standard deviation
+    // is 5.6% at 8 KiB, so this catches gross errors (a weight off by a third), not fine ones;
+    // RunEndToEndTest holds sampled estimates to three standard deviations on known leaks.
     Matcher verdict =
         Pattern.compile(
                 "verify_signature \\(([-+][0-9.]+)%\\).*one standard deviation at that rate:"
