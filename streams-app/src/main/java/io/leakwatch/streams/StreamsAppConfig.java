@@ -268,7 +268,9 @@ public record StreamsAppConfig(
         webConfig);
   }
 
-  /** Partitions of the leakwatch topics when this app creates them (existing topics keep theirs). */
+  /**
+   * Partitions of the leakwatch topics when this app creates them (existing topics keep theirs).
+   */
   public StreamsAppConfig withPartitions(int n) {
     return new StreamsAppConfig(
         kafka,
