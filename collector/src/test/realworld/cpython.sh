@@ -38,7 +38,7 @@ cd "$RW_WORK"
 # heaptrack records (it follows no child), and then in every mode alike.
 JOBS=(-j1)
 [ "${RW_CPYTHON_INPROCESS:-0}" = 1 ] && JOBS=()
-[ "$RW_MODE" = heaptrack ] && [ ${#JOBS[@]} -gt 0 ] && rw_not_for_heaptrack "each module runs in a worker process (RW_CPYTHON_INPROCESS=1 runs them in one)"
+[ ${#JOBS[@]} -gt 0 ] && rw_not_for_heaptrack "each module runs in a worker process (RW_CPYTHON_INPROCESS=1 runs them in one)"
 # Python is the command itself (TMPDIR set for the call, no `env` in between): see jvm.sh.
 # shellcheck disable=SC2086
 TMPDIR="$RW_WORK/tmp" rw_run "$LIMIT" "$PY" -m test "${JOBS[@]}" --timeout 300 "${IGNORE[@]}" $TESTS >"$RW_WORK/regrtest.log" 2>&1

@@ -10,16 +10,12 @@
 RW_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LEAKWATCH_HOME="${LEAKWATCH_HOME:-$(cd "$RW_DIR/../../../.." && pwd)}"
 if [ -z "${LEAKWATCH:-}" ]; then
-  # The class-data archive the launcher makes (./leakwatch), when there is one and it is newer than
-  # the jars (a JVM ignores an archive of other jars without a word): users' `run` starts with it.
+  # The class-data archive the launcher makes, as users' `run` starts with it. `./leakwatch bench
+  # realworld` makes it again when it is stale before any script runs; a JVM given a stale one (a
+  # script run by hand after a rebuild) ignores it and only starts slower.
   RW_CDS=""
-  RW_JSA="$LEAKWATCH_HOME/cli/target/leakwatch-classes.jsa"
-  if [ -f "$RW_JSA" ] && [ "$RW_JSA" -nt "$LEAKWATCH_HOME/cli/target/leakwatch-cli-0.1.0-SNAPSHOT.jar" ] \
-      && [ -z "$(find "$LEAKWATCH_HOME/cli/target/lib" -newer "$RW_JSA" -print -quit 2>/dev/null)" ]; then
-    RW_CDS="-XX:SharedArchiveFile=$RW_JSA -Xlog:cds*=off"
-  else
-    echo "realworld: no current class-data archive (./leakwatch run -- true makes one): run starts slower" >&2
-  fi
+  [ -f "$LEAKWATCH_HOME/cli/target/leakwatch-classes.jsa" ] \
+    && RW_CDS="-XX:SharedArchiveFile=$LEAKWATCH_HOME/cli/target/leakwatch-classes.jsa -Xlog:cds*=off"
   LEAKWATCH="java -Xmx1g $RW_CDS -Dleakwatch.home=$LEAKWATCH_HOME -cp $LEAKWATCH_HOME/cli/target/leakwatch-cli-0.1.0-SNAPSHOT.jar:$LEAKWATCH_HOME/cli/target/lib/* io.leakwatch.cli.Main"
 fi
 RW_AGENT="$LEAKWATCH_HOME/collector/target/native/libleakwatch.so"

@@ -111,7 +111,7 @@ final class LocalStack implements AutoCloseable {
             () -> {
               try {
                 RocksDB.loadLibrary();
-              } catch (Throwable e) {
+              } catch (RuntimeException | LinkageError e) {
                 // the streams-app's first store says what is wrong, in its own words
               }
             },
@@ -148,12 +148,11 @@ final class LocalStack implements AutoCloseable {
               .start();
       return new LocalStack(kafka, streams, collector, run, work);
     } catch (RuntimeException e) {
-      if (warm != null) warm.close(Duration.ZERO);
       if (streams != null) streams.close();
       kafka.close();
       throw e;
     } finally {
-      if (warm != null) warm.close(Duration.ZERO); // closing twice is harmless
+      if (warm != null) warm.close(Duration.ZERO); // its requests were only a nudge: not awaited
     }
   }
 
