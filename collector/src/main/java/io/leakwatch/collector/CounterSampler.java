@@ -47,18 +47,20 @@ final class CounterSampler {
           || !tp.startAnnounced
           || execOrder.hasNewerImage(tp)) continue;
       tp.lastCountersMs = now;
-      ProcCounters.Memory m = proc.memory(tp.pid);
-      if (m == null) continue;
+      ProcCounters.Sample sample = proc.sample(tp.pid);
+      if (sample == null) continue;
+      ProcCounters.Memory m = sample.memory();
       int fds = proc.openFds(tp.pid);
       HsPerfData.Heap heap = proc.managedHeap(tp.pid);
       Map<String, Long> regions = new HashMap<>();
-      Map<String, ProcCounters.Region> r = proc.regions(tp.pid);
-      if (r != null) {
-        r.forEach(
-            (kind, region) -> {
-              regions.put(kind, region.committedBytes());
-              regions.put(kind + ":reserved", region.reservedBytes());
-            });
+      if (sample.regions() != null) {
+        sample
+            .regions()
+            .forEach(
+                (kind, region) -> {
+                  regions.put(kind, region.committedBytes());
+                  regions.put(kind + ":reserved", region.reservedBytes());
+                });
       }
       long ticks = tp.ring.procStartTicks();
       futures.add(

@@ -1,6 +1,5 @@
 package io.leakwatch.collector.proc;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
@@ -8,14 +7,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.OptionalLong;
-import java.util.TreeMap;
 
 /**
  * perfmon's process counters read from /proc. The files are parsed defensively: a process that
  * exits while being read, a truncated line or a missing field gives "unknown", not an exception.
  *
  * <ul>
- *   <li>private bytes: Private_Clean + Private_Dirty + Swap of smaps_rollup (memory only this
+ *   <li>private bytes: Private_Clean + Private_Dirty + Swap summed over smaps (memory only this
  *       process holds, like Windows' Private Bytes),
  *   <li>virtual bytes: VmSize (reserved address space, Virtual Bytes),
  *   <li>resident bytes: VmRSS.
@@ -36,96 +34,34 @@ public final class ProcCounters {
 
   public record Memory(long privateBytes, long virtualBytes, long residentBytes) {}
 
-  public Memory memory(int pid) {
-    String status = read(proc.resolve(Integer.toString(pid)).resolve("status"));
-    String rollup = read(proc.resolve(Integer.toString(pid)).resolve("smaps_rollup"));
-    if (status == null) return null;
-    long virt = kbField(status, "VmSize:").orElse(0);
-    long rss = kbField(status, "VmRSS:").orElse(0);
-    long priv;
-    if (rollup != null) {
-      priv =
-          kbField(rollup, "Private_Clean:").orElse(0)
-              + kbField(rollup, "Private_Dirty:").orElse(0)
-              + kbField(rollup, "Swap:").orElse(0);
-    } else {
-      priv = kbField(status, "RssAnon:").orElse(0) + kbField(status, "VmSwap:").orElse(0);
-    }
-    return new Memory(priv, virt, rss);
-  }
-
   /** Bytes of one kind of region: reserved (address space) and committed (resident + swapped). */
   public record Region(long reservedBytes, long committedBytes) {}
 
-  private static final long MAX_SMAPS = 64L << 20;
+  /**
+   * One counter sample: the memory counters, and {@code !address -summary} for Linux
+   * (/proc/PID/smaps grouped as heap ([heap]), stack ([stack]), shared (shared mappings: shm,
+   * memfd, shared files), image (code and data of mapped files) and anonymous (everything else:
+   * malloc arenas, mmap, JIT, GC heaps)); regions null when smaps could not be read.
+   */
+  public record Sample(Memory memory, Map<String, Region> regions) {}
 
   /**
-   * {@code !address -summary} for Linux: /proc/PID/smaps grouped as heap ([heap]), stack ([stack]),
-   * shared (shared mappings: shm, memfd, shared files), image (code and data of mapped files) and
-   * anonymous (everything else: malloc arenas, mmap, JIT, GC heaps). Read as a stream, bounded; a
-   * process that exits mid-read gives what was read, or null.
+   * The counters of {@code pid}, or null when it is gone. Private bytes and regions come from one
+   * read of smaps (see {@link Smaps}: each read walks the process's page tables under its mmap
+   * lock); where smaps cannot be read, private bytes fall back to RssAnon + VmSwap of status.
    */
-  public Map<String, Region> regions(int pid) {
-    Map<String, long[]> acc = new TreeMap<>();
-    Path file = proc.resolve(Integer.toString(pid)).resolve("smaps");
-    long read = 0;
-    try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.ISO_8859_1)) {
-      String kind = null;
-      String line;
-      while ((line = in.readLine()) != null && (read += line.length() + 1) < MAX_SMAPS) {
-        int colon = line.indexOf(':');
-        boolean header =
-            colon < 0
-                || (line.indexOf('-') > 0 && line.indexOf('-') < colon && isHex(line.charAt(0)));
-        if (header) {
-          kind = classify(line);
-          acc.computeIfAbsent(kind, k -> new long[2]);
-          continue;
-        }
-        if (kind == null) continue;
-        String name = line.substring(0, colon);
-        if (name.equals("Size")) acc.get(kind)[0] += kb(line, colon);
-        else if (name.equals("Rss") || name.equals("Swap")) acc.get(kind)[1] += kb(line, colon);
-      }
-    } catch (IOException | RuntimeException e) {
-      if (acc.isEmpty()) return null;
-    }
-    Map<String, Region> out = new TreeMap<>();
-    acc.forEach((k, v) -> out.put(k, new Region(v[0], v[1])));
-    return out;
-  }
-
-  private static boolean isHex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-  }
-
-  /** "start-end perms offset dev inode [path]" to a region kind. */
-  static String classify(String header) {
-    String[] f = header.trim().split("\\s+", 6);
-    String perms = f.length > 1 ? f[1] : "";
-    String path = f.length > 5 ? f[5] : "";
-    if (path.equals("[heap]")) return "heap";
-    if (path.startsWith("[stack")) return "stack";
-    if (perms.length() > 3 && perms.charAt(3) == 's') return "shared";
-    if (path.startsWith("/") && !path.startsWith("/memfd:") && !path.endsWith("(deleted)"))
-      return "image";
-    if (path.equals("[vdso]") || path.equals("[vvar]") || path.equals("[vsyscall]")) return "image";
-    return "anonymous";
-  }
-
-  private static long kb(String line, int colon) {
-    long v = 0;
-    int digits = 0;
-    for (int i = colon + 1; i < line.length() && digits < 18; i++) {
-      char c = line.charAt(i);
-      if (c >= '0' && c <= '9') {
-        v = v * 10 + (c - '0');
-        digits++;
-      } else if (digits > 0) {
-        break;
-      }
-    }
-    return v * 1024;
+  public Sample sample(int pid) {
+    Path dir = proc.resolve(Integer.toString(pid));
+    String status = read(dir.resolve("status"));
+    if (status == null) return null;
+    Smaps.Summary smaps = Smaps.read(dir.resolve("smaps"));
+    long virt = kbField(status, "VmSize:").orElse(0);
+    long rss = kbField(status, "VmRSS:").orElse(0);
+    long priv =
+        smaps != null
+            ? smaps.privateBytes()
+            : kbField(status, "RssAnon:").orElse(0) + kbField(status, "VmSwap:").orElse(0);
+    return new Sample(new Memory(priv, virt, rss), smaps == null ? null : smaps.regions());
   }
 
   /**
@@ -168,7 +104,7 @@ public final class ProcCounters {
    * ended. Unknown (an unreadable maps file) counts as mapped.
    */
   public boolean maps(int pid, Path file) {
-    String maps = read(proc.resolve(Integer.toString(pid)).resolve("maps"), MAX_SMAPS);
+    String maps = read(proc.resolve(Integer.toString(pid)).resolve("maps"), Smaps.MAX_BYTES);
     return maps == null || maps.contains(file.toString());
   }
 

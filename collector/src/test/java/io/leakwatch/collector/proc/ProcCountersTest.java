@@ -13,7 +13,7 @@ class ProcCountersTest {
   @Test
   void countersOfThisJvmAgreeWithProc() throws Exception {
     int pid = (int) ProcessHandle.current().pid();
-    ProcCounters.Memory m = proc.memory(pid);
+    ProcCounters.Memory m = proc.sample(pid).memory();
     String status = Files.readString(Path.of("/proc/self/status"));
     long vmSize = ProcCounters.kbField(status, "VmSize:").getAsLong();
     long rss = ProcCounters.kbField(status, "VmRSS:").getAsLong();
@@ -34,7 +34,7 @@ class ProcCountersTest {
   void regionsAddUpToWhatProcReports() throws Exception {
     int pid = (int) ProcessHandle.current().pid();
     String before = Files.readString(Path.of("/proc/self/status"));
-    java.util.Map<String, ProcCounters.Region> regions = proc.regions(pid);
+    java.util.Map<String, ProcCounters.Region> regions = proc.sample(pid).regions();
     assertThat(regions).containsKeys("anonymous", "image", "stack");
     long committed = regions.values().stream().mapToLong(ProcCounters.Region::committedBytes).sum();
     long reserved = regions.values().stream().mapToLong(ProcCounters.Region::reservedBytes).sum();
@@ -56,38 +56,58 @@ class ProcCountersTest {
   @Test
   void regionKindsAndHostileSmaps(@TempDir Path fake) throws Exception {
     assertThat(
-            ProcCounters.classify(
+            Smaps.classify(
                 "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0                          [heap]"))
         .isEqualTo("heap");
     assertThat(
-            ProcCounters.classify(
+            Smaps.classify(
                 "7ffd5d1e1000-7ffd5d202000 rw-p 00000000 00:00 0                          [stack]"))
         .isEqualTo("stack");
     assertThat(
-            ProcCounters.classify(
+            Smaps.classify(
                 "7f1c2a000000-7f1c2a021000 rw-s 00000000 00:05 1234  /dev/shm/leakwatch-1.ring"))
         .isEqualTo("shared");
     assertThat(
-            ProcCounters.classify(
-                "7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6"))
+            Smaps.classify("7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6"))
         .isEqualTo("image");
-    assertThat(ProcCounters.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0"))
+    assertThat(Smaps.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0"))
         .isEqualTo("anonymous");
-    assertThat(ProcCounters.classify("garbage")).isEqualTo("anonymous");
+    assertThat(Smaps.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0  /memfd:x"))
+        .isEqualTo("anonymous");
+    assertThat(
+            Smaps.classify("7f1c2c000000-7f1c2c400000 r--p 00000000 08:01 7  /tmp/a b (deleted)"))
+        .isEqualTo("anonymous");
+    assertThat(Smaps.classify("7f1c2c000000-7f1c2c400000 r--p 00000000 08:01 7  /tmp/a b"))
+        .isEqualTo("image");
+    assertThat(Smaps.classify("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]"))
+        .isEqualTo("image");
+    assertThat(Smaps.classify("garbage")).isEqualTo("anonymous");
+    assertThat(Smaps.classify("")).isEqualTo("anonymous");
     Path p = Files.createDirectories(fake.resolve("88"));
+    Files.writeString(p.resolve("status"), "VmSize:\t200 kB\nVmRSS:\t104 kB\n");
     Files.writeString(
         p.resolve("smaps"),
         "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0 [heap]\nSize:   132 kB\nRss:  100 kB\n"
             + "Size: 99999999999999999999999999 kB\nRss:\nnot a line at all\n7f00-7f01 rw-p 0 0 0\nRss: 4"); // cut mid-line
-    java.util.Map<String, ProcCounters.Region> r = new ProcCounters(fake).regions(88);
+    java.util.Map<String, ProcCounters.Region> r = new ProcCounters(fake).sample(88).regions();
     assertThat(r.get("heap").committedBytes()).isEqualTo(100 * 1024);
+    assertThat(r.get("heap").reservedBytes())
+        .as("a number too long to be one saturates, it never wraps")
+        .isEqualTo(Long.MAX_VALUE);
     assertThat(r.get("anonymous").committedBytes()).isEqualTo(4 * 1024);
-    assertThat(new ProcCounters(fake).regions(89)).isNull();
+    assertThat(new ProcCounters(fake).sample(89)).isNull();
+    // status readable, smaps not (hidepid, a process exiting between the two): private bytes from
+    // status, no regions.
+    Path q = Files.createDirectories(fake.resolve("90"));
+    Files.writeString(q.resolve("status"), "VmSize:\t200 kB\nRssAnon:\t8 kB\nVmSwap:\t4 kB\n");
+    ProcCounters.Sample s = new ProcCounters(fake).sample(90);
+    assertThat(s.memory().privateBytes()).isEqualTo(12 * 1024);
+    assertThat(s.regions()).isNull();
   }
 
   @Test
   void goneProcessIsUnknownNotAnError() {
-    assertThat(proc.memory(Integer.MAX_VALUE)).isNull();
+    assertThat(proc.sample(Integer.MAX_VALUE)).isNull();
     assertThat(proc.openFds(Integer.MAX_VALUE)).isEqualTo(-1);
     assertThat(proc.alive(Integer.MAX_VALUE, 0)).isFalse();
   }
@@ -110,7 +130,7 @@ class ProcCountersTest {
     Files.writeString(
         p.resolve("status"),
         "Name:\tx\nVmSize:\t100 kB\nVmRSS:"); // cut short by an exiting process
-    ProcCounters.Memory m = new ProcCounters(fake).memory(77);
+    ProcCounters.Memory m = new ProcCounters(fake).sample(77).memory();
     assertThat(m.virtualBytes()).isEqualTo(102400);
     assertThat(m.residentBytes()).isZero();
   }
