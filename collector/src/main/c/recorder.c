@@ -18,6 +18,7 @@
 
 _Atomic int lw_active;
 uint64_t lw_sample_bytes = 524288;
+_Atomic(_Atomic uint8_t *) lw_free_filter;
 lw_ring lw_the_ring;
 LW_TLS int lw_tl_busy;
 LW_TLS lw_sampler lw_tl_sampler;
@@ -311,6 +312,9 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
   lw_tl_busy = 1;
   if (settings) lw_config_read_text(&config, settings);
   else lw_config_read(&config);
+  /* Unpublished before the mode changes: an exact-mode attach after a sampled one must not let free
+   * skip blocks on the (cleared) filter. */
+  atomic_store(&lw_free_filter, NULL);
   lw_sample_bytes = config.sample_bytes;
   record_after_ns = event_ns() + config.start_delay_ns; /* the clock allocations are stamped with */
   if (!once) {
@@ -325,6 +329,7 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
       (lw_sample_bytes == 0 || lw_live_set_init(config.live_set_bits) == 0)) {
     lw_live_set_clear(); /* an earlier attach's blocks: that ring is closed */
     lw_resync_reset();
+    if (lw_sample_bytes != 0) atomic_store(&lw_free_filter, lw_live_set_filter);
     if (open_ring(0) == 0) {
       if (settings) lw_the_ring.hdr->flags |= LW_FLAG_ATTACHED;
       if (!once) pthread_atfork(NULL, NULL, after_fork_in_child);

@@ -76,6 +76,13 @@ int lw_record_unmap(void *addr, uint64_t len);
  * read it: an attach changing the setting meanwhile cannot mix the two). */
 void lw_on_alloc_slow(void *p, size_t n, uint64_t sample_bytes);
 
+/* Before the real call: 1 when this allocation will certainly not be recorded (sampled mode, no
+ * sample point reached; its bytes are taken off the countdown). 0 otherwise, with the countdown left
+ * as it was, so that lw_on_alloc after the real call reaches the same decision. */
+static inline int lw_alloc_skips(size_t n) {
+  return __builtin_expect(lw_sample_bytes != 0, 1) && lw_sampler_skip(&lw_tl_sampler, n);
+}
+
 /* After a heap allocation returned p (NULL: nothing to record). Sampled, the path every unsampled
  * allocation takes is the countdown alone, inlined into the entry point: whether recording is on,
  * dormant or re-entered is asked only at a sample point (a countdown spent on bytes that are then
@@ -89,6 +96,18 @@ static inline void lw_on_alloc(void *p, size_t n) {
     return; /* exact mode, not recording (after a detach): a plain pass-through */
   }
   lw_on_alloc_slow(p, n, sample_bytes);
+}
+
+/* free's first question, one pointer and one byte: 1 when p's free is certainly not recorded (sampled
+ * mode, and no listed block starts in a page that maps to p's filter byte). The filter is published
+ * here only in sampled mode, after the real functions were looked up; exact mode, and a process that
+ * never set up sampling, leave it NULL, and then every free asks lw_on_free. */
+extern _Atomic(_Atomic uint8_t *) lw_free_filter;
+static inline int lw_free_skips(const void *p) {
+  _Atomic uint8_t *f = atomic_load_explicit(&lw_free_filter, memory_order_acquire);
+  if (__builtin_expect(!f, 0)) return 0;
+  size_t i = ((uintptr_t)p >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1);
+  return atomic_load_explicit(&f[i], memory_order_relaxed) == 0;
 }
 
 /* Before p goes back to the allocator. Returns 1 when its free was recorded (its size in *size). */

@@ -23,15 +23,18 @@ typedef struct {
 } lw_sampler;
 
 /* The fast half: takes size bytes off the countdown; 1 while no sample point was reached (then the
- * allocation is not recorded and nothing else needs doing). A size of 2^63 or more would turn
- * negative and push the countdown back: such a request (it will fail anyway) always reaches one. */
+ * allocation is not recorded and nothing else needs doing). The countdown is never negative: it
+ * starts at zero in a new thread, is only taken down while it stays above zero, and the slow half
+ * replaces it with a fresh draw in [1, 9e18]. So one unsigned compare decides, and a size of 2^63
+ * or more (a request that will fail) always reaches a sample point. When this returns 0 the
+ * countdown is left as it was: the slow half draws a new one without reading it. */
 static inline int lw_sampler_skip(lw_sampler *s, uint64_t size) {
-  int64_t left;
-  /* A countdown left spent by a signal handler's allocation, then a huge request: never wrap. */
-  if (__builtin_expect(__builtin_sub_overflow(s->bytes_until_sample, size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size, &left), 0))
-    left = INT64_MIN;
-  s->bytes_until_sample = left;
-  return __builtin_expect(left > 0, 1);
+  uint64_t left = (uint64_t)s->bytes_until_sample;
+  if (__builtin_expect(left > size, 1)) {
+    s->bytes_until_sample = (int64_t)(left - size);
+    return 1;
+  }
+  return 0;
 }
 
 /* The slow half, after lw_sampler_skip returned 0: re-arms the countdown and returns 1 with the

@@ -48,7 +48,7 @@ static _Atomic size_t bootstrap_used;
 static _Atomic int resolving;
 
 static inline int in_bootstrap(const void *p) {
-  return (const uint8_t *)p >= bootstrap_arena && (const uint8_t *)p < bootstrap_arena + sizeof bootstrap_arena;
+  return (uintptr_t)p - (uintptr_t)bootstrap_arena < sizeof bootstrap_arena;
 }
 
 static void *bootstrap_alloc(size_t n, size_t align) {
@@ -159,11 +159,21 @@ __attribute__((destructor)) static void leakwatch_fini(void) { lw_recorder_exit(
 
 /* ---- the malloc family ------------------------------------------------------------------------ */
 
-EXPORT void *malloc(size_t n) {
+/* malloc's slow half: a sample point reached (the countdown is left as it was, so lw_on_alloc finds
+ * it reached again), exact mode, or the real malloc not looked up yet. */
+__attribute__((noinline)) static void *malloc_slow(size_t n) {
   if (UNLIKELY(!real_malloc) && resolving_now()) return bootstrap_alloc(n, 16);
   void *p = real_malloc(n);
   lw_on_alloc(p, n);
   return p;
+}
+
+/* The sampling decision comes before the real call, so that an allocation that is not sampled is a
+ * jump to the real malloc: no frame, and the real malloc returns straight to the caller. */
+EXPORT void *malloc(size_t n) {
+  void *(*real)(size_t) = real_malloc;
+  if (__builtin_expect(real != NULL, 1) && __builtin_expect(lw_alloc_skips(n), 1)) return real(n);
+  return malloc_slow(n);
 }
 
 EXPORT void *calloc(size_t nmemb, size_t size) {
@@ -178,11 +188,23 @@ EXPORT void *calloc(size_t nmemb, size_t size) {
   return p;
 }
 
-EXPORT void free(void *p) {
-  if (!p || in_bootstrap(p)) return;
+/* free's slow half: a block the filter cannot rule out, every block in exact mode, or a free before
+ * sampling was set up. Out of line, so that free itself needs no frame: the common case is the two
+ * checks below and a jump to the real free (a published filter means the real functions are known). */
+__attribute__((noinline)) static void free_slow(void *p) {
+  if (!p) return;
   if (UNLIKELY(!real_free)) resolve_real();
   lw_on_free(p, NULL);
   real_free(p);
+}
+
+EXPORT void free(void *p) {
+  if (UNLIKELY(in_bootstrap(p))) return;
+  if (__builtin_expect(lw_free_skips(p), 1)) {
+    real_free(p); /* free(NULL) may come here: the real free ignores it */
+    return;
+  }
+  free_slow(p);
 }
 
 EXPORT void *realloc(void *p, size_t n) {
