@@ -48,7 +48,8 @@ public final class ProcCounters {
   /**
    * The counters of {@code pid}, or null when it is gone. Private bytes and regions come from one
    * read of smaps (see {@link Smaps}: each read walks the process's page tables under its mmap
-   * lock); where smaps cannot be read, private bytes fall back to RssAnon + VmSwap of status.
+   * lock); where smaps was not read to its end, private bytes come from smaps_rollup, and where
+   * neither can be read, from RssAnon + VmSwap of status.
    */
   public Sample sample(int pid) {
     Path dir = proc.resolve(Integer.toString(pid));
@@ -57,10 +58,20 @@ public final class ProcCounters {
     Smaps.Summary smaps = Smaps.read(dir.resolve("smaps"));
     long virt = kbField(status, "VmSize:").orElse(0);
     long rss = kbField(status, "VmRSS:").orElse(0);
-    long priv =
-        smaps != null
-            ? smaps.privateBytes()
-            : kbField(status, "RssAnon:").orElse(0) + kbField(status, "VmSwap:").orElse(0);
+    long priv;
+    String rollup;
+    if (smaps != null && smaps.complete()) {
+      priv = smaps.privateBytes();
+    } else if ((rollup = read(dir.resolve("smaps_rollup"))) != null
+        && rollup.contains("Private_Clean:")) {
+      // smaps cut short (more mappings than Smaps reads, or the process exiting): the kernel's sums
+      priv =
+          kbField(rollup, "Private_Clean:").orElse(0)
+              + kbField(rollup, "Private_Dirty:").orElse(0)
+              + kbField(rollup, "Swap:").orElse(0);
+    } else {
+      priv = kbField(status, "RssAnon:").orElse(0) + kbField(status, "VmSwap:").orElse(0);
+    }
     return new Sample(new Memory(priv, virt, rss), smaps == null ? null : smaps.regions());
   }
 

@@ -15,10 +15,11 @@ import java.util.TreeMap;
  * them twice every counter interval. The text is parsed as bytes, no string per line: the collector
  * runs on C1 only, where the line-per-string parse cost as much as the kernel's walk.
  *
- * <p>The file is the target's: a process exiting mid-read cuts it anywhere, and a mapping's path is
+ * <p>The file is the target's: a process exiting mid-read cuts it short, and a mapping's path is
  * whatever the process named a file. A line longer than {@link #MAX_LINE} is judged by its first
- * bytes, numbers saturate instead of wrapping, at most {@code maxBytes} are read, and nothing
- * malformed throws.
+ * bytes, numbers saturate instead of wrapping, at most {@code maxBytes} are read (a summary of less
+ * than the whole file says so: a process with more mappings than that has its private bytes read
+ * from smaps_rollup instead), and nothing malformed throws.
  */
 final class Smaps {
   static final long MAX_BYTES = 64L << 20;
@@ -26,7 +27,11 @@ final class Smaps {
   /** A header line is 73 bytes plus a path of at most PATH_MAX (4,096). */
   static final int MAX_LINE = 8192;
 
-  record Summary(long privateBytes, Map<String, ProcCounters.Region> regions) {}
+  /**
+   * What one read found. {@code complete}: the file was read to its end (not cut by {@code
+   * maxBytes} or an error), so its private bytes are the whole process's.
+   */
+  record Summary(long privateBytes, Map<String, ProcCounters.Region> regions, boolean complete) {}
 
   private Smaps() {}
 
@@ -40,23 +45,30 @@ final class Smaps {
   }
 
   /**
-   * Parses at most {@code maxBytes} of smaps text; what was read before an I/O error counts (the
-   * process exited mid-read). Null when no mapping was read.
+   * Parses at most {@code maxBytes} of smaps text; the whole lines read before the limit or an I/O
+   * error count (the process exited mid-read), a line cut by either does not. Null when no mapping
+   * was read.
    */
   static Summary parse(InputStream in, long maxBytes) {
     Parser p = new Parser();
     byte[] buf = new byte[65536];
     long left = maxBytes;
+    boolean ended = false;
     try {
-      int n;
-      while (left > 0 && (n = in.read(buf, 0, (int) Math.min(buf.length, left))) > 0) {
+      while (left > 0) {
+        int n = in.read(buf, 0, (int) Math.min(buf.length, left));
+        if (n < 0) {
+          ended = true;
+          break;
+        }
         left -= n;
         p.feed(buf, n);
       }
+      if (!ended) ended = in.read() < 0; // exactly maxBytes long is still the whole file
     } catch (IOException | RuntimeException e) {
-      // What was read stands.
+      ended = false;
     }
-    return p.finish();
+    return p.finish(ended);
   }
 
   private static final class Parser {
@@ -81,13 +93,13 @@ final class Smaps {
       }
     }
 
-    Summary finish() {
-      if (len > 0) line(len); // cut mid-line by an exiting process
+    Summary finish(boolean ended) {
+      if (ended && len > 0) line(len); // the file's last line, without its newline
       len = 0;
       if (kinds.isEmpty()) return null;
       Map<String, ProcCounters.Region> out = new TreeMap<>();
       kinds.forEach((k, v) -> out.put(k, new ProcCounters.Region(v[0], v[1])));
-      return new Summary(privateBytes, out);
+      return new Summary(privateBytes, out, ended);
     }
 
     private void line(int n) {

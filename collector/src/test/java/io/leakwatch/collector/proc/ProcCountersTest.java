@@ -103,6 +103,12 @@ class ProcCountersTest {
     ProcCounters.Sample s = new ProcCounters(fake).sample(90);
     assertThat(s.memory().privateBytes()).isEqualTo(12 * 1024);
     assertThat(s.regions()).isNull();
+    // smaps not read whole, smaps_rollup readable: the kernel's sums.
+    Files.writeString(
+        q.resolve("smaps_rollup"),
+        "00400000-7fff0000 ---p 00000000 00:00 0 [rollup]\nRss: 40 kB\nPrivate_Clean:\t4 kB\n"
+            + "Private_Dirty:\t16 kB\nSwap:\t2 kB\n");
+    assertThat(new ProcCounters(fake).sample(90).memory().privateBytes()).isEqualTo(22 * 1024);
   }
 
   @Test

@@ -56,6 +56,7 @@ class SmapsTest {
     Smaps.Summary s = Smaps.parse(failing, Smaps.MAX_BYTES);
     assertThat(s.privateBytes()).isEqualTo(4096);
     assertThat(s.regions().get("image").committedBytes()).isEqualTo(4096);
+    assertThat(s.complete()).as("cut short: its private bytes are not the process's").isFalse();
     assertThat(Smaps.parse(new ByteArrayInputStream(new byte[0]), Smaps.MAX_BYTES)).isNull();
   }
 
@@ -65,12 +66,90 @@ class SmapsTest {
     text.append("a".repeat(100_000)).append("\nRss: 8 kB\n");
     text.append("Private_Dirty: 1").append("0".repeat(50_000)).append(" kB\n");
     Smaps.Summary s = Smaps.parse(bytes(text.toString()), Smaps.MAX_BYTES);
+    assertThat(s.complete()).isTrue();
     assertThat(s.regions()).containsOnlyKeys("image");
     assertThat(s.regions().get("image").committedBytes()).isEqualTo(8192);
     assertThat(s.privateBytes()).isEqualTo(Long.MAX_VALUE);
     // Read no further than asked: the second mapping's lines are past the limit.
     String two = "7f00-7f01 rw-p 0 0 0\nRss: 8 kB\n7f01-7f02 rw-p 0 0 0 [heap]\nRss: 8 kB\n";
-    assertThat(Smaps.parse(bytes(two), 31).regions()).containsOnlyKeys("anonymous");
+    Smaps.Summary cut = Smaps.parse(bytes(two), 31);
+    assertThat(cut.regions()).containsOnlyKeys("anonymous");
+    assertThat(cut.complete()).isFalse();
+    assertThat(Smaps.parse(bytes(two), two.length()).complete())
+        .as("a file exactly as long as the limit was read whole")
+        .isTrue();
+    // The line the limit cuts does not count ("Rss: 12345 kB" cut after "Rss: 12").
+    String cutNumber = "7f00-7f01 rw-p 0 0 0\nRss: 12345 kB\n";
+    assertThat(Smaps.parse(bytes(cutNumber), 28).regions().get("anonymous").committedBytes())
+        .isZero();
+  }
+
+  /**
+   * The real smaps of this JVM and of a sleeping process, read by the byte parser and by the
+   * collector's earlier reading (a String per line, regular expressions; e13f0a3): the regions
+   * agree, on the text the kernel writes.
+   */
+  @Test
+  void realSmapsReadAsTheEarlierParserReadThem() throws Exception {
+    Process sleeper = new ProcessBuilder("sleep", "30").start();
+    try {
+      Thread.sleep(200);
+      for (String pid : new String[] {"self", Long.toString(sleeper.pid())}) {
+        byte[] text = Files.readAllBytes(Path.of("/proc", pid, "smaps"));
+        Smaps.Summary got = Smaps.parse(new ByteArrayInputStream(text), Smaps.MAX_BYTES);
+        assertThat(got.regions())
+            .as(pid)
+            .hasSizeGreaterThanOrEqualTo(3)
+            .isEqualTo(earlierRegions(text));
+        assertThat(got.complete()).isTrue();
+      }
+    } finally {
+      sleeper.destroyForcibly();
+    }
+  }
+
+  /** ProcCounters.regions and classify as they were in e13f0a3. */
+  private static Map<String, ProcCounters.Region> earlierRegions(byte[] text) throws IOException {
+    Map<String, long[]> acc = new TreeMap<>();
+    try (java.io.BufferedReader in =
+        new java.io.BufferedReader(
+            new java.io.InputStreamReader(
+                new ByteArrayInputStream(text), StandardCharsets.ISO_8859_1))) {
+      String kind = null;
+      String line;
+      while ((line = in.readLine()) != null) {
+        int colon = line.indexOf(':');
+        boolean header =
+            colon < 0
+                || (line.indexOf('-') > 0
+                    && line.indexOf('-') < colon
+                    && "0123456789abcdef".indexOf(line.charAt(0)) >= 0);
+        if (header) {
+          String[] f = line.trim().split("\\s+", 6);
+          String perms = f.length > 1 ? f[1] : "";
+          String path = f.length > 5 ? f[5] : "";
+          if (path.equals("[heap]")) kind = "heap";
+          else if (path.startsWith("[stack")) kind = "stack";
+          else if (perms.length() > 3 && perms.charAt(3) == 's') kind = "shared";
+          else if (path.startsWith("/")
+              && !path.startsWith("/memfd:")
+              && !path.endsWith("(deleted)")) kind = "image";
+          else if (path.equals("[vdso]") || path.equals("[vvar]") || path.equals("[vsyscall]"))
+            kind = "image";
+          else kind = "anonymous";
+          acc.computeIfAbsent(kind, k -> new long[2]);
+          continue;
+        }
+        if (kind == null) continue;
+        String name = line.substring(0, colon);
+        long v = referenceKb(line.substring(colon + 1));
+        if (name.equals("Size")) acc.get(kind)[0] += v;
+        else if (name.equals("Rss") || name.equals("Swap")) acc.get(kind)[1] += v;
+      }
+    }
+    Map<String, ProcCounters.Region> out = new TreeMap<>();
+    acc.forEach((k, v) -> out.put(k, new ProcCounters.Region(v[0], v[1])));
+    return out;
   }
 
   /**
@@ -107,8 +186,10 @@ class SmapsTest {
                           b, at, Math.min(b.length, at + rnd.nextInt(300))));
         }
       }
-      Smaps.Summary got = Smaps.parse(new ByteArrayInputStream(b), Smaps.MAX_BYTES);
-      Smaps.Summary want = reference(new String(b, StandardCharsets.ISO_8859_1));
+      // Read in chunks of random sizes (a line split across reads), and sometimes cut by a limit.
+      long limit = rnd.nextInt(3) == 0 ? rnd.nextInt(b.length + 2) : Smaps.MAX_BYTES;
+      Smaps.Summary got = Smaps.parse(chunked(b, rnd), limit);
+      Smaps.Summary want = reference(new String(b, StandardCharsets.ISO_8859_1), limit);
       assertThat(got).as("case %d", c).isEqualTo(want);
       if (got != null) {
         assertThat(got.privateBytes()).isNotNegative();
@@ -126,7 +207,10 @@ class SmapsTest {
   }
 
   /** The rules Smaps implements, read the slow and obvious way. */
-  private static Smaps.Summary reference(String text) {
+  private static Smaps.Summary reference(String whole, long limit) {
+    boolean ended = whole.length() <= limit;
+    String text = ended ? whole : whole.substring(0, (int) limit);
+    if (!ended) text = text.substring(0, text.lastIndexOf('\n') + 1); // the cut line does not count
     Map<String, long[]> kinds = new TreeMap<>();
     long priv = 0;
     long[] cur = null;
@@ -160,7 +244,7 @@ class SmapsTest {
     if (kinds.isEmpty()) return null;
     Map<String, ProcCounters.Region> out = new TreeMap<>();
     kinds.forEach((k, v) -> out.put(k, new ProcCounters.Region(v[0], v[1])));
-    return new Smaps.Summary(priv, out);
+    return new Smaps.Summary(priv, out, ended);
   }
 
   private static String referenceKind(String header) {
@@ -195,6 +279,16 @@ class SmapsTest {
     System.arraycopy(insert, 0, out, at, insert.length);
     System.arraycopy(b, at + remove, out, at + insert.length, b.length - at - remove);
     return out;
+  }
+
+  /** A stream that hands out its bytes in reads of 1 to 300 bytes. */
+  private static InputStream chunked(byte[] b, Random rnd) {
+    return new ByteArrayInputStream(b) {
+      @Override
+      public synchronized int read(byte[] into, int off, int len) {
+        return super.read(into, off, Math.min(len, 1 + rnd.nextInt(300)));
+      }
+    };
   }
 
   private static InputStream bytes(String s) {
