@@ -26,7 +26,12 @@ class AttachRefusalsTest {
 
   @AfterEach
   void stop() {
-    for (Process p : started) p.destroyForcibly();
+    // Children first: killing runuser alone left its attach-target (run as nobody) behind after
+    // the suite.
+    for (Process p : started) {
+      p.descendants().forEach(ProcessHandle::destroyForcibly);
+      p.destroyForcibly();
+    }
   }
 
   private Process start(ProcessBuilder pb) throws Exception {
