@@ -165,11 +165,15 @@ final class LocalStack implements AutoCloseable {
     delete(workDir);
   }
 
-  /** Removes a temporary directory tree; what cannot be removed is left (harmless). */
+  /**
+   * Removes a temporary directory tree; what cannot be removed is left (harmless). Something may
+   * still be writing in it (a browser's helper processes, a program's child that outlived it): a
+   * file that vanishes while the tree is walked is not an error.
+   */
   static void delete(Path dir) {
     try (Stream<Path> walk = Files.walk(dir)) {
       walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    } catch (IOException ignored) {
+    } catch (IOException | UncheckedIOException ignored) {
       // temporary files left behind are harmless
     }
   }
