@@ -134,7 +134,12 @@ final class RunCommand implements Callable<Integer> {
         last = now;
         lastMoveNs = System.nanoTime();
       }
-      if (!seen && unread < 0 && System.nanoTime() > noRingDeadline)
+      // No ring now is "never had one" only if none was drained and retired: a big exact-mode
+      // ring is gone once published while the streams-app is still applying it (run 45).
+      if (!seen
+          && unread < 0
+          && System.nanoTime() > noRingDeadline
+          && stack.collector.retiredStartMs(pid).isEmpty())
         return new Awaited(
             Optional.empty(),
             "the shim did not load (a static binary or a setuid program?) or the command exec'd"
