@@ -138,11 +138,6 @@ final class Smaps {
   private static final byte[] VVAR = ascii("[vvar]");
   private static final byte[] VSYSCALL = ascii("[vsyscall]");
 
-  static String classify(String header) {
-    byte[] b = header.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
-    return classify(b, b.length);
-  }
-
   /** "start-end perms offset dev inode [path]" to a region kind. */
   static String classify(byte[] b, int n) {
     int s = 0, e = n;

@@ -53,36 +53,38 @@ class ProcCountersTest {
         .isLessThanOrEqualTo(regions.get("anonymous").reservedBytes());
   }
 
+  private static String classify(String header) {
+    byte[] b = header.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+    return Smaps.classify(b, b.length);
+  }
+
   @Test
   void regionKindsAndHostileSmaps(@TempDir Path fake) throws Exception {
     assertThat(
-            Smaps.classify(
+            classify(
                 "55d0c1a2b000-55d0c1a4c000 rw-p 00000000 00:00 0                          [heap]"))
         .isEqualTo("heap");
     assertThat(
-            Smaps.classify(
+            classify(
                 "7ffd5d1e1000-7ffd5d202000 rw-p 00000000 00:00 0                          [stack]"))
         .isEqualTo("stack");
     assertThat(
-            Smaps.classify(
+            classify(
                 "7f1c2a000000-7f1c2a021000 rw-s 00000000 00:05 1234  /dev/shm/leakwatch-1.ring"))
         .isEqualTo("shared");
-    assertThat(
-            Smaps.classify("7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6"))
+    assertThat(classify("7f1c2b000000-7f1c2b028000 r-xp 00000000 08:01 42  /usr/lib/libc.so.6"))
         .isEqualTo("image");
-    assertThat(Smaps.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0"))
+    assertThat(classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0")).isEqualTo("anonymous");
+    assertThat(classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0  /memfd:x"))
         .isEqualTo("anonymous");
-    assertThat(Smaps.classify("7f1c2c000000-7f1c2c400000 rw-p 00000000 00:00 0  /memfd:x"))
+    assertThat(classify("7f1c2c000000-7f1c2c400000 r--p 00000000 08:01 7  /tmp/a b (deleted)"))
         .isEqualTo("anonymous");
-    assertThat(
-            Smaps.classify("7f1c2c000000-7f1c2c400000 r--p 00000000 08:01 7  /tmp/a b (deleted)"))
-        .isEqualTo("anonymous");
-    assertThat(Smaps.classify("7f1c2c000000-7f1c2c400000 r--p 00000000 08:01 7  /tmp/a b"))
+    assertThat(classify("7f1c2c000000-7f1c2c400000 r--p 00000000 08:01 7  /tmp/a b"))
         .isEqualTo("image");
-    assertThat(Smaps.classify("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]"))
+    assertThat(classify("ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]"))
         .isEqualTo("image");
-    assertThat(Smaps.classify("garbage")).isEqualTo("anonymous");
-    assertThat(Smaps.classify("")).isEqualTo("anonymous");
+    assertThat(classify("garbage")).isEqualTo("anonymous");
+    assertThat(classify("")).isEqualTo("anonymous");
     Path p = Files.createDirectories(fake.resolve("88"));
     Files.writeString(p.resolve("status"), "VmSize:\t200 kB\nVmRSS:\t104 kB\n");
     Files.writeString(
