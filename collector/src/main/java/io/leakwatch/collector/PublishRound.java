@@ -141,22 +141,25 @@ final class PublishRound {
       boolean publish = !events.isEmpty() || resync != null || lost != tp.lostPublished;
       if (publish) {
         // Held events released together (a resync's end, an exit) can be many: records of at most
-        // maxBatchEvents each, in ring order, the resync with the last (it applies after them all).
+        // maxBatchEvents each, in ring order, covering the ring one after another, the resync with
+        // the last (it applies after them all). Each after the first names the last event of the
+        // one before it: Kafka may fail that one and deliver this one (a delivery timeout while a
+        // partition's leader moves), and the streams-app then leaves this one for the round's
+        // retry instead of applying it over a gap.
         int chunks = Math.max(1, (events.size() + maxBatchEvents - 1) / maxBatchEvents);
         for (int c = 0; c < chunks; c++) {
+          int from = c * maxBatchEvents, to = Math.min(events.size(), from + maxBatchEvents);
           boolean last = c == chunks - 1;
           futures.add(
               publisher.send(
                   tp.message(
                       EventBatch.newBuilder()
-                          .setFirstSeq(first)
-                          .setEndSeq(tp.reader.position())
+                          .setFirstSeq(c == 0 ? first : events.get(from).getSeq())
+                          .setEndSeq(last ? tp.reader.position() : events.get(to).getSeq())
                           .setLostEvents(lost)
-                          .setEvents(
-                              events.subList(
-                                  c * maxBatchEvents,
-                                  Math.min(events.size(), (c + 1) * maxBatchEvents)))
+                          .setEvents(events.subList(from, to))
                           .setResync(last ? resync : null)
+                          .setContinuesAfterSeq(c == 0 ? -1 : events.get(from - 1).getSeq())
                           .build())));
         }
         metrics.eventsRead(events.size());

@@ -144,4 +144,39 @@ class AvroSerdeTest {
     assertThat(((ProcessExited) read.getBody()).getLostEvents()).isEqualTo(3L);
     assertThat(((ProcessExited) read.getBody()).getDetached()).isFalse();
   }
+
+  @Test
+  void readsEventBatchesWrittenBeforeRecordsOfARoundWereChained() throws Exception {
+    Schema v2 = AvroSerde.history(ProcessMessage.class).get(1);
+    Schema batchV2 =
+        v2.getField("body").schema().getTypes().stream()
+            .filter(t -> t.getName().equals("EventBatch"))
+            .findFirst()
+            .orElseThrow();
+    assertThat(batchV2.getField("continuesAfterSeq")).isNull();
+    GenericRecord batch = new GenericData.Record(batchV2);
+    batch.put("firstSeq", 0L);
+    batch.put("endSeq", 64L);
+    batch.put("lostEvents", 0L);
+    batch.put("events", List.of());
+    batch.put("resync", null);
+    GenericRecord m = new GenericData.Record(v2);
+    for (Schema.Field f : v2.getFields()) {
+      switch (f.name()) {
+        case "host" -> m.put("host", "h1");
+        case "pid" -> m.put("pid", 42);
+        case "processStartTicks" -> m.put("processStartTicks", 7L);
+        case "body" -> m.put("body", batch);
+        default -> m.put(f.name(), f.defaultVal());
+      }
+    }
+    byte[] old = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v2).encode(m).array();
+
+    ProcessMessage read = AvroSerde.of(ProcessMessage.class).deserialize("events", old);
+
+    assertThat(((EventBatch) read.getBody()).getEndSeq()).isEqualTo(64L);
+    assertThat(((EventBatch) read.getBody()).getContinuesAfterSeq())
+        .as("a record of an older collector depends on none before it")
+        .isEqualTo(-1L);
+  }
 }

@@ -36,6 +36,8 @@ import org.apache.kafka.streams.processor.api.ProcessorContext;
 import org.apache.kafka.streams.processor.api.Record;
 import org.apache.kafka.streams.state.KeyValueIterator;
 import org.apache.kafka.streams.state.KeyValueStore;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Joins allocations with frees. A batch of one process's events (in sequence order) is matched
@@ -44,12 +46,15 @@ import org.apache.kafka.streams.state.KeyValueStore;
  * of thousands of events costs one read and one write per distinct row, not per event.
  *
  * <p>Rules: an event whose sequence number is not above the last applied one is a duplicate (a
- * collector re-sent it) and is skipped; a free of an address not live is counted and ignored, so
- * nothing goes negative; an allocation at an address still live means its free was lost, and the
- * old allocation is retired. A process exit keeps a report snapshot and retires the live state.
+ * collector re-sent it) and is skipped; a batch that continues one of its collector round that was
+ * not applied is left for the collector's retry of that round; a free of an address not live is
+ * counted and ignored, so nothing goes negative; an allocation at an address still live means its
+ * free was lost, and the old allocation is retired. A process exit keeps a report snapshot and
+ * retires the live state.
  */
 public final class AllocationMatcher
     implements Processor<String, ProcessMessage, String, ExitReport> {
+  private static final Logger log = LoggerFactory.getLogger(AllocationMatcher.class);
   private static final StringSerializer KEYS = new StringSerializer();
 
   /** LiveAllocation's kind of a heap block (AllocationKind's ordinal, as stored). */
@@ -326,6 +331,18 @@ public final class AllocationMatcher
     if (state.getExited()) {
       state.setDuplicateEvents(state.getDuplicateEvents() + batch.getEvents().size());
       processes.put(pk, state);
+      return;
+    }
+    if (batch.getContinuesAfterSeq() > state.getLastSeq()) {
+      // The record before it in its collector round never arrived (Kafka failed it and delivered
+      // this one): that round failed, and its retry sends both again. Applied now, this one would
+      // make the missing one's events look like duplicates when they come.
+      log.warn(
+          "process {}: a record continuing after event {} arrived without it (last applied {});"
+              + " left for the collector's retry",
+          pk,
+          batch.getContinuesAfterSeq(),
+          state.getLastSeq());
       return;
     }
     LiveOverlay overlay = new LiveOverlay();

@@ -359,6 +359,45 @@ class AllocationMatcherTest {
     assertThat(processes.get(PK).getDuplicateEvents()).isEqualTo(4);
   }
 
+  /**
+   * One collector round sent a process's events as two records and Kafka failed the first (a
+   * delivery timeout while a partition's leader moved) but delivered the second. The round failed,
+   * so the collector sends both again; had the second been applied, the first one's events would
+   * have been taken for duplicates then, and lost for good.
+   */
+  @Test
+  void aRecordContinuingOneThatNeverArrivedIsLeftForTheRetry() {
+    EventBatch first = batch(alloc(0x1000, 10, STACK_A), alloc(0x2000, 20, STACK_A));
+    EventBatch second =
+        EventBatch.newBuilder(batch(alloc(0x3000, 30, STACK_A), free(0x1000)))
+            .setContinuesAfterSeq(first.getEvents().get(1).getSeq())
+            .build();
+    send(second); // the first never arrived
+    assertThat(outstandingBytes()).isZero();
+
+    send(first); // the round's retry: both again
+    send(second);
+    assertThat(outstandingBytes()).isEqualTo(50.0);
+
+    send(second); // a continuation whose predecessor was applied is applied (here: duplicates)
+    assertThat(outstandingBytes()).isEqualTo(50.0);
+    assertThat(processes.get(PK).getDuplicateEvents()).isEqualTo(2);
+  }
+
+  @Test
+  void aContinuationOfEventsAppliedEarlierIsApplied() {
+    // The retry of a round whose second record failed: the first record's events were applied the
+    // first time; the second one follows them.
+    EventBatch first = batch(alloc(0x1000, 10, STACK_A));
+    send(first);
+    send(first);
+    send(
+        EventBatch.newBuilder(batch(alloc(0x2000, 20, STACK_A)))
+            .setContinuesAfterSeq(first.getEvents().get(0).getSeq())
+            .build());
+    assertThat(outstandingBytes()).isEqualTo(30.0);
+  }
+
   @Test
   void sampledWeightsEstimateBytesAndCounts() {
     send(batch(alloc(0x1000, 1000, STACK_A, 4000.0), alloc(0x2000, 1000, STACK_A, 4000.0)));
