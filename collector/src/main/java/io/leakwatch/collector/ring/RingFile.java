@@ -77,7 +77,12 @@ public final class RingFile implements Closeable {
       if (size < HEADER_SIZE + MIN_CAPACITY)
         throw new RingFormatException("ring too small: " + size + " bytes");
       MappedByteBuffer head = ch.map(FileChannel.MapMode.READ_ONLY, 0, HEADER_SIZE);
-      long capacity = validateHeader(head, size);
+      long capacity;
+      try {
+        capacity = validateHeader(head, size);
+      } finally {
+        MappedBuffers.unmap(head);
+      }
       MappedByteBuffer all = ch.map(FileChannel.MapMode.READ_WRITE, 0, HEADER_SIZE + capacity);
       return new RingFile(path, ch, all, capacity);
     } catch (IOException | RingFormatException | RuntimeException e) {
@@ -205,18 +210,37 @@ public final class RingFile implements Closeable {
 
   /** Bytes written and not yet read (what the collector still has to publish). */
   public long unreadBytes() {
+    if (closed) return 0;
     long used = writePos() - readPos();
     return used < 0 ? 0 : Math.min(used, capacity);
   }
 
   /** Fill of the ring in [0, 1], for the collector's own metrics. */
   public double fill() {
+    if (closed) return 0;
     long used = writePos() - readPos();
     return used < 0 || used > capacity ? 1.0 : (double) used / capacity;
   }
 
+  /**
+   * Whether {@link #close} ran; read by the methods other threads may call ({@link #fill}, {@link
+   * #unreadBytes}), which then answer as for an empty ring.
+   */
+  private volatile boolean closed;
+
+  /**
+   * Closes the file and unmaps the ring now (see {@link MappedBuffers}): nothing may read this ring
+   * afterwards. The collector closes a ring on its round thread, under the lock its other readers
+   * (metrics, {@code run}'s progress) take, after it stopped following the ring.
+   */
   @Override
   public void close() throws IOException {
-    if (channel != null) channel.close();
+    if (closed) return;
+    closed = true;
+    try {
+      if (channel != null) channel.close();
+    } finally {
+      if (channel != null) MappedBuffers.unmap(buffer); // an image from wrap() is not ours
+    }
   }
 }
