@@ -126,17 +126,7 @@ class AvroSerdeTest {
     exited.put("exitedAtMs", 1_700_000_000_000L);
     exited.put("clean", true);
     exited.put("lostEvents", 3L);
-    GenericRecord m = new GenericData.Record(v1);
-    for (Schema.Field f : v1.getFields()) {
-      switch (f.name()) {
-        case "host" -> m.put("host", "h1");
-        case "pid" -> m.put("pid", 42);
-        case "processStartTicks" -> m.put("processStartTicks", 7L);
-        case "body" -> m.put("body", exited);
-        default -> m.put(f.name(), f.defaultVal());
-      }
-    }
-    byte[] old = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v1).encode(m).array();
+    byte[] old = olderMessage(v1, exited);
 
     ProcessMessage read = AvroSerde.of(ProcessMessage.class).deserialize("events", old);
 
@@ -160,17 +150,7 @@ class AvroSerdeTest {
     batch.put("lostEvents", 0L);
     batch.put("events", List.of());
     batch.put("resync", null);
-    GenericRecord m = new GenericData.Record(v2);
-    for (Schema.Field f : v2.getFields()) {
-      switch (f.name()) {
-        case "host" -> m.put("host", "h1");
-        case "pid" -> m.put("pid", 42);
-        case "processStartTicks" -> m.put("processStartTicks", 7L);
-        case "body" -> m.put("body", batch);
-        default -> m.put(f.name(), f.defaultVal());
-      }
-    }
-    byte[] old = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), v2).encode(m).array();
+    byte[] old = olderMessage(v2, batch);
 
     ProcessMessage read = AvroSerde.of(ProcessMessage.class).deserialize("events", old);
 
@@ -178,5 +158,22 @@ class AvroSerdeTest {
     assertThat(((EventBatch) read.getBody()).getContinuesAfterSeq())
         .as("a record of an older collector depends on none before it")
         .isEqualTo(-1L);
+  }
+
+  /**
+   * A ProcessMessage of host h1, pid 42, written with an older {@code schema} around {@code body}.
+   */
+  private static byte[] olderMessage(Schema schema, GenericRecord body) throws Exception {
+    GenericRecord m = new GenericData.Record(schema);
+    for (Schema.Field f : schema.getFields()) {
+      switch (f.name()) {
+        case "host" -> m.put("host", "h1");
+        case "pid" -> m.put("pid", 42);
+        case "processStartTicks" -> m.put("processStartTicks", 7L);
+        case "body" -> m.put("body", body);
+        default -> m.put(f.name(), f.defaultVal());
+      }
+    }
+    return new BinaryMessageEncoder<GenericRecord>(GenericData.get(), schema).encode(m).array();
   }
 }
