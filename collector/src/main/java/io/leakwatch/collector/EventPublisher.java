@@ -73,31 +73,25 @@ final class EventPublisher implements AutoCloseable {
   }
 
   /**
-   * Flushes and waits until Kafka settled every one of {@code futures}; true when it acknowledged
-   * them all (ring space may be released only then), or when there were none. It waits for the rest
-   * after one failed: the round's retry sends the same events again, and a record of this round
-   * still queued behind it could otherwise be delivered after the retry's records.
+   * Flushes and waits until Kafka acknowledged every one of {@code futures}: ring space may be
+   * released only then. False at the first that failed (or timed out); true when there were none.
    */
   boolean awaitAll(List<Future<RecordMetadata>> futures) {
     if (futures.isEmpty()) return true;
     flush();
-    boolean ok = true;
-    // delivery.timeout.ms (30 s unless configured) settles every send well within this
-    long deadlineNs = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
     for (Future<RecordMetadata> f : futures) {
       try {
-        f.get(Math.max(0, deadlineNs - System.nanoTime()), TimeUnit.NANOSECONDS);
+        f.get(60, TimeUnit.SECONDS);
       } catch (ExecutionException | TimeoutException e) {
-        if (ok)
-          log.warn(
-              "publish failed: {}", e.getCause() != null ? e.getCause().toString() : e.toString());
-        ok = false;
+        log.warn(
+            "publish failed: {}", e.getCause() != null ? e.getCause().toString() : e.toString());
+        return false;
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return false;
       }
     }
-    return ok;
+    return true;
   }
 
   @Override

@@ -141,11 +141,12 @@ final class PublishRound {
       boolean publish = !events.isEmpty() || resync != null || lost != tp.lostPublished;
       if (publish) {
         // Held events released together (a resync's end, an exit) can be many: records of at most
-        // maxBatchEvents each, in ring order, covering the ring one after another, the resync with
-        // the last (it applies after them all). Each after the first names the last event of the
-        // one before it: Kafka may fail that one and deliver this one (a delivery timeout while a
-        // partition's leader moves), and the streams-app then leaves this one for the round's
-        // retry instead of applying it over a gap.
+        // maxBatchEvents each, in ring order, the resync with the last (it applies after them all).
+        // The stretch of the ring this round read is the last one's; the others cover none of it
+        // (their events were held from it or from before). Each after the first names the last
+        // event of the one before it: Kafka may fail that one and deliver this one (a delivery
+        // timeout while a partition's leader moves), and the streams-app then leaves this one for
+        // the round's retry instead of applying it over a gap.
         int chunks = Math.max(1, (events.size() + maxBatchEvents - 1) / maxBatchEvents);
         for (int c = 0; c < chunks; c++) {
           int from = c * maxBatchEvents, to = Math.min(events.size(), from + maxBatchEvents);
@@ -154,8 +155,8 @@ final class PublishRound {
               publisher.send(
                   tp.message(
                       EventBatch.newBuilder()
-                          .setFirstSeq(c == 0 ? first : events.get(from).getSeq())
-                          .setEndSeq(last ? tp.reader.position() : events.get(to).getSeq())
+                          .setFirstSeq(first)
+                          .setEndSeq(last ? tp.reader.position() : first)
                           .setLostEvents(lost)
                           .setEvents(events.subList(from, to))
                           .setResync(last ? resync : null)
