@@ -85,7 +85,7 @@ public final class Collector implements AutoCloseable {
             health,
             config.maxBatchEvents(),
             config.maxStacksRemembered());
-    this.retirement = new ExitRetirement(rings, execOrder, proc, publisher);
+    this.retirement = new ExitRetirement(rings, execOrder, proc, publisher, () -> lastScan);
     this.counters =
         new CounterSampler(rings, execOrder, proc, publisher, config.counterIntervalMs());
   }

@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
+import java.util.function.LongSupplier;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -29,12 +30,20 @@ final class ExitRetirement {
   private final ProcCounters proc;
   private final EventPublisher publisher;
 
+  /** When the last scan of the run directory began (System.currentTimeMillis). */
+  private final LongSupplier lastScanStartMs;
+
   ExitRetirement(
-      TrackedRings rings, ExecOrder execOrder, ProcCounters proc, EventPublisher publisher) {
+      TrackedRings rings,
+      ExecOrder execOrder,
+      ProcCounters proc,
+      EventPublisher publisher,
+      LongSupplier lastScanStartMs) {
     this.rings = rings;
     this.execOrder = execOrder;
     this.proc = proc;
     this.publisher = publisher;
+    this.lastScanStartMs = lastScanStartMs;
   }
 
   /** An attached recording whose process exec'd: it ended there, the process runs on. */
@@ -52,6 +61,18 @@ final class ExitRetirement {
   }
 
   /**
+   * A process found gone is retired only after a scan of the run directory that began after it was
+   * found gone. It may have exec'd before it ended, and its newer image's ring, not discovered yet,
+   * is then its last image: retired first, the older image would be taken for the last one (run 46:
+   * {@code run -- sh -c 'exec churn ...'} reported sh). Costs a retirement at most one scan
+   * interval.
+   */
+  private boolean scannedSinceSeenGone(TrackedProcess tp) {
+    if (tp.goneSeenAtMs == 0) tp.goneSeenAtMs = System.currentTimeMillis();
+    return lastScanStartMs.getAsLong() > tp.goneSeenAtMs;
+  }
+
+  /**
    * Throws when Kafka did not acknowledge the exits: those rings stay followed and are tried again.
    */
   void retireExited() {
@@ -63,10 +84,12 @@ final class ExitRetirement {
       // Gone, or replaced by exec: the new image's shim made a newer ring for the same process.
       // An attached recording also ends at its detach, or at an exec (the new program has no shim
       // and makes no ring: the old one is simply no longer mapped).
-      if (proc.alive(tp.pid, tp.ring.procStartTicks())
+      boolean alive = proc.alive(tp.pid, tp.ring.procStartTicks());
+      if (alive
           && !execOrder.hasNewerImage(tp)
           && !tp.ring.detachedFlag()
           && !attachedAndExeced(tp)) continue;
+      if (!alive && !execOrder.hasNewerImage(tp) && !scannedSinceSeenGone(tp)) continue;
       // Dead and drained as far as published records go; a record reserved but never published
       // by a writer that died with the process (or left by a siglongjmp) is given up and counted.
       if (!tp.reader.drained()) {

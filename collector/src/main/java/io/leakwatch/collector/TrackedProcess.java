@@ -67,6 +67,7 @@ final class TrackedProcess {
 
   boolean sawExitRecord;
   long mapsCheckedAtMs; // ExitRetirement: an attached ring's process still maps it (no exec)
+  long goneSeenAtMs; // ExitRetirement: when its process was first found gone (0: not yet)
   long lastCountersMs;
 
   /** Set when the process turns out to be a JVM (libjvm.so loaded) and perf maps are wanted. */

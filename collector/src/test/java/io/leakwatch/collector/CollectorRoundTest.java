@@ -21,6 +21,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
@@ -57,7 +58,11 @@ class CollectorRoundTest {
           CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
       try (Collector c = new Collector(config)) {
         long moved = 0;
-        for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) moved += c.round();
+        // A process found gone is retired after the next scan of the run directory (250 ms).
+        for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) {
+          moved += c.round();
+          Thread.sleep(20);
+        }
         assertThat(c.retiredStartMs(pid)).contains(startMs);
         assertThat(c.followed()).isZero();
         assertThat(c.refusedRings()).isZero();
@@ -131,7 +136,10 @@ class CollectorRoundTest {
         assertThat(firstRound)
             .as("records read by the first round of a filling ring")
             .isEqualTo(batch * PublishRound.FLOOD_BATCHES);
-        for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) c.round();
+        for (int i = 0; i < 100 && c.retiredStartMs(pid).isEmpty(); i++) {
+          c.round();
+          Thread.sleep(20);
+        }
         assertThat(c.retiredStartMs(pid)).isPresent();
         pairsDropped = c.pairsDropped();
       }
@@ -230,6 +238,53 @@ class CollectorRoundTest {
           .as("the three leaked blocks, and what the C library kept")
           .isGreaterThanOrEqualTo(3);
       assertThat(records).as("records, against %d rounds", rounds).isLessThan(rounds / 4);
+    }
+  }
+
+  /**
+   * A process that exec'd and then ended before the collector found its newer image's ring: the
+   * older image must not be taken for its last one. Until the newer ring is found, the pid is not
+   * reported as retired (run 46: {@code run -- sh -c 'exec churn ...'} reported sh, whose
+   * retirement had come before the scan that would have found churn's ring).
+   */
+  @Test
+  void anImageFoundGoneWaitsForAScanThatMayFindANewerOne() throws Exception {
+    Path made = Files.createDirectories(tmp.resolve("made"));
+    List<Path> images =
+        NativeRuns.run(
+            made, 0, 0, "/bin/sh", "-c", "exec " + NativeRuns.churn() + " -t 1 -p 100 -n 3 -s 10");
+    assertThat(images).as("sh's ring and churn's").hasSize(2);
+    List<RingFile> opened = new ArrayList<>();
+    for (Path p : images) opened.add(RingFile.open(p));
+    opened.sort(java.util.Comparator.comparingLong(RingFile::startTimeNs));
+    int pid = opened.get(0).pid();
+    long shStartMs = opened.get(0).startTimeNs() / 1_000_000;
+    long churnStartMs = opened.get(1).startTimeNs() / 1_000_000;
+    Path shRing = opened.get(0).path(), churnRing = opened.get(1).path();
+    for (RingFile r : opened) r.close();
+    assertThat(opened.get(1).pid()).isEqualTo(pid);
+
+    Path runDir = Files.createDirectories(tmp.resolve("run"));
+    Files.copy(shRing, runDir.resolve(shRing.getFileName()));
+    try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
+      createTopics(kafka);
+      CollectorConfig config =
+          CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
+      try (Collector c = new Collector(config)) {
+        // sh's ring alone: found, announced, drained, and its process found gone
+        for (int i = 0; i < 2; i++) c.round();
+        assertThat(c.retiredStartMs(pid)).as("no scan since sh's process was found gone").isEmpty();
+        // churn's ring shows up before the next scan, as an exec'd image's ring does
+        Files.copy(churnRing, runDir.resolve(churnRing.getFileName()));
+        for (int i = 0; i < 200 && !c.retiredStartMs(pid).equals(Optional.of(churnStartMs)); i++) {
+          c.round();
+          assertThat(c.retiredStartMs(pid))
+              .as("the pid's last image is churn's (sh started at %d)", shStartMs)
+              .isNotEqualTo(Optional.of(shStartMs));
+          Thread.sleep(20);
+        }
+        assertThat(c.retiredStartMs(pid)).contains(churnStartMs);
+      }
     }
   }
 
