@@ -10,6 +10,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
@@ -50,11 +51,15 @@ class YieldToTargetTest {
   @Test
   void onlyTheThreadsNotKeptAreLowered() throws Exception {
     CountDownLatch done = new CountDownLatch(1);
+    // The JVM names a thread for the kernel (its comm) inside the new thread, before run(): until
+    // both have started, /proc may still show one under its parent's name (run 46 saw that).
+    CountDownLatch started = new CountDownLatch(2);
     List<Thread> threads = new ArrayList<>();
     for (String name : List.of("lw-yield-lower", "lw-yield-keep")) {
       Thread t =
           new Thread(
               () -> {
+                started.countDown();
                 try {
                   done.await();
                 } catch (InterruptedException ignored) {
@@ -66,6 +71,7 @@ class YieldToTargetTest {
       threads.add(t);
     }
     try {
+      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
       // Only this test's own thread is lowered: the rest of this JVM keeps its priority.
       int changed = YieldToTarget.lowerOwnPriority(7, comm -> !comm.equals("lw-yield-lower"));
       Map<String, List<Integer>> nice = niceByComm();
