@@ -80,6 +80,10 @@ public final class ShortLivedPairs {
     Held alloc = allocations.remove(address);
     if (alloc == null) return false;
     alloc.dropped = true;
+    // The usual short-lived block: its free is the next event after it. Gone from the queue now, it
+    // is never walked over again (a flood's queue then stays a few entries long instead of holding
+    // every dropped allocation until the next release).
+    if (queue.peekLast() == alloc) queue.pollLast();
     pairsDropped.increment();
     return true;
   }
