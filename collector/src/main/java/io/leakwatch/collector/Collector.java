@@ -46,6 +46,10 @@ public final class Collector implements AutoCloseable {
   private volatile boolean running = true;
   private Thread thread;
   private long lastScan;
+
+  /** Scans of the run directory so far (see ExitRetirement's wait for one after an exit). */
+  private long scans;
+
   private RunDirLock runDirLock;
 
   public Collector(CollectorConfig config) {
@@ -85,7 +89,7 @@ public final class Collector implements AutoCloseable {
             health,
             config.maxBatchEvents(),
             config.maxStacksRemembered());
-    this.retirement = new ExitRetirement(rings, execOrder, proc, publisher, () -> lastScan);
+    this.retirement = new ExitRetirement(rings, execOrder, proc, publisher, () -> scans);
     this.counters =
         new CounterSampler(rings, execOrder, proc, publisher, config.counterIntervalMs());
   }
@@ -206,6 +210,7 @@ public final class Collector implements AutoCloseable {
     if (now - lastScan >= SCAN_INTERVAL_MS) {
       discover();
       lastScan = now;
+      scans++;
     }
     execOrder.index();
     int moved = publishRound.publish();

@@ -30,20 +30,20 @@ final class ExitRetirement {
   private final ProcCounters proc;
   private final EventPublisher publisher;
 
-  /** When the last scan of the run directory began (System.currentTimeMillis). */
-  private final LongSupplier lastScanStartMs;
+  /** How many scans of the run directory have run (each in a round, before its retirements). */
+  private final LongSupplier scans;
 
   ExitRetirement(
       TrackedRings rings,
       ExecOrder execOrder,
       ProcCounters proc,
       EventPublisher publisher,
-      LongSupplier lastScanStartMs) {
+      LongSupplier scans) {
     this.rings = rings;
     this.execOrder = execOrder;
     this.proc = proc;
     this.publisher = publisher;
-    this.lastScanStartMs = lastScanStartMs;
+    this.scans = scans;
   }
 
   /** An attached recording whose process exec'd: it ended there, the process runs on. */
@@ -62,14 +62,14 @@ final class ExitRetirement {
 
   /**
    * A process found gone is retired only after a scan of the run directory that began after it was
-   * found gone. It may have exec'd before it ended, and its newer image's ring, not discovered yet,
-   * is then its last image: retired first, the older image would be taken for the last one (run 46:
-   * {@code run -- sh -c 'exec churn ...'} reported sh). Costs a retirement at most one scan
-   * interval.
+   * found gone (counted, not timed: a clock stepping back must not reopen the window). It may have
+   * exec'd before it ended, and its newer image's ring, not discovered yet, is then its last image:
+   * retired first, the older image would be taken for the last one (run 46: {@code run -- sh -c
+   * 'exec churn ...'} reported sh). Costs a retirement at most one scan interval.
    */
   private boolean scannedSinceSeenGone(TrackedProcess tp) {
-    if (tp.goneSeenAtMs == 0) tp.goneSeenAtMs = System.currentTimeMillis();
-    return lastScanStartMs.getAsLong() > tp.goneSeenAtMs;
+    if (tp.goneSeenAtScan < 0) tp.goneSeenAtScan = scans.getAsLong();
+    return scans.getAsLong() > tp.goneSeenAtScan;
   }
 
   /**
@@ -85,6 +85,7 @@ final class ExitRetirement {
       // An attached recording also ends at its detach, or at an exec (the new program has no shim
       // and makes no ring: the old one is simply no longer mapped).
       boolean alive = proc.alive(tp.pid, tp.ring.procStartTicks());
+      if (alive) tp.goneSeenAtScan = -1; // a /proc read that failed once is not an exit
       if (alive
           && !execOrder.hasNewerImage(tp)
           && !tp.ring.detachedFlag()

@@ -26,7 +26,10 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>Only heap blocks pair up: a mapping can be unmapped in parts.
  */
 public final class ShortLivedPairs {
-  /** One held event; {@code dropped} once its partner arrived (it stays in the queue, skipped). */
+  /**
+   * One held event; {@code dropped} once its partner arrived (it then stays in the queue, skipped,
+   * unless it was the queue's last entry).
+   */
   private static final class Held {
     final AllocationEvent event;
     final long receivedNs;

@@ -67,7 +67,7 @@ final class TrackedProcess {
 
   boolean sawExitRecord;
   long mapsCheckedAtMs; // ExitRetirement: an attached ring's process still maps it (no exec)
-  long goneSeenAtMs; // ExitRetirement: when its process was first found gone (0: not yet)
+  long goneSeenAtScan = -1; // ExitRetirement: the scan count when its process was found gone
   long lastCountersMs;
 
   /** Set when the process turns out to be a JVM (libjvm.so loaded) and perf maps are wanted. */

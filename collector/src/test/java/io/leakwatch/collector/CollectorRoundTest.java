@@ -249,7 +249,7 @@ class CollectorRoundTest {
    */
   @Test
   void anImageFoundGoneWaitsForAScanThatMayFindANewerOne() throws Exception {
-    Path made = Files.createDirectories(tmp.resolve("made"));
+    Path made = Files.createDirectories(tmp.resolve("made-exec"));
     List<Path> images =
         NativeRuns.run(
             made, 0, 0, "/bin/sh", "-c", "exec " + NativeRuns.churn() + " -t 1 -p 100 -n 3 -s 10");
@@ -265,17 +265,36 @@ class CollectorRoundTest {
     assertThat(opened.get(1).pid()).isEqualTo(pid);
 
     Path runDir = Files.createDirectories(tmp.resolve("run"));
-    Files.copy(shRing, runDir.resolve(shRing.getFileName()));
+    // Copied now under a name the collector does not look for, renamed into place later at once
+    // (a ring's copy takes longer than a scan interval).
+    Path churnStaged = Files.copy(churnRing, runDir.resolve("churn.staged"));
     try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
       createTopics(kafka);
       CollectorConfig config =
           CollectorConfig.defaults(kafka.bootstrapServers()).withRunDir(runDir).withHttpPort(0);
       try (Collector c = new Collector(config)) {
+        // Another process's ring first, so that the producer is connected and the rounds below
+        // take milliseconds, well inside one scan interval (250 ms).
+        int warmPid;
+        try (RingFile warm = RingFile.open(churnRing(runDir, 0, 10))) {
+          warmPid = warm.pid();
+        }
+        for (int i = 0; i < 200 && c.retiredStartMs(warmPid).isEmpty(); i++) {
+          c.round();
+          Thread.sleep(20);
+        }
+        assertThat(c.retiredStartMs(warmPid)).isPresent();
+        Thread.sleep(300); // the next round scans
+        Files.copy(shRing, runDir.resolve(shRing.getFileName()));
         // sh's ring alone: found, announced, drained, and its process found gone
-        for (int i = 0; i < 2; i++) c.round();
+        c.round();
         assertThat(c.retiredStartMs(pid)).as("no scan since sh's process was found gone").isEmpty();
-        // churn's ring shows up before the next scan, as an exec'd image's ring does
-        Files.copy(churnRing, runDir.resolve(churnRing.getFileName()));
+        // churn's ring shows up before the next scan, as an exec'd image's ring does (the next
+        // rounds may or may not scan first: retiring sh without a scan is what must not happen)
+        Files.move(
+            churnStaged,
+            runDir.resolve(churnRing.getFileName()),
+            java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         for (int i = 0; i < 200 && !c.retiredStartMs(pid).equals(Optional.of(churnStartMs)); i++) {
           c.round();
           assertThat(c.retiredStartMs(pid))
