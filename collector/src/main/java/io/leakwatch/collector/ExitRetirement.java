@@ -84,13 +84,13 @@ final class ExitRetirement {
       // Gone, or replaced by exec: the new image's shim made a newer ring for the same process.
       // An attached recording also ends at its detach, or at an exec (the new program has no shim
       // and makes no ring: the old one is simply no longer mapped).
-      boolean alive = proc.alive(tp.pid, tp.ring.procStartTicks());
-      if (alive) tp.goneSeenAtScan = -1; // a /proc read that failed once is not an exit
-      if (alive
-          && !execOrder.hasNewerImage(tp)
-          && !tp.ring.detachedFlag()
-          && !attachedAndExeced(tp)) continue;
-      if (!alive && !execOrder.hasNewerImage(tp) && !scannedSinceSeenGone(tp)) continue;
+      boolean newerImage = execOrder.hasNewerImage(tp);
+      if (proc.alive(tp.pid, tp.ring.procStartTicks())) {
+        tp.goneSeenAtScan = -1; // a /proc read that failed once is not an exit
+        if (!newerImage && !tp.ring.detachedFlag() && !attachedAndExeced(tp)) continue;
+      } else if (!newerImage && !scannedSinceSeenGone(tp)) {
+        continue;
+      }
       // Dead and drained as far as published records go; a record reserved but never published
       // by a writer that died with the process (or left by a siglongjmp) is given up and counted.
       if (!tp.reader.drained()) {

@@ -40,14 +40,13 @@ final class MappedBuffers {
 
   private MappedBuffers() {}
 
-  /** Unmaps {@code mapping} (a buffer FileChannel.map returned, not a view); false if it cannot. */
-  static boolean unmap(ByteBuffer mapping) {
-    if (INVOKE_CLEANER == null || !mapping.isDirect()) return false;
+  /** Unmaps {@code mapping} (a buffer FileChannel.map returned, not a view) if it can. */
+  static void unmap(ByteBuffer mapping) {
+    if (INVOKE_CLEANER == null || !mapping.isDirect()) return;
     try {
       INVOKE_CLEANER.invoke(UNSAFE, mapping);
-      return true;
     } catch (ReflectiveOperationException | RuntimeException e) {
-      return false; // a view, or a buffer already unmapped: the garbage collector's, as before
+      // a view, or a buffer already unmapped: the garbage collector's, as before
     }
   }
 }

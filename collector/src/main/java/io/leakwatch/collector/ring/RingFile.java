@@ -237,10 +237,11 @@ public final class RingFile implements Closeable {
   public void close() throws IOException {
     if (closed) return;
     closed = true;
+    if (channel == null) return; // an image from wrap(): not a mapping of ours
     try {
-      if (channel != null) channel.close();
+      channel.close();
     } finally {
-      if (channel != null) MappedBuffers.unmap(buffer); // an image from wrap() is not ours
+      MappedBuffers.unmap(buffer);
     }
   }
 }
