@@ -236,6 +236,7 @@ public final class Collector implements AutoCloseable {
       }
     }
     synchronized (this) {
+      retirement.close();
       rings.closeAll();
       if (runDirLock != null) {
         runDirLock.close();

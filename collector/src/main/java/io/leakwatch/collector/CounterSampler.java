@@ -51,7 +51,8 @@ final class CounterSampler {
       if (sample == null) continue;
       ProcCounters.Memory m = sample.memory();
       int fds = proc.openFds(tp.pid);
-      HsPerfData.Heap heap = proc.managedHeap(tp.pid);
+      if (tp.managedHeap == null) tp.managedHeap = proc.managedHeapSource(tp.pid);
+      HsPerfData.Heap heap = tp.managedHeap.heap(now);
       Map<String, Long> regions = new HashMap<>();
       if (sample.regions() != null) {
         sample

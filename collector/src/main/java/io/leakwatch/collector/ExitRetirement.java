@@ -21,13 +21,14 @@ import org.slf4j.LoggerFactory;
  * A shim leaves its ring behind while a collector serves the run directory ({@link RunDirLock}), so
  * removing it is this job's; done sooner, the exit would be lost, done never, the tmpfs fills.
  */
-final class ExitRetirement {
+final class ExitRetirement implements AutoCloseable {
   // The collector's log lines keep the name operators and the docs know them by.
   private static final Logger log = LoggerFactory.getLogger(Collector.class);
 
   private final TrackedRings rings;
   private final ExecOrder execOrder;
   private final ProcCounters proc;
+  private final ProcessLiveness<TrackedProcess> liveness;
   private final EventPublisher publisher;
 
   /** How many scans of the run directory have run (each in a round, before its retirements). */
@@ -42,13 +43,16 @@ final class ExitRetirement {
     this.rings = rings;
     this.execOrder = execOrder;
     this.proc = proc;
+    this.liveness =
+        new ProcessLiveness<>(
+            proc, tp -> tp.pid, tp -> tp.ring.procStartTicks(), ProcessLiveness.MAX_PIDFDS);
     this.publisher = publisher;
     this.scans = scans;
   }
 
   /** An attached recording whose process exec'd: it ended there, the process runs on. */
   private boolean attachedAndGone(TrackedProcess tp) {
-    return tp.ring.attachedFlag() && proc.alive(tp.pid, tp.ring.procStartTicks());
+    return tp.ring.attachedFlag() && liveness.alive(tp);
   }
 
   /** Checked every 2 s per attached ring: a maps file is read for it. */
@@ -76,6 +80,7 @@ final class ExitRetirement {
    * Throws when Kafka did not acknowledge the exits: those rings stay followed and are tried again.
    */
   void retireExited() {
+    liveness.refresh(rings.processes());
     List<Future<RecordMetadata>> futures = new ArrayList<>();
     List<Map.Entry<Path, TrackedProcess>> done = new ArrayList<>();
     for (Map.Entry<Path, TrackedProcess> e : rings.entries()) {
@@ -85,7 +90,7 @@ final class ExitRetirement {
       // An attached recording also ends at its detach, or at an exec (the new program has no shim
       // and makes no ring: the old one is simply no longer mapped).
       boolean newerImage = execOrder.hasNewerImage(tp);
-      if (proc.alive(tp.pid, tp.ring.procStartTicks())) {
+      if (liveness.alive(tp)) {
         tp.goneSeenAtScan = -1; // a /proc read that failed once is not an exit
         if (!newerImage && !tp.ring.detachedFlag() && !attachedAndExeced(tp)) continue;
       } else if (!newerImage && !scannedSinceSeenGone(tp)) {
@@ -130,5 +135,11 @@ final class ExitRetirement {
       }
       log.info("pid {} exited; ring retired", e.getValue().pid);
     }
+  }
+
+  /** Gives back the pidfds (the collector is closing). */
+  @Override
+  public void close() {
+    liveness.close();
   }
 }

@@ -9,7 +9,9 @@ import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFileAttributes;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -38,44 +40,58 @@ final class RingDiscovery {
     this.follow = follow;
   }
 
+  /**
+   * One listing of the run directory a scan (every 250 ms): new rings are opened, and module tables
+   * whose ring is gone are removed. A followed ring is known to exist, so only the tables of rings
+   * not followed cost a stat.
+   */
   void discover() {
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(runDir, "leakwatch-*.ring")) {
+    List<Path> found = new ArrayList<>();
+    List<Path> tables = new ArrayList<>();
+    try (DirectoryStream<Path> dir = Files.newDirectoryStream(runDir, "leakwatch-*.ring*")) {
       for (Path p : dir) {
-        if (rings.contains(p) || refused.contains(p)) continue;
-        if (!trustworthy(p)) {
-          refused.add(p);
-          continue;
-        }
-        try {
-          RingFile ring = RingFile.open(p);
-          if (!ownerMaySpeakFor(p, ring.pid())) {
-            log.warn("refusing ring {}: its owner does not own pid {}", p, ring.pid());
-            ring.close();
-            refused.add(p);
-            continue;
-          }
-          rings.add(p, follow.apply(ring));
-          log.info("following pid {} ({})", ring.pid(), p.getFileName());
-        } catch (RingFormatException e) {
-          log.warn("refusing ring {}: {}", p, e.getMessage());
-          refused.add(p);
-        } catch (IOException e) {
-          log.debug("cannot open {} yet: {}", p, e.toString());
-        }
+        String name = p.getFileName().toString();
+        if (name.endsWith(".ring")) found.add(p);
+        else if (name.endsWith(".ring.modules")) tables.add(p);
       }
     } catch (IOException e) {
       log.warn("cannot list {}: {}", runDir, e.toString());
+      return;
+    }
+    for (Path p : found) {
+      if (rings.contains(p) || refused.contains(p)) continue;
+      if (!trustworthy(p)) {
+        refused.add(p);
+        continue;
+      }
+      try {
+        RingFile ring = RingFile.open(p);
+        if (!ownerMaySpeakFor(p, ring.pid())) {
+          log.warn("refusing ring {}: its owner does not own pid {}", p, ring.pid());
+          ring.close();
+          refused.add(p);
+          continue;
+        }
+        rings.add(p, follow.apply(ring));
+        log.info("following pid {} ({})", ring.pid(), p.getFileName());
+      } catch (RingFormatException e) {
+        log.warn("refusing ring {}: {}", p, e.getMessage());
+        refused.add(p);
+      } catch (IOException e) {
+        log.debug("cannot open {} yet: {}", p, e.toString());
+      }
     }
     // Module tables whose ring is gone (removed by hand, or retired by a collector killed before it
     // removed the table): the table is ours and nothing will read it.
-    try (DirectoryStream<Path> dir = Files.newDirectoryStream(runDir, "leakwatch-*.ring.modules")) {
-      for (Path p : dir) {
-        Path ring = p.resolveSibling(p.getFileName().toString().replaceFirst("\\.modules$", ""));
+    for (Path p : tables) {
+      Path ring = p.resolveSibling(p.getFileName().toString().replaceFirst("\\.modules$", ""));
+      if (rings.contains(ring)) continue;
+      try {
         if (!Files.exists(ring, LinkOption.NOFOLLOW_LINKS) && trustworthy(p))
           Files.deleteIfExists(p);
+      } catch (IOException e) {
+        log.debug("cannot tidy module table {}: {}", p, e.toString());
       }
-    } catch (IOException e) {
-      log.debug("cannot tidy module tables in {}: {}", runDir, e.toString());
     }
   }
 

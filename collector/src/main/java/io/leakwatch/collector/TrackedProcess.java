@@ -1,6 +1,7 @@
 package io.leakwatch.collector;
 
 import io.leakwatch.collector.proc.CommandRedaction;
+import io.leakwatch.collector.proc.HsPerfData;
 import io.leakwatch.collector.proc.ProcessNames;
 import io.leakwatch.collector.ring.ModuleTableFile;
 import io.leakwatch.collector.ring.RingFile;
@@ -69,6 +70,7 @@ final class TrackedProcess {
   long mapsCheckedAtMs; // ExitRetirement: an attached ring's process still maps it (no exec)
   long goneSeenAtScan = -1; // ExitRetirement: the scan count when its process was found gone
   long lastCountersMs;
+  HsPerfData.Source managedHeap; // CounterSampler: where its JVM heap is read, found once
 
   /** Set when the process turns out to be a JVM (libjvm.so loaded) and perf maps are wanted. */
   private JitSymbols jit;

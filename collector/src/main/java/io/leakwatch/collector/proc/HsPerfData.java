@@ -27,20 +27,80 @@ public final class HsPerfData {
 
   /** The managed heap of {@code pid}, or null when it is not a JVM publishing hsperfdata. */
   public static Heap heap(Path proc, int pid) {
+    Path file = find(proc, pid, namespacePid(proc, pid));
+    return file == null ? null : heap(file);
+  }
+
+  /**
+   * The hsperfdata file of {@code pid} (named by its own pid, {@code nsPid}, in its own /tmp), or
+   * null when it has none. Lists the process's /tmp: the cost {@link Source} avoids repeating.
+   */
+  static Path find(Path proc, int pid, String nsPid) {
     Path root = proc.resolve(Integer.toString(pid)).resolve("root").resolve("tmp");
-    String nsPid = namespacePid(proc, pid);
     try (DirectoryStream<Path> dirs = Files.newDirectoryStream(root, "hsperfdata_*")) {
       for (Path dir : dirs) {
         Path file = dir.resolve(nsPid);
-        if (Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
-          Heap h = parse(read(file));
-          if (h != null) return h;
-        }
+        if (Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) && heap(file) != null) return file;
       }
     } catch (IOException | RuntimeException e) {
       return null;
     }
     return null;
+  }
+
+  /** The heap in one hsperfdata file, or null when it cannot be read or is not one. */
+  static Heap heap(Path file) {
+    try {
+      return parse(read(file));
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+  }
+
+  /**
+   * One process's managed heap, sampled every counter interval. Finding the file lists the
+   * process's /tmp (hundreds of entries on a busy host) and reads its status for the namespace pid;
+   * both answers hold for the process's life, so they are found once and remembered. A process with
+   * no file is looked at on each of its first {@link #EAGER_LOOKS} samples (a JVM writes its file
+   * during start-up, maybe after its ring was found), then once a minute (a program that starts a
+   * JVM in-process later, or a file that was removed).
+   */
+  public static final class Source {
+    static final int EAGER_LOOKS = 6;
+    static final long LATER_LOOK_MS = 60_000;
+
+    private final Path proc;
+    private final int pid;
+    private String nsPid;
+    private Path file;
+    private int looks;
+    private long nextLookMs = Long.MIN_VALUE;
+
+    public Source(Path proc, int pid) {
+      this.proc = proc;
+      this.pid = pid;
+    }
+
+    /** The heap now, or null when the process is not (or not yet seen to be) a publishing JVM. */
+    public Heap heap(long nowMs) {
+      if (file != null) {
+        Heap h = HsPerfData.heap(file);
+        if (h != null) return h;
+        file = null; // gone or rewritten under us: look again now
+      } else if (nowMs < nextLookMs) {
+        return null;
+      }
+      looks++;
+      nextLookMs = looks < EAGER_LOOKS ? Long.MIN_VALUE : nowMs + LATER_LOOK_MS;
+      if (nsPid == null) nsPid = namespacePid(proc, pid);
+      file = find(proc, pid, nsPid);
+      return file == null ? null : HsPerfData.heap(file);
+    }
+
+    /** How many times the file was looked for (tests). */
+    int looks() {
+      return looks;
+    }
   }
 
   /** The pid as the process sees itself (its last NSpid), which names its hsperfdata file. */

@@ -83,6 +83,11 @@ public final class ProcCounters {
     return HsPerfData.heap(proc, pid);
   }
 
+  /** Where {@code pid}'s managed heap is read from, found once (see {@link HsPerfData.Source}). */
+  public HsPerfData.Source managedHeapSource(int pid) {
+    return new HsPerfData.Source(proc, pid);
+  }
+
   /** Open file descriptors, or -1 when they cannot be listed. */
   public int openFds(int pid) {
     int n = 0;

@@ -74,4 +74,53 @@ class HsPerfDataTest {
       HsPerfData.parse(img); // must not throw, must end
     }
   }
+
+  @Test
+  void aJvmsFileIsFoundOnceAndReadAtEverySample() throws Exception {
+    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+    Process jvm =
+        new ProcessBuilder(
+                java,
+                "-Xmx1g",
+                "-cp",
+                System.getProperty("java.class.path"),
+                HeapHolder.class.getName(),
+                "30000")
+            .redirectErrorStream(true)
+            .start();
+    try {
+      BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
+      assertThat(out.readLine()).startsWith("holding");
+      HsPerfData.Source source = new ProcCounters().managedHeapSource((int) jvm.pid());
+      for (int i = 0; i < 5; i++) {
+        HsPerfData.Heap heap = source.heap(i * 5_000L);
+        assertThat(heap).isNotNull();
+        assertThat(heap.usedBytes()).isGreaterThan(0);
+      }
+      assertThat(source.looks()).isEqualTo(1);
+    } finally {
+      jvm.destroy();
+      jvm.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void aProcessWithoutAFileIsLookedAtEagerlyThenOnceAMinute() throws Exception {
+    Process sleep = new ProcessBuilder("sleep", "60").start();
+    try {
+      HsPerfData.Source source = new ProcCounters().managedHeapSource((int) sleep.pid());
+      long now = 1_000_000;
+      for (int i = 0; i < HsPerfData.Source.EAGER_LOOKS; i++, now += 5_000)
+        assertThat(source.heap(now)).isNull();
+      assertThat(source.looks()).isEqualTo(HsPerfData.Source.EAGER_LOOKS);
+      long lastLook = now - 5_000;
+      for (; now < lastLook + HsPerfData.Source.LATER_LOOK_MS; now += 5_000) source.heap(now);
+      assertThat(source.looks()).isEqualTo(HsPerfData.Source.EAGER_LOOKS);
+      source.heap(lastLook + HsPerfData.Source.LATER_LOOK_MS);
+      assertThat(source.looks()).isEqualTo(HsPerfData.Source.EAGER_LOOKS + 1);
+    } finally {
+      sleep.destroyForcibly();
+      sleep.waitFor(10, TimeUnit.SECONDS);
+    }
+  }
 }
