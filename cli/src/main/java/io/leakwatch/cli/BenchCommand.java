@@ -252,7 +252,12 @@ final class BenchCommand implements Runnable {
    */
   @Command(
       name = "collector",
-      footer = {"", "Examples:", "  ./leakwatch bench collector --seconds 30 --rate 20000"},
+      footer = {
+        "",
+        "Examples:",
+        "  ./leakwatch bench collector --seconds 30 --rate 20000",
+        "  ./leakwatch bench collector --sample-bytes 65536 --rate 1 --idle-processes 100"
+      },
       description = "Collector CPU per 10,000 events per second.")
   static final class CollectorCpu implements Callable<Integer> {
     @Option(
@@ -282,6 +287,14 @@ final class BenchCommand implements Runnable {
             "file and line through llvm-symbolizer (default on; --no-lines to compare without)")
     boolean lines;
 
+    @Option(
+        names = "--idle-processes",
+        defaultValue = "0",
+        description =
+            "idle tracked processes beside the demo service (sleep under the shim), as a host's"
+                + " daemons and sidecars are (default ${DEFAULT-VALUE})")
+    int idleProcesses;
+
     @Override
     public Integer call() throws Exception {
       Path work = Files.createTempDirectory("leakwatch-bench-collector-");
@@ -310,7 +323,16 @@ final class BenchCommand implements Runnable {
         pb.environment().put("LEAKWATCH_RUN_DIR", runDir.toString());
         pb.environment().put("LEAKWATCH_SAMPLE_BYTES", Long.toString(sampleBytes));
         Process target = pb.start();
+        List<Process> idle = new ArrayList<>();
         try {
+          for (int i = 0; i < idleProcesses; i++) {
+            ProcessBuilder sleeper =
+                new ProcessBuilder("sleep", Integer.toString(seconds + 60))
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD);
+            sleeper.environment().putAll(pb.environment());
+            idle.add(sleeper.start());
+          }
           Thread.sleep(20_000); // JIT warm-up, connections, first symbolization
           double cpu0 = cpuSeconds(collector.pid());
           double helpers0 = helperCpuSeconds(collector.pid());
@@ -326,13 +348,15 @@ final class BenchCommand implements Runnable {
           System.out.printf(
               Locale.ROOT,
               "collector: %.0f events/s published, %.1f%% of one core -> %.1f%% of a core per 10,000 events/s"
-                  + " (%d s window, target sample bytes %d, rate %d req/s)%n",
+                  + " (%d s window, target sample bytes %d, rate %d req/s, %d idle processes)%n",
               eventsPerSecond,
               100 * cpuShare,
-              eventsPerSecond > 0 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN,
+              // under one event a second the ratio says nothing (it printed 462,500%)
+              eventsPerSecond >= 1 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN,
               seconds,
               sampleBytes,
-              rate);
+              rate,
+              idleProcesses);
           String status =
               Files.readString(Path.of("/proc", Long.toString(collector.pid()), "status"));
           System.out.printf(
@@ -353,6 +377,7 @@ final class BenchCommand implements Runnable {
               100 * (helpers1 - helpers0) / wall,
               helperRss(collector.pid()));
         } finally {
+          for (Process p : idle) p.destroy();
           target.destroy();
           collector.destroy();
           target.waitFor(10, TimeUnit.SECONDS);
