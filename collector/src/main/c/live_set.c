@@ -26,10 +26,10 @@ int lw_live_set_init(int table_bits) {
   if (table_bits < 10) table_bits = 10;
   if (table_bits > 24) table_bits = 24;
   size_t n = (size_t)1 << table_bits;
-  /* Populated up front (1 MiB by default): a page fault in the middle of a sampled malloc costs more
-   * than the sample itself, and the first few thousand samples would each take one. */
-  int populate = table_bits <= 18 ? MAP_POPULATE : MAP_NORESERVE;
-  void *m = mmap(NULL, n * sizeof(slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | populate, -1, 0);
+  /* Faulted in as samples land, not populated: populating the 1 MiB default at every process start
+   * cost 0.37 ms of a /bin/true's 2 ms under the shim, for a table most short processes never touch;
+   * a long one pays the same 256 faults once, spread over its first samples. */
+  void *m = mmap(NULL, n * sizeof(slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) return -1;
   /* The filter is touched only where heap addresses fall: its pages are faulted in as they are needed. */
   void *f = mmap(NULL, (size_t)1 << LW_LIVE_SET_FILTER_BITS, PROT_READ | PROT_WRITE,

@@ -102,7 +102,14 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
    * chunk ahead, so writers keep room while a reserving thread is descheduled (exact mode fills
    * ~100 MB/s; a 16 MiB chunk of a 256 MiB ring is 150 ms of that). */
   uint64_t chunk = capacity / 16 > LW_RING_RESERVE_CHUNK ? capacity / 16 : LW_RING_RESERVE_CHUNK;
-  uint64_t first = populate || capacity <= 2 * chunk ? capacity : 2 * chunk;
+  /* A sampled ring starts at LW_RING_FIRST_RESERVE and doubles as its first lap needs (see
+   * lookahead()): most processes are short and write a handful of records, and reserving two chunks
+   * up front allocated and charged 512 tmpfs pages at every process start, 0.7 ms of a /bin/true's
+   * 2 ms under the shim. Exact mode floods from its first allocation, so it starts at two chunks. */
+  uint64_t first = populate                        ? capacity
+                   : sample_bytes != 0               ? (capacity < LW_RING_FIRST_RESERVE ? capacity : LW_RING_FIRST_RESERVE)
+                   : capacity <= 2 * chunk           ? capacity
+                                                     : 2 * chunk;
   struct stat st;
   if (syscall(SYS_ftruncate, fd, (off_t)size) != 0 || reserve(fd, 0, LW_RING_HEADER_SIZE + first) != 0 ||
       syscall(SYS_fstat, fd, &st) != 0) {
@@ -162,6 +169,12 @@ void lw_ring_discard(lw_ring *ring) {
   unlink(ring->path);
 }
 
+/* How far ahead of the writers space is reserved: a chunk, or half of what is reserved while that is
+ * less (a small sampled ring extends when half used, before it is full). */
+static inline uint64_t lookahead(const lw_ring *ring, uint64_t have) {
+  return have < ring->chunk ? have / 2 : ring->chunk;
+}
+
 /*
  * Backs the first lap up to `need` data bytes. One thread at a time; the others drop their record
  * rather than wait. The file is reopened by name and checked to be the same inode (the shim keeps no
@@ -175,7 +188,14 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
   int ok = 1;
   if (need > have) {
     uint64_t cap = ring->mask + 1;
-    uint64_t upto = (need + ring->chunk - 1) & ~(ring->chunk - 1);
+    /* Below a chunk the reservation doubles (at least), beyond it grows a chunk at a time. */
+    uint64_t upto;
+    if (need <= ring->chunk) {
+      upto = have * 2;
+      while (upto < need) upto *= 2;
+    } else {
+      upto = (need + ring->chunk - 1) & ~(ring->chunk - 1);
+    }
     if (upto > cap) upto = cap;
     int saved = errno;
     int fd = sys_open(ring->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
@@ -296,7 +316,8 @@ static uint64_t ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t
      * has room and does not drop. */
     uint64_t need = w + len < cap ? w + len : cap;
     uint64_t have = atomic_load_explicit(&ring->reserved, memory_order_acquire);
-    if (__builtin_expect(have < cap && need + ring->chunk > have, 0) && !extend_reservation(ring, need + ring->chunk) &&
+    uint64_t ahead = lookahead(ring, have);
+    if (__builtin_expect(have < cap && need + ahead > have, 0) && !extend_reservation(ring, need + ahead) &&
         need > have)
       return drop(&h->stats.records_dropped_unreserved, h, len);
     if (atomic_compare_exchange_weak_explicit(&h->write_pos, &w, w + len, memory_order_acq_rel,

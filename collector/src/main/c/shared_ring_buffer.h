@@ -47,7 +47,8 @@
 #define LW_RING_MAX_RECORD 4096u
 #define LW_RING_CMDLINE_OFFSET 1024u
 #define LW_RING_CMDLINE_MAX (LW_RING_HEADER_SIZE - LW_RING_CMDLINE_OFFSET)
-#define LW_RING_RESERVE_CHUNK (1u << 20) /* smallest step of reserving tmpfs space (fallocate) */
+#define LW_RING_RESERVE_CHUNK (1u << 20) /* reservation step once a ring's first lap is past it */
+#define LW_RING_FIRST_RESERVE (64u << 10) /* a sampled ring's first reservation; it doubles to a chunk */
 #define LW_RING_MAX_TRIES 64             /* reservation attempts before a record is dropped */
 #define LW_RING_PATH_MAX 512
 
@@ -121,7 +122,8 @@ typedef struct {
   /* Data bytes [0, reserved) are backed for real (fallocate): the ring file is sparse beyond, and a
    * store into an unbacked page of a full tmpfs is a SIGBUS. Private memory: the peer cannot move it. */
   _Atomic uint64_t reserved;
-  uint64_t chunk; /* reservation step: capacity / 16, at least LW_RING_RESERVE_CHUNK (a power of two) */
+  uint64_t chunk; /* reservation step: capacity / 16, at least LW_RING_RESERVE_CHUNK (a power of two);
+                   * below it a sampled ring's reservation doubles from LW_RING_FIRST_RESERVE */
   _Atomic int extending;
   _Atomic int reserve_failed;
   /* 0: a full ring drops. Otherwise a write waits for room while the reader moves at least this
@@ -136,8 +138,8 @@ typedef struct {
 /*
  * Creates the ring file `dir`/leakwatch-<pid>-<start_ns>.ring with mode 0600, sized for
  * `capacity` data bytes, fully initialised before it becomes visible under its final name. Space is
- * reserved for the header and the first chunk now (all of it with `populate`), the rest chunk by chunk
- * as the first lap reaches it. Uses only system calls (no allocation, no cancellation point). On any
+ * reserved for the header and the first LW_RING_FIRST_RESERVE bytes now (two chunks in exact mode, all
+ * of it with `populate`), the rest ahead of the first lap as it reaches it. Uses only system calls (no allocation, no cancellation point). On any
  * failure every file it made is removed and it returns -1.
  */
 int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
