@@ -31,6 +31,10 @@ final class RingDiscovery {
   private final TrackedRings rings;
   private final Function<RingFile, TrackedProcess> follow;
   private final Set<Path> refused = new HashSet<>();
+
+  /** Rings whose following failed once (logged once, tried again every scan). */
+  private final Set<Path> failedToFollow = new HashSet<>();
+
   private final int uid = currentUid();
 
   /** {@code follow} makes the tracked process for a ring found trustworthy. */
@@ -58,6 +62,7 @@ final class RingDiscovery {
       log.warn("cannot list {}: {}", runDir, e.toString());
       return;
     }
+    if (!failedToFollow.isEmpty()) failedToFollow.retainAll(new HashSet<>(found));
     for (Path p : found) {
       if (rings.contains(p) || refused.contains(p)) continue;
       if (!trustworthy(p)) {
@@ -72,7 +77,18 @@ final class RingDiscovery {
           refused.add(p);
           continue;
         }
-        rings.add(p, follow.apply(ring));
+        TrackedProcess tp;
+        try {
+          tp = follow.apply(ring);
+        } catch (RuntimeException e) {
+          // Not followed this scan (tried again at the next): its mapping must not wait for a GC,
+          // nor may one ring stop the others from being found.
+          ring.close();
+          if (failedToFollow.add(p)) log.warn("cannot follow ring {} yet: {}", p, e.toString());
+          continue;
+        }
+        failedToFollow.remove(p);
+        rings.add(p, tp);
         log.info("following pid {} ({})", ring.pid(), p.getFileName());
       } catch (RingFormatException e) {
         log.warn("refusing ring {}: {}", p, e.getMessage());
