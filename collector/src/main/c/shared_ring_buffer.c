@@ -71,11 +71,17 @@ static uint64_t read_start_ticks(void) {
 /* Backs [off, off + len) of the file for real. tmpfs and local filesystems support fallocate; where
  * it is refused for lack of support, writing the tail byte of each page has the same effect. */
 static int reserve(int fd, uint64_t off, uint64_t len) {
-  if (syscall(SYS_fallocate, fd, 0, (off_t)off, (off_t)len) == 0) return 0;
+  /* tmpfs's fallocate stops with EINTR whenever a signal is pending (a timer, SIGCHLD): try again. */
+  for (int tries = 0; tries < 8; tries++) {
+    if (syscall(SYS_fallocate, fd, 0, (off_t)off, (off_t)len) == 0) return 0;
+    if (errno != EINTR) break;
+  }
   if (errno != EOPNOTSUPP) return -1;
   for (uint64_t p = off; p < off + len; p += 4096) {
     char zero = 0;
-    if (syscall(SYS_pwrite64, fd, &zero, 1, (off_t)(p | 4095)) != 1) return -1;
+    int tries = 0;
+    while (syscall(SYS_pwrite64, fd, &zero, 1, (off_t)(p | 4095)) != 1)
+      if (errno != EINTR || ++tries == 8) return -1;
   }
   return 0;
 }
@@ -149,6 +155,7 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   ring->chunk = chunk;
   atomic_store(&ring->extending, 0);
   atomic_store(&ring->reserve_failed, 0);
+  atomic_store(&ring->reserve_backoff, 0);
   ring->full_wait_ns = 0;
   atomic_store(&ring->gave_up_at, UINT64_MAX);
   ring->dev = st.st_dev;
@@ -182,6 +189,15 @@ static inline uint64_t lookahead(const lw_ring *ring, uint64_t have) {
  */
 __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t need) {
   if (atomic_load_explicit(&ring->reserve_failed, memory_order_relaxed)) return 0;
+  /* After a failure, the next LW_RING_RESERVE_BACKOFF calls do not try (a full tmpfs, no descriptor
+   * left, a run directory the process can no longer reach): a retry costs system calls, and a cause
+   * that passes (the collector retiring rings, descriptors closed) must not leave the ring short for
+   * the rest of the process's life. */
+  uint32_t skip = atomic_load_explicit(&ring->reserve_backoff, memory_order_relaxed);
+  if (skip > 0) {
+    atomic_compare_exchange_strong(&ring->reserve_backoff, &skip, skip - 1);
+    return 0;
+  }
   int idle = 0;
   if (!atomic_compare_exchange_strong(&ring->extending, &idle, 1)) return 0;
   uint64_t have = atomic_load(&ring->reserved);
@@ -200,10 +216,12 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
     int saved = errno;
     int fd = sys_open(ring->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     struct stat st;
-    if (fd < 0 || syscall(SYS_fstat, fd, &st) != 0 || st.st_dev != ring->dev || st.st_ino != ring->ino ||
-        reserve(fd, LW_RING_HEADER_SIZE + have, upto - have) != 0) {
-      ok = 0;
+    if (fd >= 0 && syscall(SYS_fstat, fd, &st) == 0 && (st.st_dev != ring->dev || st.st_ino != ring->ino)) {
+      ok = 0; /* another file under our ring's name: never write through it */
       atomic_store(&ring->reserve_failed, 1);
+    } else if (fd < 0 || reserve(fd, LW_RING_HEADER_SIZE + have, upto - have) != 0) {
+      ok = 0;
+      atomic_store(&ring->reserve_backoff, LW_RING_RESERVE_BACKOFF);
     } else {
       atomic_store(&ring->reserved, upto);
     }
@@ -311,9 +329,9 @@ static uint64_t ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t
       }
       return drop(&h->stats.records_dropped_full, h, len);
     }
-    /* First lap: past `reserved` the file is sparse. The next chunk is reserved a chunk ahead, so a
-     * writer that finds another (or its own interrupted self, from a signal handler) extending still
-     * has room and does not drop. */
+    /* First lap: past `reserved` the file is sparse. Space is reserved ahead of the writers (a chunk,
+     * or half of a sampled ring's smaller reservation), so a writer that finds another (or its own
+     * interrupted self, from a signal handler) extending still has room and does not drop. */
     uint64_t need = w + len < cap ? w + len : cap;
     uint64_t have = atomic_load_explicit(&ring->reserved, memory_order_acquire);
     uint64_t ahead = lookahead(ring, have);

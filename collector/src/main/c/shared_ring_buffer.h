@@ -49,6 +49,7 @@
 #define LW_RING_CMDLINE_MAX (LW_RING_HEADER_SIZE - LW_RING_CMDLINE_OFFSET)
 #define LW_RING_RESERVE_CHUNK (1u << 20) /* reservation step once a ring's first lap is past it */
 #define LW_RING_FIRST_RESERVE (64u << 10) /* a sampled ring's first reservation; it doubles to a chunk */
+#define LW_RING_RESERVE_BACKOFF 256u      /* extension attempts skipped after one failed */
 #define LW_RING_MAX_TRIES 64             /* reservation attempts before a record is dropped */
 #define LW_RING_PATH_MAX 512
 
@@ -125,7 +126,8 @@ typedef struct {
   uint64_t chunk; /* reservation step: capacity / 16, at least LW_RING_RESERVE_CHUNK (a power of two);
                    * below it a sampled ring's reservation doubles from LW_RING_FIRST_RESERVE */
   _Atomic int extending;
-  _Atomic int reserve_failed;
+  _Atomic int reserve_failed;      /* the ring's name now holds another file: never extend again */
+  _Atomic uint32_t reserve_backoff; /* after a failed extension, calls left before the next try */
   /* 0: a full ring drops. Otherwise a write waits for room while the reader moves at least this
    * often. Set by the owner after lw_ring_create. */
   uint64_t full_wait_ns;

@@ -98,6 +98,37 @@ static void sampled_ring_reserves_as_it_fills(void) {
   CHECK(backed_bytes(path) <= LW_RING_HEADER_SIZE + (1u << 20) + 8192);
   lw_ring_discard(&grown);
 
+  /* An extension that fails (here the ring's name is gone for a while: no descriptor to reserve
+   * through) drops what does not fit, counted, and is tried again a bounded number of writes later:
+   * the ring is not left at its first 64 KiB for the rest of the process's life. */
+  char away[300];
+  snprintf(path, sizeof path, "%s/leakwatch-4-45.ring", d);
+  snprintf(away, sizeof away, "%s/elsewhere", d);
+  CHECK(lw_ring_create(&grown, d, 1 << 20, 4, 0, 45, 524288, 0) == 0);
+  CHECK(rename(path, away) == 0);
+  uint64_t tries = 0;
+  while (atomic_load(&grown.hdr->stats.records_dropped_unreserved) == 0 && tries < 100000) {
+    lw_ring_write(&grown, LW_REC_FREE, payload, 24, NULL, 0);
+    tries++;
+  }
+  CHECK(atomic_load(&grown.hdr->stats.records_dropped_unreserved) > 0);
+  CHECK(atomic_load(&grown.reserved) == LW_RING_FIRST_RESERVE);
+  CHECK(rename(away, path) == 0);
+  uint64_t after = 0;
+  while (atomic_load(&grown.reserved) == LW_RING_FIRST_RESERVE && after < 10000) {
+    lw_ring_write(&grown, LW_REC_FREE, payload, 24, NULL, 0);
+    after++;
+  }
+  CHECK(atomic_load(&grown.reserved) > LW_RING_FIRST_RESERVE);
+  CHECK(after <= LW_RING_RESERVE_BACKOFF + 1);
+  uint64_t dropped_before = atomic_load(&grown.hdr->stats.records_dropped_unreserved);
+  for (int i = 0; i < 4000; i++) lw_ring_write(&grown, LW_REC_FREE, payload, 24, NULL, 0);
+  CHECK(atomic_load(&grown.hdr->stats.records_dropped_unreserved) == dropped_before);
+  printf("ring_test: an extension that failed dropped %llu records, then succeeded %llu writes after the "
+         "cause passed: ok\n",
+         (unsigned long long)dropped_before, (unsigned long long)after);
+  lw_ring_discard(&grown);
+
   /* Four threads flooding a fresh one from 64 KiB, faster than any sampled process writes: whatever
    * could not be backed in time is dropped and counted, nothing faults. */
   snprintf(path, sizeof path, "%s/leakwatch-3-44.ring", d);

@@ -378,6 +378,7 @@ final class BenchCommand implements Runnable {
               helperRss(collector.pid()));
         } finally {
           for (Process p : idle) p.destroy();
+          for (Process p : idle) p.waitFor(10, TimeUnit.SECONDS);
           target.destroy();
           collector.destroy();
           target.waitFor(10, TimeUnit.SECONDS);

@@ -45,7 +45,7 @@ final class ExitRetirement implements AutoCloseable {
     this.proc = proc;
     this.liveness =
         new ProcessLiveness<>(
-            proc, tp -> tp.pid, tp -> tp.ring.procStartTicks(), ProcessLiveness.MAX_PIDFDS);
+            proc, tp -> tp.pid, tp -> tp.ring.procStartTicks(), ProcessLiveness.maxPidfds());
     this.publisher = publisher;
     this.scans = scans;
   }

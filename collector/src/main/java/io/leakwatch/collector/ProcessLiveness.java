@@ -2,6 +2,9 @@ package io.leakwatch.collector;
 
 import io.leakwatch.collector.proc.Pidfds;
 import io.leakwatch.collector.proc.ProcCounters;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.IdentityHashMap;
@@ -12,8 +15,10 @@ import java.util.function.ToLongFunction;
 /**
  * Which followed processes are still running, asked once a round for all of them: one poll over
  * their pidfds (see {@link Pidfds}) instead of a /proc/PID/stat read each. A process without a
- * pidfd (the kernel has none to give, or {@link #MAX_PIDFDS} are held) is asked through /proc as
- * before, so the answers are the same either way.
+ * pidfd (the kernel has none to give, or {@link #maxPidfds()} are held) is asked through /proc as
+ * before. The two differ in one case: a process whose main thread exited while others run reads as
+ * a zombie in /proc (gone) and as running through its pidfd (its threads still run; it is retired
+ * when they end).
  *
  * <p>Identity: a pidfd is opened only for a process that /proc shows, after the open, with the
  * ring's start time; a pid reused before the open shows another start time, and that ring's process
@@ -23,7 +28,7 @@ import java.util.function.ToLongFunction;
  * <p>Not thread-safe: used on the round's thread, under the collector's lock.
  */
 final class ProcessLiveness<P> implements AutoCloseable {
-  /** Descriptors held at most: the collector's own files (rings, sockets) must never run short. */
+  /** Descriptors held at most, whatever the limit allows (see {@link #maxPidfds()}). */
   static final int MAX_PIDFDS = 4096;
 
   private static final int NO_PIDFD = -1;
@@ -35,8 +40,11 @@ final class ProcessLiveness<P> implements AutoCloseable {
   private Map<P, Watch> watches = new IdentityHashMap<>();
   private int[] fds = new int[16];
   private Pidfds.State[] states = new Pidfds.State[16];
-  private Watch[] polled = new Watch[16];
+  private Watch[] watched = new Watch[16];
   private int held;
+
+  /** Whether the last poll answered; when it did not, pidfd-watched processes ask /proc. */
+  private boolean polled = true;
 
   private static final class Watch {
     int fd;
@@ -53,6 +61,23 @@ final class ProcessLiveness<P> implements AutoCloseable {
    */
   ProcessLiveness(
       ProcCounters proc, ToIntFunction<P> pidOf, ToLongFunction<P> startTicksOf, int maxPidfds) {
+    this(proc, pidOf, startTicksOf, maxPidfds, Pidfds::poll);
+  }
+
+  /** How the pidfds are polled: {@link Pidfds#poll}, or a test's stand-in. */
+  interface Poll {
+    boolean poll(int[] fds, int count, Pidfds.State[] states);
+  }
+
+  private final Poll poll;
+
+  ProcessLiveness(
+      ProcCounters proc,
+      ToIntFunction<P> pidOf,
+      ToLongFunction<P> startTicksOf,
+      int maxPidfds,
+      Poll poll) {
+    this.poll = poll;
     this.proc = proc;
     this.pidOf = pidOf;
     this.startTicksOf = startTicksOf;
@@ -76,26 +101,25 @@ final class ProcessLiveness<P> implements AutoCloseable {
       if (w.fd == NO_PIDFD || w.exited) continue;
       if (n == fds.length) grow();
       fds[n] = w.fd;
-      polled[n++] = w;
+      watched[n++] = w;
     }
-    if (!Pidfds.poll(
-        fds, n, states)) { // this round's answers are last round's; /proc decides nothing worse
-      Arrays.fill(polled, 0, n, null);
-      return;
+    polled = poll.poll(fds, n, states);
+    if (polled) {
+      for (int i = 0; i < n; i++) {
+        if (states[i] == Pidfds.State.EXITED) watched[i].exited = true;
+        else if (states[i] == Pidfds.State.UNKNOWN) forget(watched[i]); // not ours now: ask /proc
+      }
     }
-    for (int i = 0; i < n; i++) {
-      if (states[i] == Pidfds.State.EXITED) polled[i].exited = true;
-      else if (states[i] == Pidfds.State.UNKNOWN) forget(polled[i]); // not ours now: ask /proc
-      polled[i] = null;
-    }
+    Arrays.fill(watched, 0, n, null);
   }
 
   /** Whether {@code p} is running (not exited, not a zombie, its pid not taken by another). */
   boolean alive(P p) {
     Watch w = watches.get(p);
-    if (w == null || w.fd == NO_PIDFD)
+    if (w != null && w.exited) return false;
+    if (w == null || w.fd == NO_PIDFD || !polled)
       return proc.alive(pidOf.applyAsInt(p), startTicksOf.applyAsLong(p));
-    return !w.exited;
+    return true;
   }
 
   /** Processes answered by a pidfd (tests, and the collector's log). */
@@ -129,14 +153,38 @@ final class ProcessLiveness<P> implements AutoCloseable {
   private void release(Watch w) {
     if (w.fd == NO_PIDFD) return;
     Pidfds.close(w.fd);
+    w.fd = NO_PIDFD; // a second release must not close a descriptor someone else now has
     held--;
+  }
+
+  /**
+   * {@link #MAX_PIDFDS}, or a quarter of this process's descriptor limit when that is lower: each
+   * followed ring already holds a descriptor for its mapping, and rings, Kafka's sockets and the
+   * symbolizer's pipes must never run short for the sake of a cheaper exit check.
+   */
+  static int maxPidfds() {
+    return (int) Math.min(MAX_PIDFDS, openFilesLimit() / 4);
+  }
+
+  /** The soft limit on open files, from /proc/self/limits; 1024 when it cannot be read. */
+  static long openFilesLimit() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/limits"))) {
+        if (!line.startsWith("Max open files")) continue;
+        String[] f = line.substring("Max open files".length()).trim().split("\\s+");
+        return f[0].equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(f[0]);
+      }
+    } catch (IOException | RuntimeException e) {
+      // unreadable: the conventional default below
+    }
+    return 1024;
   }
 
   private void grow() {
     int size = fds.length * 2;
     fds = Arrays.copyOf(fds, size);
     states = Arrays.copyOf(states, size);
-    polled = Arrays.copyOf(polled, size);
+    watched = Arrays.copyOf(watched, size);
   }
 
   @Override

@@ -87,33 +87,74 @@ class ProcessLivenessTest {
 
   @Test
   void anExitIsSeenBeforeTheChildIsReaped() throws Exception {
-    // A shell whose child exits while the shell, its parent, does not wait for it: a zombie.
-    Process sh =
-        new ProcessBuilder("sh", "-c", "sleep 0.2 & exec sleep 120")
-            .redirectErrorStream(true)
-            .start();
+    // A shell's child killed while the shell's exec'd successor, its parent, never waits: a zombie.
+    Process sh = new ProcessBuilder("sh", "-c", "sleep 30 & exec sleep 120").start();
     children.add(sh);
-    int zombie = -1;
-    for (int i = 0; i < 100 && zombie < 0; i++) {
-      for (ProcessHandle c : sh.children().toList()) {
-        if (c.info().command().orElse("").endsWith("sleep")
-            && c.info().arguments().map(a -> a.length > 0 && a[0].equals("0.2")).orElse(false))
-          zombie = (int) c.pid();
-      }
-      if (zombie < 0) Thread.sleep(10);
+    ProcessHandle child = null;
+    for (int i = 0; i < 500 && child == null; i++) {
+      child =
+          sh.children()
+              .filter(
+                  c ->
+                      c.info()
+                          .arguments()
+                          .map(a -> a.length > 0 && a[0].equals("30"))
+                          .orElse(false))
+              .findFirst()
+              .orElse(null);
+      if (child == null) Thread.sleep(10);
     }
-    assertThat(zombie).as("the short sleep").isPositive();
-    Followed f = new Followed(zombie, proc.startTicks(zombie));
+    assertThat(child).as("the shell's sleep 30").isNotNull();
+    int pid = (int) child.pid();
+    Followed f = new Followed(pid, proc.startTicks(pid));
     try (ProcessLiveness<Followed> liveness = liveness(ProcessLiveness.MAX_PIDFDS)) {
       liveness.refresh(List.of(f));
       assertThat(liveness.watchedByPidfd()).isEqualTo(1);
       assertThat(liveness.alive(f)).isTrue();
-      Thread.sleep(600);
-      String state = Files.readString(Path.of("/proc/" + zombie + "/stat"));
-      assertThat(state.substring(state.lastIndexOf(')') + 2).charAt(0)).as(state).isEqualTo('Z');
+      child.destroyForcibly();
+      String state = "";
+      for (int i = 0; i < 500 && !state.startsWith("Z"); i++) {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        state = stat.substring(stat.lastIndexOf(')') + 2);
+        if (!state.startsWith("Z")) Thread.sleep(10);
+      }
+      assertThat(state).startsWith("Z");
       liveness.refresh(List.of(f));
       assertThat(liveness.alive(f)).isFalse();
     }
+  }
+
+  @Test
+  void whenPollFailsProcIsAskedThatRound() throws Exception {
+    Followed f = spawn();
+    boolean[] pollWorks = {true};
+    try (ProcessLiveness<Followed> liveness =
+        new ProcessLiveness<>(
+            proc,
+            Followed::pid,
+            Followed::startTicks,
+            ProcessLiveness.MAX_PIDFDS,
+            (fds, n, states) -> pollWorks[0] && Pidfds.poll(fds, n, states))) {
+      liveness.refresh(List.of(f));
+      assertThat(liveness.watchedByPidfd()).isEqualTo(1);
+      assertThat(liveness.alive(f)).isTrue();
+      pollWorks[0] = false;
+      children.get(0).destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+      liveness.refresh(List.of(f));
+      assertThat(liveness.alive(f)).as("poll failed: /proc says it is gone").isFalse();
+      pollWorks[0] = true;
+      liveness.refresh(List.of(f));
+      assertThat(liveness.alive(f)).isFalse();
+    }
+  }
+
+  @Test
+  void pidfdsAreCappedByADescriptorBudget() {
+    assertThat(ProcessLiveness.maxPidfds())
+        .isPositive()
+        .isLessThanOrEqualTo(ProcessLiveness.MAX_PIDFDS)
+        .isLessThanOrEqualTo(
+            (int) Math.min(Integer.MAX_VALUE, ProcessLiveness.openFilesLimit() / 4));
   }
 
   @Test

@@ -92,8 +92,10 @@ public final class HsPerfData {
       }
       looks++;
       nextLookMs = looks < EAGER_LOOKS ? Long.MIN_VALUE : nowMs + LATER_LOOK_MS;
-      if (nsPid == null) nsPid = namespacePid(proc, pid);
-      file = find(proc, pid, nsPid);
+      // Remembered only when status said it: a failed read would otherwise pin the host's pid, and
+      // a containerized JVM's file (named by its pid inside) would never be found.
+      if (nsPid == null) nsPid = namespacePidOrNull(proc, pid);
+      file = find(proc, pid, nsPid != null ? nsPid : Integer.toString(pid));
       return file == null ? null : HsPerfData.heap(file);
     }
 
@@ -105,6 +107,12 @@ public final class HsPerfData {
 
   /** The pid as the process sees itself (its last NSpid), which names its hsperfdata file. */
   public static String namespacePid(Path proc, int pid) {
+    String ns = namespacePidOrNull(proc, pid);
+    return ns != null ? ns : Integer.toString(pid);
+  }
+
+  /** The process's last NSpid, or null when its status could not be read or has none. */
+  static String namespacePidOrNull(Path proc, int pid) {
     String status = ProcCounters.read(proc.resolve(Integer.toString(pid)).resolve("status"));
     if (status != null) {
       for (String line : status.split("\n")) {
@@ -114,7 +122,7 @@ public final class HsPerfData {
         }
       }
     }
-    return Integer.toString(pid);
+    return null;
   }
 
   private static byte[] read(Path file) throws IOException {
