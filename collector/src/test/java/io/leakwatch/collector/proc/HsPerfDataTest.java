@@ -2,8 +2,6 @@ package io.leakwatch.collector.proc;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.nio.file.Path;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
@@ -14,20 +12,8 @@ import org.junit.jupiter.api.Test;
 class HsPerfDataTest {
   @Test
   void managedHeapMatchesJcmdWithinFivePercent() throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process jvm =
-        new ProcessBuilder(
-                java,
-                "-Xmx1g",
-                "-cp",
-                System.getProperty("java.class.path"),
-                HeapHolder.class.getName(),
-                "30000")
-            .redirectErrorStream(true)
-            .start();
+    Process jvm = HeapHolder.start("1g");
     try {
-      BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
-      assertThat(out.readLine()).startsWith("holding");
       Thread.sleep(500);
       HsPerfData.Heap heap = new ProcCounters().managedHeap((int) jvm.pid());
       Process jcmd =
@@ -77,20 +63,8 @@ class HsPerfDataTest {
 
   @Test
   void aJvmsFileIsFoundOnceAndReadAtEverySample() throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process jvm =
-        new ProcessBuilder(
-                java,
-                "-Xmx1g",
-                "-cp",
-                System.getProperty("java.class.path"),
-                HeapHolder.class.getName(),
-                "30000")
-            .redirectErrorStream(true)
-            .start();
+    Process jvm = HeapHolder.start("1g");
     try {
-      BufferedReader out = new BufferedReader(new InputStreamReader(jvm.getInputStream()));
-      assertThat(out.readLine()).startsWith("holding");
       HsPerfData.Source source = new ProcCounters().managedHeapSource((int) jvm.pid());
       for (int i = 0; i < 5; i++) {
         HsPerfData.Heap heap = source.heap(i * 5_000L);

@@ -17,17 +17,7 @@ class JvmAttachTest {
 
   @Test
   void aRunningJvmWritesItsPerfMapOnRequest() throws Exception {
-    String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-    Process p =
-        new ProcessBuilder(
-                java,
-                "-Xmx512m",
-                "-cp",
-                System.getProperty("java.class.path"),
-                HeapHolder.class.getName(),
-                "30000")
-            .redirectErrorStream(true)
-            .start();
+    Process p = HeapHolder.start("512m");
     try {
       int pid = (int) p.pid();
       // Wait until the JVM has installed its signal handlers (SIGQUIT caught) before asking.
