@@ -216,10 +216,11 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
     int saved = errno;
     int fd = sys_open(ring->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     struct stat st;
-    if (fd >= 0 && syscall(SYS_fstat, fd, &st) == 0 && (st.st_dev != ring->dev || st.st_ino != ring->ino)) {
+    int known = fd >= 0 && syscall(SYS_fstat, fd, &st) == 0;
+    if (known && (st.st_dev != ring->dev || st.st_ino != ring->ino)) {
       ok = 0; /* another file under our ring's name: never write through it */
       atomic_store(&ring->reserve_failed, 1);
-    } else if (fd < 0 || reserve(fd, LW_RING_HEADER_SIZE + have, upto - have) != 0) {
+    } else if (!known || reserve(fd, LW_RING_HEADER_SIZE + have, upto - have) != 0) {
       ok = 0;
       atomic_store(&ring->reserve_backoff, LW_RING_RESERVE_BACKOFF);
     } else {
