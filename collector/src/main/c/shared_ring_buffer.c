@@ -112,10 +112,8 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
    * lookahead()): most processes are short and write a handful of records, and reserving two chunks
    * up front allocated and charged 512 tmpfs pages at every process start, 0.7 ms of a /bin/true's
    * 2 ms under the shim. Exact mode floods from its first allocation, so it starts at two chunks. */
-  uint64_t first = populate                        ? capacity
-                   : sample_bytes != 0               ? (capacity < LW_RING_FIRST_RESERVE ? capacity : LW_RING_FIRST_RESERVE)
-                   : capacity <= 2 * chunk           ? capacity
-                                                     : 2 * chunk;
+  uint64_t first = sample_bytes != 0 ? LW_RING_FIRST_RESERVE : 2 * chunk;
+  if (populate || first > capacity) first = capacity;
   struct stat st;
   if (syscall(SYS_ftruncate, fd, (off_t)size) != 0 || reserve(fd, 0, LW_RING_HEADER_SIZE + first) != 0 ||
       syscall(SYS_fstat, fd, &st) != 0) {
@@ -335,10 +333,11 @@ static uint64_t ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t
      * interrupted self, from a signal handler) extending still has room and does not drop. */
     uint64_t need = w + len < cap ? w + len : cap;
     uint64_t have = atomic_load_explicit(&ring->reserved, memory_order_acquire);
-    uint64_t ahead = lookahead(ring, have);
-    if (__builtin_expect(have < cap && need + ahead > have, 0) && !extend_reservation(ring, need + ahead) &&
-        need > have)
-      return drop(&h->stats.records_dropped_unreserved, h, len);
+    if (have < cap) {
+      uint64_t ahead = lookahead(ring, have);
+      if (__builtin_expect(need + ahead > have, 0) && !extend_reservation(ring, need + ahead) && need > have)
+        return drop(&h->stats.records_dropped_unreserved, h, len);
+    }
     if (atomic_compare_exchange_weak_explicit(&h->write_pos, &w, w + len, memory_order_acq_rel,
                                               memory_order_relaxed))
       break;

@@ -140,9 +140,10 @@ typedef struct {
 /*
  * Creates the ring file `dir`/leakwatch-<pid>-<start_ns>.ring with mode 0600, sized for
  * `capacity` data bytes, fully initialised before it becomes visible under its final name. Space is
- * reserved for the header and the first LW_RING_FIRST_RESERVE bytes now (two chunks in exact mode, all
- * of it with `populate`), the rest ahead of the first lap as it reaches it. Uses only system calls (no allocation, no cancellation point). On any
- * failure every file it made is removed and it returns -1.
+ * reserved for the header and the first LW_RING_FIRST_RESERVE bytes now (two chunks in exact mode,
+ * all of it with `populate`), the rest ahead of the first lap as it reaches it. Uses only system
+ * calls (no allocation, no cancellation point). On any failure every file it made is removed and it
+ * returns -1.
  */
 int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t pid, uint32_t ppid,
                    uint64_t start_time_ns, uint64_t sample_bytes, int populate);

@@ -25,29 +25,6 @@ public final class HsPerfData {
 
   private HsPerfData() {}
 
-  /** The managed heap of {@code pid}, or null when it is not a JVM publishing hsperfdata. */
-  public static Heap heap(Path proc, int pid) {
-    Path file = find(proc, pid, namespacePid(proc, pid));
-    return file == null ? null : heap(file);
-  }
-
-  /**
-   * The hsperfdata file of {@code pid} (named by its own pid, {@code nsPid}, in its own /tmp), or
-   * null when it has none. Lists the process's /tmp: the cost {@link Source} avoids repeating.
-   */
-  static Path find(Path proc, int pid, String nsPid) {
-    Path root = proc.resolve(Integer.toString(pid)).resolve("root").resolve("tmp");
-    try (DirectoryStream<Path> dirs = Files.newDirectoryStream(root, "hsperfdata_*")) {
-      for (Path dir : dirs) {
-        Path file = dir.resolve(nsPid);
-        if (Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) && heap(file) != null) return file;
-      }
-    } catch (IOException | RuntimeException e) {
-      return null;
-    }
-    return null;
-  }
-
   /** The heap in one hsperfdata file, or null when it cannot be read or is not one. */
   static Heap heap(Path file) {
     try {
@@ -58,12 +35,13 @@ public final class HsPerfData {
   }
 
   /**
-   * One process's managed heap, sampled every counter interval. Finding the file lists the
-   * process's /tmp (hundreds of entries on a busy host) and reads its status for the namespace pid;
-   * both answers hold for the process's life, so they are found once and remembered. A process with
-   * no file is looked at on each of its first {@link #EAGER_LOOKS} samples (a JVM writes its file
-   * during start-up, maybe after its ring was found), then once a minute (a program that starts a
-   * JVM in-process later, or a file that was removed).
+   * One process's managed heap (null when it is not a JVM publishing hsperfdata), sampled every
+   * counter interval. Finding the file lists the process's /tmp (hundreds of entries on a busy
+   * host) and reads its status for the namespace pid; both answers hold for the process's life, so
+   * they are found once and remembered. A process with no file is looked at on each of its first
+   * {@link #EAGER_LOOKS} samples (a JVM writes its file during start-up, maybe after its ring was
+   * found), then once a minute (a program that starts a JVM in-process later, or a file that was
+   * removed).
    */
   public static final class Source {
     static final int EAGER_LOOKS = 6;
@@ -95,8 +73,23 @@ public final class HsPerfData {
       // Remembered only when status said it: a failed read would otherwise pin the host's pid, and
       // a containerized JVM's file (named by its pid inside) would never be found.
       if (nsPid == null) nsPid = namespacePidOrNull(proc, pid);
-      file = find(proc, pid, nsPid != null ? nsPid : Integer.toString(pid));
-      return file == null ? null : HsPerfData.heap(file);
+      String name = nsPid != null ? nsPid : Integer.toString(pid);
+      // The file is named by the process's own pid in its own /tmp, under its user's directory.
+      Path tmp = proc.resolve(Integer.toString(pid)).resolve("root").resolve("tmp");
+      try (DirectoryStream<Path> dirs = Files.newDirectoryStream(tmp, "hsperfdata_*")) {
+        for (Path dir : dirs) {
+          Path candidate = dir.resolve(name);
+          if (!Files.isRegularFile(candidate, LinkOption.NOFOLLOW_LINKS)) continue;
+          Heap h = HsPerfData.heap(candidate);
+          if (h != null) {
+            file = candidate;
+            return h;
+          }
+        }
+      } catch (IOException | RuntimeException e) {
+        // not a JVM we can read (gone, no /tmp, not ours to list): looked at again as above
+      }
+      return null;
     }
 
     /** How many times the file was looked for (tests). */

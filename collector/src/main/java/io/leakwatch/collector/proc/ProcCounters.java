@@ -75,14 +75,6 @@ public final class ProcCounters {
     return new Sample(new Memory(priv, virt, rss), smaps == null ? null : smaps.regions());
   }
 
-  /**
-   * The managed (JVM) heap of pid from its hsperfdata, or null when it is not a JVM that publishes
-   * one.
-   */
-  public HsPerfData.Heap managedHeap(int pid) {
-    return HsPerfData.heap(proc, pid);
-  }
-
   /** Where {@code pid}'s managed heap is read from, found once (see {@link HsPerfData.Source}). */
   public HsPerfData.Source managedHeapSource(int pid) {
     return new HsPerfData.Source(proc, pid);

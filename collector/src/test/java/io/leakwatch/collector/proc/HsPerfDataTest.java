@@ -15,7 +15,7 @@ class HsPerfDataTest {
     Process jvm = HeapHolder.start("1g");
     try {
       Thread.sleep(500);
-      HsPerfData.Heap heap = new ProcCounters().managedHeap((int) jvm.pid());
+      HsPerfData.Heap heap = new ProcCounters().managedHeapSource((int) jvm.pid()).heap(0);
       Process jcmd =
           new ProcessBuilder(
                   Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(),
@@ -43,7 +43,7 @@ class HsPerfDataTest {
 
   @Test
   void notAJvmOrHostileImagesGiveUnknown() {
-    assertThat(new ProcCounters().managedHeap(Integer.MAX_VALUE)).isNull();
+    assertThat(new ProcCounters().managedHeapSource(Integer.MAX_VALUE).heap(0)).isNull();
     assertThat(HsPerfData.parse(new byte[0])).isNull();
     assertThat(HsPerfData.parse(new byte[64])).isNull();
     byte[] img = new byte[4096];
