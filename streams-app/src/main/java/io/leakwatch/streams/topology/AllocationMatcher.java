@@ -125,6 +125,9 @@ public final class AllocationMatcher
    */
   private final Set<String> rowsLeft = new java.util.LinkedHashSet<>();
 
+  /** What this task has read up to: silence is judged against it, not the wall clock. */
+  private HeardClock heardClock;
+
   public AllocationMatcher(TopologyOptions options) {
     this.exitReportMaker = options.exitReports();
     this.trendWindowMs = options.trendWindowMs();
@@ -155,14 +158,21 @@ public final class AllocationMatcher
         Duration.ofMillis(250), PunctuationType.WALL_CLOCK_TIME, this::applyDeferredExits);
     context.schedule(
         Duration.ofMillis(100), PunctuationType.WALL_CLOCK_TIME, now -> deleteRetiredRows());
+    long lastHeard = context.currentStreamTimeMs();
     try (KeyValueIterator<String, ProcessState> it = processes.all()) {
-      it.forEachRemaining(
-          kv -> {
-            if (!kv.value.getExited() && kv.value.getExitDeferredAtMs() > 0)
-              deferredExits.put(kv.key, kv.value.getExitDeferredAtMs());
-            if (kv.value.getExited() && kv.value.getRowsLeft()) rowsLeft.add(kv.key);
-          });
+      while (it.hasNext()) {
+        KeyValue<String, ProcessState> kv = it.next();
+        String pk = kv.key;
+        ProcessState st = kv.value;
+        if (!st.getExited() && st.getExitDeferredAtMs() > 0)
+          deferredExits.put(pk, st.getExitDeferredAtMs());
+        if (st.getExited() && st.getRowsLeft()) rowsLeft.add(pk);
+        if (!st.getExited()) lastHeard = Math.max(lastHeard, st.getLastEventMs());
+      }
     }
+    // After a restore the task starts from what its store last heard, not from the wall clock: the
+    // records sent while it was away are still to be read.
+    heardClock = new HeardClock(lastHeard, context.currentSystemTimeMs());
   }
 
   /**
@@ -243,6 +253,7 @@ public final class AllocationMatcher
    * limit.
    */
   void expireExited(long nowMs) {
+    long heardNow = heardClock.now(context.currentStreamTimeMs(), nowMs);
     List<String> expired = new ArrayList<>();
     List<KeyValue<String, ProcessState>> silent = new ArrayList<>();
     try (KeyValueIterator<String, ProcessState> it = processes.all()) {
@@ -252,7 +263,7 @@ public final class AllocationMatcher
               expired.add(kv.key);
             if (!kv.value.getExited()
                 && kv.value.getLastEventMs() > 0
-                && nowMs - kv.value.getLastEventMs() > staleAfterMs) silent.add(kv);
+                && heardNow - kv.value.getLastEventMs() > staleAfterMs) silent.add(kv);
           });
     }
     for (KeyValue<String, ProcessState> kv : silent) {
@@ -277,7 +288,7 @@ public final class AllocationMatcher
     ProcessState state = processes.get(pk);
     Object body = m.getBody();
     if (body instanceof ProcessStarted s) {
-      onStarted(pk, m, s, state);
+      onStarted(pk, m, s, state, record.timestamp());
     } else if (body instanceof EventBatch b) {
       onBatch(pk, m, b, state, record.timestamp());
     } else if (body instanceof ProcessExited e) {
@@ -285,13 +296,15 @@ public final class AllocationMatcher
     }
   }
 
-  private void onStarted(String pk, ProcessMessage m, ProcessStarted s, ProcessState state) {
+  private void onStarted(
+      String pk, ProcessMessage m, ProcessStarted s, ProcessState state, long timestampMs) {
     if (state != null
         && state.getProcessStartTicks() == m.getProcessStartTicks()
         && !state.getExited()) {
       // The collector announced this process again (it restarted): refresh what it says about it.
       state.setName(s.getName());
       state.setCommand(s.getCommand());
+      heardFrom(state, timestampMs);
       processes.put(pk, state);
       return;
     }
@@ -301,7 +314,7 @@ public final class AllocationMatcher
       retire(pk, state, now, false, state.getLostEvents(), now);
     }
     deleteLeftRows(pk);
-    ProcessState fresh = newState(pk, m);
+    ProcessState fresh = newState(pk, m, timestampMs);
     fresh.setName(s.getName());
     fresh.setCommand(s.getCommand());
     fresh.setStartedAtMs(s.getStartedAtMs());
@@ -311,12 +324,21 @@ public final class AllocationMatcher
     exitReports.delete(pk);
   }
 
-  private ProcessState newState(String pk, ProcessMessage m) {
+  /**
+   * Notes that the process spoke in a record of time {@code timestampMs} (see {@link HeardClock}).
+   */
+  private void heardFrom(ProcessState state, long timestampMs) {
+    long heard = HeardClock.heardAt(timestampMs, context.currentSystemTimeMs());
+    state.setLastEventMs(Math.max(state.getLastEventMs(), heard));
+  }
+
+  /** A process's first state, heard from at {@code timestampMs} (its record's time). */
+  private ProcessState newState(String pk, ProcessMessage m, long timestampMs) {
     return ProcessState.newBuilder()
         .setHost(m.getHost())
         .setPid(m.getPid())
         .setProcessStartTicks(m.getProcessStartTicks())
-        .setLastEventMs(context.currentSystemTimeMs())
+        .setLastEventMs(HeardClock.heardAt(timestampMs, context.currentSystemTimeMs()))
         .setTotalsKept(true)
         .build();
   }
@@ -326,7 +348,7 @@ public final class AllocationMatcher
     if (state == null
         || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
       deleteLeftRows(pk);
-      state = newState(pk, m); // events before (or without) a start announcement
+      state = newState(pk, m, timestampMs); // events before (or without) a start announcement
     }
     if (state.getExited()) {
       state.setDuplicateEvents(state.getDuplicateEvents() + batch.getEvents().size());
@@ -356,7 +378,7 @@ public final class AllocationMatcher
     state.setUnknownFrees(state.getUnknownFrees() + effects.unknownFrees);
     state.setReplacedAllocations(state.getReplacedAllocations() + effects.replaced);
     state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
-    state.setLastEventMs(context.currentSystemTimeMs());
+    heardFrom(state, timestampMs);
     processes.put(pk, state);
   }
 

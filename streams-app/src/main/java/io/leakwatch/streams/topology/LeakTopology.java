@@ -159,10 +159,11 @@ public final class LeakTopology {
       // stale.
       // Refreshed at most once a minute (or a tenth of the silence that retires), to keep the
       // processes changelog quiet.
+      // Heard at the record's time, not at the wall clock's: see HeardClock.
       ProcessState st = processes.get(pk);
-      long now = context.currentSystemTimeMs();
-      if (st != null && !st.getExited() && now - st.getLastEventMs() > refreshAfterMs) {
-        st.setLastEventMs(now);
+      long heard = HeardClock.heardAt(record.timestamp(), context.currentSystemTimeMs());
+      if (st != null && !st.getExited() && heard - st.getLastEventMs() > refreshAfterMs) {
+        st.setLastEventMs(heard);
         processes.put(pk, st);
       }
     }

@@ -19,6 +19,7 @@ import io.leakwatch.streams.stores.StoreNames;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Properties;
 import org.apache.kafka.common.serialization.Serdes;
@@ -195,6 +196,108 @@ class ExitRetentionTest {
           .as("counters keep an idle process alive")
           .isFalse();
     }
+  }
+
+  /**
+   * A task minutes behind its input (a backlog, a restore) judges silence by what it has read, not
+   * by the wall clock: a process whose records wait unread behind others' is not retired, one that
+   * stays silent while the others on its partition move on is, and so is one on a partition where
+   * nothing arrives at all. (CI of e60a1ec: FleetNetnsTest's app3 was retired while its counters
+   * waited behind a 100,000-stack process's records.)
+   */
+  @Test
+  void aTaskBehindItsInputRetiresOnlyWhatIsSilentInWhatItRead() throws Exception {
+    Path dir = Files.createTempDirectory("ttd-behind");
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, "behind");
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+    p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
+    long stale = 120_000L;
+    Instant t0 = Instant.now();
+    try (TopologyTestDriver driver =
+        new TopologyTestDriver(
+            LeakTopology.build(
+                TopologyOptions.defaults(ReportBuilder::exitReport)
+                    .withStoreKind(LeakTopology.StoreKind.IN_MEMORY)
+                    .withTrendWindowMs(60_000)
+                    .withExitRetentionMs(3_600_000)
+                    .withStaleAfterMs(stale)),
+            p,
+            t0)) {
+      TestInputTopic<String, ProcessMessage> events =
+          driver.createInputTopic(
+              Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters =
+          driver.createInputTopic(
+              Topics.COUNTERS,
+              Serdes.String().serializer(),
+              AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
+      KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
+      for (int pid : new int[] {7, 8}) {
+        events.pipeInput(
+            Keys.process("h", pid),
+            ProcessMessage.newBuilder()
+                .setHost("h")
+                .setPid(pid)
+                .setProcessStartTicks(1)
+                .setBody(
+                    ProcessStarted.newBuilder()
+                        .setName("svc")
+                        .setCommand("svc")
+                        .setPpid(1)
+                        .setStartedAtMs(t0.toEpochMilli())
+                        .setSampleBytes(0)
+                        .build())
+                .build(),
+            t0);
+      }
+      // The task reads 10 s of records for every 30 s of wall clock: after 300 s it has read up to
+      // t0 + 100 s, and pid 7 (which has said nothing since t0) has been silent 100 s in that time.
+      for (int i = 1; i <= 10; i++) {
+        counters.pipeInput(Keys.process("h", 8), sample(8, t0, 10 * i), t0.plusSeconds(10 * i));
+        driver.advanceWallClockTime(Duration.ofSeconds(30));
+      }
+      assertThat(processes.get(Keys.process("h", 7)).getExited())
+          .as("300 s of wall clock, 100 s of what the task read: not silent yet")
+          .isFalse();
+      // Pid 7's sample, sent at t0 + 105 s, was waiting in the backlog.
+      counters.pipeInput(Keys.process("h", 7), sample(7, t0, 105), t0.plusSeconds(105));
+      for (int i = 11; i <= 25; i++) {
+        counters.pipeInput(Keys.process("h", 8), sample(8, t0, 10 * i), t0.plusSeconds(10 * i));
+        driver.advanceWallClockTime(Duration.ofSeconds(30));
+        boolean silentInWhatWasRead = 10 * i - 105 > stale / 1000 + 12; // + a punctuation period
+        if (10 * i - 105 <= stale / 1000)
+          assertThat(processes.get(Keys.process("h", 7)).getExited())
+              .as("read up to t0 + %d s: pid 7 heard at 105 s", 10 * i)
+              .isFalse();
+        if (silentInWhatWasRead)
+          assertThat(processes.get(Keys.process("h", 7)).getExited())
+              .as("read up to t0 + %d s while pid 7 said nothing since 105 s", 10 * i)
+              .isTrue();
+      }
+      assertThat(processes.get(Keys.process("h", 8)).getExited()).isFalse();
+      // Then nothing arrives at all: the clock moves on with the wall clock, and pid 8 retires.
+      driver.advanceWallClockTime(Duration.ofSeconds(100));
+      assertThat(processes.get(Keys.process("h", 8)).getExited())
+          .as("100 s with nothing to read")
+          .isFalse();
+      driver.advanceWallClockTime(Duration.ofSeconds(40));
+      assertThat(processes.get(Keys.process("h", 8)).getExited())
+          .as("140 s with nothing to read")
+          .isTrue();
+    }
+  }
+
+  private static io.leakwatch.schemas.CounterSample sample(int pid, Instant t0, long atS) {
+    return io.leakwatch.schemas.CounterSample.newBuilder()
+        .setHost("h")
+        .setPid(pid)
+        .setName("svc")
+        .setTimestampMs(t0.toEpochMilli() + atS * 1000)
+        .setPrivateBytes(1)
+        .setVirtualBytes(1)
+        .setResidentBytes(1)
+        .build();
   }
 
   private static ProcessMessage msg(Object body) {
