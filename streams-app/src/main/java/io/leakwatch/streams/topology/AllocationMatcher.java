@@ -269,6 +269,16 @@ public final class AllocationMatcher
     for (KeyValue<String, ProcessState> kv : silent) {
       retire(kv.key, kv.value, nowMs, false, kv.value.getLostEvents(), nowMs);
     }
+    if (!silent.isEmpty())
+      log.info(
+          "retired {} process(es) as gone, silent for over {} s in what this task has read (up to {},"
+              + " {} s behind the wall clock): {}",
+          silent.size(),
+          staleAfterMs / 1000,
+          java.time.Instant.ofEpochMilli(heardNow),
+          (nowMs - heardNow) / 1000,
+          silent.stream().limit(5).map(kv -> kv.key).toList()
+              + (silent.size() > 5 ? " and " + (silent.size() - 5) + " more" : ""));
     for (String pk : expired) {
       deleteLeftRows(pk);
       processes.delete(pk);
