@@ -1,7 +1,7 @@
 #include "sampler.h"
 
-#include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -13,6 +13,73 @@ static uint64_t splitmix64(uint64_t *x) {
   return z ^ (z >> 31);
 }
 
+/* ---- ln and expm1 without libm ------------------------------------------------------------------
+ * The sampler needs only these two, and linking libm for them made every process that loads the
+ * shim map one more library: about 0.1 ms of a /bin/true's start (measured: an empty preloaded
+ * library linked with and without libm, 2,000 starts each), a quarter of what the shim costs a
+ * short-lived process. Both are accurate to about 1e-15 relative over the arguments the sampler
+ * passes (sampler_test compares them with libm's), far finer than a sampling interval needs. */
+
+static const double LN2 = 0.6931471805599453094;
+
+/* The natural logarithm of x > 0 (finite, normal or subnormal). */
+double lw_sampler_ln(double x) {
+  uint64_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  int e = (int)((bits >> 52) & 0x7ff);
+  if (e == 0) { /* subnormal: scale into the normal range first */
+    x *= 18014398509481984.0; /* 2^54 */
+    memcpy(&bits, &x, sizeof bits);
+    e = (int)((bits >> 52) & 0x7ff) - 54;
+  }
+  e -= 1023;
+  /* m in [1, 2), then moved to [sqrt(1/2), sqrt(2)) so that s below stays within +-0.172 */
+  bits = (bits & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+  double m;
+  memcpy(&m, &bits, sizeof m);
+  if (m > 1.4142135623730951) {
+    m *= 0.5;
+    e++;
+  }
+  /* ln(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = (m - 1) / (m + 1); |s| <= 0.172, so the
+   * terms after s^21/21 are below 1e-17 of the sum. */
+  double s = (m - 1.0) / (m + 1.0), s2 = s * s, term = s, sum = s;
+  for (int k = 3; k <= 21; k += 2) {
+    term *= s2;
+    sum += term / k;
+  }
+  return (double)e * LN2 + 2.0 * sum;
+}
+
+/* e^x - 1 for x <= 0, without cancellation near 0 (the sampler's weight: x = -size / R). */
+double lw_sampler_expm1(double x) {
+  if (x > 0) x = 0; /* not asked for; the weight's argument is never positive */
+  if (x < -745.0) return -1.0;
+  if (x > -0.34657359027997264) { /* |x| < ln(2)/2: the series of e^x - 1, no cancellation */
+    double term = x, sum = x;
+    for (int n = 2; n <= 18; n++) {
+      term *= x / n;
+      sum += term;
+    }
+    return sum;
+  }
+  /* e^x = 2^k e^r, k = round(x / ln 2), |r| <= ln(2)/2; then e^x - 1 >= 0.29 away from 0. */
+  double kf = x / LN2;
+  int k = (int)(kf - 0.5); /* x < 0: rounds to nearest */
+  double r = x - (double)k * LN2;
+  double term = 1.0, er = 1.0;
+  for (int n = 1; n <= 18; n++) {
+    term *= r / n;
+    er += term;
+  }
+  /* 2^k by its exponent bits; below 2^-1022 the result is within 1e-300 of -1 anyway */
+  if (k < -1022) return -1.0;
+  uint64_t bits = (uint64_t)(k + 1023) << 52;
+  double two_k;
+  memcpy(&two_k, &bits, sizeof two_k);
+  return er * two_k - 1.0;
+}
+
 int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes) {
   if (!s->seeded) {
     struct timespec ts;
@@ -21,9 +88,9 @@ int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes) {
              ((uint64_t)syscall(SYS_gettid) * 0x9E3779B97F4A7C15ull) ^ (uint64_t)(uintptr_t)s;
     s->seeded = 1;
   }
-  /* u in (0, 1]: 53 random bits, never zero, so log(u) is finite. */
+  /* u in (0, 1]: 53 random bits, never zero, so ln(u) is finite. */
   double u = ((double)(splitmix64(&s->rng) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
-  double interval = -log(u) * (double)sample_bytes;
+  double interval = -lw_sampler_ln(u) * (double)sample_bytes;
   s->armed_for = sample_bytes;
   if (interval < 1.0) interval = 1.0;
   if (interval > 9.0e18) interval = 9.0e18;
@@ -32,7 +99,7 @@ int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes) {
 
 double lw_sampler_weight(uint64_t size, uint64_t sample_bytes) {
   if (sample_bytes == 0 || size == 0) return (double)size;
-  double p = -expm1(-(double)size / (double)sample_bytes);
+  double p = -lw_sampler_expm1(-(double)size / (double)sample_bytes);
   return (double)size / p;
 }
 

@@ -60,6 +60,10 @@ static inline int lw_sampler_should_record(lw_sampler *s, uint64_t sample_bytes,
 }
 
 double lw_sampler_weight(uint64_t size, uint64_t sample_bytes);
+
+/* ln(x) for x > 0 and e^x - 1 for x <= 0, without libm (see sampler.c; exposed for its test). */
+double lw_sampler_ln(double x);
+double lw_sampler_expm1(double x);
 int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes);
 
 #endif
