@@ -128,6 +128,8 @@ public final class AllocationMatcher
   /** What this task has read up to: silence is judged against it, not the wall clock. */
   private HeardClock heardClock;
 
+  private long expiryPeriodMs;
+
   public AllocationMatcher(TopologyOptions options) {
     this.exitReportMaker = options.exitReports();
     this.trendWindowMs = options.trendWindowMs();
@@ -153,6 +155,7 @@ public final class AllocationMatcher
     deletionsLeft = ROWS_DELETED_PER_ROUND;
     // Exited processes are forgotten after the retention: a fleet's pids churn for months.
     long every = Math.max(1_000, Math.min(600_000, Math.min(exitRetentionMs, staleAfterMs) / 10));
+    expiryPeriodMs = every;
     context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
     context.schedule(
         Duration.ofMillis(250), PunctuationType.WALL_CLOCK_TIME, this::applyDeferredExits);
@@ -172,7 +175,11 @@ public final class AllocationMatcher
     }
     // After a restore the task starts from what its store last heard, not from the wall clock: the
     // records sent while it was away are still to be read.
-    heardClock = new HeardClock(lastHeard, context.currentSystemTimeMs());
+    // A stream time that stood still for two expiry rounds (30 s at least) means the task has read
+    // all there is: it is checked at those rounds only.
+    heardClock =
+        new HeardClock(
+            lastHeard, context.currentSystemTimeMs(), Math.max(30_000, 2 * expiryPeriodMs));
   }
 
   /**

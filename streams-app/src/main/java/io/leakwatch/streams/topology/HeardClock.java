@@ -11,23 +11,29 @@ package io.leakwatch.streams.topology;
  * process is silent only when the others on its partitions have moved on without it.
  *
  * <p>The clock is the task's stream time (the newest record time it has read), capped by the wall
- * clock (a collector whose clock runs ahead cannot move it into the future), and moved on by the
- * wall clock only while it stands still: a partition where nothing arrives (every host on it gone)
- * still ages its processes. Record times are the collectors' send times; a host whose clock runs
- * behind by more than the staleness limit is retired early, as it would be on any stream-time rule.
+ * clock (a collector whose clock runs ahead cannot move it into the future). While it stands still
+ * it moves on with the wall clock, and once it has stood still for {@code idleAfterMs} the task has
+ * read all there is (a task behind its input reads something every few seconds): the clock is the
+ * wall clock's. So a partition where nothing arrives (every host on it gone) still ages its
+ * processes, also after a restart, which starts the clock from what the store last heard. Record
+ * times are the collectors' send times; a host whose clock runs behind by more than the staleness
+ * limit is retired early, as on any stream-time rule.
  *
  * <p>Updated at punctuations only: the wall time at which the stream time moved is known to one
  * punctuation's period, so a retirement may come up to one period late, never early.
  */
 final class HeardClock {
+  private final long idleAfterMs;
   private long heardMs;
   private long movedAtWallMs;
 
   /**
    * A clock that has heard up to {@code heardMs} (what a restored store last heard, or 0) as of the
-   * wall time {@code wallMs}.
+   * wall time {@code wallMs}, and takes a stream time that stood still {@code idleAfterMs} for a
+   * task that has read everything.
    */
-  HeardClock(long heardMs, long wallMs) {
+  HeardClock(long heardMs, long wallMs, long idleAfterMs) {
+    this.idleAfterMs = idleAfterMs;
     this.heardMs = Math.min(heardMs, wallMs);
     this.movedAtWallMs = wallMs;
   }
@@ -42,7 +48,8 @@ final class HeardClock {
 
   /**
    * Now, in heard time: {@code streamTimeMs} (the task's, negative when it has read nothing) if it
-   * moved since the last call, else the last heard time plus the wall time since it last moved.
+   * moved since the last call; else the last heard time plus the wall time since it last moved; the
+   * wall clock once it stood still {@code idleAfterMs}.
    */
   long now(long streamTimeMs, long wallMs) {
     long heard = Math.min(streamTimeMs, wallMs);
@@ -50,6 +57,8 @@ final class HeardClock {
       heardMs = heard;
       movedAtWallMs = wallMs;
     }
-    return Math.min(wallMs, heardMs + Math.max(0, wallMs - movedAtWallMs));
+    long still = Math.max(0, wallMs - movedAtWallMs);
+    if (still >= idleAfterMs) return wallMs;
+    return Math.min(wallMs, heardMs + still);
   }
 }

@@ -251,49 +251,54 @@ class ExitRetentionTest {
                 .build(),
             t0);
       }
-      // The task reads 10 s of records for every 30 s of wall clock: after 300 s it has read up to
-      // t0 + 100 s, and pid 7 (which has said nothing since t0) has been silent 100 s in that time.
-      for (int i = 1; i <= 10; i++) {
-        counters.pipeInput(Keys.process("h", 8), sample(8, t0, 10 * i), t0.plusSeconds(10 * i));
-        driver.advanceWallClockTime(Duration.ofSeconds(30));
+      // The task reads 10 s of records for every 30 s of wall clock (a record every 10 s, as a task
+      // behind its input reads without pause): after 300 s it has read up to t0 + 100 s, and pid 7
+      // (which has said nothing since t0) has been silent 100 s in that time.
+      for (int j = 1; j <= 30; j++) {
+        long atMs = j * 10_000L / 3;
+        counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
+        driver.advanceWallClockTime(Duration.ofSeconds(10));
       }
       assertThat(processes.get(Keys.process("h", 7)).getExited())
           .as("300 s of wall clock, 100 s of what the task read: not silent yet")
           .isFalse();
       // Pid 7's sample, sent at t0 + 105 s, was waiting in the backlog.
-      counters.pipeInput(Keys.process("h", 7), sample(7, t0, 105), t0.plusSeconds(105));
-      for (int i = 11; i <= 25; i++) {
-        counters.pipeInput(Keys.process("h", 8), sample(8, t0, 10 * i), t0.plusSeconds(10 * i));
-        driver.advanceWallClockTime(Duration.ofSeconds(30));
-        boolean silentInWhatWasRead = 10 * i - 105 > stale / 1000 + 12; // + a punctuation period
-        if (10 * i - 105 <= stale / 1000)
+      counters.pipeInput(Keys.process("h", 7), sample(7, t0, 105_000), t0.plusSeconds(105));
+      for (int j = 31; j <= 75; j++) {
+        long atMs = j * 10_000L / 3;
+        counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
+        driver.advanceWallClockTime(Duration.ofSeconds(10));
+        long silentMs = atMs - 105_000;
+        if (silentMs <= stale)
           assertThat(processes.get(Keys.process("h", 7)).getExited())
-              .as("read up to t0 + %d s: pid 7 heard at 105 s", 10 * i)
+              .as("read up to t0 + %d ms: pid 7 heard at 105 s", atMs)
               .isFalse();
-        if (silentInWhatWasRead)
-          assertThat(processes.get(Keys.process("h", 7)).getExited())
-              .as("read up to t0 + %d s while pid 7 said nothing since 105 s", 10 * i)
+        if (silentMs > stale + 12_000 + 4_000) // + an expiry period and a step
+        assertThat(processes.get(Keys.process("h", 7)).getExited())
+              .as("read up to t0 + %d ms while pid 7 said nothing since 105 s", atMs)
               .isTrue();
       }
       assertThat(processes.get(Keys.process("h", 8)).getExited()).isFalse();
-      // Then nothing arrives at all: the clock moves on with the wall clock, and pid 8 retires.
-      driver.advanceWallClockTime(Duration.ofSeconds(100));
+      // Then nothing arrives at all: the task has read everything, and after its stream time stood
+      // still 30 s silence is the wall clock's: pid 8, heard at t0 + 250 s with the wall at t0 +
+      // 750 s, is retired.
+      driver.advanceWallClockTime(Duration.ofSeconds(12));
       assertThat(processes.get(Keys.process("h", 8)).getExited())
-          .as("100 s with nothing to read")
+          .as("12 s with nothing to read")
           .isFalse();
-      driver.advanceWallClockTime(Duration.ofSeconds(40));
+      driver.advanceWallClockTime(Duration.ofSeconds(30));
       assertThat(processes.get(Keys.process("h", 8)).getExited())
-          .as("140 s with nothing to read")
+          .as("42 s with nothing to read")
           .isTrue();
     }
   }
 
-  private static io.leakwatch.schemas.CounterSample sample(int pid, Instant t0, long atS) {
+  private static io.leakwatch.schemas.CounterSample sample(int pid, Instant t0, long atMs) {
     return io.leakwatch.schemas.CounterSample.newBuilder()
         .setHost("h")
         .setPid(pid)
         .setName("svc")
-        .setTimestampMs(t0.toEpochMilli() + atS * 1000)
+        .setTimestampMs(t0.toEpochMilli() + atMs)
         .setPrivateBytes(1)
         .setVirtualBytes(1)
         .setResidentBytes(1)
