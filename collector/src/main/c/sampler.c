@@ -53,7 +53,7 @@ double lw_sampler_ln(double x) {
 
 /* e^x - 1 for x <= 0, without cancellation near 0 (the sampler's weight: x = -size / R). */
 double lw_sampler_expm1(double x) {
-  if (x > 0) x = 0; /* not asked for; the weight's argument is never positive */
+  if (!(x <= 0)) return 0; /* not asked for (the weight's argument is never positive), nor NaN */
   if (x < -745.0) return -1.0;
   if (x > -0.34657359027997264) { /* |x| < ln(2)/2: the series of e^x - 1, no cancellation */
     double term = x, sum = x;
@@ -66,14 +66,13 @@ double lw_sampler_expm1(double x) {
   /* e^x = 2^k e^r, k = round(x / ln 2), |r| <= ln(2)/2; then e^x - 1 >= 0.29 away from 0. */
   double kf = x / LN2;
   int k = (int)(kf - 0.5); /* x < 0: rounds to nearest */
+  if (k < -1022) return -1.0; /* 2^k below the normal range: within 1e-300 of -1 */
   double r = x - (double)k * LN2;
   double term = 1.0, er = 1.0;
   for (int n = 1; n <= 18; n++) {
     term *= r / n;
     er += term;
   }
-  /* 2^k by its exponent bits; below 2^-1022 the result is within 1e-300 of -1 anyway */
-  if (k < -1022) return -1.0;
   uint64_t bits = (uint64_t)(k + 1023) << 52;
   double two_k;
   memcpy(&two_k, &bits, sizeof two_k);

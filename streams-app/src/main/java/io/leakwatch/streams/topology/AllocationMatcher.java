@@ -128,8 +128,6 @@ public final class AllocationMatcher
   /** What this task has read up to: silence is judged against it, not the wall clock. */
   private HeardClock heardClock;
 
-  private long expiryPeriodMs;
-
   public AllocationMatcher(TopologyOptions options) {
     this.exitReportMaker = options.exitReports();
     this.trendWindowMs = options.trendWindowMs();
@@ -155,7 +153,6 @@ public final class AllocationMatcher
     deletionsLeft = ROWS_DELETED_PER_ROUND;
     // Exited processes are forgotten after the retention: a fleet's pids churn for months.
     long every = Math.max(1_000, Math.min(600_000, Math.min(exitRetentionMs, staleAfterMs) / 10));
-    expiryPeriodMs = every;
     context.schedule(Duration.ofMillis(every), PunctuationType.WALL_CLOCK_TIME, this::expireExited);
     context.schedule(
         Duration.ofMillis(250), PunctuationType.WALL_CLOCK_TIME, this::applyDeferredExits);
@@ -175,11 +172,9 @@ public final class AllocationMatcher
     }
     // After a restore the task starts from what its store last heard, not from the wall clock: the
     // records sent while it was away are still to be read.
-    // A stream time that stood still for two expiry rounds (30 s at least) means the task has read
-    // all there is: it is checked at those rounds only.
-    heardClock =
-        new HeardClock(
-            lastHeard, context.currentSystemTimeMs(), Math.max(30_000, 2 * expiryPeriodMs));
+    // Started at the first expiry round (the wall clock is not known to init). A stream time that
+    // stood still for half the staleness limit (a minute at least) means the task read everything.
+    heardClock = new HeardClock(lastHeard, Math.max(60_000, staleAfterMs / 2));
   }
 
   /**
@@ -305,7 +300,7 @@ public final class AllocationMatcher
     ProcessState state = processes.get(pk);
     Object body = m.getBody();
     if (body instanceof ProcessStarted s) {
-      onStarted(pk, m, s, state, record.timestamp());
+      onStarted(pk, m, s, state);
     } else if (body instanceof EventBatch b) {
       onBatch(pk, m, b, state, record.timestamp());
     } else if (body instanceof ProcessExited e) {
@@ -313,15 +308,14 @@ public final class AllocationMatcher
     }
   }
 
-  private void onStarted(
-      String pk, ProcessMessage m, ProcessStarted s, ProcessState state, long timestampMs) {
+  private void onStarted(String pk, ProcessMessage m, ProcessStarted s, ProcessState state) {
     if (state != null
         && state.getProcessStartTicks() == m.getProcessStartTicks()
         && !state.getExited()) {
       // The collector announced this process again (it restarted): refresh what it says about it.
       state.setName(s.getName());
       state.setCommand(s.getCommand());
-      heardFrom(state, timestampMs);
+      heardFrom(state);
       processes.put(pk, state);
       return;
     }
@@ -331,7 +325,7 @@ public final class AllocationMatcher
       retire(pk, state, now, false, state.getLostEvents(), now);
     }
     deleteLeftRows(pk);
-    ProcessState fresh = newState(pk, m, timestampMs);
+    ProcessState fresh = newState(pk, m);
     fresh.setName(s.getName());
     fresh.setCommand(s.getCommand());
     fresh.setStartedAtMs(s.getStartedAtMs());
@@ -341,21 +335,20 @@ public final class AllocationMatcher
     exitReports.delete(pk);
   }
 
-  /**
-   * Notes that the process spoke in a record of time {@code timestampMs} (see {@link HeardClock}).
-   */
-  private void heardFrom(ProcessState state, long timestampMs) {
-    long heard = HeardClock.heardAt(timestampMs, context.currentSystemTimeMs());
+  /** Notes that a record of the process was read now (see {@link HeardClock}). */
+  private void heardFrom(ProcessState state) {
+    long heard = HeardClock.stamp(context.currentStreamTimeMs(), context.currentSystemTimeMs());
     state.setLastEventMs(Math.max(state.getLastEventMs(), heard));
   }
 
-  /** A process's first state, heard from at {@code timestampMs} (its record's time). */
-  private ProcessState newState(String pk, ProcessMessage m, long timestampMs) {
+  /** A process's first state, as one of its records is read. */
+  private ProcessState newState(String pk, ProcessMessage m) {
     return ProcessState.newBuilder()
         .setHost(m.getHost())
         .setPid(m.getPid())
         .setProcessStartTicks(m.getProcessStartTicks())
-        .setLastEventMs(HeardClock.heardAt(timestampMs, context.currentSystemTimeMs()))
+        .setLastEventMs(
+            HeardClock.stamp(context.currentStreamTimeMs(), context.currentSystemTimeMs()))
         .setTotalsKept(true)
         .build();
   }
@@ -365,7 +358,7 @@ public final class AllocationMatcher
     if (state == null
         || (state.getExited() && state.getProcessStartTicks() != m.getProcessStartTicks())) {
       deleteLeftRows(pk);
-      state = newState(pk, m, timestampMs); // events before (or without) a start announcement
+      state = newState(pk, m); // events before (or without) a start announcement
     }
     if (state.getExited()) {
       state.setDuplicateEvents(state.getDuplicateEvents() + batch.getEvents().size());
@@ -395,7 +388,7 @@ public final class AllocationMatcher
     state.setUnknownFrees(state.getUnknownFrees() + effects.unknownFrees);
     state.setReplacedAllocations(state.getReplacedAllocations() + effects.replaced);
     state.setLostEvents(Math.max(state.getLostEvents(), batch.getLostEvents()));
-    heardFrom(state, timestampMs);
+    heardFrom(state);
     processes.put(pk, state);
   }
 

@@ -1,57 +1,64 @@
 package io.leakwatch.streams.topology;
 
 /**
- * The time up to which a task has heard its input, against which a process's silence is judged.
+ * The time up to which a task has read its input, against which a process's silence is judged.
  *
  * <p>Why not the wall clock: a task can be minutes behind its partitions (a backlog such as a
- * 100,000-stack process's definitions, a restore after a rebalance or an outage). Judged by the
- * wall clock, every process whose records wait unread in that backlog looks silent, and a staleness
- * check retires live processes as gone (FleetNetnsTest, CI of e60a1ec: both of app3's services
- * retired while their counters waited behind app2's backlog). Judged by what the task has read, a
- * process is silent only when the others on its partitions have moved on without it.
+ * 100,000-stack process's records, a restore after a rebalance, an instance back from an outage).
+ * Judged by the wall clock, every process whose records wait unread in that backlog looks silent,
+ * and the staleness check retires live processes as gone (CI of e60a1ec: FleetNetnsTest's app3,
+ * both of its services retired while their counter samples waited behind app2's backlog). Judged by
+ * what the task has read, a process is silent only when the task read on without hearing from it.
  *
- * <p>The clock is the task's stream time (the newest record time it has read), capped by the wall
- * clock (a collector whose clock runs ahead cannot move it into the future). While it stands still
- * it moves on with the wall clock, and once it has stood still for {@code idleAfterMs} the task has
- * read all there is (a task behind its input reads something every few seconds): the clock is the
- * wall clock's. So a partition where nothing arrives (every host on it gone) still ages its
- * processes, also after a restart, which starts the clock from what the store last heard. Record
- * times are the collectors' send times; a host whose clock runs behind by more than the staleness
- * limit is retired early, as on any stream-time rule.
+ * <p>Both ends are the task's stream time (the newest record time it has read), capped by the wall
+ * clock. A process is stamped with it when one of its records is read ({@link #stamp}), so a host
+ * whose clock runs behind is not taken for silent: only the newest clocks move stream time, and a
+ * host whose clock runs ahead moves it by at most the task's lag (the cap).
  *
- * <p>Updated at punctuations only: the wall time at which the stream time moved is known to one
- * punctuation's period, so a retirement may come up to one period late, never early.
+ * <p>"Now" ({@link #now}) is that stream time; while it stands still it moves on with the wall
+ * clock (a partition where nothing arrives, every host on it gone, still ages its processes), and
+ * once it has stood still for {@code idleAfterMs} the task has read all there is and "now" is the
+ * wall clock. That last rule is for restarts: a restart starts the clock from what the store last
+ * heard, which for a partition of gone hosts is their last word, so without it restarts more
+ * frequent than the staleness limit would keep them from ever retiring. It is set long (half the
+ * limit), as a task behind its input that reads nothing for that long is not a case to plan for.
+ *
+ * <p>Updated at punctuations only: when the stream time moved is known to one punctuation's period,
+ * so a retirement may come up to one period late, never early.
  */
 final class HeardClock {
   private final long idleAfterMs;
   private long heardMs;
-  private long movedAtWallMs;
+  private long movedAtWallMs = -1;
 
   /**
-   * A clock that has heard up to {@code heardMs} (what a restored store last heard, or 0) as of the
-   * wall time {@code wallMs}, and takes a stream time that stood still {@code idleAfterMs} for a
-   * task that has read everything.
+   * A clock that has heard up to {@code heardMs} (what a restored store last heard, or a negative
+   * value for nothing), started at its first {@link #now}, that takes a stream time standing still
+   * {@code idleAfterMs} for a task that has read everything.
    */
-  HeardClock(long heardMs, long wallMs, long idleAfterMs) {
+  HeardClock(long heardMs, long idleAfterMs) {
+    this.heardMs = heardMs;
     this.idleAfterMs = idleAfterMs;
-    this.heardMs = Math.min(heardMs, wallMs);
-    this.movedAtWallMs = wallMs;
   }
 
   /**
-   * When a record was heard: its timestamp, but never later than the wall clock, and the wall clock
-   * for a record without a timestamp.
+   * A process's stamp when one of its records is read: the task's stream time then (which includes
+   * that record), capped by the wall clock; the wall clock while the task has no stream time.
    */
-  static long heardAt(long recordTimestampMs, long wallMs) {
-    return recordTimestampMs > 0 ? Math.min(recordTimestampMs, wallMs) : wallMs;
+  static long stamp(long streamTimeMs, long wallMs) {
+    return streamTimeMs >= 0 ? Math.min(streamTimeMs, wallMs) : wallMs;
   }
 
   /**
-   * Now, in heard time: {@code streamTimeMs} (the task's, negative when it has read nothing) if it
-   * moved since the last call; else the last heard time plus the wall time since it last moved; the
+   * Now, in read time: {@code streamTimeMs} (the task's, negative when it has read nothing) if it
+   * moved since the last call; else the last time read plus the wall time since it last moved; the
    * wall clock once it stood still {@code idleAfterMs}.
    */
   long now(long streamTimeMs, long wallMs) {
+    if (movedAtWallMs < 0) {
+      heardMs = Math.min(heardMs, wallMs);
+      movedAtWallMs = wallMs;
+    }
     long heard = Math.min(streamTimeMs, wallMs);
     if (heard > heardMs) {
       heardMs = heard;
@@ -59,6 +66,6 @@ final class HeardClock {
     }
     long still = Math.max(0, wallMs - movedAtWallMs);
     if (still >= idleAfterMs) return wallMs;
-    return Math.min(wallMs, heardMs + still);
+    return Math.min(wallMs, Math.max(heardMs, 0) + still);
   }
 }

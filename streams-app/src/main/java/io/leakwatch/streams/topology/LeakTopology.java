@@ -159,9 +159,9 @@ public final class LeakTopology {
       // stale.
       // Refreshed at most once a minute (or a tenth of the silence that retires), to keep the
       // processes changelog quiet.
-      // Heard at the record's time, not at the wall clock's: see HeardClock.
+      // Stamped with what the task has read, not the wall clock: see HeardClock.
       ProcessState st = processes.get(pk);
-      long heard = HeardClock.heardAt(record.timestamp(), context.currentSystemTimeMs());
+      long heard = HeardClock.stamp(context.currentStreamTimeMs(), context.currentSystemTimeMs());
       if (st != null && !st.getExited() && heard - st.getLastEventMs() > refreshAfterMs) {
         st.setLastEventMs(heard);
         processes.put(pk, st);

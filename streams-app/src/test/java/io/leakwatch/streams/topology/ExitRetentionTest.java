@@ -233,7 +233,7 @@ class ExitRetentionTest {
               Serdes.String().serializer(),
               AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
       KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
-      for (int pid : new int[] {7, 8}) {
+      for (int pid : new int[] {7, 8, 9}) {
         events.pipeInput(
             Keys.process("h", pid),
             ProcessMessage.newBuilder()
@@ -257,6 +257,10 @@ class ExitRetentionTest {
       for (int j = 1; j <= 30; j++) {
         long atMs = j * 10_000L / 3;
         counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
+        // Pid 9's host clock runs an hour behind: it speaks as often, and is not silent.
+        if (j % 3 == 0)
+          counters.pipeInput(
+              Keys.process("h", 9), sample(9, t0, atMs), t0.plusMillis(atMs).minusSeconds(3600));
         driver.advanceWallClockTime(Duration.ofSeconds(10));
       }
       assertThat(processes.get(Keys.process("h", 7)).getExited())
@@ -267,6 +271,9 @@ class ExitRetentionTest {
       for (int j = 31; j <= 75; j++) {
         long atMs = j * 10_000L / 3;
         counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
+        if (j % 3 == 0)
+          counters.pipeInput(
+              Keys.process("h", 9), sample(9, t0, atMs), t0.plusMillis(atMs).minusSeconds(3600));
         driver.advanceWallClockTime(Duration.ofSeconds(10));
         long silentMs = atMs - 105_000;
         if (silentMs <= stale)
@@ -279,16 +286,20 @@ class ExitRetentionTest {
               .isTrue();
       }
       assertThat(processes.get(Keys.process("h", 8)).getExited()).isFalse();
-      // Then nothing arrives at all: the task has read everything, and after its stream time stood
-      // still 30 s silence is the wall clock's: pid 8, heard at t0 + 250 s with the wall at t0 +
-      // 750 s, is retired.
-      driver.advanceWallClockTime(Duration.ofSeconds(12));
-      assertThat(processes.get(Keys.process("h", 8)).getExited())
-          .as("12 s with nothing to read")
+      assertThat(processes.get(Keys.process("h", 9)).getExited())
+          .as("a host whose clock runs an hour behind, heard as often")
           .isFalse();
-      driver.advanceWallClockTime(Duration.ofSeconds(30));
+      // Then nothing arrives at all: after its stream time stood still half the staleness limit (60
+      // s) the task has read everything, and silence is the wall clock's: pid 8, heard at t0 + 250
+      // s
+      // with the wall at t0 + 750 s, is retired.
+      driver.advanceWallClockTime(Duration.ofSeconds(36));
       assertThat(processes.get(Keys.process("h", 8)).getExited())
-          .as("42 s with nothing to read")
+          .as("36 s with nothing to read")
+          .isFalse();
+      driver.advanceWallClockTime(Duration.ofSeconds(40));
+      assertThat(processes.get(Keys.process("h", 8)).getExited())
+          .as("76 s with nothing to read")
           .isTrue();
     }
   }
