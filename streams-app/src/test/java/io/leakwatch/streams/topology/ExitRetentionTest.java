@@ -126,68 +126,23 @@ class ExitRetentionTest {
    */
   @Test
   void aSilentProcessIsRetiredButCountersKeepAnIdleOneAlive() throws Exception {
-    Path dir = Files.createTempDirectory("ttd-stale");
-    Properties p = new Properties();
-    p.put(StreamsConfig.APPLICATION_ID_CONFIG, "stale");
-    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-    p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
     long stale = 10 * 60_000L;
-    try (TopologyTestDriver driver =
-        new TopologyTestDriver(
-            LeakTopology.build(
-                TopologyOptions.defaults(ReportBuilder::exitReport)
-                    .withStoreKind(LeakTopology.StoreKind.IN_MEMORY)
-                    .withTrendWindowMs(60_000)
-                    .withExitRetentionMs(3_600_000)
-                    .withStaleAfterMs(stale)),
-            p)) {
-      TestInputTopic<String, ProcessMessage> events =
-          driver.createInputTopic(
-              Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
-      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters =
-          driver.createInputTopic(
-              Topics.COUNTERS,
-              Serdes.String().serializer(),
-              AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
+    Instant t0 = Instant.now();
+    try (TopologyTestDriver driver = staleDriver("stale", stale, t0)) {
+      TestInputTopic<String, ProcessMessage> events = eventsTopic(driver);
+      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters = countersTopic(driver);
       KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
       KeyValueStore<String, String> reports = driver.getKeyValueStore(StoreNames.EXIT_REPORTS);
-      for (int pid : new int[] {7, 8}) {
-        events.pipeInput(
-            Keys.process("h", pid),
-            ProcessMessage.newBuilder()
-                .setHost("h")
-                .setPid(pid)
-                .setProcessStartTicks(1)
-                .setBody(
-                    ProcessStarted.newBuilder()
-                        .setName("svc")
-                        .setCommand("svc")
-                        .setPpid(1)
-                        .setStartedAtMs(System.currentTimeMillis())
-                        .setSampleBytes(0)
-                        .build())
-                .build());
-      }
-      // Only pid 8's collector keeps reporting (an idle process: counters, no events). The clock of
-      // the
-      // test driver moves, the processors read the wall clock: age the states by hand instead of
-      // waiting.
+      for (int pid : new int[] {7, 8})
+        events.pipeInput(Keys.process("h", pid), started(pid, t0), t0);
+      // Only pid 8's collector keeps reporting (an idle process: counters, no events). Both were
+      // last heard twice the limit ago: aged by hand instead of waiting.
       for (String pk : new String[] {Keys.process("h", 7), Keys.process("h", 8)}) {
         ProcessState st = processes.get(pk);
-        st.setLastEventMs(System.currentTimeMillis() - 2 * stale);
+        st.setLastEventMs(t0.toEpochMilli() - 2 * stale);
         processes.put(pk, st);
       }
-      counters.pipeInput(
-          Keys.process("h", 8),
-          io.leakwatch.schemas.CounterSample.newBuilder()
-              .setHost("h")
-              .setPid(8)
-              .setName("svc")
-              .setTimestampMs(System.currentTimeMillis())
-              .setPrivateBytes(1)
-              .setVirtualBytes(1)
-              .setResidentBytes(1)
-              .build());
+      counters.pipeInput(Keys.process("h", 8), sample(8, t0, 0), t0);
       driver.advanceWallClockTime(Duration.ofMinutes(2));
       assertThat(processes.get(Keys.process("h", 7)).getExited()).as("silent: retired").isTrue();
       assertThat(processes.get(Keys.process("h", 7)).getCleanExit()).isFalse();
@@ -207,50 +162,14 @@ class ExitRetentionTest {
    */
   @Test
   void aTaskBehindItsInputRetiresOnlyWhatIsSilentInWhatItRead() throws Exception {
-    Path dir = Files.createTempDirectory("ttd-behind");
-    Properties p = new Properties();
-    p.put(StreamsConfig.APPLICATION_ID_CONFIG, "behind");
-    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
-    p.put(StreamsConfig.STATE_DIR_CONFIG, dir.toString());
     long stale = 120_000L;
     Instant t0 = Instant.now();
-    try (TopologyTestDriver driver =
-        new TopologyTestDriver(
-            LeakTopology.build(
-                TopologyOptions.defaults(ReportBuilder::exitReport)
-                    .withStoreKind(LeakTopology.StoreKind.IN_MEMORY)
-                    .withTrendWindowMs(60_000)
-                    .withExitRetentionMs(3_600_000)
-                    .withStaleAfterMs(stale)),
-            p,
-            t0)) {
-      TestInputTopic<String, ProcessMessage> events =
-          driver.createInputTopic(
-              Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
-      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters =
-          driver.createInputTopic(
-              Topics.COUNTERS,
-              Serdes.String().serializer(),
-              AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
+    try (TopologyTestDriver driver = staleDriver("behind", stale, t0)) {
+      TestInputTopic<String, ProcessMessage> events = eventsTopic(driver);
+      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters = countersTopic(driver);
       KeyValueStore<String, ProcessState> processes = driver.getKeyValueStore(StoreNames.PROCESSES);
-      for (int pid : new int[] {7, 8, 9}) {
-        events.pipeInput(
-            Keys.process("h", pid),
-            ProcessMessage.newBuilder()
-                .setHost("h")
-                .setPid(pid)
-                .setProcessStartTicks(1)
-                .setBody(
-                    ProcessStarted.newBuilder()
-                        .setName("svc")
-                        .setCommand("svc")
-                        .setPpid(1)
-                        .setStartedAtMs(t0.toEpochMilli())
-                        .setSampleBytes(0)
-                        .build())
-                .build(),
-            t0);
-      }
+      for (int pid : new int[] {7, 8, 9})
+        events.pipeInput(Keys.process("h", pid), started(pid, t0), t0);
       // The task reads 10 s of records for every 30 s of wall clock (a record every 10 s, as a task
       // behind its input reads without pause): after 300 s it has read up to t0 + 100 s, and pid 7
       // (which has said nothing since t0) has been silent 100 s in that time.
@@ -302,6 +221,54 @@ class ExitRetentionTest {
           .as("76 s with nothing to read")
           .isTrue();
     }
+  }
+
+  /** A driver of the topology with a staleness limit of {@code staleMs}, its wall clock at t0. */
+  private static TopologyTestDriver staleDriver(String appId, long staleMs, Instant t0)
+      throws Exception {
+    Properties p = new Properties();
+    p.put(StreamsConfig.APPLICATION_ID_CONFIG, appId);
+    p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
+    p.put(StreamsConfig.STATE_DIR_CONFIG, Files.createTempDirectory("ttd-" + appId).toString());
+    return new TopologyTestDriver(
+        LeakTopology.build(
+            TopologyOptions.defaults(ReportBuilder::exitReport)
+                .withStoreKind(LeakTopology.StoreKind.IN_MEMORY)
+                .withTrendWindowMs(60_000)
+                .withExitRetentionMs(3_600_000)
+                .withStaleAfterMs(staleMs)),
+        p,
+        t0);
+  }
+
+  private static TestInputTopic<String, ProcessMessage> eventsTopic(TopologyTestDriver driver) {
+    return driver.createInputTopic(
+        Topics.EVENTS, Serdes.String().serializer(), AvroSerde.of(ProcessMessage.class));
+  }
+
+  private static TestInputTopic<String, io.leakwatch.schemas.CounterSample> countersTopic(
+      TopologyTestDriver driver) {
+    return driver.createInputTopic(
+        Topics.COUNTERS,
+        Serdes.String().serializer(),
+        AvroSerde.of(io.leakwatch.schemas.CounterSample.class));
+  }
+
+  /** Host h's process {@code pid} announced, started at t0. */
+  private static ProcessMessage started(int pid, Instant t0) {
+    return ProcessMessage.newBuilder()
+        .setHost("h")
+        .setPid(pid)
+        .setProcessStartTicks(1)
+        .setBody(
+            ProcessStarted.newBuilder()
+                .setName("svc")
+                .setCommand("svc")
+                .setPpid(1)
+                .setStartedAtMs(t0.toEpochMilli())
+                .setSampleBytes(0)
+                .build())
+        .build();
   }
 
   private static io.leakwatch.schemas.CounterSample sample(int pid, Instant t0, long atMs) {
