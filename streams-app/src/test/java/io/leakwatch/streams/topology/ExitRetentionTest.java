@@ -173,27 +173,14 @@ class ExitRetentionTest {
       // The task reads 10 s of records for every 30 s of wall clock (a record every 10 s, as a task
       // behind its input reads without pause): after 300 s it has read up to t0 + 100 s, and pid 7
       // (which has said nothing since t0) has been silent 100 s in that time.
-      for (int j = 1; j <= 30; j++) {
-        long atMs = j * 10_000L / 3;
-        counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
-        // Pid 9's host clock runs an hour behind: it speaks as often, and is not silent.
-        if (j % 3 == 0)
-          counters.pipeInput(
-              Keys.process("h", 9), sample(9, t0, atMs), t0.plusMillis(atMs).minusSeconds(3600));
-        driver.advanceWallClockTime(Duration.ofSeconds(10));
-      }
+      for (int j = 1; j <= 30; j++) readBehind(driver, counters, t0, j);
       assertThat(processes.get(Keys.process("h", 7)).getExited())
           .as("300 s of wall clock, 100 s of what the task read: not silent yet")
           .isFalse();
       // Pid 7's sample, sent at t0 + 105 s, was waiting in the backlog.
       counters.pipeInput(Keys.process("h", 7), sample(7, t0, 105_000), t0.plusSeconds(105));
       for (int j = 31; j <= 75; j++) {
-        long atMs = j * 10_000L / 3;
-        counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
-        if (j % 3 == 0)
-          counters.pipeInput(
-              Keys.process("h", 9), sample(9, t0, atMs), t0.plusMillis(atMs).minusSeconds(3600));
-        driver.advanceWallClockTime(Duration.ofSeconds(10));
+        long atMs = readBehind(driver, counters, t0, j);
         long silentMs = atMs - 105_000;
         if (silentMs <= stale)
           assertThat(processes.get(Keys.process("h", 7)).getExited())
@@ -221,6 +208,25 @@ class ExitRetentionTest {
           .as("76 s with nothing to read")
           .isTrue();
     }
+  }
+
+  /**
+   * Step {@code j} of a task behind its input: it reads pid 8's sample sent at t0 + j * 10/3 s (and
+   * every third step pid 9's, whose host clock runs an hour behind: it speaks as often, and is not
+   * silent) while the wall clock moves 10 s. Returns the time read up to, after t0.
+   */
+  private static long readBehind(
+      TopologyTestDriver driver,
+      TestInputTopic<String, io.leakwatch.schemas.CounterSample> counters,
+      Instant t0,
+      int j) {
+    long atMs = j * 10_000L / 3;
+    counters.pipeInput(Keys.process("h", 8), sample(8, t0, atMs), t0.plusMillis(atMs));
+    if (j % 3 == 0)
+      counters.pipeInput(
+          Keys.process("h", 9), sample(9, t0, atMs), t0.plusMillis(atMs).minusSeconds(3600));
+    driver.advanceWallClockTime(Duration.ofSeconds(10));
+    return atMs;
   }
 
   /** A driver of the topology with a staleness limit of {@code staleMs}, its wall clock at t0. */
