@@ -9,6 +9,7 @@ import io.leakwatch.collector.symbols.InlineLeakProgram;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -158,7 +159,8 @@ class SourceLinesEndToEndTest {
     String id = InlineLeakProgram.buildId();
     Path file = Path.of("/usr/lib/debug/.build-id", id.substring(0, 2), id.substring(2) + ".debug");
     Files.createDirectories(file.getParent());
-    Files.copy(InlineLeakProgram.DEBUG, file);
+    // Replaced if there: a run killed mid-test leaves it behind (the same build id, the same file).
+    Files.copy(InlineLeakProgram.DEBUG, file, StandardCopyOption.REPLACE_EXISTING);
     try {
       assertFramesMatchAddr2line(jsonReport(Map.of()));
     } finally {
