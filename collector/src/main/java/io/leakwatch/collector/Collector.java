@@ -164,7 +164,7 @@ public final class Collector implements AutoCloseable {
     return symbolizer;
   }
 
-  /** Rings refused (symlinks, other owners, unreadable headers, impersonation). */
+  /** Rings refused and still there (symlinks, other owners, unreadable headers, impersonation). */
   public synchronized int refusedRings() {
     return discovery.refusedCount();
   }

@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * Finds new rings in the run directory and decides whether to trust them. The directory is shared
  * with every user whose processes are tracked, so a file there is followed only when it is a real
  * ring, not a symlink, owned by us (or anyone, when we run as root), and not claiming to speak for
- * another user's running process; anything else is refused once and never looked at again.
+ * another user's running process; anything else is refused once and not looked at again while it is
+ * there.
  */
 final class RingDiscovery {
   // The collector's log lines keep the name operators and the docs know them by.
@@ -30,6 +31,11 @@ final class RingDiscovery {
   private final Path runDir;
   private final TrackedRings rings;
   private final Function<RingFile, TrackedProcess> follow;
+
+  /**
+   * Rings refused, forgotten when their file goes: a user who may write the directory could
+   * otherwise grow this set without bound, one junk name at a time.
+   */
   private final Set<Path> refused = new HashSet<>();
 
   /** Rings whose following failed once (logged once, tried again every scan). */
@@ -62,7 +68,11 @@ final class RingDiscovery {
       log.warn("cannot list {}: {}", runDir, e.toString());
       return;
     }
-    if (!failedToFollow.isEmpty()) failedToFollow.retainAll(new HashSet<>(found));
+    if (!failedToFollow.isEmpty() || !refused.isEmpty()) {
+      Set<Path> present = new HashSet<>(found);
+      failedToFollow.retainAll(present);
+      refused.retainAll(present);
+    }
     for (Path p : found) {
       if (rings.contains(p) || refused.contains(p)) continue;
       if (!trustworthy(p)) {
@@ -111,7 +121,7 @@ final class RingDiscovery {
     }
   }
 
-  /** Rings refused (symlinks, other owners, unreadable headers, impersonation). */
+  /** Rings refused and still there (symlinks, other owners, unreadable headers, impersonation). */
   int refusedCount() {
     return refused.size();
   }

@@ -65,6 +65,13 @@ class RingTrustTest {
       c.discover();
       assertThat(c.followed()).isZero();
       assertThat(c.refusedRings()).isEqualTo(2);
+      // A refused ring is forgotten when its file goes (a writer of the directory must not grow
+      // the set without bound), and never followed while it is there.
+      Files.delete(runDir.resolve("leakwatch-1-0.ring"));
+      c.discover();
+      assertThat(c.refusedRings()).isEqualTo(1);
+      c.discover();
+      assertThat(c.followed()).isZero();
     }
   }
 
