@@ -50,6 +50,9 @@ final class ProcessLiveness<P> implements AutoCloseable {
     int fd;
     boolean exited;
 
+    /** Left to /proc because {@link #maxPidfds} were held: given a pidfd once one is free. */
+    boolean capped;
+
     Watch(int fd) {
       this.fd = fd;
     }
@@ -96,6 +99,12 @@ final class ProcessLiveness<P> implements AutoCloseable {
     }
     for (Watch gone : watches.values()) release(gone);
     watches = current;
+    if (held < maxPidfds) {
+      for (Map.Entry<P, Watch> e : watches.entrySet()) {
+        if (held >= maxPidfds) break;
+        if (e.getValue().capped && !e.getValue().exited) e.setValue(watch(e.getKey()));
+      }
+    }
     int n = 0;
     for (Watch w : watches.values()) {
       if (w.fd == NO_PIDFD || w.exited) continue;
@@ -128,7 +137,11 @@ final class ProcessLiveness<P> implements AutoCloseable {
   }
 
   private Watch watch(P p) {
-    if (held >= maxPidfds) return new Watch(NO_PIDFD);
+    if (held >= maxPidfds) {
+      Watch w = new Watch(NO_PIDFD);
+      w.capped = true;
+      return w;
+    }
     int pid = pidOf.applyAsInt(p);
     int fd = Pidfds.open(pid);
     if (fd < 0) return new Watch(NO_PIDFD);

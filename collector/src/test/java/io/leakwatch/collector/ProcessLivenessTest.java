@@ -206,6 +206,11 @@ class ProcessLivenessTest {
       liveness.refresh(followed);
       assertThat(liveness.watchedByPidfd()).isEqualTo(2);
       for (Followed f : followed) assertThat(liveness.alive(f)).isTrue();
+      // Two leave: two of the three asked through /proc get the freed pidfds at the next refresh.
+      followed.subList(0, 2).clear();
+      liveness.refresh(followed);
+      assertThat(liveness.watchedByPidfd()).isEqualTo(2);
+      for (Followed f : followed) assertThat(liveness.alive(f)).isTrue();
       for (Process p : children) p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
       liveness.refresh(followed);
       for (Followed f : followed) assertThat(liveness.alive(f)).isFalse();
