@@ -345,14 +345,21 @@ final class BenchCommand implements Runnable {
           double wall = (System.nanoTime() - t0) / 1e9;
           double eventsPerSecond = (ev1 - ev0) / wall;
           double cpuShare = (cpu1 - cpu0) / wall; // cores
+          // under one event a second a per-event ratio says nothing (it printed 462,500%)
+          String perEvents =
+              eventsPerSecond >= 1
+                  ? String.format(
+                      Locale.ROOT,
+                      "%.1f%% of a core per 10,000 events/s",
+                      100 * cpuShare / (eventsPerSecond / 10_000))
+                  : "no per-event ratio under one event a second";
           System.out.printf(
               Locale.ROOT,
-              "collector: %.0f events/s published, %.1f%% of one core -> %.1f%% of a core per 10,000 events/s"
+              "collector: %.0f events/s published, %.1f%% of one core -> %s"
                   + " (%d s window, target sample bytes %d, rate %d req/s, %d idle processes)%n",
               eventsPerSecond,
               100 * cpuShare,
-              // under one event a second the ratio says nothing (it printed 462,500%)
-              eventsPerSecond >= 1 ? 100 * cpuShare / (eventsPerSecond / 10_000) : Double.NaN,
+              perEvents,
               seconds,
               sampleBytes,
               rate,
