@@ -43,6 +43,9 @@ final class ProcessLiveness<P> implements AutoCloseable {
   private Watch[] watched = new Watch[16];
   private int held;
 
+  /** Whether a watch may be left to /proc by the cap (the watches are then looked through). */
+  private boolean mayHaveCapped;
+
   /** Whether the last poll answered; when it did not, pidfd-watched processes ask /proc. */
   private boolean polled = true;
 
@@ -99,11 +102,17 @@ final class ProcessLiveness<P> implements AutoCloseable {
     }
     for (Watch gone : watches.values()) release(gone);
     watches = current;
-    if (held < maxPidfds) {
+    if (mayHaveCapped && held < maxPidfds) {
+      boolean left = false;
       for (Map.Entry<P, Watch> e : watches.entrySet()) {
-        if (held >= maxPidfds) break;
-        if (e.getValue().capped && !e.getValue().exited) e.setValue(watch(e.getKey()));
+        if (!e.getValue().capped) continue;
+        if (held >= maxPidfds) {
+          left = true;
+          break;
+        }
+        e.setValue(watch(e.getKey()));
       }
+      mayHaveCapped = left || held >= maxPidfds;
     }
     int n = 0;
     for (Watch w : watches.values()) {
@@ -140,6 +149,7 @@ final class ProcessLiveness<P> implements AutoCloseable {
     if (held >= maxPidfds) {
       Watch w = new Watch(NO_PIDFD);
       w.capped = true;
+      mayHaveCapped = true;
       return w;
     }
     int pid = pidOf.applyAsInt(p);
