@@ -170,10 +170,10 @@ public final class AllocationMatcher
         if (!st.getExited()) lastHeard = Math.max(lastHeard, st.getLastEventMs());
       }
     }
-    // After a restore the task starts from what its store last heard, not from the wall clock: the
-    // records sent while it was away are still to be read.
-    // Started at the first expiry round (the wall clock is not known to init). A stream time that
-    // stood still for half the staleness limit (a minute at least) means the task read everything.
+    // After a restore the task's clock starts from what its store last heard, not from the wall
+    // clock: the records sent while it was away are still to be read. It starts at the first expiry
+    // round (the wall clock is not known to init). A stream time that stood still for half the
+    // staleness limit (a minute at least) means the task has read everything.
     heardClock = new HeardClock(lastHeard, Math.max(60_000, staleAfterMs / 2));
   }
 
