@@ -16,7 +16,7 @@ static uint64_t splitmix64(uint64_t *x) {
 /* ---- ln and expm1 without libm ------------------------------------------------------------------
  * The sampler needs only these two, and linking libm for them made every process that loads the
  * shim map one more library: about 0.1 ms of a /bin/true's start (measured: an empty preloaded
- * library linked with and without libm, 2,000 starts each), a quarter of what the shim costs a
+ * library linked with and without libm, 2,000 starts each), a fifth of what the shim cost a
  * short-lived process. Both are accurate to about 1e-15 relative over the arguments the sampler
  * passes (sampler_test compares them with libm's), far finer than a sampling interval needs. */
 
