@@ -103,16 +103,15 @@ final class ProcessLiveness<P> implements AutoCloseable {
     for (Watch gone : watches.values()) release(gone);
     watches = current;
     if (mayHaveCapped && held < maxPidfds) {
-      boolean left = false;
+      mayHaveCapped = false;
       for (Map.Entry<P, Watch> e : watches.entrySet()) {
         if (!e.getValue().capped) continue;
-        if (held >= maxPidfds) {
-          left = true;
+        if (held >= maxPidfds) { // the rest wait for the next free pidfd
+          mayHaveCapped = true;
           break;
         }
-        e.setValue(watch(e.getKey()));
+        e.setValue(watch(e.getKey())); // below the cap: never capped again
       }
-      mayHaveCapped = left || held >= maxPidfds;
     }
     int n = 0;
     for (Watch w : watches.values()) {
