@@ -20,6 +20,9 @@ static size_t nslots;
 static int bits;
 static _Atomic int writer; /* one tombstone reclaim at a time */
 _Atomic uint8_t *lw_live_set_filter;
+static uintptr_t never_skip_lo, never_skip_hi;
+
+static void saturate_never_skip(void);
 
 int lw_live_set_init(int table_bits) {
   if (slots) return 0;
@@ -42,6 +45,7 @@ int lw_live_set_init(int table_bits) {
   nslots = n;
   slots = (slot *)m;
   lw_live_set_filter = (_Atomic uint8_t *)f;
+  saturate_never_skip();
   return 0;
 }
 
@@ -49,6 +53,7 @@ void lw_live_set_clear(void) {
   /* On private anonymous memory MADV_DONTNEED gives back zero pages: an empty table. */
   if (slots) madvise((void *)slots, nslots * sizeof(slot), MADV_DONTNEED);
   if (lw_live_set_filter) madvise((void *)lw_live_set_filter, (size_t)1 << LW_LIVE_SET_FILTER_BITS, MADV_DONTNEED);
+  saturate_never_skip();
   atomic_store(&writer, 0);
 }
 
@@ -58,6 +63,20 @@ static inline size_t home(uintptr_t addr) {
 
 static inline _Atomic uint8_t *filter_of(uintptr_t addr) {
   return &lw_live_set_filter[(addr >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1)];
+}
+
+/* A saturated byte is never decremented (filter_add), so these stay non-zero until the next clear. */
+static void saturate_never_skip(void) {
+  if (!lw_live_set_filter) return;
+  uintptr_t page = (uintptr_t)1 << LW_LIVE_SET_PAGE_SHIFT;
+  for (uintptr_t a = never_skip_lo & ~(page - 1); a < never_skip_hi; a += page)
+    atomic_store_explicit(filter_of(a), FILTER_SATURATED, memory_order_release);
+}
+
+void lw_live_set_never_skip(uintptr_t lo, uintptr_t hi) {
+  never_skip_lo = lo;
+  never_skip_hi = hi;
+  saturate_never_skip();
 }
 
 static void filter_add(uintptr_t addr, int delta) {

@@ -37,6 +37,10 @@ enum lw_live_insert { LW_LIVE_INSERTED = 0, LW_LIVE_REPLACED = 1, LW_LIVE_FULL =
 int lw_live_set_init(int bits);
 /* Forgets everything (the forked child starts a new tracking session). */
 void lw_live_set_clear(void);
+/* Marks [lo, hi) so that a free there is never skipped on the filter: the shim's bootstrap arena,
+ * whose blocks the real free must never see, is told apart in free's slow half only, so its pages'
+ * filter bytes stay saturated (from now on, and again after every clear). */
+void lw_live_set_never_skip(uintptr_t lo, uintptr_t hi);
 /* LW_LIVE_REPLACED: addr was listed already, so its earlier block was released without the shim
  * seeing it; *old_size gets that block's size and the entry now describes the new block. */
 enum lw_live_insert lw_live_set_insert(uintptr_t addr, uint64_t size, uint64_t *old_size);

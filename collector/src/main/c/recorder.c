@@ -259,6 +259,8 @@ static int open_ring(int child) {
                      (uint32_t)syscall(SYS_getppid), now_ns(), lw_sample_bytes, config.ring_populate && !child) != 0)
     return -1;
   lw_the_ring.full_wait_ns = config.ring_full_wait_ns;
+  /* Made before any ring could count them (while the real functions were looked up). */
+  atomic_store(&lw_the_ring.hdr->stats.bootstrap_allocations, atomic_load(&lw_bootstrap_allocations));
   if (child) {
     lw_modules_write_known(&lw_the_ring);
     atomic_store(&next_stats_ns, config.allocator_stats_interval_ns ? now_ns() + config.allocator_stats_interval_ns : UINT64_MAX);
@@ -286,7 +288,11 @@ static void after_fork_in_child(void) {
   lw_unwind_after_fork();
   lw_resync_reset();
   lw_ring_detach(&lw_the_ring);
+  /* Unpublished while cleared: between the zeroing and the re-saturation of the bootstrap arena's
+   * bytes, a free (from a signal handler here) must not skip on the filter. */
+  _Atomic uint8_t *filter = atomic_exchange(&lw_free_filter, NULL);
   lw_live_set_clear();
+  atomic_store(&lw_free_filter, filter);
   /* The child would draw the very intervals its parent draws (same generator state): pre-forked
    * workers would sample in lockstep. It reseeds from its own thread id at its next allocation. */
   lw_tl_sampler.seeded = 0;

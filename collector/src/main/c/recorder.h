@@ -26,6 +26,8 @@
 #define LW_TLS __thread __attribute__((tls_model("initial-exec")))
 
 extern _Atomic int lw_active;     /* ring set up and recording */
+/* Blocks served from the shim's static arena while it looked up the real allocator (shim.c). */
+extern _Atomic uint64_t lw_bootstrap_allocations;
 extern uint64_t lw_sample_bytes;  /* 0 = exact mode */
 extern lw_ring lw_the_ring;
 extern LW_TLS int lw_tl_busy;

@@ -29,7 +29,9 @@
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- the real allocator ---------------------------------------------------------------- */
-static void *(*real_malloc)(size_t);
+/* Not NULL before the lookup: malloc's fast path jumps through it without asking (see malloc). */
+static void *malloc_unresolved(size_t n);
+static void *(*real_malloc)(size_t) = malloc_unresolved;
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
 static void (*real_free)(void *);
@@ -45,6 +47,7 @@ static void *(*real_mremap)(void *, size_t, size_t, int, ...);
 /* dlsym() may allocate before the real functions are known: serve it from here. */
 static _Alignas(64) uint8_t bootstrap_arena[256 * 1024];
 static _Atomic size_t bootstrap_used;
+_Atomic uint64_t lw_bootstrap_allocations;
 static _Atomic int resolving;
 
 static inline int in_bootstrap(const void *p) {
@@ -58,6 +61,7 @@ static void *bootstrap_alloc(size_t n, size_t align) {
     size_t start = (cur + align - 1) & ~(align - 1);
     if (start + n > sizeof bootstrap_arena || start + n < start) return NULL;
     if (atomic_compare_exchange_weak(&bootstrap_used, &cur, start + n)) {
+      atomic_fetch_add(&lw_bootstrap_allocations, 1);
       memset(bootstrap_arena + start, 0, n);
       return bootstrap_arena + start;
     }
@@ -145,6 +149,7 @@ static int find_order(struct dl_phdr_info *info, size_t size, void *arg) {
 
 __attribute__((constructor)) static void leakwatch_init(void) {
   resolve_real();
+  lw_live_set_never_skip((uintptr_t)bootstrap_arena, (uintptr_t)bootstrap_arena + sizeof bootstrap_arena);
   load_order o = {(uintptr_t)&leakwatch_init, 0, -1, -1};
   dl_iterate_phdr(find_order, &o);
   lw_preloaded = o.self_index >= 0 && (o.libc_index < 0 || o.self_index < o.libc_index);
@@ -162,17 +167,21 @@ __attribute__((destructor)) static void leakwatch_fini(void) { lw_recorder_exit(
 /* malloc's slow half: a sample point reached (the countdown is left as it was, so lw_on_alloc finds
  * it reached again), exact mode, or the real malloc not looked up yet. */
 __attribute__((noinline)) static void *malloc_slow(size_t n) {
-  if (UNLIKELY(!real_malloc) && resolving_now()) return bootstrap_alloc(n, 16);
+  if (UNLIKELY(real_malloc == malloc_unresolved) && resolving_now()) return bootstrap_alloc(n, 16);
   void *p = real_malloc(n);
   lw_on_alloc(p, n);
   return p;
 }
 
+static void *malloc_unresolved(size_t n) { return malloc_slow(n); }
+
 /* The sampling decision comes before the real call, so that an allocation that is not sampled is a
- * jump to the real malloc: no frame, and the real malloc returns straight to the caller. */
+ * jump to the real malloc: no frame, and the real malloc returns straight to the caller. Whether the
+ * real malloc is known is not asked here: a thread's countdown is zero until a sample point re-arms
+ * it, which happens only after a real call, so an unresolved process always takes the slow half (and
+ * real_malloc starts as a function that does, should that ever not hold). */
 EXPORT void *malloc(size_t n) {
-  void *(*real)(size_t) = real_malloc;
-  if (__builtin_expect(real != NULL, 1) && __builtin_expect(lw_alloc_skips(n), 1)) return real(n);
+  if (__builtin_expect(lw_alloc_skips(n), 1)) return real_malloc(n);
   return malloc_slow(n);
 }
 
@@ -192,14 +201,15 @@ EXPORT void *calloc(size_t nmemb, size_t size) {
  * sampling was set up. Out of line, so that free itself needs no frame: the common case is the two
  * checks below and a jump to the real free (a published filter means the real functions are known). */
 __attribute__((noinline)) static void free_slow(void *p) {
-  if (!p) return;
+  if (!p || in_bootstrap(p)) return;
   if (UNLIKELY(!real_free)) resolve_real();
   lw_on_free(p, NULL);
   real_free(p);
 }
 
+/* A bootstrap block never passes the filter (its pages' bytes are kept saturated: the constructor's
+ * lw_live_set_never_skip), so it is told apart in the slow half, and the fast path is the filter alone. */
 EXPORT void free(void *p) {
-  if (UNLIKELY(in_bootstrap(p))) return;
   if (__builtin_expect(lw_free_skips(p), 1)) {
     real_free(p); /* free(NULL) may come here: the real free ignores it */
     return;
