@@ -21,6 +21,39 @@ final class BenchSupport {
     return Arrays.stream(v).min().orElse(0);
   }
 
+  /**
+   * Each round's ratio, {@code of[r] / against[r]}: runs of one round ran next to each other, so a
+   * slow spell of the machine (this VM's wall times wander 10-25% between minutes) lands on both
+   * sides of a ratio instead of on one mode's median.
+   */
+  static double[] roundRatios(double[] of, double[] against) {
+    double[] r = new double[Math.min(of.length, against.length)];
+    for (int i = 0; i < r.length; i++) r[i] = of[i] / against[i];
+    return r;
+  }
+
+  /**
+   * A 90% interval for the median of {@code v}: the 5th and 95th percentiles of the medians of
+   * 4,000 resamples of {@code v} with replacement (the percentile bootstrap), from a fixed seed so
+   * a run's numbers can be reproduced from its printed rounds. With few rounds it is wide, which is
+   * the point: a target inside it is not shown met or missed.
+   */
+  static double[] medianInterval90(double[] v) {
+    if (v.length == 0) return new double[] {Double.NaN, Double.NaN};
+    java.util.SplittableRandom random = new java.util.SplittableRandom(0x1eadbeefL);
+    int resamples = 4000;
+    double[] medians = new double[resamples];
+    double[] sample = new double[v.length];
+    for (int b = 0; b < resamples; b++) {
+      for (int i = 0; i < v.length; i++) sample[i] = v[random.nextInt(v.length)];
+      medians[b] = median(sample);
+    }
+    Arrays.sort(medians);
+    return new double[] {
+      medians[(int) (0.05 * (resamples - 1))], medians[(int) (0.95 * (resamples - 1))]
+    };
+  }
+
   static boolean onPath(String tool) {
     for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
       if (Files.isExecutable(Path.of(dir, tool))) return true;

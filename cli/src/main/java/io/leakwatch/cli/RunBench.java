@@ -125,23 +125,32 @@ final class RunBench implements Callable<Integer> {
     double bareMin = BenchSupport.min(loop.get("bare"));
     System.out.printf(
         Locale.ROOT,
-        "%n%-10s %12s %16s %14s %14s%n",
+        "%n%-10s %12s %16s %24s %12s %12s%n",
         "mode",
         "loop median",
         "ratio (min/min)",
+        "rounds' ratios [90%]",
         "wall median",
         "events lost");
     for (String m : all) {
+      double[] rounds = BenchSupport.roundRatios(loop.get(m), loop.get("bare"));
+      double[] interval = BenchSupport.medianInterval90(rounds);
       System.out.printf(
           Locale.ROOT,
-          "%-10s %11.3fs %7.2fx (%5.2fx) %13.1fs %14s%n",
+          "%-10s %11.3fs %7.2fx (%5.2fx) %8.2fx [%5.2f-%5.2f] %11.1fs %12s%n",
           m,
           BenchSupport.median(loop.get(m)),
           BenchSupport.median(loop.get(m)) / bare,
           BenchSupport.min(loop.get(m)) / bareMin,
+          BenchSupport.median(rounds),
+          interval[0],
+          interval[1],
           BenchSupport.median(wall.get(m)),
           lost.containsKey(m) ? String.format(Locale.ROOT, "%,d", lost.get(m)) : "-");
     }
+    System.out.println(
+        "rounds' ratios: the median of each round's mode/bare (runs of a round are adjacent), with a"
+            + " 90% bootstrap interval; a target inside the interval is neither shown met nor missed");
     System.out.println(
         "targets (issue 18): default sampling <= 1.05x, exact <= 6x, through ./leakwatch run");
     return 0;
