@@ -11,6 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older headers lack it, older kernels refuse it */
+#endif
+
 /* System calls through syscall(): none of them is a cancellation point, so a thread cancelled while
  * inside an allocation can never be unwound out of the shim half way through. */
 static int sys_open(const char *path, int flags, int mode) {
@@ -222,6 +226,11 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
       ok = 0;
       atomic_store(&ring->reserve_backoff, LW_RING_RESERVE_BACKOFF);
     } else {
+      /* Map the new stretch into this process's page tables in one call: otherwise each of its pages
+       * faults on the first record written there, a fault a page (256 a chunk) inside the program's
+       * allocations. Reserved first, so this never meets a hole; a kernel before 5.14 refuses it
+       * (EINVAL) and the pages fault as before. */
+      syscall(SYS_madvise, (uint8_t *)ring->data + have, (size_t)(upto - have), MADV_POPULATE_WRITE);
       atomic_store(&ring->reserved, upto);
     }
     if (fd >= 0) sys_close(fd);
