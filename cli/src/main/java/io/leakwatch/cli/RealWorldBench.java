@@ -181,7 +181,9 @@ final class RealWorldBench implements Callable<Integer> {
     }
     System.out.printf(
         Locale.ROOT,
-        "%nservers: throughput, tracked / bare (1.00x = no cost); programs: wall time, tracked / bare%n");
+        "%nservers: throughput, tracked / bare (1.00x = no cost); programs: wall time, tracked / bare;"
+            + " rounds: the median of each round's ratio (a round's runs are adjacent) with a 90%%"
+            + " bootstrap interval%n");
     for (var byProgram : results.entrySet()) {
       Map<String, List<Result>> byMode = byProgram.getValue();
       boolean server = median(byMode.get("bare"), true) > 0;
@@ -201,16 +203,23 @@ final class RealWorldBench implements Callable<Integer> {
           continue;
         }
         double m = median(byMode.get(mode), server);
+        double[] rounds =
+            BenchSupport.roundRatios(
+                values(byMode.get(mode), server), values(byMode.get("bare"), server));
+        double[] interval = BenchSupport.medianInterval90(rounds);
         line.append(
             String.format(
                 Locale.ROOT,
-                "   %s %s (%.2fx %s)",
+                "   %s %s (%.2fx %s; rounds %.2fx [%.2f-%.2f])",
                 mode,
                 server
                     ? String.format(Locale.ROOT, "%,.0f/s", m)
                     : String.format(Locale.ROOT, "%.1f s", m),
-                server ? m / bare : m / bare,
-                server ? "throughput" : "time"));
+                m / bare,
+                server ? "throughput" : "time",
+                BenchSupport.median(rounds),
+                interval[0],
+                interval[1]));
       }
       System.out.println(line);
     }
@@ -319,6 +328,11 @@ final class RealWorldBench implements Callable<Integer> {
     } catch (NumberFormatException e) {
       return 0;
     }
+  }
+
+  /** Each round's throughput (servers) or wall time (programs), in round order. */
+  private static double[] values(List<Result> rs, boolean throughput) {
+    return rs.stream().mapToDouble(r -> throughput ? r.throughput() : r.seconds()).toArray();
   }
 
   private static double median(List<Result> rs, boolean throughput) {
