@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define EMPTY ((uintptr_t)0)
 #define TOMBSTONE ((uintptr_t)1)
@@ -21,6 +22,7 @@ static int bits;
 static _Atomic int writer; /* one tombstone reclaim at a time */
 _Atomic uint8_t *lw_live_set_filter;
 static uintptr_t never_skip_lo, never_skip_hi;
+static size_t filter_page; /* the system's page size, for giving the filter's pages back */
 
 static void saturate_never_skip(void);
 
@@ -45,14 +47,17 @@ int lw_live_set_init(int table_bits) {
   nslots = n;
   slots = (slot *)m;
   lw_live_set_filter = (_Atomic uint8_t *)f;
+  filter_page = (size_t)sysconf(_SC_PAGESIZE);
   saturate_never_skip();
   return 0;
 }
 
+static void clear_filter(void);
+
 void lw_live_set_clear(void) {
   /* On private anonymous memory MADV_DONTNEED gives back zero pages: an empty table. */
   if (slots) madvise((void *)slots, nslots * sizeof(slot), MADV_DONTNEED);
-  if (lw_live_set_filter) madvise((void *)lw_live_set_filter, (size_t)1 << LW_LIVE_SET_FILTER_BITS, MADV_DONTNEED);
+  if (lw_live_set_filter) clear_filter();
   saturate_never_skip();
   atomic_store(&writer, 0);
 }
@@ -71,6 +76,47 @@ static void saturate_never_skip(void) {
   uintptr_t page = (uintptr_t)1 << LW_LIVE_SET_PAGE_SHIFT;
   for (uintptr_t a = never_skip_lo & ~(page - 1); a < never_skip_hi; a += page)
     atomic_store_explicit(filter_of(a), FILTER_SATURATED, memory_order_release);
+}
+
+#define FILTER_SIZE ((size_t)1 << LW_LIVE_SET_FILTER_BITS)
+#define FILTER_MASK (FILTER_SIZE - 1)
+
+/* 1 when filter byte i is one of the never-skip range's. */
+static int never_skip_byte(size_t i) {
+  if (never_skip_hi <= never_skip_lo) return 0;
+  size_t first = (never_skip_lo >> LW_LIVE_SET_PAGE_SHIFT) & FILTER_MASK;
+  size_t span = ((never_skip_hi - 1) >> LW_LIVE_SET_PAGE_SHIFT) - (never_skip_lo >> LW_LIVE_SET_PAGE_SHIFT);
+  return span >= FILTER_MASK || ((i - first) & FILTER_MASK) <= span;
+}
+
+/* Zeroes the filter but its never-skip bytes, which stay saturated throughout: a free that loaded the
+ * filter pointer before an attach unpublished it may read a byte while this runs, and must not find
+ * an arena block's byte zero. Pages of the filter without such a byte are given back (zero pages, at
+ * most four madvise calls); the one or two with them are zeroed a byte at a time around them. */
+static void clear_filter(void) {
+  size_t page = filter_page;
+  if (page == 0 || page > FILTER_SIZE || FILTER_SIZE % page != 0) page = FILTER_SIZE;
+  size_t kept[3];
+  int nkept = 0;
+  if (never_skip_hi > never_skip_lo) {
+    uintptr_t heap_page = (uintptr_t)1 << LW_LIVE_SET_PAGE_SHIFT;
+    for (uintptr_t a = never_skip_lo & ~(heap_page - 1); a < never_skip_hi && nkept < 3; a += heap_page) {
+      size_t p = (size_t)(filter_of(a) - lw_live_set_filter) / page;
+      if (nkept == 0 || kept[nkept - 1] != p) kept[nkept++] = p;
+    }
+  }
+  uint8_t *f = (uint8_t *)lw_live_set_filter;
+  size_t run = 0; /* first page of the run of pages given back that is still open */
+  for (size_t p = 0; p <= FILTER_SIZE / page; p++) {
+    int keep = 0;
+    for (int k = 0; k < nkept; k++) keep |= kept[k] == p;
+    if (p < FILTER_SIZE / page && !keep) continue;
+    if (p > run) madvise(f + run * page, (p - run) * page, MADV_DONTNEED);
+    run = p + 1;
+    if (keep)
+      for (size_t i = p * page; i < (p + 1) * page; i++)
+        if (!never_skip_byte(i)) atomic_store_explicit(&lw_live_set_filter[i], 0, memory_order_relaxed);
+  }
 }
 
 void lw_live_set_never_skip(uintptr_t lo, uintptr_t hi) {

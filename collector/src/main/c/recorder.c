@@ -259,8 +259,10 @@ static int open_ring(int child) {
                      (uint32_t)syscall(SYS_getppid), now_ns(), lw_sample_bytes, config.ring_populate && !child) != 0)
     return -1;
   lw_the_ring.full_wait_ns = config.ring_full_wait_ns;
-  /* Made before any ring could count them (while the real functions were looked up). */
-  atomic_store(&lw_the_ring.hdr->stats.bootstrap_allocations, atomic_load(&lw_bootstrap_allocations));
+  /* Made before any ring could count them (while the real functions were looked up); a forked child
+   * made none (its parent's ring counts them). */
+  if (!child)
+    atomic_store(&lw_the_ring.hdr->stats.bootstrap_allocations, atomic_load(&lw_bootstrap_allocations));
   if (child) {
     lw_modules_write_known(&lw_the_ring);
     atomic_store(&next_stats_ns, config.allocator_stats_interval_ns ? now_ns() + config.allocator_stats_interval_ns : UINT64_MAX);

@@ -1,5 +1,7 @@
 /* live_set_test: concurrent insert/remove from 4 threads on disjoint addresses; every inserted
- * address is found exactly once, absent ones never, and clear() forgets everything. */
+ * address is found exactly once, absent ones never, and clear() forgets everything but the
+ * never-skip range (the shim's bootstrap arena), whose filter bytes no reader sees zero, even during
+ * a clear. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -33,6 +35,65 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+static _Alignas(64) char arena[256 * 1024]; /* as the shim's bootstrap arena */
+static _Atomic int clearing = 1;
+static _Atomic long zero_reads, reads;
+
+/* Reads the arena's filter bytes while the main thread clears the set again and again. */
+static void *arena_reader(void *arg) {
+  (void)arg;
+  while (atomic_load(&clearing)) {
+    for (size_t off = 0; off < sizeof arena; off += 4096) {
+      if (!lw_live_set_maybe((uintptr_t)arena + off)) atomic_fetch_add(&zero_reads, 1);
+      atomic_fetch_add(&reads, 1);
+    }
+  }
+  return NULL;
+}
+
+/* Every page of [lo, hi) may be listed; `others` (same filter pages, not in the range) are not. */
+static void check_never_skip(uintptr_t lo, uintptr_t hi, const uintptr_t *others, int nothers) {
+  for (uintptr_t a = lo; a < hi; a += 4096) CHECK(lw_live_set_maybe(a));
+  for (int i = 0; i < nothers; i++) CHECK(!lw_live_set_maybe(others[i]));
+}
+
+static void never_skip_tests(void) {
+  uintptr_t lo = (uintptr_t)arena, hi = lo + sizeof arena;
+  lw_live_set_never_skip(lo, hi);
+  /* Blocks whose filter bytes sit beside the arena's (the next and previous heap pages) and in another
+   * page of the filter (8,192 heap pages on: not a multiple of the filter's 1 GiB period). */
+  uintptr_t others[] = {(lo & ~(uintptr_t)4095) - 4096, (hi + 4095) & ~(uintptr_t)4095, lo + ((uintptr_t)8192 << LW_LIVE_SET_PAGE_SHIFT)};
+  for (int i = 0; i < 3; i++) CHECK(lw_live_set_insert(others[i], 8, NULL) == LW_LIVE_INSERTED);
+  for (int i = 0; i < 3; i++) CHECK(lw_live_set_maybe(others[i]));
+  lw_live_set_clear();
+  check_never_skip(lo, hi, others, 3);
+
+  pthread_t r;
+  CHECK(pthread_create(&r, NULL, arena_reader, NULL) == 0);
+  for (int i = 0; i < 2000; i++) {
+    CHECK(lw_live_set_insert(others[i % 3], 8, NULL) == LW_LIVE_INSERTED);
+    lw_live_set_clear();
+  }
+  atomic_store(&clearing, 0);
+  CHECK(pthread_join(r, NULL) == 0);
+  fprintf(stderr, "live_set_test: %ld reads of the arena's filter bytes during 2000 clears, %ld zero\n",
+          atomic_load(&reads), atomic_load(&zero_reads));
+  CHECK(atomic_load(&zero_reads) == 0);
+  check_never_skip(lo, hi, others, 3);
+
+  /* A range whose filter bytes wrap around the filter's end (addresses only: nothing is dereferenced). */
+  uintptr_t wlo = (((uintptr_t)1 << LW_LIVE_SET_FILTER_BITS) - 10) << LW_LIVE_SET_PAGE_SHIFT;
+  uintptr_t whi = wlo + (64 << LW_LIVE_SET_PAGE_SHIFT);
+  uintptr_t wothers[] = {wlo - 4096, whi};
+  lw_live_set_never_skip(wlo, whi);
+  for (int i = 0; i < 2; i++) CHECK(lw_live_set_insert(wothers[i], 8, NULL) == LW_LIVE_INSERTED);
+  lw_live_set_clear();
+  check_never_skip(wlo, whi, wothers, 2);
+  lw_live_set_never_skip(0, 0);
+  lw_live_set_clear();
+  CHECK(!lw_live_set_maybe(wlo) && !lw_live_set_maybe(lo));
+}
+
 int main(void) {
   CHECK(lw_live_set_init(20) == 0);
   pthread_t t[4];
@@ -62,6 +123,7 @@ int main(void) {
   }
   fprintf(stderr, "live_set_test: %zu tombstones after 1M single-thread inserts and removals\n", lw_live_set_tombstones());
   CHECK(lw_live_set_tombstones() < 64);
+  never_skip_tests();
   printf("live_set_test: ok (%ld contended inserts gave up and were retried)\n", atomic_load(&busy));
   return 0;
 }
