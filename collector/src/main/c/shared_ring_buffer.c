@@ -226,12 +226,12 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
       ok = 0;
       atomic_store(&ring->reserve_backoff, LW_RING_RESERVE_BACKOFF);
     } else {
-      /* Map the new stretch into this process's page tables a MiB a call: otherwise each of its pages
-       * faults on the first record written there, a fault a page inside the program's allocations.
-       * A MiB a call (an exact ring's chunk is 16 MiB), so that another thread's mmap or munmap,
-       * which waits for the process's mmap lock, waits for 256 pages at most. Reserved first, so this never meets a hole; a kernel
-       * before 5.14 refuses it (EINVAL), as does one whose pages are larger than the ring header, and
-       * the pages fault as before. */
+      /* Map the new stretch into this process's page tables now: otherwise each of its pages faults
+       * on the first record written there, a fault a page inside the program's allocations. A MiB a
+       * call (an exact ring's chunk is 16 MiB), so that another thread's mmap or munmap, which waits
+       * for the process's mmap lock, waits for 256 pages at most. Reserved first, so this never meets
+       * a hole; a kernel before 5.14 refuses it (EINVAL), as does one whose pages are larger than the
+       * ring header, and the pages fault as before. */
       for (uint64_t at = have; at < upto; at += LW_RING_RESERVE_CHUNK) {
         uint64_t len = upto - at < LW_RING_RESERVE_CHUNK ? upto - at : LW_RING_RESERVE_CHUNK;
         syscall(SYS_madvise, (uint8_t *)ring->data + at, (size_t)len, MADV_POPULATE_WRITE);

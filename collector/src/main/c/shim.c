@@ -198,8 +198,9 @@ EXPORT void *calloc(size_t nmemb, size_t size) {
 }
 
 /* free's slow half: a block the filter cannot rule out, every block in exact mode, or a free before
- * sampling was set up. Out of line, so that free itself needs no frame: the common case is the two
- * checks below and a jump to the real free (a published filter means the real functions are known). */
+ * sampling was set up, a block from the bootstrap arena. Out of line, so that free itself needs no
+ * frame: the common case is the filter's byte and a jump to the real free (a published filter means
+ * the real functions are known). */
 __attribute__((noinline)) static void free_slow(void *p) {
   if (!p || in_bootstrap(p)) return;
   if (UNLIKELY(!real_free)) resolve_real();
