@@ -52,7 +52,7 @@ void lw_live_set_for_each(void (*fn)(uintptr_t addr, uint64_t size, void *arg), 
 /* Slots holding a tombstone (tests). */
 size_t lw_live_set_tombstones(void);
 
-extern _Atomic uint8_t *lw_live_set_filter;
+extern __attribute__((visibility("hidden"))) _Atomic uint8_t *lw_live_set_filter;
 
 /* 0: addr is certainly not listed. 1: it may be. */
 static inline int lw_live_set_maybe(uintptr_t addr) {
