@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.SplittableRandom;
 
 /** What the benchmarks share: their statistics, tool lookup, and a collector of their own. */
 final class BenchSupport {
@@ -40,7 +41,7 @@ final class BenchSupport {
    */
   static double[] medianInterval90(double[] v) {
     if (v.length == 0) return new double[] {Double.NaN, Double.NaN};
-    java.util.SplittableRandom random = new java.util.SplittableRandom(0x1eadbeefL);
+    SplittableRandom random = new SplittableRandom(0x1eadbeefL);
     int resamples = 4000;
     double[] medians = new double[resamples];
     double[] sample = new double[v.length];

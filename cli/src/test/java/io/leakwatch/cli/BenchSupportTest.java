@@ -2,6 +2,7 @@ package io.leakwatch.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /** The benchmarks' statistics: each round's ratio, and the interval printed beside its median. */
@@ -15,7 +16,7 @@ class BenchSupportTest {
 
   @Test
   void theIntervalHoldsTheMedianAndNarrowsWithMoreRounds() {
-    java.util.SplittableRandom noise = new java.util.SplittableRandom(7);
+    SplittableRandom noise = new SplittableRandom(7);
     double[] few = new double[5];
     double[] many = new double[45];
     for (int i = 0; i < many.length; i++) {
