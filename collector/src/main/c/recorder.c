@@ -290,11 +290,7 @@ static void after_fork_in_child(void) {
   lw_unwind_after_fork();
   lw_resync_reset();
   lw_ring_detach(&lw_the_ring);
-  /* Unpublished while cleared: between the zeroing and the re-saturation of the bootstrap arena's
-   * bytes, a free (from a signal handler here) must not skip on the filter. */
-  _Atomic uint8_t *filter = atomic_exchange(&lw_free_filter, NULL);
-  lw_live_set_clear();
-  atomic_store(&lw_free_filter, filter);
+  lw_live_set_clear(); /* never zeroes the bootstrap arena's bytes: the filter may stay published */
   /* The child would draw the very intervals its parent draws (same generator state): pre-forked
    * workers would sample in lockstep. It reseeds from its own thread id at its next allocation. */
   lw_tl_sampler.seeded = 0;
