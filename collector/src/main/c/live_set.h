@@ -39,7 +39,7 @@ int lw_live_set_init(int bits);
 void lw_live_set_clear(void);
 /* Marks [lo, hi) so that a free there is never skipped on the filter: the shim's bootstrap arena,
  * whose blocks the real free must never see, is told apart in free's slow half only, so its pages'
- * filter bytes stay saturated (from now on, and again after every clear). */
+ * filter bytes stay saturated from now on, a clear included (it zeroes the filter around them). */
 void lw_live_set_never_skip(uintptr_t lo, uintptr_t hi);
 /* LW_LIVE_REPLACED: addr was listed already, so its earlier block was released without the shim
  * seeing it; *old_size gets that block's size and the entry now describes the new block. */
