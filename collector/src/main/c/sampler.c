@@ -121,7 +121,11 @@ int64_t lw_sampler_next_interval(lw_sampler *s, uint64_t sample_bytes) {
   double u = ((double)(splitmix64(&s->rng) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
   double interval = -lw_sampler_ln(u) * (double)sample_bytes;
   s->armed_for = sample_bytes;
-  if (interval < 1.0) interval = 1.0;
+  /* The whole bytes before the next sample point: floor of an exponential with mean R is geometric,
+   * as if each byte were a sample point with probability q = 1 - e^(-1/R), so an allocation of s
+   * bytes contains one with probability 1 - (1-q)^s = 1 - e^(-s/R), the weight's p, exactly. (A
+   * floor raised to 1, as here before, over-counted by up to 1/R per byte: nothing at 512 KiB, a
+   * fifth at R = 4.) */
   if (interval > 9.0e18) interval = 9.0e18;
   return (int64_t)interval;
 }
@@ -136,10 +140,13 @@ int lw_sampler_reached(lw_sampler *s, uint64_t sample_bytes, uint64_t size, doub
   int64_t clamped = size > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)size;
   if (__builtin_expect(!s->seeded || s->armed_for != sample_bytes, 0)) {
     /* A new thread's countdown is zero, or it was drawn for another R: a fresh interval decides this
-     * allocation (P = 1 - e^(-size/R) either way). It is in [1, 9e18] after the draw, so subtracting
-     * at most INT64_MAX cannot overflow. */
-    s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes) - clamped;
-    if (s->bytes_until_sample > 0) return 0;
+     * allocation (P = 1 - e^(-size/R) either way): it holds the sample point when its size exceeds
+     * the draw, in [0, 9e18], so subtracting at most INT64_MAX cannot overflow. */
+    int64_t left = lw_sampler_next_interval(s, sample_bytes) - clamped;
+    if (left >= 0) {
+      s->bytes_until_sample = left;
+      return 0;
+    }
   }
   s->bytes_until_sample = lw_sampler_next_interval(s, sample_bytes);
   *weight = lw_sampler_weight(size, sample_bytes);

@@ -7,7 +7,7 @@
  *
  * The countdown to the next sample point is thread-local and drawn from an exponential with mean
  * R; by memorylessness a fresh draw after each sample keeps the process Poisson. An unsampled
- * allocation costs one subtraction and one compare (lw_sampler_skip, inlined into the entry points);
+ * allocation costs one subtraction (its borrow decides) (lw_sampler_skip, inlined into the entry points);
  * everything else happens once per sample point (lw_sampler_reached).
  */
 #ifndef LEAKWATCH_SAMPLER_H
@@ -23,15 +23,18 @@ typedef struct {
 } lw_sampler;
 
 /* The fast half: takes size bytes off the countdown; 1 while no sample point was reached (then the
- * allocation is not recorded and nothing else needs doing). The countdown is never negative: it
- * starts at zero in a new thread, is only taken down while it stays above zero, and the slow half
- * replaces it with a fresh draw in [1, 9e18]. So one unsigned compare decides, and a size of 2^63
- * or more (a request that will fail) always reaches a sample point. When this returns 0 the
- * countdown is left as it was: the slow half draws a new one without reading it. */
+ * allocation is not recorded and nothing else needs doing). The countdown is the number of bytes
+ * before the next sample point, so an allocation contains that point when its size exceeds the
+ * countdown: the subtraction's borrow decides, with no compare before it (one instruction fewer in
+ * malloc). The countdown is never negative: it starts at zero in a new thread (whose first non-empty
+ * allocation reaches the slow half), is only stored when the subtraction did not borrow, and the slow
+ * half replaces it with a fresh draw in [0, 9e18]. A size of 2^63 or more (a request that will fail)
+ * always borrows. When this returns 0 the countdown is left as it was: the slow half draws a new one
+ * without reading it. */
 static inline int lw_sampler_skip(lw_sampler *s, uint64_t size) {
-  uint64_t left = (uint64_t)s->bytes_until_sample;
-  if (__builtin_expect(left > size, 1)) {
-    s->bytes_until_sample = (int64_t)(left - size);
+  uint64_t left;
+  if (__builtin_expect(!__builtin_sub_overflow((uint64_t)s->bytes_until_sample, size, &left), 1)) {
+    s->bytes_until_sample = (int64_t)left;
     return 1;
   }
   return 0;
