@@ -50,6 +50,7 @@
 #define LW_RING_RESERVE_CHUNK (1u << 20) /* reservation step once a ring's first lap is past it */
 #define LW_RING_FIRST_RESERVE (64u << 10) /* a sampled ring's first reservation; it doubles to a chunk */
 #define LW_RING_RESERVE_BACKOFF 256u      /* extension attempts skipped after one failed */
+#define LW_RING_EXTEND_WAIT_NS 20000000ull /* longest wait for another thread's extension (20 ms) */
 #define LW_RING_MAX_TRIES 64             /* reservation attempts before a record is dropped */
 #define LW_RING_PATH_MAX 512
 
@@ -132,6 +133,7 @@ typedef struct {
    * often. Set by the owner after lw_ring_create. */
   uint64_t full_wait_ns;
   _Atomic uint64_t gave_up_at; /* read_pos when a wait last gave up: no waiting until it moves */
+  _Atomic uint64_t extend_gave_up_at; /* `reserved` when a wait for an extension last gave up */
   dev_t dev;
   ino_t ino;
   char path[LW_RING_PATH_MAX];

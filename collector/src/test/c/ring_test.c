@@ -70,6 +70,38 @@ static void *flooder(void *arg) {
   return NULL;
 }
 
+static lw_ring exact_ring;
+static void *exact_flooder(void *arg) {
+  (void)arg;
+  uint64_t payload[3] = {7, 8, 9};
+  for (int i = 0; i < 1536 * 1024; i++) lw_ring_write(&exact_ring, LW_REC_FREE, payload, 24, NULL, 0); /* 48 MiB */
+  return NULL;
+}
+
+/* Exact mode floods from its first allocation: four threads on this machine's two cores write 192 MiB
+ * into a 256 MiB ring's first lap, as fast as they can. The reservation must stay ahead of them, the
+ * thread extending it descheduled or not: no record may be dropped for want of backing. (Populating
+ * each new 16 MiB stretch while still holding the extension dropped tens of thousands here.) */
+static void exact_ring_keeps_ahead_of_a_flood(void) {
+  char dir[] = "/dev/shm/lw-ring-exact-XXXXXX";
+  char alt[] = "/tmp/lw-ring-exact-XXXXXX";
+  char *d = mkdtemp(dir) ? dir : mkdtemp(alt);
+  CHECK(d);
+  CHECK(lw_ring_create(&exact_ring, d, 256u << 20, 5, 0, 46, 0, 0) == 0);
+  pthread_t t[4];
+  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, exact_flooder, NULL);
+  for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+  lw_ring_stats *st = &exact_ring.hdr->stats;
+  printf("ring_test: exact ring, 4 threads wrote %llu records, %llu dropped unreserved, %llu for contention\n",
+         (unsigned long long)atomic_load(&st->records_written),
+         (unsigned long long)atomic_load(&st->records_dropped_unreserved),
+         (unsigned long long)atomic_load(&st->records_dropped_contention));
+  CHECK(atomic_load(&st->records_dropped_unreserved) == 0);
+  CHECK(atomic_load(&st->records_written) + atomic_load(&st->records_dropped_contention) == 4u * 1536 * 1024);
+  lw_ring_discard(&exact_ring);
+  rmdir(d);
+}
+
 /* A sampled ring backs 64 KiB at creation (a short process makes a handful of records) and doubles
  * ahead of its first lap; no write ever lands on an unbacked page, and none is dropped at a sampled
  * writer's pace. In tmpfs when there is one, where backing is what a page costs. */
@@ -233,5 +265,6 @@ int main(void) {
   unlink(path);
   rmdir(dir);
   sampled_ring_reserves_as_it_fills();
+  exact_ring_keeps_ahead_of_a_flood();
   return 0;
 }
