@@ -20,9 +20,14 @@ static slot *slots;
 static size_t nslots;
 static int bits;
 static _Atomic int writer; /* one tombstone reclaim at a time */
-_Atomic uint8_t *lw_live_set_filter;
+
+#define FILTER_SIZE ((size_t)1 << LW_LIVE_SET_FILTER_BITS)
+#define FILTER_MASK (FILTER_SIZE - 1)
+
+/* Page-aligned, so that its whole pages lie past the library's file-backed data, in the anonymous
+ * zero-fill part of .bss, where MADV_DONTNEED gives back zero pages (clear_filter). */
+_Atomic uint8_t lw_live_set_filter[FILTER_SIZE] __attribute__((aligned(4096)));
 static uintptr_t never_skip_lo, never_skip_hi;
-static size_t filter_page; /* the system's page size, for giving the filter's pages back */
 
 static void saturate_never_skip(void);
 
@@ -36,19 +41,9 @@ int lw_live_set_init(int table_bits) {
    * a long one pays the same 256 faults once, spread over its first samples. */
   void *m = mmap(NULL, n * sizeof(slot), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (m == MAP_FAILED) return -1;
-  /* The filter is touched only where heap addresses fall: its pages are faulted in as they are needed. */
-  void *f = mmap(NULL, (size_t)1 << LW_LIVE_SET_FILTER_BITS, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (f == MAP_FAILED) {
-    munmap(m, n * sizeof(slot));
-    return -1;
-  }
   bits = table_bits;
   nslots = n;
   slots = (slot *)m;
-  lw_live_set_filter = (_Atomic uint8_t *)f;
-  filter_page = (size_t)sysconf(_SC_PAGESIZE);
-  saturate_never_skip();
   return 0;
 }
 
@@ -57,7 +52,7 @@ static void clear_filter(void);
 void lw_live_set_clear(void) {
   /* On private anonymous memory MADV_DONTNEED gives back zero pages: an empty table. */
   if (slots) madvise((void *)slots, nslots * sizeof(slot), MADV_DONTNEED);
-  if (lw_live_set_filter) clear_filter();
+  clear_filter();
   saturate_never_skip();
   atomic_store(&writer, 0);
 }
@@ -72,51 +67,56 @@ static inline _Atomic uint8_t *filter_of(uintptr_t addr) {
 
 /* A saturated byte is never decremented (filter_add), so these stay non-zero until the next clear. */
 static void saturate_never_skip(void) {
-  if (!lw_live_set_filter) return;
   uintptr_t page = (uintptr_t)1 << LW_LIVE_SET_PAGE_SHIFT;
   for (uintptr_t a = never_skip_lo & ~(page - 1); a < never_skip_hi; a += page)
     atomic_store_explicit(filter_of(a), FILTER_SATURATED, memory_order_release);
 }
 
-#define FILTER_SIZE ((size_t)1 << LW_LIVE_SET_FILTER_BITS)
-#define FILTER_MASK (FILTER_SIZE - 1)
-
-/* 1 when filter byte i is one of the never-skip range's. */
-static int never_skip_byte(size_t i) {
-  if (never_skip_hi <= never_skip_lo) return 0;
-  size_t first = (never_skip_lo >> LW_LIVE_SET_PAGE_SHIFT) & FILTER_MASK;
-  size_t span = ((never_skip_hi - 1) >> LW_LIVE_SET_PAGE_SHIFT) - (never_skip_lo >> LW_LIVE_SET_PAGE_SHIFT);
-  return span >= FILTER_MASK || ((i - first) & FILTER_MASK) <= span;
-}
-
-/* Zeroes the filter but its never-skip bytes, which stay saturated throughout: a free that loaded the
- * filter pointer before an attach unpublished it may read a byte while this runs, and must not find
- * an arena block's byte zero. Pages of the filter without such a byte are given back (zero pages, at
- * most four madvise calls); the one or two with them are zeroed a byte at a time around them. */
-static void clear_filter(void) {
-  size_t page = filter_page;
-  if (page == 0 || page > FILTER_SIZE || FILTER_SIZE % page != 0) page = FILTER_SIZE;
-  size_t kept[3];
-  int nkept = 0;
-  if (never_skip_hi > never_skip_lo) {
-    uintptr_t heap_page = (uintptr_t)1 << LW_LIVE_SET_PAGE_SHIFT;
-    for (uintptr_t a = never_skip_lo & ~(heap_page - 1); a < never_skip_hi && nkept < 3; a += heap_page) {
-      size_t p = (size_t)(filter_of(a) - lw_live_set_filter) / page;
-      if (nkept == 0 || kept[nkept - 1] != p) kept[nkept++] = p;
+/* Zeroes filter bytes [lo, hi): the whole system pages inside by giving them back (zero pages
+ * again: a clear costs no memory, however much of the filter the process had touched), the bytes
+ * at the ends one at a time, and all of them so if the kernel refuses. */
+static void zero_bytes(size_t lo, size_t hi) {
+  static size_t page;
+  if (!page) page = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t base = (uintptr_t)lw_live_set_filter;
+  size_t a = hi, b = hi; /* [a, b): given back */
+  if (page && (page & (page - 1)) == 0) {
+    size_t pa = (size_t)(((base + lo + page - 1) & ~(uintptr_t)(page - 1)) - base);
+    size_t pb = (size_t)(((base + hi) & ~(uintptr_t)(page - 1)) - base);
+    if (pa < pb && madvise((void *)(base + pa), pb - pa, MADV_DONTNEED) == 0) {
+      a = pa;
+      b = pb;
     }
   }
-  uint8_t *f = (uint8_t *)lw_live_set_filter;
-  size_t run = 0; /* first page of the run of pages given back that is still open */
-  for (size_t p = 0; p <= FILTER_SIZE / page; p++) {
-    int keep = 0;
-    for (int k = 0; k < nkept; k++) keep |= kept[k] == p;
-    if (p < FILTER_SIZE / page && !keep) continue;
-    if (p > run) madvise(f + run * page, (p - run) * page, MADV_DONTNEED);
-    run = p + 1;
-    if (keep)
-      for (size_t i = p * page; i < (p + 1) * page; i++)
-        if (!never_skip_byte(i)) atomic_store_explicit(&lw_live_set_filter[i], 0, memory_order_relaxed);
+  for (size_t i = lo; i < a; i++) atomic_store_explicit(&lw_live_set_filter[i], 0, memory_order_relaxed);
+  for (size_t i = b; i < hi; i++) atomic_store_explicit(&lw_live_set_filter[i], 0, memory_order_relaxed);
+}
+
+/* Zeroes the filter but its never-skip bytes, which stay saturated throughout: a free running beside
+ * a clear (an attach, a forked child's first moments) must never find an arena block's byte zero.
+ * The never-skip bytes are one run, which may wrap around the filter's end, so the rest is one or two
+ * ranges. */
+static void clear_filter(void) {
+  if (never_skip_hi <= never_skip_lo) {
+    zero_bytes(0, FILTER_SIZE);
+    return;
   }
+  size_t first = (never_skip_lo >> LW_LIVE_SET_PAGE_SHIFT) & FILTER_MASK;
+  size_t span = ((never_skip_hi - 1) >> LW_LIVE_SET_PAGE_SHIFT) - (never_skip_lo >> LW_LIVE_SET_PAGE_SHIFT);
+  if (span >= FILTER_MASK) return; /* every byte is the range's */
+  size_t last = first + span;      /* inclusive; past FILTER_MASK when the run wraps */
+  if (last <= FILTER_MASK) {
+    zero_bytes(0, first);
+    zero_bytes(last + 1, FILTER_SIZE);
+  } else {
+    zero_bytes(last - FILTER_MASK, first);
+  }
+}
+
+void lw_live_set_skip_none(void) {
+  for (size_t i = 0; i < FILTER_SIZE; i++)
+    atomic_store_explicit(&lw_live_set_filter[i], FILTER_SATURATED, memory_order_relaxed);
+  atomic_thread_fence(memory_order_seq_cst);
 }
 
 void lw_live_set_never_skip(uintptr_t lo, uintptr_t hi) {

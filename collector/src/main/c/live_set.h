@@ -35,11 +35,16 @@
 enum lw_live_insert { LW_LIVE_INSERTED = 0, LW_LIVE_REPLACED = 1, LW_LIVE_FULL = -1, LW_LIVE_BUSY = -2 };
 
 int lw_live_set_init(int bits);
-/* Forgets everything (the forked child starts a new tracking session). */
+/* Forgets everything (the forked child starts a new tracking session): the table, and the filter
+ * but its never-skip bytes. */
 void lw_live_set_clear(void);
+/* Saturates every filter byte, so that no free is skipped on it: exact mode (which records every
+ * free and keeps no list), and the moments an attach changes the mode. A clear undoes it. */
+void lw_live_set_skip_none(void);
 /* Marks [lo, hi) so that a free there is never skipped on the filter: the shim's bootstrap arena,
  * whose blocks the real free must never see, is told apart in free's slow half only, so its pages'
- * filter bytes stay saturated from now on, a clear included (it zeroes the filter around them). */
+ * filter bytes stay saturated from now on, a clear included (it zeroes the filter around them).
+ * Needs nothing set up first (the filter is static). */
 void lw_live_set_never_skip(uintptr_t lo, uintptr_t hi);
 /* LW_LIVE_REPLACED: addr was listed already, so its earlier block was released without the shim
  * seeing it; *old_size gets that block's size and the entry now describes the new block. */
@@ -52,14 +57,17 @@ void lw_live_set_for_each(void (*fn)(uintptr_t addr, uint64_t size, void *arg), 
 /* Slots holding a tombstone (tests). */
 size_t lw_live_set_tombstones(void);
 
-extern __attribute__((visibility("hidden"))) _Atomic uint8_t *lw_live_set_filter;
+/* A static array (zero pages in .bss until a byte is written), not a mapping behind a pointer: free's
+ * fast path reads it with no pointer to load and test (two instructions fewer a free), and it is
+ * there before anything is set up. All zero, it skips every free, which is right until recording
+ * starts: nothing is listed, and the bootstrap arena's bytes are saturated before its first block is
+ * handed out (lw_live_set_never_skip). */
+extern __attribute__((visibility("hidden"))) _Atomic uint8_t lw_live_set_filter[(size_t)1 << LW_LIVE_SET_FILTER_BITS];
 
 /* 0: addr is certainly not listed. 1: it may be. */
 static inline int lw_live_set_maybe(uintptr_t addr) {
-  _Atomic uint8_t *f = lw_live_set_filter;
-  if (__builtin_expect(!f, 0)) return 0;
   size_t i = (addr >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1);
-  return atomic_load_explicit(&f[i], memory_order_relaxed) != 0;
+  return atomic_load_explicit(&lw_live_set_filter[i], memory_order_relaxed) != 0;
 }
 
 #endif

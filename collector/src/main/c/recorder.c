@@ -18,7 +18,6 @@
 
 _Atomic int lw_active;
 uint64_t lw_sample_bytes = 524288;
-_Atomic(_Atomic uint8_t *) lw_free_filter;
 lw_ring lw_the_ring;
 LW_TLS int lw_tl_busy;
 LW_TLS lw_sampler lw_tl_sampler;
@@ -290,7 +289,9 @@ static void after_fork_in_child(void) {
   lw_unwind_after_fork();
   lw_resync_reset();
   lw_ring_detach(&lw_the_ring);
-  lw_live_set_clear(); /* never zeroes the bootstrap arena's bytes: the filter may stay published */
+  /* Sampled: the parent's list is not the child's. Exact mode keeps its saturated filter (no list). A
+   * clear never zeroes the bootstrap arena's bytes. */
+  if (lw_sample_bytes != 0) lw_live_set_clear();
   /* The child would draw the very intervals its parent draws (same generator state): pre-forked
    * workers would sample in lockstep. It reseeds from its own thread id at its next allocation. */
   lw_tl_sampler.seeded = 0;
@@ -316,9 +317,9 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
   lw_tl_busy = 1;
   if (settings) lw_config_read_text(&config, settings);
   else lw_config_read(&config);
-  /* Unpublished before the mode changes: an exact-mode attach after a sampled one must not let free
-   * skip blocks on the (cleared) filter. */
-  atomic_store(&lw_free_filter, NULL);
+  /* An attach after an earlier one: every free is asked about while the mode changes (an exact-mode
+   * attach after a sampled one must not let free skip blocks on that session's filter). */
+  if (once) lw_live_set_skip_none();
   lw_sample_bytes = config.sample_bytes;
   record_after_ns = event_ns() + config.start_delay_ns; /* the clock allocations are stamped with */
   if (!once) {
@@ -331,9 +332,9 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
   int ok = 0;
   if (lw_config_check_run_dir(config.run_dir) == 0 &&
       (lw_sample_bytes == 0 || lw_live_set_init(config.live_set_bits) == 0)) {
-    lw_live_set_clear(); /* an earlier attach's blocks: that ring is closed */
+    if (lw_sample_bytes != 0) lw_live_set_clear(); /* an earlier attach's blocks: that ring is closed */
+    else if (!once) lw_live_set_skip_none();       /* exact mode asks about every free */
     lw_resync_reset();
-    if (lw_sample_bytes != 0) atomic_store(&lw_free_filter, lw_live_set_filter);
     if (open_ring(0) == 0) {
       if (settings) lw_the_ring.hdr->flags |= LW_FLAG_ATTACHED;
       if (!once) pthread_atfork(NULL, NULL, after_fork_in_child);

@@ -105,16 +105,13 @@ static inline void lw_on_alloc(void *p, size_t n) {
   lw_on_alloc_slow(p, n, sample_bytes);
 }
 
-/* free's first question, one pointer and one byte: 1 when p's free is certainly not recorded (sampled
- * mode, and no listed block starts in a page that maps to p's filter byte). The filter is published
- * here only in sampled mode, after the real functions were looked up; exact mode, and a process that
- * never set up sampling, leave it NULL, and then every free asks lw_on_free. */
-extern LW_HIDDEN _Atomic(_Atomic uint8_t *) lw_free_filter;
+/* free's first question, one byte of a static array: 1 when p's free is certainly not recorded (no
+ * listed block starts in a page that maps to p's filter byte). Exact mode saturates every byte
+ * (lw_live_set_skip_none), and then every free asks lw_on_free; before recording starts the filter
+ * is zero, but for the bootstrap arena's bytes, and frees go straight to the real free. */
 static inline int lw_free_skips(const void *p) {
-  _Atomic uint8_t *f = atomic_load_explicit(&lw_free_filter, memory_order_acquire);
-  if (__builtin_expect(!f, 0)) return 0;
   size_t i = ((uintptr_t)p >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1);
-  return atomic_load_explicit(&f[i], memory_order_relaxed) == 0;
+  return atomic_load_explicit(&lw_live_set_filter[i], memory_order_relaxed) == 0;
 }
 
 /* Before p goes back to the allocator. Returns 1 when its free was recorded (its size in *size). */

@@ -29,12 +29,13 @@
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- the real allocator ---------------------------------------------------------------- */
-/* Not NULL before the lookup: malloc's fast path jumps through it without asking (see malloc). */
+/* Not NULL before the lookup: malloc's and free's fast paths jump through them without asking. */
 static void *malloc_unresolved(size_t n);
 static void *(*real_malloc)(size_t) = malloc_unresolved;
+static void free_unresolved(void *p);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
+static void (*real_free)(void *) = free_unresolved; /* looked up last: the sign the lookup is done */
 static int (*real_posix_memalign)(void **, size_t, size_t);
 static void *(*real_aligned_alloc)(size_t, size_t);
 static void *(*real_memalign)(size_t, size_t);
@@ -55,6 +56,14 @@ static inline int in_bootstrap(const void *p) {
 }
 
 static void *bootstrap_alloc(size_t n, size_t align) {
+  /* Before its first block is handed out: free's fast path reads only the filter, which is there
+   * (static) and zero from the start, so the arena's bytes must be saturated before any arena block
+   * can reach a free (see free). Repeating it is harmless. */
+  static _Atomic int marked;
+  if (!atomic_load_explicit(&marked, memory_order_acquire)) {
+    lw_live_set_never_skip((uintptr_t)bootstrap_arena, (uintptr_t)bootstrap_arena + sizeof bootstrap_arena);
+    atomic_store_explicit(&marked, 1, memory_order_release);
+  }
   if (align < 16) align = 16;
   size_t cur = atomic_load(&bootstrap_used);
   for (;;) {
@@ -108,7 +117,7 @@ static void *attached_real(const char *name) {
 }
 
 static void resolve_real(void) {
-  if (real_free) return;
+  if (real_free != free_unresolved) return;
   resolve_with(next_after_us);
 }
 
@@ -149,7 +158,6 @@ static int find_order(struct dl_phdr_info *info, size_t size, void *arg) {
 
 __attribute__((constructor)) static void leakwatch_init(void) {
   resolve_real();
-  lw_live_set_never_skip((uintptr_t)bootstrap_arena, (uintptr_t)bootstrap_arena + sizeof bootstrap_arena);
   load_order o = {(uintptr_t)&leakwatch_init, 0, -1, -1};
   dl_iterate_phdr(find_order, &o);
   lw_preloaded = o.self_index >= 0 && (o.libc_index < 0 || o.self_index < o.libc_index);
@@ -197,19 +205,22 @@ EXPORT void *calloc(size_t nmemb, size_t size) {
   return p;
 }
 
-/* free's slow half: a block the filter cannot rule out, every block in exact mode, or a free before
- * sampling was set up, a block from the bootstrap arena. Out of line, so that free itself needs no
- * frame: the common case is the filter's byte and a jump to the real free (a published filter means
- * the real functions are known). */
+/* free's slow half: a block the filter cannot rule out, every block in exact mode, a block from the
+ * bootstrap arena, or a free before the real functions were looked up (through free_unresolved).
+ * Out of line, so that free itself needs no frame: the common case is the filter's byte and a jump
+ * to the real free. */
 __attribute__((noinline)) static void free_slow(void *p) {
   if (!p || in_bootstrap(p)) return;
-  if (UNLIKELY(!real_free)) resolve_real();
+  if (UNLIKELY(real_free == free_unresolved)) resolve_real();
   lw_on_free(p, NULL);
   real_free(p);
 }
 
-/* A bootstrap block never passes the filter (its pages' bytes are kept saturated: the constructor's
- * lw_live_set_never_skip), so it is told apart in the slow half, and the fast path is the filter alone. */
+static void free_unresolved(void *p) { free_slow(p); }
+
+/* A bootstrap block never passes the filter (its pages' bytes are saturated before its first block is
+ * handed out, and kept so: lw_live_set_never_skip), so it is told apart in the slow half, and the
+ * fast path is the filter's byte alone, a static array's (no pointer to load). */
 EXPORT void free(void *p) {
   if (__builtin_expect(lw_free_skips(p), 1)) {
     real_free(p); /* free(NULL) may come here: the real free ignores it */

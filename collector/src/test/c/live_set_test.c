@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "live_set.h"
 
@@ -94,6 +96,40 @@ static void never_skip_tests(void) {
   CHECK(!lw_live_set_maybe(wlo) && !lw_live_set_maybe(lo));
 }
 
+/* Resident pages of the filter (a static array: its whole pages are anonymous .bss). */
+static size_t filter_pages_resident(void) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  uintptr_t lo = ((uintptr_t)lw_live_set_filter + page - 1) & ~(uintptr_t)(page - 1);
+  uintptr_t hi = ((uintptr_t)lw_live_set_filter + sizeof lw_live_set_filter) & ~(uintptr_t)(page - 1);
+  static unsigned char vec[1 << 18];
+  CHECK(mincore((void *)lo, hi - lo, vec) == 0);
+  size_t n = 0;
+  for (size_t i = 0; i < (hi - lo) / page; i++) n += vec[i] & 1;
+  return n;
+}
+
+/* Exact mode saturates the whole filter; a clear (the next sampled session) gives it back, all but
+ * the page with the never-skip range's bytes, and zero reads again everywhere else. */
+static void skip_none_tests(void) {
+  uintptr_t lo = (uintptr_t)arena, hi = lo + sizeof arena;
+  lw_live_set_never_skip(lo, hi);
+  lw_live_set_clear();
+  lw_live_set_skip_none();
+  for (uintptr_t a = 0; a < ((uintptr_t)1 << (LW_LIVE_SET_FILTER_BITS + LW_LIVE_SET_PAGE_SHIFT)); a += 4096 * 97)
+    CHECK(lw_live_set_maybe(a));
+  size_t touched = filter_pages_resident();
+  lw_live_set_clear();
+  size_t kept = filter_pages_resident();
+  fprintf(stderr, "live_set_test: filter pages resident after skip_none %zu, after a clear %zu\n", touched, kept);
+  CHECK(touched == sizeof lw_live_set_filter / (size_t)sysconf(_SC_PAGESIZE) && kept <= 2);
+  check_never_skip(lo, hi, NULL, 0);
+  size_t nonzero = 0, arena_pages = ((hi + 4095) >> 12) - (lo >> 12);
+  for (size_t i = 0; i < sizeof lw_live_set_filter; i++) nonzero += atomic_load(&lw_live_set_filter[i]) != 0;
+  CHECK(nonzero == arena_pages);
+  lw_live_set_never_skip(0, 0);
+  lw_live_set_clear();
+}
+
 int main(void) {
   CHECK(lw_live_set_init(20) == 0);
   pthread_t t[4];
@@ -124,6 +160,7 @@ int main(void) {
   fprintf(stderr, "live_set_test: %zu tombstones after 1M single-thread inserts and removals\n", lw_live_set_tombstones());
   CHECK(lw_live_set_tombstones() < 64);
   never_skip_tests();
+  skip_none_tests();
   printf("live_set_test: ok (%ld contended inserts gave up and were retried)\n", atomic_load(&busy));
   return 0;
 }
