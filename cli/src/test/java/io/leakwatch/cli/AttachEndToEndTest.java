@@ -236,6 +236,55 @@ class AttachEndToEndTest {
     }
   }
 
+  /**
+   * The shim stays loaded after a detach, and with it the sampled session's free filter, whose zero
+   * bytes let a free skip the recorder: an exact attach after a sampled one must see every free
+   * again, or the churn's blocks (20,000 a second, freed within 64 allocations) would all look
+   * outstanding.
+   */
+  @Test
+  void anExactAttachAfterASampledOneSeesEveryFree() throws Exception {
+    Process target = attachTarget();
+    Output out = new Output(target);
+    try {
+      out.await("ready", 1);
+      Path sampledLog = tmp.resolve("attach-sampled.log");
+      Process sampled =
+          cli(
+              sampledLog,
+              "attach",
+              "--pid",
+              Long.toString(target.pid()),
+              "--sample-bytes",
+              "4096",
+              "--duration",
+              "3");
+      assertThat(sampled.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      assertThat(sampled.exitValue()).as(Files.readString(sampledLog)).isZero();
+      assertThat(Files.readString(sampledLog)).contains("detached from pid " + target.pid());
+
+      Path log = tmp.resolve("attach-exact.log");
+      Path report = tmp.resolve("exact-after-sampled.json");
+      Process exact = attachFor(target.pid(), 8, log, report);
+      signal(target, "USR1");
+      out.await("leaked", 1);
+      assertThat(exact.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      assertThat(exact.exitValue()).as(Files.readString(log)).isZero();
+      JsonNode r = JSON.readTree(Files.readString(report));
+      assertThat(r.path("tracking").path("mode").asText()).isEqualTo("exact");
+      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      long leaked = Targets.bytesOfStacksCalling(r, "open_session_key");
+      assertThat(leaked).isEqualTo((long) BLOCKS * 4242);
+      long all = 0;
+      for (JsonNode s : r.path("stacks")) all += s.path("bytes").asLong();
+      assertThat(all - leaked)
+          .as("the churn's blocks outstanding at the detach: at most its 64 slots of 2,015 bytes")
+          .isLessThanOrEqualTo(64L * 2015);
+    } finally {
+      target.destroyForcibly();
+    }
+  }
+
   @Test
   void aJvmAttachedAfterStartShowsTheInflatersItLeaksAfterwards() throws Exception {
     String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
