@@ -321,6 +321,7 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
    * attach after a sampled one must not let free skip blocks on that session's filter). */
   if (once) lw_live_set_skip_none();
   lw_sample_bytes = config.sample_bytes;
+  lw_shim_route_malloc();
   record_after_ns = event_ns() + config.start_delay_ns; /* the clock allocations are stamped with */
   if (!once) {
     uintptr_t lo = 0, hi = 0;

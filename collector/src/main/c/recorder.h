@@ -79,16 +79,13 @@ void lw_record_alloc(void *p, uint64_t n, double weight, int kind);
 int lw_record_free(void *p, uint64_t *size);
 int lw_record_unmap(void *addr, uint64_t len);
 
+/* Points malloc's fast path at the real malloc, or in exact mode at its slow half (shim.c): after the
+ * lookup, and whenever the mode is set. */
+void lw_shim_route_malloc(void);
+
 /* lw_on_alloc's slow path: a sample point was reached, or exact mode (sample_bytes as lw_on_alloc
  * read it: an attach changing the setting meanwhile cannot mix the two). */
 void lw_on_alloc_slow(void *p, size_t n, uint64_t sample_bytes);
-
-/* Before the real call: 1 when this allocation will certainly not be recorded (sampled mode, no
- * sample point reached; its bytes are taken off the countdown). 0 otherwise, with the countdown left
- * as it was, so that lw_on_alloc after the real call reaches the same decision. */
-static inline int lw_alloc_skips(size_t n) {
-  return __builtin_expect(lw_sample_bytes != 0, 1) && lw_sampler_skip(&lw_tl_sampler, n);
-}
 
 /* After a heap allocation returned p (NULL: nothing to record). Sampled, the path every unsampled
  * allocation takes is the countdown alone, inlined into the entry point: whether recording is on,

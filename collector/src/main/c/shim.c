@@ -32,6 +32,8 @@
 /* Not NULL before the lookup: malloc's and free's fast paths jump through them without asking. */
 static void *malloc_unresolved(size_t n);
 static void *(*real_malloc)(size_t) = malloc_unresolved;
+/* Where malloc's fast path jumps (see malloc): the real malloc, or malloc_slow in exact mode. */
+static void *(*_Atomic malloc_fast_path_target)(size_t) = malloc_unresolved;
 static void free_unresolved(void *p);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
@@ -95,6 +97,7 @@ static void resolve_with(void *(*lookup)(const char *)) {
   real_mremap = lookup("mremap");
   real_free = lookup("free");
   atomic_store(&resolving, 0);
+  lw_shim_route_malloc();
 }
 
 static void *next_after_us(const char *name) { return dlsym(RTLD_NEXT, name); }
@@ -183,13 +186,23 @@ __attribute__((noinline)) static void *malloc_slow(size_t n) {
 
 static void *malloc_unresolved(size_t n) { return malloc_slow(n); }
 
+void lw_shim_route_malloc(void) {
+  if (real_malloc == malloc_unresolved) return; /* stays unresolved: malloc_slow looks it up */
+  atomic_store(&malloc_fast_path_target, lw_sample_bytes == 0 ? malloc_slow : real_malloc);
+}
+
 /* The sampling decision comes before the real call, so that an allocation that is not sampled is a
- * jump to the real malloc: no frame, and the real malloc returns straight to the caller. Whether the
- * real malloc is known is not asked here: a thread's countdown is zero until a sample point re-arms
- * it, which happens only after a real call, so an unresolved process always takes the slow half (and
- * real_malloc starts as a function that does, should that ever not hold). */
+ * jump to the real malloc: no frame, and the real malloc returns straight to the caller. Neither the
+ * mode nor whether the real malloc is known is asked here. A thread's countdown is zero until a
+ * sample point re-arms it, which happens only after a real call and only in sampled mode, so an
+ * unresolved process and exact mode take the slow half, bar malloc(0). The jump's target covers
+ * what the countdown cannot: a countdown armed by a sampled session outlives it (another thread's
+ * cannot be reset), so in exact mode the target is malloc_slow, which records every allocation, and
+ * before the lookup it is malloc_unresolved. (Two instructions fewer than asking for exact mode
+ * first, on every malloc.) */
 EXPORT void *malloc(size_t n) {
-  if (__builtin_expect(lw_alloc_skips(n), 1)) return real_malloc(n);
+  if (__builtin_expect(lw_sampler_skip(&lw_tl_sampler, n), 1))
+    return atomic_load_explicit(&malloc_fast_path_target, memory_order_relaxed)(n);
   return malloc_slow(n);
 }
 

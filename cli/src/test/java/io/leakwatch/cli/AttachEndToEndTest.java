@@ -237,10 +237,12 @@ class AttachEndToEndTest {
   }
 
   /**
-   * The shim stays loaded after a detach, and with it the sampled session's free filter, whose zero
-   * bytes let a free skip the recorder: an exact attach after a sampled one must see every free
-   * again, or the churn's blocks (20,000 a second, freed within 64 allocations) would all look
-   * outstanding.
+   * The shim stays loaded after a detach, and with it what a sampled session left: a free filter
+   * whose zero bytes let a free skip the recorder, and every thread's armed countdown, which lets
+   * malloc skip it (no other thread can reset one). An exact attach after a sampled one must see
+   * every allocation and every free again: else the leak would be missed, or the churn's blocks
+   * (20,000 a second, freed within 64 allocations) would all look outstanding. Sampling at 1 TiB
+   * arms countdowns that never run out.
    */
   @Test
   void anExactAttachAfterASampledOneSeesEveryFree() throws Exception {
@@ -256,7 +258,7 @@ class AttachEndToEndTest {
               "--pid",
               Long.toString(target.pid()),
               "--sample-bytes",
-              "4096",
+              "1099511627776",
               "--duration",
               "3");
       assertThat(sampled.waitFor(180, TimeUnit.SECONDS)).isTrue();
