@@ -7,7 +7,7 @@
  *
  * The countdown to the next sample point is thread-local and drawn from an exponential with mean
  * R; by memorylessness a fresh draw after each sample keeps the process Poisson. An unsampled
- * allocation costs one subtraction (its borrow decides) (lw_sampler_skip, inlined into the entry points);
+ * allocation costs one subtraction, whose borrow decides (lw_sampler_skip, inlined into the entry points);
  * everything else happens once per sample point (lw_sampler_reached).
  */
 #ifndef LEAKWATCH_SAMPLER_H
