@@ -6,6 +6,14 @@
 
 #include "sampler.h"
 
+/* xorshift64: the test's sizes, the same sequence every run. */
+static uint64_t next_random(uint64_t *x) {
+  *x ^= *x << 13;
+  *x ^= *x >> 7;
+  *x ^= *x << 17;
+  return *x;
+}
+
 int main(void) {
   const uint64_t R = 65536;
   lw_sampler s = {0}; /* as a new thread starts: unseeded, countdown zero */
@@ -13,9 +21,7 @@ int main(void) {
   long n = 2000000, recorded = 0;
   uint64_t x = 88172645463325252ull;
   for (long i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
+    next_random(&x);
     uint64_t size = (i % 1000 == 0) ? 1 + x % 1000000 : 16 + x % 4096;
     true_bytes += (double)size;
     double p = -expm1(-(double)size / (double)R);
@@ -59,9 +65,7 @@ int main(void) {
     lw_sampler mixed = {0};
     double app_bytes = 0, app_est = 0, app_var = 0;
     for (long i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
+      next_random(&x);
       uint64_t size = 16 + x % 8192;
       int internal = (x >> 40) % 3 == 0; /* a third of the allocations are not the program's */
       if (lw_sampler_skip(&mixed, size)) {
@@ -104,9 +108,7 @@ int main(void) {
     lw_sampler tiny = {0};
     double tb = 0, te = 0, tv = 0;
     for (long i = 0; i < n; i++) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
+      next_random(&x);
       uint64_t size = 1 + x % 8;
       tb += (double)size;
       double p = -expm1(-(double)size / 4.0);
