@@ -161,6 +161,7 @@ int lw_ring_create(lw_ring *ring, const char *dir, uint64_t capacity, uint32_t p
   ring->full_wait_ns = 0;
   atomic_store(&ring->gave_up_at, UINT64_MAX);
   atomic_store(&ring->extend_gave_up_at, UINT64_MAX);
+  ring->exact = sample_bytes == 0;
   ring->dev = st.st_dev;
   ring->ino = st.st_ino;
   memcpy(ring->path, final_path, sizeof ring->path);
@@ -186,8 +187,8 @@ static inline uint64_t lookahead(const lw_ring *ring, uint64_t have) {
 }
 
 /*
- * Backs the first lap up to `need` data bytes. One thread at a time; the others drop their record
- * rather than wait. The file is reopened by name and checked to be the same inode (the shim keeps no
+ * Backs the first lap up to `need` data bytes. One thread at a time; the others wait for it (an exact
+ * ring's writers, or a ring told to wait: wait_for_extension) or drop their record. The file is reopened by name and checked to be the same inode (the shim keeps no
  * descriptor open: a program that closes every descriptor, or counts them, must not meet ours).
  */
 __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t need) {
@@ -312,25 +313,32 @@ static uint64_t ring_write(lw_ring *ring, uint16_t type, const void *a, uint32_t
                            uint32_t b_len);
 
 /*
- * A write past the reservation while another thread extends it: waits for that extension (a sibling
- * thread in one fallocate, not another process), asleep, so that the extender gets a CPU, which on a
- * small machine this very writer may be keeping from it. Four exact-mode threads on two cores, with
- * drops instead of this wait, lost up to 7% of a 192 MiB flood's records (ring_test). Returns 1 when
- * the reservation moved (try again), 0 to drop. Bounded: LW_RING_EXTEND_WAIT_NS, and a wait that saw
- * no progress is not repeated until the reservation moves (an extender stopped in a debugger costs
- * one wait, not one a write). Never from a nested write: a signal handler that interrupted the
- * extender itself would wait on itself. The caller holds no reservation, so nobody waits on it.
+ * A write past the reservation while another thread extends it: in an exact ring (exact means exact)
+ * or one told to wait for its reader, waits for that extension (a sibling thread in one fallocate,
+ * not another process), asleep, so that the extender gets a CPU, which on a small machine this very
+ * writer may be keeping from it. Four exact-mode threads on two cores, with drops instead of this
+ * wait, lost up to 7% of a 192 MiB flood's records (ring_test). A sampled ring (a service in a
+ * fleet) never waits on us: it drops, counted. Returns 1 when the reservation moved (try again), 0
+ * to drop. Bounded: LW_RING_EXTEND_WAIT_NS, and a wait that saw no progress is not repeated until the
+ * reservation moves (an extender stopped in a debugger costs one wait, not one a write). Never from
+ * a nested write: a signal handler that interrupted the extender itself would wait on itself. The
+ * caller holds no reservation, so nobody waits on it.
  */
 __attribute__((noinline)) static int wait_for_extension(lw_ring *ring, uint64_t have) {
-  if (tl_write_depth > 1 || !atomic_load(&ring->extending)) return 0;
+  /* The extension this writer lost the race for may be done already. `extending` is read before
+   * `reserved` below: the extender publishes `reserved` before it lets go. */
+  if (atomic_load_explicit(&ring->reserved, memory_order_acquire) != have) return 1;
+  if ((!ring->exact && ring->full_wait_ns == 0) || tl_write_depth > 1) return 0;
   if (atomic_load_explicit(&ring->extend_gave_up_at, memory_order_relaxed) == have) return 0;
   uint64_t start = mono_now_ns();
   int moved = 0, saved_errno = errno;
-  while (mono_now_ns() - start < LW_RING_EXTEND_WAIT_NS) {
+  for (;;) {
+    int extending = atomic_load(&ring->extending);
+    moved = atomic_load_explicit(&ring->reserved, memory_order_acquire) != have;
+    if (moved || !extending || mono_now_ns() - start >= LW_RING_EXTEND_WAIT_NS)
+      break; /* done; or none running (it failed: its backoff decides); or too long */
     struct timespec pause = {0, 50 * 1000};
     syscall(SYS_nanosleep, &pause, NULL);
-    moved = atomic_load_explicit(&ring->reserved, memory_order_acquire) != have;
-    if (moved || !atomic_load(&ring->extending)) break; /* done, or it failed: its backoff decides */
   }
   if (!moved) atomic_store_explicit(&ring->extend_gave_up_at, have, memory_order_relaxed);
   errno = saved_errno;

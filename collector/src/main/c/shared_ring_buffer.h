@@ -6,7 +6,9 @@
  *     them, and only then publishes the 8-byte record header with a release store. A reader that
  *     sees a zero header at its position stops there: the record is still being written.
  *   - New writes are dropped when the ring is full; the drop is counted in the stats block and
- *     the writer never calls into the allocator. By default it never waits either. A ring told to
+ *     the writer never calls into the allocator. By default it never waits for the reader either
+ *     (an exact ring's writer past its first lap's reservation waits, at most 20 ms, for the sibling
+ *     thread extending it: wait_for_extension). A ring told to
  *     wait (full_wait_ns, LEAKWATCH_RING_FULL_WAIT_MS: exact numbers for one program under `leakwatch
  *     run`) sleeps while the reader is making room, and only while it is: after full_wait_ns without
  *     the reader moving it drops, and drops at once until the reader moves again. A write nested in
@@ -134,6 +136,7 @@ typedef struct {
   uint64_t full_wait_ns;
   _Atomic uint64_t gave_up_at; /* read_pos when a wait last gave up: no waiting until it moves */
   _Atomic uint64_t extend_gave_up_at; /* `reserved` when a wait for an extension last gave up */
+  int exact; /* an exact-mode ring (private: the shared header's copy may be scribbled on) */
   dev_t dev;
   ino_t ino;
   char path[LW_RING_PATH_MAX];
