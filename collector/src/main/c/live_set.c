@@ -1,5 +1,6 @@
 #include "live_set.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <sys/mman.h>
@@ -24,8 +25,9 @@ static _Atomic int writer; /* one tombstone reclaim at a time */
 #define FILTER_SIZE ((size_t)1 << LW_LIVE_SET_FILTER_BITS)
 #define FILTER_MASK (FILTER_SIZE - 1)
 
-/* Page-aligned, so that its whole pages lie past the library's file-backed data, in the anonymous
- * zero-fill part of .bss, where MADV_DONTNEED gives back zero pages (clear_filter). */
+/* A clear gives back only whole system pages inside the array (zero_bytes), and those lie past the
+ * library's last file-backed page, in the anonymous zero-fill part of .bss, where MADV_DONTNEED
+ * leaves zero pages. Page-aligned so that, with 4 KiB pages, that is all of it. */
 _Atomic uint8_t lw_live_set_filter[FILTER_SIZE] __attribute__((aligned(4096)));
 static uintptr_t never_skip_lo, never_skip_hi;
 
@@ -50,11 +52,13 @@ int lw_live_set_init(int table_bits) {
 static void clear_filter(void);
 
 void lw_live_set_clear(void) {
+  int saved_errno = errno; /* the program's, in a forked child or on the thread an attach runs on */
   /* On private anonymous memory MADV_DONTNEED gives back zero pages: an empty table. */
   if (slots) madvise((void *)slots, nslots * sizeof(slot), MADV_DONTNEED);
   clear_filter();
   saturate_never_skip();
   atomic_store(&writer, 0);
+  errno = saved_errno;
 }
 
 static inline size_t home(uintptr_t addr) {
@@ -65,7 +69,8 @@ static inline _Atomic uint8_t *filter_of(uintptr_t addr) {
   return &lw_live_set_filter[(addr >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1)];
 }
 
-/* A saturated byte is never decremented (filter_add), so these stay non-zero until the next clear. */
+/* A saturated byte is never decremented (filter_add), and a clear zeroes around these: they stay
+ * non-zero. */
 static void saturate_never_skip(void) {
   uintptr_t page = (uintptr_t)1 << LW_LIVE_SET_PAGE_SHIFT;
   for (uintptr_t a = never_skip_lo & ~(page - 1); a < never_skip_hi; a += page)
