@@ -104,8 +104,9 @@ static inline void lw_on_alloc(void *p, size_t n) {
 
 /* free's first question, one byte of a static array: 1 when p's free is certainly not recorded (no
  * listed block starts in a page that maps to p's filter byte). Exact mode saturates every byte
- * (lw_live_set_skip_none), and then every free asks lw_on_free; before recording starts the filter
- * is zero, but for the bootstrap arena's bytes, and frees go straight to the real free. */
+ * (lw_live_set_skip_none), and then every free asks lw_on_free (which lets it go when not
+ * recording); before any recording starts the filter is zero, but for the bootstrap arena's bytes,
+ * and frees go straight to the real free. */
 static inline int lw_free_skips(const void *p) {
   size_t i = ((uintptr_t)p >> LW_LIVE_SET_PAGE_SHIFT) & (((size_t)1 << LW_LIVE_SET_FILTER_BITS) - 1);
   return atomic_load_explicit(&lw_live_set_filter[i], memory_order_relaxed) == 0;

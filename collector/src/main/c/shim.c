@@ -29,7 +29,8 @@
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- the real allocator ---------------------------------------------------------------- */
-/* Not NULL before the lookup: malloc's and free's fast paths jump through them without asking. */
+/* Not NULL before the lookup: free's fast path jumps through real_free without asking, malloc's
+ * through malloc_fast_path_target, and the slow halves know the unresolved stand-ins. */
 static void *malloc_unresolved(size_t n);
 static void *(*real_malloc)(size_t) = malloc_unresolved;
 /* Where malloc's fast path jumps (see malloc): the real malloc, or malloc_slow in exact mode. */

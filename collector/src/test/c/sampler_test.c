@@ -103,7 +103,7 @@ int main(void) {
   if (stale_sampled > 2) return 1;
   /* Unbiased at a tiny R too, where one byte of the interval matters: 1- to 8-byte allocations at
    * R = 4. Each byte is a sample point with probability 1 - e^(-1/4); a countdown raised to at least
-   * one byte (as before) overestimated this stream's bytes by about a fifth. */
+   * one byte (as before) overestimated this stream's bytes by 7.5%. */
   {
     lw_sampler tiny = {0};
     double tb = 0, te = 0, tv = 0;
