@@ -188,7 +188,8 @@ static inline uint64_t lookahead(const lw_ring *ring, uint64_t have) {
 
 /*
  * Backs the first lap up to `need` data bytes. One thread at a time; the others wait for it (an exact
- * ring's writers, or a ring told to wait: wait_for_extension) or drop their record. The file is reopened by name and checked to be the same inode (the shim keeps no
+ * ring's writers, or a ring told to wait: wait_for_extension) or drop their record. The file is
+ * reopened by name and checked to be the same inode (the shim keeps no
  * descriptor open: a program that closes every descriptor, or counts them, must not meet ours).
  */
 __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t need) {
@@ -205,7 +206,7 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
   int idle = 0;
   if (!atomic_compare_exchange_strong(&ring->extending, &idle, 1)) return 0;
   uint64_t have = atomic_load(&ring->reserved);
-  int ok = 1;
+  int ok = 1, saved = errno; /* the program's: nothing here may change it */
   uint64_t populate_from = 0, populate_to = 0;
   if (need > have) {
     uint64_t cap = ring->mask + 1;
@@ -218,7 +219,6 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
       upto = (need + ring->chunk - 1) & ~(ring->chunk - 1);
     }
     if (upto > cap) upto = cap;
-    int saved = errno;
     int fd = sys_open(ring->path, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
     struct stat st;
     int known = fd >= 0 && syscall(SYS_fstat, fd, &st) == 0;
@@ -234,7 +234,6 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
       populate_to = upto;
     }
     if (fd >= 0) sys_close(fd);
-    errno = saved;
   }
   atomic_store(&ring->extending, 0);
   /* Map the new stretch into this process's page tables now: otherwise each of its pages faults on
@@ -246,7 +245,6 @@ __attribute__((noinline)) static int extend_reservation(lw_ring *ring, uint64_t 
    * nothing in them. A MiB a call, so that another thread's mmap or munmap, which waits for the
    * process's mmap lock, waits for 256 pages at most. A kernel before 5.14 refuses it (EINVAL), as
    * does one whose pages are larger than the ring header, and the pages fault as before. */
-  int saved = errno;
   for (uint64_t at = populate_from; at < populate_to; at += LW_RING_RESERVE_CHUNK) {
     uint64_t len = populate_to - at < LW_RING_RESERVE_CHUNK ? populate_to - at : LW_RING_RESERVE_CHUNK;
     syscall(SYS_madvise, (uint8_t *)ring->data + at, (size_t)len, MADV_POPULATE_WRITE);
