@@ -317,9 +317,10 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
   lw_tl_busy = 1;
   if (settings) lw_config_read_text(&config, settings);
   else lw_config_read(&config);
-  /* An attach after an earlier one: every free is asked about while the mode changes (an exact-mode
-   * attach after a sampled one must not let free skip blocks on that session's filter). */
-  if (once) lw_live_set_skip_none();
+  /* Every free is asked about in exact mode (which keeps no list), and while an attach after an
+   * earlier one changes the mode (an exact-mode attach after a sampled one must not let free skip
+   * blocks on that session's filter); a sampled start clears the filter below. */
+  if (once || config.sample_bytes == 0) lw_live_set_skip_none();
   lw_sample_bytes = config.sample_bytes;
   lw_shim_route_malloc();
   record_after_ns = event_ns() + config.start_delay_ns; /* the clock allocations are stamped with */
@@ -334,7 +335,6 @@ static int start_recording(uintptr_t self_probe, const char *settings) {
   if (lw_config_check_run_dir(config.run_dir) == 0 &&
       (lw_sample_bytes == 0 || lw_live_set_init(config.live_set_bits) == 0)) {
     if (lw_sample_bytes != 0) lw_live_set_clear(); /* an earlier attach's blocks: that ring is closed */
-    else if (!once) lw_live_set_skip_none();       /* exact mode asks about every free */
     lw_resync_reset();
     if (open_ring(0) == 0) {
       if (settings) lw_the_ring.hdr->flags |= LW_FLAG_ATTACHED;
