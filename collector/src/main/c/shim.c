@@ -59,14 +59,10 @@ static inline int in_bootstrap(const void *p) {
 }
 
 static void *bootstrap_alloc(size_t n, size_t align) {
-  /* Before its first block is handed out: free's fast path reads only the filter, which is there
-   * (static) and zero from the start, so the arena's bytes must be saturated before any arena block
-   * can reach a free (see free). Repeating it is harmless. */
-  static _Atomic int marked;
-  if (!atomic_load_explicit(&marked, memory_order_acquire)) {
-    lw_live_set_never_skip((uintptr_t)bootstrap_arena, (uintptr_t)bootstrap_arena + sizeof bootstrap_arena);
-    atomic_store_explicit(&marked, 1, memory_order_release);
-  }
+  /* Before each block is handed out: free's fast path reads only the filter, which is there (static)
+   * and zero from the start, so the arena's bytes must be saturated before any arena block can reach
+   * a free (see free). The arena serves a handful of calls, once: repeating it costs nothing. */
+  lw_live_set_never_skip((uintptr_t)bootstrap_arena, (uintptr_t)bootstrap_arena + sizeof bootstrap_arena);
   if (align < 16) align = 16;
   size_t cur = atomic_load(&bootstrap_used);
   for (;;) {
