@@ -296,11 +296,13 @@ final class RunCommand implements Callable<Integer> {
     // execs would otherwise commit a whole ring too (CPython's test_subprocess: hundreds).
     if (sample == 0)
       env.putIfAbsent("LEAKWATCH_RING_POPULATE", Long.toString(ProcessHandle.current().pid()));
-    // Exact means exact: a program that allocates faster than the collector drains (millions of
-    // events a second) waits for room in its ring instead of losing events, at the collector's
-    // pace; it gives up and drops (counted, reported) only if the collector stops moving for 5 s.
-    // Services in a fleet keep the default (a full ring drops: a service must never wait on us).
-    if (sample == 0) env.putIfAbsent("LEAKWATCH_RING_FULL_WAIT_MS", "5000");
+    // The report of a run is complete: a program that allocates faster than the collector drains
+    // waits for room in its ring instead of losing events, at the collector's pace; it gives up
+    // and drops (counted, reported) only if the collector stops moving for 5 s. In exact mode that
+    // is a flood (millions of events a second); in sampled mode it is a program that keeps every
+    // core busy, so that the collector, stepping aside at nice 10, falls behind. Services in a
+    // fleet keep the default (a full ring drops: a service must never wait on us).
+    env.putIfAbsent("LEAKWATCH_RING_FULL_WAIT_MS", "5000");
     String exe = Path.of(command.get(0)).getFileName().toString();
     if (exe.equals("java")) {
       // Frame pointers in JIT-compiled code let the shim's unwinder walk through Java frames to the
