@@ -272,12 +272,12 @@ final class RunCommand implements Callable<Integer> {
   }
 
   /**
-   * Our threads step aside for the program while it runs (see {@link YieldToTarget}). In exact mode
-   * the collector's ring drain keeps its share: every event must be read before the ring fills.
+   * Our threads step aside for the program while it runs (see {@link YieldToTarget}): the ring
+   * drain and what stops it at nice 10 in sampled mode, as they are in exact mode (every event must
+   * be read before the ring fills); the rest only where a core is free.
    */
   private static void yieldTo(long sample) {
-    if (sample > 0) YieldToTarget.lowerOwnPriority(10);
-    else YieldToTarget.lowerOwnPriority(10, YieldToTarget::drainsOrStopsTheDrain);
+    YieldToTarget.stepAside(sample > 0 ? 10 : 0);
   }
 
   private Process spawn(Path runDir, long sample) throws IOException {

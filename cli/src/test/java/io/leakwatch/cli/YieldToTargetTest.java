@@ -5,30 +5,38 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /** Which of our threads step aside for the tracked program, read back from the kernel. */
 class YieldToTargetTest {
-  /** Kernel name (comm) to nice value of every thread of this JVM. */
-  private static Map<String, List<Integer>> niceByComm() throws IOException {
-    Map<String, List<Integer>> out = new HashMap<>();
-    try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task"))) {
-      for (Path t : tasks.toList()) {
-        String comm = Files.readString(t.resolve("comm")).strip();
-        String stat = Files.readString(t.resolve("stat"));
-        // Fields after the parenthesised name: state is field 3, nice field 19.
-        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-        out.computeIfAbsent(comm, k -> new ArrayList<>()).add(Integer.parseInt(f[16]));
-      }
+  private static final int SCHED_OTHER = 0;
+  private static final int SCHED_IDLE = 5;
+
+  /** Fields of a thread's stat line after its parenthesised name: [0] is field 3 (state). */
+  private static String[] stat(int tid) throws IOException {
+    String stat = Files.readString(Path.of("/proc/self/task", Integer.toString(tid), "stat"));
+    return stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+  }
+
+  private static int policy(int tid) throws IOException {
+    return Integer.parseInt(stat(tid)[41 - 3]);
+  }
+
+  private static int nice(int tid) throws IOException {
+    return Integer.parseInt(stat(tid)[19 - 3]);
+  }
+
+  /** The kernel's id of the calling thread. */
+  private static int ownTid() {
+    try {
+      return Integer.parseInt(Path.of("/proc/thread-self").toRealPath().getFileName().toString());
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
     }
-    return out;
   }
 
   @Test
@@ -49,38 +57,68 @@ class YieldToTargetTest {
   }
 
   @Test
-  void onlyTheThreadsNotKeptAreLowered() throws Exception {
+  void onlyTheThreadsNotKeptStepAsideAndWhatTheyStartInherits() throws Exception {
+    CountDownLatch steppedAside = new CountDownLatch(1);
     CountDownLatch done = new CountDownLatch(1);
-    // The JVM names a thread for the kernel (its comm) inside the new thread, before run(): until
-    // both have started, /proc may still show one under its parent's name (run 46 saw that).
-    CountDownLatch started = new CountDownLatch(2);
-    List<Thread> threads = new ArrayList<>();
-    for (String name : List.of("lw-yield-lower", "lw-yield-keep")) {
-      Thread t =
-          new Thread(
-              () -> {
-                started.countDown();
-                try {
-                  done.await();
-                } catch (InterruptedException ignored) {
-                  Thread.currentThread().interrupt();
-                }
-              },
-              name);
-      t.start();
-      threads.add(t);
-    }
+    CompletableFuture<Integer> asideTid = new CompletableFuture<>();
+    CompletableFuture<Integer> keptTid = new CompletableFuture<>();
+    CompletableFuture<Integer> childPolicy = new CompletableFuture<>();
+    Thread aside =
+        new Thread(
+            () -> {
+              asideTid.complete(ownTid());
+              try {
+                steppedAside.await();
+                // A thread started later (Kafka starts some lazily) by one that stepped aside.
+                Thread child =
+                    new Thread(
+                        () -> {
+                          try {
+                            childPolicy.complete(policy(ownTid()));
+                          } catch (IOException e) {
+                            childPolicy.completeExceptionally(e);
+                          }
+                        },
+                        "lw-yield-child");
+                child.start();
+                child.join();
+                done.await();
+              } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "lw-yield-aside");
+    Thread kept =
+        new Thread(
+            () -> {
+              keptTid.complete(ownTid());
+              try {
+                done.await();
+              } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "lw-yield-keep");
+    aside.start();
+    kept.start();
     try {
-      assertThat(started.await(10, TimeUnit.SECONDS)).isTrue();
-      // Only this test's own thread is lowered: the rest of this JVM keeps its priority.
-      int changed = YieldToTarget.lowerOwnPriority(7, comm -> !comm.equals("lw-yield-lower"));
-      Map<String, List<Integer>> nice = niceByComm();
-      assertThat(changed).isEqualTo(1);
-      assertThat(nice.get("lw-yield-lower")).containsExactly(7);
-      assertThat(nice.get("lw-yield-keep")).containsExactly(0);
+      int a = asideTid.get(10, TimeUnit.SECONDS);
+      int k = keptTid.get(10, TimeUnit.SECONDS);
+      // The JVM names a thread for the kernel (its comm) inside the new thread, before run(): by
+      // now both names are set. Only this test's two threads are offered: the rest of this JVM
+      // keeps its priority.
+      int moved = YieldToTarget.stepAside(List.of(a, k), comm -> comm.equals("lw-yield-keep"), 7);
+      assertThat(moved).isEqualTo(1);
+      assertThat(policy(a)).isEqualTo(SCHED_IDLE);
+      assertThat(policy(k)).isEqualTo(SCHED_OTHER);
+      assertThat(nice(k)).isEqualTo(7);
+      steppedAside.countDown();
+      assertThat(childPolicy.get(10, TimeUnit.SECONDS)).isEqualTo(SCHED_IDLE);
     } finally {
+      steppedAside.countDown();
       done.countDown();
-      for (Thread t : threads) t.join();
+      aside.join();
+      kept.join();
     }
   }
 }
