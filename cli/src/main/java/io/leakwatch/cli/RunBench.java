@@ -56,6 +56,9 @@ final class RunBench implements Callable<Integer> {
 
   private static final Pattern SECONDS = Pattern.compile("churn: .* seconds=([0-9.]+)");
 
+  /** The CPU time churn's threads got during the loop (older builds of churn do not print it). */
+  private static final Pattern CPU = Pattern.compile("churn: .* cpu=([0-9.]+)");
+
   /** The report's tracking line: a run that lost events measured less work than it claims. */
   private static final Pattern LOST = Pattern.compile("tracking: .*, ([0-9,]+) events lost");
 
@@ -84,9 +87,11 @@ final class RunBench implements Callable<Integer> {
         repeat);
     Map<String, double[]> loop = new LinkedHashMap<>();
     Map<String, double[]> wall = new LinkedHashMap<>();
+    Map<String, double[]> offCore = new LinkedHashMap<>();
     for (String m : all) {
       loop.put(m, new double[repeat]);
       wall.put(m, new double[repeat]);
+      offCore.put(m, new double[repeat]);
     }
     Path work = Files.createTempDirectory("leakwatch-bench-run-");
     try {
@@ -113,9 +118,17 @@ final class RunBench implements Callable<Integer> {
                   "-s",
                   "100"));
           long t0 = System.nanoTime();
-          loop.get(m)[r] = loopSeconds(cmd, m, lost);
+          double[] loopAndCpu = loopSeconds(cmd, m, lost);
+          loop.get(m)[r] = loopAndCpu[0];
           wall.get(m)[r] = (System.nanoTime() - t0) / 1e9;
-          System.out.printf(Locale.ROOT, "  run %d %-9s loop %.3f s%n", r + 1, m, loop.get(m)[r]);
+          offCore.get(m)[r] = Math.max(0, threads * loopAndCpu[0] - loopAndCpu[1]) * 1000;
+          System.out.printf(
+              Locale.ROOT,
+              "  run %d %-9s loop %.3f s, off core %.1f ms%n",
+              r + 1,
+              m,
+              loop.get(m)[r],
+              offCore.get(m)[r]);
         }
       }
     } finally {
@@ -125,19 +138,20 @@ final class RunBench implements Callable<Integer> {
     double bareMin = BenchSupport.min(loop.get("bare"));
     System.out.printf(
         Locale.ROOT,
-        "%n%-10s %12s %16s %24s %12s %12s%n",
+        "%n%-10s %12s %16s %24s %12s %12s %14s%n",
         "mode",
         "loop median",
         "ratio (min/min)",
         "rounds' ratios [90%]",
         "wall median",
-        "events lost");
+        "events lost",
+        "off core (ms)");
     for (String m : all) {
       double[] rounds = BenchSupport.roundRatios(loop.get(m), loop.get("bare"));
       double[] interval = BenchSupport.medianInterval90(rounds);
       System.out.printf(
           Locale.ROOT,
-          "%-10s %11.3fs %7.2fx (%5.2fx) %8.2fx [%5.2f-%5.2f] %11.1fs %12s%n",
+          "%-10s %11.3fs %7.2fx (%5.2fx) %8.2fx [%5.2f-%5.2f] %11.1fs %12s %14.1f%n",
           m,
           BenchSupport.median(loop.get(m)),
           BenchSupport.median(loop.get(m)) / bare,
@@ -146,26 +160,34 @@ final class RunBench implements Callable<Integer> {
           interval[0],
           interval[1],
           BenchSupport.median(wall.get(m)),
-          lost.containsKey(m) ? String.format(Locale.ROOT, "%,d", lost.get(m)) : "-");
+          lost.containsKey(m) ? String.format(Locale.ROOT, "%,d", lost.get(m)) : "-",
+          BenchSupport.median(offCore.get(m)));
     }
     System.out.println(
         "rounds' ratios: the median of each round's mode/bare (runs of a round are adjacent), with a"
             + " 90% bootstrap interval; a target inside the interval is neither shown met nor missed");
     System.out.println(
+        "off core: the median of threads x loop time - the CPU time churn's threads got in it (time"
+            + " preempted or waiting, which the VM's speed does not move)");
+    System.out.println(
         "targets (issue 18): default sampling <= 1.05x, exact <= 6x, through ./leakwatch run");
     return 0;
   }
 
-  private static double loopSeconds(List<String> cmd, String mode, Map<String, Long> lost)
+  /** Runs one round; returns churn's loop seconds and the CPU seconds its threads got in it. */
+  private static double[] loopSeconds(List<String> cmd, String mode, Map<String, Long> lost)
       throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     Process p = pb.start();
     double seconds = -1;
+    double cpu = -1;
     StringBuilder tail = new StringBuilder();
     try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream()))) {
       for (String line; (line = out.readLine()) != null; ) {
         Matcher mm = SECONDS.matcher(line);
         if (mm.find()) seconds = Double.parseDouble(mm.group(1));
+        Matcher mc = CPU.matcher(line);
+        if (mc.find()) cpu = Double.parseDouble(mc.group(1));
         Matcher ml = LOST.matcher(line);
         if (ml.find()) lost.merge(mode, Long.parseLong(ml.group(1).replace(",", "")), Long::sum);
         tail.append(line).append('\n');
@@ -174,6 +196,6 @@ final class RunBench implements Callable<Integer> {
     }
     if (!p.waitFor(10, TimeUnit.MINUTES) || p.exitValue() != 0 || seconds < 0)
       throw new IllegalStateException(mode + " run failed: " + String.join(" ", cmd) + "\n" + tail);
-    return seconds;
+    return new double[] {seconds, cpu < 0 ? Double.NaN : cpu};
   }
 }
