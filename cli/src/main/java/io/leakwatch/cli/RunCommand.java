@@ -81,6 +81,7 @@ final class RunCommand implements Callable<Integer> {
       if (p == null) return 127;
       yieldTo(sample);
       int status = p.waitFor();
+      YieldToTarget.comeBack(); // the drain and the report go at full speed, busy machine or not
       Awaited awaited = awaitLocalReport(stack, (int) p.pid(), timeoutSeconds);
       if (awaited.report().isEmpty()) {
         System.err.println("leakwatch: no report for pid " + p.pid() + ": " + awaited.whyNot());
@@ -255,6 +256,7 @@ final class RunCommand implements Callable<Integer> {
       if (p == null) return 127;
       yieldTo(sample);
       int status = p.waitFor();
+      YieldToTarget.comeBack(); // the drain and the report go at full speed, busy machine or not
       LinesSettled lines = new LinesSettled(collector);
       ProcessReport report =
           new ReportClient(url)

@@ -25,11 +25,18 @@ import java.util.stream.Stream;
  * starve: {@code run}'s rings then wait for room (LEAKWATCH_RING_FULL_WAIT_MS), the program's waits
  * free the cores, and nothing is lost. Kafka holds what the collector published until Streams gets
  * to it after the program exits. New threads inherit the policy of the thread that creates them.
- * Where the kernel refuses {@code SCHED_IDLE} (a seccomp profile), nice 19.
+ * Once the program has exited every thread comes back to normal priority. Only where that return is
+ * allowed (see {@link #stepAside(int)}); elsewhere the threads step aside at nice 10, as before
+ * this policy, since an unprivileged thread can neither leave SCHED_IDLE nor lower its nice value.
  */
 final class YieldToTarget {
   private static final int PRIO_PROCESS = 0;
+  private static final int SCHED_OTHER = 0;
   private static final int SCHED_IDLE = 5;
+  private static final int ASIDE_NICE = 10;
+
+  /** Whether {@link #stepAside(int)} used SCHED_IDLE, which {@link #comeBack()} then undoes. */
+  private static volatile boolean usedIdle;
 
   private YieldToTarget() {}
 
@@ -46,18 +53,29 @@ final class YieldToTarget {
 
   /**
    * Every thread of this JVM but the drain and what stops it steps aside; those are set to {@code
-   * keptNice} (0 leaves them as they are). Returns how many stepped aside.
+   * keptNice} (0 leaves them as they are). Returns how many stepped aside. {@code SCHED_IDLE} only
+   * where this process may take its threads out of it again (root with CAP_SYS_NICE, or an
+   * RLIMIT_NICE that allows nice 0; not an unprivileged user by default, nor root in a container
+   * without that capability): once the program has exited, the drain, Streams and the report must
+   * not wait for idle cores on a machine busy with other work. Elsewhere nice 10, which keeps a
+   * tenth of a contended core, as before.
    */
   static int stepAside(int keptNice) {
-    return stepAside(ownThreads(), YieldToTarget::drainsOrStopsTheDrain, keptNice);
+    usedIdle = canComeBackFromIdle();
+    return stepAside(ownThreads(), YieldToTarget::drainsOrStopsTheDrain, keptNice, usedIdle);
+  }
+
+  /** After the program: every thread back to normal priority, where it stepped aside at idle. */
+  static int comeBack() {
+    return usedIdle ? comeBack(ownThreads()) : 0;
   }
 
   /**
    * The threads {@code tids} whose kernel name {@code keep} does not keep go to {@code SCHED_IDLE}
-   * (nice 19 where that is refused), the others to {@code keptNice} (0: as they are); returns how
-   * many stepped aside (0 where neither call exists).
+   * when {@code idle} (nice 19 where that is refused), else to nice 10; the others to {@code
+   * keptNice} (0: as they are). Returns how many stepped aside (0 where neither call exists).
    */
-  static int stepAside(List<Integer> tids, Predicate<String> keep, int keptNice) {
+  static int stepAside(List<Integer> tids, Predicate<String> keep, int keptNice, boolean idle) {
     Function setpriority;
     Function setscheduler;
     try {
@@ -76,11 +94,74 @@ final class YieldToTarget {
           continue;
         }
         // On Linux both calls take a thread id where they say pid: they act on that one thread.
-        if (setscheduler.invokeInt(new Object[] {tid, SCHED_IDLE, noRealtimePriority}) == 0
-            || setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, 19}) == 0) aside++;
+        if (idle
+            ? setscheduler.invokeInt(new Object[] {tid, SCHED_IDLE, noRealtimePriority}) == 0
+                || setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, 19}) == 0
+            : setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, ASIDE_NICE}) == 0) aside++;
       }
     }
     return aside;
+  }
+
+  /** The threads {@code tids} back to SCHED_OTHER at nice 0; returns how many made it. */
+  static int comeBack(List<Integer> tids) {
+    Function setpriority;
+    Function setscheduler;
+    try {
+      NativeLibrary c = NativeLibrary.getInstance("c");
+      setpriority = c.getFunction("setpriority");
+      setscheduler = c.getFunction("sched_setscheduler");
+    } catch (UnsatisfiedLinkError | RuntimeException e) {
+      return 0;
+    }
+    int back = 0;
+    try (Memory noRealtimePriority = new Memory(4)) {
+      noRealtimePriority.setInt(0, 0);
+      for (int tid : tids) {
+        int policy = setscheduler.invokeInt(new Object[] {tid, SCHED_OTHER, noRealtimePriority});
+        int nice = setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, 0});
+        if (policy == 0 && nice == 0) back++;
+      }
+    }
+    return back;
+  }
+
+  /**
+   * Tries, on a thread of its own that ends right after, what {@link #comeBack()} will need: into
+   * SCHED_IDLE and out again.
+   */
+  static boolean canComeBackFromIdle() {
+    boolean[] ok = {false};
+    Thread probe =
+        new Thread(
+            () -> {
+              try {
+                int tid = ownTid();
+                ok[0] =
+                    stepAside(List.of(tid), comm -> false, 0, true) == 1
+                        && comeBack(List.of(tid)) == 1;
+              } catch (RuntimeException e) {
+                ok[0] = false;
+              }
+            },
+            "lw-idle-probe");
+    probe.start();
+    try {
+      probe.join();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+    return ok[0];
+  }
+
+  /** The kernel's id of the calling thread. */
+  static int ownTid() {
+    try {
+      return Integer.parseInt(Path.of("/proc/thread-self").toRealPath().getFileName().toString());
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /** The thread ids of this JVM (as many as /proc could list). */

@@ -30,13 +30,8 @@ class YieldToTargetTest {
     return Integer.parseInt(stat(tid)[19 - 3]);
   }
 
-  /** The kernel's id of the calling thread. */
   private static int ownTid() {
-    try {
-      return Integer.parseInt(Path.of("/proc/thread-self").toRealPath().getFileName().toString());
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+    return YieldToTarget.ownTid();
   }
 
   @Test
@@ -107,18 +102,54 @@ class YieldToTargetTest {
       // The JVM names a thread for the kernel (its comm) inside the new thread, before run(): by
       // now both names are set. Only this test's two threads are offered: the rest of this JVM
       // keeps its priority.
-      int moved = YieldToTarget.stepAside(List.of(a, k), comm -> comm.equals("lw-yield-keep"), 7);
+      // This test runs as root (CI and the development VM): coming back is allowed.
+      assertThat(YieldToTarget.canComeBackFromIdle()).isTrue();
+      int moved =
+          YieldToTarget.stepAside(List.of(a, k), comm -> comm.equals("lw-yield-keep"), 7, true);
       assertThat(moved).isEqualTo(1);
       assertThat(policy(a)).isEqualTo(SCHED_IDLE);
       assertThat(policy(k)).isEqualTo(SCHED_OTHER);
       assertThat(nice(k)).isEqualTo(7);
       steppedAside.countDown();
       assertThat(childPolicy.get(10, TimeUnit.SECONDS)).isEqualTo(SCHED_IDLE);
+      // After the program: both back to normal priority.
+      assertThat(YieldToTarget.comeBack(List.of(a, k))).isEqualTo(2);
+      assertThat(policy(a)).isEqualTo(SCHED_OTHER);
+      assertThat(nice(a)).isZero();
+      assertThat(nice(k)).isZero();
     } finally {
       steppedAside.countDown();
       done.countDown();
       aside.join();
       kept.join();
+    }
+  }
+
+  /** Where coming back from SCHED_IDLE is not allowed, the threads step aside at nice 10. */
+  @Test
+  void withoutIdleTheThreadsStepAsideAtNiceTen() throws Exception {
+    CompletableFuture<Integer> tid = new CompletableFuture<>();
+    CountDownLatch done = new CountDownLatch(1);
+    Thread t =
+        new Thread(
+            () -> {
+              tid.complete(ownTid());
+              try {
+                done.await();
+              } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            "lw-yield-nice");
+    t.start();
+    try {
+      int a = tid.get(10, TimeUnit.SECONDS);
+      assertThat(YieldToTarget.stepAside(List.of(a), comm -> false, 0, false)).isEqualTo(1);
+      assertThat(policy(a)).isEqualTo(SCHED_OTHER);
+      assertThat(nice(a)).isEqualTo(10);
+    } finally {
+      done.countDown();
+      t.join();
     }
   }
 }
