@@ -76,54 +76,56 @@ final class YieldToTarget {
    * keptNice} (0: as they are). Returns how many stepped aside (0 where neither call exists).
    */
   static int stepAside(List<Integer> tids, Predicate<String> keep, int keptNice, boolean idle) {
-    Function setpriority;
-    Function setscheduler;
-    try {
-      NativeLibrary c = NativeLibrary.getInstance("c");
-      setpriority = c.getFunction("setpriority");
-      setscheduler = c.getFunction("sched_setscheduler");
-    } catch (UnsatisfiedLinkError | RuntimeException e) {
-      return 0;
-    }
+    Scheduler s = Scheduler.load();
+    if (s == null) return 0;
     int aside = 0;
-    try (Memory noRealtimePriority = new Memory(4)) { // struct sched_param { int priority; } = {0}
-      noRealtimePriority.setInt(0, 0);
-      for (int tid : tids) {
-        if (keep.test(comm(tid))) {
-          if (keptNice != 0) setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, keptNice});
-          continue;
-        }
-        // On Linux both calls take a thread id where they say pid: they act on that one thread.
-        if (idle
-            ? setscheduler.invokeInt(new Object[] {tid, SCHED_IDLE, noRealtimePriority}) == 0
-                || setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, 19}) == 0
-            : setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, ASIDE_NICE}) == 0) aside++;
+    for (int tid : tids) {
+      if (keep.test(comm(tid))) {
+        if (keptNice != 0) s.nice(tid, keptNice);
+        continue;
       }
+      if (idle ? s.policy(tid, SCHED_IDLE) || s.nice(tid, 19) : s.nice(tid, ASIDE_NICE)) aside++;
     }
     return aside;
   }
 
   /** The threads {@code tids} back to SCHED_OTHER at nice 0; returns how many made it. */
   static int comeBack(List<Integer> tids) {
-    Function setpriority;
-    Function setscheduler;
-    try {
-      NativeLibrary c = NativeLibrary.getInstance("c");
-      setpriority = c.getFunction("setpriority");
-      setscheduler = c.getFunction("sched_setscheduler");
-    } catch (UnsatisfiedLinkError | RuntimeException e) {
-      return 0;
-    }
+    Scheduler s = Scheduler.load();
+    if (s == null) return 0;
     int back = 0;
-    try (Memory noRealtimePriority = new Memory(4)) {
-      noRealtimePriority.setInt(0, 0);
-      for (int tid : tids) {
-        int policy = setscheduler.invokeInt(new Object[] {tid, SCHED_OTHER, noRealtimePriority});
-        int nice = setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, 0});
-        if (policy == 0 && nice == 0) back++;
-      }
+    for (int tid : tids) {
+      boolean policy = s.policy(tid, SCHED_OTHER);
+      if (s.nice(tid, 0) && policy) back++;
     }
     return back;
+  }
+
+  /**
+   * libc's calls for one thread's priority. On Linux both take a thread id where they say pid and
+   * act on that one thread.
+   */
+  private record Scheduler(Function setpriority, Function setscheduler) {
+    /** Null where the C library or either call is missing. */
+    static Scheduler load() {
+      try {
+        NativeLibrary c = NativeLibrary.getInstance("c");
+        return new Scheduler(c.getFunction("setpriority"), c.getFunction("sched_setscheduler"));
+      } catch (UnsatisfiedLinkError | RuntimeException e) {
+        return null;
+      }
+    }
+
+    boolean nice(int tid, int nice) {
+      return setpriority.invokeInt(new Object[] {PRIO_PROCESS, tid, nice}) == 0;
+    }
+
+    boolean policy(int tid, int policy) {
+      try (Memory param = new Memory(4)) { // struct sched_param { int priority; } = {0}
+        param.setInt(0, 0);
+        return setscheduler.invokeInt(new Object[] {tid, policy, param}) == 0;
+      }
+    }
   }
 
   /**
