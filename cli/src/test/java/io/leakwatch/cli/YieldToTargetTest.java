@@ -34,6 +34,23 @@ class YieldToTargetTest {
     return YieldToTarget.ownTid();
   }
 
+  /** A started thread that gives its kernel id to {@code tid}, then waits for {@code done}. */
+  private static Thread parked(String name, CompletableFuture<Integer> tid, CountDownLatch done) {
+    Thread t =
+        new Thread(
+            () -> {
+              tid.complete(ownTid());
+              try {
+                done.await();
+              } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+              }
+            },
+            name);
+    t.start();
+    return t;
+  }
+
   @Test
   void theRingDrainAndTheStopTheWorldThreadsAreKeptAndOthersAreNot() {
     assertThat(YieldToTarget.drainsOrStopsTheDrain("leakwatch-colle")).isTrue();
@@ -83,19 +100,8 @@ class YieldToTargetTest {
               }
             },
             "lw-yield-aside");
-    Thread kept =
-        new Thread(
-            () -> {
-              keptTid.complete(ownTid());
-              try {
-                done.await();
-              } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-              }
-            },
-            "lw-yield-keep");
+    Thread kept = parked("lw-yield-keep", keptTid, done);
     aside.start();
-    kept.start();
     try {
       int a = asideTid.get(10, TimeUnit.SECONDS);
       int k = keptTid.get(10, TimeUnit.SECONDS);
@@ -130,18 +136,7 @@ class YieldToTargetTest {
   void withoutIdleTheThreadsStepAsideAtNiceTen() throws Exception {
     CompletableFuture<Integer> tid = new CompletableFuture<>();
     CountDownLatch done = new CountDownLatch(1);
-    Thread t =
-        new Thread(
-            () -> {
-              tid.complete(ownTid());
-              try {
-                done.await();
-              } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-              }
-            },
-            "lw-yield-nice");
-    t.start();
+    Thread t = parked("lw-yield-nice", tid, done);
     try {
       int a = tid.get(10, TimeUnit.SECONDS);
       assertThat(YieldToTarget.stepAside(List.of(a), comm -> false, 0, false)).isEqualTo(1);
