@@ -46,6 +46,7 @@ import picocli.CommandLine.Option;
       RunBench.class,
       RealWorldBench.class,
       BenchCommand.CollectorCpu.class,
+      DrainBenchCommand.class,
       PipelineBench.class
     })
 final class BenchCommand implements Runnable {
