@@ -49,9 +49,13 @@ public final class ShortLivedPairs {
    * {@code HashMap<Long, Held>} boxing and node churn were a quarter of the drain's time in an
    * exact-mode flood (a JFR profile of {@code run --exact}, 3M pairs), where every event passes
    * through here. HPPC mixes the key bits itself (heap addresses are 16-byte aligned and clustered,
-   * which {@code Long.hashCode} once turned into a sixteenth of the buckets).
+   * which {@code Long.hashCode} once turned into a sixteenth of the buckets). At most half full,
+   * and 512 slots from the start (6 KiB a process): grown from HPPC's default of 4 at its default
+   * load of 0.75, a flood's few dozen held blocks sat in long runs of slots that every removal
+   * shifts back ({@code bench drain}: the drain at 2.75-2.84x the ring reader alone, 2.34-2.44x
+   * with this map).
    */
-  private final LongObjectHashMap<Held> allocations = new LongObjectHashMap<>();
+  private final LongObjectHashMap<Held> allocations = new LongObjectHashMap<>(256, 0.5);
 
   private final LongAdder pairsDropped;
 
