@@ -4,7 +4,6 @@ import com.carrotsearch.hppc.LongObjectHashMap;
 import io.leakwatch.schemas.AllocationEvent;
 import io.leakwatch.schemas.AllocationKind;
 import io.leakwatch.schemas.EventType;
-import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
 
@@ -27,13 +26,15 @@ import java.util.concurrent.atomic.LongAdder;
  */
 public final class ShortLivedPairs {
   /**
-   * One held event; {@code dropped} once its partner arrived (it then stays in the queue, skipped,
-   * unless it was the queue's last entry).
+   * One held event, linked to the events held before and after it (ring order): a pair's allocation
+   * leaves the chain the moment its free arrives, wherever it is, so releasing walks only what
+   * outlived its partner (in a flood, walking the dropped ones was a fifth of the drain's time:
+   * {@code bench drain} 2.34-2.44x the ring reader alone with a queue walked over them, 2.04x so).
    */
   private static final class Held {
     final AllocationEvent event;
     final long receivedNs;
-    boolean dropped;
+    Held prev, next;
 
     Held(AllocationEvent event, long receivedNs) {
       this.event = event;
@@ -42,7 +43,9 @@ public final class ShortLivedPairs {
   }
 
   private final long graceNs;
-  private final ArrayDeque<Held> queue = new ArrayDeque<>();
+
+  /** The oldest and the newest event held. */
+  private Held head, tail;
 
   /**
    * Held heap allocations by address (the latest at that address). A primitive-keyed map: with
@@ -86,11 +89,7 @@ public final class ShortLivedPairs {
     if (graceNs <= 0 || seq <= pairFrom) return false;
     Held alloc = allocations.remove(address);
     if (alloc == null) return false;
-    alloc.dropped = true;
-    // The usual short-lived block: its free is the next event after it. Gone from the queue now, it
-    // is never walked over again (a flood's queue then stays a few entries long instead of holding
-    // every dropped allocation until the next release).
-    if (queue.peekLast() == alloc) queue.pollLast();
+    unlink(alloc);
     pairsDropped.increment();
     return true;
   }
@@ -101,7 +100,13 @@ public final class ShortLivedPairs {
     if (pairable && ev.getType() == EventType.FREE && dropsFree(ev.getSeq(), ev.getAddress()))
       return;
     Held h = new Held(ev, nowNs);
-    queue.addLast(h);
+    if (tail == null) {
+      head = h;
+    } else {
+      tail.next = h;
+      h.prev = tail;
+    }
+    tail = h;
     if (pairable && ev.getType() == EventType.ALLOC) {
       // An allocation at an address whose held allocation had no free: that free was lost (a full
       // ring). Both go out as they are, so the streams-app retires the old block when it sees the
@@ -129,8 +134,7 @@ public final class ShortLivedPairs {
   }
 
   private long oldestHeldReceivedNs() {
-    while (!queue.isEmpty() && queue.peekFirst().dropped) queue.pollFirst();
-    return queue.isEmpty() ? Long.MAX_VALUE : queue.peekFirst().receivedNs;
+    return head == null ? Long.MAX_VALUE : head.receivedNs;
   }
 
   /** Moves every held event to {@code out} (a resync ends, the process exits, the ring fills). */
@@ -139,14 +143,20 @@ public final class ShortLivedPairs {
   }
 
   private void release(long receivedBefore, List<AllocationEvent> out) {
-    while (!queue.isEmpty()) {
-      Held h = queue.peekFirst();
-      if (!h.dropped && h.receivedNs > receivedBefore) break;
-      queue.pollFirst();
-      if (h.dropped) continue;
+    while (head != null && head.receivedNs <= receivedBefore) {
+      Held h = head;
+      unlink(h);
       removeIfHeld(h);
       out.add(h.event);
     }
+  }
+
+  private void unlink(Held h) {
+    if (h.prev == null) head = h.next;
+    else h.prev.next = h.next;
+    if (h.next == null) tail = h.prev;
+    else h.next.prev = h.prev;
+    h.prev = h.next = null;
   }
 
   /** Forgets {@code h}'s address unless a later allocation at it took its place. */
@@ -160,17 +170,16 @@ public final class ShortLivedPairs {
 
   /** The ring position of the oldest event still held, or -1 when none is. */
   long oldestHeldSeq() {
-    while (!queue.isEmpty() && queue.peekFirst().dropped) queue.pollFirst();
-    return queue.isEmpty() ? -1 : queue.peekFirst().event.getSeq();
+    return head == null ? -1 : head.event.getSeq();
   }
 
   boolean isEmpty() {
-    return oldestHeldSeq() < 0;
+    return head == null;
   }
 
   /** Forgets everything held: the ring is read again from the oldest held event. */
   void clear() {
-    queue.clear();
+    head = tail = null;
     allocations.clear();
   }
 }
