@@ -49,6 +49,16 @@ final class TrackedProcess {
   final ModuleMap modules = new ModuleMap();
   private final Set<String> mainModules = new HashSet<>();
   private final Map<RawStack, Long> stackIds = new HashMap<>();
+
+  /**
+   * The last stack found in {@link #stackIds}, and its id: a flood comes from a loop, so the next
+   * allocation's stack is most often the last one's, and one comparison of frames spares the
+   * hashing and the lookup ({@code bench drain}: 2.04x the ring reader alone without, 1.86-1.88x
+   * with). Null whenever stackIds is emptied.
+   */
+  private long[] lastFrames;
+
+  private long lastStackId;
   private long resyncFrom = -1;
   private final Set<Long> touchedDuringResync = new HashSet<>();
   private final Map<Long, Long> resyncListed = new HashMap<>();
@@ -337,6 +347,7 @@ final class TrackedProcess {
     // reading again defines them again and the round sends them again (a stack id in a batch whose
     // definition never reached the stacks topic stays unnamed for good).
     stackIds.clear();
+    lastFrames = null;
     provisional.clear();
   }
 
@@ -379,9 +390,14 @@ final class TrackedProcess {
   }
 
   private long stackId(long[] frames, Symbolizer symbolizer, List<StackDefinition> newStacks) {
+    if (lastFrames != null && Arrays.equals(frames, lastFrames)) return lastStackId;
     RawStack key = new RawStack(frames);
     Long id = stackIds.get(key);
-    if (id != null) return id;
+    if (id != null) {
+      lastFrames = frames;
+      lastStackId = id;
+      return id;
+    }
     // A stack with frames in no module (a JVM's JIT code not yet in its perf map) keeps its id
     // until a newer perf map may name it; then it is named again (and gets the id of its new name).
     long[] prov = provisional.get(key);
@@ -425,6 +441,8 @@ final class TrackedProcess {
     } else {
       provisional.remove(key);
       stackIds.put(key, value);
+      lastFrames = frames;
+      lastStackId = value;
     }
     newStacks.add(def);
     return value;
