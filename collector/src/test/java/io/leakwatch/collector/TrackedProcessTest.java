@@ -25,26 +25,28 @@ import org.junit.jupiter.api.io.TempDir;
 class TrackedProcessTest {
   @TempDir Path tmp;
 
-  @Test
-  void aRoundThatFailedSendsItsStackDefinitionsAgain() throws Exception {
-    List<Path> rings =
-        NativeRuns.run(
+  /** The exact-mode ring of churn run with these arguments (one thread, 100-byte leaks). */
+  private Path churnRing(long ringBytes, String... args) throws Exception {
+    List<String> command =
+        new ArrayList<>(List.of(NativeRuns.churn().toString(), "-t", "1", "-n", "3", "-s", "100"));
+    command.addAll(List.of(args));
+    return NativeRuns.run(
             Files.createDirectories(tmp.resolve("rings")),
             0,
-            1 << 20,
-            NativeRuns.churn().toString(),
-            "-t",
-            "1",
-            "-p",
-            "200",
-            "-n",
-            "3",
-            "-s",
-            "100");
-    try (RingFile ring = RingFile.open(rings.get(0))) {
-      TrackedProcess tp =
-          new TrackedProcess(
-              ring, "h", ProcessNames.DEFAULT, CommandRedaction.DEFAULT, 0, new LongAdder(), null);
+            ringBytes,
+            command.toArray(String[]::new))
+        .get(0);
+  }
+
+  private static TrackedProcess unpaired(RingFile ring) {
+    return new TrackedProcess(
+        ring, "h", ProcessNames.DEFAULT, CommandRedaction.DEFAULT, 0, new LongAdder(), null);
+  }
+
+  @Test
+  void aRoundThatFailedSendsItsStackDefinitionsAgain() throws Exception {
+    try (RingFile ring = RingFile.open(churnRing(1 << 20, "-p", "200"))) {
+      TrackedProcess tp = unpaired(ring);
       Symbolizer symbolizer = new Symbolizer();
       List<StackDefinition> first = new ArrayList<>();
       tp.drain(100_000, symbolizer, new ArrayList<AllocationEvent>(), first);
@@ -64,26 +66,8 @@ class TrackedProcessTest {
   void stacksThatAlternateGetTheIdsTheirDefinitionsGive() throws Exception {
     // realloc churn: each block comes from malloc, then realloc, two stacks one after the other,
     // so the last stack remembered is the wrong one half the time
-    List<Path> rings =
-        NativeRuns.run(
-            Files.createDirectories(tmp.resolve("rings")),
-            0,
-            1 << 22,
-            NativeRuns.churn().toString(),
-            "-t",
-            "1",
-            "-p",
-            "5000",
-            "-n",
-            "3",
-            "-s",
-            "100",
-            "-m",
-            "realloc");
-    try (RingFile ring = RingFile.open(rings.get(0))) {
-      TrackedProcess tp =
-          new TrackedProcess(
-              ring, "h", ProcessNames.DEFAULT, CommandRedaction.DEFAULT, 0, new LongAdder(), null);
+    try (RingFile ring = RingFile.open(churnRing(1 << 22, "-p", "5000", "-m", "realloc"))) {
+      TrackedProcess tp = unpaired(ring);
       List<AllocationEvent> events = new ArrayList<>();
       List<StackDefinition> defined = new ArrayList<>();
       tp.drain(1_000_000, new Symbolizer(), events, defined);
