@@ -36,6 +36,10 @@ final class DrainBenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (pairs < 1 || passes < 1) {
+      System.err.println("leakwatch bench drain: --pairs and --passes must be at least 1");
+      return 2;
+    }
     Path shm = Path.of("/dev/shm");
     Path work =
         Files.isDirectory(shm) && Files.isWritable(shm)
