@@ -79,9 +79,7 @@ final class RunCommand implements Callable<Integer> {
     try (LocalStack stack = LocalStack.start(LocalStack.Options.headless())) {
       Process p = spawn(stack.runDir, sample);
       if (p == null) return 127;
-      yieldTo(sample);
-      int status = p.waitFor();
-      YieldToTarget.comeBack(); // the drain and the report go at full speed, busy machine or not
+      int status = waitStepAside(p, sample);
       Awaited awaited = awaitLocalReport(stack, (int) p.pid(), timeoutSeconds);
       if (awaited.report().isEmpty()) {
         System.err.println("leakwatch: no report for pid " + p.pid() + ": " + awaited.whyNot());
@@ -254,9 +252,7 @@ final class RunCommand implements Callable<Integer> {
             .start()) {
       Process p = spawn(run, sample);
       if (p == null) return 127;
-      yieldTo(sample);
-      int status = p.waitFor();
-      YieldToTarget.comeBack(); // the drain and the report go at full speed, busy machine or not
+      int status = waitStepAside(p, sample);
       LinesSettled lines = new LinesSettled(collector);
       ProcessReport report =
           new ReportClient(url)
@@ -276,10 +272,14 @@ final class RunCommand implements Callable<Integer> {
   /**
    * Our threads step aside for the program while it runs (see {@link YieldToTarget}): the ring
    * drain and what stops it at nice 10 in sampled mode, as they are in exact mode (every event must
-   * be read before the ring fills); the rest only where a core is free.
+   * be read before the ring fills); the rest only where a core is free. Once it has exited they
+   * come back; returns its exit status.
    */
-  private static void yieldTo(long sample) {
+  private static int waitStepAside(Process p, long sample) throws InterruptedException {
     YieldToTarget.stepAside(sample > 0 ? 10 : 0);
+    int status = p.waitFor();
+    YieldToTarget.comeBack(); // the drain and the report go at full speed, busy machine or not
+    return status;
   }
 
   private Process spawn(Path runDir, long sample) throws IOException {
