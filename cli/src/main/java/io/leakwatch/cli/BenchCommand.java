@@ -122,11 +122,7 @@ final class BenchCommand implements Runnable {
       if (!heaptrack)
         System.out.println(
             "(heaptrack not installed: apt-get install heaptrack for the reference column)");
-      Path shm = Path.of("/dev/shm"); // where rings live in production: tmpfs, no writeback
-      Path work =
-          Files.isDirectory(shm) && Files.isWritable(shm)
-              ? Files.createTempDirectory(shm, "leakwatch-bench-")
-              : Files.createTempDirectory("leakwatch-bench-");
+      Path work = BenchSupport.ringWorkDir("leakwatch-bench-");
       try {
         Map<String, Map<String, double[]>> results = new LinkedHashMap<>();
         Map<String, Long> drops = new LinkedHashMap<>();

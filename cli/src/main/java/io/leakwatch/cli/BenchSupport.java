@@ -55,6 +55,17 @@ final class BenchSupport {
     };
   }
 
+  /**
+   * A temporary directory for a benchmark's rings: under /dev/shm where rings live in production
+   * (tmpfs, no writeback), elsewhere in the temporary directory.
+   */
+  static Path ringWorkDir(String prefix) throws IOException {
+    Path shm = Path.of("/dev/shm");
+    return Files.isDirectory(shm) && Files.isWritable(shm)
+        ? Files.createTempDirectory(shm, prefix)
+        : Files.createTempDirectory(prefix);
+  }
+
   static boolean onPath(String tool) {
     for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
       if (Files.isExecutable(Path.of(dir, tool))) return true;

@@ -1,7 +1,6 @@
 package io.leakwatch.cli;
 
 import io.leakwatch.collector.DrainBench;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -40,11 +39,7 @@ final class DrainBenchCommand implements Callable<Integer> {
       System.err.println("leakwatch bench drain: --pairs and --passes must be at least 1");
       return 2;
     }
-    Path shm = Path.of("/dev/shm");
-    Path work =
-        Files.isDirectory(shm) && Files.isWritable(shm)
-            ? Files.createTempDirectory(shm, "leakwatch-bench-drain-")
-            : Files.createTempDirectory("leakwatch-bench-drain-");
+    Path work = BenchSupport.ringWorkDir("leakwatch-bench-drain-");
     try {
       // Each pair is about 112 ring bytes (an allocation with churn's stack, its free): the ring
       // holds the whole run, so nothing is dropped and every pass reads the same records.
@@ -64,12 +59,7 @@ final class DrainBenchCommand implements Callable<Integer> {
                   "10",
                   "-s",
                   "100"));
-      long dropped = DrainBench.dropped(ring);
-      System.out.printf(
-          Locale.ROOT,
-          "drain: churn 1 thread x %,d pairs in exact mode, %d records dropped (must be 0)%n",
-          pairs,
-          dropped);
+      System.out.printf(Locale.ROOT, "drain: churn 1 thread x %,d pairs in exact mode%n", pairs);
       System.out.printf(
           Locale.ROOT,
           "%4s %10s %14s %14s %8s%n",
@@ -79,13 +69,14 @@ final class DrainBenchCommand implements Callable<Integer> {
           "read ns/rec",
           "ratio");
       double[] drain = new double[passes], read = new double[passes];
-      long survivors = 0;
+      long survivors = 0, lost = 0;
       for (int i = 0; i < passes; i++) {
         DrainBench.Pass r = DrainBench.read(ring);
         DrainBench.Pass d = DrainBench.drain(ring);
         drain[i] = d.nsPerRecord();
         read[i] = r.nsPerRecord();
         survivors = d.survivors();
+        lost = d.lost();
         System.out.printf(
             Locale.ROOT,
             "%4d %,10d %14.1f %14.1f %7.2fx%n",
@@ -103,7 +94,8 @@ final class DrainBenchCommand implements Callable<Integer> {
       System.out.printf(
           Locale.ROOT,
           "drain: cold %.1f ns a record (pass 1); warm %.1f (median of passes %d-%d), reader alone"
-              + " %.1f: %.2fx [%.2f-%.2f]; %,d events outlived the pairing%n",
+              + " %.1f: %.2fx [%.2f-%.2f]; %,d events outlived the pairing, %,d lost (must be"
+              + " 0)%n",
           drain[0],
           BenchSupport.median(warmDrain),
           from + 1,
@@ -112,7 +104,8 @@ final class DrainBenchCommand implements Callable<Integer> {
           BenchSupport.median(ratios),
           interval[0],
           interval[1],
-          survivors);
+          survivors,
+          lost);
     } finally {
       LocalStack.delete(work);
     }

@@ -4,7 +4,6 @@ import io.leakwatch.collector.proc.CommandRedaction;
 import io.leakwatch.collector.proc.ProcessNames;
 import io.leakwatch.collector.ring.RingFile;
 import io.leakwatch.collector.ring.RingFormatException;
-import io.leakwatch.collector.ring.RingLayout;
 import io.leakwatch.collector.ring.RingReader;
 import io.leakwatch.collector.symbols.Symbolizer;
 import io.leakwatch.schemas.AllocationEvent;
@@ -32,8 +31,15 @@ public final class DrainBench {
 
   private static volatile long consumed;
 
-  /** One pass over the ring: records read, events that outlived the pairing, nanoseconds. */
-  public record Pass(long records, long survivors, long nanos) {
+  /** What a round reads from a ring a quarter full: the default batch, ten times (PublishRound). */
+  private static final int FLOOD_ROUND =
+      CollectorConfig.defaults("unused:9092").maxBatchEvents() * PublishRound.FLOOD_BATCHES;
+
+  /**
+   * One pass over the ring: records read, events that outlived the pairing, events lost before the
+   * collector (the process's own count, as the collector publishes it), nanoseconds.
+   */
+  public record Pass(long records, long survivors, long lost, long nanos) {
     public double nsPerRecord() {
       return records == 0 ? 0 : (double) nanos / records;
     }
@@ -68,13 +74,6 @@ public final class DrainBench {
     throw new IllegalStateException("no ring left in " + runDir);
   }
 
-  /** Records the shim dropped in the ring (a ring too small for the run). */
-  public static long dropped(Path ring) throws IOException, RingFormatException {
-    try (RingFile r = RingFile.open(ring)) {
-      return r.stat(RingLayout.STAT_DROPPED_FULL) + r.stat(RingLayout.STAT_DROPPED_UNRESERVED);
-    }
-  }
-
   /** One pass of the collector's drain, as a round reads a flood (ten batches at a time). */
   public static Pass drain(Path ring) throws IOException, RingFormatException {
     try (RingFile r = RingFile.open(ring)) {
@@ -92,11 +91,11 @@ public final class DrainBench {
       int n;
       do {
         List<AllocationEvent> events = new ArrayList<>();
-        n = tp.drain(200_000, symbolizer, events, new ArrayList<StackDefinition>());
+        n = tp.drain(FLOOD_ROUND, symbolizer, events, new ArrayList<StackDefinition>());
         records += n;
         survivors += events.size();
       } while (n > 0);
-      return new Pass(records, survivors, System.nanoTime() - start);
+      return new Pass(records, survivors, tp.lostEvents(), System.nanoTime() - start);
     }
   }
 
@@ -108,11 +107,11 @@ public final class DrainBench {
       long start = System.nanoTime(), records = 0;
       int n;
       do {
-        n = reader.poll(200_000, rec -> sink[0] += rec.seq());
+        n = reader.poll(FLOOD_ROUND, rec -> sink[0] += rec.seq());
         records += n;
       } while (n > 0);
       consumed = sink[0]; // the records are used: the reading cannot be optimized away
-      return new Pass(records, 0, System.nanoTime() - start);
+      return new Pass(records, 0, 0, System.nanoTime() - start);
     }
   }
 }
