@@ -63,9 +63,19 @@
 enum { OK = 0, USAGE = 2, REFUSED = 3, NO_PERMISSION = 4, GONE = 5, FAILED = 6, NO_SAFE_POINT = 7 };
 
 static pid_t target;
+static const char *action = "attach"; /* or "detach": for messages */
 
+static int alive(pid_t pid);
+
+/* A refusal read from /proc of a process that has since exited would name the wrong cause (a
+ * zombie cannot be traced: "not allowed"; its exe and root are gone: "statically linked", "sees no
+ * shim"): every refusal first asks whether the target still lives. */
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...) {
+  if ((code == REFUSED || code == NO_PERMISSION) && target > 0 && !alive(target)) {
+    fprintf(stderr, "leakwatch-inject: pid %d exited during the %s\n", target, action);
+    exit(GONE);
+  }
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "leakwatch-inject: ");
@@ -149,6 +159,14 @@ static int in_code(const map_info *m, uintptr_t pc) {
   for (int i = 0; i < m->ncode; i++)
     if (pc >= m->code[i].lo && pc < m->code[i].hi) return 1;
   return 0;
+}
+
+/* The same program image: libc and the loader where they were (an exec maps them anew). */
+static int same_image(const map_info *a, const map_info *b) {
+  if (a->libc_base != b->libc_base || a->libc_inode != b->libc_inode || a->ncode != b->ncode) return 0;
+  for (int i = 0; i < a->ncode; i++)
+    if (a->code[i].lo != b->code[i].lo || a->code[i].hi != b->code[i].hi) return 0;
+  return 1;
 }
 
 /* ---- ptrace ------------------------------------------------------------------------------------ */
@@ -516,7 +534,8 @@ static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struc
   return !handler_interrupted_code(tid, m, r->rsp, restorer);
 }
 
-/* Alive and not a zombie (a dying process's maps are already empty). */
+/* Alive: not a zombie, and not on its way to being one (PF_EXITING, in the kernel's exit, which
+ * empties its maps and drops its root while it still shows as running). */
 static int alive(pid_t pid) {
   char path[64], buf[512];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -526,7 +545,10 @@ static int alive(pid_t pid) {
   fclose(f);
   buf[n] = 0;
   const char *close = strrchr(buf, ')');
-  return close && close[1] == ' ' && close[2] != 'Z' && close[2] != 'X';
+  char state;
+  unsigned flags;
+  if (!close || sscanf(close + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2) return 0;
+  return state != 'Z' && state != 'X' && !(flags & 0x4 /* PF_EXITING */);
 }
 
 /* Whether its program asks for a dynamic loader (PT_INTERP): then a missing libc means it is
@@ -619,6 +641,7 @@ int main(int argc, char **argv) {
     return USAGE;
   }
   int attach = strcmp(argv[1], "attach") == 0;
+  action = argv[1];
   char *end;
   long pidl = strtol(argv[2], &end, 10);
   if (*end || pidl <= 0) die(USAGE, "not a pid: %s", argv[2]);
@@ -686,6 +709,13 @@ int main(int argc, char **argv) {
    * filter (it would see the skipped rt_sigreturn as system call -1, and one that answers with an
    * error would overwrite the restored rax). */
   int restoring = !under_seccomp && r_restorer && memcmp((const void *)(ours.libc_base + restorer_offset), RESTORER_CODE, RESTORER_LEN) == 0;
+  /* LEAKWATCH_INJECT_TEST_PAUSE_MS=N: wait N ms between reading its maps and stopping it, so a test
+   * can make it exec in between (a race that is otherwise a few microseconds wide). */
+  const char *pause_ms = getenv("LEAKWATCH_INJECT_TEST_PAUSE_MS");
+  if (pause_ms && atoi(pause_ms) > 0) {
+    struct timespec pause = {atoi(pause_ms) / 1000, (long)(atoi(pause_ms) % 1000) * 1000000L};
+    nanosleep(&pause, NULL);
+  }
 
   sigset_t fatal, old;
   sigemptyset(&fatal);
@@ -746,6 +776,18 @@ int main(int argc, char **argv) {
         ptrace(PTRACE_CONT, tid, 0, 0);
         let_run(tid);
         continue;
+      }
+      /* Until this stop it could exec (a shell's forked child a moment before it runs its program):
+       * the maps read before would then put dlopen in an address space it has left, and the call
+       * would crash it. Stopped, it can exec no more (another thread's exec kills this one first). */
+      map_info now = {0};
+      if (read_maps(target, shim, &now) != 0 || !same_image(&theirs, &now)) {
+        ptrace(PTRACE_DETACH, tid, 0, 0);
+        if (group_stop_seen) kill(target, group_stop_seen);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        if (!now.libc_base)
+          die(REFUSED, "pid %d has not loaded its C library yet (it is starting): try again", target);
+        die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
       }
       /* The answer slot and the strings below the red zone of its stack; the calls' frames below. */
       size_t slen = strlen(shim) + 1, tlen = strlen(settings) + 1;
