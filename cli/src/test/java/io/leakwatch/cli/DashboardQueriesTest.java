@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.leakwatch.web.PrometheusServer;
 import java.io.File;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -50,7 +51,7 @@ class DashboardQueriesTest {
         .as(
             "prometheus is not installed: ./run-tests installs it (apt-get install prometheus); this test is never skipped")
         .isTrue();
-    int streamsPort = freePort(), collectorPort = freePort(), promPort = freePort();
+    int streamsPort = freePort(), collectorPort = freePort();
     try (LocalStack stack =
         LocalStack.start(
             LocalStack.Options.headless()
@@ -86,15 +87,8 @@ class DashboardQueriesTest {
               + "']\n  - job_name: leakwatch-collector\n    static_configs:\n      - targets: ['127.0.0.1:"
               + collectorPort
               + "']\n");
-      Process prometheus =
-          new ProcessBuilder(
-                  "prometheus",
-                  "--config.file=" + config,
-                  "--storage.tsdb.path=" + tmp.resolve("tsdb"),
-                  "--web.listen-address=127.0.0.1:" + promPort)
-              .redirectErrorStream(true)
-              .redirectOutput(tmp.resolve("prometheus.log").toFile())
-              .start();
+      PrometheusServer prometheus = PrometheusServer.start(config, tmp);
+      int promPort = prometheus.port();
       try {
         long deadline = System.currentTimeMillis() + 90_000;
         boolean ready = false;
@@ -112,9 +106,7 @@ class DashboardQueriesTest {
           }
         }
         assertThat(ready)
-            .as(
-                "Prometheus scraped the streams-app and the collector; log:\n"
-                    + Files.readString(tmp.resolve("prometheus.log")))
+            .as("Prometheus scraped the streams-app and the collector; log:\n" + prometheus.log())
             .isTrue();
         // Both daemons alive and ready (the collector: its last round was acknowledged by Kafka).
         for (int port : new int[] {collectorPort, streamsPort}) {
@@ -143,8 +135,7 @@ class DashboardQueriesTest {
         List<String> failures = DashboardQueries.withoutData(promPort, stack.host, "leaky-service");
         assertThat(failures).as("panels without data").isEmpty();
       } finally {
-        prometheus.destroy();
-        prometheus.waitFor(10, TimeUnit.SECONDS);
+        prometheus.close();
         service.destroy();
         service.waitFor(10, TimeUnit.SECONDS);
       }

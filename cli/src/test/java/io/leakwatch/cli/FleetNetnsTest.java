@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.leakwatch.kafka.KafkaCluster;
+import io.leakwatch.web.PrometheusServer;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.net.URI;
@@ -402,7 +403,6 @@ class FleetNetnsTest {
   }
 
   private Process startPrometheus() throws Exception {
-    promPort = EmbeddedKafkaPorts.free();
     Path collectorsSd = tmp.resolve("collectors.json"), streamsSd = tmp.resolve("streams.json");
     StringBuilder c = new StringBuilder();
     for (String h : APPS)
@@ -436,15 +436,9 @@ class FleetNetnsTest {
             + "  - job_name: leakwatch-streams\n    file_sd_configs:\n      - files: ['"
             + streamsSd
             + "']\n");
-    Process p =
-        new ProcessBuilder(
-                "prometheus",
-                "--config.file=" + config,
-                "--storage.tsdb.path=" + tmp.resolve("tsdb"),
-                "--web.listen-address=127.0.0.1:" + promPort)
-            .redirectErrorStream(true)
-            .redirectOutput(tmp.resolve("prometheus.log").toFile())
-            .start();
+    PrometheusServer prometheus = PrometheusServer.start(config, tmp);
+    promPort = prometheus.port();
+    Process p = prometheus.process();
     daemons.add(p);
     return p;
   }
@@ -776,14 +770,5 @@ class FleetNetnsTest {
           return found[0] != null && found[0].path("process").path("exited").asBoolean();
         });
     return found[0];
-  }
-
-  /** A free TCP port on 127.0.0.1 (for Prometheus, which runs outside the hosts). */
-  private static final class EmbeddedKafkaPorts {
-    static int free() throws Exception {
-      try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-        return s.getLocalPort();
-      }
-    }
   }
 }

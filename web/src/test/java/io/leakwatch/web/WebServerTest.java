@@ -286,10 +286,6 @@ class WebServerTest {
   void prometheusScrapesOverTlsWithBasicAuth() throws Exception {
     start(writeConfig(""));
     Files.writeString(dir.resolve("prom.password"), promPw);
-    int promPort;
-    try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
-      promPort = s.getLocalPort();
-    }
     Path yml = dir.resolve("prometheus.yml");
     Files.writeString(
         yml,
@@ -303,16 +299,8 @@ class WebServerTest {
             + "    static_configs:\n      - targets: ['127.0.0.1:"
             + server.port()
             + "']\n");
-    Process prom =
-        new ProcessBuilder(
-                "prometheus",
-                "--config.file=" + yml,
-                "--storage.tsdb.path=" + dir.resolve("tsdb"),
-                "--web.listen-address=127.0.0.1:" + promPort)
-            .redirectErrorStream(true)
-            .redirectOutput(dir.resolve("prometheus.log").toFile())
-            .start();
-    try {
+    try (PrometheusServer prom = PrometheusServer.start(yml, dir)) {
+      int promPort = prom.port();
       HttpClient http = HttpClient.newHttpClient();
       String up = "";
       long deadline = System.currentTimeMillis() + 60_000;
@@ -334,9 +322,6 @@ class WebServerTest {
       }
       System.out.println("prometheus over TLS with basic auth: " + up);
       assertThat(up).matches("(?s).*\"value\":\\[[0-9.]+,\"1\"\\].*");
-    } finally {
-      prom.destroy();
-      prom.waitFor(10, TimeUnit.SECONDS);
     }
   }
 
