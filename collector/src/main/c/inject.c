@@ -161,6 +161,25 @@ static int in_code(const map_info *m, uintptr_t pc) {
   return 0;
 }
 
+/* A vfork child (posix_spawn's, system()'s) runs in its parent's memory until it execs: a dlopen
+ * made there loads the shim into the parent, with the parent's thread pointer, on the child's small
+ * stack, and the attach reported for the child starts the parent's recording. kcmp says whether two
+ * processes share one address space; where it cannot (no permission on the parent, a kernel without
+ * it) the attach goes on as before. */
+static int shares_parents_memory(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *close = strrchr(buf, ')');
+  int ppid;
+  if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1 || ppid <= 1) return 0;
+  return syscall(SYS_kcmp, pid, (pid_t)ppid, 1 /* KCMP_VM */, 0UL, 0UL) == 0;
+}
+
 /* The same program image: libc and the loader where they were (an exec maps them anew). */
 static int same_image(const map_info *a, const map_info *b) {
   if (a->libc_base != b->libc_base || a->libc_inode != b->libc_inode || a->ncode != b->ncode) return 0;
@@ -779,7 +798,8 @@ int main(int argc, char **argv) {
       }
       /* Until this stop it could exec (a shell's forked child a moment before it runs its program):
        * the maps read before would then put dlopen in an address space it has left, and the call
-       * would crash it. Stopped, it can exec no more (another thread's exec kills this one first). */
+       * would crash it. Stopped, it can exec no more (another thread's exec kills this one first):
+       * what is checked here holds for the calls. */
       map_info now = {0};
       if (read_maps(target, shim, &now) != 0 || !same_image(&theirs, &now)) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
@@ -788,6 +808,12 @@ int main(int argc, char **argv) {
         if (!now.libc_base)
           die(REFUSED, "pid %d has not loaded its C library yet (it is starting): try again", target);
         die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
+      }
+      if (shares_parents_memory(target)) {
+        ptrace(PTRACE_DETACH, tid, 0, 0);
+        if (group_stop_seen) kill(target, group_stop_seen);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        die(REFUSED, "pid %d runs in its parent's memory (a vfork child about to start a program): try again", target);
       }
       /* The answer slot and the strings below the red zone of its stack; the calls' frames below. */
       size_t slen = strlen(shim) + 1, tlen = strlen(settings) + 1;

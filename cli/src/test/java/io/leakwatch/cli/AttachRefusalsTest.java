@@ -183,6 +183,35 @@ class AttachRefusalsTest {
     assertThat(sh.exitValue()).as("the program it exec'd ran to its end").isZero();
   }
 
+  /**
+   * A vfork child (posix_spawn's, system()'s) runs in its parent's memory until it execs: the
+   * attach used to answer "ok" for the child while the dlopen loaded the shim into the parent and
+   * started the parent's recording, from the child's small stack.
+   */
+  @Test
+  void aVforkChildIsRefusedAndItsParentLeftUntouched() throws Exception {
+    Process parent = start(new ProcessBuilder(Home.nativeDir().resolve("vfork-target").toString()));
+    ProcessHandle child = parent.toHandle().children().findFirst().orElseThrow();
+    Process in =
+        new ProcessBuilder(
+                Injector.binary().toString(),
+                "attach",
+                Long.toString(child.pid()),
+                Home.agent().toString(),
+                "LEAKWATCH_RUN_DIR=" + tmp.resolve("vfork"))
+            .redirectErrorStream(true)
+            .start();
+    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    String said = new String(in.getInputStream().readAllBytes()).trim();
+    assertThat(in.exitValue()).as(said).isEqualTo(3);
+    assertThat(said)
+        .contains("runs in its parent's memory (a vfork child about to start a program)");
+    assertThat(Files.readString(Path.of("/proc/" + parent.pid() + "/maps")))
+        .doesNotContain("libleakwatch");
+    assertThat(parent.waitFor(20, TimeUnit.SECONDS)).isTrue();
+    assertThat(parent.exitValue()).as("its child exec'd and exited 0, and it churned").isZero();
+  }
+
   /** registers-target, its output in a file: it checks sixteen AVX and five general registers. */
   private Process registersTarget(Path out) throws Exception {
     Process p =
