@@ -101,10 +101,15 @@ typedef struct {
   uintptr_t libc_base;
   unsigned long libc_dev_major, libc_dev_minor, libc_inode;
   char libc_path[4096];
-  range code[64]; /* executable ranges of libc and the loader */
+  range code[64]; /* executable ranges of libc, the loader and libgcc_s */
   int ncode;
+  uintptr_t loader_base;
+  unsigned long loader_inode;
+  range loader_code[8]; /* the loader's alone: a thread there is inside a load */
+  int nloader_code;
   int has_shim;
   uintptr_t shim_base; /* where its first mapping (file offset 0) starts */
+  unsigned long shim_dev_major, shim_dev_minor, shim_inode;
 } map_info;
 
 static int is_libc(const char *path) {
@@ -136,8 +141,18 @@ static int read_maps(pid_t pid, const char *shim, map_info *m) {
     if (*p != '/') continue;
     if (shim && strcmp(p, shim) == 0) {
       m->has_shim = 1;
-      if (off == 0 && !m->shim_base) m->shim_base = lo;
+      if (off == 0 && !m->shim_base) {
+        m->shim_base = lo;
+        m->shim_dev_major = major;
+        m->shim_dev_minor = minor;
+        m->shim_inode = inode;
+      }
     }
+    if (is_loader(p) && off == 0 && !m->loader_base) {
+      m->loader_base = lo;
+      m->loader_inode = inode;
+    }
+    if (is_loader(p) && perms[2] == 'x' && m->nloader_code < 8) m->loader_code[m->nloader_code++] = (range){lo, hi};
     if (is_libc(p) && off == 0 && !m->libc_base) {
       m->libc_base = lo;
       m->libc_dev_major = major;
@@ -161,6 +176,19 @@ static int in_code(const map_info *m, uintptr_t pc) {
   return 0;
 }
 
+static int in_loader(const map_info *m, uintptr_t pc) {
+  for (int i = 0; i < m->nloader_code; i++)
+    if (pc >= m->loader_code[i].lo && pc < m->loader_code[i].hi) return 1;
+  return 0;
+}
+
+/* The shim file the target has mapped is the one our offsets come from (a package upgrade may
+ * rename a new build into place between our dlopen and its). */
+static int same_shim(const map_info *a, const map_info *b) {
+  return a->shim_base && b->shim_base && a->shim_inode == b->shim_inode &&
+         a->shim_dev_major == b->shim_dev_major && a->shim_dev_minor == b->shim_dev_minor;
+}
+
 /* A vfork child (posix_spawn's, system()'s) runs in its parent's memory until it execs: a dlopen
  * made there loads the shim into the parent, with the parent's thread pointer, on the child's small
  * stack, and the attach reported for the child starts the parent's recording. kcmp says whether two
@@ -176,16 +204,15 @@ static int shares_parents_memory(pid_t pid) {
   buf[n] = 0;
   const char *close = strrchr(buf, ')');
   int ppid;
-  if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1 || ppid <= 1) return 0;
+  if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1 || ppid <= 0) return 0;
   return syscall(SYS_kcmp, pid, (pid_t)ppid, 1 /* KCMP_VM */, 0UL, 0UL) == 0;
 }
 
-/* The same program image: libc and the loader where they were (an exec maps them anew). */
+/* The same program image: libc and the loader the same files where they were (an exec maps them
+ * anew). Identity only: libgcc_s, loaded on a first pthread_exit or backtrace, may come meanwhile. */
 static int same_image(const map_info *a, const map_info *b) {
-  if (a->libc_base != b->libc_base || a->libc_inode != b->libc_inode || a->ncode != b->ncode) return 0;
-  for (int i = 0; i < a->ncode; i++)
-    if (a->code[i].lo != b->code[i].lo || a->code[i].hi != b->code[i].hi) return 0;
-  return 1;
+  return a->libc_base == b->libc_base && a->libc_inode == b->libc_inode &&
+         a->loader_base == b->loader_base && a->loader_inode == b->loader_inode;
 }
 
 /* ---- ptrace ------------------------------------------------------------------------------------ */
@@ -547,6 +574,11 @@ static int handler_interrupted_code(pid_t tid, const map_info *m, uintptr_t rsp,
 static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struct *r, uintptr_t restorer) {
   long nr = (long)r->orig_rax;
   if (r->cs == 0x23) return 0; /* running 32-bit code (__USER32_CS): no 64-bit call from there */
+  if (r->fs_base == 0) return 0; /* no thread pointer yet: the loader has not set up TLS */
+  /* In the loader, even in a system call (its openat, read, mmap, close): a library is being
+   * loaded, its lock held by this very thread (a recursive lock: our dlopen would take it again and
+   * run inside the half-done load), or at start-up libc not yet relocated. */
+  if (in_loader(m, r->rip)) return 0;
   if (nr < 0 && in_code(m, r->rip)) return 0; /* in libc or the loader: may hold their locks */
   for (size_t i = 0; nr >= 0 && i < sizeof MALLOC_SYSCALLS / sizeof MALLOC_SYSCALLS[0]; i++)
     if (nr == MALLOC_SYSCALLS[i]) return 0;
@@ -619,6 +651,19 @@ static int shadow_stack_on(pid_t pid) {
 static int seccomp_filtered(pid_t pid) {
   char v[64];
   return status_field(pid, "Seccomp", v, sizeof v) && atoi(v) == 2;
+}
+
+/* The same for one thread (/proc/PID/task/TID/status). */
+static int thread_seccomp_filtered(pid_t pid, pid_t tid) {
+  char path[96], line[512];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int filtered = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "Seccomp:", 8) == 0) filtered = atoi(line + 8) == 2;
+  fclose(f);
+  return filtered;
 }
 
 static void no_permission(void) __attribute__((noreturn));
@@ -713,6 +758,14 @@ int main(int argc, char **argv) {
     attach_offset = (uintptr_t)fa - (uintptr_t)info.dli_fbase;
     detach_offset = (uintptr_t)fd - (uintptr_t)info.dli_fbase;
   }
+  /* The file those offsets are in, as maps name it (the target's maps are then compared with these,
+   * not with a stat: overlay file systems give maps and stat different devices). */
+  map_info our_shim;
+  if (read_maps(getpid(), shim, &our_shim) != 0 || !our_shim.shim_base)
+    die(FAILED, "cannot find the shim in this program's own maps");
+  if (!attach && !same_shim(&theirs, &our_shim))
+    die(REFUSED, "pid %d has another build of the shim loaded than %s (upgraded since its attach?): "
+        "detach with the leakwatch that attached it", target, shim);
   uintptr_t r_detach = 0;
   if (!attach) {
     if (!theirs.shim_base) die(FAILED, "cannot find where the shim is mapped in pid %d", target);
@@ -764,7 +817,8 @@ int main(int argc, char **argv) {
   for (int ti = 0; ti < ntids; ti++) {
     pid_t tid = tids[ti];
     if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) != 0) {
-      if (errno == EPERM) no_permission();
+      /* The main thread's EPERM is about us; another's may be its exit or another tracer's hold */
+      if (errno == EPERM && tid == target) no_permission();
       continue; /* a thread that ended meanwhile */
     }
     for (int attempt = 0; attempt < 200; attempt++) {
@@ -800,12 +854,13 @@ int main(int argc, char **argv) {
        * the maps read before would then put dlopen in an address space it has left, and the call
        * would crash it. Stopped, it can exec no more (another thread's exec kills this one first):
        * what is checked here holds for the calls. */
-      map_info now = {0};
-      if (read_maps(target, shim, &now) != 0 || !same_image(&theirs, &now)) {
+      map_info fresh = {0};
+      if (read_maps(target, shim, &fresh) != 0 || !same_image(&theirs, &fresh) ||
+          (!attach && fresh.shim_base != theirs.shim_base)) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
         if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
-        if (!now.libc_base)
+        if (!fresh.libc_base)
           die(REFUSED, "pid %d has not loaded its C library yet (it is starting): try again", target);
         die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
       }
@@ -814,6 +869,17 @@ int main(int argc, char **argv) {
         if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
         die(REFUSED, "pid %d runs in its parent's memory (a vfork child about to start a program): try again", target);
+      }
+      /* Seccomp filters are per thread: the one stopped may have one the main thread has not. */
+      int thread_filtered = !under_seccomp && thread_seccomp_filtered(target, tid);
+      if (thread_filtered && attach && !getenv("LEAKWATCH_ATTACH_SECCOMP")) {
+        ptrace(PTRACE_DETACH, tid, 0, 0);
+        if (group_stop_seen) kill(target, group_stop_seen);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        die(REFUSED,
+            "thread %d of pid %d runs under a seccomp filter: loading the shim (openat, mmap, mkdir, "
+            "fallocate) could be refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
+            tid, target);
       }
       /* The answer slot and the strings below the red zone of its stack; the calls' frames below. */
       size_t slen = strlen(shim) + 1, tlen = strlen(settings) + 1;
@@ -829,7 +895,8 @@ int main(int argc, char **argv) {
       uint64_t sigmask = 0;
       /* With the trampoline, each call restores the thread itself; else (an unknown glibc, no XSAVE)
        * each returns to address 0 and this program restores it, as long as it lives. */
-      int safe = restoring && saved.xstate_len && ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof sigmask, &sigmask) == 0;
+      int safe = restoring && !thread_filtered && saved.xstate_len &&
+                 ptrace(PTRACE_GETSIGMASK, tid, (void *)sizeof sigmask, &sigmask) == 0;
       if (rc != 0) failure = "cannot write to its stack";
       if (!failure) {
         uintptr_t fn = attach ? r_dlopen : r_detach, arg0 = attach ? r_shim : r_result, arg1 = attach ? RTLD_NOW : 0;
@@ -841,10 +908,15 @@ int main(int argc, char **argv) {
       uintptr_t r_attach = 0;
       if (!failure && attach) {
         map_info after;
-        if (read_maps(target, shim, &after) == 0 && after.has_shim && after.shim_base)
-          r_attach = after.shim_base + attach_offset;
+        int other_build = 0;
+        if (read_maps(target, shim, &after) == 0 && after.has_shim && after.shim_base) {
+          if (same_shim(&after, &our_shim)) r_attach = after.shim_base + attach_offset;
+          else other_build = 1;
+        }
         if (!safe && !handle) r_attach = 0;
-        if (!r_attach) {
+        if (other_build) {
+          failure = "the target mapped another build of the shim than this program's (upgraded meanwhile?)";
+        } else if (!r_attach) {
           /* dlerror's answer, by the old kind of call (microseconds): from the registers it has now */
           thread_state now = saved;
           uintptr_t msg = 0;

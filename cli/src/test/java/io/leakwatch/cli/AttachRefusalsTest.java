@@ -212,6 +212,48 @@ class AttachRefusalsTest {
     assertThat(parent.exitValue()).as("its child exec'd and exited 0, and it churned").isZero();
   }
 
+  /**
+   * A thread inside the loader, even in one of its system calls, is in the middle of a load and
+   * holds the loader's lock: CPython loading a "library" that is a FIFO waits in ld.so's openat.
+   * Our dlopen used to run there, nested in the half-done load (the review of 2026-12-07); now no
+   * thread is a safe point, and the load goes on as if nothing happened.
+   */
+  @Test
+  void aThreadInsideTheLoaderIsNotCalledInto() throws Exception {
+    Path fifo = tmp.resolve("library.fifo");
+    assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    Path out = tmp.resolve("python.log");
+    Process py =
+        new ProcessBuilder("python3", "-c", "import ctypes; ctypes.CDLL('" + fifo + "')")
+            .redirectErrorStream(true)
+            .redirectOutput(out.toFile())
+            .start();
+    started.add(py);
+    long until = System.currentTimeMillis() + 10_000;
+    while (System.currentTimeMillis() < until
+        && !Files.readString(Path.of("/proc/" + py.pid() + "/syscall")).startsWith("257 "))
+      Thread.sleep(20); // openat: waiting for a writer
+    Process in =
+        new ProcessBuilder(
+                Injector.binary().toString(),
+                "attach",
+                Long.toString(py.pid()),
+                Home.agent().toString(),
+                "LEAKWATCH_RUN_DIR=" + tmp.resolve("loader"))
+            .redirectErrorStream(true)
+            .start();
+    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    String said = new String(in.getInputStream().readAllBytes()).trim();
+    assertThat(in.exitValue()).as(said).isEqualTo(7);
+    assertThat(said).contains("could be stopped outside the allocator and the loader");
+    assertThat(Files.readString(Path.of("/proc/" + py.pid() + "/maps")))
+        .doesNotContain("libleakwatch");
+    Files.writeString(fifo, "not an ELF file\n");
+    assertThat(py.waitFor(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(Files.readString(out)).contains("OSError");
+    assertThat(py.exitValue()).as("an exception, not a signal").isEqualTo(1);
+  }
+
   /** registers-target, its output in a file: it checks sixteen AVX and five general registers. */
   private Process registersTarget(Path out) throws Exception {
     Process p =
