@@ -854,6 +854,14 @@ int main(int argc, char **argv) {
        * the maps read before would then put dlopen in an address space it has left, and the call
        * would crash it. Stopped, it can exec no more (another thread's exec kills this one first):
        * what is checked here holds for the calls. */
+      /* Still the target's thread (a listed thread that ended may have had its id reused by
+       * another process's before the seize) */
+      char task_path[96];
+      snprintf(task_path, sizeof task_path, "/proc/%d/task/%d", target, tid);
+      if (access(task_path, F_OK) != 0) {
+        ptrace(PTRACE_DETACH, tid, 0, 0);
+        break;
+      }
       map_info fresh = {0};
       if (read_maps(target, shim, &fresh) != 0 || !same_image(&theirs, &fresh) ||
           (!attach && fresh.shim_base != theirs.shim_base)) {
