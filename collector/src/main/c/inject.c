@@ -189,22 +189,30 @@ static int same_shim(const map_info *a, const map_info *b) {
          a->shim_dev_major == b->shim_dev_major && a->shim_dev_minor == b->shim_dev_minor;
 }
 
+/* /proc/PID/stat from its state on (after the command's closing parenthesis: the command may hold
+ * spaces and parentheses), in buf; NULL when there is none. */
+static const char *stat_fields(pid_t pid, char *buf, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  size_t n = fread(buf, 1, size - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *close = strrchr(buf, ')');
+  return close ? close + 1 : NULL;
+}
+
 /* A vfork child (posix_spawn's, system()'s) runs in its parent's memory until it execs: a dlopen
  * made there loads the shim into the parent, with the parent's thread pointer, on the child's small
  * stack, and the attach reported for the child starts the parent's recording. kcmp says whether two
  * processes share one address space; where it cannot (no permission on the parent, a kernel without
  * it) the attach goes on as before. */
 static int shares_parents_memory(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char *close = strrchr(buf, ')');
+  char buf[512];
+  const char *fields = stat_fields(pid, buf, sizeof buf);
   int ppid;
-  if (!close || sscanf(close + 1, " %*c %d", &ppid) != 1 || ppid <= 0) return 0;
+  if (!fields || sscanf(fields, " %*c %d", &ppid) != 1 || ppid <= 0) return 0;
   return syscall(SYS_kcmp, pid, (pid_t)ppid, 1 /* KCMP_VM */, 0UL, 0UL) == 0;
 }
 
@@ -588,17 +596,11 @@ static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struc
 /* Alive: not a zombie, and not on its way to being one (PF_EXITING, in the kernel's exit, which
  * empties its maps and drops its root while it still shows as running). */
 static int alive(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char *close = strrchr(buf, ')');
+  char buf[512];
+  const char *fields = stat_fields(pid, buf, sizeof buf);
   char state;
   unsigned flags;
-  if (!close || sscanf(close + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2) return 0;
+  if (!fields || sscanf(fields, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2) return 0;
   return state != 'Z' && state != 'X' && !(flags & 0x4 /* PF_EXITING */);
 }
 
