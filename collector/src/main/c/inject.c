@@ -203,6 +203,37 @@ static const char *stat_fields(pid_t pid, char *buf, size_t size) {
   return close ? close + 1 : NULL;
 }
 
+/* A thread of pid, other than `except`, waiting in a system call made by the loader: it is loading a
+ * library and holds the loader's lock, which our dlopen would wait for as long as that load takes (a
+ * library on a FIFO or a stalled network file system: for ever, the injector with it). Read from
+ * /proc/PID/task/TID/syscall, whose last field is the user pc of a thread in a system call; 0 when
+ * there is none. A thread running in the loader outside a system call will be done in a moment. */
+static pid_t thread_waiting_in_loader(pid_t pid, pid_t except, const map_info *m) {
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  pid_t found = 0;
+  struct dirent *e;
+  while (!found && (e = readdir(d))) {
+    char *end;
+    long tid = strtol(e->d_name, &end, 10);
+    if (*end || tid <= 0 || tid == except) continue;
+    char path[96], line[512];
+    snprintf(path, sizeof path, "/proc/%d/task/%ld/syscall", pid, tid);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    int got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    if (!got || line[0] < '0' || line[0] > '9') continue; /* "running", or -1: not in a system call */
+    const char *last = strrchr(line, ' ');
+    uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
+    if (pc && in_loader(m, pc)) found = (pid_t)tid;
+  }
+  closedir(d);
+  return found;
+}
+
 /* A vfork child (posix_spawn's, system()'s) runs in its parent's memory until it execs: a dlopen
  * made there loads the shim into the parent, with the parent's thread pointer, on the child's small
  * stack, and the attach reported for the child starts the parent's recording. kcmp says whether two
@@ -879,6 +910,13 @@ int main(int argc, char **argv) {
         if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
         die(REFUSED, "pid %d runs in its parent's memory (a vfork child about to start a program): try again", target);
+      }
+      pid_t loading = attach ? thread_waiting_in_loader(target, tid, &fresh) : 0;
+      if (loading) {
+        ptrace(PTRACE_DETACH, tid, 0, 0);
+        if (group_stop_seen) kill(target, group_stop_seen);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        die(REFUSED, "thread %d of pid %d is loading a library (waiting in the loader): try again", loading, target);
       }
       /* Seccomp filters are per thread: the one stopped may have one the main thread has not. */
       int thread_filtered = !under_seccomp && thread_seccomp_filtered(target, tid);

@@ -254,6 +254,56 @@ class AttachRefusalsTest {
     assertThat(py.exitValue()).as("an exception, not a signal").isEqualTo(1);
   }
 
+  /**
+   * Another thread waiting inside the loader holds its lock: our dlopen on the stopped thread
+   * waited as long as that load (for ever on a FIFO), and the injector with it, deaf to SIGTERM.
+   * Now the attach is refused at once, with the thread named.
+   */
+  @Test
+  void anotherThreadWaitingInTheLoaderRefusesTheAttachInsteadOfHangingIt() throws Exception {
+    Path fifo = tmp.resolve("library2.fifo");
+    assertThat(new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor()).isZero();
+    Process py =
+        new ProcessBuilder(
+                "python3",
+                "-c",
+                "import ctypes, threading, time\n"
+                    + "threading.Thread(target=lambda: ctypes.CDLL('"
+                    + fifo
+                    + "'), daemon=True).start()\n"
+                    + "time.sleep(60)")
+            .redirectErrorStream(true)
+            .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+            .start();
+    started.add(py);
+    long until = System.currentTimeMillis() + 10_000;
+    boolean waiting = false;
+    while (!waiting && System.currentTimeMillis() < until) {
+      Thread.sleep(20);
+      try (DirectoryStream<Path> tasks =
+          Files.newDirectoryStream(Path.of("/proc/" + py.pid() + "/task"))) {
+        for (Path t : tasks) waiting |= Files.readString(t.resolve("syscall")).startsWith("257 ");
+      }
+    }
+    assertThat(waiting).as("a thread waits in openat on the FIFO").isTrue();
+    Process in =
+        new ProcessBuilder(
+                Injector.binary().toString(),
+                "attach",
+                Long.toString(py.pid()),
+                Home.agent().toString(),
+                "LEAKWATCH_RUN_DIR=" + tmp.resolve("loader2"))
+            .redirectErrorStream(true)
+            .start();
+    assertThat(in.waitFor(30, TimeUnit.SECONDS)).as("never hangs").isTrue();
+    String said = new String(in.getInputStream().readAllBytes()).trim();
+    assertThat(in.exitValue()).as(said).isEqualTo(3);
+    assertThat(said).contains("is loading a library (waiting in the loader): try again");
+    assertThat(Files.readString(Path.of("/proc/" + py.pid() + "/maps")))
+        .doesNotContain("libleakwatch");
+    assertThat(py.isAlive()).isTrue();
+  }
+
   /** registers-target, its output in a file: it checks sixteen AVX and five general registers. */
   private Process registersTarget(Path out) throws Exception {
     Process p =
