@@ -31,7 +31,9 @@
  * return through its signal frame (where glibc's trampoline is not the expected one, or there is no
  * XSAVE area, calls return to address 0 as before, and a kill -9 then faults it). A signal that arrives for the
  * hijacked thread during a call is delivered to it there, as any signal interrupts any code; a
- * group stop (SIGSTOP, SIGTSTP) seen meanwhile is sent again after the release.
+ * group stop (SIGSTOP, SIGTSTP) seen meanwhile is let through for the call, and the kernel stops the
+ * thread again at its release if the group stop still holds (a SIGCONT since has ended it: sending
+ * the stop again left the process stopped with nobody to continue it).
  *
  * Exit status: 0 done, 2 usage, 3 refused (reason on stderr), 4 no permission to trace,
  * 5 the process is gone, 6 the call failed in the target, 7 no safe point found.
@@ -337,7 +339,6 @@ static int next_stop(pid_t tid) {
   }
 }
 
-static int group_stop_seen;
 
 /* Waits for the next stop of tid; passes on signals that are not ours. Returns the stop status, or
  * -1 when the thread is gone. `call`: a remote call is running (signals are delivered into it). */
@@ -348,8 +349,6 @@ static int wait_stop(pid_t tid, int call) {
     int sig = WSTOPSIG(st);
     int event = st >> 16;
     if (event == PTRACE_EVENT_STOP) {
-      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-        group_stop_seen = sig; /* a group stop: resent after the release */
       if (call) { /* only the fault at address 0 ends a call: a stop here is not its end */
         ptrace(PTRACE_CONT, tid, 0, 0);
         continue;
@@ -405,6 +404,14 @@ static const uint8_t RESTORER_CODE[RESTORER_LEN] = {0x48, 0xc7, 0xc0, 0x0f, 0x00
 #define ERESTART_RESTARTBLOCK_ 516
 
 static int test_die_in_call; /* LEAKWATCH_INJECT_TEST_DIE_IN_CALL=N: SIGKILL this program in call N */
+
+/* A test hook's pause: the milliseconds its environment variable gives, if any. */
+static void test_pause(const char *variable) {
+  const char *ms = getenv(variable);
+  if (!ms || atoi(ms) <= 0) return;
+  struct timespec pause = {atoi(ms) / 1000, (long)(atoi(ms) % 1000) * 1000000L};
+  nanosleep(&pause, NULL);
+}
 static int calls_made;
 
 /*
@@ -487,6 +494,7 @@ static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t 
     return -1;
   if (start_call(tid, r, frame, fn, a, b, PTRACE_SYSCALL) != 0) return -1;
   if (++calls_made == test_die_in_call) kill(getpid(), SIGKILL);
+  if (calls_made <= 2) test_pause("LEAKWATCH_INJECT_TEST_PAUSE_IN_CALL_MS");
   for (;;) {
     int st = next_stop(tid);
     if (st < 0) return -2;
@@ -514,7 +522,6 @@ static int remote_call_restoring(pid_t tid, const thread_state *saved, uint64_t 
       continue;
     }
     if (event == PTRACE_EVENT_STOP) {
-      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) group_stop_seen = sig;
       if (ptrace(PTRACE_SYSCALL, tid, 0, 0) != 0) return -1;
       continue;
     }
@@ -816,11 +823,7 @@ int main(int argc, char **argv) {
   int restoring = !under_seccomp && r_restorer && memcmp((const void *)(ours.libc_base + restorer_offset), RESTORER_CODE, RESTORER_LEN) == 0;
   /* LEAKWATCH_INJECT_TEST_PAUSE_MS=N: wait N ms between reading its maps and stopping it, so a test
    * can make it exec in between (a race that is otherwise a few microseconds wide). */
-  const char *pause_ms = getenv("LEAKWATCH_INJECT_TEST_PAUSE_MS");
-  if (pause_ms && atoi(pause_ms) > 0) {
-    struct timespec pause = {atoi(pause_ms) / 1000, (long)(atoi(pause_ms) % 1000) * 1000000L};
-    nanosleep(&pause, NULL);
-  }
+  test_pause("LEAKWATCH_INJECT_TEST_PAUSE_MS");
 
   sigset_t fatal, old;
   sigemptyset(&fatal);
@@ -899,7 +902,6 @@ int main(int argc, char **argv) {
       if (read_maps(target, shim, &fresh) != 0 || !same_image(&theirs, &fresh) ||
           (!attach && fresh.shim_base != theirs.shim_base)) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
-        if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
         if (!fresh.libc_base)
           die(REFUSED, "pid %d has not loaded its C library yet (it is starting): try again", target);
@@ -907,14 +909,12 @@ int main(int argc, char **argv) {
       }
       if (shares_parents_memory(target)) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
-        if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
         die(REFUSED, "pid %d runs in its parent's memory (a vfork child about to start a program): try again", target);
       }
       pid_t loading = attach ? thread_waiting_in_loader(target, tid, &fresh) : 0;
       if (loading) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
-        if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
         die(REFUSED, "thread %d of pid %d is loading a library (waiting in the loader): try again", loading, target);
       }
@@ -922,7 +922,6 @@ int main(int argc, char **argv) {
       int thread_filtered = !under_seccomp && thread_seccomp_filtered(target, tid);
       if (thread_filtered && attach && !getenv("LEAKWATCH_ATTACH_SECCOMP")) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
-        if (group_stop_seen) kill(target, group_stop_seen);
         sigprocmask(SIG_SETMASK, &old, NULL);
         die(REFUSED,
             "thread %d of pid %d runs under a seccomp filter: loading the shim (openat, mmap, mkdir, "
@@ -1000,7 +999,6 @@ int main(int argc, char **argv) {
       int restored = safe ? 1 : restore_state(tid, &saved) == 0;
       paused_us += mono_us() - t0;
       ptrace(PTRACE_DETACH, tid, 0, 0);
-      if (group_stop_seen) kill(target, group_stop_seen);
       sigprocmask(SIG_SETMASK, &old, NULL);
       if (!restored) die(FAILED, "could not restore thread %d's registers", tid);
       if (failure) die(FAILED, "%s%s%s", failure, *err ? ": " : "", err);

@@ -304,6 +304,47 @@ class AttachRefusalsTest {
     assertThat(py.isAlive()).isTrue();
   }
 
+  /**
+   * A SIGSTOP and then a SIGCONT while the injector holds a thread (a job-control user, a batch
+   * scheduler suspending and resuming): the injector used to send the stop again at its release,
+   * leaving the process stopped with nobody to continue it. A SIGSTOP alone still leaves it stopped
+   * (the kernel stops the released thread again). The test hook holds each of the two calls 600 ms.
+   */
+  @Test
+  void aStopAndAContinueDuringTheAttachLeaveTheProcessRunning() throws Exception {
+    for (boolean continued : new boolean[] {true, false}) {
+      Process p = target();
+      ProcessBuilder pb =
+          new ProcessBuilder(
+                  Injector.binary().toString(),
+                  "attach",
+                  Long.toString(p.pid()),
+                  Home.agent().toString(),
+                  "LEAKWATCH_RUN_DIR=" + tmp.resolve("stopped"))
+              .redirectErrorStream(true);
+      pb.environment().put("LEAKWATCH_INJECT_TEST_PAUSE_IN_CALL_MS", "600");
+      Process in = pb.start();
+      Thread.sleep(150);
+      signal("STOP", p.pid());
+      Thread.sleep(750);
+      if (continued) signal("CONT", p.pid());
+      assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
+      String said = new String(in.getInputStream().readAllBytes()).trim();
+      assertThat(in.exitValue()).as(said).isZero();
+      Thread.sleep(500);
+      String state = Files.readString(Path.of("/proc/" + p.pid() + "/stat"));
+      state = state.substring(state.lastIndexOf(')') + 2, state.lastIndexOf(')') + 3);
+      if (continued) assertThat(state).as("continued, it runs").isNotEqualTo("T");
+      else assertThat(state).as("stopped, it stays stopped").isEqualTo("T");
+      signal("CONT", p.pid());
+    }
+  }
+
+  private static void signal(String name, long pid) throws Exception {
+    assertThat(new ProcessBuilder("kill", "-" + name, Long.toString(pid)).start().waitFor())
+        .isZero();
+  }
+
   /** registers-target, its output in a file: it checks sixteen AVX and five general registers. */
   private Process registersTarget(Path out) throws Exception {
     Process p =
