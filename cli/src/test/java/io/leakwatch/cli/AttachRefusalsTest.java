@@ -85,6 +85,27 @@ class AttachRefusalsTest {
     return said;
   }
 
+  /** leakwatch-inject's attach with the test hooks given (name, value, ...), started. */
+  private Process startAttach(long pid, String runDir, String... hooks) throws Exception {
+    ProcessBuilder pb =
+        new ProcessBuilder(
+                Injector.binary().toString(),
+                "attach",
+                Long.toString(pid),
+                Home.agent().toString(),
+                "LEAKWATCH_RUN_DIR=" + tmp.resolve(runDir))
+            .redirectErrorStream(true);
+    for (int i = 0; i + 1 < hooks.length; i += 2) pb.environment().put(hooks[i], hooks[i + 1]);
+    return pb.start();
+  }
+
+  /** Its exit status and what it said, once it has ended (within 30 s: it never hangs). */
+  private static Said ended(Process injector) throws Exception {
+    assertThat(injector.waitFor(30, TimeUnit.SECONDS)).as("never hangs").isTrue();
+    return new Said(
+        injector.exitValue(), new String(injector.getInputStream().readAllBytes()).trim());
+  }
+
   private Said detach(Process p) throws Exception {
     return cli("detach", "--pid", Long.toString(p.pid()));
   }
@@ -165,20 +186,9 @@ class AttachRefusalsTest {
     Process sh = new ProcessBuilder("sh", "-c", "sleep 0.5; exec sleep 2").start();
     started.add(sh);
     Thread.sleep(150); // running sh, its exec still to come
-    ProcessBuilder pb =
-        new ProcessBuilder(
-                Injector.binary().toString(),
-                "attach",
-                Long.toString(sh.pid()),
-                Home.agent().toString(),
-                "LEAKWATCH_RUN_DIR=" + tmp.resolve("exec"))
-            .redirectErrorStream(true);
-    pb.environment().put("LEAKWATCH_INJECT_TEST_PAUSE_MS", "900");
-    Process in = pb.start();
-    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
-    String said = new String(in.getInputStream().readAllBytes()).trim();
-    assertThat(in.exitValue()).as(said).isEqualTo(3);
-    assertThat(said).contains("started another program (exec) during the attach: try again");
+    Said said = ended(startAttach(sh.pid(), "exec", "LEAKWATCH_INJECT_TEST_PAUSE_MS", "900"));
+    assertThat(said.status()).as(said.text()).isEqualTo(3);
+    assertThat(said.text()).contains("started another program (exec) during the attach: try again");
     assertThat(sh.waitFor(10, TimeUnit.SECONDS)).isTrue();
     assertThat(sh.exitValue()).as("the program it exec'd ran to its end").isZero();
   }
@@ -192,19 +202,9 @@ class AttachRefusalsTest {
   void aVforkChildIsRefusedAndItsParentLeftUntouched() throws Exception {
     Process parent = start(new ProcessBuilder(Home.nativeDir().resolve("vfork-target").toString()));
     ProcessHandle child = parent.toHandle().children().findFirst().orElseThrow();
-    Process in =
-        new ProcessBuilder(
-                Injector.binary().toString(),
-                "attach",
-                Long.toString(child.pid()),
-                Home.agent().toString(),
-                "LEAKWATCH_RUN_DIR=" + tmp.resolve("vfork"))
-            .redirectErrorStream(true)
-            .start();
-    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
-    String said = new String(in.getInputStream().readAllBytes()).trim();
-    assertThat(in.exitValue()).as(said).isEqualTo(3);
-    assertThat(said)
+    Said said = ended(startAttach(child.pid(), "vfork"));
+    assertThat(said.status()).as(said.text()).isEqualTo(3);
+    assertThat(said.text())
         .contains("runs in its parent's memory (a vfork child about to start a program)");
     assertThat(Files.readString(Path.of("/proc/" + parent.pid() + "/maps")))
         .doesNotContain("libleakwatch");
@@ -233,19 +233,9 @@ class AttachRefusalsTest {
     while (System.currentTimeMillis() < until
         && !Files.readString(Path.of("/proc/" + py.pid() + "/syscall")).startsWith("257 "))
       Thread.sleep(20); // openat: waiting for a writer
-    Process in =
-        new ProcessBuilder(
-                Injector.binary().toString(),
-                "attach",
-                Long.toString(py.pid()),
-                Home.agent().toString(),
-                "LEAKWATCH_RUN_DIR=" + tmp.resolve("loader"))
-            .redirectErrorStream(true)
-            .start();
-    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
-    String said = new String(in.getInputStream().readAllBytes()).trim();
-    assertThat(in.exitValue()).as(said).isEqualTo(7);
-    assertThat(said).contains("could be stopped outside the allocator and the loader");
+    Said said = ended(startAttach(py.pid(), "loader"));
+    assertThat(said.status()).as(said.text()).isEqualTo(7);
+    assertThat(said.text()).contains("could be stopped outside the allocator and the loader");
     assertThat(Files.readString(Path.of("/proc/" + py.pid() + "/maps")))
         .doesNotContain("libleakwatch");
     Files.writeString(fifo, "not an ELF file\n");
@@ -286,19 +276,9 @@ class AttachRefusalsTest {
       }
     }
     assertThat(waiting).as("a thread waits in openat on the FIFO").isTrue();
-    Process in =
-        new ProcessBuilder(
-                Injector.binary().toString(),
-                "attach",
-                Long.toString(py.pid()),
-                Home.agent().toString(),
-                "LEAKWATCH_RUN_DIR=" + tmp.resolve("loader2"))
-            .redirectErrorStream(true)
-            .start();
-    assertThat(in.waitFor(30, TimeUnit.SECONDS)).as("never hangs").isTrue();
-    String said = new String(in.getInputStream().readAllBytes()).trim();
-    assertThat(in.exitValue()).as(said).isEqualTo(3);
-    assertThat(said).contains("is loading a library (waiting in the loader): try again");
+    Said said = ended(startAttach(py.pid(), "loader2"));
+    assertThat(said.status()).as(said.text()).isEqualTo(3);
+    assertThat(said.text()).contains("is loading a library (waiting in the loader): try again");
     assertThat(Files.readString(Path.of("/proc/" + py.pid() + "/maps")))
         .doesNotContain("libleakwatch");
     assertThat(py.isAlive()).isTrue();
@@ -314,23 +294,13 @@ class AttachRefusalsTest {
   void aStopAndAContinueDuringTheAttachLeaveTheProcessRunning() throws Exception {
     for (boolean continued : new boolean[] {true, false}) {
       Process p = target();
-      ProcessBuilder pb =
-          new ProcessBuilder(
-                  Injector.binary().toString(),
-                  "attach",
-                  Long.toString(p.pid()),
-                  Home.agent().toString(),
-                  "LEAKWATCH_RUN_DIR=" + tmp.resolve("stopped"))
-              .redirectErrorStream(true);
-      pb.environment().put("LEAKWATCH_INJECT_TEST_PAUSE_IN_CALL_MS", "600");
-      Process in = pb.start();
+      Process in = startAttach(p.pid(), "stopped", "LEAKWATCH_INJECT_TEST_PAUSE_IN_CALL_MS", "600");
       Thread.sleep(150);
       signal("STOP", p.pid());
       Thread.sleep(750);
       if (continued) signal("CONT", p.pid());
-      assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
-      String said = new String(in.getInputStream().readAllBytes()).trim();
-      assertThat(in.exitValue()).as(said).isZero();
+      Said said = ended(in);
+      assertThat(said.status()).as(said.text()).isZero();
       Thread.sleep(500);
       String state = Files.readString(Path.of("/proc/" + p.pid() + "/stat"));
       state = state.substring(state.lastIndexOf(')') + 2, state.lastIndexOf(')') + 3);
