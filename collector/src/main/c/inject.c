@@ -405,6 +405,13 @@ static const uint8_t RESTORER_CODE[RESTORER_LEN] = {0x48, 0xc7, 0xc0, 0x0f, 0x00
 
 static int test_die_in_call; /* LEAKWATCH_INJECT_TEST_DIE_IN_CALL=N: SIGKILL this program in call N */
 
+/* A stopped thread released untouched (its registers were never changed) and our signals
+ * unblocked, before a refusal. */
+static void let_go(pid_t tid, const sigset_t *old) {
+  ptrace(PTRACE_DETACH, tid, 0, 0);
+  sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 /* A test hook's pause: the milliseconds its environment variable gives, if any. */
 static void test_pause(const char *variable) {
   const char *ms = getenv(variable);
@@ -664,9 +671,8 @@ static int dynamically_linked(pid_t pid) {
 }
 
 /* The value of a /proc/PID/status line ("Name:\tvalue"), into out; 0 when there is none. */
-static int status_field(pid_t pid, const char *name, char *out, size_t n) {
-  char path[64], line[512];
-  snprintf(path, sizeof path, "/proc/%d/status", pid);
+static int status_file_field(const char *path, const char *name, char *out, size_t n) {
+  char line[512];
   FILE *f = fopen(path, "r");
   if (!f) return 0;
   size_t len = strlen(name);
@@ -678,6 +684,12 @@ static int status_field(pid_t pid, const char *name, char *out, size_t n) {
   }
   fclose(f);
   return found;
+}
+
+static int status_field(pid_t pid, const char *name, char *out, size_t n) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  return status_file_field(path, name, out, n);
 }
 
 /* Runs with user shadow stacks (Linux 6.6+ CET): a call whose return the shadow stack does not
@@ -695,15 +707,9 @@ static int seccomp_filtered(pid_t pid) {
 
 /* The same for one thread (/proc/PID/task/TID/status). */
 static int thread_seccomp_filtered(pid_t pid, pid_t tid) {
-  char path[96], line[512];
+  char path[96], v[64];
   snprintf(path, sizeof path, "/proc/%d/task/%d/status", pid, tid);
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  int filtered = 0;
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, "Seccomp:", 8) == 0) filtered = atoi(line + 8) == 2;
-  fclose(f);
-  return filtered;
+  return status_file_field(path, "Seccomp", v, sizeof v) && atoi(v) == 2;
 }
 
 static void no_permission(void) __attribute__((noreturn));
@@ -901,28 +907,24 @@ int main(int argc, char **argv) {
       map_info fresh = {0};
       if (read_maps(target, shim, &fresh) != 0 || !same_image(&theirs, &fresh) ||
           (!attach && fresh.shim_base != theirs.shim_base)) {
-        ptrace(PTRACE_DETACH, tid, 0, 0);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        let_go(tid, &old);
         if (!fresh.libc_base)
           die(REFUSED, "pid %d has not loaded its C library yet (it is starting): try again", target);
         die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
       }
       if (shares_parents_memory(target)) {
-        ptrace(PTRACE_DETACH, tid, 0, 0);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        let_go(tid, &old);
         die(REFUSED, "pid %d runs in its parent's memory (a vfork child about to start a program): try again", target);
       }
       pid_t loading = attach ? thread_waiting_in_loader(target, tid, &fresh) : 0;
       if (loading) {
-        ptrace(PTRACE_DETACH, tid, 0, 0);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        let_go(tid, &old);
         die(REFUSED, "thread %d of pid %d is loading a library (waiting in the loader): try again", loading, target);
       }
       /* Seccomp filters are per thread: the one stopped may have one the main thread has not. */
       int thread_filtered = !under_seccomp && thread_seccomp_filtered(target, tid);
       if (thread_filtered && attach && !getenv("LEAKWATCH_ATTACH_SECCOMP")) {
-        ptrace(PTRACE_DETACH, tid, 0, 0);
-        sigprocmask(SIG_SETMASK, &old, NULL);
+        let_go(tid, &old);
         die(REFUSED,
             "thread %d of pid %d runs under a seccomp filter: loading the shim (openat, mmap, mkdir, "
             "fallocate) could be refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
