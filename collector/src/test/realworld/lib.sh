@@ -262,11 +262,14 @@ rw_result() {
 # What went wrong in the CLI itself, if anything (not part of the outcome, which is the program's).
 rw_note() {
   local log="$RW_WORK/leakwatch.log" n=""
-  [ -f "$log" ] || { echo -; return; }
-  grep -q RecordTooLargeException "$log" && n="${n}cli:record-too-large,"
-  grep -q "KafkaStreams is not running" "$log" && n="${n}cli:streams-died,"
-  grep -q "^leakwatch: no report" "$log" && n="${n}cli:no-report,"
+  if [ -f "$log" ]; then
+    grep -q RecordTooLargeException "$log" && n="${n}cli:record-too-large,"
+    grep -q "KafkaStreams is not running" "$log" && n="${n}cli:streams-died,"
+    grep -q "^leakwatch: no report" "$log" && n="${n}cli:no-report,"
+  fi
   [ -e "$RW_WORK/timed-out" ] && n="${n}killed-by-watchdog,"
+  # what a program's script adds (cpython.sh: the modules that passed only when run again)
+  [ -n "${RW_NOTE_EXTRA:-}" ] && [ "$RW_NOTE_EXTRA" != - ] && n="${n}${RW_NOTE_EXTRA},"
   n="${n%,}"
   echo "${n:--}"
 }

@@ -106,6 +106,15 @@ unhealthy() {
   [ ${#bad[@]} -gt 0 ] && echo "${bad[*]}"
 }
 
+# The test cases a test runner named as failed (CPython's regrtest: "FAIL: test_x (test.test_y.Z...)"),
+# into the details: CI keeps only the table.
+failed_cases() {
+  [ -f "$1/regrtest.log" ] || return 0
+  local l
+  while IFS= read -r l; do details+=("    case: ${l:0:200}"); done \
+    < <(grep -aE '^(FAIL|ERROR): ' "$1/regrtest.log" | head -10)
+}
+
 # The table: each tracked line against the bare line of its program before it.
 rows=()
 details=()
@@ -127,6 +136,7 @@ while IFS= read -r line; do
       # start, requests refused) would make "tracked = bare" prove nothing, so it fails the matrix.
       if [ -n "$QUICK" ] && [ "$verdict" = bare ] && unhealthy "$outcome"; then
         verdict="BARE-FAILED"; fail=1; details+=("$prog bare: $(unhealthy "$outcome")  [$cell]")
+        failed_cases "$cell"
       fi
     else
       d=$(diff_outcome "$bare_line" "$outcome")
@@ -139,6 +149,7 @@ while IFS= read -r line; do
           while IFS= read -r l; do details+=("    out: ${l:0:200}"); done \
             < <(diff "$WORK/$prog-bare/out.txt" "$cell/out.txt" 2>/dev/null | head -15)
         fi
+        failed_cases "$cell"
         if [ -f "$cell/leakwatch.log" ]; then
           while IFS= read -r l; do details+=("    log: ${l:0:200}"); done < <(tail -n 8 "$cell/leakwatch.log")
         fi
