@@ -52,7 +52,7 @@ public final class DebugFiles {
     if (link != null) {
       for (Path candidate : linkCandidates(binary, link)) {
         if (!Files.isRegularFile(candidate) || candidate.equals(binary)) continue;
-        ElfSymbols separate = ElfSymbols.load(candidate);
+        ElfSymbols separate = ElfSymbols.loadHeaders(candidate);
         boolean belongs =
             buildId != null
                 ? buildId.equals(separate.buildId())
@@ -68,7 +68,7 @@ public final class DebugFiles {
     }
     Path byId = buildIdPath(buildId);
     if (byId != null && Files.isRegularFile(byId)) {
-      ElfSymbols separate = ElfSymbols.load(byId);
+      ElfSymbols separate = ElfSymbols.loadHeaders(byId);
       if (!buildId.equals(separate.buildId())) reasons.mismatch("debug_file_mismatch");
       else if (!separate.debugSections().hasDwarf()) reasons.mismatch("debug_file_without_dwarf");
       else return new Found(byId, Source.BUILD_ID_DIRECTORY);

@@ -147,7 +147,7 @@ public final class Debuginfod {
           out.write(buf, 0, n);
         }
       }
-      String got = ElfSymbols.load(partial).buildId();
+      String got = ElfSymbols.loadHeaders(partial).buildId();
       if (!buildId.equals(got))
         throw new LookupFailure(
             "wrong_build_id",

@@ -474,7 +474,7 @@ public final class SourceLines implements AutoCloseable {
   }
 
   private ModuleInfo locate(Site module, int sites) {
-    ElfSymbols own = ElfSymbols.load(module.file());
+    ElfSymbols own = ElfSymbols.loadHeaders(module.file());
     List<String> mismatches = new ArrayList<>();
     DebugFiles.Found local = debugFiles.find(module.file(), own, mismatches::add);
     for (String m : mismatches) listener.failed(m, sites);

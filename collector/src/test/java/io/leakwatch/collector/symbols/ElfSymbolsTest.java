@@ -8,6 +8,7 @@ import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -77,6 +78,8 @@ class ElfSymbolsTest {
       ElfSymbols s = ElfSymbols.parse(ByteBuffer.wrap(img));
       if (s.size() > 0) parsed++;
       s.lookup(rnd.nextLong());
+      ElfSymbols headers = ElfSymbols.parse(ByteBuffer.wrap(img), false);
+      assertThat(headers.buildId()).isEqualTo(s.buildId());
     }
     assertThat(parsed).isPositive();
   }
@@ -128,6 +131,31 @@ class ElfSymbolsTest {
     assertThat(d.debugLink()).isEqualTo("inline-leak.debug");
     assertThat(Integer.toUnsignedLong(d.debugLinkCrc()))
         .isEqualTo(DebugFiles.crc32(InlineLeakProgram.DEBUG));
+  }
+
+  @Test
+  void theHeadersAloneSayWhatTheFullParseSaysOfTheBuildIdAndDebugInfo(@TempDir Path dir)
+      throws Exception {
+    Path linked = dir.resolve("linked");
+    InlineLeakProgram.run(
+        "objcopy",
+        "--add-gnu-debuglink=" + InlineLeakProgram.DEBUG,
+        InlineLeakProgram.STRIPPED.toString(),
+        linked.toString());
+    for (Path file :
+        List.of(
+            InlineLeakProgram.PROGRAM,
+            InlineLeakProgram.STRIPPED,
+            InlineLeakProgram.DEBUG,
+            linked,
+            withMiniDebugInfo(dir),
+            Path.of("/lib/x86_64-linux-gnu/libc.so.6"))) {
+      ElfSymbols full = ElfSymbols.load(file);
+      ElfSymbols headers = ElfSymbols.loadHeaders(file);
+      assertThat(headers.size()).as(file.toString()).isZero();
+      assertThat(headers.buildId()).as(file.toString()).isEqualTo(full.buildId()).isNotNull();
+      assertThat(headers.debugSections()).as(file.toString()).isEqualTo(full.debugSections());
+    }
   }
 
   @Test
