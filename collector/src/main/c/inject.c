@@ -43,6 +43,7 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -288,7 +289,26 @@ static int restore_state(pid_t tid, thread_state *s) {
   return rc;
 }
 
+/* The stopped thread's memory, opened once it is stopped: the open file holds that address space, so
+ * what is written through it can only reach the image the checks after the stop looked at. By pid,
+ * each write looks the process up again: after another thread's exec (which kills the stopped one and
+ * takes the main thread's id), a write could land in the new program, at the same addresses when
+ * ASLR is off. -1: not open (before the stop, or a kernel that refused the open), by pid. */
+static int thread_mem = -1;
+
+static void open_thread_mem(pid_t target, pid_t tid) {
+  char path[96];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/mem", target, tid);
+  thread_mem = open(path, O_RDWR | O_CLOEXEC);
+}
+
+static void close_thread_mem(void) {
+  if (thread_mem >= 0) close(thread_mem);
+  thread_mem = -1;
+}
+
 static int write_mem(pid_t pid, uintptr_t addr, const void *buf, size_t len) {
+  if (thread_mem >= 0) return pwrite(thread_mem, buf, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
   struct iovec local = {(void *)buf, len}, remote = {(void *)addr, len};
   if (process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len) return 0;
   /* process_vm_writev honours page protection; stacks are writable, so this is for odd kernels. */
@@ -307,6 +327,7 @@ static int write_mem(pid_t pid, uintptr_t addr, const void *buf, size_t len) {
 }
 
 static int read_mem(pid_t pid, uintptr_t addr, void *buf, size_t len) {
+  if (thread_mem >= 0) return pread(thread_mem, buf, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
   struct iovec local = {buf, len}, remote = {(void *)addr, len};
   return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
 }
@@ -407,6 +428,15 @@ static int test_die_in_call; /* LEAKWATCH_INJECT_TEST_DIE_IN_CALL=N: SIGKILL thi
 
 /* A stopped thread released untouched (its registers were never changed) and our signals
  * unblocked, before a refusal. */
+/* The thread we held stopped is gone. Nothing but the whole process's end or another thread's exec
+ * ends a thread held stopped: which one, for the message (after an exec, what was written went with
+ * the old address space; see thread_mem). */
+static void thread_lost(pid_t target, const char *action) __attribute__((noreturn));
+static void thread_lost(pid_t target, const char *action) {
+  if (alive(target)) die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
+  die(GONE, "pid %d exited during the %s", target, action);
+}
+
 static void let_go(pid_t tid, const sigset_t *old) {
   ptrace(PTRACE_DETACH, tid, 0, 0);
   sigprocmask(SIG_SETMASK, old, NULL);
@@ -904,6 +934,7 @@ int main(int argc, char **argv) {
         ptrace(PTRACE_DETACH, tid, 0, 0);
         break;
       }
+      open_thread_mem(target, tid); /* before the maps are read again: the image they describe */
       map_info fresh = {0};
       if (read_maps(target, shim, &fresh) != 0 || !same_image(&theirs, &fresh) ||
           (!attach && fresh.shim_base != theirs.shim_base)) {
@@ -930,6 +961,7 @@ int main(int argc, char **argv) {
             "fallocate) could be refused or kill it. LEAKWATCH_ATTACH_SECCOMP=allow attaches anyway",
             tid, target);
       }
+      test_pause("LEAKWATCH_INJECT_TEST_PAUSE_BEFORE_WRITES_MS");
       /* The answer slot and the strings below the red zone of its stack; the calls' frames below. */
       size_t slen = strlen(shim) + 1, tlen = strlen(settings) + 1;
       uintptr_t data = (saved.regs.rsp - 128 - 16 - slen - tlen) & ~(uintptr_t)15;
@@ -951,7 +983,7 @@ int main(int argc, char **argv) {
         uintptr_t fn = attach ? r_dlopen : r_detach, arg0 = attach ? r_shim : r_result, arg1 = attach ? RTLD_NOW : 0;
         int c = safe ? remote_call_restoring(tid, &saved, sigmask, top, fn, arg0, arg1, r_restorer)
                      : remote_call(tid, &saved, top, fn, arg0, arg1, &handle);
-        if (c == -2) die(GONE, "pid %d exited during the %s", target, attach ? "attach" : "detach");
+        if (c == -2) thread_lost(target, action);
         if (c != 0) failure = attach ? "the call to dlopen could not run" : "the call into the shim could not run";
       }
       uintptr_t r_attach = 0;
@@ -979,7 +1011,7 @@ int main(int argc, char **argv) {
       if (!failure && attach) {
         int c = safe ? remote_call_restoring(tid, &saved, sigmask, top, r_attach, r_settings, r_result, r_restorer)
                      : remote_call(tid, &saved, top, r_attach, r_settings, r_result, &result);
-        if (c == -2) die(GONE, "pid %d exited during the attach", target);
+        if (c == -2) thread_lost(target, action);
         if (c != 0) failure = "the call into the shim could not run";
       }
       if (!failure && safe) {
@@ -991,6 +1023,7 @@ int main(int argc, char **argv) {
         /* BUSY: it was stopped inside the shim's own patching; let it finish and stop it again */
         if (!safe) restore_state(tid, &saved);
         paused_us += mono_us() - t0;
+        close_thread_mem();
         ptrace(PTRACE_CONT, tid, 0, 0);
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
@@ -999,9 +1032,14 @@ int main(int argc, char **argv) {
       /* A restoring call has put every register back already (and set up the restart of a system
        * call it was stopped in, which restoring `saved` now would undo). */
       int restored = safe ? 1 : restore_state(tid, &saved) == 0;
+      /* Gone while the process lives: only another thread's exec kills a thread we hold stopped
+       * (the writes went nowhere: its address space went with it). */
+      int thread_gone = !restored && errno == ESRCH;
+      close_thread_mem();
       paused_us += mono_us() - t0;
       ptrace(PTRACE_DETACH, tid, 0, 0);
       sigprocmask(SIG_SETMASK, &old, NULL);
+      if (thread_gone) thread_lost(target, action);
       if (!restored) die(FAILED, "could not restore thread %d's registers", tid);
       if (failure) die(FAILED, "%s%s%s", failure, *err ? ": " : "", err);
       switch ((int)result) {

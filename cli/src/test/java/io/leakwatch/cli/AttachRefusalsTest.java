@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.leakwatch.collector.NativeRuns;
 import io.leakwatch.collector.ring.RingFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -191,6 +194,59 @@ class AttachRefusalsTest {
     assertThat(said.text()).contains("started another program (exec) during the attach: try again");
     assertThat(sh.waitFor(10, TimeUnit.SECONDS)).isTrue();
     assertThat(sh.exitValue()).as("the program it exec'd ran to its end").isZero();
+  }
+
+  /**
+   * Another thread execs while the injector holds the main thread stopped, checked and about to
+   * write the shim's path and settings below its stack. The exec kills the held thread and its
+   * address space; the new program takes the process's id, and with ASLR off (setarch -R) its stack
+   * lies where the old one was. The writes went by pid, so they landed in the new program's stack
+   * (the settings string was found there); now they go through /proc/PID/task/TID/mem opened at the
+   * stop, which holds the old address space, and reach nothing. The hook holds the injector 700 ms
+   * between its checks and its writes.
+   */
+  @Test
+  void anExecByAnotherThreadWhileOneIsHeldWritesNothingIntoTheNewProgram() throws Exception {
+    String script =
+        "import os, sys, threading, time\n"
+            + "def later():\n"
+            + "    time.sleep(0.6)\n"
+            + "    os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(3)'])\n"
+            + "threading.Thread(target=later, daemon=True).start()\n"
+            + "while True: time.sleep(0.05)\n";
+    Process py = new ProcessBuilder("setarch", "-R", "python3", "-c", script).start();
+    started.add(py);
+    Thread.sleep(300); // its second thread's exec still to come
+    Said said =
+        ended(
+            startAttach(
+                py.pid(), "execmark", "LEAKWATCH_INJECT_TEST_PAUSE_BEFORE_WRITES_MS", "700"));
+    assertThat(said.status()).as(said.text()).isEqualTo(3);
+    assertThat(said.text()).contains("started another program (exec) during the attach: try again");
+    assertThat(new String(Files.readAllBytes(Path.of("/proc/" + py.pid() + "/cmdline"))))
+        .as("the new program runs")
+        .contains("time.sleep(3)");
+    assertThat(stackHolds(py.pid(), tmp.resolve("execmark").toString()))
+        .as("the injector's settings in the new program's stack")
+        .isFalse();
+    assertThat(py.waitFor(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(py.exitValue()).as("the program it exec'd ran to its end").isZero();
+  }
+
+  /** Whether the process's main stack holds the text (read through /proc/PID/mem). */
+  private static boolean stackHolds(long pid, String text) throws Exception {
+    for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/maps"))) {
+      if (!line.endsWith("[stack]")) continue;
+      String[] range = line.substring(0, line.indexOf(' ')).split("-");
+      long lo = Long.parseUnsignedLong(range[0], 16), hi = Long.parseUnsignedLong(range[1], 16);
+      ByteBuffer stack = ByteBuffer.allocate((int) (hi - lo));
+      try (FileChannel mem = FileChannel.open(Path.of("/proc/" + pid + "/mem"))) {
+        while (stack.hasRemaining() && mem.read(stack, lo + stack.position()) > 0) {}
+      }
+      return new String(stack.array(), 0, stack.position(), StandardCharsets.ISO_8859_1)
+          .contains(text);
+    }
+    return false;
   }
 
   /**
