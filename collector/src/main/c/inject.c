@@ -69,6 +69,7 @@ static pid_t target;
 static const char *action = "attach"; /* or "detach": for messages */
 
 static int alive(pid_t pid);
+static void proc_file(char *out, size_t n, pid_t pid, const char *file);
 
 /* A refusal read from /proc of a process that has since exited would name the wrong cause (a
  * zombie cannot be traced: "not allowed"; its exe and root are gone: "statically linked", "sees no
@@ -128,8 +129,8 @@ static int is_loader(const char *path) {
 }
 
 static int read_maps(pid_t pid, const char *shim, map_info *m) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  char path[96];
+  proc_file(path, sizeof path, pid, "maps");
   FILE *f = fopen(path, "r");
   if (!f) return -1;
   memset(m, 0, sizeof *m);
@@ -194,9 +195,9 @@ static int same_shim(const map_info *a, const map_info *b) {
 
 /* /proc/PID/stat from its state on (after the command's closing parenthesis: the command may hold
  * spaces and parentheses), in buf; NULL when there is none. */
-static const char *stat_fields(pid_t pid, char *buf, size_t size) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+static const char *stat_fields(pid_t pid, pid_t tid, char *buf, size_t size) {
+  char path[96];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
   FILE *f = fopen(path, "r");
   if (!f) return NULL;
   size_t n = fread(buf, 1, size - 1, f);
@@ -244,7 +245,7 @@ static pid_t thread_waiting_in_loader(pid_t pid, pid_t except, const map_info *m
  * it) the attach goes on as before. */
 static int shares_parents_memory(pid_t pid) {
   char buf[512];
-  const char *fields = stat_fields(pid, buf, sizeof buf);
+  const char *fields = stat_fields(pid, pid, buf, sizeof buf);
   int ppid;
   if (!fields || sscanf(fields, " %*c %d", &ppid) != 1 || ppid <= 0) return 0;
   return syscall(SYS_kcmp, pid, (pid_t)ppid, 1 /* KCMP_VM */, 0UL, 0UL) == 0;
@@ -602,8 +603,8 @@ static void release_running(pid_t tid) {
 /* Room below rsp in the mapping that holds it: dlopen and the shim's start need some tens of KiB.
  * The main thread's [stack] grows on demand. */
 static int stack_room_ok(pid_t pid, uintptr_t rsp) {
-  char path[64], line[512];
-  snprintf(path, sizeof path, "/proc/%d/maps", pid);
+  char path[96], line[512];
+  proc_file(path, sizeof path, pid, "maps");
   FILE *f = fopen(path, "r");
   if (!f) return 0;
   int ok = 0;
@@ -668,22 +669,52 @@ static int safe_point(pid_t tid, const map_info *m, const struct user_regs_struc
   return !handler_interrupted_code(tid, m, r->rsp, restorer);
 }
 
-/* Alive: not a zombie, and not on its way to being one (PF_EXITING, in the kernel's exit, which
- * empties its maps and drops its root while it still shows as running). */
-static int alive(pid_t pid) {
+/* A live thread: not a zombie, and not on its way to being one (PF_EXITING, in the kernel's exit,
+ * which empties its maps and drops its root while it still shows as running). */
+static int thread_live(pid_t pid, pid_t tid) {
   char buf[512];
-  const char *fields = stat_fields(pid, buf, sizeof buf);
+  const char *fields = stat_fields(pid, tid, buf, sizeof buf);
   char state;
   unsigned flags;
   if (!fields || sscanf(fields, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2) return 0;
   return state != 'Z' && state != 'X' && !(flags & 0x4 /* PF_EXITING */);
 }
 
+/* A live thread of the process, the main one first; 0 when it has none. The main thread may have
+ * ended (pthread_exit in main) while the others run: a zombie until the last one ends. */
+static pid_t live_thread(pid_t pid) {
+  if (thread_live(pid, pid)) return pid;
+  char dir[64];
+  snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  pid_t found = 0;
+  struct dirent *e;
+  while (!found && (e = readdir(d))) {
+    char *end;
+    long t = strtol(e->d_name, &end, 10);
+    if (!*end && t > 0 && t != pid && thread_live(pid, (pid_t)t)) found = (pid_t)t;
+  }
+  closedir(d);
+  return found;
+}
+
+/* Alive: one of its threads is. */
+static int alive(pid_t pid) { return live_thread(pid) != 0; }
+
+/* The path of one of the process's /proc files, through a live thread's directory when its main
+ * thread has ended: the main thread's own files then show no maps, no program and no root. */
+static void proc_file(char *out, size_t n, pid_t pid, const char *file) {
+  pid_t t = live_thread(pid);
+  if (t == 0 || t == pid) snprintf(out, n, "/proc/%d/%s", pid, file);
+  else snprintf(out, n, "/proc/%d/task/%d/%s", pid, t, file);
+}
+
 /* Whether its program asks for a dynamic loader (PT_INTERP): then a missing libc means it is
  * still starting, not that it has none. */
 static int dynamically_linked(pid_t pid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/exe", pid);
+  char path[96];
+  proc_file(path, sizeof path, pid, "exe");
   FILE *f = fopen(path, "rb");
   if (!f) return 0;
   Elf64_Ehdr eh;
@@ -717,8 +748,8 @@ static int status_file_field(const char *path, const char *name, char *out, size
 }
 
 static int status_field(pid_t pid, const char *name, char *out, size_t n) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  char path[96];
+  proc_file(path, sizeof path, pid, "status");
   return status_file_field(path, name, out, n);
 }
 
@@ -766,7 +797,9 @@ static void same_file_or_die(const char *shim) {
   struct stat ours, theirs;
   char path[4200];
   if (stat(shim, &ours) != 0) die(REFUSED, "no shim at %s: %s", shim, strerror(errno));
-  snprintf(path, sizeof path, "/proc/%d/root%s", target, shim);
+  char root[96];
+  proc_file(root, sizeof root, target, "root");
+  snprintf(path, sizeof path, "%s%s", root, shim);
   if (stat(path, &theirs) != 0 || ours.st_dev != theirs.st_dev || ours.st_ino != theirs.st_ino)
     die(REFUSED,
         "pid %d sees no %s of its own at that path (another mount namespace, a container?): "
@@ -889,8 +922,9 @@ int main(int argc, char **argv) {
   for (int ti = 0; ti < ntids; ti++) {
     pid_t tid = tids[ti];
     if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) != 0) {
-      /* The main thread's EPERM is about us; another's may be its exit or another tracer's hold */
-      if (errno == EPERM && tid == target) no_permission();
+      /* The main thread's EPERM is about us, unless it has ended (pthread_exit in main: a zombie
+       * the others outlive); another's may be its exit or another tracer's hold */
+      if (errno == EPERM && tid == target && thread_live(target, target)) no_permission();
       continue; /* a thread that ended meanwhile */
     }
     for (int attempt = 0; attempt < 200; attempt++) {

@@ -104,7 +104,9 @@ static int on_object(struct dl_phdr_info *info, size_t size, void *arg) {
   char exe[LW_MODULE_PATH_MAX];
   const char *path = info->dlpi_name;
   if (!path || !*path) {
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    /* thread-self: /proc/self/exe is gone once the main thread has ended (pthread_exit in main) */
+    ssize_t n = readlink("/proc/thread-self/exe", exe, sizeof exe - 1);
+    if (n <= 0) n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) return 0; /* the vdso has no name either; the main program always has one */
     exe[n] = 0;
     path = exe;

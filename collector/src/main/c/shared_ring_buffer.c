@@ -40,7 +40,9 @@ static char *put_str(char *p, const char *end, const char *s) {
 }
 
 static void read_cmdline(lw_ring_header *h) {
-  int fd = sys_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+  /* thread-self: the process's own file is empty once its main thread has ended */
+  int fd = sys_open("/proc/thread-self/cmdline", O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) fd = sys_open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return;
   char *dst = (char *)h + LW_RING_CMDLINE_OFFSET;
   ssize_t total = 0;

@@ -87,7 +87,10 @@ static int query_ioctl(int fd, uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
 }
 
 int lw_thread_stack_mapping(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  /* This thread's view, not the process's: once the main thread has ended (pthread_exit in main,
+   * the others running on), /proc/self is that zombie's and its maps are empty. */
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   int found = query_ioctl(fd, addr, lo, hi);
   if (found < 0) {

@@ -392,6 +392,65 @@ class AttachEndToEndTest {
     }
   }
 
+  /**
+   * A process whose main thread called pthread_exit while another runs on: /proc/PID shows a zombie
+   * with no maps, no program and no root. The injector refused it as "exited", and a collector that
+   * read it as gone would have retired its ring at once. Attached through a live thread's /proc
+   * files (the injector's, the collector's and the shim's), its leak after the attach is reported,
+   * with its command line.
+   */
+  @Test
+  void aProcessWhoseMainThreadEndedIsAttachedAndItsLeakReported() throws Exception {
+    Path trigger = tmp.resolve("leak-now");
+    String script =
+        "import ctypes, os, threading, time\n"
+            + "def work():\n"
+            + "    print('ready', flush=True)\n"
+            + "    while not os.path.exists('"
+            + trigger
+            + "'): time.sleep(0.05)\n"
+            // through CPython's allocator and its GOT (a malloc that ctypes looked up is not
+            // routed)
+            + "    kept = [bytearray(424242) for _ in range(10)]\n"
+            + "    print('leaked', flush=True)\n"
+            + "    time.sleep(120)\n"
+            + "threading.Thread(target=work).start()\n"
+            + "time.sleep(0.3)\n"
+            + "ctypes.CDLL(None).pthread_exit(None)\n";
+    Process py =
+        new ProcessBuilder("python3", "-u", "-c", script).redirectErrorStream(true).start();
+    Output out = new Output(py);
+    try {
+      out.await("ready", 1);
+      Path stat = Path.of("/proc/" + py.pid() + "/stat");
+      long until = System.currentTimeMillis() + 10_000;
+      while (!Files.readString(stat).contains(") Z ") && System.currentTimeMillis() < until)
+        Thread.sleep(20);
+      assertThat(Files.readString(stat)).as("its main thread ended").contains(") Z ");
+
+      Path log = tmp.resolve("attach-zombie-main.log");
+      Path report = tmp.resolve("zombie-main.json");
+      Process attach = attachFor(py.pid(), 10, log, report);
+      Files.writeString(trigger, "now");
+      out.await("leaked", 1);
+      assertThat(attach.waitFor(180, TimeUnit.SECONDS)).isTrue();
+      String said = Files.readString(log);
+      assertThat(attach.exitValue()).as(said).isZero();
+      assertThat(said).contains("detached from pid " + py.pid());
+      JsonNode r = JSON.readTree(Files.readString(report));
+      assertThat(r.path("tracking").path("lostEvents").asLong()).isZero();
+      // Retired as gone at first sight, the collector published none of them; the shim read its
+      // command line through /proc/self, the zombie's, and named the process "unknown".
+      assertThat(Targets.bytesOfStacksCalling(r, "PyByteArray_Resize"))
+          .as(r.toPrettyString())
+          .isEqualTo(10L * (424242 + 1));
+      assertThat(r.path("process").path("command").asText()).contains("python3");
+      assertThat(py.isAlive()).isTrue();
+    } finally {
+      py.destroyForcibly();
+    }
+  }
+
   @Test
   void aRecordingEndsWhenTheAttachedProcessExecs() throws Exception {
     // bash becomes another program when told (SIGUSR1): the shim is gone with its old image.

@@ -55,6 +55,14 @@ public final class ProcCounters {
     Path dir = proc.resolve(Integer.toString(pid));
     String status = read(dir.resolve("status"));
     if (status == null) return null;
+    if (status.contains("\nState:\tZ")) { // its main thread ended: through another thread's files
+      Path thread = liveThreadDir(pid);
+      String theirs = thread == null ? null : read(thread.resolve("status"));
+      if (theirs != null) {
+        dir = thread;
+        status = theirs;
+      }
+    }
     Smaps.Summary smaps = Smaps.read(dir.resolve("smaps"));
     long virt = kbField(status, "VmSize:").orElse(0);
     long rss = kbField(status, "VmRSS:").orElse(0);
@@ -82,14 +90,41 @@ public final class ProcCounters {
 
   /** Open file descriptors, or -1 when they cannot be listed. */
   public int openFds(int pid) {
+    int n = countEntries(proc.resolve(Integer.toString(pid)).resolve("fd"));
+    if (n > 0) return n;
+    Path thread = liveThreadDir(pid); // its main thread ended: its own fd directory is empty
+    return thread == null ? n : countEntries(thread.resolve("fd"));
+  }
+
+  private static int countEntries(Path dir) {
     int n = 0;
-    try (DirectoryStream<Path> fds =
-        Files.newDirectoryStream(proc.resolve(Integer.toString(pid)).resolve("fd"))) {
-      for (Path ignored : fds) n++;
+    try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir)) {
+      for (Path ignored : entries) n++;
       return n;
     } catch (IOException | RuntimeException e) {
       return -1;
     }
+  }
+
+  /**
+   * A live thread's directory, /proc/PID/task/TID, when the main thread has ended while others run
+   * (pthread_exit in main): the process lives on as a zombie leader until its last thread ends, and
+   * the leader's own files show no memory, no maps and no descriptors. Null when no other thread
+   * lives. Asked only when the leader's files say zombie or empty: nothing on a round's usual path.
+   */
+  Path liveThreadDir(int pid) {
+    Path tasks = proc.resolve(Integer.toString(pid)).resolve("task");
+    String self = Integer.toString(pid);
+    try (DirectoryStream<Path> threads = Files.newDirectoryStream(tasks)) {
+      for (Path t : threads) {
+        if (t.getFileName().toString().equals(self)) continue;
+        String stat = read(t.resolve("stat"));
+        if (stat != null && !isZombie(stat) && !isExiting(stat)) return t;
+      }
+    } catch (IOException | RuntimeException e) {
+      return null;
+    }
+    return null;
   }
 
   /** Field 22 of /proc/PID/stat (start time in clock ticks since boot), or -1. */
@@ -101,7 +136,7 @@ public final class ProcCounters {
   /** Is the process that started at {@code startTicks} still the one behind {@code pid}? */
   public boolean alive(int pid, long startTicks) {
     String stat = read(proc.resolve(Integer.toString(pid)).resolve("stat"));
-    if (stat == null || isZombie(stat)) return false;
+    if (stat == null || (isZombie(stat) && liveThreadDir(pid) == null)) return false;
     long now = parseStartTicks(stat);
     return now >= 0 && (startTicks <= 0 || now == startTicks);
   }
@@ -113,7 +148,23 @@ public final class ProcCounters {
    */
   public boolean maps(int pid, Path file) {
     String maps = read(proc.resolve(Integer.toString(pid)).resolve("maps"), Smaps.MAX_BYTES);
+    if (maps != null && maps.isEmpty()) { // a zombie main thread's: the others' address space
+      Path thread = liveThreadDir(pid);
+      if (thread != null) maps = read(thread.resolve("maps"), Smaps.MAX_BYTES);
+    }
     return maps == null || maps.contains(file.toString());
+  }
+
+  /** PF_EXITING in the flags (field 9): in the kernel's exit, its memory already let go. */
+  static boolean isExiting(String stat) {
+    int close = stat.lastIndexOf(')');
+    if (close < 0) return false;
+    String[] rest = stat.substring(close + 1).trim().split("\\s+");
+    try {
+      return rest.length > 6 && (Long.parseLong(rest[6]) & 0x4) != 0;
+    } catch (NumberFormatException e) {
+      return false;
+    }
   }
 
   static boolean isZombie(String stat) {

@@ -118,6 +118,51 @@ class ProcCountersTest {
     assertThat(new ProcCounters(fake).sample(90).memory().privateBytes()).isEqualTo(22 * 1024);
   }
 
+  /**
+   * A process whose main thread called pthread_exit while another runs: /proc/PID shows a zombie
+   * with no memory, maps or descriptors, yet the process lives (its other thread allocates on).
+   * Read as gone, the collector retired an attached process the moment it saw it.
+   */
+  @Test
+  void aProcessWhoseMainThreadEndedLivesOnThroughItsOtherThreads() throws Exception {
+    String script =
+        "import ctypes, threading, time\n"
+            + "threading.Thread(target=lambda: time.sleep(60)).start()\n"
+            + "ctypes.CDLL(None).pthread_exit(None)\n";
+    Process py = new ProcessBuilder("python3", "-c", script).start();
+    try {
+      int pid = (int) py.pid();
+      Path stat = Path.of("/proc/" + pid + "/stat");
+      long until = System.currentTimeMillis() + 10_000;
+      while (!ProcCounters.isZombie(Files.readString(stat)) && System.currentTimeMillis() < until)
+        Thread.sleep(20);
+      assertThat(ProcCounters.isZombie(Files.readString(stat))).as("main thread ended").isTrue();
+      assertThat(Files.readString(Path.of("/proc/" + pid + "/maps"))).isEmpty();
+
+      long start = proc.startTicks(pid);
+      assertThat(proc.alive(pid, start)).isTrue();
+      ProcCounters.Sample sample = proc.sample(pid);
+      assertThat(sample.memory().virtualBytes()).isPositive();
+      assertThat(sample.memory().residentBytes()).isPositive();
+      assertThat(sample.memory().privateBytes()).isPositive();
+      assertThat(sample.regions()).isNotEmpty();
+      assertThat(proc.openFds(pid)).isGreaterThanOrEqualTo(3);
+      String python =
+          Files.readSymbolicLink(
+                  Path.of("/proc/" + pid + "/task")
+                      .resolve(proc.liveThreadDir(pid).getFileName())
+                      .resolve("exe"))
+              .toString();
+      assertThat(proc.maps(pid, Path.of(python))).as("maps %s", python).isTrue();
+      assertThat(proc.maps(pid, Path.of("/no/such/ring"))).isFalse();
+
+      py.destroyForcibly().waitFor();
+      assertThat(proc.alive(pid, start)).isFalse();
+    } finally {
+      py.destroyForcibly();
+    }
+  }
+
   @Test
   void goneProcessIsUnknownNotAnError() {
     assertThat(proc.sample(Integer.MAX_VALUE)).isNull();
