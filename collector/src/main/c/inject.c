@@ -132,6 +132,10 @@ static int read_maps(pid_t pid, const char *shim, map_info *m) {
   char path[96];
   proc_file(path, sizeof path, pid, "maps");
   FILE *f = fopen(path, "r");
+  if (!f) { /* the live thread it went through may have ended meanwhile: another, once */
+    proc_file(path, sizeof path, pid, "maps");
+    f = fopen(path, "r");
+  }
   if (!f) return -1;
   memset(m, 0, sizeof *m);
   char line[8192];
@@ -297,10 +301,14 @@ static int restore_state(pid_t tid, thread_state *s) {
  * ASLR is off. -1: not open (before the stop, or a kernel that refused the open), by pid. */
 static int thread_mem = -1;
 
-static void open_thread_mem(pid_t target, pid_t tid) {
+/* Opened right after the stop and proven by a ptrace call after it (see the loop in main): only our
+ * stopped tracee answers one, and a stopped thread keeps its address space, so the file is of the
+ * thread that was stopped. -1 with errno when it cannot be opened. */
+static int open_thread_mem(pid_t target, pid_t tid) {
   char path[96];
   snprintf(path, sizeof path, "/proc/%d/task/%d/mem", target, tid);
   thread_mem = open(path, O_RDWR | O_CLOEXEC);
+  return thread_mem >= 0 ? 0 : -1;
 }
 
 static void close_thread_mem(void) {
@@ -427,17 +435,23 @@ static const uint8_t RESTORER_CODE[RESTORER_LEN] = {0x48, 0xc7, 0xc0, 0x0f, 0x00
 
 static int test_die_in_call; /* LEAKWATCH_INJECT_TEST_DIE_IN_CALL=N: SIGKILL this program in call N */
 
-/* A stopped thread released untouched (its registers were never changed) and our signals
- * unblocked, before a refusal. */
 /* The thread we held stopped is gone. Nothing but the whole process's end or another thread's exec
  * ends a thread held stopped: which one, for the message (after an exec, what was written went with
  * the old address space; see thread_mem). */
 static void thread_lost(pid_t target, const char *action) __attribute__((noreturn));
 static void thread_lost(pid_t target, const char *action) {
+  /* A kill of the whole process ends the held thread first: its siblings may show as running a
+   * moment longer. Gone within 100 ms, it was the end; alive after, the exec. */
+  for (int i = 0; i < 20 && alive(target); i++) {
+    struct timespec ms5 = {0, 5000000};
+    nanosleep(&ms5, NULL);
+  }
   if (alive(target)) die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
   die(GONE, "pid %d exited during the %s", target, action);
 }
 
+/* A stopped thread released untouched (its registers were never changed) and our signals
+ * unblocked, before a refusal. */
 static void let_go(pid_t tid, const sigset_t *old) {
   ptrace(PTRACE_DETACH, tid, 0, 0);
   sigprocmask(SIG_SETMASK, old, NULL);
@@ -918,13 +932,14 @@ int main(int argc, char **argv) {
   }
 
   uint64_t paused_us = 0;
-  int stops = 0;
+  int stops = 0, refused_seizes = 0;
   for (int ti = 0; ti < ntids; ti++) {
     pid_t tid = tids[ti];
     if (ptrace(PTRACE_SEIZE, tid, 0, PTRACE_O_TRACESYSGOOD) != 0) {
       /* The main thread's EPERM is about us, unless it has ended (pthread_exit in main: a zombie
        * the others outlive); another's may be its exit or another tracer's hold */
       if (errno == EPERM && tid == target && thread_live(target, target)) no_permission();
+      if (errno == EPERM) refused_seizes++;
       continue; /* a thread that ended meanwhile */
     }
     for (int attempt = 0; attempt < 200; attempt++) {
@@ -940,17 +955,36 @@ int main(int argc, char **argv) {
         let_run(tid);
         continue;
       }
-      thread_state saved;
-      if (save_state(tid, &saved) != 0) {
+      /* Its memory, opened before anything else is read of it. Until this stop it could exec, or
+       * (the main thread) be killed by another thread's exec that hands its id to the new program:
+       * the registers read after the open come only from our stopped tracee, so once they are read
+       * the file is of the address space it stopped in. Refused by an LSM (EACCES, EPERM): by pid,
+       * as before. Gone (ENOENT, ESRCH): the next thread. */
+      if (stops == 1) test_pause("LEAKWATCH_INJECT_TEST_PAUSE_AFTER_STOP_MS");
+      if (open_thread_mem(target, tid) != 0 && errno != EACCES && errno != EPERM) {
         ptrace(PTRACE_CONT, tid, 0, 0);
         break;
       }
+      thread_state saved;
+      if (save_state(tid, &saved) != 0) {
+        /* A thread held stopped leaves only by the whole process's end or another thread's exec */
+        int lost = errno == ESRCH;
+        close_thread_mem();
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        if (lost) {
+          sigprocmask(SIG_SETMASK, &old, NULL);
+          thread_lost(target, action);
+        }
+        break;
+      }
       if (!stack_room_ok(target, saved.regs.rsp)) { /* a small stack (or a sigaltstack): the next thread */
+        close_thread_mem();
         paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
         break;
       }
       if (!safe_point(tid, &theirs, &saved.regs, r_restorer)) {
+        close_thread_mem();
         paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
         let_run(tid);
@@ -965,10 +999,10 @@ int main(int argc, char **argv) {
       char task_path[96];
       snprintf(task_path, sizeof task_path, "/proc/%d/task/%d", target, tid);
       if (access(task_path, F_OK) != 0) {
+        close_thread_mem();
         ptrace(PTRACE_DETACH, tid, 0, 0);
         break;
       }
-      open_thread_mem(target, tid); /* before the maps are read again: the image they describe */
       map_info fresh = {0};
       if (read_maps(target, shim, &fresh) != 0 || !same_image(&theirs, &fresh) ||
           (!attach && fresh.shim_base != theirs.shim_base)) {
@@ -1069,6 +1103,10 @@ int main(int argc, char **argv) {
       /* Gone while the process lives: only another thread's exec kills a thread we hold stopped
        * (the writes went nowhere: its address space went with it). */
       int thread_gone = !restored && errno == ESRCH;
+      if (failure && !thread_gone) { /* the restoring calls' failures: is our tracee still there? */
+        errno = 0;
+        thread_gone = ptrace(PTRACE_PEEKUSER, tid, 0, 0) == -1 && errno == ESRCH;
+      }
       close_thread_mem();
       paused_us += mono_us() - t0;
       ptrace(PTRACE_DETACH, tid, 0, 0);
@@ -1094,5 +1132,8 @@ int main(int argc, char **argv) {
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
   if (!alive(target)) die(GONE, "pid %d exited during the attach", target);
+  /* Not one thread let us trace it: the main thread's EPERM alone says so, but it may have ended
+   * (pthread_exit in main) and been passed over */
+  if (!stops && refused_seizes) no_permission();
   die(NO_SAFE_POINT, "no thread of pid %d could be stopped outside the allocator and the loader (%d stops); try again", target, stops);
 }

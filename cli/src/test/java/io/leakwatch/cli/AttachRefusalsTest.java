@@ -17,6 +17,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * What `attach` and `detach` do when they cannot or should not: each ends with one clear line and
@@ -197,16 +199,22 @@ class AttachRefusalsTest {
   }
 
   /**
-   * Another thread execs while the injector holds the main thread stopped, checked and about to
-   * write the shim's path and settings below its stack. The exec kills the held thread and its
-   * address space; the new program takes the process's id, and with ASLR off (setarch -R) its stack
-   * lies where the old one was. The writes went by pid, so they landed in the new program's stack
-   * (the settings string was found there); now they go through /proc/PID/task/TID/mem opened at the
-   * stop, which holds the old address space, and reach nothing. The hook holds the injector 700 ms
-   * between its checks and its writes.
+   * Another thread execs while the injector holds the main thread stopped. The exec kills the held
+   * thread and its address space; the new program takes the process's id, and with ASLR off
+   * (setarch -R) its stack lies where the old one was. The writes went by pid, so they landed in
+   * the new program's stack (the settings string was found there); now they go through
+   * /proc/PID/task/TID/mem, opened at the stop and proven by the registers read after it, which
+   * holds the old address space and reaches nothing. Two moments, each held 700 ms by a hook: right
+   * after the stop (before the file is opened), and between the checks and the writes.
    */
-  @Test
-  void anExecByAnotherThreadWhileOneIsHeldWritesNothingIntoTheNewProgram() throws Exception {
+  @ParameterizedTest
+  @ValueSource(
+      strings = {
+        "LEAKWATCH_INJECT_TEST_PAUSE_AFTER_STOP_MS",
+        "LEAKWATCH_INJECT_TEST_PAUSE_BEFORE_WRITES_MS"
+      })
+  void anExecByAnotherThreadWhileOneIsHeldWritesNothingIntoTheNewProgram(String hook)
+      throws Exception {
     String script =
         "import os, sys, threading, time\n"
             + "def later():\n"
@@ -217,10 +225,7 @@ class AttachRefusalsTest {
     Process py = new ProcessBuilder("setarch", "-R", "python3", "-c", script).start();
     started.add(py);
     Thread.sleep(300); // its second thread's exec still to come
-    Said said =
-        ended(
-            startAttach(
-                py.pid(), "execmark", "LEAKWATCH_INJECT_TEST_PAUSE_BEFORE_WRITES_MS", "700"));
+    Said said = ended(startAttach(py.pid(), "execmark", hook, "700"));
     assertThat(said.status()).as(said.text()).isEqualTo(3);
     assertThat(said.text()).contains("started another program (exec) during the attach: try again");
     assertThat(new String(Files.readAllBytes(Path.of("/proc/" + py.pid() + "/cmdline"))))

@@ -90,10 +90,12 @@ public final class ProcCounters {
 
   /** Open file descriptors, or -1 when they cannot be listed. */
   public int openFds(int pid) {
-    int n = countEntries(proc.resolve(Integer.toString(pid)).resolve("fd"));
-    if (n > 0) return n;
-    Path thread = liveThreadDir(pid); // its main thread ended: its own fd directory is empty
-    return thread == null ? n : countEntries(thread.resolve("fd"));
+    Path dir = proc.resolve(Integer.toString(pid));
+    int n = countEntries(dir.resolve("fd"));
+    if (n != 0) return n; // listed, or not readable (another user's): as before
+    String stat = read(dir.resolve("stat"));
+    Path thread = stat != null && isZombie(stat) ? liveThreadDir(pid) : null;
+    return thread == null ? n : countEntries(thread.resolve("fd")); // its main thread ended
   }
 
   private static int countEntries(Path dir) {
