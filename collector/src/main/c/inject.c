@@ -216,7 +216,8 @@ static const char *stat_fields(pid_t pid, pid_t tid, char *buf, size_t size) {
  * library on a FIFO or a stalled network file system: for ever, the injector with it). Read from
  * /proc/PID/task/TID/syscall, whose last field is the user pc of a thread in a system call; 0 when
  * there is none. A thread running in the loader outside a system call will be done in a moment. */
-static pid_t thread_waiting_in_loader(pid_t pid, pid_t except, const map_info *m) {
+/* The first of pid's threads, other than `except`, for which test(pid, tid, arg) holds; 0 when none. */
+static pid_t find_thread(pid_t pid, pid_t except, int (*test)(pid_t, pid_t, const void *), const void *arg) {
   char dir[64];
   snprintf(dir, sizeof dir, "/proc/%d/task", pid);
   DIR *d = opendir(dir);
@@ -227,19 +228,27 @@ static pid_t thread_waiting_in_loader(pid_t pid, pid_t except, const map_info *m
     char *end;
     long tid = strtol(e->d_name, &end, 10);
     if (*end || tid <= 0 || tid == except) continue;
-    char path[96], line[512];
-    snprintf(path, sizeof path, "/proc/%d/task/%ld/syscall", pid, tid);
-    FILE *f = fopen(path, "r");
-    if (!f) continue;
-    int got = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    if (!got || line[0] < '0' || line[0] > '9') continue; /* "running", or -1: not in a system call */
-    const char *last = strrchr(line, ' ');
-    uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
-    if (pc && in_loader(m, pc)) found = (pid_t)tid;
+    if (test(pid, (pid_t)tid, arg)) found = (pid_t)tid;
   }
   closedir(d);
   return found;
+}
+
+static int waits_in_loader(pid_t pid, pid_t tid, const void *maps) {
+  char path[96], line[512];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", pid, tid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  int got = fgets(line, sizeof line, f) != NULL;
+  fclose(f);
+  if (!got || line[0] < '0' || line[0] > '9') return 0; /* "running", or -1: not in a system call */
+  const char *last = strrchr(line, ' ');
+  uintptr_t pc = last ? (uintptr_t)strtoull(last + 1, NULL, 16) : 0;
+  return pc && in_loader(maps, pc);
+}
+
+static pid_t thread_waiting_in_loader(pid_t pid, pid_t except, const map_info *m) {
+  return find_thread(pid, except, waits_in_loader, m);
 }
 
 /* A vfork child (posix_spawn's, system()'s) runs in its parent's memory until it execs: a dlopen
@@ -696,21 +705,13 @@ static int thread_live(pid_t pid, pid_t tid) {
 
 /* A live thread of the process, the main one first; 0 when it has none. The main thread may have
  * ended (pthread_exit in main) while the others run: a zombie until the last one ends. */
+static int live(pid_t pid, pid_t tid, const void *unused) {
+  (void)unused;
+  return thread_live(pid, tid);
+}
+
 static pid_t live_thread(pid_t pid) {
-  if (thread_live(pid, pid)) return pid;
-  char dir[64];
-  snprintf(dir, sizeof dir, "/proc/%d/task", pid);
-  DIR *d = opendir(dir);
-  if (!d) return 0;
-  pid_t found = 0;
-  struct dirent *e;
-  while (!found && (e = readdir(d))) {
-    char *end;
-    long t = strtol(e->d_name, &end, 10);
-    if (!*end && t > 0 && t != pid && thread_live(pid, (pid_t)t)) found = (pid_t)t;
-  }
-  closedir(d);
-  return found;
+  return thread_live(pid, pid) ? pid : find_thread(pid, pid, live, NULL);
 }
 
 /* Alive: one of its threads is. */

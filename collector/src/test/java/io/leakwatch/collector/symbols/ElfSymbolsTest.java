@@ -103,6 +103,17 @@ class ElfSymbolsTest {
     return binary;
   }
 
+  /** The stripped program with a .gnu_debuglink to its debug file (objcopy). */
+  private static Path withDebugLink(Path dir) throws Exception {
+    Path linked = dir.resolve("linked");
+    InlineLeakProgram.run(
+        "objcopy",
+        "--add-gnu-debuglink=" + InlineLeakProgram.DEBUG,
+        InlineLeakProgram.STRIPPED.toString(),
+        linked.toString());
+    return linked;
+  }
+
   @Test
   void aStrippedBinaryNamesItsFunctionsFromMiniDebugInfo(@TempDir Path dir) throws Exception {
     assertThat(ElfSymbols.load(InlineLeakProgram.STRIPPED).address("open_session")).isEqualTo(-1);
@@ -121,12 +132,7 @@ class ElfSymbolsTest {
     assertThat(ElfSymbols.load(InlineLeakProgram.PROGRAM).debugSections().hasDwarf()).isTrue();
     assertThat(ElfSymbols.load(InlineLeakProgram.STRIPPED).debugSections().hasDwarf()).isFalse();
     assertThat(ElfSymbols.load(InlineLeakProgram.DEBUG).debugSections().hasDwarf()).isTrue();
-    Path linked = dir.resolve("linked");
-    InlineLeakProgram.run(
-        "objcopy",
-        "--add-gnu-debuglink=" + InlineLeakProgram.DEBUG,
-        InlineLeakProgram.STRIPPED.toString(),
-        linked.toString());
+    Path linked = withDebugLink(dir);
     ElfSymbols.DebugSections d = ElfSymbols.load(linked).debugSections();
     assertThat(d.debugLink()).isEqualTo("inline-leak.debug");
     assertThat(Integer.toUnsignedLong(d.debugLinkCrc()))
@@ -136,12 +142,7 @@ class ElfSymbolsTest {
   @Test
   void theHeadersAloneSayWhatTheFullParseSaysOfTheBuildIdAndDebugInfo(@TempDir Path dir)
       throws Exception {
-    Path linked = dir.resolve("linked");
-    InlineLeakProgram.run(
-        "objcopy",
-        "--add-gnu-debuglink=" + InlineLeakProgram.DEBUG,
-        InlineLeakProgram.STRIPPED.toString(),
-        linked.toString());
+    Path linked = withDebugLink(dir);
     for (Path file :
         List.of(
             InlineLeakProgram.PROGRAM,
