@@ -5,7 +5,7 @@
 # A module whose tests failed is run again (regrtest -w: only its failed cases, in the main process);
 # one that passes then counts as passed, and the note names its cases (rerun:MODULE(CASE+...)). Bare
 # and tracked get the same second chance: CPython's timing tests (test_signal's itimers and delivery
-# stress) fail now and then on a loaded 2-core machine, bare as well (CI, stop 37). Only a plain
+# stress) fail now and then on a loaded 2-core machine, bare as well (CI, stop 36). Only a plain
 # failure gets it: a crash or a timeout (which regrtest also re-runs) keeps its first result, since a
 # race the shim causes may pass a second time; and only when the run reached its closing summary.
 # Not in one process (RW_CPYTHON_INPROCESS=1, bench realworld): there the time is the measure.
