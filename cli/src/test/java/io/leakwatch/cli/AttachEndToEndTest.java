@@ -409,8 +409,7 @@ class AttachEndToEndTest {
             + "    while not os.path.exists('"
             + trigger
             + "'): time.sleep(0.05)\n"
-            // through CPython's allocator and its GOT (a malloc that ctypes looked up is not
-            // routed)
+            // through CPython's own allocator: blocks named under PyByteArray_Resize
             + "    kept = [bytearray(424242) for _ in range(10)]\n"
             + "    print('leaked', flush=True)\n"
             + "    time.sleep(120)\n"
