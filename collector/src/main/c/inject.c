@@ -211,11 +211,6 @@ static const char *stat_fields(pid_t pid, pid_t tid, char *buf, size_t size) {
   return close ? close + 1 : NULL;
 }
 
-/* A thread of pid, other than `except`, waiting in a system call made by the loader: it is loading a
- * library and holds the loader's lock, which our dlopen would wait for as long as that load takes (a
- * library on a FIFO or a stalled network file system: for ever, the injector with it). Read from
- * /proc/PID/task/TID/syscall, whose last field is the user pc of a thread in a system call; 0 when
- * there is none. A thread running in the loader outside a system call will be done in a moment. */
 /* The first of pid's threads, other than `except`, for which test(pid, tid, arg) holds; 0 when none. */
 static pid_t find_thread(pid_t pid, pid_t except, int (*test)(pid_t, pid_t, const void *), const void *arg) {
   char dir[64];
@@ -247,6 +242,11 @@ static int waits_in_loader(pid_t pid, pid_t tid, const void *maps) {
   return pc && in_loader(maps, pc);
 }
 
+/* A thread of pid, other than `except`, waiting in a system call made by the loader: it is loading a
+ * library and holds the loader's lock, which our dlopen would wait for as long as that load takes (a
+ * library on a FIFO or a stalled network file system: for ever, the injector with it). Read from
+ * /proc/PID/task/TID/syscall, whose last field is the user pc of a thread in a system call; 0 when
+ * there is none. A thread running in the loader outside a system call will be done in a moment. */
 static pid_t thread_waiting_in_loader(pid_t pid, pid_t except, const map_info *m) {
   return find_thread(pid, except, waits_in_loader, m);
 }
@@ -312,17 +312,15 @@ static int thread_mem = -1;
 
 /* Opened right after the stop and proven by a ptrace call after it (see the loop in main): only our
  * stopped tracee answers one, and a stopped thread keeps its address space, so the file is of the
- * thread that was stopped. -1 with errno when it cannot be opened. */
+ * thread that was stopped. Each stop's replaces the last one's (a thread let run has no more use for
+ * it, and this program exits after the thread it calls into). -1 with errno when it cannot be
+ * opened. */
 static int open_thread_mem(pid_t target, pid_t tid) {
+  if (thread_mem >= 0) close(thread_mem);
   char path[96];
   snprintf(path, sizeof path, "/proc/%d/task/%d/mem", target, tid);
   thread_mem = open(path, O_RDWR | O_CLOEXEC);
   return thread_mem >= 0 ? 0 : -1;
-}
-
-static void close_thread_mem(void) {
-  if (thread_mem >= 0) close(thread_mem);
-  thread_mem = -1;
 }
 
 static int write_mem(pid_t pid, uintptr_t addr, const void *buf, size_t len) {
@@ -457,6 +455,12 @@ static void thread_lost(pid_t target, const char *action) {
   }
   if (alive(target)) die(REFUSED, "pid %d started another program (exec) during the %s: try again", target, action);
   die(GONE, "pid %d exited during the %s", target, action);
+}
+
+/* Whether the thread we stopped is still ours to ask (ESRCH: gone, or its id now another's). */
+static int held(pid_t tid) {
+  errno = 0;
+  return !(ptrace(PTRACE_PEEKUSER, tid, 0, 0) == -1 && errno == ESRCH);
 }
 
 /* A stopped thread released untouched (its registers were never changed) and our signals
@@ -703,13 +707,13 @@ static int thread_live(pid_t pid, pid_t tid) {
   return state != 'Z' && state != 'X' && !(flags & 0x4 /* PF_EXITING */);
 }
 
-/* A live thread of the process, the main one first; 0 when it has none. The main thread may have
- * ended (pthread_exit in main) while the others run: a zombie until the last one ends. */
 static int live(pid_t pid, pid_t tid, const void *unused) {
   (void)unused;
   return thread_live(pid, tid);
 }
 
+/* A live thread of the process, the main one first; 0 when it has none. The main thread may have
+ * ended (pthread_exit in main) while the others run: a zombie until the last one ends. */
 static pid_t live_thread(pid_t pid) {
   return thread_live(pid, pid) ? pid : find_thread(pid, pid, live, NULL);
 }
@@ -969,8 +973,7 @@ int main(int argc, char **argv) {
       thread_state saved;
       if (save_state(tid, &saved) != 0) {
         /* A thread held stopped leaves only by the whole process's end or another thread's exec */
-        int lost = errno == ESRCH;
-        close_thread_mem();
+        int lost = !held(tid);
         ptrace(PTRACE_CONT, tid, 0, 0);
         if (lost) {
           sigprocmask(SIG_SETMASK, &old, NULL);
@@ -979,13 +982,11 @@ int main(int argc, char **argv) {
         break;
       }
       if (!stack_room_ok(target, saved.regs.rsp)) { /* a small stack (or a sigaltstack): the next thread */
-        close_thread_mem();
         paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
         break;
       }
       if (!safe_point(tid, &theirs, &saved.regs, r_restorer)) {
-        close_thread_mem();
         paused_us += mono_us() - t0;
         ptrace(PTRACE_CONT, tid, 0, 0);
         let_run(tid);
@@ -1000,7 +1001,6 @@ int main(int argc, char **argv) {
       char task_path[96];
       snprintf(task_path, sizeof task_path, "/proc/%d/task/%d", target, tid);
       if (access(task_path, F_OK) != 0) {
-        close_thread_mem();
         ptrace(PTRACE_DETACH, tid, 0, 0);
         break;
       }
@@ -1092,7 +1092,6 @@ int main(int argc, char **argv) {
         /* BUSY: it was stopped inside the shim's own patching; let it finish and stop it again */
         if (!safe) restore_state(tid, &saved);
         paused_us += mono_us() - t0;
-        close_thread_mem();
         ptrace(PTRACE_CONT, tid, 0, 0);
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
@@ -1103,12 +1102,7 @@ int main(int argc, char **argv) {
       int restored = safe ? 1 : restore_state(tid, &saved) == 0;
       /* Gone while the process lives: only another thread's exec kills a thread we hold stopped
        * (the writes went nowhere: its address space went with it). */
-      int thread_gone = !restored && errno == ESRCH;
-      if (failure && !thread_gone) { /* the restoring calls' failures: is our tracee still there? */
-        errno = 0;
-        thread_gone = ptrace(PTRACE_PEEKUSER, tid, 0, 0) == -1 && errno == ESRCH;
-      }
-      close_thread_mem();
+      int thread_gone = (failure || !restored) && !held(tid);
       paused_us += mono_us() - t0;
       ptrace(PTRACE_DETACH, tid, 0, 0);
       sigprocmask(SIG_SETMASK, &old, NULL);

@@ -92,13 +92,19 @@ class AttachRefusalsTest {
 
   /** leakwatch-inject's attach with the test hooks given (name, value, ...), started. */
   private Process startAttach(long pid, String runDir, String... hooks) throws Exception {
+    return startInjector(pid, "LEAKWATCH_RUN_DIR=" + tmp.resolve(runDir), hooks);
+  }
+
+  /** The same with the shim's whole settings given (lines of NAME=value). */
+  private static Process startInjector(long pid, String settings, String... hooks)
+      throws Exception {
     ProcessBuilder pb =
         new ProcessBuilder(
                 Injector.binary().toString(),
                 "attach",
                 Long.toString(pid),
                 Home.agent().toString(),
-                "LEAKWATCH_RUN_DIR=" + tmp.resolve(runDir))
+                settings)
             .redirectErrorStream(true);
     for (int i = 0; i + 1 < hooks.length; i += 2) pb.environment().put(hooks[i], hooks[i + 1]);
     return pb.start();
@@ -392,19 +398,13 @@ class AttachRefusalsTest {
 
   /** The injector run with its test hook: it kills itself (SIGKILL) right after starting call n. */
   private int injectDyingInCall(long pid, int n) throws Exception {
-    ProcessBuilder pb =
-        new ProcessBuilder(
-                Injector.binary().toString(),
-                "attach",
-                Long.toString(pid),
-                Home.agent().toString(),
-                "LEAKWATCH_SAMPLE_BYTES=0\nLEAKWATCH_RUN_DIR=" + tmp.resolve("rings"))
-            .redirectErrorStream(true)
-            .redirectOutput(ProcessBuilder.Redirect.DISCARD);
-    pb.environment().put("LEAKWATCH_INJECT_TEST_DIE_IN_CALL", Integer.toString(n));
-    Process in = pb.start();
-    assertThat(in.waitFor(30, TimeUnit.SECONDS)).isTrue();
-    return in.exitValue();
+    Process in =
+        startInjector(
+            pid,
+            "LEAKWATCH_SAMPLE_BYTES=0\nLEAKWATCH_RUN_DIR=" + tmp.resolve("rings"),
+            "LEAKWATCH_INJECT_TEST_DIE_IN_CALL",
+            Integer.toString(n));
+    return ended(in).status();
   }
 
   @Test
